@@ -1,0 +1,214 @@
+/**
+ * Byte-level I/O on one mapping table (the layer above tables and the space map).
+ *
+ * Contract:
+ * - read: any offset/length; unmapped blocks and explicit zeros read as zeros;
+ *   physically contiguous blocks are read with one pread.
+ * - write: a block the table does not own is never written in place: it gets a
+ *   new physical block (copy-on-write), filled with the old content around a
+ *   partial write (copy-up). Owned blocks are overwritten in place. Data goes to
+ *   the device before any map entry points at it.
+ * - zero: whole blocks are unmapped (or marked as explicit zeros when the chain
+ *   below has data); partial blocks are written with zeros.
+ * Cost: O(blocks touched) in memory, one store lookup per block that has data,
+ * and one device call per physically contiguous run.
+ */
+import type { BlockDevice } from './store/block-device';
+import { ZERO_BLOCK } from './store/keys';
+import type { Run, SpaceMap } from './space-map';
+import type { TableState } from './table-state';
+import type { TableRegistry } from './tables';
+import type { WriteBatch } from './write-batch';
+
+export interface IoContext {
+  readonly tables: TableRegistry;
+  readonly device: BlockDevice;
+  readonly space: SpaceMap;
+  readonly batch: WriteBatch;
+  readonly blockSize: number;
+}
+
+export type AllocationState = 'data' | 'zero' | 'hole';
+
+export interface AllocationExtent {
+  offset: number;
+  length: number;
+  state: AllocationState;
+}
+
+/** Physical block that `table` reads for `block` (0: zeros). */
+export function resolve(ctx: IoContext, table: TableState, block: number): number {
+  const owner = ctx.tables.ownerOf(table, block);
+  return owner === 0 ? ZERO_BLOCK : ctx.tables.physical(ctx.batch, owner, block);
+}
+
+export function readRange(ctx: IoContext, table: TableState, offset: number, length: number, out?: Buffer): Buffer {
+  const target = out ?? Buffer.allocUnsafe(length);
+  const bs = ctx.blockSize;
+  let runBlock = 0; // physical block where the pending run starts
+  let runOffset = 0; // byte offset into runBlock
+  let runTarget = 0;
+  let runLength = 0;
+  const flushRun = () => {
+    if (runLength > 0) ctx.device.read(runBlock, runOffset, runLength, target, runTarget);
+    runLength = 0;
+  };
+  const end = offset + length;
+  for (let pos = offset; pos < end; ) {
+    const block = Math.floor(pos / bs);
+    const inBlock = pos - block * bs;
+    const take = Math.min(bs - inBlock, end - pos);
+    const physical = resolve(ctx, table, block);
+    const at = pos - offset;
+    if (physical === ZERO_BLOCK) {
+      flushRun();
+      target.fill(0, at, at + take);
+    } else if (runLength > 0 && inBlock === 0 && (runBlock - 1) * bs + runOffset + runLength === (physical - 1) * bs) {
+      runLength += take;
+    } else {
+      flushRun();
+      runBlock = physical;
+      runOffset = inBlock;
+      runTarget = at;
+      runLength = take;
+    }
+    pos += take;
+  }
+  flushRun();
+  return target;
+}
+
+interface Segment {
+  block: number;
+  inBlock: number;
+  length: number;
+  dataOffset: number;
+  /** Owned physical block to overwrite in place, or 0 if the block needs a new one. */
+  physical: number;
+}
+
+export function writeRange(ctx: IoContext, table: TableState, offset: number, data: Buffer): void {
+  const bs = ctx.blockSize;
+  const segments: Segment[] = [];
+  let fresh = 0;
+  for (let pos = offset; pos < offset + data.length; ) {
+    const block = Math.floor(pos / bs);
+    const inBlock = pos - block * bs;
+    const length = Math.min(bs - inBlock, offset + data.length - pos);
+    const owned = table.presence.has(block) ? ctx.tables.physical(ctx.batch, table.id, block) : ZERO_BLOCK;
+    segments.push({ block, inBlock, length, dataOffset: pos - offset, physical: owned });
+    if (owned === ZERO_BLOCK) fresh++;
+    pos += length;
+  }
+  const runs = fresh > 0 ? ctx.space.allocate(fresh) : [];
+  const newBlocks = expandRuns(runs);
+  try {
+    let next = 0;
+    let pending: { physical: number; inBlock: number; parts: Buffer[]; bytes: number } | null = null;
+    const flush = () => {
+      if (pending) ctx.device.write(pending.physical, pending.inBlock, pending.parts);
+      pending = null;
+    };
+    for (const seg of segments) {
+      let physical = seg.physical;
+      let bytes = data.subarray(seg.dataOffset, seg.dataOffset + seg.length);
+      let inBlock = seg.inBlock;
+      if (physical === ZERO_BLOCK) {
+        physical = newBlocks[next++]!;
+        if (seg.length < bs) {
+          // Copy-up: the new block starts as what the table reads there now.
+          const whole = oldContent(ctx, table, seg.block);
+          bytes.copy(whole, seg.inBlock);
+          bytes = whole;
+          inBlock = 0;
+        }
+      }
+      const p = pending as { physical: number; inBlock: number; parts: Buffer[]; bytes: number } | null;
+      if (p && inBlock === 0 && (p.physical - 1) * bs + p.inBlock + p.bytes === (physical - 1) * bs) {
+        const last = p.parts[p.parts.length - 1]!;
+        // Adjacent views of the caller's buffer stay one iovec.
+        if (last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+          p.parts[p.parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+        } else p.parts.push(bytes);
+        p.bytes += bytes.length;
+        if (p.parts.length >= 512) flush();
+      } else {
+        flush();
+        pending = { physical, inBlock, parts: [bytes], bytes: bytes.length };
+      }
+    }
+    flush();
+  } catch (err) {
+    ctx.space.giveBack(runs);
+    throw err;
+  }
+  let next = 0;
+  for (const seg of segments) {
+    if (seg.physical === ZERO_BLOCK) ctx.tables.map(ctx.batch, table, seg.block, newBlocks[next++]!);
+  }
+  ctx.batch.allocated.push(...runs);
+}
+
+/** What `table` reads for one whole block, as a new buffer. */
+function oldContent(ctx: IoContext, table: TableState, block: number): Buffer {
+  const buffer = Buffer.alloc(ctx.blockSize);
+  const owned = table.presence.has(block);
+  const physical = owned ? ctx.tables.physical(ctx.batch, table.id, block) : resolve(ctx, table, block);
+  if (physical !== ZERO_BLOCK) ctx.device.read(physical, 0, ctx.blockSize, buffer, 0);
+  return buffer;
+}
+
+export function zeroRange(ctx: IoContext, table: TableState, offset: number, length: number): void {
+  const bs = ctx.blockSize;
+  const end = offset + length;
+  for (let pos = offset; pos < end; ) {
+    const block = Math.floor(pos / bs);
+    const inBlock = pos - block * bs;
+    const take = Math.min(bs - inBlock, end - pos);
+    if (take === bs) zeroBlock(ctx, table, block);
+    else if (resolve(ctx, table, block) !== ZERO_BLOCK) writeRange(ctx, table, pos, Buffer.alloc(take));
+    pos += take;
+  }
+}
+
+/** Makes a whole block read as zeros, freeing what the table owned there. */
+export function zeroBlock(ctx: IoContext, table: TableState, block: number): void {
+  const owned = table.presence.has(block);
+  if (owned) {
+    const physical = ctx.tables.physical(ctx.batch, table.id, block);
+    if (physical !== ZERO_BLOCK) ctx.batch.released.push({ start: physical, count: 1 });
+  }
+  const below = table.parent === null ? 0 : ctx.tables.ownerOf(table.parent, block);
+  if (below !== 0) {
+    if (!owned || ctx.tables.physical(ctx.batch, table.id, block) !== ZERO_BLOCK) {
+      ctx.tables.map(ctx.batch, table, block, ZERO_BLOCK);
+    }
+  } else if (owned) {
+    ctx.tables.unmap(ctx.batch, table, block);
+  }
+}
+
+/** Allocation of [offset, offset+length) as seen through `table`, as coalesced extents. */
+export function allocation(ctx: IoContext, table: TableState, offset: number, length: number): AllocationExtent[] {
+  const bs = ctx.blockSize;
+  const extents: AllocationExtent[] = [];
+  const end = offset + length;
+  for (let pos = offset; pos < end; ) {
+    const block = Math.floor(pos / bs);
+    const take = Math.min(bs - (pos - block * bs), end - pos);
+    const owner = ctx.tables.ownerOf(table, block);
+    const state: AllocationState =
+      owner === 0 ? 'hole' : ctx.tables.physical(ctx.batch, owner, block) === ZERO_BLOCK ? 'zero' : 'data';
+    const last = extents[extents.length - 1];
+    if (last && last.state === state) last.length += take;
+    else extents.push({ offset: pos, length: take, state });
+    pos += take;
+  }
+  return extents;
+}
+
+function expandRuns(runs: Run[]): number[] {
+  const blocks: number[] = [];
+  for (const run of runs) for (let i = 0; i < run.count; i++) blocks.push(run.start + i);
+  return blocks;
+}

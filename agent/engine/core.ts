@@ -1,0 +1,150 @@
+/**
+ * The engine core: owns the store, the device, the lock and the in-memory
+ * state, and is the only place that commits. Operation modules (containers,
+ * snapshots, sync, …) work through it.
+ *
+ * Commit order: data fdatasync → one metadata transaction (records, map
+ * entries, presence chunks, space map) → then freed blocks become allocatable.
+ * `mutate` runs a metadata operation as one transaction: acknowledged writes
+ * are committed first, so a failure rolls back the operation and nothing else.
+ */
+import type { IoContext } from './block-io';
+import type { Catalog } from './catalog';
+import { CLOSED } from './errors';
+import type { SpaceMap } from './space-map';
+import type { BlockDevice } from './store/block-device';
+import { DB } from './store/keys';
+import type { MetadataStore, StoreOp } from './store/metadata-store';
+import type { PoolLock } from './store/pool-lock';
+import type { IdempotencyRecord, PoolRecord } from './store/records';
+import type { TableRegistry } from './tables';
+import { WriteBatch } from './write-batch';
+
+export interface IdempotencyOptions {
+  key: string;
+  fingerprint: string;
+  expiresAt: number;
+}
+
+export interface MutationOptions {
+  /** Stored with the operation's result in the same commit (crash-atomic). */
+  idempotency?: IdempotencyOptions;
+}
+
+/** Staged entries above which acknowledged writes are committed without waiting for a flush. */
+const AUTO_COMMIT_ENTRIES = 65536;
+
+export class EngineCore implements IoContext {
+  readonly batch = new WriteBatch();
+  readonly blockSize: number;
+  closed = false;
+  /** Store entries written by the last commit (tests count what an operation costs). */
+  lastCommitEntries = 0;
+  private reclaimScheduled = false;
+  /** Set by the pool: frees garbage tables a step at a time. */
+  reclaimStep: (() => boolean) | null = null;
+  onBackgroundError: (err: unknown) => void = () => {};
+
+  constructor(
+    readonly dir: string,
+    readonly record: PoolRecord,
+    readonly store: MetadataStore,
+    readonly device: BlockDevice,
+    readonly lock: PoolLock,
+    readonly space: SpaceMap,
+    readonly tables: TableRegistry,
+    readonly catalog: Catalog,
+  ) {
+    this.blockSize = record.blockSize;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw CLOSED();
+  }
+
+  /** Commits everything staged. Throws IO_ERROR (then nothing of it is committed and it stays staged). */
+  commit(): void {
+    const batch = this.batch;
+    const spaceOps = this.space.dirtyOps();
+    if (batch.isEmpty && spaceOps.length === 0) return;
+    this.device.syncData();
+    const ops: StoreOp[] = [...batch.recordOps()];
+    for (const [table, entries] of batch.mapOps) {
+      for (const [block, physical] of entries) {
+        ops.push({ db: DB.map, key: [table, block], value: physical === null ? undefined : physical });
+      }
+    }
+    for (const [tableId, chunks] of batch.dirtyChunks) {
+      const table = this.tables.tables.get(tableId);
+      for (const chunk of chunks) {
+        const bits = table?.presence.chunks.get(chunk);
+        ops.push({ db: DB.presence, key: [tableId, chunk], value: bits ? Buffer.from(bits) : undefined });
+      }
+    }
+    ops.push(...spaceOps);
+    const release = this.space.planRelease(batch.released);
+    ops.push(...release.ops);
+    this.store.commit(ops);
+    this.lastCommitEntries = ops.length;
+    this.space.committed();
+    release.apply();
+    batch.clear();
+  }
+
+  /** Called after each acknowledged write: keeps the staged batch bounded. */
+  afterWrite(): void {
+    if (this.batch.mapOps.size > 0 && this.batch.entryCount > AUTO_COMMIT_ENTRIES) this.commit();
+  }
+
+  /** Runs `fn` as one all-or-nothing metadata transaction. */
+  mutate<T>(fn: () => T, options: MutationOptions = {}): T {
+    this.assertOpen();
+    if (!this.batch.isEmpty) this.commit();
+    this.batch.transactional = true;
+    try {
+      const result = fn();
+      const idem = options.idempotency;
+      if (idem) {
+        const record: IdempotencyRecord = {
+          v: 1,
+          fingerprint: idem.fingerprint,
+          result: JSON.parse(JSON.stringify(result ?? null)),
+          expiresAt: idem.expiresAt,
+        };
+        this.batch.put(DB.idempotency, idem.key, record);
+      }
+      this.commit();
+      return result;
+    } catch (err) {
+      this.abort();
+      throw err;
+    } finally {
+      this.batch.transactional = false;
+    }
+  }
+
+  private abort(): void {
+    this.batch.rollback();
+    this.space.giveBack(this.batch.allocated);
+    this.batch.clear();
+  }
+
+  /** Starts the background reclaimer if it is not running. */
+  scheduleReclaim(): void {
+    if (this.reclaimScheduled || this.closed || this.reclaimStep === null) return;
+    this.reclaimScheduled = true;
+    const step = () => {
+      if (this.closed) return;
+      try {
+        if (this.reclaimStep!()) {
+          setImmediate(step);
+          return;
+        }
+      } catch (err) {
+        this.onBackgroundError(err);
+      }
+      this.reclaimScheduled = false;
+    };
+    setImmediate(step);
+  }
+}

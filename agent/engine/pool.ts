@@ -1,0 +1,438 @@
+/**
+ * Pool: the engine's public API (see API.md). Opens/creates a pool directory
+ * (metadata store + data file, or data on a given device/file), checks its
+ * format, takes the pool lock, and routes each operation to its module.
+ * Every mutating call is one metadata transaction; data writes are staged
+ * and made durable by `flush()`.
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { allocation, readRange, writeRange, zeroRange, type AllocationExtent } from './block-io';
+import { Catalog } from './catalog';
+import { cloneSnapshot, revertContainer } from './clone-revert';
+import {
+  addMember,
+  type ContainerSpec,
+  createContainer,
+  deleteContainer,
+  removeMember,
+  resizeContainer,
+  setLabels,
+} from './containers';
+import { EngineCore, type MutationOptions } from './core';
+import { CORRUPT, INVALID_ARGUMENT, OUT_OF_RANGE, TYPE_MISMATCH, UNSUPPORTED_VERSION } from './errors';
+import { flattenContainer, type Progress } from './flatten';
+import { fsck, type FsckReport } from './fsck';
+import { containerInfo, snapshotInfo } from './infos';
+import { reclaimAll, reclaimStep } from './reclaim';
+import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } from './snapshots';
+import { SpaceMap } from './space-map';
+import { BlockDevice, deviceSize } from './store/block-device';
+import { CURRENT_FORMAT_VERSION, DB, FORMAT_NAME, META_HWM, META_POOL, SUPPORTED_FORMAT_VERSIONS } from './store/keys';
+import { MetadataStore } from './store/metadata-store';
+import { PoolLock } from './store/pool-lock';
+import type { ContainerRecord, IdempotencyRecord, PoolRecord } from './store/records';
+import { type SyncHooks, type SyncResult, syncContainer } from './sync';
+import { TableRegistry } from './tables';
+import type { ContainerInfo, PoolInfo, SnapshotInfo, Usage } from './types';
+import { containerUsage } from './usage';
+import { checkRange } from './validate';
+
+export interface CreatePoolOptions {
+  /** Bytes per block: a power of two from 4 KiB to 1 MiB (default 64 KiB). Fixed for the pool's life. */
+  blockSize?: number;
+  /** Data on this file or block device instead of `<dir>/data`. */
+  dataPath?: string;
+  /** Capacity of the data area (default: the device's size, or 1 TiB of sparse file). */
+  capacityBytes?: number;
+}
+
+export interface OpenPoolOptions {
+  /** Owner-index cache bound, in chunks of 4096 blocks (16 KiB each). */
+  ownerIndexChunks?: number;
+}
+
+export interface LineageEntry {
+  table: number;
+  snapshot: SnapshotInfo | null;
+  /** 'current' for the container's own table. */
+  kind: 'current' | 'snapshot';
+}
+
+const DEFAULT_BLOCK_SIZE = 64 * 1024;
+const DEFAULT_CAPACITY = 2 ** 40;
+
+export class Pool {
+  private constructor(private readonly core: EngineCore) {
+    core.reclaimStep = () => reclaimStep(core);
+  }
+
+  /** Creates a new pool in `dir` (created if missing; must not already hold a pool). */
+  static create(dir: string, options: CreatePoolOptions = {}): Pool {
+    const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+    if (!Number.isInteger(blockSize) || blockSize < 4096 || blockSize > 1048576 || (blockSize & (blockSize - 1)) !== 0) {
+      throw INVALID_ARGUMENT('block size must be a power of two from 4096 to 1048576 bytes', {
+        argument: 'blockSize',
+        value: blockSize,
+      });
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    if (fs.existsSync(path.join(dir, 'meta'))) {
+      throw INVALID_ARGUMENT(`${dir} already holds a pool`, { argument: 'dir' });
+    }
+    const dataPath = path.resolve(options.dataPath ?? path.join(dir, 'data'));
+    let capacityBytes = options.capacityBytes;
+    if (options.dataPath) {
+      const size = deviceSize(dataPath);
+      capacityBytes = Math.min(capacityBytes ?? size, size);
+    } else {
+      fs.closeSync(fs.openSync(dataPath, 'a'));
+    }
+    const capacityBlocks = Math.floor((capacityBytes ?? DEFAULT_CAPACITY) / blockSize);
+    if (capacityBlocks < 1) {
+      throw INVALID_ARGUMENT('capacity must hold at least one block', { argument: 'capacityBytes' });
+    }
+    const lock = PoolLock.acquire(dir);
+    try {
+      const store = MetadataStore.open(path.join(dir, 'meta'));
+      const record: PoolRecord = {
+        v: 1,
+        format: FORMAT_NAME,
+        formatVersion: CURRENT_FORMAT_VERSION,
+        uuid: randomUUID(),
+        blockSize,
+        capacityBlocks,
+        dataPath,
+        createdAt: new Date().toISOString(),
+      };
+      store.commit([
+        { db: DB.meta, key: META_POOL, value: record },
+        { db: DB.meta, key: META_HWM, value: 1 },
+      ]);
+      return Pool.assemble(dir, store, record, lock, {});
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  /** Opens an existing pool. POOL_LOCKED if open elsewhere; UNSUPPORTED_VERSION for unknown formats. */
+  static open(dir: string, options: OpenPoolOptions = {}): Pool {
+    if (!fs.existsSync(path.join(dir, 'meta'))) throw INVALID_ARGUMENT(`${dir} holds no pool`, { argument: 'dir' });
+    const lock = PoolLock.acquire(dir);
+    try {
+      const store = MetadataStore.open(path.join(dir, 'meta'));
+      const record = store.get<PoolRecord>(DB.meta, META_POOL);
+      if (record?.format !== FORMAT_NAME) throw CORRUPT(`${dir} has no valid pool record`);
+      if (!SUPPORTED_FORMAT_VERSIONS.includes(record.formatVersion)) {
+        void store.close();
+        throw UNSUPPORTED_VERSION(dir, record.formatVersion, SUPPORTED_FORMAT_VERSIONS);
+      }
+      return Pool.assemble(dir, store, record, lock, options);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  private static assemble(dir: string, store: MetadataStore, record: PoolRecord, lock: PoolLock, options: OpenPoolOptions): Pool {
+    const device = new BlockDevice(record.dataPath, record.blockSize);
+    const hwm = store.get<number>(DB.meta, META_HWM) ?? 1;
+    const extents = [...store.entries<number, number>(DB.free)].map(({ key, value }) => ({ start: key, count: value }));
+    const space = new SpaceMap(hwm, record.capacityBlocks, extents);
+    const tables = new TableRegistry(store, options.ownerIndexChunks);
+    tables.load();
+    const catalog = new Catalog();
+    catalog.load(store);
+    const pool = new Pool(new EngineCore(dir, record, store, device, lock, space, tables, catalog));
+    pool.core.scheduleReclaim();
+    return pool;
+  }
+
+  /** Flushes, waits for durability, and releases the pool. Idempotent. */
+  async close(): Promise<void> {
+    const core = this.core;
+    if (core.closed) return;
+    core.commit();
+    core.closed = true;
+    await core.store.close();
+    core.device.close();
+    core.lock.release();
+  }
+
+  get blockSize(): number {
+    return this.core.blockSize;
+  }
+
+  /** Test and drill seam: the data device (fault injection). */
+  get device(): BlockDevice {
+    return this.core.device;
+  }
+
+  /** Store entries the last commit wrote (tests count an operation's metadata cost). */
+  get lastCommitEntries(): number {
+    return this.core.lastCommitEntries;
+  }
+
+  /** Called with errors from background work (the reclaimer). */
+  set onBackgroundError(handler: (err: unknown) => void) {
+    this.core.onBackgroundError = handler;
+  }
+
+  info(): PoolInfo {
+    const { record, space, catalog } = this.core;
+    return {
+      uuid: record.uuid,
+      formatVersion: record.formatVersion,
+      blockSize: record.blockSize,
+      capacityBlocks: record.capacityBlocks,
+      usedBlocks: space.usedBlocks,
+      freeBlocks: space.freeBlocks,
+      dataPath: record.dataPath,
+      containers: catalog.containers.size,
+      snapshots: [...catalog.snapshots.values()].filter((s) => !s.hidden).length,
+    };
+  }
+
+  // ---- containers ----
+
+  createContainer(spec: ContainerSpec, options: MutationOptions = {}): ContainerInfo {
+    return this.core.mutate(() => this.info_(createContainer(this.core, spec)), options);
+  }
+
+  listContainers(): ContainerInfo[] {
+    this.core.assertOpen();
+    return [...this.core.catalog.containers.values()].sort((a, b) => a.id - b.id).map((c) => this.info_(c));
+  }
+
+  describe(name: string): ContainerInfo {
+    this.core.assertOpen();
+    return this.info_(this.core.catalog.containerByName(name));
+  }
+
+  resize(name: string, size: number, options: { shrink?: boolean } & MutationOptions = {}): ContainerInfo {
+    return this.core.mutate(() => this.info_(resizeContainer(this.core, this.container(name), size, options.shrink === true)), options);
+  }
+
+  setLabels(name: string, labels: Record<string, string>, options: MutationOptions = {}): ContainerInfo {
+    return this.core.mutate(() => this.info_(setLabels(this.core, this.container(name), labels)), options);
+  }
+
+  addMember(vm: string, role: string, member: string, options: MutationOptions = {}): ContainerInfo {
+    return this.core.mutate(() => this.info_(addMember(this.core, this.container(vm), role, this.container(member))), options);
+  }
+
+  removeMember(vm: string, role: string, options: MutationOptions = {}): ContainerInfo {
+    return this.core.mutate(() => this.info_(removeMember(this.core, this.container(vm), role)), options);
+  }
+
+  deleteContainer(name: string, options: { recursive?: boolean } & MutationOptions = {}): void {
+    this.core.mutate(() => deleteContainer(this.core, this.container(name), options.recursive === true), options);
+  }
+
+  // ---- I/O ----
+
+  read(name: string, offset: number, length: number): Buffer {
+    const c = this.dataContainer(name);
+    this.checkIo(c, offset, length);
+    return readRange(this.core, this.core.tables.get(c.table!), offset, length);
+  }
+
+  /** Writes data; a file grows when written past its end, a vdisk does not. */
+  write(name: string, offset: number, data: Buffer): void {
+    let c = this.dataContainer(name);
+    if (!Buffer.isBuffer(data)) throw INVALID_ARGUMENT('data must be a Buffer', { argument: 'data' });
+    if (c.type === 'file' && offset + data.length > c.size) {
+      checkRange(offset, data.length);
+      c = this.core.mutate(() => resizeContainer(this.core, c, offset + data.length, false));
+    }
+    this.checkIo(c, offset, data.length);
+    writeRange(this.core, this.core.tables.get(c.table!), offset, data);
+    this.core.afterWrite();
+  }
+
+  /** Makes the range read as zeros, freeing whole blocks the container owned there. */
+  writeZeroes(name: string, offset: number, length: number): void {
+    const c = this.dataContainer(name);
+    this.checkIo(c, offset, length);
+    zeroRange(this.core, this.core.tables.get(c.table!), offset, length);
+    this.core.afterWrite();
+  }
+
+  /** Same as writeZeroes: a trimmed range reads as zeros. */
+  trim(name: string, offset: number, length: number): void {
+    this.writeZeroes(name, offset, length);
+  }
+
+  /** Every write acknowledged before this call is durable when it resolves. */
+  async flush(): Promise<void> {
+    const core = this.core;
+    core.assertOpen();
+    // Most of the data flush happens off the event loop; the commit then only syncs what came meanwhile.
+    await core.device.syncDataAsync();
+    core.assertOpen();
+    core.commit();
+    await core.store.durable();
+  }
+
+  /** Resolves when every committed metadata change is on stable storage. */
+  async durable(): Promise<void> {
+    await this.core.store.durable();
+  }
+
+  allocation(name: string, offset: number, length: number): AllocationExtent[] {
+    const c = this.dataContainer(name);
+    this.checkIo(c, offset, length);
+    return allocation(this.core, this.core.tables.get(c.table!), offset, length);
+  }
+
+  readSnapshot(ref: SnapshotSelector, offset: number, length: number): Buffer {
+    const s = this.dataSnapshot(ref);
+    if (offset < 0 || length < 0 || offset + length > s.size) throw OUT_OF_RANGE(s.name, offset, length, s.size);
+    return readRange(this.core, this.core.tables.get(s.table!), offset, length);
+  }
+
+  snapshotAllocation(ref: SnapshotSelector, offset: number, length: number): AllocationExtent[] {
+    const s = this.dataSnapshot(ref);
+    if (offset < 0 || length < 0 || offset + length > s.size) throw OUT_OF_RANGE(s.name, offset, length, s.size);
+    return allocation(this.core, this.core.tables.get(s.table!), offset, length);
+  }
+
+  // ---- snapshots ----
+
+  snapshot(container: string, name: string, options: { labels?: Record<string, string> } & MutationOptions = {}): SnapshotInfo {
+    return this.core.mutate(() => {
+      const s = takeSnapshot(this.core, this.container(container), name, 'user', options.labels ?? {});
+      return snapshotInfo(this.core.catalog, s);
+    }, options);
+  }
+
+  listSnapshots(container?: string, options: { includeHidden?: boolean } = {}): SnapshotInfo[] {
+    this.core.assertOpen();
+    const { catalog } = this.core;
+    const records = container
+      ? catalog.snapshotsOf(this.container(container).id, options.includeHidden)
+      : [...catalog.snapshots.values()].filter((s) => options.includeHidden || !s.hidden);
+    return records.sort((a, b) => a.id - b.id).map((s) => snapshotInfo(catalog, s));
+  }
+
+  describeSnapshot(ref: SnapshotSelector): SnapshotInfo {
+    this.core.assertOpen();
+    return snapshotInfo(this.core.catalog, findSnapshot(this.core, ref));
+  }
+
+  deleteSnapshot(ref: SnapshotSelector, options: MutationOptions = {}): void {
+    this.core.mutate(() => {
+      const s = findSnapshot(this.core, ref);
+      if (s.vmSnapshot !== null) {
+        throw INVALID_ARGUMENT(`"${s.name}" is part of a VM snapshot; delete the VM's snapshot instead`, { argument: 'snapshot' });
+      }
+      deleteSnapshot(this.core, s);
+    }, options);
+  }
+
+  // ---- sync, clone, revert, flatten ----
+
+  sync<Report = unknown>(
+    target: string,
+    source: SnapshotSelector,
+    options: { safetySnapshot?: boolean; members?: string[]; hooks?: SyncHooks<unknown, Report> } & MutationOptions = {},
+  ): SyncResult<Report> & { metadataEntries: number } {
+    const result = this.core.mutate(
+      () => syncContainer(this.core, this.container(target), findSnapshot(this.core, source), options),
+      options,
+    );
+    return { ...result, metadataEntries: this.core.lastCommitEntries };
+  }
+
+  clone(source: SnapshotSelector, name: string, options: { labels?: Record<string, string> } & MutationOptions = {}): ContainerInfo {
+    return this.core.mutate(
+      () => this.info_(cloneSnapshot(this.core, findSnapshot(this.core, source), name, options.labels)),
+      options,
+    );
+  }
+
+  revert(container: string, snapshot: SnapshotSelector, options: MutationOptions = {}): ContainerInfo {
+    return this.core.mutate(() => {
+      const c = this.container(container);
+      const s = typeof snapshot === 'string' && !snapshot.includes('@') ? `${container}@${snapshot}` : snapshot;
+      return this.info_(revertContainer(this.core, c, findSnapshot(this.core, s)));
+    }, options);
+  }
+
+  async flatten(container: string, options: { onProgress?: Progress } = {}): Promise<ContainerInfo> {
+    await flattenContainer(this.core, this.container(container), options.onProgress);
+    return this.describe(container);
+  }
+
+  // ---- inspection ----
+
+  /** The container's chain, from its current table down to the root. */
+  lineage(container: string): LineageEntry[] {
+    const c = this.dataContainer(container);
+    const out: LineageEntry[] = [];
+    for (let t = this.core.tables.get(c.table!) as ReturnType<TableRegistry['get']> | null; t !== null; t = t.parent) {
+      const snapshot = t.owner.kind === 'snapshot' ? this.core.catalog.snapshots.get(t.owner.id) : undefined;
+      out.push({
+        table: t.id,
+        snapshot: snapshot ? snapshotInfo(this.core.catalog, snapshot) : null,
+        kind: t.frozen ? 'snapshot' : 'current',
+      });
+    }
+    return out;
+  }
+
+  usage(container: string): Usage {
+    this.core.assertOpen();
+    return containerUsage(this.core, this.container(container));
+  }
+
+  fsck(options: { onProgress?: Progress } = {}): Promise<FsckReport> {
+    this.core.assertOpen();
+    return fsck(this.core, options.onProgress);
+  }
+
+  /** Frees every discarded table's blocks now (normally done in the background). */
+  reclaim(): number {
+    this.core.assertOpen();
+    return reclaimAll(this.core);
+  }
+
+  /** The stored result of an earlier mutation under this idempotency key, unless expired. */
+  idempotent(key: string): IdempotencyRecord | undefined {
+    this.core.assertOpen();
+    const record = this.core.store.get<IdempotencyRecord>(DB.idempotency, key);
+    return record && record.expiresAt > Date.now() ? record : undefined;
+  }
+
+  // ---- helpers ----
+
+  private container(name: string): ContainerRecord {
+    this.core.assertOpen();
+    if (typeof name !== 'string') throw INVALID_ARGUMENT('container name must be a string', { argument: 'container' });
+    return this.core.catalog.containerByName(name);
+  }
+
+  private dataContainer(name: string): ContainerRecord {
+    const c = this.container(name);
+    if (c.type === 'vm') throw TYPE_MISMATCH(`"${name}" is a VM: read and write its members`, { container: name });
+    return c;
+  }
+
+  private dataSnapshot(ref: SnapshotSelector) {
+    this.core.assertOpen();
+    const s = findSnapshot(this.core, ref);
+    if (s.table === null) throw TYPE_MISMATCH(`snapshot "${s.name}" is a VM snapshot: read its members`, { snapshot: s.name });
+    return s;
+  }
+
+  private checkIo(c: ContainerRecord, offset: number, length: number): void {
+    checkRange(offset, length);
+    if (offset + length > c.size) throw OUT_OF_RANGE(c.name, offset, length, c.size);
+  }
+
+  private info_(c: ContainerRecord): ContainerInfo {
+    return containerInfo(this.core.catalog, this.core.tables, c);
+  }
+}

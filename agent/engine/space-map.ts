@@ -1,0 +1,204 @@
+/**
+ * Space map: which physical blocks are free.
+ *
+ * Free space is the free-extent records plus everything from the high-water
+ * mark (hwm, the next never-used block) to capacity. Allocations change the
+ * in-memory map at once and reach the store with the next commit (`dirtyOps`);
+ * releases are only *planned* against a commit and applied after it succeeded,
+ * so a freed block is never handed out before the commit that freed it.
+ * Cost: allocate/release O(log n + k) for n free extents and k runs touched.
+ */
+import { OUT_OF_SPACE } from './errors';
+import { DB, META_HWM } from './store/keys';
+import type { StoreOp } from './store/metadata-store';
+
+export interface Run {
+  start: number;
+  count: number;
+}
+
+export class SpaceMap {
+  /** Sorted starts of free extents. */
+  private starts: number[] = [];
+  private lengths = new Map<number, number>();
+  private byEnd = new Map<number, number>();
+  private dirty = new Set<number>();
+  private hwmDirty = false;
+  private freeInExtents = 0;
+
+  constructor(
+    public hwm: number,
+    public readonly capacity: number,
+    extents: Iterable<Run>,
+  ) {
+    for (const { start, count } of extents) this.insert(start, count, false);
+  }
+
+  get freeBlocks(): number {
+    return this.freeInExtents + (this.capacity + 1 - this.hwm);
+  }
+
+  get usedBlocks(): number {
+    return this.capacity - this.freeBlocks;
+  }
+
+  /** Allocates `count` blocks, as few runs as possible, lowest addresses first. Throws OUT_OF_SPACE. */
+  allocate(count: number): Run[] {
+    if (count > this.freeBlocks) throw OUT_OF_SPACE(count, this.freeBlocks);
+    const runs: Run[] = [];
+    let left = count;
+    // First fit: one extent that holds it all keeps the run contiguous.
+    const fit = this.starts.find((s) => (this.lengths.get(s) ?? 0) >= left);
+    if (fit !== undefined) {
+      runs.push(this.take(fit, left));
+      return runs;
+    }
+    const tail = this.capacity + 1 - this.hwm;
+    if (tail >= left) {
+      runs.push({ start: this.hwm, count: left });
+      this.hwm += left;
+      this.hwmDirty = true;
+      return runs;
+    }
+    while (left > 0 && this.starts.length > 0) {
+      const s = this.starts[0]!;
+      const run = this.take(s, Math.min(left, this.lengths.get(s)!));
+      runs.push(run);
+      left -= run.count;
+    }
+    if (left > 0) {
+      runs.push({ start: this.hwm, count: left });
+      this.hwm += left;
+      this.hwmDirty = true;
+    }
+    return runs;
+  }
+
+  /** Returns blocks that were allocated but never committed (an aborted batch). */
+  giveBack(runs: Run[]): void {
+    for (const run of runs) this.insert(run.start, run.count, true);
+  }
+
+  /** Store ops for everything allocated or given back since the last commit. */
+  dirtyOps(): StoreOp[] {
+    const ops: StoreOp[] = [];
+    for (const start of this.dirty) ops.push({ db: DB.free, key: start, value: this.lengths.get(start) });
+    if (this.hwmDirty) ops.push({ db: DB.meta, key: META_HWM, value: this.hwm });
+    return ops;
+  }
+
+  /** The store wrote dirtyOps(): forget them. */
+  committed(): void {
+    this.dirty.clear();
+    this.hwmDirty = false;
+  }
+
+  /**
+   * Plans freeing `runs` in the coming commit: returns the store ops that
+   * record it and `apply`, to call only once that commit succeeded.
+   */
+  planRelease(runs: Run[]): { ops: StoreOp[]; apply: () => void } {
+    if (runs.length === 0) return { ops: [], apply: () => {} };
+    const merged = mergeRuns(runs);
+    const ops: StoreOp[] = [];
+    for (const run of merged) {
+      let start = run.start;
+      let count = run.count;
+      const leftStart = this.byEnd.get(start);
+      if (leftStart !== undefined) {
+        ops.push({ db: DB.free, key: leftStart, value: undefined });
+        count += start - leftStart;
+        start = leftStart;
+      }
+      const rightLength = this.lengths.get(run.start + run.count);
+      if (rightLength !== undefined) {
+        ops.push({ db: DB.free, key: run.start + run.count, value: undefined });
+        count += rightLength;
+      }
+      ops.push({ db: DB.free, key: start, value: count });
+    }
+    // Later ops win in a commit, so a merged extent's put follows its neighbours' removes.
+    return {
+      ops,
+      apply: () => {
+        for (const run of merged) this.insert(run.start, run.count, false);
+      },
+    };
+  }
+
+  /** All free extents (for fsck and usage). */
+  extents(): Run[] {
+    return this.starts.map((start) => ({ start, count: this.lengths.get(start)! }));
+  }
+
+  private take(start: number, count: number): Run {
+    const length = this.lengths.get(start)!;
+    this.remove(start);
+    if (length > count) this.add(start + count, length - count);
+    return { start, count };
+  }
+
+  /** Inserts a free run, merging with its neighbours. */
+  private insert(start: number, count: number, markDirty: boolean): void {
+    let s = start;
+    let c = count;
+    const leftStart = this.byEnd.get(s);
+    if (leftStart !== undefined) {
+      c += s - leftStart;
+      s = leftStart;
+      this.remove(leftStart);
+    }
+    const rightLength = this.lengths.get(start + count);
+    if (rightLength !== undefined) {
+      this.remove(start + count);
+      c += rightLength;
+    }
+    this.add(s, c);
+    if (!markDirty) {
+      // Inserted as already-committed state: its key and its merged neighbours are clean.
+      this.dirty.delete(s);
+      this.dirty.delete(start + count);
+      if (leftStart !== undefined) this.dirty.delete(leftStart);
+    }
+  }
+
+  private add(start: number, count: number): void {
+    this.lengths.set(start, count);
+    this.byEnd.set(start + count, start);
+    this.starts.splice(lowerBound(this.starts, start), 0, start);
+    this.freeInExtents += count;
+    this.dirty.add(start);
+  }
+
+  private remove(start: number): void {
+    const count = this.lengths.get(start)!;
+    this.lengths.delete(start);
+    this.byEnd.delete(start + count);
+    this.starts.splice(lowerBound(this.starts, start), 1);
+    this.freeInExtents -= count;
+    this.dirty.add(start);
+  }
+}
+
+function lowerBound(sorted: number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Sorts and coalesces runs that touch. */
+export function mergeRuns(runs: Run[]): Run[] {
+  const sorted = [...runs].sort((a, b) => a.start - b.start);
+  const out: Run[] = [];
+  for (const run of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.start + last.count === run.start) last.count += run.count;
+    else out.push({ ...run });
+  }
+  return out;
+}

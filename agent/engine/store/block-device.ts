@@ -1,0 +1,129 @@
+/**
+ * The block device: fixed-size physical blocks in a data file or raw device.
+ *
+ * Contract: physical block p (p ≥ 1) lives at byte (p - 1) × blockSize.
+ * `write` is acknowledged when the kernel has it; `syncData` makes every
+ * acknowledged write durable. Reads past the end of a sparse file return zeros.
+ * Every call goes through the fault seam first, so drills can inject EIO,
+ * ENOSPC and short writes without touching the engine.
+ */
+import * as fs from 'node:fs';
+import { IO_ERROR, OUT_OF_SPACE } from '../errors';
+
+export type DeviceOp = 'read' | 'write' | 'sync';
+
+/** Called before every device operation; throw an errno-style error to inject a fault. */
+export type FaultInjector = (op: DeviceOp, block: number, count: number) => void;
+
+export class BlockDevice {
+  readonly path: string;
+  readonly blockSize: number;
+  private fd: number;
+  private faults: FaultInjector | null = null;
+
+  constructor(path: string, blockSize: number, flags: 'r+' | 'w+' = 'r+') {
+    this.path = path;
+    this.blockSize = blockSize;
+    try {
+      this.fd = fs.openSync(path, flags);
+    } catch (err) {
+      throw IO_ERROR('open data device', err, { path });
+    }
+  }
+
+  /** Installs (or with null removes) a fault injector. Test and drill seam. */
+  setFaultInjector(injector: FaultInjector | null): void {
+    this.faults = injector;
+  }
+
+  /**
+   * Reads `length` bytes starting `offset` bytes into physical block `block`
+   * (may run on into the following blocks) into `target` at `targetOffset`.
+   */
+  read(block: number, offset: number, length: number, target: Buffer, targetOffset: number): void {
+    const start = (block - 1) * this.blockSize + offset;
+    try {
+      this.faults?.('read', block, Math.ceil((offset + length) / this.blockSize));
+      let done = 0;
+      while (done < length) {
+        const n = fs.readSync(this.fd, target, targetOffset + done, length - done, start + done);
+        if (n === 0) break;
+        done += n;
+      }
+      // Past the end of a sparse data file: never written, so zeros.
+      if (done < length) target.fill(0, targetOffset + done, targetOffset + length);
+    } catch (err) {
+      throw IO_ERROR('read', err, { block, offset, length });
+    }
+  }
+
+  /**
+   * Writes `parts` back to back, starting `offset` bytes into physical block
+   * `block` (may run on into the following blocks): one pwritev, no copying.
+   */
+  write(block: number, offset: number, parts: Buffer[]): void {
+    let length = 0;
+    for (const part of parts) length += part.length;
+    const count = Math.ceil((offset + length) / this.blockSize);
+    const start = (block - 1) * this.blockSize + offset;
+    try {
+      this.faults?.('write', block, count);
+      let done = fs.writevSync(this.fd, parts, start);
+      // Rare short write: finish the rest byte range by byte range.
+      while (done < length) {
+        const rest = Buffer.concat(parts).subarray(done);
+        const n = fs.writeSync(this.fd, rest, 0, rest.length, start + done);
+        if (n <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
+        done += n;
+      }
+    } catch (err) {
+      throw deviceError('write', err, block, count);
+    }
+  }
+
+  /** Makes every acknowledged write durable. */
+  syncData(): void {
+    try {
+      this.faults?.('sync', 0, 0);
+      fs.fdatasyncSync(this.fd);
+    } catch (err) {
+      throw deviceError('sync', err, 0, 0);
+    }
+  }
+
+  /** Same as syncData, off the event loop: most of a flush's wait happens here. */
+  async syncDataAsync(): Promise<void> {
+    try {
+      this.faults?.('sync', 0, 0);
+      await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      throw deviceError('sync', err, 0, 0);
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+function deviceError(op: DeviceOp, err: unknown, block: number, count: number) {
+  if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC') {
+    const e = OUT_OF_SPACE(count, 0);
+    e.details.device = 'data device has no room (ENOSPC)';
+    return e;
+  }
+  return IO_ERROR(op, err, { block, count });
+}
+
+/** Size in bytes of a regular file or block device. */
+export function deviceSize(path: string): number {
+  const st = fs.statSync(path);
+  if (st.isBlockDevice()) {
+    const major = Math.floor(st.rdev / 256) & 0xfff;
+    const minor = (st.rdev & 0xff) | ((Math.floor(st.rdev / 1048576) & 0xfff00) >>> 0);
+    const sectors = Number(fs.readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim());
+    return sectors * 512;
+  }
+  return st.size;
+}

@@ -1,0 +1,95 @@
+/**
+ * The metadata store: one LMDB environment with a named database per record kind.
+ *
+ * Contract: reads are synchronous and see the last committed state; `commit`
+ * applies a whole batch atomically (all or nothing) and is visible when it
+ * returns; `durable()` resolves once everything committed is on stable storage.
+ * Cost: a get is one B-tree lookup in a memory map; a commit is one LMDB write
+ * transaction (its fsync overlaps with later work, see lmdb's overlappingSync).
+ */
+import { type Database, type Key, open, type RootDatabase } from 'lmdb';
+import { IO_ERROR } from '../errors';
+import { DB, type DbName } from './keys';
+
+export interface StoreOp {
+  db: DbName;
+  key: Key;
+  /** undefined removes the key. */
+  value: unknown;
+}
+
+export type ReadTransaction = ReturnType<RootDatabase['useReadTransaction']>;
+
+export class MetadataStore {
+  private readonly root: RootDatabase;
+  private readonly dbs = new Map<DbName, Database<unknown, Key>>();
+  /** The hot-path databases, kept as fields to skip a Map lookup per block. */
+  readonly mapDb: Database<number, [number, number]>;
+  readonly presenceDb: Database<Buffer, [number, number]>;
+
+  private constructor(path: string) {
+    this.root = open({ path, maxDbs: 16, compression: false });
+    for (const name of Object.values(DB)) {
+      const encoding = name === DB.map ? 'ordered-binary' : name === DB.presence ? 'binary' : 'msgpack';
+      this.dbs.set(name, this.root.openDB({ name, encoding, keyEncoding: 'ordered-binary' }));
+    }
+    this.mapDb = this.dbs.get(DB.map) as unknown as Database<number, [number, number]>;
+    this.presenceDb = this.dbs.get(DB.presence) as unknown as Database<Buffer, [number, number]>;
+  }
+
+  /** Opens (creating if needed) the store in `path` (a directory). */
+  static open(path: string): MetadataStore {
+    try {
+      return new MetadataStore(path);
+    } catch (err) {
+      throw IO_ERROR('open metadata store', err, { path });
+    }
+  }
+
+  db<V = unknown, K extends Key = Key>(name: DbName): Database<V, K> {
+    return this.dbs.get(name) as unknown as Database<V, K>;
+  }
+
+  get<V>(name: DbName, key: Key, transaction?: ReadTransaction): V | undefined {
+    return this.db<V>(name).get(key, transaction ? { transaction } : undefined) as V | undefined;
+  }
+
+  *entries<K extends Key, V>(
+    name: DbName,
+    range: { start?: unknown; end?: unknown } = {},
+    transaction?: ReadTransaction,
+  ): Generator<{ key: K; value: V }> {
+    const options: Record<string, unknown> = { ...range };
+    if (transaction) options.transaction = transaction;
+    for (const entry of this.db<V, K>(name).getRange(options)) yield entry as { key: K; value: V };
+  }
+
+  /** Applies every op in one write transaction. Throws IO_ERROR if LMDB refuses (nothing is applied then). */
+  commit(ops: Iterable<StoreOp>): void {
+    try {
+      this.root.transactionSync(() => {
+        for (const op of ops) {
+          const db = this.dbs.get(op.db)!;
+          if (op.value === undefined) db.removeSync(op.key);
+          else db.putSync(op.key, op.value);
+        }
+      });
+    } catch (err) {
+      throw IO_ERROR('metadata commit', err);
+    }
+  }
+
+  /** Resolves when every commit so far is on stable storage. */
+  async durable(): Promise<void> {
+    await this.root.flushed;
+  }
+
+  readTransaction(): ReadTransaction {
+    return this.root.useReadTransaction();
+  }
+
+  async close(): Promise<void> {
+    await this.root.flushed;
+    await this.root.close();
+  }
+}

@@ -1,0 +1,80 @@
+/** On-disk record shapes. Each carries `v`; bump it (and keep a reader) when a shape changes. */
+import type { ContainerType, FileMeta } from '../types';
+
+export interface PoolRecord {
+  v: 1;
+  format: string;
+  formatVersion: number;
+  uuid: string;
+  blockSize: number;
+  capacityBlocks: number;
+  /** Absolute path of the data file or device. */
+  dataPath: string;
+  createdAt: string;
+}
+
+export interface SequenceRecord {
+  v: 1;
+  container: number;
+  snapshot: number;
+  table: number;
+}
+
+export interface ContainerRecord {
+  v: 1;
+  id: number;
+  uuid: string;
+  name: string;
+  type: ContainerType;
+  size: number;
+  labels: Record<string, string>;
+  /** VM only: role → member container id. */
+  members: Record<string, number>;
+  memberOf: { vm: number; role: string } | null;
+  file: FileMeta | null;
+  /** Current mapping table (null for a VM, which has no data of its own). */
+  table: number | null;
+  createdAt: string;
+  generation: number;
+}
+
+export interface SnapshotRecord {
+  v: 1;
+  id: number;
+  uuid: string;
+  name: string;
+  container: number;
+  /** The container's name when the snapshot was taken, kept for hidden snapshots of deleted containers. */
+  containerName: string;
+  containerType: ContainerType;
+  size: number;
+  /** Frozen table (null for a VM snapshot). */
+  table: number | null;
+  members: Record<string, number>;
+  vmSnapshot: number | null;
+  createdAt: string;
+  labels: Record<string, string>;
+  hidden: boolean;
+  kind: 'user' | 'safety';
+}
+
+export type TableOwner =
+  | { kind: 'container'; id: number }
+  | { kind: 'snapshot'; id: number }
+  /** Discarded: waiting for the reclaimer to free its blocks. */
+  | { kind: 'garbage' };
+
+export interface TableRecord {
+  v: 1;
+  id: number;
+  parent: number | null;
+  frozen: boolean;
+  owner: TableOwner;
+}
+
+export interface IdempotencyRecord {
+  v: 1;
+  fingerprint: string;
+  result: unknown;
+  expiresAt: number;
+}

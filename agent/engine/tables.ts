@@ -1,0 +1,154 @@
+/**
+ * Mapping tables (the layer above the store and the write batch): tables,
+ * their parent pointers, their logical → physical entries, and the chain walk.
+ *
+ * Invariants: a parent is always frozen; a frozen table never changes; only a
+ * container's current (unfrozen) table takes writes.
+ * Cost: `ownerOf` is O(1) in memory for any chain depth (presence set of the
+ * current table, then the owner index of its frozen parent); `physical` is one
+ * store lookup (or a staged value).
+ */
+import { CORRUPT } from './errors';
+import { OwnerIndex } from './owner-index';
+import { CHUNK_MASK, CHUNK_SHIFT } from './presence';
+import { DB } from './store/keys';
+import type { MetadataStore } from './store/metadata-store';
+import type { TableOwner, TableRecord } from './store/records';
+import { TableState } from './table-state';
+import type { WriteBatch } from './write-batch';
+
+export class TableRegistry {
+  readonly tables = new Map<number, TableState>();
+  readonly owners: OwnerIndex;
+
+  constructor(
+    private readonly store: MetadataStore,
+    ownerIndexChunks?: number,
+  ) {
+    this.owners = new OwnerIndex(ownerIndexChunks);
+  }
+
+  /** Loads every table and its presence set; derives dependents. */
+  load(): void {
+    const parents = new Map<number, number | null>();
+    for (const { key, value } of this.store.entries<number, TableRecord>(DB.tables)) {
+      if (value?.v !== 1) throw CORRUPT(`table ${key} has an unknown record version`, { table: key });
+      this.tables.set(key, new TableState(key, null, value.frozen, value.owner));
+      parents.set(key, value.parent);
+    }
+    for (const [id, parentId] of parents) {
+      if (parentId === null) continue;
+      const parent = this.tables.get(parentId);
+      // A dangling parent is reported by fsck; leave the pointer empty so the pool still opens.
+      if (parent === undefined) continue;
+      this.tables.get(id)!.parent = parent;
+      parent.dependents++;
+    }
+    for (const { key, value } of this.store.entries<[number, number], Buffer>(DB.presence)) {
+      const table = this.tables.get(key[0]);
+      if (table !== undefined && table.owner.kind !== 'garbage') table.presence.loadChunk(key[1], value);
+    }
+  }
+
+  get(id: number): TableState {
+    const table = this.tables.get(id);
+    if (table === undefined) throw CORRUPT(`mapping table ${id} is missing`, { table: id });
+    return table;
+  }
+
+  create(batch: WriteBatch, id: number, parent: TableState | null, owner: TableOwner): TableState {
+    const table = new TableState(id, null, false, owner);
+    this.tables.set(id, table);
+    batch.onAbort(() => this.tables.delete(id));
+    this.setParent(batch, table, parent);
+    return table;
+  }
+
+  setParent(batch: WriteBatch, table: TableState, parent: TableState | null): void {
+    if (parent !== null && !parent.frozen) throw CORRUPT(`table ${parent.id} is not frozen and cannot be a parent`);
+    const before = table.parent;
+    if (before) before.dependents--;
+    if (parent) parent.dependents++;
+    table.parent = parent;
+    batch.onAbort(() => {
+      if (parent) parent.dependents--;
+      if (before) before.dependents++;
+      table.parent = before;
+    });
+    batch.put(DB.tables, table.id, table.record());
+  }
+
+  /** Freezes a current table (it becomes a snapshot's table). */
+  freeze(batch: WriteBatch, table: TableState, owner: TableOwner): void {
+    const before = { frozen: table.frozen, owner: table.owner };
+    table.frozen = true;
+    table.owner = owner;
+    batch.onAbort(() => {
+      table.frozen = before.frozen;
+      table.owner = before.owner;
+      this.owners.evict(table.id);
+    });
+    batch.put(DB.tables, table.id, table.record());
+  }
+
+  setOwner(batch: WriteBatch, table: TableState, owner: TableOwner): void {
+    const before = table.owner;
+    table.owner = owner;
+    batch.onAbort(() => {
+      table.owner = before;
+    });
+    batch.put(DB.tables, table.id, table.record());
+  }
+
+  /**
+   * Marks a table as garbage (its blocks are freed later by the reclaimer) and
+   * detaches it from its parent. Returns the former parent, whose dependents
+   * just dropped, so the caller can cascade.
+   */
+  discard(batch: WriteBatch, table: TableState): TableState | null {
+    if (table.dependents > 0) throw CORRUPT(`table ${table.id} still has dependents`);
+    const parent = table.parent;
+    this.setParent(batch, table, null);
+    this.setOwner(batch, table, { kind: 'garbage' });
+    this.owners.evict(table.id);
+    return parent;
+  }
+
+  /** Drops a fully reclaimed table from memory. */
+  forget(id: number): void {
+    this.tables.delete(id);
+    this.owners.evict(id);
+  }
+
+  /** The table (id) that maps `block` as seen through `table`, or 0. */
+  ownerOf(table: TableState, block: number): number {
+    if (table.frozen) return this.owners.chunk(table, block >>> CHUNK_SHIFT)[block & CHUNK_MASK]!;
+    if (table.presence.has(block)) return table.id;
+    const parent = table.parent;
+    if (parent === null) return 0;
+    return this.owners.chunk(parent, block >>> CHUNK_SHIFT)[block & CHUNK_MASK]!;
+  }
+
+  /** Physical block of an entry that presence says exists (0 = explicit zeros). */
+  physical(batch: WriteBatch, tableId: number, block: number): number {
+    const staged = batch.pendingMap(tableId, block);
+    if (staged !== undefined && staged !== null) return staged;
+    const value = staged === null ? undefined : this.store.mapDb.get([tableId, block]);
+    if (value === undefined) throw CORRUPT(`table ${tableId} marks block ${block} present but has no entry`);
+    return value;
+  }
+
+  /** Sets (or replaces) an entry of a current table. */
+  map(batch: WriteBatch, table: TableState, block: number, physical: number): void {
+    if (table.presence.add(block)) batch.onAbort(() => table.presence.delete(block));
+    batch.setMap(table.id, block, physical);
+    batch.markChunk(table.id, block >>> CHUNK_SHIFT);
+  }
+
+  /** Removes an entry of a current table. */
+  unmap(batch: WriteBatch, table: TableState, block: number): void {
+    if (table.presence.delete(block)) batch.onAbort(() => table.presence.add(block));
+    batch.setMap(table.id, block, null);
+    batch.markChunk(table.id, block >>> CHUNK_SHIFT);
+  }
+}
