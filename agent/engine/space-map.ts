@@ -100,24 +100,35 @@ export class SpaceMap {
   planRelease(runs: Run[]): { ops: StoreOp[]; apply: () => void } {
     if (runs.length === 0) return { ops: [], apply: () => {} };
     const merged = mergeRuns(runs);
-    const ops: StoreOp[] = [];
+    // Merge against an overlay of the extents as they will be, so two runs that
+    // both touch one existing extent produce one record, not two overlapping ones.
+    const lengths = new Map<number, number | undefined>();
+    const byEnd = new Map<number, number | undefined>();
+    const lengthAt = (start: number) => (lengths.has(start) ? lengths.get(start) : this.lengths.get(start));
+    const startEndingAt = (end: number) => (byEnd.has(end) ? byEnd.get(end) : this.byEnd.get(end));
+    const drop = (start: number) => {
+      const count = lengthAt(start)!;
+      lengths.set(start, undefined);
+      byEnd.set(start + count, undefined);
+    };
     for (const run of merged) {
       let start = run.start;
       let count = run.count;
-      const leftStart = this.byEnd.get(start);
+      const leftStart = startEndingAt(start);
       if (leftStart !== undefined) {
-        ops.push({ db: DB.free, key: leftStart, value: undefined });
+        drop(leftStart);
         count += start - leftStart;
         start = leftStart;
       }
-      const rightLength = this.lengths.get(run.start + run.count);
+      const rightLength = lengthAt(run.start + run.count);
       if (rightLength !== undefined) {
-        ops.push({ db: DB.free, key: run.start + run.count, value: undefined });
+        drop(run.start + run.count);
         count += rightLength;
       }
-      ops.push({ db: DB.free, key: start, value: count });
+      lengths.set(start, count);
+      byEnd.set(start + count, start);
     }
-    // Later ops win in a commit, so a merged extent's put follows its neighbours' removes.
+    const ops: StoreOp[] = [...lengths].map(([start, count]) => ({ db: DB.free, key: start, value: count }));
     return {
       ops,
       apply: () => {
