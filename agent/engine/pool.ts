@@ -233,10 +233,14 @@ export class Pool {
 
   // ---- I/O ----
 
-  read(name: string, offset: number, length: number): Buffer {
+  /** Reads into `target` when given (at its start; it must hold `length` bytes), else a new buffer. */
+  read(name: string, offset: number, length: number, target?: Buffer): Buffer {
     const c = this.dataContainer(name);
     this.checkIo(c, offset, length);
-    return readRange(this.core, this.core.tables.get(c.table!), offset, length);
+    if (target !== undefined && (!Buffer.isBuffer(target) || target.length < length)) {
+      throw INVALID_ARGUMENT('target buffer is smaller than the read', { argument: 'target' });
+    }
+    return readRange(this.core, this.core.tables.get(c.table!), offset, length, target);
   }
 
   /** Writes data; a file grows when written past its end, a vdisk does not. */
