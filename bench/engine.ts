@@ -105,7 +105,8 @@ async function depthLatency(dir: string) {
   for (const depth of depths) {
     while (level < depth) {
       pool.snapshot('base', `l${level}`);
-      for (let k = 0; k < 4; k++) pool.write('base', Math.floor(random() * (size / 65536)) * 65536, Buffer.alloc(4096, level & 0xff));
+      for (let k = 0; k < 4; k++)
+        pool.write('base', Math.floor(random() * (size / 65536)) * 65536, Buffer.alloc(4096, level & 0xff));
       level++;
     }
     await pool.flush();
@@ -136,9 +137,24 @@ async function main() {
     const depth = await depthLatency(dir);
     const rows: Array<[string, string, string, string]> = [
       ['sync, 1 GiB disk (median of 15)', `${sync['1 GiB']!.toFixed(2)} ms`, '', ''],
-      ['sync, 1 TiB disk (median of 15)', `${sync['1 TiB']!.toFixed(2)} ms`, `${(sync['1 TiB']! / sync['1 GiB']!).toFixed(2)}×`, '≤ 1.5×'],
-      [`sequential write ${mib} MiB + flush (best of 3)`, `${seq.write.toFixed(0)} MiB/s`, `${(seq.write / seq.plainWrite).toFixed(2)}× plain (${seq.plainWrite.toFixed(0)} MiB/s)`, '≥ 0.7×'],
-      [`sequential read ${mib} MiB (best of 3)`, `${seq.read.toFixed(0)} MiB/s`, `${(seq.read / seq.plainRead).toFixed(2)}× plain (${seq.plainRead.toFixed(0)} MiB/s)`, '≥ 0.7×'],
+      [
+        'sync, 1 TiB disk (median of 15)',
+        `${sync['1 TiB']!.toFixed(2)} ms`,
+        `${(sync['1 TiB']! / sync['1 GiB']!).toFixed(2)}×`,
+        '≤ 1.5×',
+      ],
+      [
+        `sequential write ${mib} MiB + flush (best of 3)`,
+        `${seq.write.toFixed(0)} MiB/s`,
+        `${(seq.write / seq.plainWrite).toFixed(2)}× plain (${seq.plainWrite.toFixed(0)} MiB/s)`,
+        '≥ 0.7×',
+      ],
+      [
+        `sequential read ${mib} MiB (best of 3)`,
+        `${seq.read.toFixed(0)} MiB/s`,
+        `${(seq.read / seq.plainRead).toFixed(2)}× plain (${seq.plainRead.toFixed(0)} MiB/s)`,
+        '≥ 0.7×',
+      ],
       ...[1, 8, 64, 512].map((d): [string, string, string, string] => [
         `random 4 KiB read, chain depth ${d}`,
         `${depth[d]!.toFixed(2)} µs`,
@@ -146,7 +162,9 @@ async function main() {
         d === 64 ? '≤ 1.3×' : d === 512 ? '≤ 2×' : '',
       ]),
     ];
-    const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['measure', 'value', 'ratio', 'target'][i]!.length));
+    const widths = [0, 1, 2, 3].map((i) =>
+      Math.max(...rows.map((r) => r[i]!.length), ['measure', 'value', 'ratio', 'target'][i]!.length),
+    );
     const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
     console.log(line(['measure', 'value', 'ratio', 'target']));
     console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);

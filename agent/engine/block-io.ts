@@ -13,9 +13,10 @@
  * Cost: O(blocks touched) in memory, one store lookup per block that has data,
  * and one device call per physically contiguous run.
  */
+
+import type { Run, SpaceMap } from './space-map';
 import type { BlockDevice } from './store/block-device';
 import { ZERO_BLOCK } from './store/keys';
-import type { Run, SpaceMap } from './space-map';
 import type { TableState } from './table-state';
 import type { TableRegistry } from './tables';
 import type { WriteBatch } from './write-batch';
@@ -42,7 +43,13 @@ export function resolve(ctx: IoContext, table: TableState, block: number): numbe
   return owner === 0 ? ZERO_BLOCK : ctx.tables.physical(ctx.batch, owner, block);
 }
 
-export function readRange(ctx: IoContext, table: TableState, offset: number, length: number, out?: Buffer): Buffer {
+export function readRange(
+  ctx: IoContext,
+  table: TableState,
+  offset: number,
+  length: number,
+  out?: Buffer,
+): Buffer {
   const target = out ?? Buffer.allocUnsafe(length);
   const bs = ctx.blockSize;
   let runBlock = 0; // physical block where the pending run starts
@@ -63,7 +70,11 @@ export function readRange(ctx: IoContext, table: TableState, offset: number, len
     if (physical === ZERO_BLOCK) {
       flushRun();
       target.fill(0, at, at + take);
-    } else if (runLength > 0 && inBlock === 0 && (runBlock - 1) * bs + runOffset + runLength === (physical - 1) * bs) {
+    } else if (
+      runLength > 0 &&
+      inBlock === 0 &&
+      (runBlock - 1) * bs + runOffset + runLength === (physical - 1) * bs
+    ) {
       runLength += take;
     } else {
       flushRun();
@@ -189,7 +200,12 @@ export function zeroBlock(ctx: IoContext, table: TableState, block: number): voi
 }
 
 /** Allocation of [offset, offset+length) as seen through `table`, as coalesced extents. */
-export function allocation(ctx: IoContext, table: TableState, offset: number, length: number): AllocationExtent[] {
+export function allocation(
+  ctx: IoContext,
+  table: TableState,
+  offset: number,
+  length: number,
+): AllocationExtent[] {
   const bs = ctx.blockSize;
   const extents: AllocationExtent[] = [];
   const end = offset + length;

@@ -68,7 +68,9 @@ export class Catalog {
   }
 
   snapshotsOf(container: number, includeHidden = false): SnapshotRecord[] {
-    return [...this.snapshots.values()].filter((s) => s.container === container && (includeHidden || !s.hidden));
+    return [...this.snapshots.values()].filter(
+      (s) => s.container === container && (includeHidden || !s.hidden),
+    );
   }
 
   putContainer(batch: WriteBatch, record: ContainerRecord): void {

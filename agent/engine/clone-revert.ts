@@ -17,8 +17,16 @@ export function cloneSnapshot(
   if (catalog.containerIds.has(name)) throw ALREADY_EXISTS('container', name);
   const sourceContainer = catalog.containers.get(source.container);
   const id = catalog.nextId(batch, 'container');
-  const make = (memberName: string, s: SnapshotRecord, cid: number, memberOf: ContainerRecord['memberOf']) => {
-    const table = tables.create(batch, catalog.nextId(batch, 'table'), tables.get(s.table!), { kind: 'container', id: cid });
+  const make = (
+    memberName: string,
+    s: SnapshotRecord,
+    cid: number,
+    memberOf: ContainerRecord['memberOf'],
+  ) => {
+    const table = tables.create(batch, catalog.nextId(batch, 'table'), tables.get(s.table!), {
+      kind: 'container',
+      id: cid,
+    });
     const original = catalog.containers.get(s.container);
     const record: ContainerRecord = {
       v: 1,
@@ -45,7 +53,10 @@ export function cloneSnapshot(
   for (const [role, snapshotId] of Object.entries(source.members)) {
     const memberName = `${name}-${role}`;
     if (catalog.containerIds.has(memberName)) throw ALREADY_EXISTS('container', memberName);
-    members[role] = make(memberName, catalog.snapshot(snapshotId), catalog.nextId(batch, 'container'), { vm: id, role }).id;
+    members[role] = make(memberName, catalog.snapshot(snapshotId), catalog.nextId(batch, 'container'), {
+      vm: id,
+      role,
+    }).id;
   }
   const vm: ContainerRecord = {
     v: 1,
@@ -67,12 +78,19 @@ export function cloneSnapshot(
 }
 
 /** Discards the container's current state and bases it on one of its own snapshots. */
-export function revertContainer(core: EngineCore, container: ContainerRecord, snapshot: SnapshotRecord): ContainerRecord {
+export function revertContainer(
+  core: EngineCore,
+  container: ContainerRecord,
+  snapshot: SnapshotRecord,
+): ContainerRecord {
   const { catalog, tables, batch } = core;
   if (snapshot.container !== container.id) {
-    throw INVALID_ARGUMENT(`"${snapshot.name}" is not a snapshot of "${container.name}"; use sync for another's`, {
-      argument: 'snapshot',
-    });
+    throw INVALID_ARGUMENT(
+      `"${snapshot.name}" is not a snapshot of "${container.name}"; use sync for another's`,
+      {
+        argument: 'snapshot',
+      },
+    );
   }
   const pairs: Array<[ContainerRecord, SnapshotRecord]> =
     snapshot.table !== null
@@ -80,15 +98,26 @@ export function revertContainer(core: EngineCore, container: ContainerRecord, sn
       : Object.entries(snapshot.members).map(([role, id]) => {
           const memberId = container.members[role];
           if (memberId === undefined) {
-            throw INVALID_ARGUMENT(`"${container.name}" no longer has member "${role}" to revert`, { argument: 'snapshot' });
+            throw INVALID_ARGUMENT(`"${container.name}" no longer has member "${role}" to revert`, {
+              argument: 'snapshot',
+            });
           }
           return [catalog.container(memberId), catalog.snapshot(id)];
         });
   for (const [member, s] of pairs) {
     dropTable(core, tables.get(member.table!));
-    const fresh = tables.create(batch, catalog.nextId(batch, 'table'), tables.get(s.table!), { kind: 'container', id: member.id });
-    catalog.putContainer(batch, { ...catalog.container(member.id), table: fresh.id, size: s.size, generation: member.generation + 1 });
+    const fresh = tables.create(batch, catalog.nextId(batch, 'table'), tables.get(s.table!), {
+      kind: 'container',
+      id: member.id,
+    });
+    catalog.putContainer(batch, {
+      ...catalog.container(member.id),
+      table: fresh.id,
+      size: s.size,
+      generation: member.generation + 1,
+    });
   }
-  if (container.type === 'vm') catalog.putContainer(batch, { ...catalog.container(container.id), generation: container.generation + 1 });
+  if (container.type === 'vm')
+    catalog.putContainer(batch, { ...catalog.container(container.id), generation: container.generation + 1 });
   return catalog.container(container.id);
 }

@@ -20,14 +20,18 @@ export function createContainer(core: EngineCore, spec: ContainerSpec): Containe
   const name = checkName('container', spec?.name);
   const type = checkType(spec.type);
   const size = checkSize(spec.size ?? 0);
-  if (type === 'vm' && size !== 0) throw INVALID_ARGUMENT('a VM has no size of its own; size its members', { argument: 'size' });
-  if (spec.file !== undefined && type !== 'file') throw INVALID_ARGUMENT('file metadata is for file containers', { argument: 'file' });
+  if (type === 'vm' && size !== 0)
+    throw INVALID_ARGUMENT('a VM has no size of its own; size its members', { argument: 'size' });
+  if (spec.file !== undefined && type !== 'file')
+    throw INVALID_ARGUMENT('file metadata is for file containers', { argument: 'file' });
   const labels = checkLabels(spec.labels);
   const { catalog, tables, batch } = core;
   if (catalog.containerIds.has(name)) throw ALREADY_EXISTS('container', name);
   const id = catalog.nextId(batch, 'container');
   const table =
-    type === 'vm' ? null : tables.create(batch, catalog.nextId(batch, 'table'), null, { kind: 'container', id }).id;
+    type === 'vm'
+      ? null
+      : tables.create(batch, catalog.nextId(batch, 'table'), null, { kind: 'container', id }).id;
   const record: ContainerRecord = {
     v: 1,
     id,
@@ -51,24 +55,36 @@ function checkFileMeta(meta: Partial<FileMeta> | undefined): FileMeta {
   const out: FileMeta = { mode: meta?.mode ?? 0o644, uid: meta?.uid ?? 0, gid: meta?.gid ?? 0 };
   for (const [key, value] of Object.entries(out)) {
     if (!Number.isSafeInteger(value) || value < 0 || (key === 'mode' && value > 0o7777)) {
-      throw INVALID_ARGUMENT(`file.${key} must be a non-negative integer${key === 'mode' ? ' ≤ 0o7777' : ''}`, {
-        argument: `file.${key}`,
-      });
+      throw INVALID_ARGUMENT(
+        `file.${key} must be a non-negative integer${key === 'mode' ? ' ≤ 0o7777' : ''}`,
+        {
+          argument: `file.${key}`,
+        },
+      );
     }
   }
   return out;
 }
 
 /** Grows, or (when asked) shrinks and trims what falls off, so a later grow reads zeros there. */
-export function resizeContainer(core: EngineCore, c: ContainerRecord, size: number, shrink: boolean): ContainerRecord {
+export function resizeContainer(
+  core: EngineCore,
+  c: ContainerRecord,
+  size: number,
+  shrink: boolean,
+): ContainerRecord {
   checkSize(size);
-  if (c.type === 'vm') throw TYPE_MISMATCH('a VM has no size of its own; resize its members', { container: c.name });
+  if (c.type === 'vm')
+    throw TYPE_MISMATCH('a VM has no size of its own; resize its members', { container: c.name });
   if (size < c.size) {
     if (!shrink) {
-      throw INVALID_ARGUMENT(`shrinking "${c.name}" from ${c.size} to ${size} bytes discards data; pass shrink: true`, {
-        argument: 'size',
-        size: c.size,
-      });
+      throw INVALID_ARGUMENT(
+        `shrinking "${c.name}" from ${c.size} to ${size} bytes discards data; pass shrink: true`,
+        {
+          argument: 'size',
+          size: c.size,
+        },
+      );
     }
     zeroRange(core, core.tables.get(c.table!), size, c.size - size);
   }
@@ -77,16 +93,26 @@ export function resizeContainer(core: EngineCore, c: ContainerRecord, size: numb
   return updated;
 }
 
-export function setLabels(core: EngineCore, c: ContainerRecord, labels: Record<string, string>): ContainerRecord {
+export function setLabels(
+  core: EngineCore,
+  c: ContainerRecord,
+  labels: Record<string, string>,
+): ContainerRecord {
   const updated = { ...c, labels: checkLabels(labels) };
   core.catalog.putContainer(core.batch, updated);
   return updated;
 }
 
-export function addMember(core: EngineCore, vm: ContainerRecord, role: string, member: ContainerRecord): ContainerRecord {
+export function addMember(
+  core: EngineCore,
+  vm: ContainerRecord,
+  role: string,
+  member: ContainerRecord,
+): ContainerRecord {
   checkRole(role);
   if (vm.type !== 'vm') throw TYPE_MISMATCH(`"${vm.name}" is a ${vm.type}, not a vm`, { container: vm.name });
-  if (member.type === 'vm') throw TYPE_MISMATCH('a VM member is a vdisk or a file', { container: member.name });
+  if (member.type === 'vm')
+    throw TYPE_MISMATCH('a VM member is a vdisk or a file', { container: member.name });
   if (vm.members[role] !== undefined) throw ALREADY_EXISTS('member role', `${vm.name}.${role}`);
   if (member.memberOf) {
     throw INVALID_ARGUMENT(`"${member.name}" is already a member of another VM`, { argument: 'member' });
@@ -99,7 +125,8 @@ export function addMember(core: EngineCore, vm: ContainerRecord, role: string, m
 
 export function removeMember(core: EngineCore, vm: ContainerRecord, role: string): ContainerRecord {
   const memberId = vm.members[role];
-  if (memberId === undefined) throw INVALID_ARGUMENT(`"${vm.name}" has no member "${role}"`, { argument: 'role' });
+  if (memberId === undefined)
+    throw INVALID_ARGUMENT(`"${vm.name}" has no member "${role}"`, { argument: 'role' });
   const member = core.catalog.container(memberId);
   core.catalog.putContainer(core.batch, { ...member, memberOf: null });
   const members = { ...vm.members };
@@ -118,7 +145,9 @@ export function deleteContainer(core: EngineCore, c: ContainerRecord, recursive:
     throw HAS_DEPENDENTS(
       'container',
       c.name,
-      snapshots.filter((s) => s.vmSnapshot === null).map((s) => `${catalog.containers.get(s.container)!.name}@${s.name}`),
+      snapshots
+        .filter((s) => s.vmSnapshot === null)
+        .map((s) => `${catalog.containers.get(s.container)!.name}@${s.name}`),
     );
   }
   // VM snapshots first: they release their member snapshots.

@@ -60,7 +60,10 @@ export const OUT_OF_RANGE = (container: string, offset: number, length: number, 
   );
 
 export const OUT_OF_SPACE = (needed: number, free: number) =>
-  new SnapsyncError('OUT_OF_SPACE', `pool is full: ${needed} block(s) needed, ${free} free`, { needed, free });
+  new SnapsyncError('OUT_OF_SPACE', `pool is full: ${needed} block(s) needed, ${free} free`, {
+    needed,
+    free,
+  });
 
 export const HAS_DEPENDENTS = (kind: string, name: string, dependents: string[]) =>
   new SnapsyncError('HAS_DEPENDENTS', `${kind} "${name}" still has dependents: ${dependents.join(', ')}`, {

@@ -17,9 +17,15 @@ const STEP_BLOCKS = 256;
 
 export type Progress = (done: number, total: number) => void;
 
-export async function flattenContainer(core: EngineCore, container: ContainerRecord, onProgress?: Progress): Promise<void> {
+export async function flattenContainer(
+  core: EngineCore,
+  container: ContainerRecord,
+  onProgress?: Progress,
+): Promise<void> {
   const members =
-    container.type === 'vm' ? Object.values(container.members).map((id) => core.catalog.container(id)) : [container];
+    container.type === 'vm'
+      ? Object.values(container.members).map((id) => core.catalog.container(id))
+      : [container];
   const work = members.map((m) => ({ member: m, blocks: blocksToCopy(core, m) }));
   const total = work.reduce((n, w) => n + w.blocks.length, 0);
   let done = 0;
@@ -30,7 +36,9 @@ export async function flattenContainer(core: EngineCore, container: ContainerRec
       core.assertOpen();
       const current = core.catalog.containers.get(member.id);
       if (current?.table !== tableId) {
-        throw INVALID_ARGUMENT(`"${member.name}" was synced, reverted or deleted during flatten`, { container: member.name });
+        throw INVALID_ARGUMENT(`"${member.name}" was synced, reverted or deleted during flatten`, {
+          container: member.name,
+        });
       }
       const table = core.tables.get(tableId);
       const stepEnd = Math.min(blocks.length, i + STEP_BLOCKS);
@@ -58,7 +66,8 @@ export async function flattenContainer(core: EngineCore, container: ContainerRec
       if (parent === null) return;
       // Explicit zeros only hid the parent's data; without a parent they are just holes.
       for (const block of [...table.presence.blocksIn(0, Number.MAX_SAFE_INTEGER)]) {
-        if (core.tables.physical(core.batch, table.id, block) === ZERO_BLOCK) core.tables.unmap(core.batch, table, block);
+        if (core.tables.physical(core.batch, table.id, block) === ZERO_BLOCK)
+          core.tables.unmap(core.batch, table, block);
       }
       core.tables.setParent(core.batch, table, null);
       releaseChain(core, parent);

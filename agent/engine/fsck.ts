@@ -45,12 +45,22 @@ export interface FsckProblem {
 export interface FsckReport {
   ok: boolean;
   problems: FsckProblem[];
-  checked: { containers: number; snapshots: number; tables: number; mapEntries: number; freeExtents: number; blocks: number };
+  checked: {
+    containers: number;
+    snapshots: number;
+    tables: number;
+    mapEntries: number;
+    freeExtents: number;
+    blocks: number;
+  };
 }
 
 const MAX_PROBLEMS = 1000;
 
-export async function fsck(core: EngineCore, onProgress?: (done: number, total: number) => void): Promise<FsckReport> {
+export async function fsck(
+  core: EngineCore,
+  onProgress?: (done: number, total: number) => void,
+): Promise<FsckReport> {
   core.commit();
   const { store } = core;
   const txn = store.readTransaction();
@@ -61,7 +71,11 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
   const yieldNow = () => new Promise((resolve) => setImmediate(resolve));
   try {
     const pool = store.get<PoolRecord>(DB.meta, META_POOL, txn);
-    if (!pool || !SUPPORTED_FORMAT_VERSIONS.includes(pool.formatVersion) || pool.blockSize !== core.blockSize) {
+    if (
+      !pool ||
+      !SUPPORTED_FORMAT_VERSIONS.includes(pool.formatVersion) ||
+      pool.blockSize !== core.blockSize
+    ) {
       report('POOL_RECORD_INVALID', 'pool record is missing or does not match the open pool');
     }
     const hwm = store.get<number>(DB.meta, META_HWM, txn) ?? 1;
@@ -70,20 +84,24 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
 
     const containers = new Map<number, ContainerRecord>();
     for (const { key, value } of store.entries<number, ContainerRecord>(DB.containers, {}, txn)) {
-      if (value?.v !== 1 || value.id !== key) report('RECORD_INVALID', `container record ${key} is invalid`, { container: key });
+      if (value?.v !== 1 || value.id !== key)
+        report('RECORD_INVALID', `container record ${key} is invalid`, { container: key });
       else containers.set(key, value);
     }
     const names = new Map<string, number>();
     for (const { key, value } of store.entries<string, number>(DB.names, {}, txn)) names.set(key, value);
     for (const c of containers.values()) {
-      if (names.get(c.name) !== c.id) report('NAME_INDEX_MISMATCH', `name "${c.name}" does not index container ${c.id}`);
+      if (names.get(c.name) !== c.id)
+        report('NAME_INDEX_MISMATCH', `name "${c.name}" does not index container ${c.id}`);
     }
     for (const [name, id] of names) {
-      if (containers.get(id)?.name !== name) report('NAME_INDEX_MISMATCH', `name "${name}" points at container ${id}`);
+      if (containers.get(id)?.name !== name)
+        report('NAME_INDEX_MISMATCH', `name "${name}" points at container ${id}`);
     }
     const snapshots = new Map<number, SnapshotRecord>();
     for (const { key, value } of store.entries<number, SnapshotRecord>(DB.snapshots, {}, txn)) {
-      if (value?.v !== 1 || value.id !== key) report('RECORD_INVALID', `snapshot record ${key} is invalid`, { snapshot: key });
+      if (value?.v !== 1 || value.id !== key)
+        report('RECORD_INVALID', `snapshot record ${key} is invalid`, { snapshot: key });
       else snapshots.set(key, value);
     }
     const snapshotNames = new Map<string, number>();
@@ -91,17 +109,25 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
       snapshotNames.set(`${key[0]}\u0000${key[1]}`, value);
       const s = snapshots.get(value);
       if (!s || s.hidden || s.container !== key[0] || s.name !== key[1]) {
-        report('SNAPSHOT_NAME_INDEX_MISMATCH', `snapshot name ${key[1]} of container ${key[0]} points at ${value}`);
+        report(
+          'SNAPSHOT_NAME_INDEX_MISMATCH',
+          `snapshot name ${key[1]} of container ${key[0]} points at ${value}`,
+        );
       }
     }
     const tables = new Map<number, TableRecord>();
     for (const { key, value } of store.entries<number, TableRecord>(DB.tables, {}, txn)) {
-      if (value?.v !== 1 || value.id !== key) report('RECORD_INVALID', `table record ${key} is invalid`, { table: key });
+      if (value?.v !== 1 || value.id !== key)
+        report('RECORD_INVALID', `table record ${key} is invalid`, { table: key });
       else tables.set(key, value);
     }
     if (seq) {
       const maxOf = (ids: Iterable<number>) => Math.max(0, ...ids);
-      if (maxOf(containers.keys()) > seq.container || maxOf(snapshots.keys()) > seq.snapshot || maxOf(tables.keys()) > seq.table) {
+      if (
+        maxOf(containers.keys()) > seq.container ||
+        maxOf(snapshots.keys()) > seq.snapshot ||
+        maxOf(tables.keys()) > seq.table
+      ) {
         report('SEQUENCE_BEHIND', 'an id sequence is behind the records it numbered');
       }
     }
@@ -111,8 +137,10 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
     for (const t of tables.values()) {
       if (t.parent === null) continue;
       const parent = tables.get(t.parent);
-      if (!parent) report('PARENT_MISSING', `table ${t.id} points at missing table ${t.parent}`, { table: t.id });
-      else if (!parent.frozen) report('PARENT_NOT_FROZEN', `table ${t.id} points at unfrozen table ${t.parent}`, { table: t.id });
+      if (!parent)
+        report('PARENT_MISSING', `table ${t.id} points at missing table ${t.parent}`, { table: t.id });
+      else if (!parent.frozen)
+        report('PARENT_NOT_FROZEN', `table ${t.id} points at unfrozen table ${t.parent}`, { table: t.id });
       dependents.set(t.parent, (dependents.get(t.parent) ?? 0) + 1);
     }
     for (const t of tables.values()) {
@@ -127,27 +155,35 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
       const owner = t.owner;
       if (owner.kind === 'container') {
         const c = containers.get(owner.id);
-        if (t.frozen || c?.table !== t.id) report('TABLE_OWNER_INVALID', `table ${t.id} claims container ${owner.id}`, { table: t.id });
+        if (t.frozen || c?.table !== t.id)
+          report('TABLE_OWNER_INVALID', `table ${t.id} claims container ${owner.id}`, { table: t.id });
       } else if (owner.kind === 'snapshot') {
         const s = snapshots.get(owner.id);
-        if (!t.frozen || s?.table !== t.id) report('TABLE_OWNER_INVALID', `table ${t.id} claims snapshot ${owner.id}`, { table: t.id });
+        if (!t.frozen || s?.table !== t.id)
+          report('TABLE_OWNER_INVALID', `table ${t.id} claims snapshot ${owner.id}`, { table: t.id });
       } else if ((dependents.get(t.id) ?? 0) > 0) {
         report('GARBAGE_HAS_DEPENDENTS', `discarded table ${t.id} still has dependents`, { table: t.id });
       }
     }
     for (const c of containers.values()) {
       if (c.type === 'vm') {
-        if (c.table !== null) report('CONTAINER_TABLE_INVALID', `VM "${c.name}" has a table`, { container: c.name });
+        if (c.table !== null)
+          report('CONTAINER_TABLE_INVALID', `VM "${c.name}" has a table`, { container: c.name });
         for (const [role, id] of Object.entries(c.members)) {
           const m = containers.get(id);
           if (!m || m.memberOf?.vm !== c.id || m.memberOf.role !== role) {
-            report('MEMBER_INVALID', `member ${role} of "${c.name}" does not point back`, { container: c.name, role });
+            report('MEMBER_INVALID', `member ${role} of "${c.name}" does not point back`, {
+              container: c.name,
+              role,
+            });
           }
         }
       } else {
         const t = c.table === null ? undefined : tables.get(c.table);
         if (!t || t.frozen || t.owner.kind !== 'container' || t.owner.id !== c.id) {
-          report('CONTAINER_TABLE_INVALID', `container "${c.name}" has no valid current table`, { container: c.name });
+          report('CONTAINER_TABLE_INVALID', `container "${c.name}" has no valid current table`, {
+            container: c.name,
+          });
         }
       }
       if (c.memberOf && containers.get(c.memberOf.vm)?.members[c.memberOf.role] !== c.id) {
@@ -156,24 +192,35 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
     }
     for (const s of snapshots.values()) {
       if (!s.hidden && !containers.has(s.container)) {
-        report('SNAPSHOT_CONTAINER_MISSING', `snapshot ${s.name} belongs to a deleted container`, { snapshot: s.id });
+        report('SNAPSHOT_CONTAINER_MISSING', `snapshot ${s.name} belongs to a deleted container`, {
+          snapshot: s.id,
+        });
       }
       if (!s.hidden && snapshotNames.get(`${s.container}\u0000${s.name}`) !== s.id) {
-        report('SNAPSHOT_NAME_INDEX_MISMATCH', `snapshot ${s.name} (${s.id}) is not indexed by name`, { snapshot: s.id });
+        report('SNAPSHOT_NAME_INDEX_MISMATCH', `snapshot ${s.name} (${s.id}) is not indexed by name`, {
+          snapshot: s.id,
+        });
       }
       if (s.table === null) {
         for (const id of Object.values(s.members)) {
-          if (snapshots.get(id)?.vmSnapshot !== s.id) report('MEMBER_INVALID', `VM snapshot ${s.id} lists member snapshot ${id} wrongly`);
+          if (snapshots.get(id)?.vmSnapshot !== s.id)
+            report('MEMBER_INVALID', `VM snapshot ${s.id} lists member snapshot ${id} wrongly`);
         }
         continue;
       }
       const t = tables.get(s.table);
-      if (!t || !t.frozen || t.owner.kind !== 'snapshot' || t.owner.id !== s.id) {
-        report('SNAPSHOT_TABLE_INVALID', `snapshot ${s.name} (${s.id}) has no valid frozen table`, { snapshot: s.id });
-      } else if (s.hidden && (dependents.get(t.id) ?? 0) === 0) {
-        report('HIDDEN_SNAPSHOT_UNREFERENCED', `hidden snapshot ${s.id} has no dependents and should have been freed`, {
+      if (!t?.frozen || t.owner.kind !== 'snapshot' || t.owner.id !== s.id) {
+        report('SNAPSHOT_TABLE_INVALID', `snapshot ${s.name} (${s.id}) has no valid frozen table`, {
           snapshot: s.id,
         });
+      } else if (s.hidden && (dependents.get(t.id) ?? 0) === 0) {
+        report(
+          'HIDDEN_SNAPSHOT_UNREFERENCED',
+          `hidden snapshot ${s.id} has no dependents and should have been freed`,
+          {
+            snapshot: s.id,
+          },
+        );
       }
     }
     await yieldNow();
@@ -194,11 +241,15 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
       perChunk.set(chunkKey, (perChunk.get(chunkKey) ?? 0) + 1);
       if (value === ZERO_BLOCK) continue;
       if (!Number.isSafeInteger(value) || value < 1 || value >= hwm || value > capacity) {
-        report('BLOCK_OUT_OF_RANGE', `table ${tableId} block ${block} → physical ${value} outside 1..${hwm - 1}`, {
-          table: tableId,
-          block,
-          physical: value,
-        });
+        report(
+          'BLOCK_OUT_OF_RANGE',
+          `table ${tableId} block ${block} → physical ${value} outside 1..${hwm - 1}`,
+          {
+            table: tableId,
+            block,
+            physical: value,
+          },
+        );
         continue;
       }
       if (owned[value >>> 3]! & (1 << (value & 7))) {
@@ -220,10 +271,14 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
       perChunk.delete(`${tableId}:${chunk}`);
       const bits = popcount(value);
       if (bits !== expected || value.length * 8 !== CHUNK_BLOCKS) {
-        report('PRESENCE_MISMATCH', `table ${tableId} chunk ${chunk}: presence has ${bits} blocks, map has ${expected}`, {
-          table: tableId,
-          chunk,
-        });
+        report(
+          'PRESENCE_MISMATCH',
+          `table ${tableId} chunk ${chunk}: presence has ${bits} blocks, map has ${expected}`,
+          {
+            table: tableId,
+            chunk,
+          },
+        );
       }
     }
     for (const [chunkKey, count] of perChunk) {
@@ -234,7 +289,10 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
       const bits = store.get<Buffer>(DB.presence, [key[0], key[1] >>> CHUNK_SHIFT], txn);
       const i = key[1] & (CHUNK_BLOCKS - 1);
       if (bits && !(bits[i >>> 3]! & (1 << (i & 7)))) {
-        report('PRESENCE_MISMATCH', `table ${key[0]} block ${key[1]} is mapped but its presence bit is clear`);
+        report(
+          'PRESENCE_MISMATCH',
+          `table ${key[0]} block ${key[1]} is mapped but its presence bit is clear`,
+        );
       }
     }
 
@@ -244,12 +302,17 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
     for (const { key: start, value: count } of store.entries<number, number>(DB.free, {}, txn)) {
       freeExtents++;
       if (!Number.isSafeInteger(count) || count < 1 || start < 1 || start + count > hwm) {
-        report('FREE_EXTENT_INVALID', `free extent ${start}+${count} is outside 1..${hwm - 1}`, { start, count });
+        report('FREE_EXTENT_INVALID', `free extent ${start}+${count} is outside 1..${hwm - 1}`, {
+          start,
+          count,
+        });
         continue;
       }
       for (let b = start; b < start + count; b++) {
-        if (owned[b >>> 3]! & (1 << (b & 7))) report('FREE_OVERLAPS_OWNED', `physical block ${b} is both free and mapped`, { physical: b });
-        if (free[b >>> 3]! & (1 << (b & 7))) report('FREE_EXTENT_INVALID', `physical block ${b} is in two free extents`, { physical: b });
+        if (owned[b >>> 3]! & (1 << (b & 7)))
+          report('FREE_OVERLAPS_OWNED', `physical block ${b} is both free and mapped`, { physical: b });
+        if (free[b >>> 3]! & (1 << (b & 7)))
+          report('FREE_EXTENT_INVALID', `physical block ${b} is in two free extents`, { physical: b });
         free[b >>> 3]! |= 1 << (b & 7);
       }
     }
@@ -261,8 +324,15 @@ export async function fsck(core: EngineCore, onProgress?: (done: number, total: 
         if (leaked++ === 0) firstLeak = b;
       }
     }
-    if (leaked > 0) report('BLOCK_LEAKED', `${leaked} physical block(s) are neither mapped nor free (first: ${firstLeak})`, { leaked, firstLeak });
-    for (const t of tables.values()) if (t.owner.kind === 'garbage' && t.parent !== null) report('GARBAGE_HAS_DEPENDENTS', `discarded table ${t.id} still has a parent`);
+    if (leaked > 0)
+      report(
+        'BLOCK_LEAKED',
+        `${leaked} physical block(s) are neither mapped nor free (first: ${firstLeak})`,
+        { leaked, firstLeak },
+      );
+    for (const t of tables.values())
+      if (t.owner.kind === 'garbage' && t.parent !== null)
+        report('GARBAGE_HAS_DEPENDENTS', `discarded table ${t.id} still has a parent`);
     onProgress?.(approxTotal, approxTotal);
     return {
       ok: problems.length === 0,

@@ -1,10 +1,10 @@
-export { Pool, type CreatePoolOptions, type OpenPoolOptions, type LineageEntry } from './pool';
-export * from './errors';
-export type * from './types';
-export type { MutationOptions, IdempotencyOptions } from './core';
-export type { SyncHooks, SyncContext, SyncMember, SyncResult, SyncOptions } from './sync';
-export type { SnapshotSelector } from './snapshots';
-export type { FsckReport, FsckProblem, FsckCode } from './fsck';
-export { FSCK_CODES } from './fsck';
 export type { AllocationExtent, AllocationState } from './block-io';
+export type { IdempotencyOptions, MutationOptions } from './core';
+export * from './errors';
+export type { FsckCode, FsckProblem, FsckReport } from './fsck';
+export { FSCK_CODES } from './fsck';
+export { type CreatePoolOptions, type LineageEntry, type OpenPoolOptions, Pool } from './pool';
+export type { SnapshotSelector } from './snapshots';
 export type { IdempotencyRecord } from './store/records';
+export type { SyncContext, SyncHooks, SyncMember, SyncOptions, SyncResult } from './sync';
+export type * from './types';

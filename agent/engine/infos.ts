@@ -27,7 +27,11 @@ export function snapshotRef(catalog: Catalog, s: SnapshotRecord): SnapshotRef {
 }
 
 /** The snapshot a data container's current table points at, if any. */
-export function parentSnapshotOf(catalog: Catalog, tables: TableRegistry, c: ContainerRecord): SnapshotRecord | null {
+export function parentSnapshotOf(
+  catalog: Catalog,
+  tables: TableRegistry,
+  c: ContainerRecord,
+): SnapshotRecord | null {
   if (c.table === null) return null;
   const parent = tables.get(c.table).parent;
   if (parent === null || parent.owner.kind !== 'snapshot') return null;

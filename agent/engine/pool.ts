@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { allocation, readRange, writeRange, zeroRange, type AllocationExtent } from './block-io';
+import { type AllocationExtent, allocation, readRange, writeRange, zeroRange } from './block-io';
 import { Catalog } from './catalog';
 import { cloneSnapshot, revertContainer } from './clone-revert';
 import {
@@ -23,13 +23,20 @@ import {
 import { EngineCore, type MutationOptions } from './core';
 import { CORRUPT, INVALID_ARGUMENT, OUT_OF_RANGE, TYPE_MISMATCH, UNSUPPORTED_VERSION } from './errors';
 import { flattenContainer, type Progress } from './flatten';
-import { fsck, type FsckReport } from './fsck';
+import { type FsckReport, fsck } from './fsck';
 import { containerInfo, snapshotInfo } from './infos';
 import { reclaimAll, reclaimStep } from './reclaim';
 import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } from './snapshots';
 import { SpaceMap } from './space-map';
 import { BlockDevice, deviceSize } from './store/block-device';
-import { CURRENT_FORMAT_VERSION, DB, FORMAT_NAME, META_HWM, META_POOL, SUPPORTED_FORMAT_VERSIONS } from './store/keys';
+import {
+  CURRENT_FORMAT_VERSION,
+  DB,
+  FORMAT_NAME,
+  META_HWM,
+  META_POOL,
+  SUPPORTED_FORMAT_VERSIONS,
+} from './store/keys';
 import { MetadataStore } from './store/metadata-store';
 import { PoolLock } from './store/pool-lock';
 import type { ContainerRecord, IdempotencyRecord, PoolRecord } from './store/records';
@@ -71,7 +78,12 @@ export class Pool {
   /** Creates a new pool in `dir` (created if missing; must not already hold a pool). */
   static create(dir: string, options: CreatePoolOptions = {}): Pool {
     const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-    if (!Number.isInteger(blockSize) || blockSize < 4096 || blockSize > 1048576 || (blockSize & (blockSize - 1)) !== 0) {
+    if (
+      !Number.isInteger(blockSize) ||
+      blockSize < 4096 ||
+      blockSize > 1048576 ||
+      (blockSize & (blockSize - 1)) !== 0
+    ) {
       throw INVALID_ARGUMENT('block size must be a power of two from 4096 to 1048576 bytes', {
         argument: 'blockSize',
         value: blockSize,
@@ -119,7 +131,8 @@ export class Pool {
 
   /** Opens an existing pool. POOL_LOCKED if open elsewhere; UNSUPPORTED_VERSION for unknown formats. */
   static open(dir: string, options: OpenPoolOptions = {}): Pool {
-    if (!fs.existsSync(path.join(dir, 'meta'))) throw INVALID_ARGUMENT(`${dir} holds no pool`, { argument: 'dir' });
+    if (!fs.existsSync(path.join(dir, 'meta')))
+      throw INVALID_ARGUMENT(`${dir} holds no pool`, { argument: 'dir' });
     const lock = PoolLock.acquire(dir);
     try {
       const store = MetadataStore.open(path.join(dir, 'meta'));
@@ -136,10 +149,19 @@ export class Pool {
     }
   }
 
-  private static assemble(dir: string, store: MetadataStore, record: PoolRecord, lock: PoolLock, options: OpenPoolOptions): Pool {
+  private static assemble(
+    dir: string,
+    store: MetadataStore,
+    record: PoolRecord,
+    lock: PoolLock,
+    options: OpenPoolOptions,
+  ): Pool {
     const device = new BlockDevice(record.dataPath, record.blockSize);
     const hwm = store.get<number>(DB.meta, META_HWM) ?? 1;
-    const extents = [...store.entries<number, number>(DB.free)].map(({ key, value }) => ({ start: key, count: value }));
+    const extents = [...store.entries<number, number>(DB.free)].map(({ key, value }) => ({
+      start: key,
+      count: value,
+    }));
     const space = new SpaceMap(hwm, record.capacityBlocks, extents);
     const tables = new TableRegistry(store, options.ownerIndexChunks);
     tables.load();
@@ -212,7 +234,10 @@ export class Pool {
   }
 
   resize(name: string, size: number, options: { shrink?: boolean } & MutationOptions = {}): ContainerInfo {
-    return this.core.mutate(() => this.info_(resizeContainer(this.core, this.container(name), size, options.shrink === true)), options);
+    return this.core.mutate(
+      () => this.info_(resizeContainer(this.core, this.container(name), size, options.shrink === true)),
+      options,
+    );
   }
 
   setLabels(name: string, labels: Record<string, string>, options: MutationOptions = {}): ContainerInfo {
@@ -220,7 +245,10 @@ export class Pool {
   }
 
   addMember(vm: string, role: string, member: string, options: MutationOptions = {}): ContainerInfo {
-    return this.core.mutate(() => this.info_(addMember(this.core, this.container(vm), role, this.container(member))), options);
+    return this.core.mutate(
+      () => this.info_(addMember(this.core, this.container(vm), role, this.container(member))),
+      options,
+    );
   }
 
   removeMember(vm: string, role: string, options: MutationOptions = {}): ContainerInfo {
@@ -228,7 +256,10 @@ export class Pool {
   }
 
   deleteContainer(name: string, options: { recursive?: boolean } & MutationOptions = {}): void {
-    this.core.mutate(() => deleteContainer(this.core, this.container(name), options.recursive === true), options);
+    this.core.mutate(
+      () => deleteContainer(this.core, this.container(name), options.recursive === true),
+      options,
+    );
   }
 
   // ---- I/O ----
@@ -293,19 +324,25 @@ export class Pool {
 
   readSnapshot(ref: SnapshotSelector, offset: number, length: number): Buffer {
     const s = this.dataSnapshot(ref);
-    if (offset < 0 || length < 0 || offset + length > s.size) throw OUT_OF_RANGE(s.name, offset, length, s.size);
+    if (offset < 0 || length < 0 || offset + length > s.size)
+      throw OUT_OF_RANGE(s.name, offset, length, s.size);
     return readRange(this.core, this.core.tables.get(s.table!), offset, length);
   }
 
   snapshotAllocation(ref: SnapshotSelector, offset: number, length: number): AllocationExtent[] {
     const s = this.dataSnapshot(ref);
-    if (offset < 0 || length < 0 || offset + length > s.size) throw OUT_OF_RANGE(s.name, offset, length, s.size);
+    if (offset < 0 || length < 0 || offset + length > s.size)
+      throw OUT_OF_RANGE(s.name, offset, length, s.size);
     return allocation(this.core, this.core.tables.get(s.table!), offset, length);
   }
 
   // ---- snapshots ----
 
-  snapshot(container: string, name: string, options: { labels?: Record<string, string> } & MutationOptions = {}): SnapshotInfo {
+  snapshot(
+    container: string,
+    name: string,
+    options: { labels?: Record<string, string> } & MutationOptions = {},
+  ): SnapshotInfo {
     return this.core.mutate(() => {
       const s = takeSnapshot(this.core, this.container(container), name, 'user', options.labels ?? {});
       return snapshotInfo(this.core.catalog, s);
@@ -330,7 +367,9 @@ export class Pool {
     this.core.mutate(() => {
       const s = findSnapshot(this.core, ref);
       if (s.vmSnapshot !== null) {
-        throw INVALID_ARGUMENT(`"${s.name}" is part of a VM snapshot; delete the VM's snapshot instead`, { argument: 'snapshot' });
+        throw INVALID_ARGUMENT(`"${s.name}" is part of a VM snapshot; delete the VM's snapshot instead`, {
+          argument: 'snapshot',
+        });
       }
       deleteSnapshot(this.core, s);
     }, options);
@@ -341,7 +380,11 @@ export class Pool {
   sync<Report = unknown>(
     target: string,
     source: SnapshotSelector,
-    options: { safetySnapshot?: boolean; members?: string[]; hooks?: SyncHooks<unknown, Report> } & MutationOptions = {},
+    options: {
+      safetySnapshot?: boolean;
+      members?: string[];
+      hooks?: SyncHooks<unknown, Report>;
+    } & MutationOptions = {},
   ): SyncResult<Report> & { metadataEntries: number } {
     const result = this.core.mutate(
       () => syncContainer(this.core, this.container(target), findSnapshot(this.core, source), options),
@@ -350,7 +393,11 @@ export class Pool {
     return { ...result, metadataEntries: this.core.lastCommitEntries };
   }
 
-  clone(source: SnapshotSelector, name: string, options: { labels?: Record<string, string> } & MutationOptions = {}): ContainerInfo {
+  clone(
+    source: SnapshotSelector,
+    name: string,
+    options: { labels?: Record<string, string> } & MutationOptions = {},
+  ): ContainerInfo {
     return this.core.mutate(
       () => this.info_(cloneSnapshot(this.core, findSnapshot(this.core, source), name, options.labels)),
       options,
@@ -360,7 +407,8 @@ export class Pool {
   revert(container: string, snapshot: SnapshotSelector, options: MutationOptions = {}): ContainerInfo {
     return this.core.mutate(() => {
       const c = this.container(container);
-      const s = typeof snapshot === 'string' && !snapshot.includes('@') ? `${container}@${snapshot}` : snapshot;
+      const s =
+        typeof snapshot === 'string' && !snapshot.includes('@') ? `${container}@${snapshot}` : snapshot;
       return this.info_(revertContainer(this.core, c, findSnapshot(this.core, s)));
     }, options);
   }
@@ -376,7 +424,11 @@ export class Pool {
   lineage(container: string): LineageEntry[] {
     const c = this.dataContainer(container);
     const out: LineageEntry[] = [];
-    for (let t = this.core.tables.get(c.table!) as ReturnType<TableRegistry['get']> | null; t !== null; t = t.parent) {
+    for (
+      let t = this.core.tables.get(c.table!) as ReturnType<TableRegistry['get']> | null;
+      t !== null;
+      t = t.parent
+    ) {
       const snapshot = t.owner.kind === 'snapshot' ? this.core.catalog.snapshots.get(t.owner.id) : undefined;
       out.push({
         table: t.id,
@@ -414,20 +466,23 @@ export class Pool {
 
   private container(name: string): ContainerRecord {
     this.core.assertOpen();
-    if (typeof name !== 'string') throw INVALID_ARGUMENT('container name must be a string', { argument: 'container' });
+    if (typeof name !== 'string')
+      throw INVALID_ARGUMENT('container name must be a string', { argument: 'container' });
     return this.core.catalog.containerByName(name);
   }
 
   private dataContainer(name: string): ContainerRecord {
     const c = this.container(name);
-    if (c.type === 'vm') throw TYPE_MISMATCH(`"${name}" is a VM: read and write its members`, { container: name });
+    if (c.type === 'vm')
+      throw TYPE_MISMATCH(`"${name}" is a VM: read and write its members`, { container: name });
     return c;
   }
 
   private dataSnapshot(ref: SnapshotSelector) {
     this.core.assertOpen();
     const s = findSnapshot(this.core, ref);
-    if (s.table === null) throw TYPE_MISMATCH(`snapshot "${s.name}" is a VM snapshot: read its members`, { snapshot: s.name });
+    if (s.table === null)
+      throw TYPE_MISMATCH(`snapshot "${s.name}" is a VM snapshot: read its members`, { snapshot: s.name });
     return s;
   }
 

@@ -16,23 +16,23 @@ export function reclaimStep(core: EngineCore): boolean {
   const { store, batch } = core;
   let n = 0;
   core.mutate(() => {
-  for (const { key, value } of store.entries<[number, number], number>(DB.map, {
-    start: [garbage.id, 0],
-    end: [garbage.id, Number.MAX_SAFE_INTEGER],
-  })) {
-    if (value !== ZERO_BLOCK) batch.released.push({ start: value, count: 1 });
-    batch.setMap(garbage.id, key[1], null);
-    if (++n >= STEP_ENTRIES) break;
-  }
-  if (n < STEP_ENTRIES) {
-    for (const { key } of store.entries<[number, number], Buffer>(DB.presence, {
+    for (const { key, value } of store.entries<[number, number], number>(DB.map, {
       start: [garbage.id, 0],
       end: [garbage.id, Number.MAX_SAFE_INTEGER],
     })) {
-      batch.remove(DB.presence, key);
+      if (value !== ZERO_BLOCK) batch.released.push({ start: value, count: 1 });
+      batch.setMap(garbage.id, key[1], null);
+      if (++n >= STEP_ENTRIES) break;
     }
-    batch.remove(DB.tables, garbage.id);
-  }
+    if (n < STEP_ENTRIES) {
+      for (const { key } of store.entries<[number, number], Buffer>(DB.presence, {
+        start: [garbage.id, 0],
+        end: [garbage.id, Number.MAX_SAFE_INTEGER],
+      })) {
+        batch.remove(DB.presence, key);
+      }
+      batch.remove(DB.tables, garbage.id);
+    }
   });
   if (n < STEP_ENTRIES) core.tables.forget(garbage.id);
   return true;

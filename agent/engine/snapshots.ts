@@ -39,10 +39,16 @@ export function freezeContainer(
   core: EngineCore,
   container: ContainerRecord,
   name: string,
-  options: { kind: 'user' | 'safety'; labels: Record<string, string>; vmSnapshot: number | null; replaceTable: boolean },
+  options: {
+    kind: 'user' | 'safety';
+    labels: Record<string, string>;
+    vmSnapshot: number | null;
+    replaceTable: boolean;
+  },
 ): SnapshotRecord {
   const { catalog, tables, batch } = core;
-  if (catalog.hasSnapshotName(container.id, name)) throw ALREADY_EXISTS('snapshot', `${container.name}@${name}`);
+  if (catalog.hasSnapshotName(container.id, name))
+    throw ALREADY_EXISTS('snapshot', `${container.name}@${name}`);
   const id = catalog.nextId(batch, 'snapshot');
   const frozen = tables.get(container.table!);
   tables.freeze(batch, frozen, { kind: 'snapshot', id });
@@ -65,7 +71,10 @@ export function freezeContainer(
   };
   catalog.putSnapshot(batch, record);
   if (options.replaceTable) {
-    const current = tables.create(batch, catalog.nextId(batch, 'table'), frozen, { kind: 'container', id: container.id });
+    const current = tables.create(batch, catalog.nextId(batch, 'table'), frozen, {
+      kind: 'container',
+      id: container.id,
+    });
     catalog.putContainer(batch, { ...container, table: current.id });
   }
   return record;
@@ -85,13 +94,19 @@ export function takeSnapshot(
   if (container.type !== 'vm') {
     return freezeContainer(core, container, name, { kind, labels, vmSnapshot: null, replaceTable: true });
   }
-  if (catalog.hasSnapshotName(container.id, name)) throw ALREADY_EXISTS('snapshot', `${container.name}@${name}`);
+  if (catalog.hasSnapshotName(container.id, name))
+    throw ALREADY_EXISTS('snapshot', `${container.name}@${name}`);
   const id = catalog.nextId(batch, 'snapshot');
   const members: Record<string, number> = {};
   for (const [role, memberId] of Object.entries(container.members)) {
     if (roles && !roles.includes(role)) continue;
     const member = catalog.container(memberId);
-    members[role] = freezeContainer(core, member, name, { kind, labels, vmSnapshot: id, replaceTable: true }).id;
+    members[role] = freezeContainer(core, member, name, {
+      kind,
+      labels,
+      vmSnapshot: id,
+      replaceTable: true,
+    }).id;
   }
   const record: SnapshotRecord = {
     v: 1,

@@ -10,13 +10,14 @@
  * file metadata) is never taken from the source.
  * Cost: O(members + blocks the hooks write), independent of the disks' sizes.
  */
+
+import { randomUUID } from 'node:crypto';
 import type { EngineCore } from './core';
 import { ALREADY_EXISTS, INVALID_ARGUMENT, TYPE_MISMATCH } from './errors';
 import { containerInfo, snapshotInfo } from './infos';
 import { dropTable, freezeContainer, takeSnapshot } from './snapshots';
 import type { ContainerRecord, SnapshotRecord } from './store/records';
 import type { ContainerInfo, ContainerView, SnapshotInfo } from './types';
-import { randomUUID } from 'node:crypto';
 import { EngineContainerView } from './view';
 
 export interface SyncMember {
@@ -70,11 +71,14 @@ export function syncContainer<Report>(
 ): SyncResult<Report> {
   const { catalog, tables, batch } = core;
   if (target.type !== source.containerType) {
-    throw TYPE_MISMATCH(`cannot sync ${target.type} "${target.name}" to a snapshot of a ${source.containerType}`, {
-      target: target.name,
-      targetType: target.type,
-      sourceType: source.containerType,
-    });
+    throw TYPE_MISMATCH(
+      `cannot sync ${target.type} "${target.name}" to a snapshot of a ${source.containerType}`,
+      {
+        target: target.name,
+        targetType: target.type,
+        sourceType: source.containerType,
+      },
+    );
   }
   if (source.vmSnapshot !== null) {
     throw INVALID_ARGUMENT('sync to the VM snapshot, or pass members, not to one member snapshot', {
@@ -115,7 +119,12 @@ export function syncContainer<Report>(
     safety =
       target.type === 'vm'
         ? takeSnapshot(core, target, name, 'safety', {}, roles)
-        : freezeContainer(core, target, name, { kind: 'safety', labels: {}, vmSnapshot: null, replaceTable: false });
+        : freezeContainer(core, target, name, {
+            kind: 'safety',
+            labels: {},
+            vmSnapshot: null,
+            replaceTable: false,
+          });
   }
 
   for (const pair of pairs) {
@@ -154,7 +163,12 @@ export function syncContainer<Report>(
 }
 
 /** Pairs a VM's members with the snapshot's member snapshots by role, creating missing target members. */
-function pairMembers(core: EngineCore, target: ContainerRecord, source: SnapshotRecord, roles?: string[]): Pair[] {
+function pairMembers(
+  core: EngineCore,
+  target: ContainerRecord,
+  source: SnapshotRecord,
+  roles?: string[],
+): Pair[] {
   if (target.type !== 'vm') return [{ role: null, target, source }];
   const { catalog, batch, tables } = core;
   const wanted = roles ?? Object.keys(source.members);
@@ -197,9 +211,12 @@ function pairMembers(core: EngineCore, target: ContainerRecord, source: Snapshot
     }
     const member = catalog.container(memberId);
     if (member.type !== memberSnapshot.containerType) {
-      throw TYPE_MISMATCH(`member ${role} of "${vm.name}" is a ${member.type}, the snapshot's is a ${memberSnapshot.containerType}`, {
-        role,
-      });
+      throw TYPE_MISMATCH(
+        `member ${role} of "${vm.name}" is a ${member.type}, the snapshot's is a ${memberSnapshot.containerType}`,
+        {
+          role,
+        },
+      );
     }
     pairs.push({ role, target: member, source: memberSnapshot });
   }

@@ -65,7 +65,8 @@ export class TableRegistry {
   }
 
   setParent(batch: WriteBatch, table: TableState, parent: TableState | null): void {
-    if (parent !== null && !parent.frozen) throw CORRUPT(`table ${parent.id} is not frozen and cannot be a parent`);
+    if (parent !== null && !parent.frozen)
+      throw CORRUPT(`table ${parent.id} is not frozen and cannot be a parent`);
     const before = table.parent;
     if (before) before.dependents--;
     if (parent) parent.dependents++;

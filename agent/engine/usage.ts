@@ -8,7 +8,9 @@ import type { Usage } from './types';
 export function containerUsage(core: EngineCore, container: ContainerRecord): Usage {
   const { catalog, tables, blockSize } = core;
   const members =
-    container.type === 'vm' ? Object.values(container.members).map((id) => catalog.container(id)) : [container];
+    container.type === 'vm'
+      ? Object.values(container.members).map((id) => catalog.container(id))
+      : [container];
   const freed = tablesFreedByDeleting(core, container);
   let mapped = 0;
   let shared = 0;
@@ -47,7 +49,9 @@ function tablesFreedByDeleting(core: EngineCore, container: ContainerRecord): Se
       if (freed.has(t.id)) return;
       if (t !== start) dependents.set(t.id, deps(t) - 1);
       const ownedSnapshot = t.owner.kind === 'snapshot' ? catalog.snapshots.get(t.owner.id) : undefined;
-      const goes = t.owner.kind === 'container' || (ownedSnapshot && (ownedSnapshot.hidden || doomedSnapshots.has(ownedSnapshot.id)));
+      const goes =
+        t.owner.kind === 'container' ||
+        (ownedSnapshot && (ownedSnapshot.hidden || doomedSnapshots.has(ownedSnapshot.id)));
       if (!goes || deps(t) > 0) return;
       freed.add(t.id);
     }

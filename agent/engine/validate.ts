@@ -19,17 +19,23 @@ export function checkName(kind: string, name: unknown): string {
 
 export function checkRole(role: unknown): string {
   if (typeof role !== 'string' || !ROLE.test(role)) {
-    throw INVALID_ARGUMENT('a member role is 1-32 lowercase letters, digits, "_" or "-" (e.g. config, disk0)', {
-      argument: 'role',
-      value: role,
-    });
+    throw INVALID_ARGUMENT(
+      'a member role is 1-32 lowercase letters, digits, "_" or "-" (e.g. config, disk0)',
+      {
+        argument: 'role',
+        value: role,
+      },
+    );
   }
   return role;
 }
 
 export function checkType(type: unknown): ContainerType {
   if (type !== 'vm' && type !== 'vdisk' && type !== 'file') {
-    throw INVALID_ARGUMENT('container type must be "vm", "vdisk" or "file"', { argument: 'type', value: type });
+    throw INVALID_ARGUMENT('container type must be "vm", "vdisk" or "file"', {
+      argument: 'type',
+      value: type,
+    });
   }
   return type;
 }

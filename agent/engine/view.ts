@@ -31,7 +31,8 @@ export class EngineContainerView implements ContainerView {
 
   read(offset: number, length: number): Buffer {
     const c = this.record;
-    if (offset < 0 || length < 0 || offset + length > c.size) throw OUT_OF_RANGE(c.name, offset, length, c.size);
+    if (offset < 0 || length < 0 || offset + length > c.size)
+      throw OUT_OF_RANGE(c.name, offset, length, c.size);
     return readRange(this.core, this.core.tables.get(c.table!), offset, length);
   }
 

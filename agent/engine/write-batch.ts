@@ -68,7 +68,12 @@ export class WriteBatch {
   }
 
   get isEmpty(): boolean {
-    return this.records.size === 0 && this.mapOps.size === 0 && this.dirtyChunks.size === 0 && this.released.length === 0;
+    return (
+      this.records.size === 0 &&
+      this.mapOps.size === 0 &&
+      this.dirtyChunks.size === 0 &&
+      this.released.length === 0
+    );
   }
 
   /** Number of store entries the commit will write (records + map entries + presence chunks). */

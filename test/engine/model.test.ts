@@ -40,10 +40,22 @@ const at = fc.integer({ min: 0, max: 1050 });
 const len = fc.integer({ min: 1, max: 3 * BS + 17 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('create' as const), c, size }) },
-  { weight: 6, arbitrary: fc.record({ op: fc.constant('write' as const), c, at, len, byte: fc.integer({ min: 1, max: 255 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant('write' as const),
+      c,
+      at,
+      len,
+      byte: fc.integer({ min: 1, max: 255 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('zero' as const), c, at, len }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('snap' as const), c, s }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('sync' as const), c, src: c, s, safety: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant('sync' as const), c, src: c, s, safety: fc.boolean() }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('clone' as const), c, s, to: c }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('revert' as const), c, s }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('flatten' as const), c }) },
@@ -185,16 +197,25 @@ async function apply(pool: Pool, op: Op): Promise<void> {
 }
 
 async function checkAgainstModel(pool: Pool, model: Model, step: number): Promise<void> {
-  const names = pool.listContainers().map((x) => x.name).sort();
+  const names = pool
+    .listContainers()
+    .map((x) => x.name)
+    .sort();
   assert.deepEqual(names, [...model.containers.keys()].sort(), `step ${step}: container list`);
   for (const [name, m] of model.containers) {
     const info = pool.describe(name);
     assert.equal(info.size, m.data.length, `step ${step}: size of ${name}`);
     assert.ok(pool.read(name, 0, m.data.length).equals(m.data), `step ${step}: content of ${name}`);
-    const snaps = pool.listSnapshots(name).map((x) => x.name).sort();
+    const snaps = pool
+      .listSnapshots(name)
+      .map((x) => x.name)
+      .sort();
     assert.deepEqual(snaps, [...m.snapshots.keys()].sort(), `step ${step}: snapshots of ${name}`);
     for (const [snap, content] of m.snapshots) {
-      assert.ok(pool.readSnapshot(`${name}@${snap}`, 0, content.length).equals(content), `step ${step}: ${name}@${snap}`);
+      assert.ok(
+        pool.readSnapshot(`${name}@${snap}`, 0, content.length).equals(content),
+        `step ${step}: ${name}@${snap}`,
+      );
     }
   }
   const report = await pool.fsck();
@@ -209,39 +230,52 @@ describe('engine model test (random operations vs an in-memory model)', () => {
     const numRuns = Number(process.env.SNAPSYNC_MODEL_RUNS ?? 60);
     try {
       await fc.assert(
-        fc.asyncProperty(size, size, fc.array(opArb, { minLength: 40, maxLength: 120, size: 'max' }), async (size0, size1, rest) => {
-          // Start with two containers so most operations have something to act on.
-          const ops: Op[] = [{ op: 'create', c: 0, size: size0 }, { op: 'create', c: 1, size: size1 }, ...rest];
-          const dir = tempDir();
-          let pool = Pool.create(dir, { blockSize: BS, capacityBytes: 4096 * BS });
-          const model = new Model();
-          try {
-            for (let [step, op] of ops.entries()) {
-              if (op.op === 'reopen') {
-                await pool.close();
-                pool = Pool.open(dir);
-              } else {
-                op = { ...op }; // the model resolves offsets into its own copy
-                const expected = model.expect(op);
-                try {
-                  await apply(pool, op);
-                  assert.equal(null, expected, `step ${step}: ${JSON.stringify(op)} should fail with ${expected}`);
-                } catch (err) {
-                  if (!isSnapsyncError(err)) throw err;
-                  assert.equal(err.code, expected, `step ${step}: ${JSON.stringify(op)}: ${err.message}`);
+        fc.asyncProperty(
+          size,
+          size,
+          fc.array(opArb, { minLength: 40, maxLength: 120, size: 'max' }),
+          async (size0, size1, rest) => {
+            // Start with two containers so most operations have something to act on.
+            const ops: Op[] = [
+              { op: 'create', c: 0, size: size0 },
+              { op: 'create', c: 1, size: size1 },
+              ...rest,
+            ];
+            const dir = tempDir();
+            let pool = Pool.create(dir, { blockSize: BS, capacityBytes: 4096 * BS });
+            const model = new Model();
+            try {
+              for (let [step, op] of ops.entries()) {
+                if (op.op === 'reopen') {
+                  await pool.close();
+                  pool = Pool.open(dir);
+                } else {
+                  op = { ...op }; // the model resolves offsets into its own copy
+                  const expected = model.expect(op);
+                  try {
+                    await apply(pool, op);
+                    assert.equal(
+                      null,
+                      expected,
+                      `step ${step}: ${JSON.stringify(op)} should fail with ${expected}`,
+                    );
+                  } catch (err) {
+                    if (!isSnapsyncError(err)) throw err;
+                    assert.equal(err.code, expected, `step ${step}: ${JSON.stringify(op)}: ${err.message}`);
+                  }
                 }
+                await checkAgainstModel(pool, model, step);
               }
-              await checkAgainstModel(pool, model, step);
+              await pool.close();
+              pool = Pool.open(dir);
+              await checkAgainstModel(pool, model, ops.length);
+              pool.reclaim();
+              await checkAgainstModel(pool, model, ops.length + 1);
+            } finally {
+              await pool.close();
             }
-            await pool.close();
-            pool = Pool.open(dir);
-            await checkAgainstModel(pool, model, ops.length);
-            pool.reclaim();
-            await checkAgainstModel(pool, model, ops.length + 1);
-          } finally {
-            await pool.close();
-          }
-        }),
+          },
+        ),
         { seed, numRuns },
       );
     } catch (err) {

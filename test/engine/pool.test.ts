@@ -167,7 +167,12 @@ describe('snapshots, sync, clone, revert, flatten', () => {
     pool.createContainer({ name: 'prod', type: 'vdisk', size: 8192, labels: { env: 'prod' } });
     pool.write('prod', 0, Buffer.from('production data'));
     pool.snapshot('prod', 'nightly');
-    const staging = pool.createContainer({ name: 'staging', type: 'vdisk', size: 4096, labels: { env: 'staging' } });
+    const staging = pool.createContainer({
+      name: 'staging',
+      type: 'vdisk',
+      size: 4096,
+      labels: { env: 'staging' },
+    });
     pool.write('staging', 0, Buffer.from('old staging'));
     const result = pool.sync('staging', 'prod@nightly');
     const after = pool.describe('staging');
@@ -201,11 +206,14 @@ describe('snapshots, sync, clone, revert, flatten', () => {
       pool.addMember(vm, 'config', `${vm}-config`);
       pool.addMember(vm, 'disk0', `${vm}-disk0`);
       pool.addMember(vm, 'disk1', `${vm}-disk1`);
-      for (const role of ['config', 'disk0', 'disk1']) pool.write(`${vm}-${role}`, 0, Buffer.from(`${vm}:${role}`));
+      for (const role of ['config', 'disk0', 'disk1'])
+        pool.write(`${vm}-${role}`, 0, Buffer.from(`${vm}:${role}`));
     }
     pool.snapshot('prod', 'nightly');
     const result = pool.sync('staging', 'prod@nightly', { members: ['disk0'] });
-    assert.deepEqual(result.members, [{ role: 'disk0', container: 'staging-disk0', source: 'prod-disk0@nightly' }]);
+    assert.deepEqual(result.members, [
+      { role: 'disk0', container: 'staging-disk0', source: 'prod-disk0@nightly' },
+    ]);
     assert.equal(pool.read('staging-disk0', 0, 10).toString(), 'prod:disk0');
     assert.equal(pool.read('staging-disk1', 0, 13).toString(), 'staging:disk1');
     pool.sync('staging', 'prod@nightly', { safetySnapshot: false });
@@ -252,7 +260,8 @@ describe('snapshots, sync, clone, revert, flatten', () => {
     assert.equal(pool.listSnapshots('a', { includeHidden: true })[0]?.hidden, true);
     assert.equal(pool.read('b', 0, 1)[0], 1);
     pool.snapshot('a', 's'); // the name is free again
-    const hidden = () => pool.listSnapshots(undefined, { includeHidden: true }).filter((s) => s.hidden).length;
+    const hidden = () =>
+      pool.listSnapshots(undefined, { includeHidden: true }).filter((s) => s.hidden).length;
     pool.deleteContainer('b');
     assert.equal(hidden(), 1, "a's own chain still reads through the hidden snapshot");
     pool.deleteContainer('a', { recursive: true });

@@ -95,7 +95,9 @@ export class BlockDevice {
   async syncDataAsync(): Promise<void> {
     try {
       this.faults?.('sync', 0, 0);
-      await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
+      );
     } catch (err) {
       throw deviceError('sync', err, 0, 0);
     }

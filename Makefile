@@ -1,0 +1,33 @@
+# snapsync — every target installs what it needs first (npm ci brings Node 24 as a devDependency).
+SHELL := /bin/bash
+NPM_STAMP := node_modules/.package-lock.json
+
+.PHONY: deps demo test lint typecheck bench check clean
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NPM_STAMP)
+
+deps: $(NPM_STAMP)
+
+## The main job: a pool, a VM with a config file and two disks, a snapshot, a sync of a second VM, a report.
+demo: deps
+	npm run --silent demo
+
+## The tests (what CI runs).
+test: deps
+	npm test
+
+lint: deps
+	npx biome check .
+
+typecheck: deps
+	npm run --silent typecheck
+
+check: lint typecheck test
+
+bench: deps
+	npm run bench
+
+clean:
+	rm -rf node_modules
