@@ -115,7 +115,8 @@ export class Pool {
         uuid: randomUUID(),
         blockSize,
         capacityBlocks,
-        dataPath,
+        // Relative for the default data file, so a pool directory can be moved or restored elsewhere.
+        dataPath: options.dataPath ? dataPath : 'data',
         createdAt: new Date().toISOString(),
       };
       store.commit([
@@ -156,7 +157,7 @@ export class Pool {
     lock: PoolLock,
     options: OpenPoolOptions,
   ): Pool {
-    const device = new BlockDevice(record.dataPath, record.blockSize);
+    const device = new BlockDevice(path.resolve(dir, record.dataPath), record.blockSize);
     const hwm = store.get<number>(DB.meta, META_HWM) ?? 1;
     const extents = [...store.entries<number, number>(DB.free)].map(({ key, value }) => ({
       start: key,
@@ -211,7 +212,7 @@ export class Pool {
       capacityBlocks: record.capacityBlocks,
       usedBlocks: space.usedBlocks,
       freeBlocks: space.freeBlocks,
-      dataPath: record.dataPath,
+      dataPath: this.core.device.path,
       containers: catalog.containers.size,
       snapshots: [...catalog.snapshots.values()].filter((s) => !s.hidden).length,
     };

@@ -80,11 +80,6 @@ export function syncContainer<Report>(
       },
     );
   }
-  if (source.vmSnapshot !== null) {
-    throw INVALID_ARGUMENT('sync to the VM snapshot, or pass members, not to one member snapshot', {
-      argument: 'snapshot',
-    });
-  }
   const pairs = pairMembers(core, target, source, options.members);
   const generation = target.generation + 1;
 

@@ -78,7 +78,10 @@ describe('crash consistency (SIGKILL during writes, flushes, snapshots and syncs
           const seq = data.readUInt32LE(0);
           assert.ok(seq >= record.seq, `cycle ${cycle}: slot ${slot} went back from ${record.seq} to ${seq}`);
           // Newer than the last flushed record (from a batch killed before its flush): still whole, never garbage.
-          assert.ok(data.subarray(4).every((b) => b === (seq & 0xff)), `cycle ${cycle}: slot ${slot} holds a torn block`);
+          assert.ok(
+            data.subarray(4).every((b) => b === (seq & 0xff)),
+            `cycle ${cycle}: slot ${slot} holds a torn block`,
+          );
           if (seq === record.seq) {
             assert.equal(
               createHash('sha256').update(data).digest('hex'),

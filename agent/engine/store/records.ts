@@ -8,7 +8,7 @@ export interface PoolRecord {
   uuid: string;
   blockSize: number;
   capacityBlocks: number;
-  /** Absolute path of the data file or device. */
+  /** Data file or device: absolute, or relative to the pool directory (the default `data`). */
   dataPath: string;
   createdAt: string;
 }
