@@ -20,6 +20,10 @@ export class BlockDevice {
   readonly blockSize: number;
   private fd: number;
   private faults: FaultInjector | null = null;
+  /** Writes since the last completed sync: a commit with none skips the fdatasync. */
+  private unsynced = false;
+  /** Async syncs under way: until they finish, their writes are not known durable. */
+  private asyncSyncs = 0;
 
   constructor(path: string, blockSize: number, flags: 'r+' | 'w+' = 'r+') {
     this.path = path;
@@ -68,6 +72,7 @@ export class BlockDevice {
     const start = (block - 1) * this.blockSize + offset;
     try {
       this.faults?.('write', block, count);
+      this.unsynced = true;
       let done = fs.writevSync(this.fd, parts, start);
       // Rare short write: finish the rest byte range by byte range.
       while (done < length) {
@@ -83,22 +88,34 @@ export class BlockDevice {
 
   /** Makes every acknowledged write durable. */
   syncData(): void {
+    if (!this.unsynced && this.asyncSyncs === 0) return;
     try {
       this.faults?.('sync', 0, 0);
+      this.unsynced = false;
       fs.fdatasyncSync(this.fd);
     } catch (err) {
+      this.unsynced = true;
       throw deviceError('sync', err, 0, 0);
     }
   }
 
   /** Same as syncData, off the event loop: most of a flush's wait happens here. */
   async syncDataAsync(): Promise<void> {
+    if (!this.unsynced) return;
     try {
       this.faults?.('sync', 0, 0);
-      await new Promise<void>((resolve, reject) =>
-        fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
-      );
+      // Cleared before the call: writes that land while it runs set it again.
+      this.unsynced = false;
+      this.asyncSyncs++;
+      try {
+        await new Promise<void>((resolve, reject) =>
+          fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
+        );
+      } finally {
+        this.asyncSyncs--;
+      }
     } catch (err) {
+      this.unsynced = true;
       throw deviceError('sync', err, 0, 0);
     }
   }
