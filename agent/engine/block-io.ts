@@ -14,6 +14,7 @@
  * and one device call per physically contiguous run.
  */
 
+import { CHUNK_BLOCKS, CHUNK_SHIFT } from './presence';
 import type { Run, SpaceMap } from './space-map';
 import type { BlockDevice } from './store/block-device';
 import { ZERO_BLOCK } from './store/keys';
@@ -208,19 +209,36 @@ export function allocation(
 ): AllocationExtent[] {
   const bs = ctx.blockSize;
   const extents: AllocationExtent[] = [];
+  const push = (at: number, bytes: number, state: AllocationState) => {
+    const last = extents[extents.length - 1];
+    if (last && last.state === state) last.length += bytes;
+    else extents.push({ offset: at, length: bytes, state });
+  };
   const end = offset + length;
+  const chunkBytes = CHUNK_BLOCKS * bs;
   for (let pos = offset; pos < end; ) {
     const block = Math.floor(pos / bs);
+    // A chunk no table of the chain maps anything in is one hole: skip it whole (sparse 1 TiB disks).
+    if (!chainMapsChunk(table, block >>> CHUNK_SHIFT)) {
+      const chunkEnd = Math.min(end, ((block >>> CHUNK_SHIFT) + 1) * chunkBytes);
+      push(pos, chunkEnd - pos, 'hole');
+      pos = chunkEnd;
+      continue;
+    }
     const take = Math.min(bs - (pos - block * bs), end - pos);
     const owner = ctx.tables.ownerOf(table, block);
     const state: AllocationState =
       owner === 0 ? 'hole' : ctx.tables.physical(ctx.batch, owner, block) === ZERO_BLOCK ? 'zero' : 'data';
-    const last = extents[extents.length - 1];
-    if (last && last.state === state) last.length += take;
-    else extents.push({ offset: pos, length: take, state });
+    push(pos, take, state);
     pos += take;
   }
   return extents;
+}
+
+function chainMapsChunk(table: TableState, chunk: number): boolean {
+  for (let t: TableState | null = table; t !== null; t = t.parent)
+    if (t.presence.chunks.has(chunk)) return true;
+  return false;
 }
 
 function expandRuns(runs: Run[]): number[] {

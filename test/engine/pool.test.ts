@@ -330,3 +330,31 @@ describe('snapshots, sync, clone, revert, flatten', () => {
     assert.equal((await pool.fsck()).ok, true);
   });
 });
+
+describe('allocation map', () => {
+  after(cleanupTempDirs);
+
+  it('reports data, explicit zeros and holes through the chain, even on a sparse 1 TiB disk', async () => {
+    const pool = Pool.create(tempDir(), { blockSize: 65536 });
+    try {
+      pool.createContainer({ name: 'big', type: 'vdisk', size: 2 ** 40 });
+      pool.write('big', 2 ** 39, Buffer.alloc(65536 * 2, 1));
+      pool.snapshot('big', 's');
+      pool.writeZeroes('big', 2 ** 39, 65536);
+      pool.write('big', 0, Buffer.alloc(100, 2));
+      assert.deepEqual(pool.allocation('big', 0, 2 ** 40), [
+        { offset: 0, length: 65536, state: 'data' },
+        { offset: 65536, length: 2 ** 39 - 65536, state: 'hole' },
+        { offset: 2 ** 39, length: 65536, state: 'zero' },
+        { offset: 2 ** 39 + 65536, length: 65536, state: 'data' },
+        { offset: 2 ** 39 + 2 * 65536, length: 2 ** 39 - 2 * 65536, state: 'hole' },
+      ]);
+      assert.deepEqual(pool.snapshotAllocation('big@s', 2 ** 39 - 4096, 8192), [
+        { offset: 2 ** 39 - 4096, length: 4096, state: 'hole' },
+        { offset: 2 ** 39, length: 4096, state: 'data' },
+      ]);
+    } finally {
+      await pool.close();
+    }
+  });
+});
