@@ -52,23 +52,12 @@ export function freezeContainer(
   const id = catalog.nextId(batch, 'snapshot');
   const frozen = tables.get(container.table!);
   tables.freeze(batch, frozen, { kind: 'snapshot', id });
-  const record: SnapshotRecord = {
-    v: 1,
-    id,
-    uuid: randomUUID(),
-    name,
-    container: container.id,
-    containerName: container.name,
-    containerType: container.type,
-    size: container.size,
+  const record = snapshotRecord(id, container, name, {
     table: frozen.id,
-    members: {},
     vmSnapshot: options.vmSnapshot,
-    createdAt: new Date().toISOString(),
     labels: options.labels,
-    hidden: false,
     kind: options.kind,
-  };
+  });
   catalog.putSnapshot(batch, record);
   if (options.replaceTable) {
     const current = tables.create(batch, catalog.nextId(batch, 'table'), frozen, {
@@ -78,6 +67,29 @@ export function freezeContainer(
     catalog.putContainer(batch, { ...container, table: current.id });
   }
   return record;
+}
+
+function snapshotRecord(
+  id: number,
+  container: ContainerRecord,
+  name: string,
+  fields: Pick<SnapshotRecord, 'table' | 'vmSnapshot' | 'labels' | 'kind'> &
+    Partial<Pick<SnapshotRecord, 'members'>>,
+): SnapshotRecord {
+  return {
+    v: 1,
+    id,
+    uuid: randomUUID(),
+    name,
+    container: container.id,
+    containerName: container.name,
+    containerType: container.type,
+    size: container.type === 'vm' ? 0 : container.size,
+    members: {},
+    createdAt: new Date().toISOString(),
+    hidden: false,
+    ...fields,
+  };
 }
 
 /** Snapshots a container (a VM: all its members, in the same transaction). */
@@ -108,23 +120,13 @@ export function takeSnapshot(
       replaceTable: true,
     }).id;
   }
-  const record: SnapshotRecord = {
-    v: 1,
-    id,
-    uuid: randomUUID(),
-    name,
-    container: container.id,
-    containerName: container.name,
-    containerType: 'vm',
-    size: 0,
+  const record = snapshotRecord(id, container, name, {
     table: null,
     members,
     vmSnapshot: null,
-    createdAt: new Date().toISOString(),
     labels,
-    hidden: false,
     kind,
-  };
+  });
   catalog.putSnapshot(batch, record);
   return record;
 }
