@@ -12,7 +12,9 @@ type Any = any;
 
 const pulumiDir = path.dirname(require.resolve('@pulumi/pulumi/package.json'));
 const grpc: Any = require(require.resolve('@grpc/grpc-js', { paths: [pulumiDir] }));
-const structpb: Any = require(require.resolve('google-protobuf/google/protobuf/struct_pb', { paths: [pulumiDir] }));
+const structpb: Any = require(
+  require.resolve('google-protobuf/google/protobuf/struct_pb', { paths: [pulumiDir] }),
+);
 const provproto: Any = require('@pulumi/pulumi/proto/provider_pb');
 const provrpc: Any = require('@pulumi/pulumi/proto/provider_grpc_pb');
 
@@ -66,7 +68,9 @@ export class DynamicProviderPlugin {
 
   private call<T>(method: string, request: Any, unwrap: (response: Any) => T): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.client[method](request, (err: Error | null, response: Any) => (err ? reject(err) : resolve(unwrap(response))));
+      this.client[method](request, (err: Error | null, response: Any) =>
+        err ? reject(err) : resolve(unwrap(response)),
+      );
     });
   }
 
@@ -83,14 +87,21 @@ export class DynamicProviderPlugin {
     req.setNews(toStruct(news));
     return this.call('check', req, (res) => ({
       inputs: fromStruct(res.getInputs()),
-      failures: res.getFailuresList().map((f: Any) => ({ property: f.getProperty(), reason: f.getReason() })) as Array<{
+      failures: res
+        .getFailuresList()
+        .map((f: Any) => ({ property: f.getProperty(), reason: f.getReason() })) as Array<{
         property: string;
         reason: string;
       }>,
     }));
   }
 
-  diff(urn: string, id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<DiffResult> {
+  diff(
+    urn: string,
+    id: string,
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+  ): Promise<DiffResult> {
     const req = new provproto.DiffRequest();
     req.setUrn(urn);
     req.setId(id);
@@ -110,7 +121,10 @@ export class DynamicProviderPlugin {
     req.setUrn(urn);
     req.setProperties(toStruct(properties));
     req.setPreview(preview);
-    return this.call('create', req, (res) => ({ id: res.getId() as string, properties: fromStruct(res.getProperties()) }));
+    return this.call('create', req, (res) => ({
+      id: res.getId() as string,
+      properties: fromStruct(res.getProperties()),
+    }));
   }
 
   read(urn: string, id: string, properties: Record<string, unknown>, inputs: Record<string, unknown>) {
@@ -126,7 +140,13 @@ export class DynamicProviderPlugin {
     }));
   }
 
-  update(urn: string, id: string, olds: Record<string, unknown>, news: Record<string, unknown>, preview = false) {
+  update(
+    urn: string,
+    id: string,
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+    preview = false,
+  ) {
     const req = new provproto.UpdateRequest();
     req.setUrn(urn);
     req.setId(id);

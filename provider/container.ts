@@ -1,0 +1,59 @@
+import * as pulumi from '@pulumi/pulumi';
+import { runtime } from './runtime-loader';
+
+/** The inputs of a {@link Container}. */
+export interface ContainerArgs {
+  /** Name of the container on the agent (default: the resource name). Changing it replaces the container. */
+  name?: pulumi.Input<string>;
+  /** `vm` (a group of members), `vdisk` (a virtual disk) or `file` (a file of a VM). Changing it replaces the container. */
+  type: pulumi.Input<'vm' | 'vdisk' | 'file'>;
+  /** Logical size in bytes (vdisk and file). Grows in place; shrinking needs `allowShrink`. */
+  size?: pulumi.Input<number>;
+  /** VM only: role → member container name (e.g. `{ config: cfg.name, disk0: disk.name }`). Updated in place. */
+  members?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Free-form labels, kept on the agent. Updated in place. */
+  labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Create as an O(1) clone of this snapshot (`container@snapshot`). Changing it replaces the container. */
+  fromSnapshot?: pulumi.Input<string>;
+  /** Allow a smaller `size` to discard the data past the new end. */
+  allowShrink?: pulumi.Input<boolean>;
+  /** Agent to use instead of the stack's `snapsync:url`. Changing it replaces the container. */
+  agentUrl?: pulumi.Input<string>;
+}
+
+const provider: pulumi.dynamic.ResourceProvider = {
+  configure: (req) => runtime().configure(req.config),
+  check: (olds, news) => runtime().container.check(olds, news),
+  diff: (id, olds, news) => runtime().container.diff(id, olds, news),
+  create: (inputs) => runtime().container.create(inputs),
+  read: (id, props) => runtime().container.read(id, props),
+  update: (id, olds, news) => runtime().container.update(id, olds, news),
+  delete: (id, props) => runtime().container.remove(id, props),
+};
+
+/** A container (VM, virtual disk or file) on a snapsync agent. */
+export class Container extends pulumi.dynamic.Resource {
+  public readonly name!: pulumi.Output<string>;
+  public readonly type!: pulumi.Output<'vm' | 'vdisk' | 'file'>;
+  public readonly size!: pulumi.Output<number | undefined>;
+  public readonly members!: pulumi.Output<Record<string, string> | undefined>;
+  public readonly labels!: pulumi.Output<Record<string, string> | undefined>;
+  public readonly fromSnapshot!: pulumi.Output<string | undefined>;
+  /** The container's UUID on the agent (never taken from a sync source). */
+  public readonly uuid!: pulumi.Output<string>;
+  /** Bumped by every sync, revert or clone that gives the container a new base. */
+  public readonly generation!: pulumi.Output<number>;
+  /** The snapshot its data is based on (`container@snapshot`), if any. */
+  public readonly parentSnapshot!: pulumi.Output<string | null>;
+
+  constructor(name: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      provider,
+      name,
+      { ...args, name: args.name ?? name, uuid: undefined, generation: undefined, parentSnapshot: undefined },
+      opts,
+      'snapsync',
+      'Container',
+    );
+  }
+}

@@ -1,0 +1,46 @@
+/** `check`: validate a resource's inputs against its schema in schema/resources, as CheckFailures. */
+import type { CheckFailure } from '@pulumi/pulumi/dynamic';
+import { isUnknown } from './inputs';
+
+type Validator = ((data: unknown) => boolean) & {
+  errors?: Array<{ instancePath: string; message?: string; params: Record<string, unknown> }> | null;
+};
+
+// Static requires, so a bundler can inline the schemas.
+const schemas: Record<string, () => object> = {
+  container: () => require('../../schema/resources/container.json'),
+  snapshot: () => require('../../schema/resources/snapshot.json'),
+  'sync-from-snapshot': () => require('../../schema/resources/sync-from-snapshot.json'),
+};
+
+const validators = new Map<string, Validator>();
+
+function validator(resource: string): Validator {
+  let validate = validators.get(resource);
+  if (!validate) {
+    const Ajv = require('ajv').default;
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    validate = ajv.compile(schemas[resource]!()) as Validator;
+    validators.set(resource, validate);
+  }
+  return validate;
+}
+
+/** Failures for `inputs`; inputs not known yet (preview) are checked once they are. */
+export function checkInputs(resource: string, inputs: Record<string, unknown>): CheckFailure[] {
+  const known = Object.fromEntries(
+    Object.entries(inputs).filter(([k, v]) => k !== '__provider' && !isUnknown(v)),
+  );
+  const validate = validator(resource);
+  if (validate(known)) return [];
+  const failures = new Map<string, string>();
+  for (const error of validate.errors ?? []) {
+    const path = error.instancePath.split('/').filter(Boolean);
+    const property = path[0] ?? String(error.params.missingProperty ?? '');
+    // A required property missing only because it is unknown is not a failure.
+    if (error.params.missingProperty && isUnknown(inputs[String(error.params.missingProperty)])) continue;
+    const where = path.length > 1 ? ` (at ${path.join('.')})` : '';
+    if (!failures.has(property)) failures.set(property, `${error.message ?? 'is invalid'}${where}`);
+  }
+  return [...failures].map(([property, reason]) => ({ property, reason: `${property} ${reason}` }));
+}

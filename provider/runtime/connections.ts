@@ -1,0 +1,33 @@
+/** One agent connection per URL, opened on first use inside the plugin process. */
+import type { AgentApi } from './agent-api';
+import { type AgentSettings, agentSettings } from './config';
+
+export type Connector = (settings: AgentSettings) => Promise<AgentApi>;
+
+let connector: Connector | null = null;
+const open = new Map<string, Promise<AgentApi>>();
+
+/** Replaces how connections are made (the default speaks the WebSocket protocol). */
+export function setConnector(next: Connector | null): void {
+  connector = next;
+  open.clear();
+}
+
+export function agentFor(agentUrl: string | undefined): Promise<AgentApi> {
+  const settings = agentSettings(agentUrl);
+  let connection = open.get(settings.url);
+  if (!connection) {
+    const connect: Connector = connector ?? require('./agent-connection').connect;
+    connection = connect(settings);
+    // A failed connect is not cached: the next call tries again.
+    connection.catch(() => open.delete(settings.url));
+    open.set(settings.url, connection);
+  }
+  return connection;
+}
+
+export async function closeAll(): Promise<void> {
+  const connections = [...open.values()];
+  open.clear();
+  await Promise.allSettled(connections.map(async (c) => (await c).close()));
+}

@@ -1,0 +1,190 @@
+/**
+ * The Container resource, as the dynamic provider runs it. Name, type, agent
+ * and clone source replace; size, labels and members update in place.
+ */
+import type * as dynamic from '@pulumi/pulumi/dynamic';
+import type { AgentContainer } from './agent-api';
+import { checkInputs } from './check';
+import { agentFor } from './connections';
+import { isNotFound, ProviderError, step } from './errors';
+import { changedKeys } from './inputs';
+import { idempotencyKey } from './keys';
+
+export interface ContainerInputs {
+  name: string;
+  type: 'vm' | 'vdisk' | 'file';
+  size?: number;
+  members?: Record<string, string>;
+  labels?: Record<string, string>;
+  fromSnapshot?: string;
+  allowShrink?: boolean;
+  agentUrl?: string;
+}
+
+export interface ContainerOutputs extends ContainerInputs {
+  uuid: string;
+  generation: number;
+  parentSnapshot: string | null;
+}
+
+const REPLACE_ON = ['name', 'type', 'fromSnapshot', 'agentUrl'];
+const UPDATE_ON = ['size', 'members', 'labels', 'allowShrink'];
+
+export async function check(_olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
+  const failures = checkInputs('container', news);
+  const inputs = news as Partial<ContainerInputs>;
+  if (inputs.type === 'vm' && inputs.size !== undefined && inputs.size !== 0) {
+    failures.push({ property: 'size', reason: 'size: a VM has no size of its own; size its members' });
+  }
+  if (inputs.type !== 'vm' && inputs.members !== undefined && Object.keys(inputs.members).length > 0) {
+    failures.push({ property: 'members', reason: 'members: only a VM has members' });
+  }
+  return { inputs: news, failures };
+}
+
+export async function diff(
+  _id: string,
+  olds: ContainerOutputs,
+  news: ContainerInputs,
+): Promise<dynamic.DiffResult> {
+  const replaces = changedKeys(olds as never, news as never, REPLACE_ON);
+  const updates = changedKeys(olds as never, news as never, UPDATE_ON);
+  return {
+    changes: replaces.length + updates.length > 0,
+    replaces,
+    deleteBeforeReplace: replaces.includes('name') ? false : undefined,
+  };
+}
+
+function outputs(inputs: ContainerInputs, c: AgentContainer): ContainerOutputs {
+  return {
+    ...inputs,
+    uuid: c.uuid,
+    generation: c.generation,
+    parentSnapshot: c.parentSnapshot ? `${c.parentSnapshot.container}@${c.parentSnapshot.name}` : null,
+  };
+}
+
+export async function create(inputs: ContainerInputs): Promise<dynamic.CreateResult> {
+  const agent = await agentFor(inputs.agentUrl);
+  const key = (op: string, ...state: unknown[]) =>
+    idempotencyKey(`container/${inputs.name}`, op, inputs, ...state);
+  let c: AgentContainer;
+  if (inputs.fromSnapshot) {
+    c = await step('clone', inputs.name, () =>
+      agent.clone(inputs.fromSnapshot!, inputs.name, inputs.labels ?? {}, key('clone')),
+    );
+    if (inputs.size !== undefined && inputs.size !== c.size && inputs.type !== 'vm') {
+      c = await step('resize', inputs.name, () =>
+        agent.resize(inputs.name, inputs.size!, false, key('resize')),
+      );
+    }
+  } else {
+    c = await step('create', inputs.name, () =>
+      agent.createContainer(
+        {
+          name: inputs.name,
+          type: inputs.type,
+          size: inputs.type === 'vm' ? undefined : (inputs.size ?? 0),
+          labels: inputs.labels,
+        },
+        key('create'),
+      ),
+    );
+  }
+  if (c.type !== inputs.type) {
+    throw new ProviderError(
+      'create',
+      inputs.name,
+      'TYPE_MISMATCH',
+      `the snapshot is of a ${c.type}, not a ${inputs.type}`,
+    );
+  }
+  for (const [role, member] of Object.entries(inputs.members ?? {})) {
+    if (c.members[role] === member) continue;
+    c = await step('add member', inputs.name, () =>
+      agent.addMember(inputs.name, role, member, key('member', role, member)),
+    );
+  }
+  return { id: c.uuid, outs: outputs(inputs, c) };
+}
+
+export async function read(id: string, props: ContainerOutputs): Promise<dynamic.ReadResult> {
+  const agent = await agentFor(props.agentUrl);
+  const c = await step('read', props.name, () => agent.describe(props.name));
+  // Gone, or a different container now carries the name: the resource no longer exists.
+  if (c === null || c.uuid !== id) return { id: '' };
+  const live: ContainerInputs = {
+    ...props,
+    size: c.type === 'vm' ? props.size : c.size,
+    labels: c.labels,
+    members: c.type === 'vm' ? c.members : props.members,
+  };
+  return { id, props: outputs(live, c), inputs: stripOutputs(live) };
+}
+
+export async function update(
+  _id: string,
+  olds: ContainerOutputs,
+  news: ContainerInputs,
+): Promise<dynamic.UpdateResult> {
+  const agent = await agentFor(news.agentUrl);
+  const key = (op: string, ...state: unknown[]) =>
+    idempotencyKey(`container/${news.name}`, op, olds, news, ...state);
+  let c = await step('read', news.name, () => agent.describe(news.name));
+  if (c === null)
+    throw new ProviderError('update', news.name, 'NOT_FOUND', 'the container is gone; run `pulumi refresh`');
+  if (news.type !== 'vm' && news.size !== undefined && news.size !== c.size) {
+    c = await step('resize', news.name, () =>
+      agent.resize(news.name, news.size!, news.allowShrink === true, key('resize')),
+    );
+  }
+  if (JSON.stringify(news.labels ?? {}) !== JSON.stringify(c.labels)) {
+    c = await step('set labels', news.name, () =>
+      agent.setLabels(news.name, news.labels ?? {}, key('labels')),
+    );
+  }
+  if (news.type === 'vm') {
+    const wanted = news.members ?? {};
+    for (const role of Object.keys(c.members)) {
+      if (wanted[role] !== c.members[role]) {
+        c = await step('remove member', news.name, () =>
+          agent.removeMember(news.name, role, key('unmember', role)),
+        );
+      }
+    }
+    for (const [role, member] of Object.entries(wanted)) {
+      if (c.members[role] !== member) {
+        c = await step('add member', news.name, () =>
+          agent.addMember(news.name, role, member, key('member', role, member)),
+        );
+      }
+    }
+  }
+  return { outs: outputs(news, c) };
+}
+
+export async function remove(id: string, props: ContainerOutputs): Promise<void> {
+  const agent = await agentFor(props.agentUrl);
+  const c = await step('read', props.name, () => agent.describe(props.name));
+  if (c === null || c.uuid !== id) return; // already gone: delete is idempotent
+  const key = (op: string, ...state: unknown[]) =>
+    idempotencyKey(`container/${props.name}`, op, id, ...state);
+  try {
+    // Members are resources of their own: detach them so deleting the VM leaves them to their own delete.
+    for (const role of Object.keys(c.members)) {
+      await step('remove member', props.name, () =>
+        agent.removeMember(props.name, role, key('unmember', role)),
+      );
+    }
+    // Recursive: its safety snapshots go with it; snapshots other containers read through are kept hidden by the agent.
+    await step('delete', props.name, () => agent.deleteContainer(props.name, true, key('delete')));
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+function stripOutputs(o: ContainerInputs & Partial<ContainerOutputs>): ContainerInputs {
+  const { uuid: _u, generation: _g, parentSnapshot: _p, ...inputs } = o;
+  return inputs;
+}

@@ -1,0 +1,26 @@
+/** Errors the provider shows a person: the operation, the container and the agent's code. */
+
+export class ProviderError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly container: string,
+    readonly code: string,
+    detail: string,
+  ) {
+    super(`snapsync ${operation} of "${container}" failed: [${code}] ${detail}`);
+    this.name = 'SnapsyncProviderError';
+  }
+}
+
+/** Runs an agent call, naming the operation and container in any error it throws. */
+export async function step<T>(operation: string, container: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ProviderError) throw err;
+    const e = err as { code?: string; message?: string };
+    throw new ProviderError(operation, container, e.code ?? 'AGENT_ERROR', e.message ?? String(err));
+  }
+}
+
+export const isNotFound = (err: unknown) => (err as { code?: string })?.code === 'NOT_FOUND';

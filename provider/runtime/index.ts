@@ -1,0 +1,16 @@
+/**
+ * The provider runtime: the code the dynamic-provider plugin runs. The
+ * serialized providers only hold small stubs that `require` this module
+ * (built to provider/dist/runtime.js), so no configuration — and never the
+ * agent token — is captured in Pulumi state.
+ */
+import { type ConfigSource, configure as configureSettings } from './config';
+
+export { closeAll, setConnector } from './connections';
+export * as container from './container';
+export * as snapshot from './snapshot';
+export * as syncFromSnapshot from './sync-from-snapshot';
+
+export async function configure(config: ConfigSource): Promise<void> {
+  configureSettings(config);
+}

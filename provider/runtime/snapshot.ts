@@ -1,0 +1,90 @@
+/**
+ * The Snapshot resource: a named snapshot of a container (a VM's covers every
+ * member at once). Any input change makes a new snapshot (replace), created
+ * before the old one is deleted, so a rotated nightly name never leaves a gap.
+ */
+import type * as dynamic from '@pulumi/pulumi/dynamic';
+import type { AgentSnapshot } from './agent-api';
+import { checkInputs } from './check';
+import { agentFor } from './connections';
+import { isNotFound, step } from './errors';
+import { changedKeys } from './inputs';
+import { idempotencyKey } from './keys';
+
+export interface SnapshotInputs {
+  container: string;
+  name: string;
+  labels?: Record<string, string>;
+  agentUrl?: string;
+}
+
+export interface SnapshotOutputs extends SnapshotInputs {
+  ref: string;
+  uuid: string;
+  snapshotId: number;
+  size: number;
+  createdAt: string;
+  memberRoles: string[];
+}
+
+export async function check(_olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
+  return { inputs: news, failures: checkInputs('snapshot', news) };
+}
+
+export async function diff(
+  _id: string,
+  olds: SnapshotOutputs,
+  news: SnapshotInputs,
+): Promise<dynamic.DiffResult> {
+  const replaces = changedKeys(olds as never, news as never, ['container', 'name', 'labels', 'agentUrl']);
+  return { changes: replaces.length > 0, replaces, deleteBeforeReplace: false };
+}
+
+function outputs(inputs: SnapshotInputs, s: AgentSnapshot): SnapshotOutputs {
+  return {
+    ...inputs,
+    ref: `${s.container}@${s.name}`,
+    uuid: s.uuid,
+    snapshotId: s.id,
+    size: s.size,
+    createdAt: s.createdAt,
+    memberRoles: Object.keys(s.members).sort(),
+  };
+}
+
+export async function create(inputs: SnapshotInputs): Promise<dynamic.CreateResult> {
+  const agent = await agentFor(inputs.agentUrl);
+  const ref = `${inputs.container}@${inputs.name}`;
+  const s = await step('snapshot', inputs.container, () =>
+    agent.snapshot(
+      inputs.container,
+      inputs.name,
+      inputs.labels ?? {},
+      idempotencyKey(`snapshot/${ref}`, 'create', inputs),
+    ),
+  );
+  return { id: s.uuid, outs: outputs(inputs, s) };
+}
+
+export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.ReadResult> {
+  const agent = await agentFor(props.agentUrl);
+  const s = await step('read snapshot', props.container, () =>
+    agent.describeSnapshot(`${props.container}@${props.name}`),
+  );
+  if (s === null || s.uuid !== id) return { id: '' };
+  return { id, props: outputs(props, s) };
+}
+
+export async function remove(id: string, props: SnapshotOutputs): Promise<void> {
+  const agent = await agentFor(props.agentUrl);
+  const ref = `${props.container}@${props.name}`;
+  const s = await step('read snapshot', props.container, () => agent.describeSnapshot(ref));
+  if (s === null || s.uuid !== id) return; // already gone (or the name was reused): nothing of ours to delete
+  try {
+    await step('delete snapshot', props.container, () =>
+      agent.deleteSnapshot(ref, idempotencyKey(`snapshot/${ref}`, 'delete', id)),
+    );
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}

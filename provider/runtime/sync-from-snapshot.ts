@@ -1,0 +1,212 @@
+/**
+ * The SyncFromSnapshot resource: keeps a target container synced to a
+ * snapshot, with its own identity preserved. A new snapshot, new triggers or
+ * a new preserve list re-sync in place (update, never a replace of the
+ * target); refresh reports drift when the target no longer descends from the
+ * snapshot. Each update keeps only the newest safety snapshot.
+ */
+import type * as dynamic from '@pulumi/pulumi/dynamic';
+import type { AgentApi, AgentSyncResult, IdentityField, Preserve } from './agent-api';
+import { checkInputs } from './check';
+import { agentFor } from './connections';
+import { isNotFound, ProviderError, step } from './errors';
+import { changedKeys } from './inputs';
+import { idempotencyKey } from './keys';
+
+export interface SyncInputs {
+  target: string;
+  snapshot: string;
+  preserve?: Preserve;
+  safetySnapshot?: boolean;
+  onDelete?: 'keep' | 'revert';
+  triggers?: unknown[];
+  members?: string[];
+  agentUrl?: string;
+}
+
+export interface SyncOutputs extends SyncInputs {
+  /** Identity path → the target's own value that the sync kept. */
+  preserved: Record<string, string>;
+  /** Paths the sync had overwritten and that were written back. */
+  restored: string[];
+  identity: IdentityField[];
+  warnings: Array<{ path: string; code: string; message: string }>;
+  safetySnapshotRef: string | null;
+  generation: number;
+  sourceSnapshotUuid: string;
+  /** Role (or "" for a plain vdisk/file) → the member snapshot id the target must descend from. */
+  sourceSnapshotIds: Record<string, number>;
+  targetUuid: string;
+  inSync: boolean;
+  drift: string | null;
+}
+
+const RESYNC_ON = ['snapshot', 'triggers', 'preserve', 'members', 'safetySnapshot'];
+
+export async function check(_olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
+  const failures = checkInputs('sync-from-snapshot', news);
+  if (news.onDelete === 'revert' && news.safetySnapshot === false) {
+    failures.push({
+      property: 'onDelete',
+      reason: 'onDelete: "revert" needs safetySnapshot: true (it reverts to it)',
+    });
+  }
+  return { inputs: news, failures };
+}
+
+export async function diff(_id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.DiffResult> {
+  const replaces = changedKeys(olds as never, news as never, ['target', 'agentUrl']);
+  const updates = changedKeys(olds as never, news as never, [...RESYNC_ON, 'onDelete']);
+  return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
+}
+
+async function runSync(agent: AgentApi, inputs: SyncInputs, key: string): Promise<SyncOutputs> {
+  const result = await step('sync', inputs.target, () =>
+    agent.sync(
+      inputs.target,
+      inputs.snapshot,
+      {
+        preserve: inputs.preserve ?? 'default',
+        safetySnapshot: inputs.safetySnapshot !== false,
+        members: inputs.members,
+      },
+      key,
+    ),
+  );
+  return outputs(inputs, result);
+}
+
+function outputs(inputs: SyncInputs, r: AgentSyncResult): SyncOutputs {
+  const fields = r.identity?.fields ?? [];
+  const ids: Record<string, number> = {};
+  if (Object.keys(r.source.members).length === 0) ids[''] = r.source.id;
+  for (const m of r.members) {
+    const role = m.role ?? '';
+    ids[role] = role === '' ? r.source.id : r.source.members[role]!;
+  }
+  return {
+    ...inputs,
+    preserved: Object.fromEntries(fields.map((f) => [f.path, f.value])),
+    restored: fields.filter((f) => f.status === 'restored').map((f) => f.path),
+    identity: fields,
+    warnings: r.identity?.warnings ?? [],
+    safetySnapshotRef: r.safetySnapshot ? `${r.safetySnapshot.container}@${r.safetySnapshot.name}` : null,
+    generation: r.generation,
+    sourceSnapshotUuid: r.source.uuid,
+    sourceSnapshotIds: ids,
+    targetUuid: r.target.uuid,
+    inSync: true,
+    drift: null,
+  };
+}
+
+/** Why the target does not descend from the synced snapshot any more (null: it does). */
+async function driftOf(agent: AgentApi, props: SyncOutputs): Promise<string | null | 'gone'> {
+  const target = await step('read', props.target, () => agent.describe(props.target));
+  if (target === null) return 'gone';
+  for (const [role, snapshotId] of Object.entries(props.sourceSnapshotIds)) {
+    const container = role === '' ? props.target : target.members[role];
+    if (container === undefined) return `member "${role}" was removed from "${props.target}"`;
+    const lineage = await step('lineage', container, () => agent.lineage(container));
+    if (!lineage.some((entry) => entry.snapshot?.id === snapshotId)) {
+      const now = lineage.find((entry) => entry.snapshot)?.snapshot;
+      return `"${container}" no longer descends from ${props.snapshot}${now ? ` (it now descends from ${now.container}@${now.name})` : ''}`;
+    }
+  }
+  return null;
+}
+
+export async function create(inputs: SyncInputs): Promise<dynamic.CreateResult> {
+  const agent = await agentFor(inputs.agentUrl);
+  const base = `sync/${inputs.target}`;
+  let outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs));
+  // A replayed result (same key) may predate a later revert of the target: verify, and sync afresh if so.
+  if ((await driftOf(agent, outs)) !== null) {
+    const target = await step('read', inputs.target, () => agent.describe(inputs.target));
+    outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs, target?.generation));
+  }
+  return { id: outs.targetUuid, outs };
+}
+
+export async function read(id: string, props: SyncOutputs): Promise<dynamic.ReadResult> {
+  const agent = await agentFor(props.agentUrl);
+  const drift = await driftOf(agent, props);
+  if (drift === 'gone') return { id: '' };
+  if (drift === null) return { id, props: { ...props, inSync: true, drift: null } };
+  // Report drift, and make the next `pulumi up` see a changed snapshot input so it re-syncs.
+  const {
+    preserved: _p,
+    restored: _r,
+    identity: _i,
+    warnings: _w,
+    safetySnapshotRef: _s,
+    generation: _g,
+    sourceSnapshotUuid: _u,
+    sourceSnapshotIds: _d,
+    targetUuid: _t,
+    inSync: _n,
+    drift: _x,
+    ...inputs
+  } = props;
+  return {
+    id,
+    props: { ...props, inSync: false, drift },
+    inputs: { ...inputs, snapshot: `drifted:${props.snapshot}` },
+  };
+}
+
+export async function update(id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.UpdateResult> {
+  const agent = await agentFor(news.agentUrl);
+  if (changedKeys(olds as never, news as never, RESYNC_ON).length === 0) {
+    return { outs: { ...olds, ...news } }; // only onDelete changed: nothing to do on the agent
+  }
+  const outs = await runSync(
+    agent,
+    news,
+    idempotencyKey(`sync/${news.target}`, 'update', id, olds.generation, news),
+  );
+  // Keep only the newest safety snapshot, so a nightly refresh does not pile them up.
+  if (olds.safetySnapshotRef && olds.safetySnapshotRef !== outs.safetySnapshotRef) {
+    await deleteQuietly(agent, olds.safetySnapshotRef, olds.target);
+  }
+  return { outs };
+}
+
+export async function remove(id: string, props: SyncOutputs): Promise<void> {
+  const agent = await agentFor(props.agentUrl);
+  const target = await step('read', props.target, () => agent.describe(props.target));
+  if (target === null) return; // the target is gone: nothing to undo
+  if (props.onDelete === 'revert') {
+    if (!props.safetySnapshotRef) {
+      throw new ProviderError(
+        'revert',
+        props.target,
+        'NO_SAFETY_SNAPSHOT',
+        'onDelete is "revert" but the sync kept no safety snapshot',
+      );
+    }
+    const snapshot = props.safetySnapshotRef.slice(props.safetySnapshotRef.indexOf('@') + 1);
+    try {
+      await step('revert', props.target, () =>
+        agent.revert(
+          props.target,
+          snapshot,
+          idempotencyKey(`sync/${props.target}`, 'revert', id, props.generation),
+        ),
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  if (props.safetySnapshotRef) await deleteQuietly(agent, props.safetySnapshotRef, props.target);
+}
+
+async function deleteQuietly(agent: AgentApi, ref: string, target: string): Promise<void> {
+  try {
+    await step('delete safety snapshot', target, () =>
+      agent.deleteSnapshot(ref, idempotencyKey(`snapshot/${ref}`, 'delete')),
+    );
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}

@@ -1,0 +1,56 @@
+import * as pulumi from '@pulumi/pulumi';
+import { runtime } from './runtime-loader';
+
+/** The inputs of a {@link Snapshot}. */
+export interface SnapshotArgs {
+  /** Name of the container to snapshot (a VM's snapshot covers every member at once). */
+  container: pulumi.Input<string>;
+  /** Snapshot name, unique per container; rotate it (e.g. `nightly-2026-11-24`) to take a new one. */
+  name: pulumi.Input<string>;
+  /** Labels recorded with the snapshot. */
+  labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Agent to use instead of the stack's `snapsync:url`. */
+  agentUrl?: pulumi.Input<string>;
+}
+
+const provider: pulumi.dynamic.ResourceProvider = {
+  configure: (req) => runtime().configure(req.config),
+  check: (olds, news) => runtime().snapshot.check(olds, news),
+  diff: (id, olds, news) => runtime().snapshot.diff(id, olds, news),
+  create: (inputs) => runtime().snapshot.create(inputs),
+  read: (id, props) => runtime().snapshot.read(id, props),
+  delete: (id, props) => runtime().snapshot.remove(id, props),
+};
+
+/** An O(1) snapshot of a container. Any change of its inputs takes a new snapshot (replace). */
+export class Snapshot extends pulumi.dynamic.Resource {
+  public readonly container!: pulumi.Output<string>;
+  public readonly name!: pulumi.Output<string>;
+  /** `container@name`: what `SyncFromSnapshot.snapshot` and `Container.fromSnapshot` take. */
+  public readonly ref!: pulumi.Output<string>;
+  public readonly uuid!: pulumi.Output<string>;
+  public readonly snapshotId!: pulumi.Output<number>;
+  public readonly size!: pulumi.Output<number>;
+  public readonly createdAt!: pulumi.Output<string>;
+  /** VM snapshot: the member roles it covers. */
+  public readonly memberRoles!: pulumi.Output<string[]>;
+
+  constructor(name: string, args: SnapshotArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      provider,
+      name,
+      {
+        ...args,
+        ref: undefined,
+        uuid: undefined,
+        snapshotId: undefined,
+        size: undefined,
+        createdAt: undefined,
+        memberRoles: undefined,
+      },
+      opts,
+      'snapsync',
+      'Snapshot',
+    );
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * An AgentApi answered in-process by a real engine Pool (with the engine's
+ * own idempotency records), for tests of the provider runtime's logic that do
+ * not need the wire. The WebSocket agent answers the same calls for real.
+ */
+import { createHash } from 'node:crypto';
+import type { ContainerInfo, MutationOptions, Pool, SnapshotInfo } from '../../agent/engine';
+import type { AgentApi, AgentContainer, AgentSnapshot } from '../../provider/runtime/agent-api';
+
+const container = (c: ContainerInfo): AgentContainer => ({
+  uuid: c.uuid,
+  name: c.name,
+  type: c.type,
+  size: c.size,
+  labels: c.labels,
+  members: c.members,
+  generation: c.generation,
+  parentSnapshot: c.parentSnapshot,
+});
+
+const snapshot = (s: SnapshotInfo): AgentSnapshot => ({
+  id: s.id,
+  uuid: s.uuid,
+  name: s.name,
+  container: s.container,
+  containerType: s.containerType,
+  size: s.size,
+  createdAt: s.createdAt,
+  members: s.members,
+});
+
+export class EngineAgent implements AgentApi {
+  /** Every mutating call's key, in order (tests check retries reuse them). */
+  readonly keys: string[] = [];
+
+  constructor(private readonly pool: Pool) {}
+
+  /** Runs a mutation once per key; a replay returns the stored engine result, shaped like a fresh one. */
+  private once<R, T>(
+    key: string,
+    params: unknown,
+    run: (options: MutationOptions) => R,
+    shape: (r: R) => T,
+  ): T {
+    this.keys.push(key);
+    const fingerprint = createHash('sha256').update(JSON.stringify(params)).digest('hex');
+    const earlier = this.pool.idempotent(key);
+    if (earlier) {
+      if (earlier.fingerprint !== fingerprint)
+        throw Object.assign(new Error('key reused'), { code: 'IDEMPOTENCY_CONFLICT' });
+      return shape(earlier.result as R);
+    }
+    return shape(run({ idempotency: { key, fingerprint, expiresAt: Date.now() + 3600_000 } }));
+  }
+
+  async describe(name: string) {
+    try {
+      return container(this.pool.describe(name));
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NOT_FOUND') return null;
+      throw err;
+    }
+  }
+  async createContainer(spec: Parameters<AgentApi['createContainer']>[0], key: string) {
+    return this.once(key, spec, (o) => this.pool.createContainer(spec, o), container);
+  }
+  async addMember(vm: string, role: string, member: string, key: string) {
+    return this.once(key, [vm, role, member], (o) => this.pool.addMember(vm, role, member, o), container);
+  }
+  async removeMember(vm: string, role: string, key: string) {
+    return this.once(key, [vm, role], (o) => this.pool.removeMember(vm, role, o), container);
+  }
+  async resize(name: string, size: number, shrink: boolean, key: string) {
+    return this.once(
+      key,
+      [name, size, shrink],
+      (o) => this.pool.resize(name, size, { shrink, ...o }),
+      container,
+    );
+  }
+  async setLabels(name: string, labels: Record<string, string>, key: string) {
+    return this.once(key, [name, labels], (o) => this.pool.setLabels(name, labels, o), container);
+  }
+  async deleteContainer(name: string, recursive: boolean, key: string) {
+    this.once(
+      key,
+      [name, recursive],
+      (o) => this.pool.deleteContainer(name, { recursive, ...o }),
+      () => undefined,
+    );
+  }
+  async clone(source: string, name: string, labels: Record<string, string>, key: string) {
+    return this.once(
+      key,
+      [source, name, labels],
+      (o) => this.pool.clone(source, name, { labels, ...o }),
+      container,
+    );
+  }
+  async snapshot(c: string, name: string, labels: Record<string, string>, key: string) {
+    return this.once(key, [c, name, labels], (o) => this.pool.snapshot(c, name, { labels, ...o }), snapshot);
+  }
+  async describeSnapshot(ref: string) {
+    try {
+      return snapshot(this.pool.describeSnapshot(ref));
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NOT_FOUND') return null;
+      throw err;
+    }
+  }
+  async deleteSnapshot(ref: string, key: string) {
+    this.once(
+      key,
+      ref,
+      (o) => this.pool.deleteSnapshot(ref, o),
+      () => undefined,
+    );
+  }
+  async sync(target: string, source: string, options: Parameters<AgentApi['sync']>[2], key: string) {
+    return this.once(
+      key,
+      [target, source, options],
+      (o) =>
+        this.pool.sync(target, source, {
+          safetySnapshot: options.safetySnapshot,
+          members: options.members,
+          ...o,
+        }),
+      (r) => ({
+        target: container(r.target),
+        source: snapshot(r.source),
+        safetySnapshot: r.safetySnapshot && snapshot(r.safetySnapshot),
+        members: r.members,
+        identity: null,
+        generation: r.generation,
+      }),
+    );
+  }
+  async revert(c: string, s: string, key: string) {
+    return this.once(key, [c, s], (o) => this.pool.revert(c, s, o), container);
+  }
+  async lineage(name: string) {
+    return this.pool
+      .lineage(name)
+      .map((l) => ({ table: l.table, kind: l.kind, snapshot: l.snapshot && snapshot(l.snapshot) }));
+  }
+  async close() {}
+}

@@ -1,0 +1,142 @@
+/**
+ * The provider runtime's resource logic against a real engine pool (in
+ * process; the plugin-and-agent tests drive the same code over gRPC and
+ * WebSocket): diff decisions, in-place re-sync, drift on refresh, idempotent
+ * retries, onDelete, and check failures.
+ */
+import * as assert from 'node:assert/strict';
+import { Pool } from '../../agent/engine';
+import * as runtime from '../../provider/runtime';
+import { UNKNOWN } from '../../provider/runtime/inputs';
+import type { SyncOutputs } from '../../provider/runtime/sync-from-snapshot';
+import { EngineAgent } from '../helpers/engine-agent';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+
+const MiB = 1 << 20;
+
+describe('provider runtime (resource logic on a real engine)', () => {
+  let pool: Pool;
+  let agent: EngineAgent;
+
+  beforeEach(async () => {
+    pool = Pool.create(tempDir(), { blockSize: 65536, capacityBytes: 1 << 30 });
+    agent = new EngineAgent(pool);
+    runtime.setConnector(async () => agent);
+    await runtime.configure({ get: (key) => ({ 'snapsync:url': 'ws://127.0.0.1:1' })[key] });
+  });
+  afterEach(async () => {
+    runtime.setConnector(null);
+    await pool.close();
+  });
+  after(cleanupTempDirs);
+
+  it('Container: create, update size and labels in place, replace on name or type, delete idempotently', async () => {
+    const inputs = { name: 'disk', type: 'vdisk' as const, size: MiB, labels: { env: 'prod' } };
+    const { id, outs } = await runtime.container.create(inputs);
+    assert.equal(id, pool.describe('disk').uuid);
+    assert.equal(outs.generation, 0);
+    const grown = { ...inputs, size: 2 * MiB, labels: { env: 'prod', tier: 'db' } };
+    assert.deepEqual(await runtime.container.diff(id, outs, grown), {
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: undefined,
+    });
+    assert.deepEqual((await runtime.container.diff(id, outs, { ...inputs, name: 'disk2' })).replaces, [
+      'name',
+    ]);
+    assert.deepEqual((await runtime.container.diff(id, outs, { ...inputs, type: 'file' })).replaces, [
+      'type',
+    ]);
+    assert.equal((await runtime.container.diff(id, outs, inputs)).changes, false);
+    assert.equal(
+      (await runtime.container.diff(id, outs, { ...inputs, size: UNKNOWN as never })).changes,
+      true,
+    );
+    await runtime.container.update(id, outs, grown);
+    assert.equal(pool.describe('disk').size, 2 * MiB);
+    assert.deepEqual(pool.describe('disk').labels, { env: 'prod', tier: 'db' });
+    await assert.rejects(runtime.container.update(id, outs, { ...grown, size: MiB }), /INVALID_ARGUMENT/);
+    await runtime.container.remove(id, outs);
+    await runtime.container.remove(id, outs); // idempotent
+    assert.deepEqual(pool.listContainers(), []);
+  });
+
+  it('Container: a VM with members; refresh reports labels changed out of band', async () => {
+    await runtime.container.create({ name: 'vm-disk0', type: 'vdisk', size: MiB });
+    const vm = await runtime.container.create({ name: 'vm', type: 'vm', members: { disk0: 'vm-disk0' } });
+    assert.deepEqual(pool.describe('vm').members, { disk0: 'vm-disk0' });
+    pool.setLabels('vm', { touched: 'by-hand' });
+    const read = await runtime.container.read(vm.id, vm.outs as never);
+    assert.deepEqual((read.inputs as { labels: object }).labels, { touched: 'by-hand' });
+    await runtime.container.remove(vm.id, vm.outs as never);
+    assert.equal(pool.describe('vm-disk0').memberOf, null, 'members are left to their own resources');
+  });
+
+  it('check: failures name the property; unknown values pass until known', async () => {
+    const bad = await runtime.container.check({}, { name: '../x', type: 'disk', size: -1 });
+    assert.deepEqual(bad.failures?.map((f) => f.property).sort(), ['name', 'size', 'type']);
+    assert.match(bad.failures!.find((f) => f.property === 'name')!.reason, /name must match pattern/);
+    const preview = await runtime.container.check({}, { name: UNKNOWN, type: 'vdisk', size: UNKNOWN });
+    assert.deepEqual(preview.failures, []);
+    const sync = await runtime.syncFromSnapshot.check(
+      {},
+      { target: 't', snapshot: 'no-at-sign', onDelete: 'revert', safetySnapshot: false },
+    );
+    assert.deepEqual(sync.failures?.map((f) => f.property).sort(), ['onDelete', 'snapshot']);
+  });
+
+  it('SyncFromSnapshot: same inputs no change; a new snapshot re-syncs in place; drift on refresh; revert on delete', async () => {
+    pool.createContainer({ name: 'prod', type: 'vdisk', size: MiB });
+    pool.write('prod', 0, Buffer.from('prod v1'));
+    pool.createContainer({ name: 'staging', type: 'vdisk', size: MiB });
+    pool.write('staging', 0, Buffer.from('staging own'));
+    const s1 = await runtime.snapshot.create({ container: 'prod', name: 'nightly-1' });
+    assert.equal(s1.outs.ref, 'prod@nightly-1');
+
+    const inputs = { target: 'staging', snapshot: 'prod@nightly-1', onDelete: 'revert' as const };
+    const created = await runtime.syncFromSnapshot.create(inputs);
+    const outs = created.outs as SyncOutputs;
+    assert.equal(pool.read('staging', 0, 7).toString(), 'prod v1');
+    assert.equal(outs.safetySnapshotRef, 'staging@safety-g1');
+    assert.equal(outs.generation, 1);
+    assert.equal((await runtime.syncFromSnapshot.diff(created.id, outs, inputs)).changes, false);
+
+    // A retried create (same inputs: same key) does not sync twice.
+    const retried = await runtime.syncFromSnapshot.create(inputs);
+    assert.equal((retried.outs as SyncOutputs).generation, 1);
+    assert.equal(pool.describe('staging').generation, 1);
+
+    pool.write('prod', 0, Buffer.from('prod v2'));
+    await runtime.snapshot.create({ container: 'prod', name: 'nightly-2' });
+    const next = { ...inputs, snapshot: 'prod@nightly-2' };
+    const d = await runtime.syncFromSnapshot.diff(created.id, outs, next);
+    assert.deepEqual([d.changes, d.replaces], [true, []], 'a new snapshot is an update, not a replace');
+    const updated = (await runtime.syncFromSnapshot.update(created.id, outs, next)).outs as SyncOutputs;
+    assert.equal(pool.read('staging', 0, 7).toString(), 'prod v2');
+    assert.equal(updated.generation, 2);
+    assert.deepEqual(
+      pool.listSnapshots('staging').map((s) => s.name),
+      ['safety-g2'],
+      'only the newest safety snapshot is kept',
+    );
+
+    const inSync = await runtime.syncFromSnapshot.read(created.id, updated);
+    assert.equal((inSync.props as SyncOutputs).inSync, true);
+    pool.sync('staging', 'prod@nightly-1'); // out of band
+    const drifted = await runtime.syncFromSnapshot.read(created.id, updated);
+    assert.equal((drifted.props as SyncOutputs).inSync, false);
+    assert.match((drifted.props as SyncOutputs).drift!, /no longer descends from prod@nightly-2/);
+    assert.notEqual(
+      (drifted.inputs as SyncOutputs).snapshot,
+      'prod@nightly-2',
+      'the next up sees a change and re-syncs',
+    );
+
+    await runtime.syncFromSnapshot.remove(created.id, updated);
+    assert.equal(pool.read('staging', 0, 7).toString(), 'prod v1', 'reverted to the last safety snapshot');
+    assert.ok(
+      !pool.listSnapshots('staging').some((s) => s.name === 'safety-g2'),
+      'its safety snapshot is deleted',
+    );
+  });
+});
