@@ -23,6 +23,8 @@ lint: deps
 
 typecheck: deps
 	npm run --silent typecheck
+	npx tsc -p examples/refresh-staging/tsconfig.json
+	npx tsc -p examples/dev-clones/tsconfig.json
 
 check: lint typecheck test
 
