@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: deps demo test lint typecheck bench check clean
+.PHONY: deps system-deps demo test lint typecheck bench check clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -10,12 +10,16 @@ $(NPM_STAMP): package.json package-lock.json
 
 deps: $(NPM_STAMP)
 
+## Debian packages the tests drive for real (sgdisk, mkfs.ext4, qemu-img, nbdinfo, …), when missing.
+system-deps:
+	bash scripts/system-deps.sh
+
 ## The main job: a pool, a VM with a config file and two disks, a snapshot, a sync of a second VM, a report.
 demo: deps
 	npm run --silent demo
 
 ## The tests (what CI runs).
-test: deps
+test: deps system-deps
 	npm test
 
 lint: deps
@@ -29,6 +33,7 @@ typecheck: deps
 check: lint typecheck test
 
 bench: deps
+	bash scripts/system-deps.sh --bench
 	npm run bench
 
 clean:

@@ -1,0 +1,370 @@
+/**
+ * The transmission phase: parse requests off the connection, run them on the
+ * backend, reply. Requests are handled synchronously in arrival order (the
+ * engine is synchronous); only FLUSH and FUA wait, and their replies may
+ * overtake nothing that was acknowledged before them.
+ *
+ * A broken request header (bad magic) cannot be resynchronised: that
+ * connection is dropped. Every other bad request gets an error reply.
+ */
+import type { NbdBackend } from './backend';
+import { MAX_STATUS_QUERY, toDescriptors } from './block-status';
+import type { NbdConnection } from './connection';
+import {
+  BASE_ALLOCATION_ID,
+  CMD,
+  CMD_FLAG,
+  MAX_PAYLOAD,
+  NBD_ERR,
+  REQUEST_HEADER_BYTES,
+  REQUEST_MAGIC,
+  SIMPLE_REPLY_BYTES,
+} from './constants';
+import { errorMessage, NbdError, toNbdErrno } from './errors';
+import {
+  blockStatusChunk,
+  DATA_CHUNK_PREFIX,
+  dataChunk,
+  errorChunk,
+  holeChunk,
+  noneChunk,
+  ReplyBuffers,
+  simpleReply,
+} from './replies';
+
+export interface Session {
+  backend: NbdBackend;
+  /** Structured replies negotiated. */
+  structured: boolean;
+  /** base:allocation selected for this export. */
+  blockStatus: boolean;
+}
+
+/** Reads at least this long are split into data and hole chunks when they cover zeros. */
+const SPARSE_READ_MIN = 256 * 1024;
+
+const invalid = (message: string) => new NbdError('INVALID_REQUEST', message, NBD_ERR.EINVAL);
+
+export class Transmission {
+  private readonly backend: NbdBackend;
+  /** Payload bytes of a refused WRITE still to skip, and the error to answer it with. */
+  private discard = 0;
+  private discardReply: { handle: Buffer; error: NbdError } | null = null;
+  /** FLUSH/FUA requests in flight. */
+  private pending = 0;
+  private disconnecting = false;
+  private pumping = false;
+  /** Where a write payload that arrived in pieces is joined; reused, the backend does not keep it. */
+  private joined = Buffer.alloc(0);
+  private readonly buffers = new ReplyBuffers();
+  private readonly recycle = (b: Buffer) => () => this.buffers.release(b);
+
+  constructor(
+    private readonly conn: NbdConnection,
+    private readonly session: Session,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    this.backend = session.backend;
+  }
+
+  start(): void {
+    this.conn.onBytes = () => this.pump();
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.pumping || this.disconnecting) return;
+    this.pumping = true;
+    // Replies produced from one batch of received bytes go out in one write.
+    this.conn.cork();
+    try {
+      this.parse();
+    } catch (err) {
+      this.onError(err);
+      this.conn.destroy();
+    } finally {
+      this.conn.uncork();
+      this.pumping = false;
+    }
+  }
+
+  private parse(): void {
+    const q = this.conn.queue;
+    const size = this.backend.size;
+    while (!this.conn.closed) {
+      if (this.discard > 0) {
+        this.discard -= q.skip(this.discard);
+        if (this.discard > 0) return;
+        const { handle, error } = this.discardReply!;
+        this.discardReply = null;
+        this.fail(handle, error);
+      }
+      if (q.length < REQUEST_HEADER_BYTES) return;
+      const h = q.peek(REQUEST_HEADER_BYTES);
+      if (h.readUInt32BE(0) !== REQUEST_MAGIC) {
+        throw new NbdError('PROTOCOL_VIOLATION', `bad request magic 0x${h.readUInt32BE(0).toString(16)}`);
+      }
+      const flags = h.readUInt16BE(4);
+      const type = h.readUInt16BE(6);
+      // Offsets past 2^53 lose precision but are far beyond any export, so they still fail the bounds check.
+      const offset = h.readUInt32BE(16) * 0x100000000 + h.readUInt32BE(20);
+      const length = h.readUInt32BE(24);
+      const handle = h.subarray(8, 16);
+
+      if (type === CMD.WRITE) {
+        const problem = this.checkWrite(flags, offset, length, size);
+        if (problem) {
+          q.skip(REQUEST_HEADER_BYTES);
+          this.discard = length;
+          this.discardReply = { handle: Buffer.from(handle), error: problem };
+          continue;
+        }
+        if (q.length < REQUEST_HEADER_BYTES + length) return;
+        q.skip(REQUEST_HEADER_BYTES);
+        this.write(handle, flags, offset, q.takeTransient(length, this.scratch(length)));
+        continue;
+      }
+      q.skip(REQUEST_HEADER_BYTES);
+      switch (type) {
+        case CMD.READ:
+          this.read(handle, flags, offset, length, size);
+          break;
+        case CMD.DISC:
+          this.disconnect();
+          return;
+        case CMD.FLUSH:
+          if (flags & ~CMD_FLAG.FUA) this.fail(handle, invalid('FLUSH takes no flags'));
+          else this.async(handle, this.backend.flush());
+          break;
+        case CMD.TRIM:
+          this.trim(handle, flags, offset, length, size);
+          break;
+        case CMD.WRITE_ZEROES:
+          this.writeZeroes(handle, flags, offset, length, size);
+          break;
+        case CMD.BLOCK_STATUS:
+          this.blockStatus(handle, flags, offset, length, size);
+          break;
+        default:
+          this.fail(handle, invalid(`unknown command ${type}`));
+      }
+    }
+  }
+
+  /** Sends a reply buffer that came from `buffers`, and takes it back once written. */
+  private sendData(b: Buffer): void {
+    if (b.length >= ReplyBuffers.MIN) this.conn.send(b, this.recycle(b));
+    else this.conn.send(b);
+  }
+
+  private scratch(bytes: number): Buffer {
+    if (this.joined.length < bytes) this.joined = Buffer.allocUnsafe(Math.max(bytes, 1024 * 1024));
+    return this.joined;
+  }
+
+  // ---- commands ----
+
+  private read(handle: Buffer, flags: number, offset: number, length: number, size: number): void {
+    const structured = this.session.structured;
+    const allowed = CMD_FLAG.FUA | (structured ? CMD_FLAG.DF : 0);
+    if (flags & ~allowed) {
+      this.fail(handle, invalid(`flags 0x${flags.toString(16)} not valid for READ`));
+      return;
+    }
+    if (length > MAX_PAYLOAD) {
+      this.fail(handle, invalid(`READ of ${length} bytes exceeds ${MAX_PAYLOAD}`));
+      return;
+    }
+    if (offset + length > size) {
+      this.fail(handle, outOfBounds(offset, length, size, NBD_ERR.EINVAL));
+      return;
+    }
+    try {
+      if (length === 0) {
+        this.conn.send(structured ? noneChunk(handle) : simpleReply(handle, 0));
+      } else if (!structured) {
+        const reply = simpleReply(handle, 0, length, this.buffers);
+        this.backend.read(offset, reply.subarray(SIMPLE_REPLY_BYTES));
+        this.sendData(reply);
+      } else if (
+        length < SPARSE_READ_MIN ||
+        flags & CMD_FLAG.DF ||
+        !this.readSparse(handle, offset, length)
+      ) {
+        const chunk = dataChunk(handle, offset, length, true, this.buffers);
+        this.backend.read(offset, chunk.subarray(DATA_CHUNK_PREFIX));
+        this.sendData(chunk);
+      }
+    } catch (err) {
+      this.fail(handle, err);
+    }
+  }
+
+  /** Sends zeros as hole chunks; false (nothing sent) if the range is all data. */
+  private readSparse(handle: Buffer, offset: number, length: number): boolean {
+    const extents = this.backend.blockStatus(offset, length);
+    if (!extents.some((e) => e.zero || e.hole)) return false;
+    const chunks: Buffer[] = [];
+    for (const e of extents) {
+      const start = Math.max(e.offset, offset);
+      const bytes = Math.min(e.offset + e.length, offset + length) - start;
+      if (bytes <= 0) continue;
+      if (e.zero || e.hole) chunks.push(holeChunk(handle, start, bytes, false));
+      else {
+        const chunk = dataChunk(handle, start, bytes, false);
+        this.backend.read(start, chunk.subarray(DATA_CHUNK_PREFIX));
+        chunks.push(chunk);
+      }
+    }
+    // Everything was read before anything is sent, so the last chunk can carry DONE.
+    const last = chunks[chunks.length - 1]!;
+    last.writeUInt16BE(1, 4);
+    for (const chunk of chunks) this.conn.send(chunk);
+    return true;
+  }
+
+  private checkWrite(flags: number, offset: number, length: number, size: number): NbdError | null {
+    if (flags & ~CMD_FLAG.FUA) return invalid(`flags 0x${flags.toString(16)} not valid for WRITE`);
+    if (this.backend.readOnly) return readOnly(this.backend.name);
+    if (length > MAX_PAYLOAD) return invalid(`WRITE of ${length} bytes exceeds ${MAX_PAYLOAD}`);
+    if (offset + length > size) return outOfBounds(offset, length, size, NBD_ERR.ENOSPC);
+    return null;
+  }
+
+  private write(handle: Buffer, flags: number, offset: number, data: Buffer): void {
+    try {
+      if (data.length > 0) this.backend.write(offset, data);
+      this.acknowledgeWrite(handle, flags);
+    } catch (err) {
+      this.fail(handle, err);
+    }
+  }
+
+  private trim(handle: Buffer, flags: number, offset: number, length: number, size: number): void {
+    if (flags & ~CMD_FLAG.FUA) {
+      this.fail(handle, invalid('TRIM takes only FUA'));
+      return;
+    }
+    if (this.backend.readOnly) {
+      this.fail(handle, readOnly(this.backend.name));
+      return;
+    }
+    if (offset + length > size) {
+      this.fail(handle, outOfBounds(offset, length, size, NBD_ERR.EINVAL));
+      return;
+    }
+    try {
+      if (length > 0) this.backend.trim(offset, length);
+      this.acknowledgeWrite(handle, flags);
+    } catch (err) {
+      this.fail(handle, err);
+    }
+  }
+
+  private writeZeroes(handle: Buffer, flags: number, offset: number, length: number, size: number): void {
+    if (flags & ~(CMD_FLAG.FUA | CMD_FLAG.NO_HOLE | CMD_FLAG.FAST_ZERO)) {
+      this.fail(handle, invalid(`flags 0x${flags.toString(16)} not valid for WRITE_ZEROES`));
+      return;
+    }
+    if (this.backend.readOnly) {
+      this.fail(handle, readOnly(this.backend.name));
+      return;
+    }
+    if (offset + length > size) {
+      this.fail(handle, outOfBounds(offset, length, size, NBD_ERR.ENOSPC));
+      return;
+    }
+    // Unmapping is fast; writing real zeros (NO_HOLE) is not.
+    if (flags & CMD_FLAG.FAST_ZERO && flags & CMD_FLAG.NO_HOLE) {
+      this.fail(handle, new NbdError('INVALID_REQUEST', 'NO_HOLE zeroing is not fast', NBD_ERR.ENOTSUP));
+      return;
+    }
+    try {
+      if (length > 0) this.backend.writeZeroes(offset, length, (flags & CMD_FLAG.NO_HOLE) !== 0);
+      this.acknowledgeWrite(handle, flags);
+    } catch (err) {
+      this.fail(handle, err);
+    }
+  }
+
+  private blockStatus(handle: Buffer, flags: number, offset: number, length: number, size: number): void {
+    if (!this.session.blockStatus) {
+      this.fail(handle, invalid('BLOCK_STATUS needs base:allocation selected with SET_META_CONTEXT'));
+      return;
+    }
+    if (flags & ~(CMD_FLAG.FUA | CMD_FLAG.REQ_ONE)) {
+      this.fail(handle, invalid('bad BLOCK_STATUS flags'));
+      return;
+    }
+    if (length === 0) {
+      this.fail(handle, invalid('BLOCK_STATUS of 0 bytes'));
+      return;
+    }
+    if (offset + length > size) {
+      this.fail(handle, outOfBounds(offset, length, size, NBD_ERR.EINVAL));
+      return;
+    }
+    try {
+      const query = Math.min(length, MAX_STATUS_QUERY);
+      const extents = this.backend.blockStatus(offset, query);
+      const descriptors = toDescriptors(extents, length, (flags & CMD_FLAG.REQ_ONE) !== 0);
+      if (descriptors.length === 0)
+        throw new NbdError('INVALID_REQUEST', 'no allocation information', NBD_ERR.EIO);
+      this.conn.send(blockStatusChunk(handle, BASE_ALLOCATION_ID, descriptors));
+    } catch (err) {
+      this.fail(handle, err);
+    }
+  }
+
+  private disconnect(): void {
+    this.disconnecting = true;
+    if (this.pending === 0) this.conn.end();
+  }
+
+  // ---- replies ----
+
+  private acknowledgeWrite(handle: Buffer, flags: number): void {
+    if (flags & CMD_FLAG.FUA) this.async(handle, this.backend.flush());
+    else this.conn.send(simpleReply(handle, 0));
+  }
+
+  /** Replies when `work` settles; DISC waits for these. */
+  private async(handle: Buffer, work: Promise<void>): void {
+    const own = Buffer.from(handle);
+    this.pending++;
+    work
+      .then(
+        () => this.conn.send(simpleReply(own, 0)),
+        (err) => this.fail(own, err),
+      )
+      .finally(() => {
+        this.pending--;
+        if (this.disconnecting && this.pending === 0) this.conn.end();
+      });
+  }
+
+  private fail(handle: Buffer, err: unknown): void {
+    const errno = toNbdErrno(err);
+    if (errno === NBD_ERR.EIO) this.onError(err);
+    this.conn.send(
+      this.session.structured ? errorChunk(handle, errno, errorMessage(err)) : simpleReply(handle, errno),
+    );
+  }
+}
+
+function readOnly(name: string): NbdError {
+  return new NbdError('READ_ONLY', `export "${name}" is read-only`, NBD_ERR.EPERM);
+}
+
+function outOfBounds(
+  offset: number,
+  length: number,
+  size: number,
+  errno: typeof NBD_ERR.EINVAL | typeof NBD_ERR.ENOSPC,
+) {
+  return new NbdError(
+    'OUT_OF_BOUNDS',
+    `offset ${offset} length ${length} is outside the export (size ${size})`,
+    errno,
+  );
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests drive for real (disk tools, NBD clients),
+# only when a tool is missing. Needs root (or sudo).
+set -euo pipefail
+
+declare -A package_of=(
+  [sgdisk]=gdisk
+  [sfdisk]=fdisk
+  [mkfs.ext4]=e2fsprogs
+  [e2fsck]=e2fsprogs
+  [qemu-img]=qemu-utils
+  [qemu-io]=qemu-utils
+  [nbdinfo]=libnbd-bin
+  [nbdcopy]=libnbd-bin
+  [openssl]=openssl
+  [virt-xml-validate]=libvirt-clients
+)
+[[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
+
+missing=()
+for tool in "${!package_of[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+done
+if ((${#missing[@]} == 0)); then
+  echo "system packages: all present"
+  exit 0
+fi
+mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
+echo "system packages: installing ${packages[*]}"
+sudo=""
+[[ $(id -u) -ne 0 ]] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "system packages: done"

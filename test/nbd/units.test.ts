@@ -1,0 +1,75 @@
+/** Small pure pieces of the NBD layer: byte queue, error mapping, address parsing, meta-context queries. */
+import * as assert from 'node:assert/strict';
+import { SnapsyncError } from '../../agent/engine/errors';
+import { parseNbdAddress } from '../../agent/nbd';
+import { ByteQueue } from '../../agent/nbd/byte-queue';
+import { NBD_ERR } from '../../agent/nbd/constants';
+import { isNbdError, NbdError, toNbdErrno } from '../../agent/nbd/errors';
+import { matchContexts } from '../../agent/nbd/meta-context';
+import { parseInfoRequest, parseMetaContextRequest } from '../../agent/nbd/option-codec';
+
+describe('nbd units', () => {
+  it('ByteQueue joins bytes across chunks, skips, and tracks which memory it holds', async () => {
+    const q = new ByteQueue();
+    // Buffer.alloc, not Buffer.from: small Buffer.from results share one pooled slab.
+    const a = Buffer.alloc(3, 'abc');
+    const b = Buffer.alloc(5, 'defgh');
+    q.push(a);
+    const waiting = q.need(6);
+    q.push(b);
+    await waiting;
+    assert.equal(q.peek(5).toString(), 'abcde');
+    assert.equal(q.take(2).toString(), 'ab');
+    assert.equal(q.skip(1), 1);
+    const scratch = Buffer.alloc(16);
+    q.push(Buffer.alloc(2, 'ij'));
+    assert.equal(q.takeTransient(4, scratch).toString(), 'defg');
+    assert.equal(q.takeTransient(1, scratch).toString(), 'h');
+    assert.equal(q.holds(b.buffer), false);
+    assert.equal(q.length, 2);
+    q.fail();
+    await assert.rejects(q.need(3), (err) => isNbdError(err, 'CONNECTION_CLOSED'));
+  });
+
+  it('maps engine and NBD errors to wire errnos', () => {
+    const engine = (code: ConstructorParameters<typeof SnapsyncError>[0]) => new SnapsyncError(code, 'x');
+    assert.equal(toNbdErrno(engine('OUT_OF_RANGE')), NBD_ERR.EINVAL);
+    assert.equal(toNbdErrno(engine('OUT_OF_SPACE')), NBD_ERR.ENOSPC);
+    assert.equal(toNbdErrno(engine('IO_ERROR')), NBD_ERR.EIO);
+    assert.equal(toNbdErrno(engine('CLOSED')), NBD_ERR.ESHUTDOWN);
+    assert.equal(toNbdErrno(new NbdError('READ_ONLY', 'ro', NBD_ERR.EPERM)), NBD_ERR.EPERM);
+    assert.equal(toNbdErrno(Object.assign(new Error('full'), { code: 'ENOSPC' })), NBD_ERR.ENOSPC);
+    assert.equal(toNbdErrno(new Error('?')), NBD_ERR.EIO);
+  });
+
+  it('parses --nbd addresses', () => {
+    assert.deepEqual(parseNbdAddress('127.0.0.1:10809'), { host: '127.0.0.1', port: 10809 });
+    assert.deepEqual(parseNbdAddress('[::1]:1234'), { host: '::1', port: 1234 });
+    assert.deepEqual(parseNbdAddress('10810'), { host: '127.0.0.1', port: 10810 });
+    assert.deepEqual(parseNbdAddress('localhost'), { host: 'localhost', port: 10809 });
+    assert.throws(
+      () => parseNbdAddress('host:port'),
+      (err) => isNbdError(err, 'INVALID_ADDRESS'),
+    );
+    assert.throws(
+      () => parseNbdAddress('host:70000'),
+      (err) => isNbdError(err, 'INVALID_ADDRESS'),
+    );
+  });
+
+  it('matches metadata context queries and parses option payloads strictly', () => {
+    assert.deepEqual(matchContexts([], 'list'), ['base:allocation']);
+    assert.deepEqual(matchContexts([], 'set'), []);
+    assert.deepEqual(matchContexts(['base:'], 'list'), ['base:allocation']);
+    assert.deepEqual(matchContexts(['base:'], 'set'), []);
+    assert.deepEqual(matchContexts(['qemu:dirty-bitmap:x', 'base:allocation'], 'set'), ['base:allocation']);
+    assert.equal(matchContexts(['nocolon'], 'set'), null);
+    assert.equal(parseInfoRequest(Buffer.from([0, 0, 0, 1, 0x41, 0, 1])), null); // count says 1, no entry
+    assert.deepEqual(parseInfoRequest(Buffer.from([0, 0, 0, 1, 0x41, 0, 1, 0, 3])), {
+      name: 'A',
+      requests: [3],
+    });
+    assert.equal(parseMetaContextRequest(Buffer.from([0, 0, 0, 0, 0, 0, 0, 1])), null);
+    assert.equal(parseInfoRequest(Buffer.from([0, 0, 0, 1, 0, 0, 0])), null); // NUL in the name
+  });
+});
