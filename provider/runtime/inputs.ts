@@ -1,5 +1,5 @@
 /** Input handling shared by the resources: unknowns during preview, and plain-value comparisons. */
-import { stableJson } from './keys';
+import { stableJson } from '../../schema/stable-json';
 
 /** The value Pulumi puts in place of an input not known yet (preview). */
 export const UNKNOWN = '04da6b54-80e4-46f7-96ec-b56ff0331ba9';

@@ -5,21 +5,21 @@
  * first result instead of acting twice.
  */
 import { createHash } from 'node:crypto';
+import { stableJson } from '../../schema/stable-json';
 
-/** JSON with sorted keys, so equal values always hash the same. */
-export function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .filter((k) => k !== '__provider' && (value as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
+/** Equal state always hashes the same; the serialized provider itself is not state. */
+function stateJson(value: unknown): string {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const { __provider: _ignored, ...rest } = value as Record<string, unknown>;
+    return stableJson(rest);
   }
-  return JSON.stringify(value ?? null);
+  return stableJson(value);
 }
 
 export function idempotencyKey(urn: string, operation: string, ...state: unknown[]): string {
-  const hash = createHash('sha256').update(stableJson(state)).digest('hex').slice(0, 32);
+  const hash = createHash('sha256')
+    .update(`[${state.map(stateJson).join(',')}]`)
+    .digest('hex')
+    .slice(0, 32);
   return `pulumi:${urn}:${operation}:${hash}`;
 }

@@ -1,0 +1,143 @@
+/** Container commands: ls, describe, create, rm, usage. */
+import type { Argv, CommandModule } from 'yargs';
+import type { Container, Usage } from '../../../schema';
+import { AgentClient } from '../../client/client';
+import { bytes, type GlobalArgs, parseSize, run, table } from '../context';
+
+type Args<T> = GlobalArgs & T;
+
+export const ls: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'ls',
+  describe: 'List containers',
+  handler: (args) =>
+    run(
+      args,
+      (c) => c.call('listContainers', {}),
+      (list: Container[]) =>
+        table(
+          ['NAME', 'TYPE', 'SIZE', 'GEN', 'BASE', 'MEMBER OF'],
+          list.map((x) => [
+            x.name,
+            x.type,
+            x.type === 'vm' ? `${Object.keys(x.members).length} members` : bytes(x.size),
+            x.generation,
+            x.parentSnapshot ? `${x.parentSnapshot.container}@${x.parentSnapshot.name}` : '-',
+            x.memberOf ? `${x.memberOf.vm}.${x.memberOf.role}` : '-',
+          ]),
+        ),
+    ),
+};
+
+export const describeCmd: CommandModule<GlobalArgs, Args<{ container: string }>> = {
+  command: 'describe <container>',
+  describe: 'Show one container',
+  handler: (args) =>
+    run(
+      args,
+      (c) => c.call('describe', { container: args.container }),
+      (x: Container) =>
+        table(
+          ['FIELD', 'VALUE'],
+          [
+            ['name', x.name],
+            ['uuid', x.uuid],
+            ['type', x.type],
+            ['size', `${x.size} (${bytes(x.size)})`],
+            ['generation', x.generation],
+            ['base', x.parentSnapshot ? `${x.parentSnapshot.container}@${x.parentSnapshot.name}` : '-'],
+            ['labels', JSON.stringify(x.labels)],
+            ['members', JSON.stringify(x.members)],
+            ['created', x.createdAt],
+          ],
+        ),
+    ),
+};
+
+export const create: CommandModule<
+  GlobalArgs,
+  Args<{ name: string; type: string; size?: string; label: string[]; member: string[] }>
+> = {
+  command: 'create <name>',
+  describe: 'Create a container',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>)
+      .option('type', { choices: ['vm', 'vdisk', 'file'], demandOption: true })
+      .option('size', { type: 'string', describe: 'e.g. 20G (vdisk, file)' })
+      .option('label', { type: 'string', array: true, default: [] as string[], describe: 'key=value' })
+      .option('member', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        describe: 'VM: role=container',
+      })
+      .example('$0 create web-disk0 --type vdisk --size 20G', '')
+      .example('$0 create web --type vm --member disk0=web-disk0', '') as never,
+  handler: (args) =>
+    run(
+      args,
+      async (c) => {
+        const labels = Object.fromEntries(args.label.map((l) => l.split('=', 2) as [string, string]));
+        let x = await c.call(
+          'createContainer',
+          {
+            name: args.name,
+            type: args.type as Container['type'],
+            ...(args.size ? { size: parseSize(args.size) } : {}),
+            labels,
+          },
+          { idempotencyKey: AgentClient.newKey() },
+        );
+        for (const m of args.member) {
+          const [role, member] = m.split('=', 2) as [string, string];
+          x = await c.call(
+            'addMember',
+            { vm: args.name, role, member },
+            { idempotencyKey: AgentClient.newKey() },
+          );
+        }
+        return x;
+      },
+      (x: Container) => `created ${x.type} ${x.name} (${x.uuid})`,
+    ),
+};
+
+export const rm: CommandModule<GlobalArgs, Args<{ container: string; recursive?: boolean }>> = {
+  command: 'rm <container>',
+  describe: 'Delete a container (refused while it has snapshots unless --recursive)',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).option('recursive', { type: 'boolean', alias: 'r' }) as never,
+  handler: (args) =>
+    run(
+      args,
+      (c) =>
+        c.call(
+          'deleteContainer',
+          { container: args.container, recursive: args.recursive },
+          { idempotencyKey: AgentClient.newKey() },
+        ),
+      () => `deleted ${args.container}`,
+    ),
+};
+
+export const usage: CommandModule<GlobalArgs, Args<{ container: string }>> = {
+  command: 'usage <container>',
+  describe: 'Space used by a container: logical, mapped, exclusive, shared',
+  handler: (args) =>
+    run(
+      args,
+      (c) => c.call('usage', { container: args.container }),
+      (u: Usage) =>
+        table(
+          ['CONTAINER', 'LOGICAL', 'MAPPED', 'EXCLUSIVE', 'SHARED'],
+          [
+            [
+              u.container,
+              bytes(u.logicalBytes),
+              bytes(u.mappedBytes),
+              bytes(u.exclusiveBytes),
+              bytes(u.sharedBytes),
+            ],
+          ],
+        ),
+    ),
+};

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { Pool } from '../../engine';
+import { parseSize } from '../context';
+
+interface InitArgs {
+  pool: string;
+  blockSize: string;
+  data?: string;
+  capacity?: string;
+  tokenFile?: string;
+  json?: boolean;
+}
+
+export const init: CommandModule<object, InitArgs> = {
+  command: 'init',
+  describe: 'Create a pool (and a token file for the agent)',
+  builder: (y) =>
+    (y as Argv<object>)
+      .option('pool', { type: 'string', demandOption: true, describe: 'Pool directory to create' })
+      .option('block-size', {
+        type: 'string',
+        default: '64K',
+        describe: 'Power of two from 4K to 1M, fixed for the pool',
+      })
+      .option('data', {
+        type: 'string',
+        describe: 'Keep data on this raw device or file instead of <pool>/data',
+      })
+      .option('capacity', { type: 'string', describe: 'Capacity of the data area (e.g. 500G)' })
+      .option('token-file', {
+        type: 'string',
+        describe: 'Write a new random token here (mode 0600) unless it exists',
+      })
+      .example(
+        '$0 init --pool /var/lib/snapsync --token-file /etc/snapsync/token',
+        '',
+      ) as unknown as Argv<InitArgs>,
+  handler: async (args: ArgumentsCamelCase<InitArgs>) => {
+    const pool = Pool.create(args.pool, {
+      blockSize: parseSize(args.blockSize),
+      dataPath: args.data,
+      capacityBytes: args.capacity ? parseSize(args.capacity) : undefined,
+    });
+    const info = pool.info();
+    await pool.close();
+    let tokenCreated = false;
+    if (args.tokenFile && !fs.existsSync(args.tokenFile)) {
+      fs.writeFileSync(args.tokenFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+      tokenCreated = true;
+    }
+    const result = {
+      pool: args.pool,
+      uuid: info.uuid,
+      blockSize: info.blockSize,
+      capacityBlocks: info.capacityBlocks,
+      tokenFile: args.tokenFile ?? null,
+      tokenCreated,
+    };
+    process.stdout.write(
+      args.json
+        ? `${JSON.stringify(result, null, 2)}\n`
+        : `created pool ${info.uuid} in ${args.pool} (block size ${info.blockSize})${tokenCreated ? `; token in ${args.tokenFile}` : ''}\n`,
+    );
+  },
+};

@@ -1,0 +1,157 @@
+/** Block I/O for debugging: read (hexdump), write, and image import/export on the agent host. */
+import * as fs from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import type { TransferResult } from '../../../schema';
+import { AgentClient } from '../../client/client';
+import { bytes, type GlobalArgs, parseSize, run } from '../context';
+import { progressBar } from './maintenance';
+
+export function hexdump(data: Buffer, base: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < data.length; i += 16) {
+    const row = data.subarray(i, i + 16);
+    const hex = [...row].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    const text = [...row].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    lines.push(`${(base + i).toString(16).padStart(10, '0')}  ${hex.padEnd(47)}  |${text}|`);
+  }
+  return lines.join('\n');
+}
+
+export const read: CommandModule<
+  GlobalArgs,
+  GlobalArgs & { container: string; offset: string; length: string; snapshot?: string; out?: string }
+> = {
+  command: 'read <container> <offset> <length>',
+  describe: 'Read bytes (hexdump, or --out FILE)',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>)
+      .option('snapshot', { type: 'string', describe: 'read one of its snapshots' })
+      .option('out', { type: 'string', describe: 'write the bytes to this file' }) as never,
+  handler: (args) =>
+    run(
+      args,
+      async (c) => {
+        const offset = parseSize(args.offset);
+        const data = await c.read(args.container, offset, parseSize(args.length), args.snapshot);
+        if (args.out) fs.writeFileSync(args.out, data);
+        return {
+          container: args.container,
+          offset,
+          length: data.length,
+          ...(args.json && !args.out ? { base64: data.toString('base64') } : {}),
+          hexdump: args.out ? null : hexdump(data, offset),
+        };
+      },
+      (r: { hexdump: string | null; length: number }) =>
+        r.hexdump ?? `${r.length} bytes written to ${args.out}`,
+    ),
+};
+
+export const write: CommandModule<
+  GlobalArgs,
+  GlobalArgs & { container: string; offset: string; file?: string; text?: string }
+> = {
+  command: 'write <container> <offset>',
+  describe: 'Write bytes from --file or --text',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>)
+      .option('file', { type: 'string' })
+      .option('text', { type: 'string' }) as never,
+  handler: (args) =>
+    run(
+      args,
+      async (c) => {
+        const data = args.file ? fs.readFileSync(args.file) : Buffer.from(args.text ?? '');
+        await c.write(args.container, parseSize(args.offset), data);
+        await c.call('flush', {});
+        return { container: args.container, offset: parseSize(args.offset), length: data.length };
+      },
+      (r: { length: number }) => `wrote ${r.length} bytes (flushed)`,
+    ),
+};
+
+export const importCmd: CommandModule<
+  GlobalArgs,
+  GlobalArgs & { path: string; container: string; create?: boolean }
+> = {
+  command: 'import <path> <container>',
+  describe: 'Import a raw disk image from the agent host (sparse: zero blocks are not stored)',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).option('create', {
+      type: 'boolean',
+      describe: 'create the vdisk with the image size',
+    }) as never,
+  handler: (args) => {
+    const bar = progressBar(args, 'import');
+    return run(
+      args,
+      async (c) => {
+        try {
+          return await c.call(
+            'import',
+            { path: args.path, container: args.container, create: args.create },
+            { onProgress: bar.update, idempotencyKey: AgentClient.newKey() },
+          );
+        } finally {
+          bar.stop();
+        }
+      },
+      (r: TransferResult) => `imported ${bytes(r.bytes)} into ${r.container} (${bytes(r.dataBytes)} of data)`,
+    );
+  },
+};
+
+export const exportCmd: CommandModule<
+  GlobalArgs,
+  GlobalArgs & { container: string; path: string; snapshot?: string; overwrite?: boolean }
+> = {
+  command: 'export <container> <path>',
+  describe: 'Export a vdisk (or --snapshot) to a sparse raw image on the agent host',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>)
+      .option('snapshot', { type: 'string' })
+      .option('overwrite', { type: 'boolean' }) as never,
+  handler: (args) => {
+    const bar = progressBar(args, 'export');
+    return run(
+      args,
+      async (c) => {
+        try {
+          return await c.call(
+            'export',
+            {
+              container: args.container,
+              path: args.path,
+              ...(args.snapshot ? { snapshot: args.snapshot } : {}),
+              overwrite: args.overwrite,
+            },
+            { onProgress: bar.update },
+          );
+        } finally {
+          bar.stop();
+        }
+      },
+      (r: TransferResult) =>
+        `exported ${r.container} to ${r.path}: ${bytes(r.bytes)} (${bytes(r.dataBytes)} of data)`,
+    );
+  },
+};
+
+export const info: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'info',
+  describe: 'Pool information',
+  handler: (args) =>
+    run(
+      args,
+      (c) => c.call('info', {}),
+      (p: {
+        uuid: string;
+        blockSize: number;
+        capacityBlocks: number;
+        usedBlocks: number;
+        containers: number;
+        snapshots: number;
+      }) =>
+        `pool ${p.uuid}: ${p.containers} containers, ${p.snapshots} snapshots, ${bytes(p.usedBlocks * p.blockSize)} used of ${bytes(p.capacityBlocks * p.blockSize)} (block ${bytes(p.blockSize)})`,
+    ),
+};

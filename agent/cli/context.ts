@@ -1,0 +1,118 @@
+/**
+ * What every client command shares: where the agent is (flags, then env, then
+ * ~/.config/snapsync/cli.json), how to print (--json or tables), and how
+ * errors become exit codes.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AgentClient, AgentError } from '../client/client';
+import { EXIT } from './exit-codes';
+
+export interface GlobalArgs {
+  url?: string;
+  token?: string;
+  tokenFile?: string;
+  fingerprint?: string;
+  caFile?: string;
+  config?: string;
+  json?: boolean;
+}
+
+interface ConfigFile {
+  url?: string;
+  tokenFile?: string;
+  fingerprint?: string;
+  caFile?: string;
+}
+
+export const CONNECTION_CODES = new Set([
+  'UNAUTHORIZED',
+  'AUTH_BACKOFF',
+  'CONNECTION_REFUSED',
+  'CONNECTION_FAILED',
+  'CONNECTION_LOST',
+  'TLS_PIN_MISMATCH',
+  'UNSUPPORTED_PROTOCOL',
+]);
+
+function readConfig(file: string | undefined): ConfigFile {
+  const where = file ?? path.join(os.homedir(), '.config', 'snapsync', 'cli.json');
+  if (!fs.existsSync(where)) return {};
+  return JSON.parse(fs.readFileSync(where, 'utf8')) as ConfigFile;
+}
+
+export async function connect(args: GlobalArgs): Promise<AgentClient> {
+  const config = readConfig(args.config);
+  const url = args.url ?? process.env.SNAPSYNC_URL ?? config.url ?? 'ws://127.0.0.1:7890';
+  const tokenFile = args.tokenFile ?? process.env.SNAPSYNC_TOKEN_FILE ?? config.tokenFile;
+  const token =
+    args.token ??
+    process.env.SNAPSYNC_TOKEN ??
+    (tokenFile ? fs.readFileSync(tokenFile, 'utf8').trim() : undefined);
+  const caFile = args.caFile ?? config.caFile;
+  return AgentClient.connect(url, {
+    token,
+    fingerprint: args.fingerprint ?? config.fingerprint,
+    ca: caFile ? fs.readFileSync(caFile) : undefined,
+    clientName: 'snapsync-agent-cli/0.1',
+  });
+}
+
+/** Runs a client command: connect, act, print; maps failures to exit codes. */
+export async function run(
+  args: GlobalArgs,
+  act: (client: AgentClient) => Promise<unknown>,
+  human: (result: never) => string,
+): Promise<void> {
+  let client: AgentClient | null = null;
+  try {
+    client = await connect(args);
+    const result = await act(client);
+    process.stdout.write(args.json ? `${JSON.stringify(result, null, 2)}\n` : `${human(result as never)}\n`);
+  } catch (err) {
+    const e = err instanceof AgentError ? err : new AgentError('CLIENT_ERROR', (err as Error).message);
+    if (args.json)
+      process.stdout.write(
+        `${JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } }, null, 2)}\n`,
+      );
+    else process.stderr.write(`error: [${e.code}] ${e.message}\n`);
+    process.exitCode = CONNECTION_CODES.has(e.code) ? EXIT.CONNECTION : EXIT.OPERATION_FAILED;
+  } finally {
+    await client?.close();
+  }
+}
+
+/** A plain text table. */
+export function table(headers: string[], rows: Array<Array<string | number>>): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export const bytes = (n: number): string => {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+};
+
+/** Parses sizes like 20G, 512M, 4096, 1.5T (binary units). */
+export function parseSize(text: string | number): number {
+  if (typeof text === 'number') return text;
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B)?$/i.exec(text.trim());
+  if (!match) throw new Error(`not a size: "${text}" (e.g. 4096, 512M, 20G)`);
+  const power = ' KMGTP'.indexOf((match[2] || ' ').toUpperCase());
+  return Math.round(Number(match[1]) * 1024 ** power);
+}

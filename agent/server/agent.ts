@@ -1,0 +1,71 @@
+/**
+ * The agent: the pool, the per-container locks, idempotency TTL, limits,
+ * logging and metrics shared by every connection.
+ */
+
+import type { OpName } from '../../schema';
+import type { Pool, SyncHooks } from '../engine';
+import { ContainerLocks } from './locks';
+import type { Logger } from './logger';
+import { AgentMetrics } from './metrics';
+import type { AllowedDirs } from './paths';
+
+export interface AgentOptions {
+  maxInFlight: number;
+  idempotencyTtlMs: number;
+}
+
+export type IdentityHooksFactory = (
+  preserve: 'default' | 'none' | string[],
+) => SyncHooks<unknown, unknown> | null;
+
+export class Agent {
+  readonly locks = new ContainerLocks();
+  readonly metrics: AgentMetrics;
+  readonly version = '0.1.0';
+  readonly started = Date.now();
+  stopping = false;
+  connections = 0;
+  private running = 0;
+  private idle: Array<() => void> = [];
+
+  constructor(
+    readonly pool: Pool,
+    readonly logger: Logger,
+    readonly dirs: AllowedDirs,
+    readonly options: AgentOptions,
+    readonly identityHooks: IdentityHooksFactory,
+  ) {
+    this.metrics = new AgentMetrics(pool);
+  }
+
+  /** Runs an operation holding its containers' locks; counts it for a graceful stop. */
+  async run<T>(_op: OpName, _params: unknown, keys: string[], fn: () => Promise<T>): Promise<T> {
+    this.running++;
+    try {
+      return await this.locks.run(keys, fn);
+    } finally {
+      this.running--;
+      if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  /** Resolves when nothing runs any more. */
+  drained(): Promise<void> {
+    return this.running === 0 ? Promise.resolve() : new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  observe(op: string, code: string, seconds: number, fields: Record<string, unknown>): void {
+    this.metrics.operations.inc({ op, code });
+    this.metrics.latency.observe({ op }, seconds);
+    this.logger.info('request', { op, code, ...fields });
+  }
+
+  stats() {
+    return {
+      connections: this.connections,
+      inFlight: this.running,
+      uptimeSeconds: (Date.now() - this.started) / 1000,
+    };
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * One WebSocket connection: parses and validates each frame, enforces the
+ * hello exchange and the in-flight limit, pairs write requests with their
+ * binary frame, and answers every request exactly once. A bad frame gets an
+ * error reply; it never takes the agent down.
+ */
+import { createHash } from 'node:crypto';
+import type WebSocket from 'ws';
+import {
+  checkHello,
+  checkParamsProblems,
+  checkRequest,
+  isMutating,
+  isOp,
+  OP_NAMES,
+  type OpName,
+  PROTOCOL_VERSION,
+} from '../../schema';
+import { stableJson } from '../../schema/stable-json';
+import type { Agent } from './agent';
+import { decodeBinary, encodeBinary } from './framing';
+import { handlers, lockKeys } from './handlers';
+import { toWire, WireError } from './wire-error';
+
+interface Request {
+  v: 1;
+  id: string;
+  op: string;
+  idempotencyKey?: string;
+  params: Record<string, unknown>;
+}
+
+const DATA_TIMEOUT_MS = 30_000;
+
+export class AgentConnection {
+  private hello = false;
+  private readonly inFlight = new Set<string>();
+  /** Write requests waiting for their binary frame. */
+  private readonly awaitingData = new Map<string, (data: Buffer) => void>();
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly ws: WebSocket,
+    private readonly remote: string,
+  ) {
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+  }
+
+  get pending(): number {
+    return this.inFlight.size;
+  }
+
+  private send(message: object): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify({ v: 1, ...message }));
+  }
+
+  private fail(id: string | null, err: unknown): void {
+    this.send({ id, ok: false, error: toWire(err) });
+  }
+
+  private onFrame(raw: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      const frame = decodeBinary(raw);
+      const waiter = frame && this.awaitingData.get(frame.id);
+      if (!frame || !waiter) {
+        this.fail(
+          frame?.id ?? null,
+          new WireError('INVALID_REQUEST', 'binary frame for no pending write', {}),
+        );
+        return;
+      }
+      this.awaitingData.delete(frame.id);
+      waiter(frame.data);
+      return;
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(raw.toString('utf8'));
+    } catch {
+      this.fail(
+        null,
+        new WireError('INVALID_REQUEST', 'frame is not JSON', {
+          problems: [{ path: '/', message: 'not JSON' }],
+        }),
+      );
+      return;
+    }
+    const id = typeof (message as { id?: unknown })?.id === 'string' ? (message as { id: string }).id : null;
+    if ((message as { v?: unknown })?.v !== PROTOCOL_VERSION && message && typeof message === 'object') {
+      this.fail(
+        id,
+        new WireError('UNSUPPORTED_PROTOCOL', `this agent speaks protocol ${PROTOCOL_VERSION}`, {
+          supported: [PROTOCOL_VERSION],
+        }),
+      );
+      return;
+    }
+    const problems = checkRequest(message);
+    if (problems.length > 0) {
+      this.fail(
+        id,
+        new WireError('INVALID_REQUEST', `invalid request: ${problems[0]!.path} ${problems[0]!.message}`, {
+          problems,
+        }),
+      );
+      return;
+    }
+    void this.handle(message as Request);
+  }
+
+  private async handle(req: Request): Promise<void> {
+    const { id, op } = req;
+    if (this.inFlight.has(id)) {
+      this.fail(id, new WireError('DUPLICATE_ID', `request ${id} is still in flight`, { id }));
+      return;
+    }
+    if (op === 'hello') {
+      this.answerHello(req);
+      return;
+    }
+    if (!this.hello) {
+      this.fail(id, new WireError('HELLO_REQUIRED', 'send hello first', {}));
+      return;
+    }
+    if (!isOp(op)) {
+      this.fail(id, new WireError('UNKNOWN_OP', `unknown operation "${op}"`, { op, known: OP_NAMES }));
+      return;
+    }
+    if (this.agent.stopping) {
+      this.fail(id, new WireError('SHUTTING_DOWN', 'the agent is stopping', {}));
+      return;
+    }
+    if (this.inFlight.size >= this.agent.options.maxInFlight) {
+      this.fail(
+        id,
+        new WireError(
+          'TOO_MANY_REQUESTS',
+          `at most ${this.agent.options.maxInFlight} requests in flight per connection`,
+          {},
+        ),
+      );
+      return;
+    }
+    const problems = checkParamsProblems(op, req.params);
+    if (problems.length > 0) {
+      this.fail(
+        id,
+        new WireError(
+          'INVALID_REQUEST',
+          `invalid ${op} params: ${problems[0]!.path} ${problems[0]!.message}`,
+          { op, problems },
+        ),
+      );
+      return;
+    }
+    this.inFlight.add(id);
+    const started = process.hrtime.bigint();
+    let code = 'OK';
+    try {
+      const data = op === 'write' ? await this.receiveData(id) : null;
+      const result = await this.agent.run(op, req.params, lockKeys(op, req.params), () =>
+        this.execute(req, op, data),
+      );
+      this.send({ id, ok: true, result: result.value, ...(result.replayed ? { replayed: true } : {}) });
+    } catch (err) {
+      const wire = toWire(err);
+      code = wire.code;
+      if (code === 'INTERNAL')
+        this.agent.logger.error('internal error', { id, op, error: String((err as Error)?.stack ?? err) });
+      this.fail(id, err);
+    } finally {
+      this.inFlight.delete(id);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.agent.observe(op, code, seconds, {
+        id,
+        remote: this.remote,
+        container: lockKeys(op, req.params)[0],
+        durationMs: Math.round(seconds * 1e6) / 1000,
+      });
+    }
+  }
+
+  private answerHello(req: Request): void {
+    const problems = checkHello(req.params);
+    if (problems.length > 0) {
+      this.fail(
+        req.id,
+        new WireError('INVALID_REQUEST', `invalid hello: ${problems[0]!.path} ${problems[0]!.message}`, {
+          problems,
+        }),
+      );
+      return;
+    }
+    const protocols = req.params.protocols as number[];
+    if (!protocols.includes(PROTOCOL_VERSION)) {
+      this.fail(
+        req.id,
+        new WireError(
+          'UNSUPPORTED_PROTOCOL',
+          `this agent speaks protocol ${PROTOCOL_VERSION}; the client offered ${protocols.join(', ')}`,
+          { supported: [PROTOCOL_VERSION] },
+        ),
+      );
+      this.ws.close(1002, 'unsupported protocol');
+      return;
+    }
+    this.hello = true;
+    this.send({
+      id: req.id,
+      ok: true,
+      result: {
+        protocol: PROTOCOL_VERSION,
+        agent: this.agent.version,
+        pool: this.agent.pool.info().uuid,
+        ops: OP_NAMES,
+      },
+    });
+  }
+
+  private receiveData(id: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.awaitingData.delete(id);
+        reject(new WireError('DATA_MISSING', 'the binary frame of the write did not arrive', {}));
+      }, DATA_TIMEOUT_MS);
+      this.awaitingData.set(id, (data) => {
+        clearTimeout(timer);
+        resolve(data);
+      });
+    });
+  }
+
+  private async execute(
+    req: Request,
+    op: OpName,
+    data: Buffer | null,
+  ): Promise<{ value: unknown; replayed: boolean }> {
+    const pool = this.agent.pool;
+    const key = isMutating(op) ? req.idempotencyKey : undefined;
+    const fingerprint = createHash('sha256')
+      .update(`${op}\u0000${stableJson(req.params)}`)
+      .digest('hex');
+    if (key) {
+      const earlier = pool.idempotent(key);
+      if (earlier) {
+        if (earlier.fingerprint !== fingerprint) {
+          throw new WireError(
+            'IDEMPOTENCY_CONFLICT',
+            `idempotency key "${key}" was used with other parameters`,
+            { key },
+          );
+        }
+        return { value: earlier.result, replayed: true };
+      }
+    }
+    const value = await handlers[op](req.params as never, {
+      pool,
+      dirs: this.agent.dirs,
+      mutation: key
+        ? { idempotency: { key, fingerprint, expiresAt: Date.now() + this.agent.options.idempotencyTtlMs } }
+        : {},
+      progress: (done, total) => this.send({ id: req.id, event: 'progress', done, total }),
+      data,
+      sendData: (bytes) => {
+        if (this.ws.readyState === this.ws.OPEN) this.ws.send(encodeBinary(req.id, bytes));
+      },
+      identityHooks: this.agent.identityHooks,
+      stats: () => this.agent.stats(),
+    });
+    // A mutation is answered once it is durable.
+    if (isMutating(op)) await pool.durable();
+    return { value: JSON.parse(JSON.stringify(value ?? {})), replayed: false };
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+}

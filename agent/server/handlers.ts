@@ -1,0 +1,123 @@
+/**
+ * What each operation does: params (already schema-checked) → engine calls →
+ * result. `locks` names the containers an operation must hold.
+ */
+
+import type { OpMap, OpName } from '../../schema';
+import type { MutationOptions, Pool, SyncHooks } from '../engine';
+import type { AllowedDirs } from './paths';
+import { exportImage, importImage } from './transfer';
+import { WireError } from './wire-error';
+
+export interface HandlerContext {
+  pool: Pool;
+  dirs: AllowedDirs;
+  mutation: MutationOptions;
+  progress: (done: number, total: number) => void;
+  /** Binary payload that came with the request (write). */
+  data: Buffer | null;
+  /** Sends a binary payload for the request (read), before its result. */
+  sendData: (data: Buffer) => void;
+  /** Identity hooks for a sync's `preserve` (null: identity profiles are not available). */
+  identityHooks: (preserve: 'default' | 'none' | string[]) => SyncHooks<unknown, unknown> | null;
+  stats: () => { connections: number; inFlight: number; uptimeSeconds: number };
+}
+
+type Handler<K extends OpName> = (p: OpMap[K]['params'], ctx: HandlerContext) => Promise<unknown> | unknown;
+
+const container = (ref: string) => ref.slice(0, ref.lastIndexOf('@'));
+
+/** Containers an operation touches (serialized per container). */
+export function lockKeys(op: OpName, params: Record<string, unknown>): string[] {
+  const keys: string[] = [];
+  for (const key of ['container', 'target', 'vm', 'member', 'name']) {
+    if (typeof params[key] === 'string' && !(op === 'snapshot' && key === 'name'))
+      keys.push(params[key] as string);
+  }
+  for (const key of ['source', 'snapshot']) {
+    if (typeof params[key] === 'string' && (params[key] as string).includes('@'))
+      keys.push(container(params[key] as string));
+  }
+  return keys;
+}
+
+export const handlers: { [K in OpName]: Handler<K> } = {
+  info: (_p, { pool }) => pool.info(),
+  stats: (_p, { pool, stats }) => ({ pool: pool.info(), ...stats() }),
+  listContainers: (_p, { pool }) => pool.listContainers(),
+  describe: (p, { pool }) => pool.describe(p.container),
+  createContainer: (p, { pool, mutation }) => pool.createContainer(p, mutation),
+  resize: (p, { pool, mutation }) => pool.resize(p.container, p.size, { shrink: p.shrink, ...mutation }),
+  setLabels: (p, { pool, mutation }) => pool.setLabels(p.container, p.labels, mutation),
+  deleteContainer: (p, { pool, mutation }) => {
+    pool.deleteContainer(p.container, { recursive: p.recursive, ...mutation });
+    return {};
+  },
+  addMember: (p, { pool, mutation }) => pool.addMember(p.vm, p.role, p.member, mutation),
+  removeMember: (p, { pool, mutation }) => pool.removeMember(p.vm, p.role, mutation),
+  read: (p, { pool, sendData }) => {
+    const data = p.snapshot
+      ? pool.readSnapshot(`${p.container}@${p.snapshot}`, p.offset, p.length)
+      : pool.read(p.container, p.offset, p.length);
+    sendData(data);
+    return { length: data.length };
+  },
+  write: (p, { pool, data }) => {
+    if (data === null || data.length !== p.length) {
+      throw new WireError(
+        'DATA_MISSING',
+        `write of ${p.length} bytes needs one binary frame of that length`,
+        {
+          received: data?.length ?? null,
+        },
+      );
+    }
+    pool.write(p.container, p.offset, data);
+    return { length: data.length };
+  },
+  writeZeroes: (p, { pool }) => {
+    pool.writeZeroes(p.container, p.offset, p.length);
+    return {};
+  },
+  trim: (p, { pool }) => {
+    pool.trim(p.container, p.offset, p.length);
+    return {};
+  },
+  flush: async (_p, { pool }) => {
+    await pool.flush();
+    return {};
+  },
+  allocation: (p, { pool }) => pool.allocation(p.container, p.offset, p.length),
+  snapshot: (p, { pool, mutation }) => pool.snapshot(p.container, p.name, { labels: p.labels, ...mutation }),
+  listSnapshots: (p, { pool }) => pool.listSnapshots(p.container, { includeHidden: p.includeHidden }),
+  describeSnapshot: (p, { pool }) => pool.describeSnapshot(p.snapshot),
+  deleteSnapshot: (p, { pool, mutation }) => {
+    pool.deleteSnapshot(p.snapshot, mutation);
+    return {};
+  },
+  sync: (p, { pool, mutation, identityHooks }) => {
+    const hooks = identityHooks(p.preserve ?? 'default');
+    return pool.sync(p.target, p.source, {
+      safetySnapshot: p.safetySnapshot,
+      members: p.members,
+      ...(hooks ? { hooks } : {}),
+      ...mutation,
+    });
+  },
+  clone: (p, { pool, mutation }) => pool.clone(p.source, p.name, { labels: p.labels, ...mutation }),
+  revert: (p, { pool, mutation }) => pool.revert(p.container, p.snapshot, mutation),
+  flatten: (p, { pool, progress }) => pool.flatten(p.container, { onProgress: progress }),
+  lineage: (p, { pool }) => pool.lineage(p.container),
+  usage: (p, { pool }) => pool.usage(p.container),
+  fsck: (_p, { pool, progress }) => pool.fsck({ onProgress: progress }),
+  import: async (p, { pool, dirs, progress, mutation }) => {
+    const file = dirs.resolve(p.path, true);
+    const r = await importImage(pool, file, p.container, p.create === true, progress, mutation);
+    return { container: p.container, path: file, ...r };
+  },
+  export: async (p, { pool, dirs, progress }) => {
+    const file = dirs.resolve(p.path, false);
+    const r = await exportImage(pool, file, p.container, p.snapshot, p.overwrite === true, progress);
+    return { container: p.container, path: file, ...r };
+  },
+};

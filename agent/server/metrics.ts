@@ -1,0 +1,53 @@
+/** Prometheus metrics: operations, latencies, errors by code, pool space, connections. */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Pool } from '../engine';
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly operations = new Counter({
+    name: 'snapsync_operations_total',
+    help: 'Operations handled, by op and result code (OK on success)',
+    labelNames: ['op', 'code'],
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'snapsync_operation_seconds',
+    help: 'Operation latency',
+    labelNames: ['op'],
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+  readonly connections = new Gauge({
+    name: 'snapsync_connections',
+    help: 'Open WebSocket connections',
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'snapsync_auth_failures_total',
+    help: 'Refused WebSocket upgrades',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+
+  constructor(pool: Pool) {
+    new Gauge({
+      name: 'snapsync_pool_blocks',
+      help: 'Pool blocks by state',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const info = pool.info();
+        this.set({ state: 'used' }, info.usedBlocks);
+        this.set({ state: 'free' }, info.freeBlocks);
+      },
+    });
+    new Gauge({
+      name: 'snapsync_pool_block_size_bytes',
+      help: 'Pool block size',
+      registers: [this.registry],
+      collect() {
+        this.set(pool.blockSize);
+      },
+    });
+  }
+}

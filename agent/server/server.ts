@@ -1,0 +1,153 @@
+/**
+ * The agent's listener: one HTTP(S) server for the WebSocket protocol,
+ * /healthz and /metrics. Authentication happens at the upgrade (401 before
+ * any frame is read); a token in the URL is refused outright.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import type { Pool } from '../engine';
+import { Agent, type IdentityHooksFactory } from './agent';
+import { AuthBackoff, TokenCheck } from './auth';
+import { AgentConnection } from './connection';
+import { Logger } from './logger';
+import { AllowedDirs } from './paths';
+
+export interface AgentServerOptions {
+  pool: Pool;
+  host?: string;
+  port?: number;
+  /** Bearer token; null only together with insecureNoAuth on a loopback address. */
+  token: string | null;
+  insecureNoAuth?: boolean;
+  tls?: { cert: Buffer; key: Buffer };
+  allowDirs?: string[];
+  maxMessageBytes?: number;
+  maxInFlight?: number;
+  idempotencyTtlMs?: number;
+  logger?: Logger;
+  identityHooks?: IdentityHooksFactory;
+}
+
+export interface RunningAgent {
+  agent: Agent;
+  url: string;
+  port: number;
+  /** Stops accepting, finishes what is in flight, flushes and closes the pool. */
+  stop(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+export async function startAgentServer(options: AgentServerOptions): Promise<RunningAgent> {
+  const host = options.host ?? '127.0.0.1';
+  if (options.token === null) {
+    if (!options.insecureNoAuth)
+      throw new Error('a token is required (or pass --insecure-no-auth on a loopback address)');
+    if (!LOOPBACK.test(host)) throw new Error('--insecure-no-auth is only allowed on a loopback address');
+  }
+  const logger = options.logger ?? new Logger();
+  logger.addSecret(options.token);
+  const agent = new Agent(
+    options.pool,
+    logger,
+    new AllowedDirs(options.allowDirs ?? []),
+    {
+      maxInFlight: options.maxInFlight ?? 64,
+      idempotencyTtlMs: options.idempotencyTtlMs ?? 7 * 24 * 3600 * 1000,
+    },
+    options.identityHooks ?? (() => null),
+  );
+  const auth = new TokenCheck(options.token);
+  const backoff = new AuthBackoff();
+  const connections = new Set<AgentConnection>();
+
+  const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    if (req.method === 'GET' && url.pathname === '/healthz') {
+      const healthy = !agent.stopping;
+      res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: healthy ? 'ok' : 'stopping', pool: options.pool.info().uuid }));
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/metrics') {
+      if (!auth.accepts(req.headers.authorization)) {
+        res.writeHead(401).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': agent.metrics.registry.contentType });
+      res.end(await agent.metrics.registry.metrics());
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not found' }));
+  };
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : http.createServer(onRequest);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxMessageBytes ?? 33 * 1024 * 1024,
+  });
+
+  server.on('upgrade', (req, socket, head) => {
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const refuse = (status: number, reason: string, extra = '') => {
+      agent.metrics.authFailures.inc({ reason });
+      logger.warn('upgrade refused', { remote, reason, path: (req.url ?? '').split('?')[0] });
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`,
+      );
+    };
+    if (agent.stopping) return refuse(503, 'stopping');
+    const wait = backoff.blockedFor(remote);
+    if (wait > 0) return refuse(429, 'backoff', `Retry-After: ${Math.ceil(wait / 1000)}\r\n`);
+    const url = new URL(req.url ?? '/', 'http://agent');
+    if ([...url.searchParams.keys()].some((k) => /token|auth|key/i.test(k))) {
+      backoff.fail(remote);
+      return refuse(400, 'token-in-url');
+    }
+    if (!auth.accepts(req.headers.authorization)) {
+      backoff.fail(remote);
+      return refuse(401, 'bad-token', 'WWW-Authenticate: Bearer\r\n');
+    }
+    backoff.succeed(remote);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const connection = new AgentConnection(agent, ws, remote);
+      connections.add(connection);
+      agent.connections++;
+      agent.metrics.connections.inc();
+      ws.on('close', () => {
+        connections.delete(connection);
+        agent.connections--;
+        agent.metrics.connections.dec();
+      });
+      ws.on('error', (err) => logger.warn('connection error', { remote, error: err.message }));
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `${options.tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  logger.info('listening', { url, auth: auth.required ? 'token' : 'none', tls: Boolean(options.tls) });
+
+  let stopped: Promise<void> | null = null;
+  const stop = () => {
+    stopped ??= (async () => {
+      agent.stopping = true;
+      server.close();
+      await agent.drained();
+      for (const c of connections) c.close(1001, 'agent stopping');
+      wss.close();
+      await options.pool.flush();
+      await options.pool.close();
+      server.closeAllConnections?.();
+      logger.info('stopped', {});
+    })();
+    return stopped;
+  };
+  return { agent, url, port, stop };
+}

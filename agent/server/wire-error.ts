@@ -1,0 +1,22 @@
+/** Errors as they go on the wire: a stable code, a message, details. */
+
+import type { WireErrorCode } from '../../schema/error-codes';
+import { isSnapsyncError } from '../engine';
+
+export class WireError extends Error {
+  constructor(
+    readonly code: WireErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'WireError';
+  }
+}
+
+export function toWire(err: unknown): { code: string; message: string; details: Record<string, unknown> } {
+  if (err instanceof WireError || isSnapsyncError(err)) {
+    return { code: err.code, message: err.message, details: err.details };
+  }
+  return { code: 'INTERNAL', message: 'internal error (see the agent log)', details: {} };
+}

@@ -1,0 +1,31 @@
+/**
+ * Every error code a client can receive, with what it means. The engine's
+ * codes come first; the rest are the protocol's. docs/protocol.md lists them.
+ */
+export const ERROR_CODES = {
+  NOT_FOUND: 'the container or snapshot does not exist',
+  ALREADY_EXISTS: 'a container or snapshot of that name exists',
+  TYPE_MISMATCH: 'the operation does not fit the container type (e.g. syncing a vdisk to a file snapshot)',
+  OUT_OF_RANGE: 'I/O outside the container',
+  OUT_OF_SPACE: 'the pool (or its device) is full',
+  HAS_DEPENDENTS: 'refused while snapshots exist (pass recursive)',
+  POOL_LOCKED: 'another process has the pool open',
+  UNSUPPORTED_VERSION: 'the pool format is newer than this agent',
+  INVALID_ARGUMENT: 'a parameter the schema allows but the operation refuses',
+  IO_ERROR: 'the device failed',
+  CORRUPT: 'metadata is inconsistent (run fsck)',
+  CLOSED: 'the pool is closing',
+  INVALID_REQUEST: 'the message does not match the schema (details.problems names each JSON path)',
+  UNSUPPORTED_PROTOCOL: 'the client speaks no protocol version this agent speaks',
+  HELLO_REQUIRED: 'the first request on a connection must be hello',
+  UNKNOWN_OP: 'no such operation',
+  DUPLICATE_ID: 'a request with this id is still in flight',
+  TOO_MANY_REQUESTS: 'too many requests in flight on this connection',
+  IDEMPOTENCY_CONFLICT: 'the idempotency key was used with other parameters',
+  PATH_NOT_ALLOWED: 'import/export path outside the directories the operator allowed',
+  DATA_MISSING: 'a write request whose binary frame did not follow',
+  SHUTTING_DOWN: 'the agent is stopping and takes no new requests',
+  INTERNAL: 'a bug in the agent (logged)',
+} as const;
+
+export type WireErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,91 @@
+/**
+ * The wire protocol's single source of truth, compiled once: JSON Schemas in
+ * schema/protocol, TypeScript types generated from them (types.generated.ts,
+ * checked for drift by a test). The agent validates every request with these;
+ * the client validates every reply.
+ */
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import messages from './protocol/messages.json';
+import opTable from './protocol/op-table.json';
+import ops from './protocol/ops.json';
+import type { OpMap, OpName } from './types.generated';
+
+export type * from './types.generated';
+
+export const PROTOCOL_VERSION = 1;
+export const OP_NAMES = Object.keys(opTable) as OpName[];
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+ajv.addSchema(messages, 'messages');
+ajv.addSchema(ops, 'ops');
+
+const compiled = new Map<string, ValidateFunction>();
+function validator(schema: 'messages' | 'ops', definition: string): ValidateFunction {
+  const key = `${schema}#/definitions/${definition}`;
+  let validate = compiled.get(key);
+  if (!validate) {
+    validate = ajv.getSchema(key);
+    if (!validate) throw new Error(`no schema ${key}`);
+    compiled.set(key, validate);
+  }
+  return validate;
+}
+
+export interface SchemaProblem {
+  /** JSON path of the offending value, e.g. `/params/size`. */
+  path: string;
+  message: string;
+}
+
+function problems(errors: ErrorObject[] | null | undefined, prefix: string): SchemaProblem[] {
+  return (errors ?? []).map((e) => {
+    const missing = (e.params as { missingProperty?: string }).missingProperty;
+    const extra = (e.params as { additionalProperty?: string }).additionalProperty;
+    const path =
+      `${prefix}${e.instancePath}${missing ? `/${missing}` : ''}${extra ? `/${extra}` : ''}` || '/';
+    const what = extra ? `unknown property "${extra}"` : (e.message ?? 'is invalid');
+    return { path, message: what };
+  });
+}
+
+function check(
+  schema: 'messages' | 'ops',
+  definition: string,
+  value: unknown,
+  prefix: string,
+): SchemaProblem[] {
+  const validate = validator(schema, definition);
+  return validate(value) ? [] : problems(validate.errors, prefix);
+}
+
+export const isOp = (op: string): op is OpName => Object.hasOwn(opTable, op);
+export const isMutating = (op: OpName): boolean =>
+  (opTable as Record<string, { mutating: boolean }>)[op]!.mutating;
+
+export function checkRequest(message: unknown): SchemaProblem[] {
+  return check('messages', 'Request', message, '');
+}
+
+export function checkHello(params: unknown): SchemaProblem[] {
+  return check('messages', 'Hello', params, '/params');
+}
+
+export function checkParams<K extends OpName>(op: K, params: unknown): params is OpMap[K]['params'] {
+  return checkParamsProblems(op, params).length === 0;
+}
+
+export function checkParamsProblems(op: OpName, params: unknown): SchemaProblem[] {
+  return check('ops', (opTable as Record<string, { params: string }>)[op]!.params, params, '/params');
+}
+
+export function checkResult(op: OpName, result: unknown): SchemaProblem[] {
+  return check('ops', (opTable as Record<string, { result: string }>)[op]!.result, result, '/result');
+}
+
+export function checkReply(message: unknown): SchemaProblem[] {
+  return check('messages', 'Reply', message, '');
+}
+
+export function checkHelloResult(result: unknown): SchemaProblem[] {
+  return check('messages', 'HelloResult', result, '/result');
+}
