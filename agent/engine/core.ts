@@ -96,13 +96,23 @@ export class EngineCore implements IoContext {
     if (this.batch.mapOps.size > 0 && this.batch.entryCount > AUTO_COMMIT_ENTRIES) this.commit();
   }
 
-  /** Runs `fn` as one all-or-nothing metadata transaction. */
-  mutate<T>(fn: () => T, options: MutationOptions = {}): T {
+  /** Store entries the next commit would write (what `commit` counts, before it runs). */
+  pendingEntries(): number {
+    return this.batch.entryCount + this.space.dirtyOps().length + this.space.planRelease(this.batch.released).ops.length;
+  }
+
+  /**
+   * Runs `fn` as one all-or-nothing metadata transaction. `finalize` may
+   * complete the result with what the transaction writes (before its
+   * idempotency record, so a replay returns exactly the same result).
+   */
+  mutate<T>(fn: () => T, options: MutationOptions = {}, finalize?: (result: T, entries: number) => T): T {
     this.assertOpen();
     if (!this.batch.isEmpty) this.commit();
     this.batch.transactional = true;
     try {
-      const result = fn();
+      let result = fn();
+      if (finalize) result = finalize(result, this.pendingEntries());
       const idem = options.idempotency;
       if (idem) {
         const record: IdempotencyRecord = {

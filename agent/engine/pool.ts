@@ -387,11 +387,14 @@ export class Pool {
       hooks?: SyncHooks<unknown, Report>;
     } & MutationOptions = {},
   ): SyncResult<Report> & { metadataEntries: number } {
-    const result = this.core.mutate(
-      () => syncContainer(this.core, this.container(target), findSnapshot(this.core, source), options),
+    return this.core.mutate(
+      (): SyncResult<Report> & { metadataEntries: number } => ({
+        ...syncContainer(this.core, this.container(target), findSnapshot(this.core, source), options),
+        metadataEntries: 0,
+      }),
       options,
+      (result, entries) => ({ ...result, metadataEntries: entries }),
     );
-    return { ...result, metadataEntries: this.core.lastCommitEntries };
   }
 
   clone(

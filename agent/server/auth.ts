@@ -28,7 +28,7 @@ export class TokenCheck {
   }
 }
 
-/** After `freeFailures` failures in a window, an address waits 1 s, 2 s, 4 s, … up to `maxDelayMs`. */
+/** From the `freeFailures`-th failure in a window on, an address waits 1 s, 2 s, 4 s, … up to `maxDelayMs`. */
 export class AuthBackoff {
   private readonly failures = new Map<string, { count: number; last: number; blockedUntil: number }>();
 
@@ -47,7 +47,7 @@ export class AuthBackoff {
   fail(address: string, now = Date.now()): void {
     const entry = this.failures.get(address);
     const count = entry && now - entry.last < this.windowMs ? entry.count + 1 : 1;
-    const over = count - this.freeFailures;
+    const over = count - this.freeFailures + 1;
     const blockedUntil = over > 0 ? now + Math.min(this.maxDelayMs, 1000 * 2 ** (over - 1)) : 0;
     this.failures.set(address, { count, last: now, blockedUntil });
     if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);

@@ -37,12 +37,16 @@ export async function importImage(
   try {
     for (let offset = 0; offset < size; offset += CHUNK) {
       const n = fs.readSync(fd, buffer, 0, Math.min(CHUNK, size - offset), offset);
-      const chunk = buffer.subarray(0, n);
-      // Zero chunks are not written; whatever the container held there is zeroed instead.
-      if (isZero(chunk)) pool.writeZeroes(container, offset, n);
-      else {
-        pool.write(container, offset, chunk);
-        dataBytes += n;
+      // Block by block: all-zero blocks are not stored (whatever the container held there is zeroed).
+      for (let at = 0; at < n; ) {
+        const length = Math.min(pool.blockSize - ((offset + at) % pool.blockSize), n - at);
+        const piece = buffer.subarray(at, at + length);
+        if (isZero(piece)) pool.writeZeroes(container, offset + at, length);
+        else {
+          pool.write(container, offset + at, piece);
+          dataBytes += length;
+        }
+        at += length;
       }
       progress(offset + n, size);
       await new Promise((resolve) => setImmediate(resolve));

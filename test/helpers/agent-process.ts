@@ -1,0 +1,78 @@
+/** Starts the real agent (bin/snapsync-agent serve) as a child process on loopback. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Pool } from '../../agent/engine';
+import { tempDir } from './tmp';
+
+const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
+
+export interface AgentProcess {
+  url: string;
+  port: number;
+  poolDir: string;
+  token: string;
+  dir: string;
+  logs(): string;
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+/** Creates a pool (unless given) and serves it; resolves once the agent listens. */
+export async function startAgentProcess(
+  options: { poolDir?: string; token?: string; args?: string[]; env?: Record<string, string> } = {},
+): Promise<AgentProcess> {
+  const dir = tempDir('snapsync-agent-');
+  const poolDir = options.poolDir ?? path.join(dir, 'pool');
+  if (!options.poolDir) await Pool.create(poolDir, { blockSize: 4096, capacityBytes: 1 << 30 }).close();
+  const token = options.token ?? `tok-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  const tokenFile = path.join(dir, 'token');
+  fs.writeFileSync(tokenFile, token, { mode: 0o600 });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      BIN,
+      'serve',
+      '--pool',
+      poolDir,
+      '--token-file',
+      tokenFile,
+      '--listen',
+      '127.0.0.1:0',
+      '--allow-dir',
+      dir,
+      ...(options.args ?? []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+  });
+  const listening = await new Promise<{ listening: string; port: number }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve(JSON.parse(line));
+    });
+    child.on('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    url: listening.listening,
+    port: listening.port,
+    poolDir,
+    token,
+    dir,
+    logs: () => stderr,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,294 @@
+/**
+ * The real agent process on loopback with the real client: auth, every
+ * operation end to end, schema errors that name the path and change nothing,
+ * oversized frames, idempotent retries across a restart, concurrent clients,
+ * logs without the token, graceful stop.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import WebSocket from 'ws';
+import { AgentClient, AgentError } from '../../agent/client/client';
+import { OP_NAMES } from '../../schema';
+import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { cleanupTempDirs } from '../helpers/tmp';
+
+const KiB = 1024;
+const code = (c: string) => (err: unknown) => err instanceof AgentError && err.code === c;
+
+describe('agent over WebSocket (real process, real client)', function () {
+  this.timeout(60_000);
+  let agent: AgentProcess;
+  let client: AgentClient;
+
+  before(async () => {
+    agent = await startAgentProcess();
+    client = await AgentClient.connect(agent.url, { token: agent.token });
+  });
+  after(async () => {
+    await client?.close();
+    await agent?.stop();
+    cleanupTempDirs();
+  });
+
+  describe('authentication at the upgrade', () => {
+    it('refuses no token, a wrong token and a token in the URL; accepts the right one', async () => {
+      await assert.rejects(AgentClient.connect(agent.url), code('UNAUTHORIZED'));
+      await assert.rejects(AgentClient.connect(agent.url, { token: 'wrong' }), code('UNAUTHORIZED'));
+      await assert.rejects(
+        AgentClient.connect(`${agent.url}/?token=${agent.token}`),
+        code('CONNECTION_REFUSED'),
+      );
+      const ok = await AgentClient.connect(agent.url, { token: agent.token });
+      assert.equal((await ok.call('info', {})).blockSize, 4096);
+      await ok.close();
+    });
+
+    it('backs off an address after repeated failures', async () => {
+      const other = await startAgentProcess();
+      try {
+        for (let i = 0; i < 5; i++)
+          await assert.rejects(AgentClient.connect(other.url, { token: 'nope' }), code('UNAUTHORIZED'));
+        await assert.rejects(AgentClient.connect(other.url, { token: other.token }), code('AUTH_BACKOFF'));
+      } finally {
+        await other.stop();
+      }
+    });
+
+    it('refuses a client that speaks no protocol it knows, with UNSUPPORTED_PROTOCOL', async () => {
+      const ws = new WebSocket(agent.url, { headers: { authorization: `Bearer ${agent.token}` } });
+      await new Promise((resolve) => ws.once('open', resolve));
+      const reply = new Promise<{ error: { code: string } }>((resolve) =>
+        ws.once('message', (d) => resolve(JSON.parse(String(d)))),
+      );
+      ws.send(JSON.stringify({ v: 1, id: 'h', op: 'hello', params: { protocols: [7] } }));
+      assert.equal((await reply).error.code, 'UNSUPPORTED_PROTOCOL');
+      ws.terminate();
+    });
+  });
+
+  describe('every operation end to end', () => {
+    it('containers, members, labels, resize, I/O, allocation, flush', async () => {
+      await client.call('createContainer', { name: 'e2e-disk', type: 'vdisk', size: 256 * KiB });
+      await client.call('createContainer', { name: 'e2e-vm', type: 'vm' });
+      await client.call('addMember', { vm: 'e2e-vm', role: 'disk0', member: 'e2e-disk' });
+      assert.deepEqual((await client.call('describe', { container: 'e2e-vm' })).members, {
+        disk0: 'e2e-disk',
+      });
+      await client.call('removeMember', { vm: 'e2e-vm', role: 'disk0' });
+      await client.call('setLabels', { container: 'e2e-disk', labels: { env: 'test' } });
+      await client.call('resize', { container: 'e2e-disk', size: 512 * KiB });
+      const data = Buffer.alloc(10 * KiB, 0xab);
+      await client.write('e2e-disk', 5000, data);
+      assert.ok((await client.read('e2e-disk', 5000, data.length)).equals(data));
+      await client.call('writeZeroes', { container: 'e2e-disk', offset: 5000, length: 100 });
+      assert.ok((await client.read('e2e-disk', 5000, 100)).equals(Buffer.alloc(100)));
+      await client.call('trim', { container: 'e2e-disk', offset: 0, length: 4096 });
+      await client.call('flush', {});
+      const allocation = await client.call('allocation', {
+        container: 'e2e-disk',
+        offset: 0,
+        length: 512 * KiB,
+      });
+      assert.deepEqual(
+        allocation.map((e) => e.state),
+        ['hole', 'data', 'hole'],
+      );
+      const listed = (await client.call('listContainers', {})).map((c) => c.name);
+      assert.ok(listed.includes('e2e-disk') && listed.includes('e2e-vm'));
+      await client.call('deleteContainer', { container: 'e2e-vm' });
+      assert.equal((await client.call('describe', { container: 'e2e-disk' })).labels.env, 'test');
+    });
+
+    it('snapshots, sync (with its report), clone, revert, lineage, flatten with progress, usage, fsck', async () => {
+      await client.call('createContainer', { name: 'src', type: 'vdisk', size: 64 * KiB });
+      await client.write('src', 0, Buffer.from('production'));
+      await client.call('snapshot', { container: 'src', name: 'nightly' });
+      assert.equal((await client.call('describeSnapshot', { snapshot: 'src@nightly' })).name, 'nightly');
+      assert.deepEqual(
+        (await client.call('listSnapshots', { container: 'src' })).map((s) => s.name),
+        ['nightly'],
+      );
+      await client.call('createContainer', { name: 'dst', type: 'vdisk', size: 4 * KiB });
+      const report = await client.call('sync', { target: 'dst', source: 'src@nightly', preserve: 'default' });
+      assert.equal(report.generation, 1);
+      assert.equal(report.safetySnapshot?.name, 'safety-g1');
+      assert.equal((await client.read('dst', 0, 10)).toString(), 'production');
+      assert.deepEqual(
+        (await client.call('lineage', { container: 'dst' })).map((l) => l.snapshot?.name ?? l.kind),
+        ['current', 'nightly'],
+      );
+      await client.call('clone', { source: 'src@nightly', name: 'cl' });
+      await client.write('cl', 0, Buffer.from('CLONE'));
+      const progress: number[] = [];
+      await client.call('flatten', { container: 'cl' }, { onProgress: (done) => progress.push(done) });
+      assert.ok(progress.length > 0, 'flatten sends progress events');
+      assert.equal((await client.call('lineage', { container: 'cl' })).length, 1);
+      await client.call('revert', { container: 'dst', snapshot: 'safety-g1' });
+      assert.ok((await client.read('dst', 0, 10)).equals(Buffer.alloc(10)));
+      const usage = await client.call('usage', { container: 'src' });
+      assert.equal(usage.logicalBytes, 64 * KiB);
+      const fsckProgress: number[] = [];
+      assert.equal((await client.call('fsck', {}, { onProgress: (d) => fsckProgress.push(d) })).ok, true);
+      assert.ok(fsckProgress.length > 0);
+      await client.call('deleteSnapshot', { snapshot: 'dst@safety-g1' });
+      assert.ok((await client.call('stats', {})).connections >= 1);
+    });
+
+    it('imports and exports raw images only inside allowed directories, sparsely', async () => {
+      const image = path.join(agent.dir, 'in.img');
+      const content = Buffer.alloc(256 * KiB);
+      content.fill(7, 64 * KiB, 80 * KiB);
+      fs.writeFileSync(image, content);
+      const progress: number[] = [];
+      const imported = await client.call(
+        'import',
+        { path: image, container: 'imported', create: true },
+        { onProgress: (d) => progress.push(d) },
+      );
+      assert.deepEqual([imported.bytes, imported.dataBytes], [256 * KiB, 16 * KiB], 'zero blocks are not stored');
+      assert.ok(progress.length > 0);
+      const out = path.join(agent.dir, 'out.img');
+      const exported = await client.call('export', { container: 'imported', path: out });
+      assert.equal(exported.dataBytes, 16 * KiB, 'only data extents are written');
+      assert.ok(fs.readFileSync(out).equals(content));
+      await assert.rejects(
+        client.call('import', { path: '/etc/passwd', container: 'x', create: true }),
+        code('PATH_NOT_ALLOWED'),
+      );
+      await assert.rejects(
+        client.call('export', { container: 'imported', path: `${agent.dir}/../escape.img` }),
+        code('PATH_NOT_ALLOWED'),
+      );
+      await assert.rejects(
+        client.call('import', { path: 'relative.img', container: 'x' }),
+        code('PATH_NOT_ALLOWED'),
+      );
+    });
+  });
+
+  describe('bad input', () => {
+    it('each operation with malformed params gets INVALID_REQUEST naming the path, and nothing changes', async () => {
+      const before = JSON.stringify([
+        await client.call('listContainers', {}),
+        await client.call('listSnapshots', {}),
+      ]);
+      for (const op of OP_NAMES) {
+        const err = await client.callRaw(op, { __bogus: 1 } as never).then(
+          () => null,
+          (e: AgentError) => e,
+        );
+        assert.equal(err?.code, 'INVALID_REQUEST', `${op}: ${err?.message}`);
+        const paths = (err!.details.problems as Array<{ path: string }>).map((p) => p.path);
+        assert.ok(paths.includes('/params/__bogus'), `${op}: ${paths.join(', ')}`);
+      }
+      const wrongType = await client
+        .call('resize', { container: 'src', size: 'big' as never })
+        .catch((e: AgentError) => e);
+      assert.deepEqual((wrongType as AgentError).details.problems, [
+        { path: '/params/size', message: 'must be integer' },
+      ]);
+      const after = JSON.stringify([
+        await client.call('listContainers', {}),
+        await client.call('listSnapshots', {}),
+      ]);
+      assert.equal(after, before);
+    });
+
+    it('refuses an oversized frame by closing the connection; the agent stays up', async () => {
+      const ws = new WebSocket(agent.url, { headers: { authorization: `Bearer ${agent.token}` } });
+      await new Promise((resolve) => ws.once('open', resolve));
+      const closed = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+      ws.send(Buffer.alloc(40 * 1024 * 1024));
+      assert.equal(await closed, 1009);
+      assert.equal((await client.call('info', {})).blockSize, 4096);
+    });
+
+    it('answers unknown ops, missing hello and garbage frames with errors', async () => {
+      const ws = new WebSocket(agent.url, { headers: { authorization: `Bearer ${agent.token}` } });
+      await new Promise((resolve) => ws.once('open', resolve));
+      const replies: Array<{ error: { code: string } }> = [];
+      ws.on('message', (d) => replies.push(JSON.parse(String(d))));
+      ws.send('not json');
+      ws.send(JSON.stringify({ v: 1, id: 'a', op: 'info', params: {} }));
+      ws.send(JSON.stringify({ v: 1, id: 'b', op: 'hello', params: { protocols: [1] } }));
+      ws.send(JSON.stringify({ v: 1, id: 'c', op: 'selfDestruct', params: {} }));
+      ws.send(JSON.stringify({ v: 1, id: 'd', op: 'info', params: {}, constructor: { prototype: 1 } }));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const codes = replies.map((r) => r.error?.code ?? 'OK');
+      assert.deepEqual(codes, ['INVALID_REQUEST', 'HELLO_REQUIRED', 'OK', 'UNKNOWN_OP', 'INVALID_REQUEST']);
+      ws.terminate();
+    });
+  });
+
+  it('serializes per container: several clients write different containers while one syncs', async () => {
+    await client.call('createContainer', { name: 'base', type: 'vdisk', size: 64 * KiB });
+    await client.write('base', 0, Buffer.alloc(64 * KiB, 1));
+    await client.call('snapshot', { container: 'base', name: 's' });
+    const writers = await Promise.all(
+      [0, 1, 2, 3].map(() => AgentClient.connect(agent.url, { token: agent.token })),
+    );
+    for (const [i] of writers.entries())
+      await client.call('createContainer', { name: `w${i}`, type: 'vdisk', size: 256 * KiB });
+    await client.call('createContainer', { name: 'synced', type: 'vdisk', size: 4 * KiB });
+    const writes = writers.flatMap((w, i) =>
+      Array.from({ length: 32 }, (_, k) =>
+        w.write(`w${i}`, k * 8 * KiB, Buffer.alloc(8 * KiB, (i * 32 + k) % 251)),
+      ),
+    );
+    const syncs = Array.from({ length: 8 }, () =>
+      client.call('sync', { target: 'synced', source: 'base@s', safetySnapshot: false }),
+    );
+    await Promise.all([...writes, ...syncs]);
+    for (const [i, w] of writers.entries()) {
+      for (let k = 0; k < 32; k++)
+        assert.equal((await w.read(`w${i}`, k * 8 * KiB, 1))[0], (i * 32 + k) % 251);
+      await w.close();
+    }
+    assert.equal((await client.call('describe', { container: 'synced' })).generation, 8);
+  });
+
+  it('never writes the token into a log line', () => {
+    assert.ok(agent.logs().includes('"msg":"request"'), 'the agent logs requests');
+    assert.ok(!agent.logs().includes(agent.token));
+  });
+});
+
+describe('idempotency across an agent restart', function () {
+  this.timeout(60_000);
+  after(cleanupTempDirs);
+
+  it('a retried sync returns the first result; the same key with other params is a conflict', async () => {
+    let agent = await startAgentProcess();
+    let client = await AgentClient.connect(agent.url, { token: agent.token });
+    await client.call('createContainer', { name: 'p', type: 'vdisk', size: 8 * KiB });
+    await client.call('snapshot', { container: 'p', name: 'n1' });
+    await client.call('createContainer', { name: 's', type: 'vdisk', size: 8 * KiB });
+    const first = await client.callRaw(
+      'sync',
+      { target: 's', source: 'p@n1' },
+      { idempotencyKey: 'urn:refresh:1' },
+    );
+    await client.close();
+    assert.equal(await agent.stop(), 0, 'SIGTERM stops the agent cleanly');
+    agent = await startAgentProcess({ poolDir: agent.poolDir, token: agent.token });
+    client = await AgentClient.connect(agent.url, { token: agent.token });
+    const again = await client.callRaw(
+      'sync',
+      { target: 's', source: 'p@n1' },
+      { idempotencyKey: 'urn:refresh:1' },
+    );
+    assert.deepEqual(again.result, first.result);
+    assert.equal((await client.call('describe', { container: 's' })).generation, 1, 'no second sync');
+    await assert.rejects(
+      client.call(
+        'sync',
+        { target: 's', source: 'p@n1', safetySnapshot: false },
+        { idempotencyKey: 'urn:refresh:1' },
+      ),
+      code('IDEMPOTENCY_CONFLICT'),
+    );
+    await client.close();
+    await agent.stop();
+  });
+});
