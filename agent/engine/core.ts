@@ -98,7 +98,11 @@ export class EngineCore implements IoContext {
 
   /** Store entries the next commit would write (what `commit` counts, before it runs). */
   pendingEntries(): number {
-    return this.batch.entryCount + this.space.dirtyOps().length + this.space.planRelease(this.batch.released).ops.length;
+    return (
+      this.batch.entryCount +
+      this.space.dirtyOps().length +
+      this.space.planRelease(this.batch.released).ops.length
+    );
   }
 
   /**

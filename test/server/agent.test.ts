@@ -146,7 +146,11 @@ describe('agent over WebSocket (real process, real client)', function () {
         { path: image, container: 'imported', create: true },
         { onProgress: (d) => progress.push(d) },
       );
-      assert.deepEqual([imported.bytes, imported.dataBytes], [256 * KiB, 16 * KiB], 'zero blocks are not stored');
+      assert.deepEqual(
+        [imported.bytes, imported.dataBytes],
+        [256 * KiB, 16 * KiB],
+        'zero blocks are not stored',
+      );
       assert.ok(progress.length > 0);
       const out = path.join(agent.dir, 'out.img');
       const exported = await client.call('export', { container: 'imported', path: out });
