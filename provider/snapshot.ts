@@ -13,7 +13,8 @@ export interface SnapshotArgs {
   agentUrl?: pulumi.Input<string>;
 }
 
-const provider: pulumi.dynamic.ResourceProvider = {
+/** The dynamic provider (exported for tests that drive the plugin with it). */
+export const provider: pulumi.dynamic.ResourceProvider = {
   configure: (req) => runtime().configure(req.config),
   check: (olds, news) => runtime().snapshot.check(olds, news),
   diff: (id, olds, news) => runtime().snapshot.diff(id, olds, news),

@@ -21,7 +21,8 @@ export interface SyncFromSnapshotArgs {
   agentUrl?: pulumi.Input<string>;
 }
 
-const provider: pulumi.dynamic.ResourceProvider = {
+/** The dynamic provider (exported for tests that drive the plugin with it). */
+export const provider: pulumi.dynamic.ResourceProvider = {
   configure: (req) => runtime().configure(req.config),
   check: (olds, news) => runtime().syncFromSnapshot.check(olds, news),
   diff: (id, olds, news) => runtime().syncFromSnapshot.diff(id, olds, news),

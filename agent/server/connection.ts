@@ -250,7 +250,8 @@ export class AgentConnection {
             { key },
           );
         }
-        return { value: earlier.result, replayed: true };
+        // Operations that return nothing stored null; their fresh answer is {}.
+        return { value: earlier.result ?? {}, replayed: true };
       }
     }
     const value = await handlers[op](req.params as never, {

@@ -1,13 +1,73 @@
 /**
- * The AgentApi over the agent's WebSocket protocol (schema/). Until the agent
- * client lands (issue "The host agent"), connecting fails with a clear error;
- * tests of the resource logic inject a connector instead (setConnector).
+ * The AgentApi over the agent's WebSocket protocol, through the agent client
+ * (agent/client imports only schema/, so the provider stays free of the
+ * engine). Every mutating call carries its idempotency key.
  */
-import type { AgentApi } from './agent-api';
+import { AgentClient, AgentError } from '../../agent/client/client';
+import type { AgentApi, AgentContainer, AgentSnapshot, AgentSyncResult } from './agent-api';
 import type { AgentSettings } from './config';
 
+const orNull = async <T>(call: Promise<T>): Promise<T | null> => {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof AgentError && err.code === 'NOT_FOUND') return null;
+    throw err;
+  }
+};
+
 export async function connect(settings: AgentSettings): Promise<AgentApi> {
-  throw Object.assign(new Error(`cannot reach ${settings.url}: this build has no agent client yet`), {
-    code: 'AGENT_CLIENT_UNAVAILABLE',
+  const fs = require('node:fs') as typeof import('node:fs');
+  const client = await AgentClient.connect(settings.url, {
+    token: settings.token,
+    fingerprint: settings.tlsFingerprint,
+    ca: settings.caFile ? fs.readFileSync(settings.caFile) : undefined,
+    clientName: 'snapsync-pulumi/0.1',
   });
+  const k = (idempotencyKey: string) => ({ idempotencyKey });
+  const api: AgentApi = {
+    describe: (name) => orNull(client.call('describe', { container: name }) as Promise<AgentContainer>),
+    createContainer: (spec, key) =>
+      client.call(
+        'createContainer',
+        {
+          name: spec.name,
+          type: spec.type,
+          ...(spec.size !== undefined ? { size: spec.size } : {}),
+          labels: spec.labels ?? {},
+        },
+        k(key),
+      ),
+    addMember: (vm, role, member, key) => client.call('addMember', { vm, role, member }, k(key)),
+    removeMember: (vm, role, key) => client.call('removeMember', { vm, role }, k(key)),
+    resize: (name, size, shrink, key) => client.call('resize', { container: name, size, shrink }, k(key)),
+    setLabels: (name, labels, key) => client.call('setLabels', { container: name, labels }, k(key)),
+    deleteContainer: async (name, recursive, key) => {
+      await client.call('deleteContainer', { container: name, recursive }, k(key));
+    },
+    clone: (source, name, labels, key) => client.call('clone', { source, name, labels }, k(key)),
+    snapshot: (container, name, labels, key) =>
+      client.call('snapshot', { container, name, labels }, k(key)) as Promise<AgentSnapshot>,
+    describeSnapshot: (ref) =>
+      orNull(client.call('describeSnapshot', { snapshot: ref }) as Promise<AgentSnapshot>),
+    deleteSnapshot: async (ref, key) => {
+      await client.call('deleteSnapshot', { snapshot: ref }, k(key));
+    },
+    sync: (target, source, options, key) =>
+      client.call(
+        'sync',
+        {
+          target,
+          source,
+          preserve: options.preserve,
+          safetySnapshot: options.safetySnapshot,
+          ...(options.members ? { members: options.members } : {}),
+        },
+        k(key),
+      ) as Promise<AgentSyncResult>,
+    revert: (container, snapshot, key) => client.call('revert', { container, snapshot }, k(key)),
+    lineage: (container) => client.call('lineage', { container }) as ReturnType<AgentApi['lineage']>,
+    close: () => client.close(),
+  };
+  return api;
 }

@@ -42,11 +42,17 @@ export class DynamicProviderPlugin {
     readonly stderr: () => string,
   ) {}
 
-  /** Starts the plugin. `env` reaches the plugin process (e.g. NODE_OPTIONS for tsx, PULUMI_NODEJS_PROJECT). */
-  static async start(env: Record<string, string> = {}): Promise<DynamicProviderPlugin> {
+  /**
+   * Starts the plugin. `cwd` is the Pulumi project directory (where the
+   * serialized providers' `require`s resolve); `env` reaches the plugin process.
+   */
+  static async start(
+    options: { cwd?: string; env?: Record<string, string> } = {},
+  ): Promise<DynamicProviderPlugin> {
     const script = require.resolve('@pulumi/pulumi/cmd/dynamic-provider');
     const child = spawn(process.execPath, [script, '127.0.0.1:1'], {
-      env: { ...process.env, ...env },
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -1,0 +1,167 @@
+/**
+ * The provider as `pulumi up` runs it: the dynamic-provider plugin shipped in
+ * @pulumi/pulumi, driven over gRPC with the serialized providers
+ * (Configure/Check/Diff/Create/Read/Update/Delete), against a real agent
+ * process over WebSocket.
+ */
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { AgentClient } from '../../agent/client/client';
+import { provider as containerProvider } from '../../provider/container';
+import { provider as snapshotProvider } from '../../provider/snapshot';
+import { provider as syncProvider } from '../../provider/sync-from-snapshot';
+import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { DynamicProviderPlugin, serializeProvider } from '../helpers/dynamic-provider';
+import { cleanupTempDirs } from '../helpers/tmp';
+
+const ROOT = path.resolve(__dirname, '../..');
+const urn = (type: string, name: string) =>
+  `urn:pulumi:staging::refresh-staging::pulumi-nodejs:dynamic/snapsync:${type}::${name}`;
+
+describe('provider through the real dynamic-provider plugin and a real agent', function () {
+  this.timeout(120_000);
+  let agent: AgentProcess;
+  let plugin: DynamicProviderPlugin;
+  let admin: AgentClient;
+  const text: Record<string, string> = {};
+  const everything: unknown[] = [];
+
+  before(async () => {
+    // The plugin loads the built runtime (provider/dist) from the project's node_modules, as a user's program would.
+    execFileSync(process.execPath, ['scripts/build-provider.mjs'], { cwd: ROOT });
+    agent = await startAgentProcess();
+    admin = await AgentClient.connect(agent.url, { token: agent.token });
+    text.container = await serializeProvider(containerProvider);
+    text.snapshot = await serializeProvider(snapshotProvider);
+    text.sync = await serializeProvider(syncProvider);
+    plugin = await DynamicProviderPlugin.start({ cwd: ROOT });
+    await plugin.configure({ 'snapsync:url': agent.url, 'snapsync:token': agent.token });
+  });
+  after(async () => {
+    plugin?.stop();
+    await admin?.close();
+    await agent?.stop();
+    cleanupTempDirs();
+  });
+
+  /** Check then Create, as the engine does for a new resource. */
+  async function up(
+    type: 'Container' | 'Snapshot' | 'SyncFromSnapshot',
+    name: string,
+    inputs: Record<string, unknown>,
+  ) {
+    const key = type === 'Container' ? 'container' : type === 'Snapshot' ? 'snapshot' : 'sync';
+    const checked = await plugin.check(urn(type, name), {}, { ...inputs, __provider: text[key] });
+    assert.deepEqual(checked.failures, []);
+    const created = await plugin.create(urn(type, name), checked.inputs);
+    everything.push(created.properties);
+    return { ...created, inputs: checked.inputs };
+  }
+
+  it('the serialized providers are small stubs without the token', () => {
+    for (const t of Object.values(text)) {
+      assert.ok(!t.includes(agent.token));
+      assert.match(t, /@snapsync\/pulumi\/dist\/runtime\.js/);
+    }
+  });
+
+  it('refresh-staging, the full life: create, no-op, re-sync in place, drift, delete', async () => {
+    for (const env of ['prod', 'staging']) {
+      await up('Container', `${env}-disk0`, { name: `${env}-disk0`, type: 'vdisk', size: 1 << 20 });
+      await up('Container', `${env}-config`, { name: `${env}-config`, type: 'file' });
+      await up('Container', env, {
+        name: env,
+        type: 'vm',
+        members: { config: `${env}-config`, disk0: `${env}-disk0` },
+      });
+    }
+    await admin.write('prod-disk0', 0, Buffer.from('production v1'));
+    const nightly1 = await up('Snapshot', 'nightly', { container: 'prod', name: 'nightly-1' });
+    assert.equal(nightly1.properties.ref, 'prod@nightly-1');
+
+    const syncInputs = { target: 'staging', snapshot: 'prod@nightly-1', onDelete: 'revert' };
+    const sync = await up('SyncFromSnapshot', 'refresh', syncInputs);
+    assert.equal((await admin.read('staging-disk0', 0, 13)).toString(), 'production v1');
+    assert.equal(sync.properties.generation, 1);
+    assert.equal(sync.properties.inSync, true);
+
+    // Same inputs: no change.
+    const same = await plugin.check(urn('SyncFromSnapshot', 'refresh'), sync.inputs, {
+      ...syncInputs,
+      __provider: text.sync,
+    });
+    assert.equal(
+      (await plugin.diff(urn('SyncFromSnapshot', 'refresh'), sync.id, sync.properties, same.inputs)).changes,
+      'none',
+    );
+
+    // A new nightly snapshot: an update (re-sync), not a replace.
+    await admin.write('prod-disk0', 0, Buffer.from('production v2'));
+    const nightly2 = await up('Snapshot', 'nightly-next', { container: 'prod', name: 'nightly-2' });
+    const next = { ...syncInputs, snapshot: nightly2.properties.ref, __provider: text.sync };
+    const diff = await plugin.diff(urn('SyncFromSnapshot', 'refresh'), sync.id, sync.properties, next);
+    assert.equal(diff.changes, 'some');
+    assert.deepEqual(diff.replaces, []);
+    const updated = await plugin.update(urn('SyncFromSnapshot', 'refresh'), sync.id, sync.properties, next);
+    everything.push(updated.properties);
+    assert.equal((await admin.read('staging-disk0', 0, 13)).toString(), 'production v2');
+    assert.equal(updated.properties.generation, 2);
+
+    // Refresh: in sync, then drift after an out-of-band re-sync.
+    const fresh = await plugin.read(urn('SyncFromSnapshot', 'refresh'), sync.id, updated.properties, next);
+    assert.equal(fresh.properties.inSync, true);
+    await admin.call('sync', { target: 'staging', source: 'prod@nightly-1' });
+    const drifted = await plugin.read(urn('SyncFromSnapshot', 'refresh'), sync.id, updated.properties, next);
+    everything.push(drifted.properties);
+    assert.equal(drifted.properties.inSync, false);
+    assert.match(String(drifted.properties.drift), /no longer descends from prod@nightly-2/);
+    assert.notEqual(drifted.inputs.snapshot, 'prod@nightly-2');
+
+    // Delete with onDelete: revert goes back to the state before the last provider sync.
+    await plugin.delete(urn('SyncFromSnapshot', 'refresh'), sync.id, updated.properties);
+    assert.equal((await admin.read('staging-disk0', 0, 13)).toString(), 'production v1');
+    await plugin.delete(urn('SyncFromSnapshot', 'refresh'), sync.id, updated.properties); // idempotent
+  });
+
+  it('Container: resize updates in place, a new name replaces, delete is idempotent', async () => {
+    const disk = await up('Container', 'scratch', { name: 'scratch', type: 'vdisk', size: 4096 });
+    const bigger = { ...disk.inputs, size: 8192 };
+    assert.deepEqual(
+      (await plugin.diff(urn('Container', 'scratch'), disk.id, disk.properties, bigger)).replaces,
+      [],
+    );
+    const resized = await plugin.update(urn('Container', 'scratch'), disk.id, disk.properties, bigger);
+    assert.equal(resized.properties.size, 8192);
+    assert.deepEqual(
+      (
+        await plugin.diff(urn('Container', 'scratch'), disk.id, disk.properties, {
+          ...disk.inputs,
+          name: 'scratch2',
+        })
+      ).replaces,
+      ['name'],
+    );
+    await plugin.delete(urn('Container', 'scratch'), disk.id, resized.properties);
+    await plugin.delete(urn('Container', 'scratch'), disk.id, resized.properties);
+    assert.ok(!(await admin.call('listContainers', {})).some((c) => c.name === 'scratch'));
+  });
+
+  it('check explains bad inputs; errors name the operation, the container and the code', async () => {
+    const bad = await plugin.check(
+      urn('Container', 'x'),
+      {},
+      { name: 'no spaces allowed', type: 'disk', __provider: text.container },
+    );
+    assert.deepEqual(bad.failures.map((f) => f.property).sort(), ['name', 'type']);
+    await assert.rejects(
+      plugin.create(urn('Snapshot', 'ghost'), { container: 'ghost', name: 'n', __provider: text.snapshot }),
+      /snapsync snapshot of "ghost" failed: \[NOT_FOUND\]/,
+    );
+  });
+
+  it('no output carries the token', () => {
+    assert.ok(everything.length > 5);
+    for (const outputs of everything) assert.ok(!JSON.stringify(outputs).includes(agent.token));
+  });
+});
