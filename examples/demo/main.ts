@@ -1,14 +1,16 @@
 /**
- * The main job on an embedded default pool: create a pool, a production VM
- * (a .vmx config file and two disks), snapshot it, sync a staging VM to the
- * snapshot, and print what happened. `make demo` runs it; `--json` prints the
- * report as JSON; SNAPSYNC_DEMO_DIR keeps the pool in a directory of your choice.
+ * The main job on an embedded default pool, through the agent and its CLI:
+ * `snapsync-agent init` a pool, `serve` it on loopback, then with the CLI
+ * create a production VM (a .vmx config file and two disks), snapshot it,
+ * create a staging VM, sync it to the snapshot, and print what happened.
+ * `--json` prints the report as JSON; SNAPSYNC_DEMO_DIR keeps the pool.
  */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Pool } from '../../agent/engine';
 
+const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 const MiB = 1 << 20;
 
 function vmx(name: string, uuid: string, mac: string): string {
@@ -31,118 +33,158 @@ function vmx(name: string, uuid: string, mac: string): string {
   ].join('\n');
 }
 
-function buildVm(pool: Pool, name: string, uuid: string, mac: string, fill: number): void {
-  pool.createContainer({ name, type: 'vm', labels: { env: name.split('-')[0]! } });
-  pool.createContainer({ name: `${name}-config`, type: 'file', file: { mode: 0o600 } });
-  pool.write(`${name}-config`, 0, Buffer.from(vmx(name, uuid, mac)));
-  for (const disk of ['disk0', 'disk1']) {
-    pool.createContainer({ name: `${name}-${disk}`, type: 'vdisk', size: 64 * MiB });
-    pool.write(`${name}-${disk}`, 0, Buffer.alloc(8 * MiB, fill));
-  }
-  pool.addMember(name, 'config', `${name}-config`);
-  pool.addMember(name, 'disk0', `${name}-disk0`);
-  pool.addMember(name, 'disk1', `${name}-disk1`);
-}
-
-const configLine = (pool: Pool, vm: string, key: string) => {
-  const name = `${vm}-config`;
-  const text = pool.read(name, 0, pool.describe(name).size).toString();
-  return text.split('\n').find((l) => l.startsWith(`${key} =`)) ?? '';
-};
-
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
   const keep = process.env.SNAPSYNC_DEMO_DIR;
   const dir = keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'snapsync-demo-'));
   const poolDir = path.join(dir, 'pool');
+  const tokenFile = path.join(dir, 'token');
   if (keep) fs.rmSync(poolDir, { recursive: true, force: true });
-  const pool = Pool.create(poolDir, { capacityBytes: 4 * 1024 * MiB });
+  const say = (line: string) => json || console.log(line);
+  let agent: ChildProcess | null = null;
   try {
-    buildVm(pool, 'prod-web', '56 4d 11 22 33 44 55 66-77 88 99 aa bb cc dd ee', '00:50:56:aa:00:01', 0x50);
-    buildVm(
-      pool,
-      'staging-web',
-      '56 4d ff ee dd cc bb aa-99 88 77 66 55 44 33 22',
-      '00:50:56:bb:00:02',
-      0x5a,
+    const cli = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [BIN, ...args, '--json'], {
+        encoding: 'utf8',
+        env: { ...process.env, SNAPSYNC_TOKEN_FILE: tokenFile, SNAPSYNC_URL: url },
+      });
+      if (r.status !== 0)
+        throw new Error(`snapsync-agent ${args.join(' ')} failed (${r.status}): ${r.stdout}${r.stderr}`);
+      return JSON.parse(r.stdout);
+    };
+    let url = '';
+    const pool = cli('init', '--pool', poolDir, '--token-file', tokenFile);
+    say(
+      `$ snapsync-agent init --pool ${poolDir}            → pool ${pool.uuid}, block size ${pool.blockSize / 1024} KiB`,
     );
-    await pool.flush();
-    const snapshot = pool.snapshot('prod-web', 'nightly-2026-11-24');
-    const usedBefore = pool.info().usedBlocks;
-    const t0 = process.hrtime.bigint();
-    const result = pool.sync('staging-web', 'prod-web@nightly-2026-11-24');
-    await pool.durable();
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    agent = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--pool',
+        poolDir,
+        '--token-file',
+        tokenFile,
+        '--listen',
+        '127.0.0.1:0',
+        '--allow-dir',
+        dir,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      agent!.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve(JSON.parse(out.split('\n')[0]!).listening);
+      });
+      agent!.on('exit', (code) => reject(new Error(`agent exited (${code})`)));
+    });
+    say(`$ snapsync-agent serve --pool … --listen 127.0.0.1:0 → ${url}`);
+
+    const configFile = (vm: string) => path.join(dir, `${vm}.vmx`);
+    for (const [vm, uuid, mac, fill] of [
+      ['prod-web', '56 4d 11 22 33 44 55 66-77 88 99 aa bb cc dd ee', '00:50:56:aa:00:01', 'P'],
+      ['staging-web', '56 4d ff ee dd cc bb aa-99 88 77 66 55 44 33 22', '00:50:56:bb:00:02', 'S'],
+    ] as const) {
+      fs.writeFileSync(configFile(vm), vmx(vm, uuid, mac));
+      cli('create', `${vm}-config`, '--type', 'file');
+      cli('write', `${vm}-config`, '0', '--file', configFile(vm));
+      for (const disk of ['disk0', 'disk1']) {
+        cli('create', `${vm}-${disk}`, '--type', 'vdisk', '--size', '64M');
+        const image = path.join(dir, `${vm}-${disk}.img`);
+        fs.writeFileSync(image, Buffer.alloc(8 * MiB, fill));
+        cli('write', `${vm}-${disk}`, '0', '--file', image);
+      }
+      cli(
+        'create',
+        vm,
+        '--type',
+        'vm',
+        '--label',
+        `env=${vm.split('-')[0]}`,
+        '--member',
+        `config=${vm}-config`,
+        '--member',
+        `disk0=${vm}-disk0`,
+        '--member',
+        `disk1=${vm}-disk1`,
+      );
+      say(
+        `$ snapsync-agent create ${vm} --type vm --member config=… disk0=… disk1=…  (8 MiB written per disk)`,
+      );
+    }
+    const snapshot = cli('snapshot', 'prod-web', 'nightly-2026-11-24');
+    say(
+      `$ snapsync-agent snapshot prod-web nightly-2026-11-24 → covers ${Object.keys(snapshot.members).join(', ')}`,
+    );
+    const before = cli('info');
+    const started = process.hrtime.bigint();
+    const sync = cli('sync', 'staging-web', 'prod-web@nightly-2026-11-24');
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const after = cli('info');
+    const disk0 = cli('read', 'staging-web-disk0', '0', '16');
+    const configSize = cli('describe', 'staging-web-config').size;
+    const config = Buffer.from(
+      cli('read', 'staging-web-config', '0', String(configSize)).base64,
+      'base64',
+    ).toString();
     const report = {
-      pool: { dir: poolDir, blockSize: pool.info().blockSize },
-      snapshot: { name: `${snapshot.container}@${snapshot.name}`, members: Object.keys(snapshot.members) },
+      url,
+      snapshot: `prod-web@${snapshot.name}`,
       sync: {
-        target: result.target.name,
-        targetUuid: result.target.uuid,
-        generation: result.generation,
-        members: result.members,
-        safetySnapshot:
-          result.safetySnapshot && `${result.safetySnapshot.container}@${result.safetySnapshot.name}`,
-        milliseconds: Number(ms.toFixed(2)),
-        metadataEntries: result.metadataEntries,
-        dataBlocksCopied: pool.info().usedBlocks - usedBefore,
+        target: sync.target.name,
+        targetUuid: sync.target.uuid,
+        generation: sync.generation,
+        members: sync.members,
+        safetySnapshot: sync.safetySnapshot && `${sync.safetySnapshot.container}@${sync.safetySnapshot.name}`,
+        cliMilliseconds: Math.round(ms),
+        metadataEntries: sync.metadataEntries,
+        dataBlocksCopied: after.usedBlocks - before.usedBlocks,
+        identity: sync.identity,
       },
       after: {
-        stagingDisk0ReadsProduction: pool
-          .read('staging-web-disk0', 0, MiB)
-          .equals(pool.read('prod-web-disk0', 0, MiB)),
-        stagingLabels: pool.describe('staging-web').labels,
-        stagingConfigDisplayName: configLine(pool, 'staging-web', 'displayName'),
-        lineage: pool
-          .lineage('staging-web-disk0')
-          .map((l) => (l.snapshot ? `${l.snapshot.container}@${l.snapshot.name}` : l.kind)),
-        usage: pool.usage('staging-web'),
+        stagingDisk0Reads: Buffer.from(disk0.base64, 'base64').toString(),
+        stagingLabels: cli('describe', 'staging-web').labels,
+        stagingConfigDisplayName: config.split('\n').find((l) => l.startsWith('displayName')) ?? '',
+        usage: cli('usage', 'staging-web'),
       },
-      fsck: await pool.fsck(),
+      fsck: cli('fsck'),
     };
     if (json) {
       console.log(JSON.stringify(report, null, 2));
       return;
     }
-    const s = report.sync;
-    console.log(`snapsync demo — pool ${poolDir} (block size ${report.pool.blockSize / 1024} KiB)`);
-    console.log(`snapshot  ${report.snapshot.name} covers ${report.snapshot.members.join(', ')}`);
-    console.log(
-      `sync      ${s.target} ← ${report.snapshot.name} in ${s.milliseconds} ms, generation ${s.generation}`,
+    say(`$ snapsync-agent sync staging-web prod-web@nightly-2026-11-24`);
+    for (const m of sync.members) say(`    ${String(m.role).padEnd(7)} ${m.container} now reads ${m.source}`);
+    say(
+      `    ${report.sync.metadataEntries} metadata entries written, ${report.sync.dataBlocksCopied} data blocks copied, ${report.sync.cliMilliseconds} ms including the CLI's start-up`,
     );
-    for (const m of s.members)
-      console.log(`          ${m.role?.padEnd(7)} ${m.container} now reads ${m.source}`);
-    console.log(
-      `          ${s.metadataEntries} metadata entries written, ${s.dataBlocksCopied} data blocks copied`,
+    say(`    undo with: snapsync-agent revert staging-web ${sync.safetySnapshot.name}`);
+    if (sync.identity) {
+      for (const f of sync.identity.fields) say(`    kept ${f.path} = ${f.value} (${f.status})`);
+    } else say('    identity: no profiles in this agent (the staging config now carries production values)');
+    say(
+      `after: staging-web-disk0 reads "${report.after.stagingDisk0Reads}" (production's data), labels ${JSON.stringify(report.after.stagingLabels)}`,
     );
-    console.log(`          undo with: revert staging-web ${s.safetySnapshot}`);
-    console.log(
-      `after     staging disk0 reads production's data: ${report.after.stagingDisk0ReadsProduction}`,
-    );
-    console.log(
-      `          staging keeps its container identity: uuid ${s.targetUuid}, labels ${JSON.stringify(report.after.stagingLabels)}`,
-    );
-    console.log(`          staging config now says: ${report.after.stagingConfigDisplayName}`);
-    console.log(
-      `          (restoring identity inside the config and disk labels is the identity profiles' job)`,
-    );
-    console.log(`          lineage of staging-web-disk0: ${report.after.lineage.join(' → ')}`);
+    say(`       staging config: ${report.after.stagingConfigDisplayName}`);
     const u = report.after.usage;
-    const mib = (n: number) => (n / MiB).toFixed(1);
-    console.log(
-      `          usage: ${mib(u.logicalBytes)} MiB logical, ${mib(u.mappedBytes)} MiB mapped, ${mib(u.sharedBytes)} MiB shared with production`,
+    say(
+      `       usage: ${(u.logicalBytes / MiB).toFixed(1)} MiB logical, ${(u.mappedBytes / MiB).toFixed(1)} MiB mapped, ${(u.sharedBytes / MiB).toFixed(1)} MiB shared with production`,
     );
-    console.log(
-      `fsck      ${report.fsck.ok ? 'clean' : `${report.fsck.problems.length} problem(s)`} (${report.fsck.checked.mapEntries} map entries checked)`,
-    );
+    say(`$ snapsync-agent fsck → ${report.fsck.ok ? 'clean' : `${report.fsck.problems.length} problem(s)`}`);
     if (!report.fsck.ok) process.exitCode = 1;
   } finally {
-    await pool.close();
+    agent?.kill('SIGTERM');
+    if (agent) await new Promise((resolve) => agent!.once('exit', resolve));
     if (!keep) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
 main().catch((err) => {
-  console.error(err);
+  console.error(String(err?.message ?? err));
   process.exit(1);
 });
