@@ -37,7 +37,7 @@ import {
   META_POOL,
   SUPPORTED_FORMAT_VERSIONS,
 } from './store/keys';
-import { MetadataStore } from './store/metadata-store';
+import { MetadataStore, type StoreOp } from './store/metadata-store';
 import { PoolLock } from './store/pool-lock';
 import type { ContainerRecord, IdempotencyRecord, PoolRecord } from './store/records';
 import { type SyncHooks, type SyncResult, syncContainer } from './sync';
@@ -169,6 +169,7 @@ export class Pool {
     const catalog = new Catalog();
     catalog.load(store);
     const pool = new Pool(new EngineCore(dir, record, store, device, lock, space, tables, catalog));
+    pool.pruneIdempotency();
     pool.core.scheduleReclaim();
     return pool;
   }
@@ -457,6 +458,16 @@ export class Pool {
   reclaim(): number {
     this.core.assertOpen();
     return reclaimAll(this.core);
+  }
+
+  /** Deletes expired idempotency records (at open; returns how many). */
+  pruneIdempotency(now = Date.now()): number {
+    const expired: StoreOp[] = [];
+    for (const { key, value } of this.core.store.entries<string, IdempotencyRecord>(DB.idempotency)) {
+      if (!(value?.expiresAt > now)) expired.push({ db: DB.idempotency, key, value: undefined });
+    }
+    if (expired.length > 0) this.core.store.commit(expired);
+    return expired.length;
   }
 
   /** The stored result of an earlier mutation under this idempotency key, unless expired. */

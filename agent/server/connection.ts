@@ -54,8 +54,15 @@ export class AgentConnection {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify({ v: 1, ...message }));
   }
 
-  private fail(id: string | null, err: unknown): void {
-    this.send({ id, ok: false, error: toWire(err) });
+  private fail(id: string | null, err: unknown, op = 'invalid'): void {
+    const error = toWire(err);
+    this.send({ id, ok: false, error });
+    // Requests refused before they run are counted (and logged) too; unknown op names do not become labels.
+    if (error.code !== 'INTERNAL')
+      this.agent.observe(isOp(op) || op === 'hello' ? op : 'invalid', error.code, 0, {
+        id,
+        remote: this.remote,
+      });
   }
 
   private onFrame(raw: Buffer, isBinary: boolean): void {
@@ -111,7 +118,7 @@ export class AgentConnection {
   private async handle(req: Request): Promise<void> {
     const { id, op } = req;
     if (this.inFlight.has(id)) {
-      this.fail(id, new WireError('DUPLICATE_ID', `request ${id} is still in flight`, { id }));
+      this.fail(id, new WireError('DUPLICATE_ID', `request ${id} is still in flight`, { id }), op);
       return;
     }
     if (op === 'hello') {
@@ -119,7 +126,7 @@ export class AgentConnection {
       return;
     }
     if (!this.hello) {
-      this.fail(id, new WireError('HELLO_REQUIRED', 'send hello first', {}));
+      this.fail(id, new WireError('HELLO_REQUIRED', 'send hello first', {}), op);
       return;
     }
     if (!isOp(op)) {
@@ -127,7 +134,7 @@ export class AgentConnection {
       return;
     }
     if (this.agent.stopping) {
-      this.fail(id, new WireError('SHUTTING_DOWN', 'the agent is stopping', {}));
+      this.fail(id, new WireError('SHUTTING_DOWN', 'the agent is stopping', {}), op);
       return;
     }
     if (this.inFlight.size >= this.agent.options.maxInFlight) {
@@ -138,6 +145,7 @@ export class AgentConnection {
           `at most ${this.agent.options.maxInFlight} requests in flight per connection`,
           {},
         ),
+        op,
       );
       return;
     }
@@ -150,6 +158,7 @@ export class AgentConnection {
           `invalid ${op} params: ${problems[0]!.path} ${problems[0]!.message}`,
           { op, problems },
         ),
+        op,
       );
       return;
     }
@@ -167,7 +176,7 @@ export class AgentConnection {
       code = wire.code;
       if (code === 'INTERNAL')
         this.agent.logger.error('internal error', { id, op, error: String((err as Error)?.stack ?? err) });
-      this.fail(id, err);
+      this.send({ id, ok: false, error: toWire(err) }); // counted in finally
     } finally {
       this.inFlight.delete(id);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -113,6 +113,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     }
     backoff.succeed(remote);
     wss.handleUpgrade(req, socket, head, (ws) => {
+      logger.info('connected', { remote });
       const connection = new AgentConnection(agent, ws, remote);
       connections.add(connection);
       agent.connections++;

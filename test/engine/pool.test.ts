@@ -358,3 +358,33 @@ describe('allocation map', () => {
     }
   });
 });
+
+describe('idempotency records', () => {
+  after(cleanupTempDirs);
+
+  it('store a mutation with its result, are found until they expire, and are pruned at open', async () => {
+    const dir = tempDir();
+    const pool = Pool.create(dir, { blockSize: 4096 });
+    const idempotency = { key: 'k1', fingerprint: 'f', expiresAt: Date.now() + 60_000 };
+    const created = pool.createContainer({ name: 'a', type: 'vdisk', size: 4096 }, { idempotency });
+    assert.deepEqual(pool.idempotent('k1')?.result, JSON.parse(JSON.stringify(created)));
+    pool.createContainer(
+      { name: 'b', type: 'vdisk' },
+      { idempotency: { key: 'old', fingerprint: 'f', expiresAt: Date.now() + 50 } },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(pool.idempotent('old'), undefined, 'expired');
+    // A failed mutation stores nothing under its key.
+    rejects(
+      () =>
+        pool.createContainer({ name: 'a', type: 'vdisk' }, { idempotency: { ...idempotency, key: 'k2' } }),
+      'ALREADY_EXISTS',
+    );
+    assert.equal(pool.idempotent('k2'), undefined);
+    await pool.close();
+    const again = Pool.open(dir);
+    assert.ok(again.idempotent('k1'));
+    assert.equal(again.pruneIdempotency(), 0, 'the expired record was already pruned at open');
+    await again.close();
+  });
+});

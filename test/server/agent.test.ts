@@ -252,6 +252,22 @@ describe('agent over WebSocket (real process, real client)', function () {
     assert.equal((await client.call('describe', { container: 'synced' })).generation, 8);
   });
 
+  it('serves /healthz without auth and Prometheus /metrics with the token', async () => {
+    await client.call('resize', { container: 'nope', size: -1 }).catch(() => null);
+    const base = agent.url.replace(/^ws/, 'http');
+    const health = await fetch(`${base}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(((await health.json()) as { status: string }).status, 'ok');
+    assert.equal((await fetch(`${base}/metrics`)).status, 401);
+    const metrics = await (
+      await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${agent.token}` } })
+    ).text();
+    assert.match(metrics, /snapsync_operations_total\{op="sync",code="OK"\} [1-9]/);
+    assert.match(metrics, /snapsync_operations_total\{op="resize",code="INVALID_REQUEST"\} [1-9]/);
+    assert.match(metrics, /snapsync_pool_blocks\{state="used"\} \d+/);
+    assert.match(metrics, /snapsync_auth_failures_total\{reason="bad-token"\} \d+/);
+  });
+
   it('never writes the token into a log line', () => {
     assert.ok(agent.logs().includes('"msg":"request"'), 'the agent logs requests');
     assert.ok(!agent.logs().includes(agent.token));
