@@ -254,6 +254,7 @@ describe('agent over WebSocket (real process, real client)', function () {
 
   it('serves /healthz without auth and Prometheus /metrics with the token', async () => {
     await client.call('resize', { container: 'nope', size: -1 }).catch(() => null);
+    await AgentClient.connect(agent.url, { token: 'not-it' }).catch(() => null);
     const base = agent.url.replace(/^ws/, 'http');
     const health = await fetch(`${base}/healthz`);
     assert.equal(health.status, 200);
