@@ -126,6 +126,10 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
 
   it('Container: resize updates in place, a new name replaces, delete is idempotent', async () => {
     const disk = await up('Container', 'scratch', { name: 'scratch', type: 'vdisk', size: 4096 });
+    assert.equal(
+      (await plugin.diff(urn('Container', 'scratch'), disk.id, disk.properties, disk.inputs)).changes,
+      'none',
+    );
     const bigger = { ...disk.inputs, size: 8192 };
     assert.deepEqual(
       (await plugin.diff(urn('Container', 'scratch'), disk.id, disk.properties, bigger)).replaces,
@@ -145,6 +149,59 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
     await plugin.delete(urn('Container', 'scratch'), disk.id, resized.properties);
     await plugin.delete(urn('Container', 'scratch'), disk.id, resized.properties);
     assert.ok(!(await admin.call('listContainers', {})).some((c) => c.name === 'scratch'));
+  });
+
+  it('Snapshot: read, no change on the same inputs, replace on a new name, delete', async () => {
+    await up('Container', 'snap-src', { name: 'snap-src', type: 'vdisk', size: 4096 });
+    const snap = await up('Snapshot', 'daily', { container: 'snap-src', name: 'day-1' });
+    const read = await plugin.read(urn('Snapshot', 'daily'), snap.id, snap.properties, snap.inputs);
+    assert.equal(read.properties.uuid, snap.id);
+    assert.equal(
+      (await plugin.diff(urn('Snapshot', 'daily'), snap.id, snap.properties, snap.inputs)).changes,
+      'none',
+    );
+    const renamed = await plugin.diff(urn('Snapshot', 'daily'), snap.id, snap.properties, {
+      ...snap.inputs,
+      name: 'day-2',
+    });
+    assert.deepEqual(
+      [renamed.changes, renamed.replaces, renamed.deleteBeforeReplace],
+      ['some', ['name'], false],
+    );
+    await plugin.delete(urn('Snapshot', 'daily'), snap.id, snap.properties);
+    const gone = await plugin.read(urn('Snapshot', 'daily'), snap.id, snap.properties, snap.inputs);
+    assert.equal(gone.id, '', 'refresh drops a snapshot deleted out of band');
+    await plugin.delete(urn('Snapshot', 'daily'), snap.id, snap.properties); // idempotent
+  });
+
+  it('a resource can name another agent (several hosts in one stack)', async () => {
+    const second = await startAgentProcess();
+    try {
+      const multi = await DynamicProviderPlugin.start({ cwd: ROOT });
+      try {
+        await multi.configure({
+          'snapsync:url': agent.url,
+          'snapsync:token': agent.token,
+          'snapsync:agents': JSON.stringify({ [second.url]: { token: second.token } }),
+        });
+        const inputs = {
+          name: 'on-host-2',
+          type: 'vdisk',
+          size: 4096,
+          agentUrl: second.url,
+          __provider: text.container,
+        };
+        const created = await multi.create(urn('Container', 'on-host-2'), inputs);
+        const other = await AgentClient.connect(second.url, { token: second.token });
+        assert.equal((await other.call('describe', { container: 'on-host-2' })).uuid, created.id);
+        await other.close();
+        assert.ok(!(await admin.call('listContainers', {})).some((c) => c.name === 'on-host-2'));
+      } finally {
+        multi.stop();
+      }
+    } finally {
+      await second.stop();
+    }
   });
 
   it('check explains bad inputs; errors name the operation, the container and the code', async () => {
