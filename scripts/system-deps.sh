@@ -14,6 +14,7 @@ declare -A package_of=(
   [nbdcopy]=libnbd-bin
   [openssl]=openssl
   [virt-xml-validate]=libvirt-clients
+  [xmllint]=libxml2-utils
 )
 [[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
 

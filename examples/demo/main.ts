@@ -143,7 +143,7 @@ async function main(): Promise<void> {
         safetySnapshot: sync.safetySnapshot && `${sync.safetySnapshot.container}@${sync.safetySnapshot.name}`,
         cliMilliseconds: Math.round(ms),
         metadataEntries: sync.metadataEntries,
-        dataBlocksCopied: after.usedBlocks - before.usedBlocks,
+        dataBlocksCopied: after.usedBlocks - before.usedBlocks, // only the copy-on-write blocks the identity restore wrote
         identity: sync.identity,
       },
       after: {

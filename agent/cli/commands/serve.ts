@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Pool } from '../../engine';
+import { createIdentityHooks } from '../../identity';
 import { parseNbdAddress, startNbdServer } from '../../nbd';
 import { Logger } from '../../server/logger';
 import { startAgentServer } from '../../server/server';
@@ -97,6 +98,7 @@ export const serve: CommandModule<object, ServeArgs> = {
       maxMessageBytes: args.maxMessageBytes,
       maxInFlight: args.maxInFlight,
       logger,
+      identityHooks: (preserve) => createIdentityHooks(preserve) as never,
     });
     const nbd = args.nbd ? await startNbdServer({ pool, ...parseNbdAddress(args.nbd) }) : null;
     process.stdout.write(
