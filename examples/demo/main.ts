@@ -143,7 +143,7 @@ async function main(): Promise<void> {
         safetySnapshot: sync.safetySnapshot && `${sync.safetySnapshot.container}@${sync.safetySnapshot.name}`,
         cliMilliseconds: Math.round(ms),
         metadataEntries: sync.metadataEntries,
-        dataBlocksCopied: after.usedBlocks - before.usedBlocks, // only the copy-on-write blocks the identity restore wrote
+        blocksWrittenForIdentity: after.usedBlocks - before.usedBlocks, // only the copy-on-write blocks the identity restore wrote
         identity: sync.identity,
       },
       after: {
@@ -161,12 +161,12 @@ async function main(): Promise<void> {
     say(`$ snapsync-agent sync staging-web prod-web@nightly-2026-11-24`);
     for (const m of sync.members) say(`    ${String(m.role).padEnd(7)} ${m.container} now reads ${m.source}`);
     say(
-      `    ${report.sync.metadataEntries} metadata entries written, ${report.sync.dataBlocksCopied} data blocks copied, ${report.sync.cliMilliseconds} ms including the CLI's start-up`,
+      `    ${report.sync.metadataEntries} metadata entries, ${report.sync.blocksWrittenForIdentity} block(s) written to restore identity, no data copied (${report.sync.cliMilliseconds} ms with the CLI's start-up)`,
     );
     say(`    undo with: snapsync-agent revert staging-web ${sync.safetySnapshot.name}`);
     if (sync.identity) {
       for (const f of sync.identity.fields) say(`    kept ${f.path} = ${f.value} (${f.status})`);
-    } else say('    identity: no profiles in this agent (the staging config now carries production values)');
+    } else say('    identity: no profiles ran');
     say(
       `after: staging-web-disk0 reads "${report.after.stagingDisk0Reads}" (production's data), labels ${JSON.stringify(report.after.stagingLabels)}`,
     );
