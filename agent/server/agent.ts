@@ -3,7 +3,6 @@
  * logging and metrics shared by every connection.
  */
 
-import type { OpName } from '../../schema';
 import type { Pool, SyncHooks } from '../engine';
 import { ContainerLocks } from './locks';
 import type { Logger } from './logger';
@@ -39,11 +38,22 @@ export class Agent {
     this.metrics = new AgentMetrics(pool);
   }
 
-  /** Runs an operation holding its containers' locks; counts it for a graceful stop. */
-  async run<T>(_op: OpName, _params: unknown, keys: string[], fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs an operation holding its containers' locks (a VM's include its
+   * members, so a VM sync waits for writes to its disks); counts it for a
+   * graceful stop.
+   */
+  async run<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
     this.running++;
     try {
-      return await this.locks.run(keys, fn);
+      const expanded = keys.flatMap((name) => {
+        try {
+          return [name, ...Object.values(this.pool.describe(name).members)];
+        } catch {
+          return [name]; // not there (yet): the operation reports it
+        }
+      });
+      return await this.locks.run(expanded, fn);
     } finally {
       this.running--;
       if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();

@@ -167,9 +167,7 @@ export class AgentConnection {
     let code = 'OK';
     try {
       const data = op === 'write' ? await this.receiveData(id) : null;
-      const result = await this.agent.run(op, req.params, lockKeys(op, req.params), () =>
-        this.execute(req, op, data),
-      );
+      const result = await this.agent.run(lockKeys(op, req.params), () => this.execute(req, op, data));
       this.send({ id, ok: true, result: result.value, ...(result.replayed ? { replayed: true } : {}) });
     } catch (err) {
       const wire = toWire(err);

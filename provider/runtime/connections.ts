@@ -25,9 +25,3 @@ export function agentFor(agentUrl: string | undefined): Promise<AgentApi> {
   }
   return connection;
 }
-
-export async function closeAll(): Promise<void> {
-  const connections = [...open.values()];
-  open.clear();
-  await Promise.allSettled(connections.map(async (c) => (await c).close()));
-}

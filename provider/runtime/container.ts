@@ -49,10 +49,11 @@ export async function diff(
 ): Promise<dynamic.DiffResult> {
   const replaces = changedKeys(olds as never, news as never, REPLACE_ON);
   const updates = changedKeys(olds as never, news as never, UPDATE_ON);
+  // A replacement under the same name must delete first (the agent refuses a second container of that name).
   return {
     changes: replaces.length + updates.length > 0,
     replaces,
-    deleteBeforeReplace: replaces.includes('name') ? false : undefined,
+    deleteBeforeReplace: replaces.length > 0 && !replaces.includes('name'),
   };
 }
 

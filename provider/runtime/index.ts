@@ -6,7 +6,7 @@
  */
 import { type ConfigSource, configure as configureSettings } from './config';
 
-export { closeAll, setConnector } from './connections';
+export { setConnector } from './connections';
 export * as container from './container';
 export * as snapshot from './snapshot';
 export * as syncFromSnapshot from './sync-from-snapshot';

@@ -37,7 +37,9 @@ export async function diff(
   news: SnapshotInputs,
 ): Promise<dynamic.DiffResult> {
   const replaces = changedKeys(olds as never, news as never, ['container', 'name', 'labels', 'agentUrl']);
-  return { changes: replaces.length > 0, replaces, deleteBeforeReplace: false };
+  // A new name (the nightly rotation) is created before the old one goes; the same container@name must go first.
+  const sameRef = !replaces.includes('container') && !replaces.includes('name');
+  return { changes: replaces.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 && sameRef };
 }
 
 function outputs(inputs: SnapshotInputs, s: AgentSnapshot): SnapshotOutputs {

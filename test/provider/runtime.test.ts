@@ -39,14 +39,17 @@ describe('provider runtime (resource logic on a real engine)', () => {
     assert.deepEqual(await runtime.container.diff(id, outs, grown), {
       changes: true,
       replaces: [],
-      deleteBeforeReplace: undefined,
+      deleteBeforeReplace: false,
     });
     assert.deepEqual((await runtime.container.diff(id, outs, { ...inputs, name: 'disk2' })).replaces, [
       'name',
     ]);
-    assert.deepEqual((await runtime.container.diff(id, outs, { ...inputs, type: 'file' })).replaces, [
-      'type',
-    ]);
+    const retyped = await runtime.container.diff(id, outs, { ...inputs, type: 'file' });
+    assert.deepEqual(
+      [retyped.replaces, retyped.deleteBeforeReplace],
+      [['type'], true],
+      'same name: delete first',
+    );
     assert.equal((await runtime.container.diff(id, outs, inputs)).changes, false);
     assert.equal(
       (await runtime.container.diff(id, outs, { ...inputs, size: UNKNOWN as never })).changes,
