@@ -57,8 +57,13 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
     tornBlocks: 0,
     partialSyncs: 0,
     fsckProblems: 0,
+    operations: {},
+  };
+  const done = (op: string) => {
+    result.operations[op] = (result.operations[op] ?? 0) + 1;
   };
   let seq = 1;
+  const loadErrors: string[] = [];
   let snapshotCount = 0;
   try {
     for (let cycle = 0; cycle < cycles; cycle++) {
@@ -77,30 +82,44 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
           done('write+flush');
           const dice = random();
           const name = `s${++snapshotCount}`;
-          if (dice < 0.2) await client.call('snapshot', { container: 'disk', name });
-          else if (dice < 0.35)
+          if (dice < 0.2) {
+            await client.call('snapshot', { container: 'disk', name });
+            done('snapshot');
+          } else if (dice < 0.35) {
             await client.call('sync', {
               target: 'mirror',
               source: 'disk@base',
               safetySnapshot: random() < 0.5,
             });
-          else if (dice < 0.45)
+            done('sync');
+          } else if (dice < 0.45) {
             await client.call('clone', { source: 'disk@base', name: `c${snapshotCount}` });
-          else if (dice < 0.5) await client.call('flatten', { container: 'mirror' });
-          else if (dice < 0.55) {
+            done('clone');
+          } else if (dice < 0.5) {
+            await client.call('flatten', { container: 'mirror' });
+            done('flatten');
+          } else if (dice < 0.55) {
             const safety = (await client.call('listSnapshots', { container: 'mirror' })).filter(
               (x) => x.kind === 'safety',
             );
             const last = safety[safety.length - 1];
-            if (last) await client.call('revert', { container: 'mirror', snapshot: last.name });
-            if (last) done('revert');
+            if (last) {
+              await client.call('revert', { container: 'mirror', snapshot: last.name });
+              done('revert');
+            }
           } else if (dice < 0.65) {
             const clones = (await client.call('listContainers', {})).filter((c) => c.name.startsWith('c'));
-            if (clones[0])
+            if (clones[0]) {
               await client.call('deleteContainer', { container: clones[0].name, recursive: true });
+              done('delete');
+            }
           }
         }
-      })().catch(() => null);
+      })().catch((err: Error & { code?: string }) => {
+        // The kill ends the load with a lost connection; anything else is a failure of the drill itself.
+        if (!['CONNECTION_LOST', 'CONNECTION_FAILED', 'CLOSED'].includes(err.code ?? ''))
+          loadErrors.push(String(err));
+      });
       await new Promise((resolve) => setTimeout(resolve, 20 + random() * 120));
       await agent.kill();
       await load;
@@ -130,6 +149,8 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
       result.cycles++;
     }
     result.flushedRecords = flushed.size;
+    if (loadErrors.length > 0)
+      throw new Error(`the drill's load failed: ${loadErrors.slice(0, 3).join('; ')}`);
   } finally {
     await agent.stop();
   }
