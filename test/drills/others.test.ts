@@ -1,0 +1,36 @@
+import * as assert from 'node:assert/strict';
+import { cleanupTempDirs } from '../helpers/tmp';
+import { faultDrill } from './faults';
+import { loadDrill } from './load';
+import { securityDrill } from './security';
+
+describe('drills: faults, load, security', function () {
+  this.timeout(600_000);
+  after(cleanupTempDirs);
+
+  it('survives injected device faults: fsck clean, nothing flushed lost', async () => {
+    const seed = Number(process.env.SNAPSYNC_DRILL_SEED ?? Date.now() % 2 ** 31);
+    const r = await faultDrill(Number(process.env.SNAPSYNC_DRILL_FAULTS ?? 150), seed);
+    assert.ok(r.injected > 50, `seed ${seed}: faults fired (${JSON.stringify(r)})`);
+    assert.deepEqual(
+      [r.survived, r.fsckProblems, r.lostWrites],
+      [r.injected, 0, 0],
+      `seed ${seed}: ${JSON.stringify(r)}`,
+    );
+  });
+
+  it('serves concurrent clients with no errors and no lost writes', async () => {
+    const r = await loadDrill(
+      Number(process.env.SNAPSYNC_DRILL_CLIENTS ?? 8),
+      Number(process.env.SNAPSYNC_DRILL_SECONDS ?? 5),
+    );
+    assert.ok(r.operations > 500, JSON.stringify(r));
+    assert.deepEqual([r.errors, r.lostWrites], [0, 0], JSON.stringify(r));
+  });
+
+  it('refuses every way in without credentials, and logs no token', async () => {
+    const r = await securityDrill(Number(process.env.SNAPSYNC_DRILL_FLOOD ?? 10));
+    assert.equal(r.refused, r.attempts, JSON.stringify(r));
+    assert.equal(r.tokenInLogs, false);
+  });
+});
