@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: deps system-deps demo test lint typecheck bench check clean
+.PHONY: deps system-deps demo test lint typecheck bench drill check clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -35,6 +35,11 @@ check: lint typecheck test
 bench: deps
 	bash scripts/system-deps.sh --bench
 	npm run bench
+
+## Reliability drills at full size (crash, faults, hostile input, load, security): one table.
+drill: deps system-deps
+	npm run --silent build
+	npx tsx test/drills/run.ts
 
 clean:
 	rm -rf node_modules

@@ -10,6 +10,7 @@ describe('drill: hostile input at the agent and the NBD port', function () {
     const seed = Number(process.env.SNAPSYNC_DRILL_SEED ?? Date.now() % 2 ** 31);
     const result = await hostileDrill(Number(process.env.SNAPSYNC_DRILL_FRAMES ?? 400), seed);
     assert.equal(result.accepted, 0, `seed ${seed}`);
+    assert.deepEqual(result.unanswered, [], `seed ${seed}`);
     assert.equal(
       result.refused,
       result.tried,

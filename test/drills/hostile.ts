@@ -25,6 +25,8 @@ export interface HostileDrillResult {
   stateUnchanged: boolean;
   nbdTried: number;
   nbdServerUp: boolean;
+  /** Frames that got neither an answer nor a close (must be none). */
+  unanswered: string[];
 }
 
 /** A request for `op` that is invalid by construction (each variant breaks a different rule). */
@@ -60,7 +62,7 @@ const invalidRequest = fc
           },
         };
       case 6:
-        return { ...base, id: junk }; // id of the wrong type
+        return { ...base, id: typeof junk === 'string' ? [junk] : junk }; // id of the wrong type
       case 7:
         return { ...base, params: { container: text.repeat(50) + '/../..', name: '\u0000' } };
       case 8:
@@ -84,6 +86,7 @@ export async function hostileDrill(frames: number, seed = Date.now()): Promise<H
     stateUnchanged: false,
     nbdTried: 0,
     nbdServerUp: false,
+    unanswered: [],
   };
   try {
     const client = await AgentClient.connect(agent.url, { token: agent.token });
@@ -115,11 +118,24 @@ export async function hostileDrill(frames: number, seed = Date.now()): Promise<H
       ws.on('error', () => {});
       ws.send(JSON.stringify({ v: 1, id: 'hello', op: 'hello', params: { protocols: [1] } }));
     };
-    const sendAndCount = async (frame: string | Buffer, binary = false): Promise<void> => {
+    const sendAndCount = async (
+      frame: string | Buffer,
+      binary = false,
+      knownId?: string | null,
+    ): Promise<void> => {
       if (!ws || ws.readyState !== WebSocket.OPEN) await open();
-      const closed = new Promise<'closed'>((resolve) => ws!.once('close', () => resolve('closed')));
+      let onClose: () => void = () => {};
+      const closed = new Promise<'closed'>((resolve) => {
+        onClose = () => resolve('closed');
+        ws!.once('close', onClose);
+      });
       const errorsBefore = anonymousErrors;
-      const id = typeof frame === 'string' ? (/"id":"([^"]*)"/.exec(frame)?.[1] ?? null) : null;
+      const id =
+        knownId !== undefined
+          ? knownId
+          : typeof frame === 'string'
+            ? (/"id":"([^"]*)"/.exec(frame)?.[1] ?? null)
+            : null;
       if (id) replies.delete(id);
       ws!.send(frame, { binary });
       const answered = new Promise<'answered'>((resolve) => {
@@ -134,7 +150,9 @@ export async function hostileDrill(frames: number, seed = Date.now()): Promise<H
         closed,
         new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 2000)),
       ]);
+      ws?.off('close', onClose);
       result.tried++;
+      if (outcome === 'timeout') result.unanswered.push(String(frame).slice(0, 200));
       if (outcome === 'closed') result.refused++;
       else if (outcome === 'answered') {
         if (id && replies.get(id)?.ok) result.accepted++;
@@ -143,7 +161,10 @@ export async function hostileDrill(frames: number, seed = Date.now()): Promise<H
     };
 
     const samples = fc.sample(invalidRequest, { numRuns: frames, seed });
-    for (const request of samples) await sendAndCount(JSON.stringify(request));
+    for (const request of samples) {
+      const id = (request as { id?: unknown }).id;
+      await sendAndCount(JSON.stringify(request), false, typeof id === 'string' ? id : null);
+    }
     // Beyond JSON requests: nesting, garbage, invalid UTF-8, oversized, replayed ids.
     await sendAndCount(deepNesting(5000));
     await sendAndCount(Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xff]), false); // invalid UTF-8 in a text frame: 1007
@@ -151,7 +172,14 @@ export async function hostileDrill(frames: number, seed = Date.now()): Promise<H
       numRuns: Math.max(5, frames / 20),
       seed,
     })) {
-      await sendAndCount(Buffer.from(garbage), true);
+      // The agent answers a binary frame under the id its header names (if it names one).
+      const frame = Buffer.from(garbage);
+      const idLength = frame.length >= 2 ? frame.readUInt16BE(0) : 0;
+      const id =
+        idLength > 0 && frame.length >= 2 + idLength
+          ? frame.subarray(2, 2 + idLength).toString('utf8')
+          : null;
+      await sendAndCount(frame, true, id);
     }
     await sendAndCount(Buffer.alloc(40 * 1024 * 1024, 0x7b)); // oversized: 1009
     // A write that waits for its data frame keeps its id in flight; the same id again is refused.
