@@ -1,19 +1,65 @@
-/** cloud-init NoCloud meta-data (YAML): instance-id and local-hostname. */
-import type { ValueSpan } from './spans';
+/**
+ * cloud-init NoCloud meta-data (YAML): the top-level `instance-id` and
+ * `local-hostname` (at column 0), each a one-line scalar: plain, 'single' or
+ * "double" quoted, optionally followed by a # comment. The span covers the
+ * whole scalar with its quotes.
+ */
+import type { FieldValue } from './fields';
+import type { ParsedConfig, ValueSpan } from './spans';
 
-const LINE = /^(instance-id|local-hostname)[ \t]*:[ \t]*(["']?)([^"'\n#]*?)\2[ \t]*$/gm;
+const LINE = /^(instance-id|local-hostname)[ \t]*:(.*?)\r?$/gm;
 
 export function looksLikeCloudInit(text: string): boolean {
-  return /^instance-id[ \t]*:/m.test(text);
+  return /^(instance-id|local-hostname)[ \t]*:/m.test(text) && !/^\s*</.test(text);
 }
 
-export function parseCloudInit(text: string): ValueSpan[] {
+const decodeDouble = (body: string): string =>
+  body.replace(/\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)/g, (_m, e: string) => {
+    if (e.length > 1) return String.fromCodePoint(Number.parseInt(e.slice(1), 16));
+    return { n: '\n', t: '\t', r: '\r', '0': '\0', '"': '"', '\\': '\\', '/': '/', ' ': ' ' }[e] ?? e;
+  });
+
+function decode(token: string): FieldValue {
+  if (token.startsWith('"')) return { value: decodeDouble(token.slice(1, -1)), raw: token, style: 'double' };
+  if (token.startsWith("'"))
+    return { value: token.slice(1, -1).replace(/''/g, "'"), raw: token, style: 'single' };
+  return { value: token, raw: token, style: 'plain' };
+}
+
+/**
+ * A scalar token stands alone on its line, so the target's own token (its
+ * quotes and escapes included) is valid wherever the source had one: it is
+ * written back as the target had it, e.g. "007" stays a quoted string.
+ */
+const encode = (v: FieldValue): string => v.raw;
+
+/** The scalar token at the start of `rest` (after spaces), or null when it is not a one-line scalar. */
+function scalarToken(rest: string): { lead: number; token: string } | null {
+  const lead = rest.length - rest.trimStart().length;
+  const body = rest.slice(lead);
+  const quoted = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*')[ \t]*(?:#.*)?$/.exec(body);
+  if (quoted) return { lead, token: quoted[1]! };
+  if (body === '' || /^[{[|>&*!%@`"']|^[-?:](?:[ \t]|$)/.test(body)) return null; // empty, a block, a flow or an indicator
+  const comment = /[ \t]#/.exec(body);
+  const token = (comment ? body.slice(0, comment.index) : body).trimEnd();
+  return /: |:$/.test(token) ? null : { lead, token };
+}
+
+export function parseCloudInit(text: string): ParsedConfig {
   const spans: ValueSpan[] = [];
+  const problems: Array<{ field: string; message: string }> = [];
   for (const m of text.matchAll(LINE)) {
-    let start = m.index! + m[0].indexOf(':') + 1;
-    while (text[start] === ' ' || text[start] === '\t') start++;
-    start += m[2]!.length; // opening quote
-    spans.push({ field: `cloudinit.${m[1]}`, value: m[3]!, start, end: start + m[3]!.length });
+    const field = `cloudinit.${m[1]}`;
+    const rest = m[2]!;
+    const scalar = scalarToken(rest);
+    if (!scalar) {
+      problems.push({ field, message: `${m[1]} is not a one-line scalar` });
+      continue;
+    }
+    const start = m.index! + m[0].indexOf(':') + 1 + scalar.lead;
+    const value = decode(scalar.token);
+    spans.push({ field, value, start, end: start + scalar.token.length, encode });
   }
-  return spans;
+  // YAML forbids duplicate keys; cloud-init's loader keeps the last one, and so do we (every occurrence is rewritten).
+  return { ok: true, spans, problems };
 }

@@ -1,10 +1,19 @@
-/** Which config format a file is, from its content; and the identity spans in it. */
+/**
+ * A VM config file's format: declared by the file container's label
+ * `snapsync.io/config-format` (vmx | libvirt | cloud-init), or detected from
+ * its content; and the identity spans in it.
+ */
 import { looksLikeCloudInit, parseCloudInit } from './cloud-init';
 import { looksLikeLibvirt, parseLibvirt } from './libvirt-xml';
-import type { ValueSpan } from './spans';
+import type { ParsedConfig } from './spans';
 import { looksLikeVmx, parseVmx } from './vmx';
 
-export type ConfigFormat = 'vmx' | 'libvirt' | 'cloud-init';
+export const CONFIG_FORMATS = ['vmx', 'libvirt', 'cloud-init'] as const;
+export type ConfigFormat = (typeof CONFIG_FORMATS)[number];
+export const FORMAT_LABEL = 'snapsync.io/config-format';
+
+export const isConfigFormat = (value: string): value is ConfigFormat =>
+  (CONFIG_FORMATS as readonly string[]).includes(value);
 
 export function detectFormat(text: string): ConfigFormat | null {
   if (looksLikeLibvirt(text)) return 'libvirt';
@@ -13,6 +22,13 @@ export function detectFormat(text: string): ConfigFormat | null {
   return null;
 }
 
-export function parseConfig(format: ConfigFormat, text: string): ValueSpan[] {
-  return format === 'vmx' ? parseVmx(text) : format === 'libvirt' ? parseLibvirt(text) : parseCloudInit(text);
+export function parseConfig(format: ConfigFormat, text: string): ParsedConfig {
+  switch (format) {
+    case 'vmx':
+      return parseVmx(text);
+    case 'libvirt':
+      return parseLibvirt(text);
+    case 'cloud-init':
+      return parseCloudInit(text);
+  }
 }

@@ -1,17 +1,48 @@
-/** What a profile reads from a container: identity values, and where they could not be read. */
+/** What a profile reads from one container: identity values, and what could not be read and why. */
 
-export interface Warning {
+/** Stable warning codes (callers switch on them; messages are for people). */
+export type WarningCode =
+  /** The label or config could not be parsed: nothing in it was read or written. */
+  | 'IDENTITY_UNPARSABLE'
+  /** The target had the field, but the synced content has no place for it (or a name asked for matches nothing). */
+  | 'IDENTITY_FIELD_MISSING'
+  /** The target had no value for an identity field; after the sync it holds the source's. */
+  | 'IDENTITY_FROM_SOURCE'
+  /** A declared config format (label) that no profile knows. */
+  | 'IDENTITY_UNKNOWN_FORMAT'
+  /** A config member too large to be a config file: not parsed. */
+  | 'IDENTITY_TOO_LARGE';
+
+export interface IdentityWarning {
   path: string;
-  code: 'IDENTITY_UNPARSABLE' | 'IDENTITY_FIELD_MISSING';
+  code: WarningCode;
+  message: string;
+}
+
+/**
+ * A value as read, and as written: `raw` is its exact text in the file and
+ * `style` the quoting context it was written in, so a restore into the same
+ * context writes back the target's own bytes, not a re-encoding.
+ */
+export interface FieldValue {
+  value: string;
+  raw: string;
+  style: string;
+}
+
+/** Something that could not be read: a field path (without role prefix), or null for the whole content. */
+export interface Problem {
+  field: string | null;
+  code: WarningCode;
   message: string;
 }
 
 export interface Extracted {
-  /** path (without the member's role prefix) → value */
-  fields: Map<string, string>;
-  warnings: Warning[];
-  /** Fields that exist but are off unless asked for by name (e.g. partition GUIDs). */
+  /** field path (without the member's role prefix) → value, in the order found */
+  fields: Map<string, FieldValue>;
+  problems: Problem[];
+  /** Fields that are off unless asked for by name or glob (partition GUIDs). */
   optIn: Set<string>;
 }
 
-export const emptyExtracted = (): Extracted => ({ fields: new Map(), warnings: [], optIn: new Set() });
+export const emptyExtracted = (): Extracted => ({ fields: new Map(), problems: [], optIn: new Set() });

@@ -1,150 +1,241 @@
 /**
- * Identity hooks for the engine's sync: `capture` reads the target's identity
- * before the new table, `restore` reads it again after (now the source's),
- * and writes the target's own values back with normal copy-on-write writes,
- * touching only the bytes that hold them. Nothing unparsable is written: it
- * becomes a warning. Field paths: `name`, `uuid`, and per member
- * `<role>.<field>` (a plain vdisk/file sync has no role prefix).
+ * The engine's SyncHooks for identity (agent/engine/API.md): `capture` reads
+ * the target's identity before it gets the new table; `restore` reads it
+ * again (now the source's), reports each kept field, and writes the target's
+ * own values back through the view (normal copy-on-write writes), only the
+ * bytes that changed. What cannot be parsed is never written and never fails
+ * the sync: it becomes a warning.
+ *
+ * Paths: the synced container's `name`, `uuid`, `labels`; for a VM each
+ * member's fields prefixed with its role (`config.`, `disk0.`); a plain
+ * vdisk/file sync has no prefix. README.md lists every field.
  */
-import type { ContainerInfo, ContainerView, SyncContext, SyncHooks } from '../engine';
-import { detectFormat, parseConfig } from './config-format';
-import { type Extracted, emptyExtracted, type Warning } from './fields';
-import { extractGpt, restoreGpt } from './gpt';
+import type { ContainerInfo, ContainerView, SyncContext, SyncHooks, SyncMember } from '../engine';
+import { detectFormat, FORMAT_LABEL, isConfigFormat, parseConfig } from './config-format';
+import {
+  type Extracted,
+  emptyExtracted,
+  type FieldValue,
+  type IdentityWarning,
+  type WarningCode,
+} from './fields';
+import { metadataFields } from './file-meta';
+import { DISK_GUID_FIELD, extractGpt, PARTITION_FIELD, restoreGpt } from './gpt';
 import { extractMbr, restoreMbr } from './mbr';
-import { type Preserve, preserveFilter } from './preserve';
-import { replaceSpans } from './spans';
-
-export interface IdentityField {
-  path: string;
-  value: string;
-  status: 'restored' | 'unchanged';
-  sourceValue?: string;
-}
-
-export interface IdentityReport {
-  fields: IdentityField[];
-  warnings: Warning[];
-  blocksWritten: number;
-}
+import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
+import type { IdentityField, IdentityReport } from './report';
+import { replaceSpans, type ValueSpan } from './spans';
+import { rewriteFile } from './write';
 
 /** Config files larger than this are not parsed (a VM config is a few KiB). */
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
-function extract(view: ContainerView): Extracted {
-  const out = emptyExtracted();
+/** What one member holds; for a config file also its bytes and spans, so restore edits what it parsed. */
+interface Content extends Extracted {
+  config?: { bytes: Buffer; text: string; spans: ValueSpan[] };
+}
+
+/** Per member (keyed by role, '' for a plain sync): the target's identity before the sync. */
+export type Captured = Map<string, Content>;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function extractFile(view: ContainerView, role: string | null, info: ContainerInfo): Content {
+  const out: Content = emptyExtracted();
+  const declared = info.labels[FORMAT_LABEL];
+  if (declared !== undefined && !isConfigFormat(declared)) {
+    out.problems.push({
+      field: null,
+      code: 'IDENTITY_UNKNOWN_FORMAT',
+      message: `label ${FORMAT_LABEL}="${declared}" names no known format (vmx, libvirt, cloud-init)`,
+    });
+    return out;
+  }
+  // A VM's `config` member, or a declared one, must parse; any other file is a config only if it looks like one.
+  const required = declared !== undefined || role === 'config';
+  const size = view.size();
+  if (size === 0) return out;
+  if (size > MAX_CONFIG_BYTES) {
+    if (required) {
+      out.problems.push({
+        field: null,
+        code: 'IDENTITY_TOO_LARGE',
+        message: `${size} bytes is more than a config file (${MAX_CONFIG_BYTES}); not parsed`,
+      });
+    }
+    return out;
+  }
+  const bytes = view.read(0, size);
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    if (required)
+      out.problems.push({ field: null, code: 'IDENTITY_UNPARSABLE', message: 'the file is not UTF-8 text' });
+    return out;
+  }
+  const format = declared ?? detectFormat(text);
+  if (format === null) {
+    if (required) {
+      out.problems.push({
+        field: null,
+        code: 'IDENTITY_UNPARSABLE',
+        message: 'the file is not a known config format (vmx, libvirt domain XML, cloud-init meta-data)',
+      });
+    }
+    return out;
+  }
+  const parsed = parseConfig(format, text);
+  if (!parsed.ok) {
+    out.problems.push({ field: null, code: 'IDENTITY_UNPARSABLE', message: `${format}: ${parsed.error}` });
+    return out;
+  }
+  for (const span of parsed.spans) out.fields.set(span.field, span.value);
+  for (const p of parsed.problems) {
+    if (!out.fields.has(p.field))
+      out.problems.push({ field: p.field, code: 'IDENTITY_UNPARSABLE', message: p.message });
+  }
+  out.config = { bytes, text, spans: parsed.spans };
+  return out;
+}
+
+function extract(member: SyncMember): Content {
+  const { view } = member;
+  if (view.type === 'file') return extractFile(view, member.role, member.target);
+  const out: Content = emptyExtracted();
   if (view.type === 'vdisk') {
     extractMbr(view, out);
     extractGpt(view, out);
-  } else if (view.type === 'file' && view.size() > 0) {
-    if (view.size() > MAX_CONFIG_BYTES) return out;
-    const bytes = view.read(0, view.size());
-    const text = bytes.toString('utf8');
-    if (!Buffer.from(text, 'utf8').equals(bytes)) {
-      out.warnings.push({
-        path: 'config',
-        code: 'IDENTITY_UNPARSABLE',
-        message: 'the file is not UTF-8 text',
-      });
-      return out;
-    }
-    const format = detectFormat(text);
-    if (format) for (const span of parseConfig(format, text)) out.fields.set(span.field, span.value);
   }
   return out;
 }
 
-/** Metadata the sync never takes from the source: reported as kept. */
-function metadataFields(prefix: string, c: ContainerInfo): IdentityField[] {
-  const fields: IdentityField[] = [];
-  if (c.file) {
-    fields.push({ path: `${prefix}file.mode`, value: `0${c.file.mode.toString(8)}`, status: 'unchanged' });
-    fields.push({ path: `${prefix}file.owner`, value: `${c.file.uid}:${c.file.gid}`, status: 'unchanged' });
+function apply(view: ContainerView, after: Content, wanted: Map<string, FieldValue>): void {
+  if (after.config) {
+    const { text, spans, bytes } = after.config;
+    rewriteFile(view, bytes, Buffer.from(replaceSpans(text, spans, wanted), 'utf8'));
+    return;
   }
-  if (Object.keys(c.labels).length > 0) {
-    fields.push({ path: `${prefix}labels`, value: JSON.stringify(c.labels), status: 'unchanged' });
+  const mbr = wanted.get('mbr.signature');
+  if (mbr !== undefined) restoreMbr(view, mbr.value);
+  const partitions = new Map<number, string>();
+  for (const [field, value] of wanted) {
+    const m = PARTITION_FIELD.exec(field);
+    if (m) partitions.set(Number(m[1]), value.value);
   }
-  return fields;
+  const disk = wanted.get(DISK_GUID_FIELD)?.value ?? null;
+  if (disk !== null || partitions.size > 0) restoreGpt(view, disk, partitions);
 }
 
-function restoreConfig(view: ContainerView, wanted: Map<string, string>): void {
-  const old = view.read(0, view.size());
-  const text = old.toString('utf8');
-  const format = detectFormat(text)!;
-  const next = Buffer.from(replaceSpans(text, parseConfig(format, text), wanted), 'utf8');
-  let first = 0;
-  while (first < old.length && first < next.length && old[first] === next[first]) first++;
-  if (first === old.length && first === next.length) return;
-  // Only from the first changed byte on: a value of another length shifts the rest of the file.
-  if (first < next.length) view.write(first, next.subarray(first));
-  if (next.length < old.length) view.truncate(next.length);
+class Reporter {
+  readonly fields: IdentityField[] = [];
+  readonly warnings: IdentityWarning[] = [];
+  warn(path: string, code: WarningCode, message: string): void {
+    if (!this.warnings.some((w) => w.path === path && w.code === code))
+      this.warnings.push({ path, code, message });
+  }
 }
 
-export function createIdentityHooks(
-  preserve: Preserve = 'default',
-): SyncHooks<Map<string, Extracted>, IdentityReport> {
+function restoreMember(
+  member: SyncMember,
+  before: Content,
+  keep: PreserveFilter,
+  out: Reporter,
+  seen: Set<string>,
+): void {
+  const prefix = member.role ? `${member.role}.` : '';
+  const whole = member.role ?? 'content';
+  const after = extract(member);
+  const problemFor = (content: Content, field: string) =>
+    content.problems.find((p) => p.field === field || p.field === null);
+
+  for (const p of before.problems) {
+    const path = p.field === null ? whole : prefix + p.field;
+    if (p.field === null ? !keep.active : !keep.selects(path, false)) continue;
+    out.warn(
+      path,
+      p.code,
+      `the target's ${p.field ?? 'content'} could not be read before the sync (${p.message}); it was not kept`,
+    );
+  }
+
+  const wanted = new Map<string, FieldValue>();
+  for (const [field, value] of before.fields) {
+    const path = prefix + field;
+    seen.add(path);
+    if (!keep.selects(path, before.optIn.has(field))) continue;
+    const now = after.fields.get(field);
+    if (now === undefined) {
+      const why = problemFor(after, field);
+      if (why) {
+        out.warn(
+          path,
+          why.code,
+          `the synced content's ${field} cannot be read (${why.message}); the target's value ${value.value} was not written back`,
+        );
+      } else {
+        out.warn(
+          path,
+          'IDENTITY_FIELD_MISSING',
+          `the synced content has no ${field}; the target's value ${value.value} could not be kept`,
+        );
+      }
+    } else if (now.value === value.value) {
+      out.fields.push({ path, value: value.value, status: 'unchanged' });
+    } else {
+      wanted.set(field, value);
+      out.fields.push({ path, value: value.value, status: 'restored', sourceValue: now.value });
+    }
+  }
+
+  // Identity the target did not have: after the sync it is the source's (a duplicate MAC or UUID on the network).
+  for (const [field, value] of after.fields) {
+    const path = prefix + field;
+    seen.add(path);
+    if (before.fields.has(field) || problemFor(before, field) || !keep.selects(path, after.optIn.has(field)))
+      continue;
+    out.warn(
+      path,
+      'IDENTITY_FROM_SOURCE',
+      `the target had no ${field} before the sync; it now holds the source's value ${value.value}`,
+    );
+  }
+
+  if (wanted.size > 0) apply(member.view, after, wanted);
+}
+
+export function createIdentityHooks(preserve: Preserve = 'default'): SyncHooks<Captured, IdentityReport> {
   const keep = preserveFilter(preserve);
   return {
-    capture(context: SyncContext) {
-      const captured = new Map<string, Extracted>();
-      for (const member of context.members) captured.set(member.role ?? '', extract(member.view));
+    capture(context: SyncContext): Captured {
+      const captured: Captured = new Map();
+      for (const member of context.members) captured.set(member.role ?? '', extract(member));
       return captured;
     },
-    restore(context: SyncContext, captured: Map<string, Extracted>): IdentityReport {
-      const report: IdentityReport = {
-        fields: [
-          { path: 'name', value: context.target.name, status: 'unchanged' },
-          { path: 'uuid', value: context.target.uuid, status: 'unchanged' },
-        ],
-        warnings: [],
-        blocksWritten: 0,
-      };
+    restore(context: SyncContext, captured: Captured): IdentityReport {
+      const out = new Reporter();
+      const seen = new Set<string>();
       const isVm = context.target.type === 'vm';
-      if (!isVm) report.fields.push(...metadataFields('', context.target));
+      const metadata = (prefix: string, info: ContainerInfo) => {
+        for (const f of metadataFields(prefix, info)) {
+          out.fields.push(f);
+          seen.add(f.path);
+        }
+      };
+      metadata('', context.target);
+      let blocksWritten = 0;
       for (const member of context.members) {
-        const prefix = member.role ? `${member.role}.` : '';
-        if (isVm) report.fields.push(...metadataFields(prefix, member.target));
-        const before = captured.get(member.role ?? '')!;
-        const after = extract(member.view);
-        for (const w of [...before.warnings, ...after.warnings]) {
-          if (!report.warnings.some((x) => x.path === prefix + w.path && x.message === w.message)) {
-            report.warnings.push({ ...w, path: prefix + w.path });
-          }
-        }
-        const wanted = new Map<string, string>();
-        for (const [field, value] of before.fields) {
-          const path = prefix + field;
-          if (!keep(path, before.optIn.has(field))) continue;
-          const now = after.fields.get(field);
-          if (now === undefined) {
-            report.warnings.push({
-              path,
-              code: 'IDENTITY_FIELD_MISSING',
-              message: `the synced content has no ${field}; the target's value ${value} could not be kept`,
-            });
-            continue;
-          }
-          if (now === value) report.fields.push({ path, value, status: 'unchanged' });
-          else {
-            wanted.set(field, value);
-            report.fields.push({ path, value, status: 'restored', sourceValue: now });
-          }
-        }
-        if (wanted.size === 0) continue;
-        if (member.view.type === 'file') restoreConfig(member.view, wanted);
-        else {
-          const mbr = wanted.get('mbr.signature');
-          if (mbr !== undefined) restoreMbr(member.view, mbr);
-          const partitions = new Map<number, string>();
-          for (const [field, value] of wanted) {
-            const m = /^gpt\.partition(\d+)\.uniqueGuid$/.exec(field);
-            if (m) partitions.set(Number(m[1]), value);
-          }
-          const disk = wanted.get('gpt.diskGuid') ?? null;
-          if (disk !== null || partitions.size > 0) restoreGpt(member.view, disk, partitions);
-        }
-        report.blocksWritten += member.view.blocksWritten();
+        if (isVm) metadata(`${member.role}.`, member.target);
+        restoreMember(member, captured.get(member.role ?? '') ?? emptyExtracted(), keep, out, seen);
+        blocksWritten += member.view.blocksWritten();
       }
-      return report;
+      const roles = new Set(context.members.map((m) => m.role));
+      for (const name of keep.names) {
+        // A name for a member this sync did not touch is not missing: that member kept everything.
+        if (seen.has(name) || (isVm && name.includes('.') && !roles.has(name.split('.')[0]!))) continue;
+        out.warn(name, 'IDENTITY_FIELD_MISSING', `preserve names ${name}, but the target has no such field`);
+      }
+      return { fields: out.fields, warnings: out.warnings, blocksWritten };
     },
   };
 }

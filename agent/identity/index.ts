@@ -1,7 +1,11 @@
 /** Identity profiles: what a sync must not take from the source, per container type and format. */
 
-export { detectFormat } from './config-format';
+export { CONFIG_FORMATS, type ConfigFormat, detectFormat, FORMAT_LABEL, parseConfig } from './config-format';
 export { crc32 } from './crc32';
-export { guidFromString, guidToString } from './guid';
-export { createIdentityHooks, type IdentityField, type IdentityReport } from './hooks';
-export type { Preserve } from './preserve';
+export type { FieldValue, IdentityWarning, WarningCode } from './fields';
+export { readGpt } from './gpt';
+export { guidFromString, guidToString, isGuid } from './guid';
+export { type Captured, createIdentityHooks, MAX_CONFIG_BYTES } from './hooks';
+export { type Preserve, preserveFilter } from './preserve';
+export type { IdentityField, IdentityReport } from './report';
+export { replaceSpans, type ValueSpan } from './spans';

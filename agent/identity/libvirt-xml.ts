@@ -1,53 +1,122 @@
 /**
- * libvirt domain XML: the domain's <name> and <uuid>, and each <interface>'s
- * <mac address=…/>. Values are found as text spans, so the rest of the
- * document stays byte for byte as it was (no XML round-trip).
+ * libvirt domain XML: the domain's <name> and <uuid> (children of <domain>),
+ * and the address of each <interface>'s <mac> under <devices>, numbered in
+ * document order from 0. A small scanner tracks element nesting (skipping
+ * comments, CDATA, processing instructions and the doctype), so a <name>
+ * inside <metadata> or a commented-out interface is not taken; values are
+ * text spans and the rest of the document stays byte for byte as it was
+ * (no XML library round-trip).
  */
-import type { ValueSpan } from './spans';
+import type { FieldValue } from './fields';
+import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
+
+const START_TAG = /<([A-Za-z_][\w.:-]*)((?:\s+[A-Za-z_][\w.:-]*\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*(\/?)>/y;
+const END_TAG = /<\/([A-Za-z_][\w.:-]*)\s*>/y;
+const ATTRIBUTE = /\s([A-Za-z_][\w.:-]*)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/g;
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+export const decodeXml = (raw: string): string =>
+  raw.replace(/&(#x[0-9a-fA-F]+|#\d+|[a-z]+);/g, (m, e: string) => {
+    if (e.startsWith('#x')) return String.fromCodePoint(Number.parseInt(e.slice(2), 16));
+    if (e.startsWith('#')) return String.fromCodePoint(Number.parseInt(e.slice(1), 10));
+    return ENTITIES[e] ?? m;
+  });
+
+const encodeText = (value: string) =>
+  value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const encodeAttribute = (quote: string) => (value: string) =>
+  encodeText(value).replace(quote === '"' ? /"/g : /'/g, quote === '"' ? '&quot;' : '&apos;');
 
 export function looksLikeLibvirt(text: string): boolean {
-  return /<domain[\s>]/.test(text) && /<\/domain>/.test(text);
+  return /^\uFEFF?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--[\s\S]*?-->\s*)*<domain[\s>]/.test(text);
 }
 
-/** Character ranges of nested elements whose <name>/<uuid> are not the domain's (e.g. <metadata>, <cpu>). */
-function ignoredRanges(text: string, from: number): Array<[number, number]> {
-  const ranges: Array<[number, number]> = [];
-  for (const tag of ['metadata', 'cpu', 'sysinfo', 'devices', 'seclabel']) {
-    const re = new RegExp(`<${tag}[\\s>][\\s\\S]*?</${tag}>`, 'g');
-    re.lastIndex = from;
-    for (const m of text.matchAll(re)) ranges.push([m.index!, m.index! + m[0].length]);
-  }
-  return ranges;
-}
-
-export function parseLibvirt(text: string): ValueSpan[] {
+export function parseLibvirt(text: string): ParsedConfig {
   const spans: ValueSpan[] = [];
-  const domain = /<domain[\s>]/.exec(text);
-  if (!domain) return spans;
-  const ignored = ignoredRanges(text, domain.index);
-  const inIgnored = (at: number) => ignored.some(([a, b]) => at >= a && at < b);
-  for (const field of ['name', 'uuid']) {
-    const re = new RegExp(`<${field}>([^<]*)</${field}>`, 'g');
-    for (const m of text.matchAll(re)) {
-      if (m.index! < domain.index || inIgnored(m.index!)) continue;
-      const start = m.index! + field.length + 2;
-      spans.push({ field: `libvirt.${field}`, value: m[1]!, start, end: start + m[1]!.length });
-      break;
+  const problems: Array<{ field: string; message: string }> = [];
+  const stack: string[] = [];
+  /** The domain-level <name>/<uuid> being read: where its text starts. */
+  let open: { field: string; start: number; nested: boolean } | null = null;
+  let interfaces = 0;
+  let root: string | null = null;
+  let at = 0;
+  const skip = (from: number, opening: string, closing: string): number | string => {
+    const end = text.indexOf(closing, from + opening.length);
+    return end < 0 ? `unterminated ${opening} at offset ${from}` : end + closing.length;
+  };
+  while (true) {
+    const lt = text.indexOf('<', at);
+    if (lt < 0) break;
+    let next: number | string;
+    if (text.startsWith('<!--', lt)) next = skip(lt, '<!--', '-->');
+    else if (text.startsWith('<![CDATA[', lt)) {
+      if (open) open.nested = true; // a CDATA value is not a plain text span
+      next = skip(lt, '<![CDATA[', ']]>');
+    } else if (text.startsWith('<?', lt)) next = skip(lt, '<?', '?>');
+    else if (text.startsWith('<!', lt)) next = skip(lt, '<!', '>');
+    else if (text.startsWith('</', lt)) {
+      END_TAG.lastIndex = lt;
+      const end = END_TAG.exec(text);
+      if (!end) return { ok: false, error: `malformed end tag at offset ${lt}` };
+      if (stack.pop() !== end[1])
+        return { ok: false, error: `</${end[1]}> at offset ${lt} closes nothing open` };
+      if (open && stack.length === 1) {
+        const raw = text.slice(open.start, lt);
+        if (open.nested) problems.push({ field: open.field, message: `<${end[1]}> holds markup, not text` });
+        else if (!spans.some((s) => s.field === open!.field)) {
+          const value: FieldValue = { value: decodeXml(raw), raw, style: 'text' };
+          spans.push({
+            field: open.field,
+            value,
+            start: open.start,
+            end: lt,
+            encode: sameStyleOr('text', encodeText),
+          });
+        }
+        open = null;
+      }
+      next = END_TAG.lastIndex;
+    } else {
+      START_TAG.lastIndex = lt;
+      const tag = START_TAG.exec(text);
+      if (!tag) return { ok: false, error: `malformed tag at offset ${lt}` };
+      const name = tag[1]!;
+      const selfClosing = tag[3] === '/';
+      const path = [...stack, name].join('/');
+      if (root === null) root = name;
+      else if (stack.length === 0)
+        return { ok: false, error: `a second root element <${name}> at offset ${lt}` };
+      if (open) open.nested = true;
+      if (path === 'domain/name' || path === 'domain/uuid') {
+        if (!selfClosing) open = { field: `libvirt.${name}`, start: START_TAG.lastIndex, nested: false };
+      } else if (path === 'domain/devices/interface') interfaces++;
+      else if (path === 'domain/devices/interface/mac') {
+        const field = `libvirt.interface${interfaces - 1}.mac`;
+        const attrsAt = lt + 1 + name.length;
+        const address = [...tag[2]!.matchAll(ATTRIBUTE)].find((a) => a[1] === 'address');
+        if (!address) problems.push({ field, message: 'the <mac> element has no address' });
+        else if (!spans.some((s) => s.field === field)) {
+          const quote = address[2] !== undefined ? '"' : "'";
+          const raw = address[2] ?? address[3]!;
+          const start = attrsAt + address.index! + address[0].length - raw.length - 1;
+          const value: FieldValue = { value: decodeXml(raw), raw, style: quote };
+          spans.push({
+            field,
+            value,
+            start,
+            end: start + raw.length,
+            encode: sameStyleOr(quote, encodeAttribute(quote)),
+          });
+        }
+      }
+      if (!selfClosing) stack.push(name);
+      next = START_TAG.lastIndex;
     }
+    if (typeof next === 'string') return { ok: false, error: next };
+    at = next;
   }
-  let index = 0;
-  for (const iface of text.matchAll(/<interface[\s>][\s\S]*?<\/interface>/g)) {
-    const mac = /<mac\s+address=(['"])([^'"]*)\1/.exec(iface[0]);
-    if (mac) {
-      const start = iface.index! + mac.index + mac[0].indexOf(mac[1]!) + 1;
-      spans.push({
-        field: `libvirt.interface${index}.mac`,
-        value: mac[2]!,
-        start,
-        end: start + mac[2]!.length,
-      });
-    }
-    index++;
-  }
-  return spans;
+  if (root !== 'domain') return { ok: false, error: 'the root element is not <domain>' };
+  if (stack.length > 0) return { ok: false, error: `<${stack[stack.length - 1]}> is never closed` };
+  return { ok: true, spans, problems };
 }

@@ -1,17 +1,37 @@
-/** A value inside a text file: its field name and the character span that holds it. */
+/** Identity values inside a text file: where each one is, and how to write a value in its place. */
+import type { FieldValue } from './fields';
+
 export interface ValueSpan {
   field: string;
-  value: string;
+  value: FieldValue;
+  /** Character offsets of the value's text in the file (quotes excluded unless the encoder writes them). */
   start: number;
   end: number;
+  /** The text to put in [start, end) for a value. */
+  encode(value: FieldValue): string;
 }
 
-/** Replaces spans (given by field) with new values, keeping every other character. */
-export function replaceSpans(text: string, spans: ValueSpan[], values: Map<string, string>): string {
-  let out = text;
-  for (const span of [...spans].sort((a, b) => b.start - a.start)) {
-    const value = values.get(span.field);
-    if (value !== undefined) out = out.slice(0, span.start) + value + out.slice(span.end);
+/** A parsed config: the value spans, per-field problems, or why the whole file cannot be used. */
+export type ParsedConfig =
+  | { ok: true; spans: ValueSpan[]; problems: Array<{ field: string; message: string }> }
+  | { ok: false; error: string };
+
+/** Replaces the spans of the given fields, keeping every other character as it was. */
+export function replaceSpans(text: string, spans: ValueSpan[], wanted: Map<string, FieldValue>): string {
+  const parts: string[] = [];
+  let at = 0;
+  for (const span of [...spans].sort((a, b) => a.start - b.start)) {
+    const value = wanted.get(span.field);
+    if (value === undefined) continue;
+    parts.push(text.slice(at, span.start), span.encode(value));
+    at = span.end;
   }
-  return out;
+  parts.push(text.slice(at));
+  return parts.join('');
 }
+
+/** Keeps the writer's exact bytes when the context is the same; otherwise encodes for this one. */
+export const sameStyleOr =
+  (style: string, encode: (value: string) => string) =>
+  (v: FieldValue): string =>
+    v.style === style ? v.raw : encode(v.value);

@@ -1,25 +1,73 @@
 /**
- * VMware .vmx: `key = "value"` lines. Identity: displayName, uuid.bios,
- * uuid.location, vc.uuid, ethernetN.generatedAddress, ethernetN.address,
- * guestinfo.hostname.
+ * VMware .vmx: one `key = "value"` per line. Keys are case-insensitive, so
+ * fields get canonical names: displayName, uuid.bios, uuid.location, vc.uuid,
+ * ethernetN.generatedAddress, ethernetN.address, guestinfo.hostname.
+ * Values escape special characters as |XX (hex), e.g. `"` as |22.
+ * A key that appears twice keeps the last value (as VMware reads it), and a
+ * restore rewrites every occurrence. CRLF files are fine.
  */
-import type { ValueSpan } from './spans';
+import type { FieldValue } from './fields';
+import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
 
-const IDENTITY =
-  /^(displayName|uuid\.bios|uuid\.location|vc\.uuid|ethernet\d+\.generatedAddress|ethernet\d+\.address|guestinfo\.hostname)$/i;
-const LINE = /^[ \t]*([A-Za-z0-9_.:-]+)[ \t]*=[ \t]*"([^"\n]*)"[ \t]*$/gm;
+const STYLE = 'vmx';
+const FIXED = new Map(
+  ['displayName', 'uuid.bios', 'uuid.location', 'vc.uuid', 'guestinfo.hostname'].map((k) => [
+    k.toLowerCase(),
+    k,
+  ]),
+);
+const ETHERNET = /^ethernet(\d+)\.(generatedaddress|address)$/;
+/** A key at the start of a line followed by `=`. */
+const KEY = /^[ \t]*([A-Za-z0-9_.:-]+)[ \t]*=(.*?)\r?$/gm;
+/** What follows the `=` on a well-formed line: a quoted value, an optional comment. */
+const VALUE = /^[ \t]*"([^"\r\n]*)"[ \t]*(?:#.*)?$/;
 
-export function looksLikeVmx(text: string): boolean {
-  return /^[ \t]*(config\.version|virtualHW\.version|displayName|\.encoding)[ \t]*=[ \t]*"/m.test(text);
+/** The canonical field name of an identity key, or null. */
+export function vmxField(key: string): string | null {
+  const lower = key.toLowerCase();
+  const fixed = FIXED.get(lower);
+  if (fixed) return fixed;
+  const eth = ETHERNET.exec(lower);
+  if (!eth) return null;
+  return `ethernet${eth[1]}.${eth[2] === 'address' ? 'address' : 'generatedAddress'}`;
 }
 
-export function parseVmx(text: string): ValueSpan[] {
+export const decodeVmx = (raw: string): string =>
+  raw.replace(/\|([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+
+/** `"`, `|`, `#` and control characters as |XX (what VMware writes). */
+export const encodeVmx = (value: string): string =>
+  [...value]
+    .map((c) => {
+      const code = c.charCodeAt(0);
+      return c === '"' || c === '|' || c === '#' || code < 0x20 || code === 0x7f
+        ? `|${code.toString(16).toUpperCase().padStart(2, '0')}`
+        : c;
+    })
+    .join('');
+
+export function looksLikeVmx(text: string): boolean {
+  return /^[ \t]*(\.encoding|config\.version|virtualHW\.version)[ \t]*=[ \t]*"/im.test(text);
+}
+
+export function parseVmx(text: string): ParsedConfig {
   const spans: ValueSpan[] = [];
-  for (const match of text.matchAll(LINE)) {
-    const key = match[1]!;
-    if (!IDENTITY.test(key)) continue;
-    const valueStart = match.index! + match[0].indexOf('"') + 1;
-    spans.push({ field: key, value: match[2]!, start: valueStart, end: valueStart + match[2]!.length });
+  const problems: Array<{ field: string; message: string }> = [];
+  const encode = sameStyleOr(STYLE, encodeVmx);
+  for (const m of text.matchAll(KEY)) {
+    const field = vmxField(m[1]!);
+    if (!field) continue;
+    const rest = m[2]!;
+    const value = VALUE.exec(rest);
+    if (!value) {
+      problems.push({ field, message: `the line for ${m[1]} is not key = "value"` });
+      continue;
+    }
+    const start =
+      m.index! + m[0].length - rest.length - (m[0].endsWith('\r') ? 1 : 0) + rest.indexOf('"') + 1;
+    const raw = value[1]!;
+    const fieldValue: FieldValue = { value: decodeVmx(raw), raw, style: STYLE };
+    spans.push({ field, value: fieldValue, start, end: start + raw.length, encode });
   }
-  return spans;
+  return { ok: true, spans, problems };
 }

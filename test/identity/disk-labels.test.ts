@@ -1,20 +1,52 @@
 /**
- * vdisk identity on real disk labels made by sgdisk and sfdisk, with ext4
- * inside: after a sync the target reads the source's disk except its own
- * GUID / signature, sgdisk and e2fsck find nothing wrong, and only the
- * blocks holding identity were written.
+ * vdisk identity on real disk labels: images made by sgdisk, fdisk and sfdisk
+ * with a real ext4 filesystem inside, imported into vdisks of a real pool,
+ * the target synced to the source's snapshot, read back out to a file, and
+ * checked with the same tools. The expected image is made by the tools too:
+ * a copy of the source with the target's GUID set by sgdisk (fdisk, sfdisk).
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
-import { crc32, createIdentityHooks, guidFromString, type IdentityReport } from '../../agent/identity';
+import { createIdentityHooks, type IdentityReport } from '../../agent/identity';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { differences, exportImage, gptDiskWithExt4, importImage, run } from './helpers';
+import { exportImage, importImage } from './helpers/pool';
+import {
+  differences,
+  e2fsckPartition,
+  fdisk4k,
+  gpt4k,
+  gpt512,
+  MiB,
+  mbr,
+  outside,
+  run,
+} from './helpers/tools';
 
-const MiB = 1024 * 1024;
+const PROD_DISK = '5E1C0A11-7B2D-4C3E-9F40-A1B2C3D4E5F6';
+const PROD_PART = '0D15EA5E-1234-4ABC-8DEF-00112233AA01';
+const STG_DISK = '57A61A6E-0000-4111-8222-333344445555';
+const STG_PART = '57A61A6E-9999-4888-8777-666655554444';
 
-describe('identity: disk labels', function () {
+const field = (report: IdentityReport, p: string) => report.fields.find((f) => f.path === p);
+
+/** The bytes a GPT disk-GUID change may touch: HeaderCRC32 and DiskGUID of both headers (and the array CRCs and partition GUIDs). */
+function gptIdentityBytes(image: Buffer, sector: number, partitions: boolean): Array<[number, number]> {
+  const primary = sector;
+  const backup = Number(image.readBigUInt64LE(primary + 32)) * sector;
+  const ranges: Array<[number, number]> = [];
+  for (const h of [primary, backup]) {
+    ranges.push([h + 16, h + 20], [h + 56, h + 72]);
+    if (partitions) {
+      const entries = Number(image.readBigUInt64LE(h + 72)) * sector;
+      ranges.push([h + 88, h + 92], [entries + 16, entries + 32]);
+    }
+  }
+  return ranges;
+}
+
+describe('identity: disk labels on real images', function () {
   this.timeout(120_000);
   let dir: string;
   let pool: Pool;
@@ -25,188 +57,253 @@ describe('identity: disk labels', function () {
   afterEach(() => pool.close());
   after(cleanupTempDirs);
 
-  it('GPT + ext4: the target keeps its disk GUID, both headers verify, ext4 is clean, nothing else differs', () => {
-    const source = gptDiskWithExt4(path.join(dir, 'src.img'), 64, 'prod');
-    const target = gptDiskWithExt4(path.join(dir, 'dst.img'), 32, 'staging');
-    assert.notEqual(source.diskGuid, target.diskGuid);
-    importImage(pool, 'prod-disk', path.join(dir, 'src.img'));
-    importImage(pool, 'staging-disk', path.join(dir, 'dst.img'));
-    pool.snapshot('prod-disk', 'nightly');
-    const result = pool.sync('staging-disk', 'prod-disk@nightly', { hooks: createIdentityHooks('default') });
+  const file = (name: string) => path.join(dir, name);
+  const sync = (target: string, source: string, preserve?: Parameters<typeof createIdentityHooks>[0]) => {
+    pool.snapshot(source, 'nightly');
+    return pool.sync(target, `${source}@nightly`, { hooks: createIdentityHooks(preserve) });
+  };
+
+  it('GPT (512-byte sectors) + ext4: the target keeps its disk GUID; sgdisk, sfdisk and e2fsck are content', () => {
+    const src = gpt512(file('prod.img'), 64, PROD_DISK, PROD_PART, 'prod');
+    gpt512(file('stg.img'), 40, STG_DISK, STG_PART, 'staging');
+    importImage(pool, 'prod-disk', src.file);
+    importImage(pool, 'stg-disk', file('stg.img'));
+    const staging = pool.describe('stg-disk');
+
+    const result = sync('stg-disk', 'prod-disk');
     const report = result.identity as IdentityReport;
-    assert.deepEqual(
-      report.fields.find((f) => f.path === 'gpt.diskGuid'),
-      { path: 'gpt.diskGuid', value: target.diskGuid, status: 'restored', sourceValue: source.diskGuid },
-    );
-    assert.equal(
-      report.fields.find((f) => f.path === 'mbr.signature')?.status,
-      'unchanged',
-      'both protective MBRs have signature 0',
-    );
-    assert.equal(
-      report.fields.find((f) => f.path === 'gpt.partition1.uniqueGuid'),
-      undefined,
-      'partition GUIDs are opt-in',
-    );
     assert.deepEqual(report.warnings, []);
-    assert.equal(
-      report.blocksWritten,
-      2,
-      'the block of the primary header and the block of the backup header',
-    );
+    assert.deepEqual(report.fields.slice(0, 2), [
+      { path: 'name', value: 'stg-disk', status: 'unchanged' },
+      { path: 'uuid', value: staging.uuid, status: 'unchanged' },
+    ]);
+    assert.deepEqual(field(report, 'gpt.diskGuid'), {
+      path: 'gpt.diskGuid',
+      value: STG_DISK,
+      status: 'restored',
+      sourceValue: PROD_DISK,
+    });
+    assert.deepEqual(field(report, 'mbr.signature'), {
+      path: 'mbr.signature',
+      value: '00000000',
+      status: 'unchanged',
+    });
+    assert.equal(field(report, 'gpt.partition1.uniqueGuid'), undefined, 'partition GUIDs are opt-in');
+    assert.equal(report.blocksWritten, 2, "the primary header's block and the backup header's block");
+    assert.equal(result.target.size, 64 * MiB, "the target now has the source's size");
 
-    const out = exportImage(pool, 'staging-disk', path.join(dir, 'out.img'));
-    const src = fs.readFileSync(path.join(dir, 'src.img'));
-    assert.match(run('sgdisk', ['-v', path.join(dir, 'out.img')]), /No problems found/);
+    const out = exportImage(pool, 'stg-disk', file('out.img'));
+    assert.match(run('sgdisk', ['-v', file('out.img')]).stdout, /No problems found/);
+    assert.match(run('sfdisk', ['-V', file('out.img')]).stdout, /No errors detected/);
     assert.match(
-      run('sgdisk', ['-p', path.join(dir, 'out.img')]),
-      new RegExp(`Disk identifier \\(GUID\\): ${target.diskGuid}`),
+      run('sgdisk', ['-p', file('out.img')]).stdout,
+      new RegExp(`Disk identifier \\(GUID\\): ${STG_DISK}`),
     );
-    const backup = src.length - 512;
-    assert.deepEqual(
-      differences(src, out).filter(([a]) => a < 1024 || a >= backup).length,
-      differences(src, out).length,
-    );
-    for (const [start, end] of differences(src, out)) {
-      const inHeader = (base: number) =>
-        (start >= base + 16 && end <= base + 20) || (start >= base + 56 && end <= base + 72);
-      assert.ok(
-        inHeader(512) || inHeader(backup),
-        `bytes ${start}-${end} differ outside the GUID and CRC fields`,
-      );
-    }
-    fs.writeFileSync(path.join(dir, 'part.img'), out.subarray(2048 * 512, out.length - 33 * 512));
-    run('e2fsck', ['-fn', path.join(dir, 'part.img')]);
-  });
-
-  it('GPT partition unique GUIDs only when asked by name or glob', () => {
-    const source = gptDiskWithExt4(path.join(dir, 'src.img'), 16, 'a');
-    const target = gptDiskWithExt4(path.join(dir, 'dst.img'), 16, 'b');
-    importImage(pool, 'a', path.join(dir, 'src.img'));
-    importImage(pool, 'b', path.join(dir, 'dst.img'));
-    pool.snapshot('a', 's');
-    const report = pool.sync('b', 'a@s', { hooks: createIdentityHooks(['gpt.*']) })
-      .identity as IdentityReport;
-    assert.equal(report.fields.find((f) => f.path === 'gpt.partition1.uniqueGuid')?.value, target.partGuid);
-    exportImage(pool, 'b', path.join(dir, 'out.img'));
-    assert.match(run('sgdisk', ['-v', path.join(dir, 'out.img')]), /No problems found/);
     assert.match(
-      run('sgdisk', ['-i', '1', path.join(dir, 'out.img')]),
-      new RegExp(`Partition unique GUID: ${target.partGuid}`),
+      run('sgdisk', ['-i', '1', file('out.img')]).stdout,
+      new RegExp(`Partition unique GUID: ${PROD_PART}`),
     );
-    assert.notEqual(source.partGuid, target.partGuid);
-  });
 
-  it('MBR (sfdisk): the target keeps its disk signature', () => {
-    for (const [name, id] of [
-      ['mbr-src', '0x1a2b3c4d'],
-      ['mbr-dst', '0xdeadbeef'],
-    ]) {
-      const file = path.join(dir, `${name}.img`);
-      fs.writeFileSync(file, Buffer.alloc(0));
-      fs.truncateSync(file, 8 * MiB);
-      run('sfdisk', ['-q', file], `label: dos\nlabel-id: ${id}\n,,83\n`);
-      importImage(pool, name!, file);
-    }
-    pool.snapshot('mbr-src', 's');
-    const report = pool.sync('mbr-dst', 'mbr-src@s', { hooks: createIdentityHooks() })
-      .identity as IdentityReport;
-    assert.deepEqual(
-      report.fields.find((f) => f.path === 'mbr.signature'),
-      {
-        path: 'mbr.signature',
-        value: 'deadbeef',
-        status: 'restored',
-        sourceValue: '1a2b3c4d',
-      },
-    );
-    exportImage(pool, 'mbr-dst', path.join(dir, 'out.img'));
-    assert.match(run('sfdisk', ['-d', path.join(dir, 'out.img')]), /label-id: 0xdeadbeef/);
-    assert.equal(report.blocksWritten, 1);
-  });
-
-  it('4096-byte logical sectors (a GPT built by hand: sgdisk cannot make one on a plain file)', () => {
-    const build = (guid: string) => {
-      const sector = 4096;
-      const lbas = 256;
-      const disk = Buffer.alloc(sector * lbas);
-      disk[510] = 0x55;
-      disk[511] = 0xaa;
-      const entries = Buffer.alloc(128 * 128);
-      guidFromString('0FC63DAF-8483-4772-8E79-3D69D8477DE4').copy(entries, 0);
-      guidFromString('11111111-2222-3333-4444-555555555555').copy(entries, 16);
-      entries.writeBigUInt64LE(6n, 32);
-      entries.writeBigUInt64LE(BigInt(lbas - 6), 40);
-      const header = (lba: number, alternate: number, entriesLba: number) => {
-        const h = Buffer.alloc(92);
-        h.write('EFI PART', 0, 'ascii');
-        h.writeUInt32LE(0x00010000, 8);
-        h.writeUInt32LE(92, 12);
-        h.writeBigUInt64LE(BigInt(lba), 24);
-        h.writeBigUInt64LE(BigInt(alternate), 32);
-        h.writeBigUInt64LE(6n, 40);
-        h.writeBigUInt64LE(BigInt(lbas - 6), 48);
-        guidFromString(guid).copy(h, 56);
-        h.writeBigUInt64LE(BigInt(entriesLba), 72);
-        h.writeUInt32LE(128, 80);
-        h.writeUInt32LE(128, 84);
-        h.writeUInt32LE(crc32(entries), 88);
-        h.writeUInt32LE(crc32(h), 16);
-        return h;
-      };
-      header(1, lbas - 1, 2).copy(disk, sector);
-      entries.copy(disk, 2 * sector);
-      entries.copy(disk, (lbas - 5) * sector);
-      header(lbas - 1, 1, lbas - 5).copy(disk, (lbas - 1) * sector);
-      return disk;
-    };
-    const src = build('AAAAAAAA-0000-4000-8000-000000000001');
-    const dst = build('BBBBBBBB-0000-4000-8000-000000000002');
-    for (const [name, disk] of [
-      ['4k-src', src],
-      ['4k-dst', dst],
-    ] as const) {
-      pool.createContainer({ name, type: 'vdisk', size: disk.length });
-      pool.write(name, 0, disk);
-    }
-    pool.snapshot('4k-src', 's');
-    const report = pool.sync('4k-dst', '4k-src@s', { hooks: createIdentityHooks() })
-      .identity as IdentityReport;
-    assert.equal(report.fields.find((f) => f.path === 'gpt.diskGuid')?.status, 'restored');
-    const out = pool.read('4k-dst', 0, dst.length);
-    for (const offset of [4096, dst.length - 4096]) {
-      const h = Buffer.from(out.subarray(offset, offset + 92));
-      assert.equal(
-        h.subarray(56, 72).toString('hex'),
-        guidFromString('BBBBBBBB-0000-4000-8000-000000000002').toString('hex'),
-      );
-      const crc = h.readUInt32LE(16);
-      h.writeUInt32LE(0, 16);
-      assert.equal(crc32(h), crc, `header at ${offset} has a valid CRC`);
-    }
-    for (const [start, end] of differences(src, out)) {
-      const inHeader = (base: number) =>
-        (start >= base + 16 && end <= base + 20) || (start >= base + 56 && end <= base + 72);
-      assert.ok(
-        inHeader(4096) || inHeader(dst.length - 4096),
-        `bytes ${start}-${end} differ outside the GUID and CRC fields`,
-      );
-    }
-  });
-
-  it('a corrupt label is never written: the sync carries a warning instead', () => {
-    gptDiskWithExt4(path.join(dir, 'src.img'), 16, 'ok');
-    gptDiskWithExt4(path.join(dir, 'dst.img'), 16, 'dst');
-    importImage(pool, 'good', path.join(dir, 'src.img'));
-    importImage(pool, 'broken', path.join(dir, 'dst.img'));
-    pool.write('broken', 512 + 20, Buffer.from('garbage!')); // primary header no longer matches its CRC
-    pool.snapshot('good', 's');
-    const report = pool.sync('broken', 'good@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
-    assert.equal(report.warnings[0]?.code, 'IDENTITY_UNPARSABLE');
-    assert.equal(report.warnings[0]?.path, 'gpt.diskGuid');
+    // What sgdisk itself writes when asked to give the source disk the target's GUID: the same bytes.
+    fs.copyFileSync(src.file, file('expected.img'));
+    run('sgdisk', ['-U', STG_DISK, file('expected.img')]);
     assert.ok(
-      pool.read('broken', 0, 2 * MiB).equals(pool.readSnapshot('good@s', 0, 2 * MiB)),
-      'the source disk, untouched',
+      out.equals(fs.readFileSync(file('expected.img'))),
+      'the target equals the source with sgdisk -U <its GUID>',
     );
+
+    const prod = fs.readFileSync(src.file);
+    const diffs = differences(prod, out);
+    assert.ok(diffs.length > 0);
+    assert.deepEqual(
+      outside(diffs, gptIdentityBytes(prod, 512, false)),
+      [],
+      'no byte outside the GUID and CRC fields differs',
+    );
+    assert.match(e2fsckPartition(out, src, dir), /clean|files/);
+    const hostname = file('p1.img');
+    fs.writeFileSync(
+      hostname,
+      out.subarray(src.partition.offset, src.partition.offset + src.partition.length),
+    );
+    assert.equal(
+      run('debugfs', ['-R', 'cat /etc/hostname', hostname]).stdout,
+      'prod\n',
+      "the filesystem is production's",
+    );
+  });
+
+  it('GPT partition unique GUIDs are kept only when asked for by name or glob', () => {
+    const src = gpt512(file('prod.img'), 32, PROD_DISK, PROD_PART, 'prod');
+    gpt512(file('a.img'), 32, STG_DISK, STG_PART, 'a');
+    importImage(pool, 'prod-disk', src.file);
+    importImage(pool, 'a', file('a.img'));
+    importImage(pool, 'b', file('a.img'));
+    pool.snapshot('prod-disk', 'nightly');
+
+    const byDefault = pool.sync('a', 'prod-disk@nightly', { hooks: createIdentityHooks('default') })
+      .identity as IdentityReport;
+    assert.equal(field(byDefault, 'gpt.partition1.uniqueGuid'), undefined);
+    exportImage(pool, 'a', file('a-out.img'));
+    assert.match(
+      run('sgdisk', ['-i', '1', file('a-out.img')]).stdout,
+      new RegExp(`Partition unique GUID: ${PROD_PART}`),
+    );
+
+    const asked = pool.sync('b', 'prod-disk@nightly', { hooks: createIdentityHooks(['gpt.*']) })
+      .identity as IdentityReport;
+    assert.deepEqual(field(asked, 'gpt.partition1.uniqueGuid'), {
+      path: 'gpt.partition1.uniqueGuid',
+      value: STG_PART,
+      status: 'restored',
+      sourceValue: PROD_PART,
+    });
+    assert.equal(
+      asked.blocksWritten,
+      2,
+      'primary header + entries share a block, backup entries + header another',
+    );
+    const out = exportImage(pool, 'b', file('b-out.img'));
+    assert.match(run('sgdisk', ['-v', file('b-out.img')]).stdout, /No problems found/);
+    assert.match(
+      run('sgdisk', ['-i', '1', file('b-out.img')]).stdout,
+      new RegExp(`Partition unique GUID: ${STG_PART}`),
+    );
+    fs.copyFileSync(src.file, file('expected.img'));
+    run('sgdisk', ['-U', STG_DISK, '-u', `1:${STG_PART}`, file('expected.img')]);
+    assert.ok(
+      out.equals(fs.readFileSync(file('expected.img'))),
+      'the same bytes as sgdisk -U -u on the source',
+    );
+    assert.deepEqual(
+      outside(differences(fs.readFileSync(src.file), out), gptIdentityBytes(out, 512, true)),
+      [],
+    );
+    e2fsckPartition(out, src, dir);
+  });
+
+  it('GPT with 4096-byte logical sectors (made and checked by fdisk -b 4096) + ext4', () => {
+    const src = gpt4k(file('prod4k.img'), 64, PROD_DISK, PROD_PART, 'prod');
+    gpt4k(file('stg4k.img'), 48, STG_DISK, STG_PART, 'staging');
+    importImage(pool, 'prod-4k', src.file);
+    importImage(pool, 'stg-4k', file('stg4k.img'));
+    const report = sync('stg-4k', 'prod-4k', ['gpt.diskGuid', 'gpt.partition1.uniqueGuid'])
+      .identity as IdentityReport;
+    assert.deepEqual(report.warnings, []);
+    assert.equal(field(report, 'gpt.diskGuid')?.status, 'restored');
+    assert.equal(field(report, 'gpt.partition1.uniqueGuid')?.value, STG_PART);
+
+    const out = exportImage(pool, 'stg-4k', file('out4k.img'));
+    const listed = fdisk4k(file('out4k.img'));
+    assert.match(listed.stdout, new RegExp(`Disk identifier: ${STG_DISK}`));
+    assert.match(listed.stdout, new RegExp(`out4k.img1\\s+\\d+\\s+\\d+\\s+${STG_PART}`));
+    assert.doesNotMatch(listed.stderr, /corrupt|mismatch|invalid/i);
+    // fdisk's check can fail: the same image with a broken backup header does.
+    const broken = Buffer.from(out);
+    broken.write('XX', broken.length - 4096 + 60);
+    fs.writeFileSync(file('broken4k.img'), broken);
+    assert.match(fdisk4k(file('broken4k.img')).stderr, /backup GPT table is corrupt/);
+
+    fs.copyFileSync(src.file, file('expected4k.img'));
+    run('fdisk', ['-b', '4096', file('expected4k.img')], `x\ni\n${STG_DISK}\nu\n${STG_PART}\nr\nw\n`);
+    assert.ok(
+      out.equals(fs.readFileSync(file('expected4k.img'))),
+      'the same bytes as fdisk setting the GUIDs on the source',
+    );
+    assert.deepEqual(
+      outside(differences(fs.readFileSync(src.file), out), gptIdentityBytes(out, 4096, true)),
+      [],
+    );
+    e2fsckPartition(out, src, dir);
+  });
+
+  it('MBR (sfdisk) + ext4: the target keeps its disk signature; one block written', () => {
+    const src = mbr(file('mbr-prod.img'), 16, '1a2b3c4d', 'prod');
+    mbr(file('mbr-stg.img'), 16, 'deadbeef', 'staging');
+    importImage(pool, 'mbr-prod', src.file);
+    importImage(pool, 'mbr-stg', file('mbr-stg.img'));
+    const report = sync('mbr-stg', 'mbr-prod').identity as IdentityReport;
+    assert.deepEqual(field(report, 'mbr.signature'), {
+      path: 'mbr.signature',
+      value: 'deadbeef',
+      status: 'restored',
+      sourceValue: '1a2b3c4d',
+    });
+    assert.equal(field(report, 'gpt.diskGuid'), undefined);
+    assert.equal(report.blocksWritten, 1);
+    const out = exportImage(pool, 'mbr-stg', file('out.img'));
+    assert.match(run('sfdisk', ['-d', file('out.img')]).stdout, /label-id: 0xdeadbeef/);
+    assert.match(run('sfdisk', ['-V', file('out.img')]).stdout, /No errors detected/);
+    fs.copyFileSync(src.file, file('expected.img'));
+    run('sfdisk', ['--disk-id', file('expected.img'), '0xdeadbeef']);
+    assert.ok(
+      out.equals(fs.readFileSync(file('expected.img'))),
+      'the same bytes as sfdisk --disk-id on the source',
+    );
+    assert.deepEqual(differences(fs.readFileSync(src.file), out), [[440, 444]]);
+    e2fsckPartition(out, src, dir);
+  });
+
+  it("a target label that does not verify is not kept: a warning, and the target reads as the source's", () => {
+    gpt512(file('prod.img'), 16, PROD_DISK, PROD_PART, 'prod');
+    gpt512(file('stg.img'), 16, STG_DISK, STG_PART, 'staging');
+    importImage(pool, 'prod-disk', file('prod.img'));
+    importImage(pool, 'stg-disk', file('stg.img'));
+    pool.write('stg-disk', 512 + 20, Buffer.from('garbage!')); // the primary header no longer matches its CRC
+    const report = sync('stg-disk', 'prod-disk').identity as IdentityReport;
+    assert.deepEqual(
+      report.warnings.map((w) => [w.path, w.code]),
+      [['gpt.diskGuid', 'IDENTITY_UNPARSABLE']],
+    );
+    assert.match(report.warnings[0]!.message, /primary GPT header: HeaderCRC32 does not match/);
+    assert.equal(report.blocksWritten, 0);
+    const out = exportImage(pool, 'stg-disk', file('out.img'));
+    assert.ok(out.equals(fs.readFileSync(file('prod.img'))));
+  });
+
+  it("a source label that does not verify is never written into: the target's GUID is reported as not kept", () => {
+    const src = gpt512(file('prod.img'), 16, PROD_DISK, PROD_PART, 'prod');
+    gpt512(file('stg.img'), 16, STG_DISK, STG_PART, 'staging');
+    importImage(pool, 'prod-disk', src.file);
+    importImage(pool, 'stg-disk', file('stg.img'));
+    pool.write('prod-disk', 16 * MiB - 512 + 60, Buffer.from('XX')); // the backup header's GUID, CRC not updated
+    const report = sync('stg-disk', 'prod-disk').identity as IdentityReport;
+    const warning = report.warnings.find((w) => w.path === 'gpt.diskGuid');
+    assert.equal(warning?.code, 'IDENTITY_UNPARSABLE');
+    assert.match(warning!.message, /backup GPT header: HeaderCRC32 does not match/);
+    assert.match(warning!.message, new RegExp(STG_DISK));
+    assert.equal(field(report, 'gpt.diskGuid'), undefined);
+    const out = exportImage(pool, 'stg-disk', file('out.img'));
+    assert.deepEqual(differences(pool.readSnapshot('prod-disk@nightly', 0, 16 * MiB), out), []);
+  });
+
+  it('labels that appear or disappear with the sync are warned about, and nothing is written', () => {
+    gpt512(file('labelled.img'), 16, STG_DISK, STG_PART, 'labelled');
+    // A disk that is one bare ext4 filesystem: no partition table.
+    fs.writeFileSync(file('bare.img'), Buffer.alloc(0));
+    fs.truncateSync(file('bare.img'), 16 * MiB);
+    run('mkfs.ext4', ['-q', '-F', '-b', '4096', file('bare.img')]);
+    importImage(pool, 'labelled', file('labelled.img'));
+    importImage(pool, 'bare', file('bare.img'));
+    importImage(pool, 'labelled-src', file('labelled.img'));
+    importImage(pool, 'bare-tgt', file('bare.img'));
+
+    const lost = sync('labelled', 'bare').identity as IdentityReport;
+    assert.deepEqual(
+      lost.warnings.map((w) => [w.path, w.code]),
+      [
+        ['mbr.signature', 'IDENTITY_FIELD_MISSING'],
+        ['gpt.diskGuid', 'IDENTITY_FIELD_MISSING'],
+      ],
+    );
+    assert.equal(lost.blocksWritten, 0);
+    exportImage(pool, 'labelled', file('lost.img'));
+    run('e2fsck', ['-fn', file('lost.img')]);
+
+    const gained = sync('bare-tgt', 'labelled-src').identity as IdentityReport;
+    const fromSource = gained.warnings.find((w) => w.path === 'gpt.diskGuid');
+    assert.equal(fromSource?.code, 'IDENTITY_FROM_SOURCE');
+    assert.match(fromSource!.message, new RegExp(STG_DISK));
+    assert.equal(gained.blocksWritten, 0);
   });
 });

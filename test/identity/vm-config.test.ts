@@ -1,122 +1,146 @@
 /**
- * VM identity in real config formats: after a VM sync the staging config is
- * production's file with staging's own identity values, byte for byte; the
- * libvirt XML still validates; a property test over random values and content.
+ * VM identity in real config formats, through a real pool: after a VM sync the
+ * staging config is production's file with staging's own identity values and
+ * nothing else changed; the libvirt XML still validates; a whole VM (config,
+ * disk, cloud-init seed, nvram) syncs in one go with stable paths.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import fc from 'fast-check';
 import { Pool } from '../../agent/engine';
-import { createIdentityHooks, type IdentityReport } from '../../agent/identity';
+import { createIdentityHooks, FORMAT_LABEL, type IdentityReport, type Preserve } from '../../agent/identity';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { run } from './helpers';
+import { addConfig, exportImage, importImage, readText } from './helpers/pool';
+import { gpt512, run } from './helpers/tools';
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, '../fixtures/identity', name), 'utf8');
 
-/** Swaps identity values in a config text (how the tests make "staging" from "production"). */
+/** Swaps identity values in a config text (how the tests make "staging" from "production"); each must occur. */
 function swap(text: string, pairs: Array<[string, string]>): string {
-  return pairs.reduce((t, [from, to]) => t.split(from).join(to), text);
+  return pairs.reduce((t, [from, to]) => {
+    assert.ok(t.includes(from), `the fixture contains ${from}`);
+    return t.split(from).join(to);
+  }, text);
 }
 
-function vmWithConfig(pool: Pool, vm: string, config: string): void {
-  pool.createContainer({ name: vm, type: 'vm', labels: { env: vm } });
-  pool.createContainer({ name: `${vm}-config`, type: 'file', file: { mode: 0o600, uid: 1000, gid: 1000 } });
-  pool.write(`${vm}-config`, 0, Buffer.from(config));
-  pool.addMember(vm, 'config', `${vm}-config`);
+function vm(pool: Pool, name: string, config: string, labels: Record<string, string> = {}): void {
+  pool.createContainer({ name, type: 'vm', labels: { env: name } });
+  addConfig(pool, name, 'config', config, labels);
 }
 
-const readFile = (pool: Pool, name: string) => pool.read(name, 0, pool.describe(name).size).toString();
+const restoredPaths = (r: IdentityReport) =>
+  r.fields
+    .filter((f) => f.status === 'restored')
+    .map((f) => f.path)
+    .sort();
 
-describe('identity: VM config files', function () {
+const FORMATS: Array<{
+  file: string;
+  pairs: Array<[string, string]>;
+  paths: string[];
+  tune: [string, string];
+}> = [
+  {
+    file: 'prod-web.vmx',
+    pairs: [
+      ['displayName = "prod-web-01"', 'displayName = "staging-web-01-longer-name"'],
+      ['"prod-web-01.example.internal"', '"stg.example.internal"'],
+      ['56 4d 8e 21 0c 3a 9f 11-4b 77 2a 10 c3 e9 01 aa', '56 4d 00 11 22 33 44 55-66 77 88 99 aa bb cc dd'],
+      ['52 1f 6a 90 8d 3b 47 02-a1 5c 0e 77 9b 21 40 d3', '52 ff ee dd cc bb aa 99-88 77 66 55 44 33 22 11'],
+      ['00:0c:29:4a:7b:01', '00:0c:29:99:00:01'],
+      ['00:50:56:aa:10:01', '00:50:56:bb:20:02'],
+    ],
+    paths: [
+      'config.displayName',
+      'config.ethernet0.generatedAddress',
+      'config.ethernet1.address',
+      'config.guestinfo.hostname',
+      'config.uuid.bios',
+      'config.uuid.location',
+      'config.vc.uuid',
+    ],
+    tune: ['memSize = "16384"', 'memSize = "32768"'],
+  },
+  {
+    file: 'prod-web.xml',
+    pairs: [
+      ['<name>prod-web-01</name>', '<name>stg-web</name>'],
+      ['7c1e9a52-3b4d-4f60-9a2e-0d5b8c6f1a23', '0a0b0c0d-1111-4222-8333-444455556666'],
+      ['52:54:00:6b:1a:01', '52:54:00:77:00:01'],
+      ['52:54:00:6b:1a:02', '52:54:00:77:00:02'],
+    ],
+    paths: [
+      'config.libvirt.interface0.mac',
+      'config.libvirt.interface1.mac',
+      'config.libvirt.name',
+      'config.libvirt.uuid',
+    ],
+    tune: ["<vcpu placement='static'>4</vcpu>", "<vcpu placement='static'>8</vcpu>"],
+  },
+  {
+    file: 'meta-data',
+    pairs: [
+      ['iid-prod-web-01', 'iid-staging-web-01'],
+      ['local-hostname: prod-web-01', 'local-hostname: stg-01'],
+    ],
+    paths: ['config.cloudinit.instance-id', 'config.cloudinit.local-hostname'],
+    tune: ['iface eth0 inet dhcp', 'iface eth0 inet6 auto'],
+  },
+];
+
+describe('identity: VM config files in a real pool', function () {
   this.timeout(120_000);
   let pool: Pool;
+  let dir: string;
   beforeEach(() => {
-    pool = Pool.create(tempDir(), { blockSize: 4096 });
+    dir = tempDir('snapsync-identity-vm-');
+    pool = Pool.create(path.join(dir, 'pool'), { blockSize: 4096 });
   });
   afterEach(() => pool.close());
   after(cleanupTempDirs);
 
-  const formats: Array<{ file: string; pairs: Array<[string, string]>; paths: string[] }> = [
-    {
-      file: 'prod-web.vmx',
-      pairs: [
-        ['displayName = "prod-web-01"', 'displayName = "staging-web-01-longer-name"'],
-        ['"prod-web-01.example.internal"', '"stg.example.internal"'],
-        [
-          '56 4d 8e 21 0c 3a 9f 11-4b 77 2a 10 c3 e9 01 aa',
-          '56 4d 00 11 22 33 44 55-66 77 88 99 aa bb cc dd',
-        ],
-        [
-          '52 1f 6a 90 8d 3b 47 02-a1 5c 0e 77 9b 21 40 d3',
-          '52 ff ee dd cc bb aa 99-88 77 66 55 44 33 22 11',
-        ],
-        ['00:0c:29:4a:7b:01', '00:0c:29:99:00:01'],
-        ['00:50:56:aa:10:01', '00:50:56:bb:20:02'],
-      ],
-      paths: [
-        'config.displayName',
-        'config.ethernet0.generatedAddress',
-        'config.ethernet1.address',
-        'config.uuid.bios',
-        'config.uuid.location',
-        'config.vc.uuid',
-        'config.guestinfo.hostname',
-      ],
-    },
-    {
-      file: 'prod-web.xml',
-      pairs: [
-        ['<name>prod-web-01</name>', '<name>stg-web</name>'],
-        ['7c1e9a52-3b4d-4f60-9a2e-0d5b8c6f1a23', '0a0b0c0d-1111-4222-8333-444455556666'],
-        ['52:54:00:6b:1a:01', '52:54:00:77:00:01'],
-        ['52:54:00:6b:1a:02', '52:54:00:77:00:02'],
-      ],
-      paths: [
-        'config.libvirt.name',
-        'config.libvirt.uuid',
-        'config.libvirt.interface0.mac',
-        'config.libvirt.interface1.mac',
-      ],
-    },
-    {
-      file: 'meta-data',
-      pairs: [
-        ['iid-prod-web-01', 'iid-staging-web-01'],
-        ['local-hostname: prod-web-01', 'local-hostname: staging-web-01'],
-      ],
-      paths: ['config.cloudinit.instance-id', 'config.cloudinit.local-hostname'],
-    },
-  ];
-
-  for (const { file, pairs, paths } of formats) {
-    it(`${file}: staging keeps its identity, everything else is production's`, () => {
+  for (const { file, pairs, paths, tune } of FORMATS) {
+    it(`${file}: staging keeps its identity; every other byte is production's (a setting production changed included)`, () => {
       const production = fixture(file);
       const staging = swap(production, pairs);
-      vmWithConfig(pool, 'prod', production);
-      vmWithConfig(pool, 'staging', staging);
-      // Production changes a setting that staging must receive.
-      const tuned = production.replace(/16384|16777216|local-hostname: prod-web-01\n/, (m) =>
-        m === '16384' ? '32768' : m === '16777216' ? '33554432' : `${m}# tuned\n`,
-      );
+      vm(pool, 'prod', production);
+      vm(pool, 'staging', staging);
+      const tuned = swap(production, [tune]);
       pool.write('prod-config', 0, Buffer.from(tuned));
       pool.snapshot('prod', 'nightly');
+      const stagingVm = pool.describe('staging');
+
       const report = pool.sync('staging', 'prod@nightly', { hooks: createIdentityHooks() })
         .identity as IdentityReport;
-      const restored = report.fields.filter((f) => f.status === 'restored').map((f) => f.path);
-      assert.deepEqual(restored.sort(), [...paths].sort());
       assert.deepEqual(report.warnings, []);
+      assert.deepEqual(restoredPaths(report), paths);
+      for (const f of report.fields.filter((x) => x.status === 'restored')) {
+        assert.ok(staging.includes(f.value), `${f.path} reports staging's ${f.value}`);
+        assert.ok(
+          f.sourceValue !== undefined && production.includes(f.sourceValue),
+          `${f.path} names production's value`,
+        );
+      }
       const expected = swap(tuned, pairs);
-      assert.equal(readFile(pool, 'staging-config'), expected);
-      assert.ok(report.fields.some((f) => f.path === 'config.file.mode' && f.value === '0600'));
+      assert.equal(readText(pool, 'staging-config'), expected);
       assert.deepEqual(
-        report.fields.slice(0, 2).map((f) => f.path),
-        ['name', 'uuid'],
+        report.fields.filter(
+          (f) => !f.path.startsWith('config.') || /^config\.(name|uuid|labels|file\.\w+)$/.test(f.path),
+        ),
+        [
+          { path: 'name', value: 'staging', status: 'unchanged' },
+          { path: 'uuid', value: stagingVm.uuid, status: 'unchanged' },
+          { path: 'labels', value: '{"env":"staging"}', status: 'unchanged' },
+          { path: 'config.name', value: 'staging-config', status: 'unchanged' },
+          { path: 'config.uuid', value: pool.describe('staging-config').uuid, status: 'unchanged' },
+          { path: 'config.file.mode', value: '0600', status: 'unchanged' },
+          { path: 'config.file.owner', value: '1000:1000', status: 'unchanged' },
+        ],
       );
       if (file.endsWith('.xml')) {
-        const out = path.join(tempDir(), 'staging.xml');
+        const out = path.join(dir, 'staging.xml');
         fs.writeFileSync(out, expected);
-        run('virt-xml-validate', [out, 'domain']); // exits non-zero (throws) when the document is invalid
+        run('virt-xml-validate', [out, 'domain']); // throws when the document is not a valid domain
         fs.writeFileSync(out, expected.replace('<uuid>', '<uuid><bogus/>'));
         assert.throws(
           () => run('virt-xml-validate', [out, 'domain']),
@@ -126,92 +150,174 @@ describe('identity: VM config files', function () {
     });
   }
 
-  it("preserve: 'none' keeps nothing; a glob keeps only what it names", () => {
+  it('a whole VM in one sync: config, disk0, cloud-init seed and nvram, with role-prefixed paths and globs', () => {
+    const prodDisk = gpt512(
+      path.join(dir, 'prod.img'),
+      16,
+      'AAAAAAAA-1111-4222-8333-444444444444',
+      'AAAAAAAA-5555-4666-8777-888888888888',
+      'prod',
+    );
+    gpt512(
+      path.join(dir, 'stg.img'),
+      16,
+      'BBBBBBBB-1111-4222-8333-444444444444',
+      'BBBBBBBB-5555-4666-8777-888888888888',
+      'stg',
+    );
+    const nvram = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x4e, 0x56]);
+    const stg = [
+      path.join(dir, 'stg.img'),
+      swap(fixture('prod-web.vmx'), FORMATS[0]!.pairs),
+      swap(fixture('meta-data'), FORMATS[2]!.pairs),
+    ] as const;
+    for (const [name, disk, cfg, seed] of [
+      ['prod', prodDisk.file, fixture('prod-web.vmx'), fixture('meta-data')],
+      ['staging', ...stg],
+      ['staging2', ...stg],
+    ] as const) {
+      vm(pool, name, cfg);
+      addConfig(pool, name, 'seed', seed);
+      addConfig(pool, name, 'nvram', nvram);
+      importImage(pool, `${name}-disk0`, disk);
+      pool.addMember(name, 'disk0', `${name}-disk0`);
+    }
+    pool.snapshot('prod', 'nightly');
+
+    const all = pool.sync('staging', 'prod@nightly', { hooks: createIdentityHooks() })
+      .identity as IdentityReport;
+    assert.deepEqual(all.warnings, [], 'a binary nvram member is not a config: no warning');
+    assert.deepEqual(restoredPaths(all), [
+      ...FORMATS[0]!.paths,
+      'disk0.gpt.diskGuid',
+      'seed.cloudinit.instance-id',
+      'seed.cloudinit.local-hostname',
+    ]);
+    assert.ok(all.fields.some((f) => f.path === 'disk0.mbr.signature' && f.status === 'unchanged'));
+    assert.ok(all.fields.some((f) => f.path === 'nvram.file.mode'));
+    exportImage(pool, 'staging-disk0', path.join(dir, 'out.img'));
+    assert.match(run('sgdisk', ['-v', path.join(dir, 'out.img')]).stdout, /No problems found/);
+    assert.match(
+      run('sgdisk', ['-p', path.join(dir, 'out.img')]).stdout,
+      /Disk identifier \(GUID\): BBBBBBBB-1111/,
+    );
+
+    // The same VM, keeping only the NICs and the disks' GPT (partition GUIDs included, as the glob names them).
+    const some = pool.sync('staging2', 'prod@nightly', {
+      hooks: createIdentityHooks(['config.ethernet*', 'disk*.gpt.*']),
+    }).identity as IdentityReport;
+    assert.deepEqual(restoredPaths(some), [
+      'config.ethernet0.generatedAddress',
+      'config.ethernet1.address',
+      'disk0.gpt.diskGuid',
+      'disk0.gpt.partition1.uniqueGuid',
+    ]);
+    assert.equal(
+      readText(pool, 'staging2-seed'),
+      fixture('meta-data'),
+      "the seed's identity was not asked for: production's",
+    );
+    exportImage(pool, 'staging2-disk0', path.join(dir, 'out2.img'));
+    assert.match(run('sgdisk', ['-v', path.join(dir, 'out2.img')]).stdout, /No problems found/);
+    assert.match(
+      run('sgdisk', ['-i', '1', path.join(dir, 'out2.img')]).stdout,
+      /Partition unique GUID: BBBBBBBB-5555/,
+    );
+  });
+
+  it("preserve 'none' keeps no content value; a name the target does not have is warned about", () => {
     const production = fixture('prod-web.vmx');
-    vmWithConfig(pool, 'prod', production);
-    vmWithConfig(pool, 'a', swap(production, formats[0]!.pairs));
-    vmWithConfig(pool, 'b', swap(production, formats[0]!.pairs));
+    vm(pool, 'prod', production);
+    vm(pool, 'a', swap(production, FORMATS[0]!.pairs));
+    vm(pool, 'b', swap(production, FORMATS[0]!.pairs));
     pool.snapshot('prod', 's');
-    pool.sync('a', 'prod@s', { hooks: createIdentityHooks('none') });
-    assert.equal(readFile(pool, 'a-config'), production);
-    const report = pool.sync('b', 'prod@s', { hooks: createIdentityHooks(['config.uuid.*']) })
-      .identity as IdentityReport;
+    const none = pool.sync('a', 'prod@s', { hooks: createIdentityHooks('none') }).identity as IdentityReport;
+    assert.equal(readText(pool, 'a-config'), production);
+    assert.deepEqual(restoredPaths(none), []);
+    assert.deepEqual(none.warnings, []);
+    const some = pool.sync('b', 'prod@s', {
+      hooks: createIdentityHooks(['config.uuid.*', 'config.ethernet7.address']),
+    }).identity as IdentityReport;
+    assert.deepEqual(restoredPaths(some), ['config.uuid.bios', 'config.uuid.location']);
     assert.deepEqual(
-      report.fields
-        .filter((f) => f.status === 'restored')
-        .map((f) => f.path)
-        .sort(),
-      ['config.uuid.bios', 'config.uuid.location'],
+      some.warnings.map((w) => [w.path, w.code]),
+      [['config.ethernet7.address', 'IDENTITY_FIELD_MISSING']],
     );
+    assert.throws(() => createIdentityHooks([''] as Preserve), {
+      name: 'SnapsyncError',
+      code: 'INVALID_ARGUMENT',
+    });
   });
 
-  it('an unparsable config is reported and left as the source had it', () => {
-    vmWithConfig(pool, 'prod', fixture('prod-web.vmx'));
-    vmWithConfig(pool, 'odd', 'this is not a config format we know\n');
-    pool.createContainer({ name: 'odd-bin', type: 'file' });
-    pool.write('odd-bin', 0, Buffer.from([0xff, 0xfe, 0x00, 0x80]));
-    pool.addMember('odd', 'extra', 'odd-bin');
+  it('a config that cannot be parsed is reported, never written, and never fails the sync', () => {
+    const production = fixture('prod-web.xml');
+    vm(pool, 'prod', production);
+    vm(pool, 'odd', 'this is not a config format we know\n');
+    vm(pool, 'declared', fixture('meta-data'), { [FORMAT_LABEL]: 'ovf' });
+    vm(pool, 'broken', production.replace('</domain>', ''));
     pool.snapshot('prod', 's');
-    const report = pool.sync('odd', 'prod@s', { hooks: createIdentityHooks(), members: ['config'] })
+    const odd = pool.sync('odd', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
+    assert.deepEqual(odd.warnings[0], {
+      path: 'config',
+      code: 'IDENTITY_UNPARSABLE',
+      message:
+        "the target's content could not be read before the sync (the file is not a known config format (vmx, libvirt domain XML, cloud-init meta-data)); it was not kept",
+    });
+    assert.equal(readText(pool, 'odd-config'), production);
+    assert.deepEqual(restoredPaths(odd), []);
+
+    const declared = pool.sync('declared', 'prod@s', { hooks: createIdentityHooks() })
       .identity as IdentityReport;
-    assert.equal(readFile(pool, 'odd-config'), fixture('prod-web.vmx'));
     assert.deepEqual(
-      report.fields.filter((f) => f.status === 'restored'),
-      [],
+      declared.warnings.map((w) => [w.path, w.code]),
+      [['config', 'IDENTITY_UNKNOWN_FORMAT']],
     );
+
+    const broken = pool.sync('broken', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
+    assert.equal(broken.warnings[0]?.code, 'IDENTITY_UNPARSABLE');
+    assert.match(broken.warnings[0]!.message, /libvirt: <domain> is never closed/);
+    assert.equal(readText(pool, 'broken-config'), production);
   });
 
-  it('property: whatever the values and the other lines, the target holds and reports its own values', async () => {
-    const value = fc.stringMatching(/^[A-Za-z0-9:.-]{1,40}$/);
-    const line = fc.stringMatching(/^[a-z][a-z0-9.]{0,20} = "[A-Za-z0-9 ._-]{0,30}"$/);
-    await fc.assert(
-      fc.property(
-        fc.record({ name: value, uuid: value, mac: value }),
-        fc.record({ name: value, uuid: value, mac: value }),
-        fc.array(line, { maxLength: 30 }),
-        (prod, staging, others) => {
-          const make = (v: { name: string; uuid: string; mac: string }, extra: string[]) =>
-            [
-              'config.version = "8"',
-              `displayName = "${v.name}"`,
-              ...extra,
-              `uuid.bios = "${v.uuid}"`,
-              `ethernet0.generatedAddress = "${v.mac}"`,
-              '',
-            ].join('\n');
-          const p = Pool.create(tempDir(), { blockSize: 4096 });
-          try {
-            vmWithConfig(p, 'prod', make(prod, others));
-            vmWithConfig(p, 'stg', make(staging, []));
-            p.snapshot('prod', 's');
-            const report = p.sync('stg', 'prod@s', { hooks: createIdentityHooks() })
-              .identity as IdentityReport;
-            assert.equal(readFile(p, 'stg-config'), make(staging, others));
-            for (const [field, v] of [
-              ['config.displayName', staging.name],
-              ['config.uuid.bios', staging.uuid],
-              ['config.ethernet0.generatedAddress', staging.mac],
-            ] as const) {
-              const f = report.fields.find((x) => x.path === field)!;
-              assert.equal(f.value, v);
-              assert.equal(
-                f.status,
-                v ===
-                  (field === 'config.displayName'
-                    ? prod.name
-                    : field === 'config.uuid.bios'
-                      ? prod.uuid
-                      : prod.mac)
-                  ? 'unchanged'
-                  : 'restored',
-              );
-            }
-          } finally {
-            void p.close();
-          }
-        },
-      ),
-      { numRuns: 40 },
+  it("a target without a config gets the source's: every identity value it now holds is a warning", () => {
+    vm(pool, 'prod', fixture('meta-data'));
+    pool.createContainer({ name: 'fresh', type: 'vm' });
+    pool.snapshot('prod', 's');
+    const report = pool.sync('fresh', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
+    assert.deepEqual(
+      report.warnings.map((w) => [w.path, w.code]),
+      [
+        ['config.cloudinit.instance-id', 'IDENTITY_FROM_SOURCE'],
+        ['config.cloudinit.local-hostname', 'IDENTITY_FROM_SOURCE'],
+      ],
     );
+    assert.match(report.warnings[0]!.message, /iid-prod-web-01/);
+  });
+
+  it('restore writes only the blocks that hold identity (same-length values), or from the first change on (other lengths)', () => {
+    // 64 KiB of settings before the identity lines, 32 KiB between them: 4 KiB blocks.
+    const filler = (tag: string, n: number) =>
+      Array.from({ length: n }, (_, i) => `${tag}.setting${i} = "${'x'.repeat(20)}"`).join('\n');
+    const make = (mac: string, name: string, tail: string) =>
+      `.encoding = "UTF-8"\nconfig.version = "8"\n${filler('a', 2000)}\nethernet0.generatedAddress = "${mac}"\n${filler('b', 1000)}\ndisplayName = "${name}"\n${tail}\n`;
+    vm(pool, 'prod', make('00:0c:29:00:00:01', 'prod', filler('c', 30)));
+    vm(pool, 'same', make('00:0c:29:00:00:02', 'stag', ''));
+    vm(pool, 'longer', make('00:0c:29:00:00:03', 'staging-web-01', ''));
+    pool.snapshot('prod', 's');
+
+    const same = pool.sync('same', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
+    assert.deepEqual(restoredPaths(same), ['config.displayName', 'config.ethernet0.generatedAddress']);
+    assert.equal(same.blocksWritten, 2, 'one block per value, none of the 20+ blocks between them');
+
+    const longer = pool.sync('longer', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
+    const text = readText(pool, 'longer-config');
+    const shifted =
+      Math.ceil(text.length / 4096) - Math.floor(text.indexOf('displayName = "staging-web-01"') / 4096);
+    assert.equal(
+      longer.blocksWritten,
+      1 + shifted,
+      "the MAC's block, then from displayName's block to the end",
+    );
+    assert.equal(text, make('00:0c:29:00:00:03', 'staging-web-01', filler('c', 30)));
   });
 });
