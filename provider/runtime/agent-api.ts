@@ -4,54 +4,23 @@
  * protocol in schema/; nothing else in provider/ knows about the wire.
  */
 
-export type ContainerType = 'vm' | 'vdisk' | 'file';
+/** The wire shapes, generated from schema/ (one source of truth for agent, client and provider). */
+export type {
+  Container as AgentContainer,
+  ContainerType,
+  IdentityField,
+  LineageEntry,
+  Snapshot as AgentSnapshot,
+  SyncReport as AgentSyncResult,
+} from '../../schema';
 
-export interface AgentContainer {
-  uuid: string;
-  name: string;
-  type: ContainerType;
-  size: number;
-  labels: Record<string, string>;
-  members: Record<string, string>;
-  generation: number;
-  parentSnapshot: { id: number; name: string; container: string } | null;
-}
-
-export interface AgentSnapshot {
-  id: number;
-  uuid: string;
-  name: string;
-  container: string;
-  containerType: ContainerType;
-  size: number;
-  createdAt: string;
-  members: Record<string, number>;
-}
-
-export interface IdentityField {
-  path: string;
-  value: string;
-  status: 'restored' | 'unchanged';
-  sourceValue?: string;
-}
-
-export interface AgentSyncResult {
-  target: AgentContainer;
-  source: AgentSnapshot;
-  safetySnapshot: AgentSnapshot | null;
-  members: Array<{ role: string | null; container: string; source: string }>;
-  identity: {
-    fields: IdentityField[];
-    warnings: Array<{ path: string; code: string; message: string }>;
-  } | null;
-  generation: number;
-}
-
-export interface LineageEntry {
-  table: number;
-  kind: 'current' | 'snapshot';
-  snapshot: AgentSnapshot | null;
-}
+import type {
+  Container as AgentContainer,
+  Snapshot as AgentSnapshot,
+  SyncReport as AgentSyncResult,
+  ContainerType,
+  LineageEntry,
+} from '../../schema';
 
 export type Preserve = 'default' | 'none' | string[];
 

@@ -4,11 +4,10 @@
  * outside the allowed directories, a flood of failed logins — and the token
  * appears in no log line.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { AgentClient, AgentError } from '../../agent/client/client';
 import { startAgentProcess } from '../helpers/agent-process';
+import { selfSignedCertificate } from '../helpers/certs';
 import { tempDir } from '../helpers/tmp';
 
 export interface SecurityDrillResult {
@@ -19,31 +18,7 @@ export interface SecurityDrillResult {
 
 export async function securityDrill(floodAttempts: number): Promise<SecurityDrillResult> {
   const dir = tempDir('snapsync-sec-');
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'pipe' },
-  );
+  const { key, cert } = selfSignedCertificate(dir);
   const plain = await startAgentProcess();
   const secure = await startAgentProcess({ args: ['--tls-cert', cert, '--tls-key', key] });
   const result: SecurityDrillResult = { attempts: 0, refused: 0, tokenInLogs: true };

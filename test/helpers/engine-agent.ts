@@ -5,29 +5,16 @@
  */
 import { createHash } from 'node:crypto';
 import type { ContainerInfo, MutationOptions, Pool, SnapshotInfo } from '../../agent/engine';
-import type { AgentApi, AgentContainer, AgentSnapshot } from '../../provider/runtime/agent-api';
+import type {
+  AgentApi,
+  AgentContainer,
+  AgentSnapshot,
+  AgentSyncResult,
+} from '../../provider/runtime/agent-api';
 
-const container = (c: ContainerInfo): AgentContainer => ({
-  uuid: c.uuid,
-  name: c.name,
-  type: c.type,
-  size: c.size,
-  labels: c.labels,
-  members: c.members,
-  generation: c.generation,
-  parentSnapshot: c.parentSnapshot,
-});
-
-const snapshot = (s: SnapshotInfo): AgentSnapshot => ({
-  id: s.id,
-  uuid: s.uuid,
-  name: s.name,
-  container: s.container,
-  containerType: s.containerType,
-  size: s.size,
-  createdAt: s.createdAt,
-  members: s.members,
-});
+// Engine infos and wire shapes are the same JSON (the schemas describe what the engine returns).
+const container = (c: ContainerInfo) => JSON.parse(JSON.stringify(c)) as AgentContainer;
+const snapshot = (s: SnapshotInfo) => JSON.parse(JSON.stringify(s)) as AgentSnapshot;
 
 export class EngineAgent implements AgentApi {
   /** Every mutating call's key, in order (tests check retries reuse them). */
@@ -126,14 +113,7 @@ export class EngineAgent implements AgentApi {
           members: options.members,
           ...o,
         }),
-      (r) => ({
-        target: container(r.target),
-        source: snapshot(r.source),
-        safetySnapshot: r.safetySnapshot && snapshot(r.safetySnapshot),
-        members: r.members,
-        identity: null,
-        generation: r.generation,
-      }),
+      (r) => JSON.parse(JSON.stringify(r)) as AgentSyncResult,
     );
   }
   async revert(c: string, s: string, key: string) {

@@ -4,11 +4,10 @@
  * before the token) is sent.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { AgentClient, AgentError } from '../../agent/client/client';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { selfSignedCertificate } from '../helpers/certs';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 describe('agent over TLS', function () {
@@ -18,39 +17,10 @@ describe('agent over TLS', function () {
   let fingerprint: string;
 
   before(async () => {
-    const dir = tempDir('snapsync-tls-');
-    const key = path.join(dir, 'key.pem');
-    const certFile = path.join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '2',
-        '-keyout',
-        key,
-        '-out',
-        certFile,
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'pipe' },
-    );
-    cert = fs.readFileSync(certFile);
-    fingerprint = execFileSync('openssl', ['x509', '-in', certFile, '-noout', '-fingerprint', '-sha256'], {
-      encoding: 'utf8',
-    })
-      .split('=')[1]!
-      .trim();
-    agent = await startAgentProcess({ args: ['--tls-cert', certFile, '--tls-key', key] });
+    const made = selfSignedCertificate(tempDir('snapsync-tls-'));
+    cert = fs.readFileSync(made.cert);
+    fingerprint = made.fingerprint;
+    agent = await startAgentProcess({ args: ['--tls-cert', made.cert, '--tls-key', made.key] });
   });
   after(async () => {
     await agent?.stop();
