@@ -8,7 +8,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import messages from './protocol/messages.json';
 import opTable from './protocol/op-table.json';
 import ops from './protocol/ops.json';
-import type { OpMap, OpName } from './types.generated';
+import type { OpName } from './types.generated';
 
 export type * from './types.generated';
 
@@ -68,10 +68,6 @@ export function checkRequest(message: unknown): SchemaProblem[] {
 
 export function checkHello(params: unknown): SchemaProblem[] {
   return check('messages', 'Hello', params, '/params');
-}
-
-export function checkParams<K extends OpName>(op: K, params: unknown): params is OpMap[K]['params'] {
-  return checkParamsProblems(op, params).length === 0;
 }
 
 export function checkParamsProblems(op: OpName, params: unknown): SchemaProblem[] {

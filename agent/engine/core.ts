@@ -38,8 +38,6 @@ export class EngineCore implements IoContext {
   readonly batch = new WriteBatch();
   readonly blockSize: number;
   closed = false;
-  /** Store entries written by the last commit (tests count what an operation costs). */
-  lastCommitEntries = 0;
   private reclaimScheduled = false;
   /** Set by the pool: frees garbage tables a step at a time. */
   reclaimStep: (() => boolean) | null = null;
@@ -85,7 +83,6 @@ export class EngineCore implements IoContext {
     const release = this.space.planRelease(batch.released);
     ops.push(...release.ops);
     this.store.commit(ops);
-    this.lastCommitEntries = ops.length;
     this.space.committed();
     release.apply();
     batch.clear();

@@ -53,10 +53,6 @@ export class OwnerIndex {
     this.cache.delete(tableId);
   }
 
-  get size(): number {
-    return this.lru.size;
-  }
-
   private store(tableId: number, chunk: number, owners: Uint32Array): void {
     let chunks = this.cache.get(tableId);
     if (chunks === undefined) {

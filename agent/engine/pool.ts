@@ -194,11 +194,6 @@ export class Pool {
     return this.core.device;
   }
 
-  /** Store entries the last commit wrote (tests count an operation's metadata cost). */
-  get lastCommitEntries(): number {
-    return this.core.lastCommitEntries;
-  }
-
   /** Called with errors from background work (the reclaimer). */
   set onBackgroundError(handler: (err: unknown) => void) {
     this.core.onBackgroundError = handler;

@@ -23,8 +23,4 @@ export class ContainerLocks {
       for (const key of unique) if (this.tails.get(key) === done) this.tails.delete(key);
     }
   }
-
-  get busy(): number {
-    return this.tails.size;
-  }
 }
