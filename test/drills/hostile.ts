@@ -138,8 +138,11 @@ export async function hostileDrill(frames: number, seed = Date.now()): Promise<H
             : null;
       if (id) replies.delete(id);
       ws!.send(frame, { binary });
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
       const answered = new Promise<'answered'>((resolve) => {
         const poll = () => {
+          if (settled) return; // stop once the race is decided: a live timer would keep the process up
           if (anonymousErrors > errorsBefore || (id && replies.has(id))) resolve('answered');
           else setTimeout(poll, 2);
         };
@@ -148,8 +151,12 @@ export async function hostileDrill(frames: number, seed = Date.now()): Promise<H
       const outcome = await Promise.race([
         answered,
         closed,
-        new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 2000)),
+        new Promise<'timeout'>((r) => {
+          timer = setTimeout(() => r('timeout'), 2000);
+        }),
       ]);
+      settled = true;
+      clearTimeout(timer);
       ws?.off('close', onClose);
       result.tried++;
       if (outcome === 'timeout') result.unanswered.push(String(frame).slice(0, 200));
