@@ -7,7 +7,7 @@ import type { AgentContainer } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
-import { changedKeys } from './inputs';
+import { changedKeys, readResult } from './inputs';
 import { idempotencyKey } from './keys';
 
 export interface ContainerInputs {
@@ -117,11 +117,12 @@ export async function read(id: string, props: ContainerOutputs): Promise<dynamic
   if (c === null || c.uuid !== id) return { id: '' };
   const live: ContainerInputs = {
     ...props,
-    size: c.type === 'vm' ? props.size : c.size,
+    // Only a declared size can drift: a file without one grows with its writes.
+    size: c.type === 'vm' || props.size === undefined ? props.size : c.size,
     labels: c.labels,
     members: c.type === 'vm' ? c.members : props.members,
   };
-  return { id, props: outputs(live, c), inputs: stripOutputs(live) };
+  return readResult(id, outputs(live, c), stripOutputs(live));
 }
 
 export async function update(

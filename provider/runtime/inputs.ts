@@ -1,4 +1,5 @@
 /** Input handling shared by the resources: unknowns during preview, and plain-value comparisons. */
+import type * as dynamic from '@pulumi/pulumi/dynamic';
 import { stableJson } from '../../schema/stable-json';
 
 /** The value Pulumi puts in place of an input not known yet (preview). */
@@ -22,4 +23,17 @@ export function changedKeys(
   keys: string[],
 ): string[] {
   return keys.filter((k) => changed(olds, news, k));
+}
+
+/**
+ * A read's answer without undefined fields: the plugin turns Read results
+ * into protobuf Structs, which reject undefined (unlike Create/Update outputs).
+ */
+export function readResult(id: string, props?: object, inputs?: object): dynamic.ReadResult {
+  const plain = (o: object) => JSON.parse(JSON.stringify(o)) as Record<string, unknown>;
+  return {
+    id,
+    ...(props === undefined ? {} : { props: plain(props) }),
+    ...(inputs === undefined ? {} : { inputs: plain(inputs) }),
+  };
 }

@@ -8,7 +8,7 @@ import type { AgentSnapshot } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, step } from './errors';
-import { changedKeys } from './inputs';
+import { changedKeys, readResult } from './inputs';
 import { idempotencyKey } from './keys';
 
 export interface SnapshotInputs {
@@ -74,7 +74,7 @@ export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.
     agent.describeSnapshot(`${props.container}@${props.name}`),
   );
   if (s === null || s.uuid !== id) return { id: '' };
-  return { id, props: outputs(props, s) };
+  return readResult(id, outputs(props, s));
 }
 
 export async function remove(id: string, props: SnapshotOutputs): Promise<void> {

@@ -10,7 +10,7 @@ import type { AgentApi, AgentSyncResult, IdentityField, Preserve } from './agent
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
-import { changedKeys } from './inputs';
+import { changedKeys, readResult } from './inputs';
 import { idempotencyKey } from './keys';
 
 export interface SyncInputs {
@@ -57,7 +57,8 @@ export async function check(_olds: unknown, news: Record<string, unknown>): Prom
 export async function diff(_id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.DiffResult> {
   const replaces = changedKeys(olds as never, news as never, ['target', 'agentUrl']);
   const updates = changedKeys(olds as never, news as never, [...RESYNC_ON, 'onDelete']);
-  return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
+  const drifted = olds.inSync === false; // a refresh found the target re-synced or reverted by hand
+  return { changes: drifted || replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
 }
 
 async function runSync(agent: AgentApi, inputs: SyncInputs, key: string): Promise<SyncOutputs> {
@@ -108,9 +109,14 @@ async function driftOf(agent: AgentApi, props: SyncOutputs): Promise<string | nu
     const container = role === '' ? props.target : target.members[role];
     if (container === undefined) return `member "${role}" was removed from "${props.target}"`;
     const lineage = await step('lineage', container, () => agent.lineage(container));
-    if (!lineage.some((entry) => entry.snapshot?.id === snapshotId)) {
-      const now = lineage.find((entry) => entry.snapshot)?.snapshot;
-      return `"${container}" no longer descends from ${props.snapshot}${now ? ` (it now descends from ${now.container}@${now.name})` : ''}`;
+    // The nearest snapshot of another container is where the data comes from: the container's own
+    // snapshots taken since are skipped; an older source further down (a re-sync to a newer
+    // snapshot of the same source still has the old one below it) does not count.
+    const source = lineage.find(
+      (entry) => entry.snapshot && entry.snapshot.container !== container,
+    )?.snapshot;
+    if (source?.id !== snapshotId) {
+      return `"${container}" no longer descends from ${props.snapshot}${source ? ` (it now descends from ${source.container}@${source.name})` : ''}`;
     }
   }
   return null;
@@ -132,32 +138,14 @@ export async function read(id: string, props: SyncOutputs): Promise<dynamic.Read
   const agent = await agentFor(props.agentUrl);
   const drift = await driftOf(agent, props);
   if (drift === 'gone') return { id: '' };
-  if (drift === null) return { id, props: { ...props, inSync: true, drift: null } };
-  // Report drift, and make the next `pulumi up` see a changed snapshot input so it re-syncs.
-  const {
-    preserved: _p,
-    restored: _r,
-    identity: _i,
-    warnings: _w,
-    safetySnapshotRef: _s,
-    generation: _g,
-    sourceSnapshotUuid: _u,
-    sourceSnapshotIds: _d,
-    targetUuid: _t,
-    inSync: _n,
-    drift: _x,
-    ...inputs
-  } = props;
-  return {
-    id,
-    props: { ...props, inSync: false, drift },
-    inputs: { ...inputs, snapshot: `drifted:${props.snapshot}` },
-  };
+  if (drift === null) return readResult(id, { ...props, inSync: true, drift: null });
+  // Recorded drift makes the next diff a change: `pulumi refresh` shows it, `pulumi up` re-syncs.
+  return readResult(id, { ...props, inSync: false, drift });
 }
 
 export async function update(id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.UpdateResult> {
   const agent = await agentFor(news.agentUrl);
-  if (changedKeys(olds as never, news as never, RESYNC_ON).length === 0) {
+  if (olds.inSync !== false && changedKeys(olds as never, news as never, RESYNC_ON).length === 0) {
     return { outs: { ...olds, ...news } }; // only onDelete changed: nothing to do on the agent
   }
   const outs = await runSync(

@@ -116,12 +116,39 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
     everything.push(drifted.properties);
     assert.equal(drifted.properties.inSync, false);
     assert.match(String(drifted.properties.drift), /no longer descends from prod@nightly-2/);
-    assert.notEqual(drifted.inputs.snapshot, 'prod@nightly-2');
+    // The recorded drift is a change: refresh shows it, and the next up re-syncs.
+    const driftDiff = await plugin.diff(
+      urn('SyncFromSnapshot', 'refresh'),
+      sync.id,
+      drifted.properties,
+      next,
+    );
+    assert.equal(driftDiff.changes, 'some');
+    assert.deepEqual(driftDiff.replaces, []);
+    const resynced = await plugin.update(
+      urn('SyncFromSnapshot', 'refresh'),
+      sync.id,
+      drifted.properties,
+      next,
+    );
+    everything.push(resynced.properties);
+    assert.equal((await admin.read('staging-disk0', 0, 13)).toString(), 'production v2');
+    assert.equal(resynced.properties.inSync, true);
+    assert.equal(resynced.properties.generation, 4);
+    // A re-sync to a newer snapshot of the same source is drift too (the old one is still below it).
+    await admin.call('snapshot', { container: 'prod', name: 'manual' });
+    await admin.call('sync', { target: 'staging', source: 'prod@manual' });
+    const newer = await plugin.read(urn('SyncFromSnapshot', 'refresh'), sync.id, resynced.properties, next);
+    assert.equal(newer.properties.inSync, false);
+    assert.match(
+      String(newer.properties.drift),
+      /no longer descends from prod@nightly-2 \(it now descends from prod-\w+@manual\)/,
+    );
 
-    // Delete with onDelete: revert goes back to the state before the last provider sync.
-    await plugin.delete(urn('SyncFromSnapshot', 'refresh'), sync.id, updated.properties);
+    // Delete with onDelete: revert goes back to the state before the last provider sync (the drifted one).
+    await plugin.delete(urn('SyncFromSnapshot', 'refresh'), sync.id, resynced.properties);
     assert.equal((await admin.read('staging-disk0', 0, 13)).toString(), 'production v1');
-    await plugin.delete(urn('SyncFromSnapshot', 'refresh'), sync.id, updated.properties); // idempotent
+    await plugin.delete(urn('SyncFromSnapshot', 'refresh'), sync.id, resynced.properties); // idempotent
   });
 
   it('Container: resize updates in place, a new name replaces, delete is idempotent', async () => {
@@ -137,6 +164,13 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
     );
     const resized = await plugin.update(urn('Container', 'scratch'), disk.id, disk.properties, bigger);
     assert.equal(resized.properties.size, 8192);
+    // Refresh of a vdisk (no members): a size changed by hand shows in the read state.
+    await admin.call('resize', { container: 'scratch', size: 16384 });
+    const refreshed = await plugin.read(urn('Container', 'scratch'), disk.id, resized.properties, bigger);
+    assert.equal(refreshed.properties.size, 16384);
+    assert.equal(refreshed.inputs.size, 16384);
+    assert.equal('members' in refreshed.properties, false);
+    await admin.call('resize', { container: 'scratch', size: 8192, shrink: true });
     assert.deepEqual(
       (
         await plugin.diff(urn('Container', 'scratch'), disk.id, disk.properties, {

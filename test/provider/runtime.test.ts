@@ -129,9 +129,10 @@ describe('provider runtime (resource logic on a real engine)', () => {
     const drifted = await runtime.syncFromSnapshot.read(created.id, updated);
     assert.equal((drifted.props as SyncOutputs).inSync, false);
     assert.match((drifted.props as SyncOutputs).drift!, /no longer descends from prod@nightly-2/);
-    assert.notEqual(
-      (drifted.inputs as SyncOutputs).snapshot,
-      'prod@nightly-2',
+    const driftDiff = await runtime.syncFromSnapshot.diff(created.id, drifted.props as SyncOutputs, next);
+    assert.deepEqual(
+      [driftDiff.changes, driftDiff.replaces],
+      [true, []],
       'the next up sees a change and re-syncs',
     );
 
