@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: deps system-deps demo test lint typecheck bench drill check clean
+.PHONY: deps system-deps pulumi-cli demo test e2e lint typecheck bench drill check clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -21,6 +21,14 @@ demo: deps
 ## The tests (what CI runs).
 test: deps system-deps
 	npm test
+
+## The Pulumi CLI for the end-to-end tests, built from the Go module proxy once into ~/.cache/snapsync-pulumi.
+pulumi-cli:
+	bash scripts/build-pulumi-cli.sh >/dev/null
+
+## Real `pulumi up`/`refresh`/`destroy` of examples/refresh-staging against a real agent.
+e2e: deps
+	SNAPSYNC_PULUMI="$$(bash scripts/build-pulumi-cli.sh | tail -n 1)" npm run --silent e2e
 
 lint: deps
 	npx biome check .
