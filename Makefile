@@ -28,7 +28,7 @@ pulumi-cli:
 
 ## Real `pulumi up`/`refresh`/`destroy` of examples/refresh-staging against a real agent.
 e2e: deps
-	SNAPSYNC_PULUMI="$$(bash scripts/build-pulumi-cli.sh | tail -n 1)" npm run --silent e2e
+	pulumi="$$(bash scripts/build-pulumi-cli.sh)" && SNAPSYNC_PULUMI="$$pulumi" npm run --silent e2e
 
 lint: deps
 	npx biome check .

@@ -17,7 +17,7 @@ export interface ContainerArgs {
   fromSnapshot?: pulumi.Input<string>;
   /** Allow a smaller `size` to discard the data past the new end. */
   allowShrink?: pulumi.Input<boolean>;
-  /** Agent to use instead of the stack's `snapsync:url`. Changing it replaces the container. */
+  /** Agent to use instead of the stack's `snapsync:url` (its credentials come from `snapsync:agents`). Changing it replaces the container. */
   agentUrl?: pulumi.Input<string>;
 }
 

@@ -9,7 +9,7 @@ export interface SnapshotArgs {
   name: pulumi.Input<string>;
   /** Labels recorded with the snapshot. */
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** Agent to use instead of the stack's `snapsync:url`. */
+  /** Agent to use instead of the stack's `snapsync:url` (its credentials come from `snapsync:agents`). */
   agentUrl?: pulumi.Input<string>;
 }
 

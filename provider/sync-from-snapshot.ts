@@ -17,7 +17,7 @@ export interface SyncFromSnapshotArgs {
   triggers?: pulumi.Input<unknown[]>;
   /** VM only: the member roles to sync (default: every role in the snapshot). */
   members?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Agent to use instead of the stack's `snapsync:url`. Changing it replaces. */
+  /** Agent to use instead of the stack's `snapsync:url` (its credentials come from `snapsync:agents`). Changing it replaces. */
   agentUrl?: pulumi.Input<string>;
 }
 

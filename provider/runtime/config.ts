@@ -6,6 +6,7 @@
  *   snapsync:tlsFingerprint SHA-256 fingerprint of the agent's certificate (wss)
  *   snapsync:caFile         CA bundle to verify the agent's certificate (wss)
  *   snapsync:agents         JSON: { "<url>": { "token": "…", "tlsFingerprint": "…" } } for more hosts
+ *                           (set with --secret; a resource's agentUrl must be the default or listed here)
  * SNAPSYNC_URL / SNAPSYNC_TOKEN in the environment are used when config is silent.
  */
 
@@ -65,8 +66,11 @@ export function agentSettings(agentUrl: string | undefined): AgentSettings {
     const known = settings.agents[agentUrl];
     if (known) return known;
     if (settings.default?.url === agentUrl) return settings.default;
-    // Same credentials as the default agent unless snapsync:agents says otherwise.
-    return { ...settings.default, url: agentUrl };
+    // Never hand the default agent's token to a host nobody vouched for.
+    throw new Error(
+      `no credentials for agent ${agentUrl}: add it to snapsync:agents, e.g. ` +
+        `pulumi config set --secret snapsync:agents '{"${agentUrl}": {"token": "…"}}'`,
+    );
   }
   if (!settings.default) {
     throw new Error('no snapsync agent configured: run `pulumi config set snapsync:url ws://HOST:PORT`');

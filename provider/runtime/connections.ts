@@ -1,6 +1,7 @@
 /** One agent connection per URL, opened on first use inside the plugin process. */
 import type { AgentApi } from './agent-api';
 import { type AgentSettings, agentSettings } from './config';
+import { step } from './errors';
 
 export type Connector = (settings: AgentSettings) => Promise<AgentApi>;
 
@@ -13,7 +14,12 @@ export function setConnector(next: Connector | null): void {
   open.clear();
 }
 
-export function agentFor(agentUrl: string | undefined): Promise<AgentApi> {
+/** The connection to a resource's agent; a failure names the container and the agent's code. */
+export function agentFor(agentUrl: string | undefined, container: string): Promise<AgentApi> {
+  return step('connect', container, () => connection(agentUrl));
+}
+
+function connection(agentUrl: string | undefined): Promise<AgentApi> {
   const settings = agentSettings(agentUrl);
   let connection = open.get(settings.url);
   if (!connection) {

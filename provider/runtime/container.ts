@@ -8,7 +8,7 @@ import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
 import { changedKeys, readResult } from './inputs';
-import { idempotencyKey } from './keys';
+import { createOnce, idempotencyKey } from './keys';
 
 export interface ContainerInputs {
   name: string;
@@ -66,52 +66,67 @@ function outputs(inputs: ContainerInputs, c: AgentContainer): ContainerOutputs {
   };
 }
 
+/** All or nothing: a step that fails after the container exists deletes it again. */
 export async function create(inputs: ContainerInputs): Promise<dynamic.CreateResult> {
-  const agent = await agentFor(inputs.agentUrl);
+  const agent = await agentFor(inputs.agentUrl, inputs.name);
   const key = (op: string, ...state: unknown[]) =>
     idempotencyKey(`container/${inputs.name}`, op, inputs, ...state);
-  let c: AgentContainer;
   if (inputs.fromSnapshot) {
-    c = await step('clone', inputs.name, () =>
-      agent.clone(inputs.fromSnapshot!, inputs.name, inputs.labels ?? {}, key('clone')),
+    const source = await step('read snapshot', inputs.name, () =>
+      agent.describeSnapshot(inputs.fromSnapshot!),
     );
-    if (inputs.size !== undefined && inputs.size !== c.size && inputs.type !== 'vm') {
-      c = await step('resize', inputs.name, () =>
-        agent.resize(inputs.name, inputs.size!, false, key('resize')),
+    if (source && source.containerType !== inputs.type) {
+      throw new ProviderError(
+        'clone',
+        inputs.name,
+        'TYPE_MISMATCH',
+        `${inputs.fromSnapshot} is a snapshot of a ${source.containerType}, not a ${inputs.type}`,
       );
     }
-  } else {
-    c = await step('create', inputs.name, () =>
-      agent.createContainer(
-        {
-          name: inputs.name,
-          type: inputs.type,
-          size: inputs.type === 'vm' ? undefined : (inputs.size ?? 0),
-          labels: inputs.labels,
-        },
-        key('create'),
-      ),
-    );
   }
-  if (c.type !== inputs.type) {
-    throw new ProviderError(
-      'create',
-      inputs.name,
-      'TYPE_MISMATCH',
-      `the snapshot is of a ${c.type}, not a ${inputs.type}`,
-    );
-  }
-  for (const [role, member] of Object.entries(inputs.members ?? {})) {
-    if (c.members[role] === member) continue;
-    c = await step('add member', inputs.name, () =>
-      agent.addMember(inputs.name, role, member, key('member', role, member)),
-    );
+  let c = await createOnce(
+    (salt) =>
+      inputs.fromSnapshot
+        ? step('clone', inputs.name, () =>
+            agent.clone(inputs.fromSnapshot!, inputs.name, inputs.labels ?? {}, key('clone', salt)),
+          )
+        : step('create', inputs.name, () =>
+            agent.createContainer(
+              {
+                name: inputs.name,
+                type: inputs.type,
+                size: inputs.type === 'vm' ? undefined : (inputs.size ?? 0),
+                labels: inputs.labels,
+              },
+              key('create', salt),
+            ),
+          ),
+    async (made) => (await step('read', inputs.name, () => agent.describe(inputs.name)))?.uuid === made.uuid,
+  );
+  // Later steps are keyed by the new container's uuid: a recreated container never gets old answers.
+  const created = c.uuid;
+  try {
+    if (inputs.fromSnapshot && inputs.size !== undefined && inputs.size !== c.size && inputs.type !== 'vm') {
+      c = await step('resize', inputs.name, () =>
+        agent.resize(inputs.name, inputs.size!, false, key('resize', created)),
+      );
+    }
+    for (const [role, member] of Object.entries(inputs.members ?? {})) {
+      if (c.members[role] === member) continue;
+      c = await step('add member', inputs.name, () =>
+        agent.addMember(inputs.name, role, member, key('member', created, role, member)),
+      );
+    }
+  } catch (err) {
+    // Members are containers of their own: remove() detaches them before deleting the VM.
+    await remove(created, outputs(inputs, c)).catch(() => {}); // the step's own error is the one to report
+    throw err;
   }
   return { id: c.uuid, outs: outputs(inputs, c) };
 }
 
 export async function read(id: string, props: ContainerOutputs): Promise<dynamic.ReadResult> {
-  const agent = await agentFor(props.agentUrl);
+  const agent = await agentFor(props.agentUrl, props.name);
   const c = await step('read', props.name, () => agent.describe(props.name));
   // Gone, or a different container now carries the name: the resource no longer exists.
   if (c === null || c.uuid !== id) return { id: '' };
@@ -119,7 +134,8 @@ export async function read(id: string, props: ContainerOutputs): Promise<dynamic
     ...props,
     // Only a declared size can drift: a file without one grows with its writes.
     size: c.type === 'vm' || props.size === undefined ? props.size : c.size,
-    labels: c.labels,
+    // No labels declared and none on the agent is no drift (undefined vs {}).
+    labels: props.labels === undefined && Object.keys(c.labels).length === 0 ? undefined : c.labels,
     members: c.type === 'vm' ? c.members : props.members,
   };
   return readResult(id, outputs(live, c), stripOutputs(live));
@@ -130,7 +146,7 @@ export async function update(
   olds: ContainerOutputs,
   news: ContainerInputs,
 ): Promise<dynamic.UpdateResult> {
-  const agent = await agentFor(news.agentUrl);
+  const agent = await agentFor(news.agentUrl, news.name);
   const key = (op: string, ...state: unknown[]) =>
     idempotencyKey(`container/${news.name}`, op, olds, news, ...state);
   let c = await step('read', news.name, () => agent.describe(news.name));
@@ -167,7 +183,7 @@ export async function update(
 }
 
 export async function remove(id: string, props: ContainerOutputs): Promise<void> {
-  const agent = await agentFor(props.agentUrl);
+  const agent = await agentFor(props.agentUrl, props.name);
   const c = await step('read', props.name, () => agent.describe(props.name));
   if (c === null || c.uuid !== id) return; // already gone: delete is idempotent
   const key = (op: string, ...state: unknown[]) =>

@@ -23,3 +23,18 @@ export function idempotencyKey(urn: string, operation: string, ...state: unknown
     .slice(0, 32);
   return `pulumi:${urn}:${operation}:${hash}`;
 }
+
+/**
+ * Runs a create whose idempotency key derives from the inputs alone. The agent
+ * replays a key's first result for days, so once the object was deleted the
+ * same inputs (`pulumi destroy` then `up`, or v1 → v2 → v1) would get the
+ * deleted object's answer back and create nothing: when the answer names an
+ * object that is not there any more, create again under a key salted with it.
+ */
+export async function createOnce<T extends { uuid: string }>(
+  create: (salt: string | undefined) => Promise<T>,
+  stillThere: (result: T) => Promise<boolean>,
+): Promise<T> {
+  const first = await create(undefined);
+  return (await stillThere(first)) ? first : create(first.uuid);
+}

@@ -9,7 +9,7 @@ import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, step } from './errors';
 import { changedKeys, readResult } from './inputs';
-import { idempotencyKey } from './keys';
+import { createOnce, idempotencyKey } from './keys';
 
 export interface SnapshotInputs {
   container: string;
@@ -55,21 +55,26 @@ function outputs(inputs: SnapshotInputs, s: AgentSnapshot): SnapshotOutputs {
 }
 
 export async function create(inputs: SnapshotInputs): Promise<dynamic.CreateResult> {
-  const agent = await agentFor(inputs.agentUrl);
+  const agent = await agentFor(inputs.agentUrl, inputs.container);
   const ref = `${inputs.container}@${inputs.name}`;
-  const s = await step('snapshot', inputs.container, () =>
-    agent.snapshot(
-      inputs.container,
-      inputs.name,
-      inputs.labels ?? {},
-      idempotencyKey(`snapshot/${ref}`, 'create', inputs),
-    ),
+  const s = await createOnce(
+    (salt) =>
+      step('snapshot', inputs.container, () =>
+        agent.snapshot(
+          inputs.container,
+          inputs.name,
+          inputs.labels ?? {},
+          idempotencyKey(`snapshot/${ref}`, 'create', inputs, salt),
+        ),
+      ),
+    async (made) =>
+      (await step('read snapshot', inputs.container, () => agent.describeSnapshot(ref)))?.uuid === made.uuid,
   );
   return { id: s.uuid, outs: outputs(inputs, s) };
 }
 
 export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.ReadResult> {
-  const agent = await agentFor(props.agentUrl);
+  const agent = await agentFor(props.agentUrl, props.container);
   const s = await step('read snapshot', props.container, () =>
     agent.describeSnapshot(`${props.container}@${props.name}`),
   );
@@ -78,7 +83,7 @@ export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.
 }
 
 export async function remove(id: string, props: SnapshotOutputs): Promise<void> {
-  const agent = await agentFor(props.agentUrl);
+  const agent = await agentFor(props.agentUrl, props.container);
   const ref = `${props.container}@${props.name}`;
   const s = await step('read snapshot', props.container, () => agent.describeSnapshot(ref));
   if (s === null || s.uuid !== id) return; // already gone (or the name was reused): nothing of ours to delete

@@ -123,7 +123,7 @@ async function driftOf(agent: AgentApi, props: SyncOutputs): Promise<string | nu
 }
 
 export async function create(inputs: SyncInputs): Promise<dynamic.CreateResult> {
-  const agent = await agentFor(inputs.agentUrl);
+  const agent = await agentFor(inputs.agentUrl, inputs.target);
   const base = `sync/${inputs.target}`;
   let outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs));
   // A replayed result (same key) may predate a later revert of the target: verify, and sync afresh if so.
@@ -135,7 +135,7 @@ export async function create(inputs: SyncInputs): Promise<dynamic.CreateResult> 
 }
 
 export async function read(id: string, props: SyncOutputs): Promise<dynamic.ReadResult> {
-  const agent = await agentFor(props.agentUrl);
+  const agent = await agentFor(props.agentUrl, props.target);
   const drift = await driftOf(agent, props);
   if (drift === 'gone') return { id: '' };
   if (drift === null) return readResult(id, { ...props, inSync: true, drift: null });
@@ -144,7 +144,7 @@ export async function read(id: string, props: SyncOutputs): Promise<dynamic.Read
 }
 
 export async function update(id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.UpdateResult> {
-  const agent = await agentFor(news.agentUrl);
+  const agent = await agentFor(news.agentUrl, news.target);
   if (olds.inSync !== false && changedKeys(olds as never, news as never, RESYNC_ON).length === 0) {
     return { outs: { ...olds, ...news } }; // only onDelete changed: nothing to do on the agent
   }
@@ -161,7 +161,7 @@ export async function update(id: string, olds: SyncOutputs, news: SyncInputs): P
 }
 
 export async function remove(id: string, props: SyncOutputs): Promise<void> {
-  const agent = await agentFor(props.agentUrl);
+  const agent = await agentFor(props.agentUrl, props.target);
   const target = await step('read', props.target, () => agent.describe(props.target));
   if (target === null) return; // the target is gone: nothing to undo
   if (props.onDelete === 'revert') {

@@ -54,6 +54,8 @@ describe('pulumi CLI end to end: examples/refresh-staging', function () {
   const pulumi = findPulumiCli();
   let agent: AgentProcess;
   let example: ExampleStack;
+  /** Everything the CLI printed and every engine event, to search for the token. */
+  const transcript: string[] = [];
   const cli = (...args: string[]) => {
     const r = spawnSync(process.execPath, [BIN, ...args, '--json'], {
       env: { ...process.env, SNAPSYNC_URL: agent.url, SNAPSYNC_TOKEN: agent.token },
@@ -65,6 +67,7 @@ describe('pulumi CLI end to end: examples/refresh-staging', function () {
   const up = async (): Promise<{ result: UpResult; ops: Map<string, string> }> => {
     const events: EngineEvent[] = [];
     const result = await example.stack.up({ onEvent: (e) => events.push(e) });
+    transcript.push(result.stdout, result.stderr, JSON.stringify(events));
     return { result, ops: operations(events) };
   };
 
@@ -188,6 +191,7 @@ describe('pulumi CLI end to end: examples/refresh-staging', function () {
     cli('sync', 'staging-web', 'prod-web@manual');
     const events: EngineEvent[] = [];
     const refresh = await example.stack.refresh({ onEvent: (e) => events.push(e) });
+    transcript.push(refresh.stdout, refresh.stderr, JSON.stringify(events));
     assert.equal(refresh.summary.result, 'succeeded');
     const refreshOps = new Map(
       events.flatMap((e) => {
@@ -238,6 +242,10 @@ describe('pulumi CLI end to end: examples/refresh-staging', function () {
     assert.ok(!stackConfig.includes(agent.token), 'the token is not in the stack config in clear text');
     assert.match(stackConfig, /snapsync:token:\s*\n\s*secure: /);
     assert.ok(!agent.logs().includes(agent.token), 'the token is in no agent log line');
+    assert.ok(
+      transcript.length >= 8 && !transcript.some((t) => t.includes(agent.token)),
+      'nor in the CLI output',
+    );
   });
 
   it('pulumi destroy leaves the agent with nothing of the stack', async () => {
@@ -247,5 +255,14 @@ describe('pulumi CLI end to end: examples/refresh-staging', function () {
     const info = cli('info');
     assert.equal(info.usedBlocks, 0, `blocks still in use: ${JSON.stringify(info)}`);
     assert.equal(cli('fsck').ok, true);
+  });
+  it('pulumi up after destroy builds it all again (nothing answered from the destroyed stack)', async () => {
+    const { result, ops } = await up();
+    assert.equal([...ops.values()].filter((op) => op === 'create').length, 10);
+    assert.equal(cli('ls').length, 8);
+    assert.equal(cli('describe', 'staging-web').uuid, result.outputs.stagingUuid!.value);
+    assert.equal(result.outputs.syncedFrom!.value, 'prod-web@nightly-2026-11-25');
+    await example.stack.destroy();
+    assert.deepEqual(cli('ls'), []);
   });
 });

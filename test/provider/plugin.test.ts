@@ -230,6 +230,15 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
         assert.equal((await other.call('describe', { container: 'on-host-2' })).uuid, created.id);
         await other.close();
         assert.ok(!(await admin.call('listContainers', {})).some((c) => c.name === 'on-host-2'));
+        // A host not listed in snapsync:agents never gets the default token.
+        await assert.rejects(
+          multi.create(urn('Container', 'on-host-3'), {
+            ...inputs,
+            name: 'on-host-3',
+            agentUrl: 'ws://127.0.0.1:9',
+          }),
+          /connect of "on-host-3" failed: .*no credentials for agent ws:\/\/127\.0\.0\.1:9: add it to snapsync:agents/,
+        );
       } finally {
         multi.stop();
       }

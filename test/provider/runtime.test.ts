@@ -75,6 +75,59 @@ describe('provider runtime (resource logic on a real engine)', () => {
     assert.equal(pool.describe('vm-disk0').memberOf, null, 'members are left to their own resources');
   });
 
+  it('created again after a delete (destroy, then up) with the same inputs: not answered from the old key', async () => {
+    const disk = { name: 'disk', type: 'vdisk' as const, size: MiB };
+    const first = await runtime.container.create(disk);
+    await runtime.container.remove(first.id, first.outs as never);
+    const again = await runtime.container.create(disk);
+    assert.notEqual(again.id, first.id);
+    assert.equal(pool.describe('disk').uuid, again.id);
+
+    const vmInputs = { name: 'vm', type: 'vm' as const, members: { disk0: 'disk' } };
+    const vm = await runtime.container.create(vmInputs);
+    await runtime.container.remove(vm.id, vm.outs as never);
+    const vmAgain = await runtime.container.create(vmInputs);
+    assert.equal(pool.describe('vm').uuid, vmAgain.id);
+    assert.deepEqual(
+      pool.describe('vm').members,
+      { disk0: 'disk' },
+      'the member is added again, not replayed',
+    );
+
+    const snapInputs = { container: 'disk', name: 'nightly' };
+    const snap = await runtime.snapshot.create(snapInputs);
+    await runtime.snapshot.remove(snap.id, snap.outs as never);
+    const snapAgain = await runtime.snapshot.create(snapInputs);
+    assert.notEqual(snapAgain.id, snap.id);
+    assert.equal(pool.describeSnapshot('disk@nightly').uuid, snapAgain.id);
+  });
+
+  it('Container create is all or nothing; no labels declared and none on the agent is no drift', async () => {
+    await assert.rejects(
+      runtime.container.create({ name: 'vm', type: 'vm', members: { disk0: 'missing' } }),
+      /add member of "vm" failed: \[NOT_FOUND\]/,
+    );
+    assert.deepEqual(pool.listContainers(), [], 'the half-made VM is deleted again');
+    const disk = await runtime.container.create({ name: 'disk', type: 'vdisk', size: MiB });
+    pool.snapshot('disk', 's');
+    await assert.rejects(
+      runtime.container.create({ name: 'copy', type: 'file', fromSnapshot: 'disk@s' }),
+      /clone of "copy" failed: \[TYPE_MISMATCH\] disk@s is a snapshot of a vdisk, not a file/,
+    );
+    assert.deepEqual(
+      pool.listContainers().map((c) => c.name),
+      ['disk'],
+      'nothing cloned',
+    );
+    const read = await runtime.container.read(disk.id, disk.outs as never);
+    const diff = await runtime.container.diff(disk.id, read.props as never, {
+      name: 'disk',
+      type: 'vdisk',
+      size: MiB,
+    });
+    assert.equal(diff.changes, false);
+  });
+
   it('check: failures name the property; unknown values pass until known', async () => {
     const bad = await runtime.container.check({}, { name: '../x', type: 'disk', size: -1 });
     assert.deepEqual(bad.failures?.map((f) => f.property).sort(), ['name', 'size', 'type']);

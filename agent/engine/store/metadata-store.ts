@@ -2,10 +2,13 @@
  * The metadata store: one LMDB environment with a named database per record kind.
  *
  * Contract: reads are synchronous and see the last committed state; `commit`
- * applies a whole batch atomically (all or nothing) and is visible when it
- * returns; `durable()` resolves once everything committed is on stable storage.
+ * applies a whole batch atomically (all or nothing) and is on stable storage
+ * when it returns, so the caller may reuse blocks the commit freed;
+ * `durable()` resolves once everything committed is on stable storage.
  * Cost: a get is one B-tree lookup in a memory map; a commit is one LMDB write
- * transaction (its fsync overlaps with later work, see lmdb's overlappingSync).
+ * transaction and its fsync (lmdb's overlappingSync is off: with it, a commit
+ * returns before its sync, and a block it freed could be rewritten while the
+ * metadata on disk still points at it).
  */
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import { IO_ERROR } from '../errors';
@@ -28,7 +31,7 @@ export class MetadataStore {
   readonly presenceDb: Database<Buffer, [number, number]>;
 
   private constructor(path: string) {
-    this.root = open({ path, maxDbs: 16, compression: false });
+    this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: false });
     for (const name of Object.values(DB)) {
       const encoding = name === DB.map ? 'ordered-binary' : name === DB.presence ? 'binary' : 'msgpack';
       this.dbs.set(name, this.root.openDB({ name, encoding, keyEncoding: 'ordered-binary' }));
