@@ -1,36 +1,61 @@
 /**
  * fsck: checks every invariant of the committed metadata, reading one
  * consistent store snapshot (not the in-memory state), and names each problem
- * with a stable code. Problems are reported, never repaired here.
+ * with a stable code (FSCK_CODES, each documented there; docs/architecture.md
+ * lists them too). Problems are reported, never repaired here.
  * Cost: one pass over every record and map entry, a bitmap of hwm bits.
  */
 import type { EngineCore } from './core';
 import { CHUNK_BLOCKS, CHUNK_SHIFT, popcount } from './presence';
-import { DB, META_HWM, META_POOL, SUPPORTED_FORMAT_VERSIONS, ZERO_BLOCK } from './store/keys';
+import { DB, META_HWM, META_POOL, ZERO_BLOCK } from './store/keys';
 import type { ContainerRecord, PoolRecord, SnapshotRecord, TableRecord } from './store/records';
 
 export const FSCK_CODES = [
+  /** The stored pool record is missing or differs from the one the pool was opened with. */
   'POOL_RECORD_INVALID',
+  /** A container, snapshot or table record that is not a version-1 record of its key's id. */
   'RECORD_INVALID',
+  /** The container name index and the container records disagree. */
   'NAME_INDEX_MISMATCH',
+  /** A vdisk/file without a valid unfrozen table of its own, or a VM with a table. */
   'CONTAINER_TABLE_INVALID',
+  /** A VM and its member (or a VM snapshot and its member snapshot) do not point at each other. */
   'MEMBER_INVALID',
+  /** A snapshot without a valid frozen table of its own. */
   'SNAPSHOT_TABLE_INVALID',
+  /** A visible snapshot of a container that does not exist. */
   'SNAPSHOT_CONTAINER_MISSING',
+  /** The snapshot name index and the visible snapshots disagree. */
   'SNAPSHOT_NAME_INDEX_MISMATCH',
+  /** A hidden snapshot nothing reads through: it should have been freed. */
   'HIDDEN_SNAPSHOT_UNREFERENCED',
+  /** A table whose owner does not use it (or uses it with the wrong frozen state). */
   'TABLE_OWNER_INVALID',
+  /** A parent pointer to a table that does not exist. */
   'PARENT_MISSING',
+  /** A parent that is not frozen (it could still change under its children). */
   'PARENT_NOT_FROZEN',
+  /** Parent pointers that loop (reported once per loop). */
   'CHAIN_CYCLE',
+  /** A discarded table that other tables still read through. */
   'GARBAGE_HAS_DEPENDENTS',
+  /** A discarded table that still points at a parent (discarding clears it). */
+  'GARBAGE_HAS_PARENT',
+  /** A map entry of a table that does not exist. */
   'MAP_TABLE_MISSING',
+  /** A map entry outside the pool's used blocks. */
   'BLOCK_OUT_OF_RANGE',
+  /** A physical block mapped by two entries. */
   'BLOCK_DOUBLE_OWNED',
+  /** Physical blocks neither mapped nor free. */
   'BLOCK_LEAKED',
+  /** A free extent outside the used blocks, or overlapping another. */
   'FREE_EXTENT_INVALID',
+  /** A block both free and mapped. */
   'FREE_OVERLAPS_OWNED',
+  /** Presence bitmaps that disagree with the map entries. */
   'PRESENCE_MISMATCH',
+  /** An id sequence below an id it already handed out (the next one would collide). */
   'SEQUENCE_BEHIND',
 ] as const;
 
@@ -70,16 +95,24 @@ export async function fsck(
   };
   const yieldNow = () => new Promise((resolve) => setImmediate(resolve));
   try {
+    // The pool record is written once, at create: any field that differs from what the pool opened with is corrupt.
     const pool = store.get<PoolRecord>(DB.meta, META_POOL, txn);
-    if (
-      !pool ||
-      !SUPPORTED_FORMAT_VERSIONS.includes(pool.formatVersion) ||
-      pool.blockSize !== core.blockSize
-    ) {
-      report('POOL_RECORD_INVALID', 'pool record is missing or does not match the open pool');
+    if (!pool) {
+      report('POOL_RECORD_INVALID', 'the pool record is missing', { missing: true });
+    } else {
+      const opened = core.record as unknown as Record<string, unknown>;
+      const stored = pool as unknown as Record<string, unknown>;
+      const fields = [...new Set([...Object.keys(opened), ...Object.keys(stored)])]
+        .filter((k) => stored[k] !== opened[k])
+        .sort();
+      if (fields.length > 0)
+        report('POOL_RECORD_INVALID', `the pool record differs from the open pool in ${fields.join(', ')}`, {
+          fields,
+        });
     }
     const hwm = store.get<number>(DB.meta, META_HWM, txn) ?? 1;
-    const capacity = pool?.capacityBlocks ?? 0;
+    // What the open pool allocates within, so a bad record is reported once, not as every block out of range.
+    const capacity = core.record.capacityBlocks;
     const seq = store.get<{ container: number; snapshot: number; table: number }>(DB.meta, 'seq', txn);
 
     const containers = new Map<number, ContainerRecord>();
@@ -92,11 +125,14 @@ export async function fsck(
     for (const { key, value } of store.entries<string, number>(DB.names, {}, txn)) names.set(key, value);
     for (const c of containers.values()) {
       if (names.get(c.name) !== c.id)
-        report('NAME_INDEX_MISMATCH', `name "${c.name}" does not index container ${c.id}`);
+        report('NAME_INDEX_MISMATCH', `name "${c.name}" does not index container ${c.id}`, {
+          name: c.name,
+          container: c.id,
+        });
     }
     for (const [name, id] of names) {
       if (containers.get(id)?.name !== name)
-        report('NAME_INDEX_MISMATCH', `name "${name}" points at container ${id}`);
+        report('NAME_INDEX_MISMATCH', `name "${name}" points at container ${id}`, { name, container: id });
     }
     const snapshots = new Map<number, SnapshotRecord>();
     for (const { key, value } of store.entries<number, SnapshotRecord>(DB.snapshots, {}, txn)) {
@@ -112,6 +148,7 @@ export async function fsck(
         report(
           'SNAPSHOT_NAME_INDEX_MISMATCH',
           `snapshot name ${key[1]} of container ${key[0]} points at ${value}`,
+          { snapshot: value, container: key[0], name: key[1] },
         );
       }
     }
@@ -122,13 +159,16 @@ export async function fsck(
       else tables.set(key, value);
     }
     if (seq) {
-      const maxOf = (ids: Iterable<number>) => Math.max(0, ...ids);
-      if (
-        maxOf(containers.keys()) > seq.container ||
-        maxOf(snapshots.keys()) > seq.snapshot ||
-        maxOf(tables.keys()) > seq.table
-      ) {
-        report('SEQUENCE_BEHIND', 'an id sequence is behind the records it numbered');
+      const used = { container: containers.keys(), snapshot: snapshots.keys(), table: tables.keys() };
+      for (const [kind, ids] of Object.entries(used) as Array<[keyof typeof used, Iterable<number>]>) {
+        let max = 0; // a loop, not Math.max(...ids): a spread of millions of ids overflows the stack
+        for (const id of ids) if (id > max) max = id;
+        if (max > seq[kind])
+          report('SEQUENCE_BEHIND', `the ${kind} id sequence is at ${seq[kind]}, below id ${max} in use`, {
+            kind,
+            sequence: seq[kind],
+            max,
+          });
       }
     }
 
@@ -143,11 +183,23 @@ export async function fsck(
         report('PARENT_NOT_FROZEN', `table ${t.id} points at unfrozen table ${t.parent}`, { table: t.id });
       dependents.set(t.parent, (dependents.get(t.parent) ?? 0) + 1);
     }
+    // Every table whose chain runs into a loop would see it: report each loop once, by its tables.
+    const looped = new Set<number>();
     for (const t of tables.values()) {
       const seen = new Set<number>();
       for (let cur: TableRecord | undefined = t; cur && cur.parent !== null; cur = tables.get(cur.parent)) {
         if (seen.has(cur.id)) {
-          report('CHAIN_CYCLE', `the chain of table ${t.id} loops`, { table: t.id });
+          if (!looped.has(cur.id)) {
+            const loop: number[] = [];
+            for (let x = cur; !loop.includes(x.id); x = tables.get(x.parent!)!) loop.push(x.id);
+            for (const id of loop) looped.add(id);
+            const first = loop.indexOf(Math.min(...loop));
+            const tablesInLoop = [...loop.slice(first), ...loop.slice(0, first)];
+            report('CHAIN_CYCLE', `the parent pointers of tables ${tablesInLoop.join(' → ')} loop`, {
+              table: tablesInLoop[0],
+              tables: tablesInLoop,
+            });
+          }
           break;
         }
         seen.add(cur.id);
@@ -161,8 +213,14 @@ export async function fsck(
         const s = snapshots.get(owner.id);
         if (!t.frozen || s?.table !== t.id)
           report('TABLE_OWNER_INVALID', `table ${t.id} claims snapshot ${owner.id}`, { table: t.id });
-      } else if ((dependents.get(t.id) ?? 0) > 0) {
-        report('GARBAGE_HAS_DEPENDENTS', `discarded table ${t.id} still has dependents`, { table: t.id });
+      } else {
+        if ((dependents.get(t.id) ?? 0) > 0)
+          report('GARBAGE_HAS_DEPENDENTS', `discarded table ${t.id} still has dependents`, { table: t.id });
+        if (t.parent !== null)
+          report('GARBAGE_HAS_PARENT', `discarded table ${t.id} still has parent ${t.parent}`, {
+            table: t.id,
+            parent: t.parent,
+          });
       }
     }
     for (const c of containers.values()) {
@@ -204,7 +262,10 @@ export async function fsck(
       if (s.table === null) {
         for (const id of Object.values(s.members)) {
           if (snapshots.get(id)?.vmSnapshot !== s.id)
-            report('MEMBER_INVALID', `VM snapshot ${s.id} lists member snapshot ${id} wrongly`);
+            report('MEMBER_INVALID', `VM snapshot ${s.id} lists member snapshot ${id} wrongly`, {
+              snapshot: s.id,
+              member: id,
+            });
         }
         continue;
       }
@@ -282,7 +343,12 @@ export async function fsck(
       }
     }
     for (const [chunkKey, count] of perChunk) {
-      report('PRESENCE_MISMATCH', `table:chunk ${chunkKey} has ${count} map entries but no presence record`);
+      const [table, chunk] = chunkKey.split(':').map(Number);
+      report(
+        'PRESENCE_MISMATCH',
+        `table ${table} chunk ${chunk} has ${count} map entries but no presence record`,
+        { table, chunk },
+      );
     }
     // Exact check that each map entry's presence bit is set.
     for (const { key } of store.entries<[number, number], number>(DB.map, {}, txn)) {
@@ -292,6 +358,7 @@ export async function fsck(
         report(
           'PRESENCE_MISMATCH',
           `table ${key[0]} block ${key[1]} is mapped but its presence bit is clear`,
+          { table: key[0], block: key[1] },
         );
       }
     }
@@ -330,9 +397,6 @@ export async function fsck(
         `${leaked} physical block(s) are neither mapped nor free (first: ${firstLeak})`,
         { leaked, firstLeak },
       );
-    for (const t of tables.values())
-      if (t.owner.kind === 'garbage' && t.parent !== null)
-        report('GARBAGE_HAS_DEPENDENTS', `discarded table ${t.id} still has a parent`);
     onProgress?.(approxTotal, approxTotal);
     return {
       ok: problems.length === 0,

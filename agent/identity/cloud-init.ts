@@ -7,10 +7,11 @@
 import type { FieldValue } from './fields';
 import type { ParsedConfig, ValueSpan } from './spans';
 
-const LINE = /^(instance-id|local-hostname)[ \t]*:(.*?)\r?$/gm;
+/** A top-level key's line (the first one may follow a UTF-8 byte-order mark). */
+const LINE = /^\uFEFF?(instance-id|local-hostname)[ \t]*:(.*?)\r?$/gm;
 
 export function looksLikeCloudInit(text: string): boolean {
-  return /^(instance-id|local-hostname)[ \t]*:/m.test(text) && !/^\s*</.test(text);
+  return /^\uFEFF?(instance-id|local-hostname)[ \t]*:/m.test(text) && !/^\s*</.test(text);
 }
 
 const decodeDouble = (body: string): string =>

@@ -38,7 +38,9 @@ interface Content extends Extracted {
 /** Per member (keyed by role, '' for a plain sync): the target's identity before the sync. */
 export type Captured = Map<string, Content>;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a byte-order mark in the text (as U+FEFF), so text and bytes stay the same length
+// and a rewrite puts it back; without it the decoder drops it and every later byte shifts by 3.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function extractFile(view: ContainerView, role: string | null, info: ContainerInfo): Content {
   const out: Content = emptyExtracted();

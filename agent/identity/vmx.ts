@@ -17,8 +17,8 @@ const FIXED = new Map(
   ]),
 );
 const ETHERNET = /^ethernet(\d+)\.(generatedaddress|address)$/;
-/** A key at the start of a line followed by `=`. */
-const KEY = /^[ \t]*([A-Za-z0-9_.:-]+)[ \t]*=(.*?)\r?$/gm;
+/** A key at the start of a line (the first one may follow a UTF-8 byte-order mark) followed by `=`. */
+const KEY = /^\uFEFF?[ \t]*([A-Za-z0-9_.:-]+)[ \t]*=(.*?)\r?$/gm;
 /** What follows the `=` on a well-formed line: a quoted value, an optional comment. */
 const VALUE = /^[ \t]*"([^"\r\n]*)"[ \t]*(?:#.*)?$/;
 
@@ -47,7 +47,7 @@ export const encodeVmx = (value: string): string =>
     .join('');
 
 export function looksLikeVmx(text: string): boolean {
-  return /^[ \t]*(\.encoding|config\.version|virtualHW\.version)[ \t]*=[ \t]*"/im.test(text);
+  return /^\uFEFF?[ \t]*(\.encoding|config\.version|virtualHW\.version)[ \t]*=[ \t]*"/im.test(text);
 }
 
 export function parseVmx(text: string): ParsedConfig {

@@ -1,16 +1,28 @@
 /**
- * fsck finds what it must: each test corrupts one invariant directly in the
- * store (as a bug or a bad disk would) and expects that problem's code.
+ * fsck finds what it must: each case corrupts one invariant directly in the
+ * store (as a bug or a bad disk would) and expects exactly the problems that
+ * names: their codes and the objects they point at. The cases are keyed by
+ * code, so a code without a case does not typecheck.
  */
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { open } from 'lmdb';
-import { type FsckCode, Pool } from '../../agent/engine';
+import { type Key, open } from 'lmdb';
+import { FSCK_CODES, type FsckCode, Pool } from '../../agent/engine';
+import type {
+  ContainerRecord,
+  SequenceRecord,
+  SnapshotRecord,
+  TableRecord,
+} from '../../agent/engine/store/records';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BS = 4096;
 
-/** A pool with a snapshot, a clone and some free space, closed. */
+/**
+ * A pool with a snapshot, a clone, some free space and a VM with a VM snapshot, closed.
+ * Containers a, b (a clone of a@s), v (VM), v-disk0 (its member); tables: a@s's,
+ * a's and b's current (both children of a@s's), v-disk0@vs's and v-disk0's current.
+ */
 async function makePool(): Promise<string> {
   const dir = tempDir();
   const pool = Pool.create(dir, { blockSize: BS, capacityBytes: 1 << 22 });
@@ -20,18 +32,61 @@ async function makePool(): Promise<string> {
   pool.write('a', 0, Buffer.alloc(2 * BS, 2));
   pool.clone('a@s', 'b');
   pool.trim('a', 0, BS); // leaves a free extent
+  pool.createContainer({ name: 'v', type: 'vm' });
+  pool.createContainer({ name: 'v-disk0', type: 'vdisk', size: 4 * BS });
+  pool.addMember('v', 'disk0', 'v-disk0');
+  pool.snapshot('v', 'vs');
   await pool.flush();
   assert.deepEqual((await pool.fsck()).problems, []);
   await pool.close();
   return dir;
 }
 
-async function corrupt(
-  dir: string,
-  edit: (db: (name: string) => ReturnType<ReturnType<typeof open>['openDB']>) => void,
-) {
+type Db = ReturnType<ReturnType<typeof open>['openDB']>;
+
+/** The store as a corrupting hand sees it: raw records by database and key. */
+class Store {
+  constructor(private readonly db: (name: string) => Db) {}
+
+  get<T>(name: string, key: Key): T {
+    const value = this.db(name).get(key);
+    assert.ok(value !== undefined, `${name} ${JSON.stringify(key)} exists`);
+    return value as T;
+  }
+  put(name: string, key: Key, value: unknown): void {
+    this.db(name).putSync(key, value);
+  }
+  change<T>(name: string, key: Key, patch: Partial<T>): void {
+    this.put(name, key, { ...this.get<T>(name, key), ...patch });
+  }
+  remove(name: string, key: Key): void {
+    assert.ok(this.db(name).removeSync(key), `${name} ${JSON.stringify(key)} was there to remove`);
+  }
+  entries(name: string): Array<{ key: Key; value: unknown }> {
+    return [...this.db(name).getRange({})];
+  }
+  container(name: string): ContainerRecord {
+    return this.get('containers', this.get<number>('names', name));
+  }
+  snapshot(container: string, name: string): SnapshotRecord {
+    return this.get('snapshots', this.get<number>('snapshot-names', [this.container(container).id, name]));
+  }
+  /** A fresh id, with its sequence moved past it (a record added under it is then no SEQUENCE_BEHIND). */
+  nextId(kind: 'container' | 'snapshot' | 'table'): number {
+    const seq = this.get<SequenceRecord>('meta', 'seq');
+    this.put('meta', 'seq', { ...seq, [kind]: seq[kind] + 1 });
+    return seq[kind] + 1;
+  }
+  addTable(record: Omit<TableRecord, 'v' | 'id'>): number {
+    const id = this.nextId('table');
+    this.put('tables', id, { v: 1, id, ...record });
+    return id;
+  }
+}
+
+async function corrupt(dir: string, edit: (store: Store) => void): Promise<void> {
   const root = open({ path: path.join(dir, 'meta'), maxDbs: 16 });
-  const dbs = new Map<string, ReturnType<typeof root.openDB>>();
+  const dbs = new Map<string, Db>();
   const db = (name: string) => {
     if (!dbs.has(name)) {
       const encoding = name === 'map' ? 'ordered-binary' : name === 'presence' ? 'binary' : 'msgpack';
@@ -39,96 +94,375 @@ async function corrupt(
     }
     return dbs.get(name)!;
   };
-  root.transactionSync(() => edit(db));
+  root.transactionSync(() => edit(new Store(db)));
   await root.close();
 }
 
-async function codesAfter(edit: Parameters<typeof corrupt>[1]): Promise<FsckCode[]> {
+interface Expected {
+  code: FsckCode;
+  details: Record<string, unknown>;
+}
+
+interface Case {
+  what: string;
+  /** Corrupts the store; returns every problem fsck must report, in its order. */
+  edit: (store: Store) => Expected[];
+  /** Edit the store under the open pool: fsck compares the pool record with what the pool opened with. */
+  whileOpen?: boolean;
+}
+
+async function problemsAfter(c: Pick<Case, 'edit' | 'whileOpen'>): Promise<{
+  found: Expected[];
+  expected: Expected[];
+}> {
   const dir = await makePool();
-  await corrupt(dir, edit);
+  let expected: Expected[] = [];
+  const edit = (store: Store) => {
+    expected = c.edit(store);
+  };
+  if (!c.whileOpen) await corrupt(dir, edit);
   const pool = Pool.open(dir);
   try {
-    return [...new Set((await pool.fsck()).problems.map((p) => p.code))].sort();
+    if (c.whileOpen) {
+      await corrupt(dir, edit);
+      // As another process's write: lmdb renews the pool's read snapshot on the next timer tick.
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const found = (await pool.fsck()).problems.map(({ code, details }) => ({ code, details }));
+    return { found, expected };
   } finally {
     await pool.close();
   }
 }
 
-function firstEntry(db: ReturnType<ReturnType<typeof open>['openDB']>) {
-  for (const entry of db.getRange({})) return entry;
-  throw new Error('empty');
-}
+const problem = (code: FsckCode, details: Record<string, unknown> = {}): Expected => ({ code, details });
+
+const CASES: Record<FsckCode, [Case, ...Case[]]> = {
+  POOL_RECORD_INVALID: [
+    {
+      what: 'the pool record rewritten with another block size under the open pool',
+      whileOpen: true,
+      edit: (s) => {
+        s.change('meta', 'pool', { blockSize: 2 * BS });
+        return [problem('POOL_RECORD_INVALID', { fields: ['blockSize'] })];
+      },
+    },
+    {
+      what: 'the pool record deleted under the open pool',
+      whileOpen: true,
+      edit: (s) => {
+        s.remove('meta', 'pool');
+        return [problem('POOL_RECORD_INVALID', { missing: true })];
+      },
+    },
+  ],
+  RECORD_INVALID: [
+    {
+      what: 'a container record stored under another id than its own',
+      edit: (s) => {
+        s.put('containers', 99, s.container('a'));
+        return [problem('RECORD_INVALID', { container: 99 })];
+      },
+    },
+  ],
+  NAME_INDEX_MISMATCH: [
+    {
+      what: 'a name index that points elsewhere',
+      edit: (s) => {
+        const a = s.container('a');
+        s.put('names', 'a', 999);
+        return [
+          problem('NAME_INDEX_MISMATCH', { name: 'a', container: a.id }),
+          problem('NAME_INDEX_MISMATCH', { name: 'a', container: 999 }),
+        ];
+      },
+    },
+  ],
+  CONTAINER_TABLE_INVALID: [
+    {
+      what: 'a VM that has a mapping table',
+      edit: (s) => {
+        s.change<ContainerRecord>('containers', s.container('v').id, { table: s.snapshot('a', 's').table });
+        return [problem('CONTAINER_TABLE_INVALID', { container: 'v' })];
+      },
+    },
+  ],
+  MEMBER_INVALID: [
+    {
+      what: 'a VM member that no longer names its VM',
+      edit: (s) => {
+        s.change<ContainerRecord>('containers', s.container('v-disk0').id, { memberOf: null });
+        return [problem('MEMBER_INVALID', { container: 'v', role: 'disk0' })];
+      },
+    },
+    {
+      what: 'a container claiming a role its VM does not list',
+      edit: (s) => {
+        s.change<ContainerRecord>('containers', s.container('b').id, {
+          memberOf: { vm: s.container('v').id, role: 'disk1' },
+        });
+        return [problem('MEMBER_INVALID', { container: 'b' })];
+      },
+    },
+    {
+      what: 'a VM snapshot whose member snapshot does not name it',
+      edit: (s) => {
+        const member = s.snapshot('v-disk0', 'vs');
+        s.change<SnapshotRecord>('snapshots', member.id, { vmSnapshot: null });
+        return [problem('MEMBER_INVALID', { snapshot: s.snapshot('v', 'vs').id, member: member.id })];
+      },
+    },
+  ],
+  SNAPSHOT_TABLE_INVALID: [
+    {
+      what: 'a snapshot whose table is gone',
+      edit: (s) => {
+        const snap = s.snapshot('a', 's');
+        s.change<SnapshotRecord>('snapshots', snap.id, { table: 777 });
+        return [
+          problem('TABLE_OWNER_INVALID', { table: snap.table }), // its table now claims a snapshot that does not use it
+          problem('SNAPSHOT_TABLE_INVALID', { snapshot: snap.id }),
+        ];
+      },
+    },
+  ],
+  SNAPSHOT_CONTAINER_MISSING: [
+    {
+      what: 'a visible snapshot of a container that does not exist',
+      edit: (s) => {
+        const snap = s.snapshot('a', 's');
+        s.remove('snapshot-names', [snap.container, 's']);
+        s.put('snapshot-names', [99, 's'], snap.id);
+        s.change<SnapshotRecord>('snapshots', snap.id, { container: 99 });
+        return [problem('SNAPSHOT_CONTAINER_MISSING', { snapshot: snap.id })];
+      },
+    },
+  ],
+  SNAPSHOT_NAME_INDEX_MISMATCH: [
+    {
+      what: 'a visible snapshot missing from the name index',
+      edit: (s) => {
+        const snap = s.snapshot('a', 's');
+        s.remove('snapshot-names', [snap.container, 's']);
+        return [problem('SNAPSHOT_NAME_INDEX_MISMATCH', { snapshot: snap.id })];
+      },
+    },
+    {
+      what: 'a snapshot name indexing a snapshot of another name',
+      edit: (s) => {
+        const snap = s.snapshot('a', 's');
+        s.put('snapshot-names', [snap.container, 't'], snap.id);
+        return [
+          problem('SNAPSHOT_NAME_INDEX_MISMATCH', {
+            snapshot: snap.id,
+            container: snap.container,
+            name: 't',
+          }),
+        ];
+      },
+    },
+  ],
+  HIDDEN_SNAPSHOT_UNREFERENCED: [
+    {
+      what: 'a hidden snapshot that nothing reads through',
+      edit: (s) => {
+        const id = s.nextId('snapshot');
+        const table = s.addTable({ parent: null, frozen: true, owner: { kind: 'snapshot', id } });
+        s.put('snapshots', id, { ...s.snapshot('a', 's'), id, name: 'old', table, hidden: true });
+        return [problem('HIDDEN_SNAPSHOT_UNREFERENCED', { snapshot: id })];
+      },
+    },
+  ],
+  TABLE_OWNER_INVALID: [
+    {
+      what: 'a second current table claiming a container that uses another',
+      edit: (s) => {
+        const a = s.container('a');
+        const stray = s.addTable({ parent: null, frozen: false, owner: { kind: 'container', id: a.id } });
+        return [problem('TABLE_OWNER_INVALID', { table: stray })];
+      },
+    },
+  ],
+  PARENT_MISSING: [
+    {
+      what: 'a parent pointer to a missing table',
+      edit: (s) => {
+        const { table } = s.container('a');
+        s.change<TableRecord>('tables', table!, { parent: 999 });
+        return [problem('PARENT_MISSING', { table })];
+      },
+    },
+  ],
+  PARENT_NOT_FROZEN: [
+    {
+      what: "a clone whose parent is another container's current (writable) table",
+      edit: (s) => {
+        const { table } = s.container('b');
+        s.change<TableRecord>('tables', table!, { parent: s.container('a').table });
+        return [problem('PARENT_NOT_FROZEN', { table })];
+      },
+    },
+  ],
+  CHAIN_CYCLE: [
+    {
+      what: "two frozen tables that are each other's parent (reported once, though every chain above reaches it)",
+      edit: (s) => {
+        const first = s.snapshot('a', 's').table!;
+        const second = s.snapshot('v-disk0', 'vs').table!;
+        s.change<TableRecord>('tables', first, { parent: second });
+        s.change<TableRecord>('tables', second, { parent: first });
+        return [problem('CHAIN_CYCLE', { table: first, tables: [first, second] })];
+      },
+    },
+  ],
+  GARBAGE_HAS_DEPENDENTS: [
+    {
+      what: 'a discarded table that a clone still reads through',
+      edit: (s) => {
+        const garbage = s.addTable({ parent: null, frozen: true, owner: { kind: 'garbage' } });
+        s.change<TableRecord>('tables', s.container('b').table!, { parent: garbage });
+        return [problem('GARBAGE_HAS_DEPENDENTS', { table: garbage })];
+      },
+    },
+  ],
+  GARBAGE_HAS_PARENT: [
+    {
+      what: 'a discarded table that still points at its parent',
+      edit: (s) => {
+        const parent = s.snapshot('a', 's').table!;
+        const garbage = s.addTable({ parent, frozen: false, owner: { kind: 'garbage' } });
+        return [problem('GARBAGE_HAS_PARENT', { table: garbage, parent })];
+      },
+    },
+  ],
+  MAP_TABLE_MISSING: [
+    {
+      what: 'a map entry left behind by a table that is gone',
+      edit: (s) => {
+        const free = s.entries('free')[0]!.key as number;
+        s.put('map', [42, 3], free);
+        return [problem('MAP_TABLE_MISSING', { table: 42, block: 3 })];
+      },
+    },
+  ],
+  BLOCK_OUT_OF_RANGE: [
+    {
+      what: 'a map entry past the high-water mark',
+      edit: (s) => {
+        const { key, value } = s.entries('map')[0]!;
+        s.put('map', key, 10_000);
+        const [table, block] = key as [number, number];
+        return [
+          problem('BLOCK_OUT_OF_RANGE', { table, block, physical: 10_000 }),
+          problem('BLOCK_LEAKED', { leaked: 1, firstLeak: value }), // the block it used to own
+        ];
+      },
+    },
+  ],
+  BLOCK_DOUBLE_OWNED: [
+    {
+      what: 'two entries on one physical block',
+      edit: (s) => {
+        const [first, second] = s.entries('map').filter((e) => e.value !== 0);
+        s.put('map', second!.key, first!.value);
+        const [table, block] = second!.key as [number, number];
+        return [
+          problem('BLOCK_DOUBLE_OWNED', { physical: first!.value, table, block }),
+          problem('BLOCK_LEAKED', { leaked: 1, firstLeak: second!.value }), // the block it used to own
+        ];
+      },
+    },
+  ],
+  BLOCK_LEAKED: [
+    {
+      what: 'a free extent that vanished',
+      edit: (s) => {
+        const { key, value } = s.entries('free')[0]!;
+        s.remove('free', key);
+        return [problem('BLOCK_LEAKED', { leaked: value, firstLeak: key })];
+      },
+    },
+  ],
+  FREE_EXTENT_INVALID: [
+    {
+      what: 'a free extent past the high-water mark',
+      edit: (s) => {
+        const hwm = s.get<number>('meta', 'hwm');
+        s.put('free', hwm + 10, 5);
+        return [problem('FREE_EXTENT_INVALID', { start: hwm + 10, count: 5 })];
+      },
+    },
+  ],
+  FREE_OVERLAPS_OWNED: [
+    {
+      what: 'a free extent over mapped blocks',
+      edit: (s) => {
+        s.put('free', 1, 3);
+        return [1, 2, 3].map((physical) => problem('FREE_OVERLAPS_OWNED', { physical }));
+      },
+    },
+  ],
+  PRESENCE_MISMATCH: [
+    {
+      what: 'presence bits for blocks the map does not have',
+      edit: (s) => {
+        const { key, value } = s.entries('presence')[0]!;
+        const bits = Buffer.from(value as Buffer);
+        bits[100] = 0xff;
+        s.put('presence', key, bits);
+        const [table, chunk] = key as [number, number];
+        return [problem('PRESENCE_MISMATCH', { table, chunk })];
+      },
+    },
+    {
+      what: 'a mapped block whose presence bit is clear',
+      edit: (s) => {
+        const { key, value } = s.entries('presence')[0]!;
+        const bits = Buffer.from(value as Buffer);
+        bits[0]! &= ~1; // block 0 of the chunk
+        s.put('presence', key, bits);
+        const [table, chunk] = key as [number, number];
+        return [
+          problem('PRESENCE_MISMATCH', { table, chunk }), // the count is off by one
+          problem('PRESENCE_MISMATCH', { table, block: 0 }),
+        ];
+      },
+    },
+  ],
+  SEQUENCE_BEHIND: [
+    {
+      what: 'a table id sequence below the tables it numbered',
+      edit: (s) => {
+        const seq = s.get<SequenceRecord>('meta', 'seq');
+        s.put('meta', 'seq', { ...seq, table: seq.table - 2 });
+        return [problem('SEQUENCE_BEHIND', { kind: 'table', sequence: seq.table - 2, max: seq.table })];
+      },
+    },
+  ],
+};
 
 describe('fsck detects corruption and names it', () => {
   after(cleanupTempDirs);
 
-  it('a free extent that vanished: BLOCK_LEAKED', async () => {
-    const codes = await codesAfter((db) => {
-      db('free').removeSync(firstEntry(db('free')).key);
-    });
-    assert.deepEqual(codes, ['BLOCK_LEAKED']);
+  it('a clean pool, closed and opened again, has no problem', async () => {
+    const { found } = await problemsAfter({ edit: () => [] });
+    assert.deepEqual(found, []);
   });
 
-  it('two entries on one physical block: BLOCK_DOUBLE_OWNED', async () => {
-    const codes = await codesAfter((db) => {
-      const map = db('map');
-      const entries = [...map.getRange({})].filter((e) => e.value !== 0);
-      map.putSync(entries[1]!.key, entries[0]!.value);
-    });
-    assert.ok(codes.includes('BLOCK_DOUBLE_OWNED'), codes.join());
-    assert.ok(codes.includes('BLOCK_LEAKED'), codes.join()); // the block it used to own
+  it('every code has a case, and only codes fsck knows are expected', () => {
+    assert.deepEqual(Object.keys(CASES).sort(), [...FSCK_CODES].sort());
   });
 
-  it('a map entry past the high-water mark: BLOCK_OUT_OF_RANGE', async () => {
-    const codes = await codesAfter((db) => {
-      const map = db('map');
-      map.putSync(firstEntry(map).key, 10_000);
-    });
-    assert.ok(codes.includes('BLOCK_OUT_OF_RANGE'), codes.join());
-  });
-
-  it('a presence bit that disagrees with the map: PRESENCE_MISMATCH', async () => {
-    const codes = await codesAfter((db) => {
-      const presence = db('presence');
-      const { key, value } = firstEntry(presence);
-      const bits = Buffer.from(value as Buffer);
-      bits[100] = 0xff;
-      presence.putSync(key, bits);
-    });
-    assert.deepEqual(codes, ['PRESENCE_MISMATCH']);
-  });
-
-  it('a parent pointer to a missing table: PARENT_MISSING', async () => {
-    const codes = await codesAfter((db) => {
-      const tables = db('tables');
-      const child = [...tables.getRange({})].find(
-        (e) => (e.value as { parent: number | null }).parent !== null,
-      )!;
-      tables.putSync(child.key, { ...(child.value as object), parent: 999 });
-    });
-    assert.ok(codes.includes('PARENT_MISSING'), codes.join());
-  });
-
-  it('a name index that points elsewhere: NAME_INDEX_MISMATCH', async () => {
-    const codes = await codesAfter((db) => {
-      db('names').putSync('a', 999);
-    });
-    assert.deepEqual(codes, ['NAME_INDEX_MISMATCH']);
-  });
-
-  it('a snapshot whose table is gone: SNAPSHOT_TABLE_INVALID', async () => {
-    const codes = await codesAfter((db) => {
-      const snapshots = db('snapshots');
-      const { key, value } = firstEntry(snapshots);
-      snapshots.putSync(key, { ...(value as object), table: 777 });
-    });
-    assert.ok(codes.includes('SNAPSHOT_TABLE_INVALID'), codes.join());
-  });
-
-  it('overlapping free extents: FREE_EXTENT_INVALID / FREE_OVERLAPS_OWNED', async () => {
-    const codes = await codesAfter((db) => {
-      db('free').putSync(1, 3);
-    });
-    assert.ok(codes.includes('FREE_OVERLAPS_OWNED'), codes.join());
-  });
+  for (const [code, cases] of Object.entries(CASES) as Array<[FsckCode, Case[]]>) {
+    for (const c of cases) {
+      it(`${code}: ${c.what}`, async () => {
+        const { found, expected } = await problemsAfter(c);
+        assert.ok(
+          expected.some((e) => e.code === code),
+          `the case expects ${code} itself`,
+        );
+        assert.deepEqual(found, expected);
+      });
+    }
+  }
 });

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
 import { createIdentityHooks, type IdentityReport } from '../../agent/identity';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { exportImage, importImage } from './helpers/pool';
+import { blocksInNewTables, exportImage, importImage } from './helpers/pool';
 import {
   differences,
   e2fsckPartition,
@@ -131,6 +131,11 @@ describe('identity: disk labels on real images', function () {
       'prod\n',
       "the filesystem is production's",
     );
+    assert.equal(
+      blocksInNewTables(pool, result),
+      2,
+      "the pool's own count: the two header blocks, nothing else",
+    );
   });
 
   it('GPT partition unique GUIDs are kept only when asked for by name or glob', () => {
@@ -150,8 +155,8 @@ describe('identity: disk labels on real images', function () {
       new RegExp(`Partition unique GUID: ${PROD_PART}`),
     );
 
-    const asked = pool.sync('b', 'prod-disk@nightly', { hooks: createIdentityHooks(['gpt.*']) })
-      .identity as IdentityReport;
+    const askedResult = pool.sync('b', 'prod-disk@nightly', { hooks: createIdentityHooks(['gpt.*']) });
+    const asked = askedResult.identity as IdentityReport;
     assert.deepEqual(field(asked, 'gpt.partition1.uniqueGuid'), {
       path: 'gpt.partition1.uniqueGuid',
       value: STG_PART,
@@ -180,6 +185,7 @@ describe('identity: disk labels on real images', function () {
       [],
     );
     e2fsckPartition(out, src, dir);
+    assert.equal(blocksInNewTables(pool, askedResult), 2);
   });
 
   it('GPT with 4096-byte logical sectors (made and checked by fdisk -b 4096) + ext4', () => {
@@ -187,8 +193,8 @@ describe('identity: disk labels on real images', function () {
     gpt4k(file('stg4k.img'), 48, STG_DISK, STG_PART, 'staging');
     importImage(pool, 'prod-4k', src.file);
     importImage(pool, 'stg-4k', file('stg4k.img'));
-    const report = sync('stg-4k', 'prod-4k', ['gpt.diskGuid', 'gpt.partition1.uniqueGuid'])
-      .identity as IdentityReport;
+    const result = sync('stg-4k', 'prod-4k', ['gpt.diskGuid', 'gpt.partition1.uniqueGuid']);
+    const report = result.identity as IdentityReport;
     assert.deepEqual(report.warnings, []);
     assert.equal(field(report, 'gpt.diskGuid')?.status, 'restored');
     assert.equal(field(report, 'gpt.partition1.uniqueGuid')?.value, STG_PART);
@@ -215,6 +221,9 @@ describe('identity: disk labels on real images', function () {
       [],
     );
     e2fsckPartition(out, src, dir);
+    // Primary header and entries at the start, backup entries and header at the end: two 64 KiB blocks.
+    assert.equal(report.blocksWritten, 2);
+    assert.equal(blocksInNewTables(pool, result), 2);
   });
 
   it('MBR (sfdisk) + ext4: the target keeps its disk signature; one block written', () => {
@@ -222,7 +231,8 @@ describe('identity: disk labels on real images', function () {
     mbr(file('mbr-stg.img'), 16, 'deadbeef', 'staging');
     importImage(pool, 'mbr-prod', src.file);
     importImage(pool, 'mbr-stg', file('mbr-stg.img'));
-    const report = sync('mbr-stg', 'mbr-prod').identity as IdentityReport;
+    const result = sync('mbr-stg', 'mbr-prod');
+    const report = result.identity as IdentityReport;
     assert.deepEqual(field(report, 'mbr.signature'), {
       path: 'mbr.signature',
       value: 'deadbeef',
@@ -242,6 +252,7 @@ describe('identity: disk labels on real images', function () {
     );
     assert.deepEqual(differences(fs.readFileSync(src.file), out), [[440, 444]]);
     e2fsckPartition(out, src, dir);
+    assert.equal(blocksInNewTables(pool, result), 1);
   });
 
   it("a target label that does not verify is not kept: a warning, and the target reads as the source's", () => {
@@ -250,13 +261,15 @@ describe('identity: disk labels on real images', function () {
     importImage(pool, 'prod-disk', file('prod.img'));
     importImage(pool, 'stg-disk', file('stg.img'));
     pool.write('stg-disk', 512 + 20, Buffer.from('garbage!')); // the primary header no longer matches its CRC
-    const report = sync('stg-disk', 'prod-disk').identity as IdentityReport;
+    const result = sync('stg-disk', 'prod-disk');
+    const report = result.identity as IdentityReport;
     assert.deepEqual(
       report.warnings.map((w) => [w.path, w.code]),
       [['gpt.diskGuid', 'IDENTITY_UNPARSABLE']],
     );
     assert.match(report.warnings[0]!.message, /primary GPT header: HeaderCRC32 does not match/);
     assert.equal(report.blocksWritten, 0);
+    assert.equal(blocksInNewTables(pool, result), 0);
     const out = exportImage(pool, 'stg-disk', file('out.img'));
     assert.ok(out.equals(fs.readFileSync(file('prod.img'))));
   });
@@ -288,7 +301,8 @@ describe('identity: disk labels on real images', function () {
     importImage(pool, 'labelled-src', file('labelled.img'));
     importImage(pool, 'bare-tgt', file('bare.img'));
 
-    const lost = sync('labelled', 'bare').identity as IdentityReport;
+    const lostResult = sync('labelled', 'bare');
+    const lost = lostResult.identity as IdentityReport;
     assert.deepEqual(
       lost.warnings.map((w) => [w.path, w.code]),
       [
@@ -297,13 +311,16 @@ describe('identity: disk labels on real images', function () {
       ],
     );
     assert.equal(lost.blocksWritten, 0);
+    assert.equal(blocksInNewTables(pool, lostResult), 0);
     exportImage(pool, 'labelled', file('lost.img'));
     run('e2fsck', ['-fn', file('lost.img')]);
 
-    const gained = sync('bare-tgt', 'labelled-src').identity as IdentityReport;
+    const gainedResult = sync('bare-tgt', 'labelled-src');
+    const gained = gainedResult.identity as IdentityReport;
     const fromSource = gained.warnings.find((w) => w.path === 'gpt.diskGuid');
     assert.equal(fromSource?.code, 'IDENTITY_FROM_SOURCE');
     assert.match(fromSource!.message, new RegExp(STG_DISK));
     assert.equal(gained.blocksWritten, 0);
+    assert.equal(blocksInNewTables(pool, gainedResult), 0);
   });
 });

@@ -8,9 +8,22 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
-import { createIdentityHooks, FORMAT_LABEL, type IdentityReport, type Preserve } from '../../agent/identity';
+import {
+  createIdentityHooks,
+  FORMAT_LABEL,
+  type IdentityReport,
+  MAX_CONFIG_BYTES,
+  type Preserve,
+} from '../../agent/identity';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { addConfig, exportImage, importImage, readText } from './helpers/pool';
+import {
+  addConfig,
+  blocksInNewTables,
+  exportImage,
+  type FileOwnMeta,
+  importImage,
+  readText,
+} from './helpers/pool';
 import { gpt512, run } from './helpers/tools';
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, '../fixtures/identity', name), 'utf8');
@@ -23,10 +36,19 @@ function swap(text: string, pairs: Array<[string, string]>): string {
   }, text);
 }
 
-function vm(pool: Pool, name: string, config: string, labels: Record<string, string> = {}): void {
+function vm(pool: Pool, name: string, config: string | Buffer, meta: FileOwnMeta = {}): void {
   pool.createContainer({ name, type: 'vm', labels: { env: name } });
-  addConfig(pool, name, 'config', config, labels);
+  addConfig(pool, name, 'config', config, meta);
 }
+
+/** Each side's config file has its own mode, owner and labels: the sync must keep the target's. */
+const PROD_FILE: FileOwnMeta = { labels: { tier: 'production' }, file: { mode: 0o644, uid: 0, gid: 0 } };
+const STAGING_FILE: FileOwnMeta = {
+  labels: { tier: 'staging' },
+  file: { mode: 0o640, uid: 1001, gid: 1002 },
+};
+
+const configBytes = (pool: Pool, name: string) => pool.read(name, 0, pool.describe(name).size);
 
 const restoredPaths = (r: IdentityReport) =>
   r.fields
@@ -100,11 +122,11 @@ describe('identity: VM config files in a real pool', function () {
   after(cleanupTempDirs);
 
   for (const { file, pairs, paths, tune } of FORMATS) {
-    it(`${file}: staging keeps its identity; every other byte is production's (a setting production changed included)`, () => {
+    it(`${file}: staging keeps its identity and its file's mode, owner and labels; every other byte is production's (a setting production changed included)`, () => {
       const production = fixture(file);
       const staging = swap(production, pairs);
-      vm(pool, 'prod', production);
-      vm(pool, 'staging', staging);
+      vm(pool, 'prod', production, PROD_FILE);
+      vm(pool, 'staging', staging, STAGING_FILE);
       const tuned = swap(production, [tune]);
       pool.write('prod-config', 0, Buffer.from(tuned));
       pool.snapshot('prod', 'nightly');
@@ -133,9 +155,18 @@ describe('identity: VM config files in a real pool', function () {
           { path: 'labels', value: '{"env":"staging"}', status: 'unchanged' },
           { path: 'config.name', value: 'staging-config', status: 'unchanged' },
           { path: 'config.uuid', value: pool.describe('staging-config').uuid, status: 'unchanged' },
-          { path: 'config.file.mode', value: '0600', status: 'unchanged' },
-          { path: 'config.file.owner', value: '1000:1000', status: 'unchanged' },
+          { path: 'config.labels', value: '{"tier":"staging"}', status: 'unchanged' },
+          { path: 'config.file.mode', value: '0640', status: 'unchanged' },
+          { path: 'config.file.owner', value: '1001:1002', status: 'unchanged' },
         ],
+      );
+      const after = pool.describe('staging-config');
+      assert.deepEqual(after.file, STAGING_FILE.file, "the file's mode and owner are staging's");
+      assert.deepEqual(after.labels, STAGING_FILE.labels);
+      assert.deepEqual(
+        pool.describe('prod-config').file,
+        PROD_FILE.file,
+        'production differs, so this can fail',
       );
       if (file.endsWith('.xml')) {
         const out = path.join(dir, 'staging.xml');
@@ -147,6 +178,31 @@ describe('identity: VM config files in a real pool', function () {
           'the validator does reject a broken domain',
         );
       }
+    });
+  }
+
+  /** The line a UTF-8 BOM goes in front of: an identity key where the format allows one first. */
+  const FIRST_LINE: Record<string, string> = {
+    'prod-web.vmx': 'displayName',
+    'prod-web.xml': '<domain',
+    'meta-data': 'instance-id',
+  };
+  for (const { file, pairs, paths } of FORMATS) {
+    it(`${file} with a UTF-8 byte-order mark: the synced file is production's, BOM included, with staging's values`, () => {
+      const lines = fixture(file).split('\n');
+      const first = lines.findIndex((l) => l.startsWith(FIRST_LINE[file]!));
+      const production = `\uFEFF${[lines[first], ...lines.slice(0, first), ...lines.slice(first + 1)].join('\n')}`;
+      vm(pool, 'prod', production);
+      vm(pool, 'staging', swap(production, pairs));
+      pool.snapshot('prod', 'nightly');
+
+      const report = pool.sync('staging', 'prod@nightly', { hooks: createIdentityHooks() })
+        .identity as IdentityReport;
+      assert.deepEqual(report.warnings, []);
+      assert.deepEqual(restoredPaths(report), paths, 'the key right after the BOM is found too');
+      const out = configBytes(pool, 'staging-config');
+      assert.deepEqual([...out.subarray(0, 3)], [0xef, 0xbb, 0xbf]);
+      assert.ok(out.equals(Buffer.from(swap(production, pairs), 'utf8')), 'byte for byte, nothing shifted');
     });
   }
 
@@ -253,7 +309,7 @@ describe('identity: VM config files in a real pool', function () {
     const production = fixture('prod-web.xml');
     vm(pool, 'prod', production);
     vm(pool, 'odd', 'this is not a config format we know\n');
-    vm(pool, 'declared', fixture('meta-data'), { [FORMAT_LABEL]: 'ovf' });
+    vm(pool, 'declared', fixture('meta-data'), { labels: { [FORMAT_LABEL]: 'ovf' } });
     vm(pool, 'broken', production.replace('</domain>', ''));
     pool.snapshot('prod', 's');
     const odd = pool.sync('odd', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
@@ -305,11 +361,14 @@ describe('identity: VM config files in a real pool', function () {
     vm(pool, 'longer', make('00:0c:29:00:00:03', 'staging-web-01', ''));
     pool.snapshot('prod', 's');
 
-    const same = pool.sync('same', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
+    const sameResult = pool.sync('same', 'prod@s', { hooks: createIdentityHooks() });
+    const same = sameResult.identity as IdentityReport;
     assert.deepEqual(restoredPaths(same), ['config.displayName', 'config.ethernet0.generatedAddress']);
     assert.equal(same.blocksWritten, 2, 'one block per value, none of the 20+ blocks between them');
+    assert.equal(blocksInNewTables(pool, sameResult), 2, "the pool's own count of blocks the sync left");
 
-    const longer = pool.sync('longer', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
+    const longerResult = pool.sync('longer', 'prod@s', { hooks: createIdentityHooks() });
+    const longer = longerResult.identity as IdentityReport;
     const text = readText(pool, 'longer-config');
     const shifted =
       Math.ceil(text.length / 4096) - Math.floor(text.indexOf('displayName = "staging-web-01"') / 4096);
@@ -318,6 +377,93 @@ describe('identity: VM config files in a real pool', function () {
       1 + shifted,
       "the MAC's block, then from displayName's block to the end",
     );
+    assert.equal(blocksInNewTables(pool, longerResult), 1 + shifted);
     assert.equal(text, make('00:0c:29:00:00:03', 'staging-web-01', filler('c', 30)));
+  });
+
+  it('a config over 4 MiB is not parsed: the sync goes on, the file is the synced one, a warning says which and why', () => {
+    const production = fixture('prod-web.vmx');
+    const staging = swap(production, FORMATS[0]!.pairs);
+    const huge = (text: string) => `${text}# ${'x'.repeat(MAX_CONFIG_BYTES)}\n`; // a comment pads it past the limit
+    vm(pool, 'prod', production);
+    vm(pool, 'huge-prod', huge(production));
+    vm(pool, 'huge-staging', huge(staging));
+    vm(pool, 'staging', staging);
+    pool.snapshot('prod', 's');
+    pool.snapshot('huge-prod', 's');
+    const size = Buffer.byteLength(huge(staging));
+
+    // The target's config is too large: nothing of it could be kept.
+    const target = pool.sync('huge-staging', 'prod@s', { hooks: createIdentityHooks() })
+      .identity as IdentityReport;
+    assert.deepEqual(target.warnings, [
+      {
+        path: 'config',
+        code: 'IDENTITY_TOO_LARGE',
+        message: `the target's content could not be read before the sync (${size} bytes is more than a config file (${MAX_CONFIG_BYTES}); not parsed); it was not kept`,
+      },
+    ]);
+    assert.deepEqual(restoredPaths(target), []);
+    assert.ok(configBytes(pool, 'huge-staging-config').equals(Buffer.from(production)));
+
+    // The synced config is too large: each of the target's values is named, and none is written into it.
+    const source = pool.sync('staging', 'huge-prod@s', { hooks: createIdentityHooks() })
+      .identity as IdentityReport;
+    assert.deepEqual(
+      source.warnings.map((w) => [w.path, w.code]).sort(),
+      FORMATS[0]!.paths.map((p) => [p, 'IDENTITY_TOO_LARGE']),
+    );
+    const name = source.warnings.find((w) => w.path === 'config.displayName')!;
+    assert.match(
+      name.message,
+      /synced content's displayName cannot be read \(\d+ bytes is more than a config file/,
+    );
+    assert.match(name.message, /staging-web-01-longer-name was not written back/);
+    assert.deepEqual(restoredPaths(source), []);
+    assert.equal(source.blocksWritten, 0);
+    assert.ok(configBytes(pool, 'staging-config').equals(Buffer.from(huge(production))));
+  });
+
+  it('a config that is not UTF-8 is not parsed: the sync goes on, its bytes are untouched, a warning says which and why', () => {
+    const production = fixture('prod-web.vmx');
+    const staging = swap(production, FORMATS[0]!.pairs);
+    // Latin-1, as an old editor saves it: é is the single byte E9, not valid UTF-8.
+    const latin1 = (text: string) => Buffer.from(`${text}# Serveur web, équipe café\n`, 'latin1');
+    for (const text of [production, staging])
+      assert.ok(latin1(text).toString('utf8').includes('\uFFFD'), 'the bytes are not UTF-8');
+    vm(pool, 'prod', production);
+    vm(pool, 'latin-prod', latin1(production));
+    vm(pool, 'latin-staging', latin1(staging));
+    vm(pool, 'staging', staging);
+    pool.snapshot('prod', 's');
+    pool.snapshot('latin-prod', 's');
+
+    const target = pool.sync('latin-staging', 'prod@s', { hooks: createIdentityHooks() })
+      .identity as IdentityReport;
+    assert.deepEqual(target.warnings, [
+      {
+        path: 'config',
+        code: 'IDENTITY_UNPARSABLE',
+        message:
+          "the target's content could not be read before the sync (the file is not UTF-8 text); it was not kept",
+      },
+    ]);
+    assert.ok(configBytes(pool, 'latin-staging-config').equals(Buffer.from(production)));
+
+    const source = pool.sync('staging', 'latin-prod@s', { hooks: createIdentityHooks() })
+      .identity as IdentityReport;
+    assert.deepEqual(
+      source.warnings.map((w) => [w.path, w.code]).sort(),
+      FORMATS[0]!.paths.map((p) => [p, 'IDENTITY_UNPARSABLE']),
+    );
+    assert.match(
+      source.warnings.find((w) => w.path === 'config.uuid.bios')!.message,
+      /synced content's uuid\.bios cannot be read \(the file is not UTF-8 text\); the target's value 56 4d 00 11/,
+    );
+    assert.equal(source.blocksWritten, 0);
+    assert.ok(
+      configBytes(pool, 'staging-config').equals(latin1(production)),
+      'byte for byte the source, no é turned into U+FFFD',
+    );
   });
 });

@@ -1,6 +1,7 @@
 /** Moving disk images in and out of a real pool. */
+import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import type { Pool } from '../../../agent/engine';
+import type { FileMeta, Pool, SyncResult } from '../../../agent/engine';
 
 /** Writes an image file into a new vdisk (all-zero chunks skipped, as a sparse import would). */
 export function importImage(pool: Pool, name: string, file: string): void {
@@ -24,18 +25,43 @@ export function exportImage(pool: Pool, name: string, file: string): Buffer {
   return data;
 }
 
-/** A file container holding `content`, as a VM member. */
+/** A config member's own metadata: what a sync must leave as the target had it. */
+export interface FileOwnMeta {
+  labels?: Record<string, string>;
+  file?: FileMeta;
+}
+
+/** A file container holding `content`, as a VM member (mode 0600, owner 1000:1000 unless given). */
 export function addConfig(
   pool: Pool,
   vm: string,
   role: string,
   content: string | Buffer,
-  labels: Record<string, string> = {},
+  meta: FileOwnMeta = {},
 ): void {
   const name = `${vm}-${role}`;
-  pool.createContainer({ name, type: 'file', labels, file: { mode: 0o600, uid: 1000, gid: 1000 } });
+  pool.createContainer({
+    name,
+    type: 'file',
+    labels: meta.labels ?? {},
+    file: meta.file ?? { mode: 0o600, uid: 1000, gid: 1000 },
+  });
   if (content.length > 0) pool.write(name, 0, Buffer.from(content));
   pool.addMember(vm, role, name);
+}
+
+/**
+ * Blocks the sync left in the target's new current tables (what its restore wrote), counted by the
+ * engine's space accounting, not by the hook: once the safety snapshot is deleted the target has no
+ * snapshot of its own, so what deleting it would free (`usage().exclusiveBytes`) is exactly the
+ * blocks its current tables map themselves; the source's blocks under them are shared.
+ */
+export function blocksInNewTables(pool: Pool, result: SyncResult<unknown>): number {
+  const { target, safetySnapshot } = result;
+  if (safetySnapshot) pool.deleteSnapshot(`${safetySnapshot.container}@${safetySnapshot.name}`);
+  for (const name of [target.name, ...Object.values(target.members)])
+    assert.deepEqual(pool.listSnapshots(name, { includeHidden: true }), [], `${name} has no snapshot left`);
+  return pool.usage(target.name).exclusiveBytes / pool.blockSize;
 }
 
 export const readText = (pool: Pool, name: string) =>
