@@ -735,7 +735,7 @@ export interface OpMap {
   lineage: { params: LineageParams; result: LineageResult; mutating: false };
   usage: { params: UsageParams; result: UsageResult; mutating: false };
   fsck: { params: FsckParams; result: FsckResult; mutating: false };
-  import: { params: ImportParams; result: ImportResult; mutating: false };
+  import: { params: ImportParams; result: ImportResult; mutating: true };
   export: { params: ExportParams; result: ExportResult; mutating: false };
 }
 

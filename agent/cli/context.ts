@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentClient, AgentError } from '../client/client';
 import { EXIT } from './exit-codes';
+import { UsageError } from './usage-error';
 
 export interface GlobalArgs {
   url?: string;
@@ -71,6 +72,7 @@ export async function run(
     const result = await act(client);
     process.stdout.write(args.json ? `${JSON.stringify(result, null, 2)}\n` : `${human(result as never)}\n`);
   } catch (err) {
+    if (err instanceof UsageError) throw err; // main prints it and exits 2
     const e = err instanceof AgentError ? err : new AgentError('CLIENT_ERROR', (err as Error).message);
     if (args.json)
       process.stdout.write(
@@ -112,7 +114,7 @@ export const bytes = (n: number): string => {
 export function parseSize(text: string | number): number {
   if (typeof text === 'number') return text;
   const match = /^(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?B)?$/i.exec(text.trim());
-  if (!match) throw new Error(`not a size: "${text}" (e.g. 4096, 512M, 20G)`);
+  if (!match) throw new UsageError(`not a size: "${text}" (e.g. 4096, 512M, 20G)`);
   const power = ' KMGTP'.indexOf((match[2] || ' ').toUpperCase());
   return Math.round(Number(match[1]) * 1024 ** power);
 }

@@ -13,9 +13,28 @@ import { serve } from './commands/serve';
 import { clone, revert, snapshot, snapshots, tree } from './commands/snapshots';
 import { sync } from './commands/sync';
 import { EXIT } from './exit-codes';
+import { isUsageError, UsageError } from './usage-error';
 
 export async function main(argv: string[]): Promise<void> {
-  await yargs(hideBin(argv))
+  try {
+    await parser(argv).parseAsync();
+  } catch (err) {
+    // Nothing escapes as an unhandled rejection: every failure is one line and a documented exit code.
+    if (isUsageError(err)) {
+      process.stderr.write(`error: ${err.message}\nrun with --help for usage\n`);
+      process.exitCode = EXIT.USAGE;
+    } else {
+      const code = (err as { code?: unknown })?.code;
+      process.stderr.write(
+        `error: ${typeof code === 'string' ? `[${code}] ` : ''}${(err as Error)?.message ?? String(err)}\n`,
+      );
+      process.exitCode = EXIT.OPERATION_FAILED;
+    }
+  }
+}
+
+function parser(argv: string[]) {
+  return yargs(hideBin(argv))
     .scriptName('snapsync-agent')
     .usage('$0 <command> [options]')
     .option('url', {
@@ -70,10 +89,7 @@ export async function main(argv: string[]): Promise<void> {
     .example('$0 sync staging-web prod-web@nightly', 'refresh staging from a snapshot')
     .epilogue('Exit codes: 0 ok, 1 operation failed, 2 usage, 3 connection/auth, 4 fsck found problems.')
     .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`error: ${msg}\nrun with --help for usage\n`);
-      process.exit(EXIT.USAGE);
+      throw err ?? new UsageError(msg);
     })
-    .help()
-    .parseAsync();
+    .help();
 }

@@ -282,4 +282,4 @@ export class AgentClient {
 }
 
 /** Operations that change state; without an idempotency key they are never resent. */
-const MUTATING = new Set<string>([...OP_NAMES.filter(isMutating), 'write', 'writeZeroes', 'trim', 'import']);
+const MUTATING = new Set<string>([...OP_NAMES.filter(isMutating), 'write', 'writeZeroes', 'trim']);

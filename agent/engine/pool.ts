@@ -465,6 +465,15 @@ export class Pool {
     return expired.length;
   }
 
+  /**
+   * Records the result of an operation that ran in several commits (flatten,
+   * an import) under its idempotency key, in a commit of its own: a crash
+   * before it leaves no record, and the retry runs again.
+   */
+  recordIdempotent<T>(result: T, options: MutationOptions): T {
+    return options.idempotency ? this.core.mutate(() => result, options) : result;
+  }
+
   /** The stored result of an earlier mutation under this idempotency key, unless expired. */
   idempotent(key: string): IdempotencyRecord | undefined {
     this.core.assertOpen();

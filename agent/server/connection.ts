@@ -165,16 +165,26 @@ export class AgentConnection {
     this.inFlight.add(id);
     const started = process.hrtime.bigint();
     let code = 'OK';
-    try {
-      const data = op === 'write' ? await this.receiveData(id) : null;
-      const result = await this.agent.run(lockKeys(op, req.params), () => this.execute(req, op, data));
-      this.send({ id, ok: true, result: result.value, ...(result.replayed ? { replayed: true } : {}) });
-    } catch (err) {
+    const answerError = (err: unknown) => {
       const wire = toWire(err);
       code = wire.code;
       if (code === 'INTERNAL')
         this.agent.logger.error('internal error', { id, op, error: String((err as Error)?.stack ?? err) });
-      this.send({ id, ok: false, error: toWire(err) }); // counted in finally
+      this.send({ id, ok: false, error: wire }); // counted in finally
+    };
+    try {
+      const data = op === 'write' ? await this.receiveData(id) : null;
+      // The reply is sent inside run(): a graceful stop closes connections only after it went out.
+      await this.agent.run(lockKeys(op, req.params), async () => {
+        try {
+          const result = await this.execute(req, op, data);
+          this.send({ id, ok: true, result: result.value, ...(result.replayed ? { replayed: true } : {}) });
+        } catch (err) {
+          answerError(err);
+        }
+      });
+    } catch (err) {
+      answerError(err); // the write's data never came
     } finally {
       this.inFlight.delete(id);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -106,14 +106,16 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   },
   clone: (p, { pool, mutation }) => pool.clone(p.source, p.name, { labels: p.labels, ...mutation }),
   revert: (p, { pool, mutation }) => pool.revert(p.container, p.snapshot, mutation),
-  flatten: (p, { pool, progress }) => pool.flatten(p.container, { onProgress: progress }),
+  flatten: async (p, { pool, progress, mutation }) =>
+    pool.recordIdempotent(await pool.flatten(p.container, { onProgress: progress }), mutation),
   lineage: (p, { pool }) => pool.lineage(p.container),
   usage: (p, { pool }) => pool.usage(p.container),
   fsck: (_p, { pool, progress }) => pool.fsck({ onProgress: progress }),
   import: async (p, { pool, dirs, progress, mutation }) => {
     const file = dirs.resolve(p.path, true);
-    const r = await importImage(pool, file, p.container, p.create === true, progress, mutation);
-    return { container: p.container, path: file, ...r };
+    const r = await importImage(pool, file, p.container, p.create === true, progress);
+    // Keyed on the whole import's result, not on the container it may have created first.
+    return pool.recordIdempotent({ container: p.container, path: file, ...r }, mutation);
   },
   export: async (p, { pool, dirs, progress }) => {
     const file = dirs.resolve(p.path, false);

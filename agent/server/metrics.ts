@@ -24,7 +24,7 @@ export class AgentMetrics {
   });
   readonly authFailures = new Counter({
     name: 'snapsync_auth_failures_total',
-    help: 'Refused WebSocket upgrades',
+    help: 'Refused WebSocket upgrades and /metrics requests, by reason',
     labelNames: ['reason'],
     registers: [this.registry],
   });

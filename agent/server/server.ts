@@ -12,6 +12,7 @@ import { Agent, type IdentityHooksFactory } from './agent';
 import { AuthBackoff, TokenCheck } from './auth';
 import { AgentConnection } from './connection';
 import { Logger } from './logger';
+import { isLoopback } from './loopback';
 import { AllowedDirs } from './paths';
 
 export interface AgentServerOptions {
@@ -30,6 +31,12 @@ export interface AgentServerOptions {
   identityHooks?: IdentityHooksFactory;
 }
 
+/** Why an authenticated request is turned away: HTTP status and headers. */
+interface Refusal {
+  status: number;
+  headers: Record<string, string>;
+}
+
 export interface RunningAgent {
   agent: Agent;
   url: string;
@@ -38,14 +45,12 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
-
 export async function startAgentServer(options: AgentServerOptions): Promise<RunningAgent> {
   const host = options.host ?? '127.0.0.1';
   if (options.token === null) {
     if (!options.insecureNoAuth)
       throw new Error('a token is required (or pass --insecure-no-auth on a loopback address)');
-    if (!LOOPBACK.test(host)) throw new Error('--insecure-no-auth is only allowed on a loopback address');
+    if (!isLoopback(host)) throw new Error('--insecure-no-auth is only allowed on a loopback address');
   }
   const logger = options.logger ?? new Logger();
   logger.addSecret(options.token);
@@ -63,6 +68,46 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
   const backoff = new AuthBackoff();
   const connections = new Set<AgentConnection>();
 
+  /** Counts and logs a refused request. */
+  const refusal = (
+    req: http.IncomingMessage,
+    status: number,
+    reason: string,
+    headers: Record<string, string> = {},
+  ): Refusal => {
+    agent.metrics.authFailures.inc({ reason });
+    logger.warn('request refused', {
+      remote: req.socket.remoteAddress ?? 'unknown',
+      reason,
+      path: (req.url ?? '').split('?')[0],
+    });
+    return { status, headers };
+  };
+
+  /**
+   * The token check for every authenticated entry point (the WebSocket
+   * upgrade and /metrics): per-address back-off, no token in the URL, the
+   * bearer token.
+   */
+  const admit = (req: http.IncomingMessage): Refusal | null => {
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const refuse = (status: number, reason: string, headers?: Record<string, string>) =>
+      refusal(req, status, reason, headers);
+    const wait = backoff.blockedFor(remote);
+    if (wait > 0) return refuse(429, 'backoff', { 'Retry-After': `${Math.ceil(wait / 1000)}` });
+    const url = new URL(req.url ?? '/', 'http://agent');
+    if ([...url.searchParams.keys()].some((k) => /token|auth|key/i.test(k))) {
+      backoff.fail(remote);
+      return refuse(400, 'token-in-url');
+    }
+    if (!auth.accepts(req.headers.authorization)) {
+      backoff.fail(remote);
+      return refuse(401, 'bad-token', { 'WWW-Authenticate': 'Bearer' });
+    }
+    backoff.succeed(remote);
+    return null;
+  };
+
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://agent');
     if (req.method === 'GET' && url.pathname === '/healthz') {
@@ -72,8 +117,9 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
       return;
     }
     if (req.method === 'GET' && url.pathname === '/metrics') {
-      if (!auth.accepts(req.headers.authorization)) {
-        res.writeHead(401).end();
+      const refused = admit(req);
+      if (refused) {
+        res.writeHead(refused.status, refused.headers).end();
         return;
       }
       res.writeHead(200, { 'content-type': agent.metrics.registry.contentType });
@@ -92,27 +138,22 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
 
   server.on('upgrade', (req, socket, head) => {
     const remote = req.socket.remoteAddress ?? 'unknown';
-    const refuse = (status: number, reason: string, extra = '') => {
-      agent.metrics.authFailures.inc({ reason });
-      logger.warn('upgrade refused', { remote, reason, path: (req.url ?? '').split('?')[0] });
+    // Until ws owns the socket nothing listens for its errors: a client that resets
+    // the connection after a refusal (ECONNRESET) must not take the agent down.
+    const onSocketError = (err: Error) => logger.warn('upgrade socket error', { remote, error: String(err) });
+    socket.on('error', onSocketError);
+    const refused = agent.stopping ? refusal(req, 503, 'stopping') : admit(req);
+    if (refused) {
+      const extra = Object.entries(refused.headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
       socket.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`,
+        `HTTP/1.1 ${refused.status} ${http.STATUS_CODES[refused.status]}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`,
       );
-    };
-    if (agent.stopping) return refuse(503, 'stopping');
-    const wait = backoff.blockedFor(remote);
-    if (wait > 0) return refuse(429, 'backoff', `Retry-After: ${Math.ceil(wait / 1000)}\r\n`);
-    const url = new URL(req.url ?? '/', 'http://agent');
-    if ([...url.searchParams.keys()].some((k) => /token|auth|key/i.test(k))) {
-      backoff.fail(remote);
-      return refuse(400, 'token-in-url');
+      return;
     }
-    if (!auth.accepts(req.headers.authorization)) {
-      backoff.fail(remote);
-      return refuse(401, 'bad-token', 'WWW-Authenticate: Bearer\r\n');
-    }
-    backoff.succeed(remote);
     wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', onSocketError); // ws handles the socket's errors from here on
       logger.info('connected', { remote });
       const connection = new AgentConnection(agent, ws, remote);
       connections.add(connection);

@@ -3,7 +3,7 @@
  * all-zero blocks are not written (import) and holes stay holes (export).
  */
 import * as fs from 'node:fs';
-import type { MutationOptions, Pool } from '../engine';
+import type { Pool } from '../engine';
 import { INVALID_ARGUMENT } from '../engine';
 
 const CHUNK = 4 * 1024 * 1024;
@@ -19,10 +19,9 @@ export async function importImage(
   container: string,
   create: boolean,
   progress: Progress,
-  options: MutationOptions = {},
 ): Promise<{ bytes: number; dataBytes: number }> {
   const size = fs.statSync(file).size;
-  if (create) pool.createContainer({ name: container, type: 'vdisk', size }, options);
+  if (create) pool.createContainer({ name: container, type: 'vdisk', size });
   const info = pool.describe(container);
   if (info.type === 'vm')
     throw INVALID_ARGUMENT('import into a vdisk or file, not a VM', { argument: 'container' });

@@ -1,9 +1,12 @@
 /** The operator CLI as a user runs it: a real agent, the real binary, --json output and exit codes. */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { open } from 'lmdb';
+import { Pool } from '../../agent/engine';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
-import { cleanupTempDirs } from '../helpers/tmp';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 
@@ -57,15 +60,156 @@ describe('snapsync-agent CLI', function () {
     assert.equal(missing.status, 1);
     assert.equal(missing.json().error.code, 'NOT_FOUND');
     assert.equal(cli(['frobnicate']).status, 2);
+    for (const bad of [
+      ['create', 'bad-size', '--type', 'vdisk', '--size', '12Q', '--json'],
+      ['read', 'web-disk0', '0', '1Z'],
+    ]) {
+      const r = cli(bad);
+      assert.equal(r.status, 2, `${bad.join(' ')}: ${r.err}`);
+      assert.match(r.err, /^error: not a size: "(12Q|1Z)" \(e\.g\. 4096, 512M, 20G\)\nrun with --help/);
+    }
+    assert.equal(cli(['describe', 'bad-size', '--json']).json().error.code, 'NOT_FOUND', 'nothing created');
     const denied = cli(['ls'], { SNAPSYNC_TOKEN: 'wrong' });
     assert.equal(denied.status, 3);
     assert.match(denied.err, /UNAUTHORIZED/);
   });
 
-  it('has --help with examples', () => {
+  it('has --help with examples, for the CLI and for every command', () => {
     const help = cli(['--help']);
     assert.equal(help.status, 0);
     assert.match(help.out, /Examples:/);
     assert.match(help.out, /Exit codes: 0 ok, 1 operation failed, 2 usage, 3 connection\/auth, 4 fsck/);
+    const commands = [...help.out.matchAll(/^ {2}snapsync-agent ([a-z]+)/gm)].map((m) => m[1]!);
+    assert.ok(commands.length >= 20, commands.join(' '));
+    for (const command of commands) {
+      const own = cli([command, '--help']);
+      assert.equal(own.status, 0, command);
+      const examples = own.out.split('Examples:')[1] ?? '';
+      assert.match(
+        examples,
+        new RegExp(`^ {2}snapsync-agent ${command}\\b`, 'm'),
+        `${command} has an example`,
+      );
+    }
+  });
+
+  it('walks describe, snapshots, clone, revert, flatten, tree, usage, export, import, info and rm with --json', () => {
+    const gold = cli(['create', 'gold', '--type', 'vdisk', '--size', '256K', '--json']).json();
+    cli(['write', 'gold', '0', '--text', 'golden image']);
+    cli(['snapshot', 'gold', 'v1']);
+    const described = cli(['describe', 'gold', '--json']);
+    assert.equal(described.status, 0);
+    assert.deepEqual((({ name, uuid, type, size }) => ({ name, uuid, type, size }))(described.json()), {
+      name: 'gold',
+      uuid: gold.uuid,
+      type: 'vdisk',
+      size: 256 * 1024,
+    });
+    assert.deepEqual(
+      cli(['snapshots', 'gold', '--json'])
+        .json()
+        .map((s: { container: string; name: string }) => `${s.container}@${s.name}`),
+      ['gold@v1'],
+    );
+
+    const dev = cli(['clone', 'gold@v1', 'dev', '--json']).json();
+    assert.equal(dev.name, 'dev');
+    assert.deepEqual([dev.parentSnapshot.container, dev.parentSnapshot.name], ['gold', 'v1']);
+    cli(['snapshot', 'dev', 'before']);
+    cli(['write', 'dev', '0', '--text', 'DEV WAS HERE']);
+    const reverted = cli(['revert', 'dev', 'before', '--json']);
+    assert.equal(reverted.status, 0, reverted.err);
+    assert.equal(reverted.json().generation, dev.generation + 1, 'a revert is a new generation');
+    const text = (name: string) =>
+      Buffer.from(cli(['read', name, '0', '12', '--json']).json().base64, 'base64').toString();
+    assert.equal(text('dev'), 'golden image', 'revert discarded the write');
+
+    assert.equal(cli(['tree', 'dev', '--json']).json().length, 3, 'dev → before → gold@v1');
+    const flat = cli(['flatten', 'dev', '--json']);
+    assert.equal(flat.status, 0, flat.err);
+    assert.equal(flat.json().parentSnapshot, null);
+    assert.equal(cli(['tree', 'dev', '--json']).json().length, 1, 'flattened: reads through nothing');
+    assert.equal(text('dev'), 'golden image');
+
+    const usage = cli(['usage', 'gold', '--json']).json();
+    assert.equal(usage.container, 'gold');
+    assert.equal(usage.logicalBytes, 256 * 1024);
+
+    const image = path.join(agent.dir, 'gold.img');
+    const exported = cli(['export', 'gold', image, '--snapshot', 'v1', '--json']).json();
+    assert.deepEqual([exported.bytes, exported.dataBytes], [256 * 1024, 4096]);
+    const file = fs.readFileSync(image);
+    assert.equal(file.length, 256 * 1024);
+    assert.equal(file.subarray(0, 12).toString(), 'golden image');
+    const imported = cli(['import', image, 'copy', '--create', '--json']).json();
+    assert.deepEqual([imported.container, imported.bytes, imported.dataBytes], ['copy', 256 * 1024, 4096]);
+    assert.equal(text('copy'), 'golden image');
+
+    const info = cli(['info', '--json']).json();
+    assert.equal(info.blockSize, 4096);
+    assert.equal(info.containers, cli(['ls', '--json']).json().length);
+
+    const refused = cli(['rm', 'dev', '--json']);
+    assert.equal(refused.status, 1);
+    assert.equal(refused.json().error.code, 'HAS_DEPENDENTS');
+    assert.equal(cli(['rm', 'dev', '--recursive', '--json']).status, 0);
+    assert.equal(cli(['describe', 'dev', '--json']).json().error.code, 'NOT_FOUND');
+    assert.deepEqual(
+      cli(['snapshots', '--json'])
+        .json()
+        .filter((s: { container: string }) => s.container === 'dev'),
+      [],
+    );
+  });
+
+  it('prints the identity table of a sync: each field kept, restored or unchanged', () => {
+    const meta = (id: string, host: string) => `instance-id: ${id}\nlocal-hostname: ${host}\n`;
+    for (const [name, id, host] of [
+      ['prod-seed', 'iid-prod-01', 'prod-web-01'],
+      ['stage-seed', 'iid-stage-01', 'stage-web-01'],
+    ] as const) {
+      cli(['create', name, '--type', 'file', '--label', 'snapsync.io/config-format=cloud-init']);
+      cli(['write', name, '0', '--text', meta(id, host)]);
+    }
+    cli(['snapshot', 'prod-seed', 'nightly']);
+    const sync = cli(['sync', 'stage-seed', 'prod-seed@nightly']);
+    assert.equal(sync.status, 0, sync.err);
+    assert.match(sync.out, /^FIELD +KEPT VALUE +STATUS +SOURCE HAD$/m);
+    assert.match(sync.out, /^cloudinit\.instance-id +iid-stage-01 +restored +iid-prod-01$/m);
+    assert.match(sync.out, /^cloudinit\.local-hostname +stage-web-01 +restored +prod-web-01$/m);
+    assert.match(sync.out, /^name +stage-seed +unchanged$/m);
+    const seed = cli(['read', 'stage-seed', '0', '26', '--json']).json();
+    assert.equal(Buffer.from(seed.base64, 'base64').toString(), 'instance-id: iid-stage-01\n');
+  });
+
+  it('exits 4 when fsck finds problems, and names them', async () => {
+    const poolDir = path.join(tempDir('snapsync-fsck-'), 'pool');
+    const pool = Pool.create(poolDir, { blockSize: 4096, capacityBytes: 1 << 24 });
+    pool.createContainer({ name: 'a', type: 'vdisk', size: 16 * 4096 });
+    pool.write('a', 0, Buffer.alloc(8 * 4096, 1));
+    pool.trim('a', 0, 4096);
+    await pool.flush();
+    await pool.close();
+    // A free extent vanishes from the store, as a bug or a bad disk could make it.
+    const root = open({ path: path.join(poolDir, 'meta'), maxDbs: 16 });
+    const free = root.openDB({ name: 'free', encoding: 'msgpack', keyEncoding: 'ordered-binary' });
+    const [first] = [...free.getRange({})];
+    assert.ok(first, 'the pool has a free extent');
+    await free.remove(first.key);
+    await root.close();
+
+    const broken = await startAgentProcess({ poolDir });
+    try {
+      const env = { SNAPSYNC_URL: broken.url, SNAPSYNC_TOKEN: broken.token };
+      const json = cli(['fsck', '--json'], env);
+      assert.equal(json.status, 4);
+      assert.equal(json.json().ok, false);
+      assert.ok(json.json().problems.some((p: { code: string }) => p.code === 'BLOCK_LEAKED'));
+      const human = cli(['fsck'], env);
+      assert.equal(human.status, 4);
+      assert.match(human.out, /^BLOCK_LEAKED +/m);
+    } finally {
+      await broken.stop();
+    }
   });
 });

@@ -1,20 +1,56 @@
 /**
  * The real agent process on loopback with the real client: auth, every
  * operation end to end, schema errors that name the path and change nothing,
- * oversized frames, idempotent retries across a restart, concurrent clients,
- * logs without the token, graceful stop.
+ * oversized frames, idempotent retries across a restart, per-container
+ * ordering, the in-flight limit, logs without the token, graceful stop.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import WebSocket from 'ws';
 import { AgentClient, AgentError } from '../../agent/client/client';
+import { encodeBinary } from '../../agent/server/framing';
 import { OP_NAMES } from '../../schema';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs } from '../helpers/tmp';
 
 const KiB = 1024;
+const MiB = 1024 * KiB;
 const code = (c: string) => (err: unknown) => err instanceof AgentError && err.code === c;
+
+/** A raw image of `mib` MiB whose every 4 MiB chunk has its own byte (so a partial copy shows). */
+function patternImage(file: string, mib: number): string {
+  const fd = fs.openSync(file, 'w');
+  for (let chunk = 0; chunk < mib / 4; chunk++) fs.writeSync(fd, Buffer.alloc(4 * MiB, chunk + 1));
+  fs.closeSync(fd);
+  return file;
+}
+
+/** A raw WebSocket past hello, collecting replies by id. */
+async function rawSession(url: string, token: string) {
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+  await new Promise((resolve) => ws.once('open', resolve));
+  const replies = new Map<string, { ok: boolean; error?: { code: string } }>();
+  const waiters = new Map<string, () => void>();
+  ws.on('message', (d, isBinary) => {
+    if (isBinary) return;
+    const reply = JSON.parse(String(d));
+    if (reply.event) return;
+    replies.set(reply.id, reply);
+    waiters.get(reply.id)?.();
+  });
+  const reply = (id: string) =>
+    replies.has(id)
+      ? Promise.resolve(replies.get(id)!)
+      : new Promise<{ ok: boolean; error?: { code: string } }>((resolve) =>
+          waiters.set(id, () => resolve(replies.get(id)!)),
+        );
+  const request = (id: string, op: string, params: object) =>
+    ws.send(JSON.stringify({ v: 1, id, op, params }));
+  request('hello', 'hello', { protocols: [1] });
+  assert.equal((await reply('hello')).ok, true);
+  return { ws, request, reply, replies };
+}
 
 describe('agent over WebSocket (real process, real client)', function () {
   this.timeout(60_000);
@@ -61,9 +97,31 @@ describe('agent over WebSocket (real process, real client)', function () {
       const reply = new Promise<{ error: { code: string } }>((resolve) =>
         ws.once('message', (d) => resolve(JSON.parse(String(d)))),
       );
+      const closed = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
       ws.send(JSON.stringify({ v: 1, id: 'h', op: 'hello', params: { protocols: [7] } }));
       assert.equal((await reply).error.code, 'UNSUPPORTED_PROTOCOL');
-      ws.terminate();
+      assert.equal(await closed, 1002, 'then the agent closes the connection');
+    });
+
+    it('backs off /metrics after repeated wrong tokens, like the upgrade, and counts them', async () => {
+      const other = await startAgentProcess();
+      try {
+        const metrics = (token: string) =>
+          fetch(`${other.url.replace(/^ws/, 'http')}/metrics`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+        for (let i = 0; i < 5; i++) assert.equal((await metrics('guess')).status, 401);
+        const blocked = await metrics(other.token);
+        assert.equal(blocked.status, 429, 'even the right token waits out the back-off');
+        assert.equal(blocked.headers.get('retry-after'), '1');
+        await assert.rejects(AgentClient.connect(other.url, { token: other.token }), code('AUTH_BACKOFF'));
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        const text = await (await metrics(other.token)).text();
+        assert.match(text, /^snapsync_auth_failures_total\{reason="bad-token"\} 5$/m);
+        assert.match(text, /^snapsync_auth_failures_total\{reason="backoff"\} 2$/m);
+      } finally {
+        await other.stop();
+      }
     });
   });
 
@@ -153,8 +211,14 @@ describe('agent over WebSocket (real process, real client)', function () {
       );
       assert.ok(progress.length > 0);
       const out = path.join(agent.dir, 'out.img');
-      const exported = await client.call('export', { container: 'imported', path: out });
+      const exportProgress: Array<[number, number]> = [];
+      const exported = await client.call(
+        'export',
+        { container: 'imported', path: out },
+        { onProgress: (done, total) => exportProgress.push([done, total]) },
+      );
       assert.equal(exported.dataBytes, 16 * KiB, 'only data extents are written');
+      assert.deepEqual(exportProgress.at(-1), [256 * KiB, 256 * KiB], 'export sends progress events');
       assert.ok(fs.readFileSync(out).equals(content));
       await assert.rejects(
         client.call('import', { path: '/etc/passwd', container: 'x', create: true }),
@@ -225,31 +289,45 @@ describe('agent over WebSocket (real process, real client)', function () {
     });
   });
 
-  it('serializes per container: several clients write different containers while one syncs', async () => {
+  it('a sync waits for the import in flight on its target; other containers go on meanwhile', async () => {
     await client.call('createContainer', { name: 'base', type: 'vdisk', size: 64 * KiB });
     await client.write('base', 0, Buffer.alloc(64 * KiB, 1));
     await client.call('snapshot', { container: 'base', name: 's' });
-    const writers = await Promise.all(
-      [0, 1, 2, 3].map(() => AgentClient.connect(agent.url, { token: agent.token })),
+    await client.call('createContainer', { name: 'synced', type: 'vdisk', size: 64 * MiB });
+    await client.call('createContainer', { name: 'other', type: 'vdisk', size: 64 * KiB });
+    const image = patternImage(path.join(agent.dir, 'big.img'), 64);
+    const writer = await AgentClient.connect(agent.url, { token: agent.token });
+    const order: string[] = [];
+    const settled =
+      (what: string) =>
+      <T>(value: T): T => {
+        order.push(what);
+        return value;
+      };
+    // The import yields between its 4 MiB chunks; the sync arrives once the first one is written.
+    let started!: () => void;
+    const importing = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const imported = client
+      .call('import', { path: image, container: 'synced' }, { onProgress: () => started() })
+      .then(settled('import'));
+    await importing;
+    const synced = client
+      .call('sync', { target: 'synced', source: 'base@s', preserve: 'none' })
+      .then(settled('sync'));
+    const other = writer.write('other', 0, Buffer.alloc(4 * KiB, 9)).then(settled('other'));
+    const [, report] = await Promise.all([imported, synced, other]);
+    await writer.close();
+    assert.deepEqual(order, ['other', 'import', 'sync']);
+    const safety = path.join(agent.dir, 'safety.img');
+    await client.call('export', { container: 'synced', snapshot: report.safetySnapshot!.name, path: safety });
+    assert.ok(
+      fs.readFileSync(safety).equals(fs.readFileSync(image)),
+      "the sync's safety snapshot holds the whole import",
     );
-    for (const [i] of writers.entries())
-      await client.call('createContainer', { name: `w${i}`, type: 'vdisk', size: 256 * KiB });
-    await client.call('createContainer', { name: 'synced', type: 'vdisk', size: 4 * KiB });
-    const writes = writers.flatMap((w, i) =>
-      Array.from({ length: 32 }, (_, k) =>
-        w.write(`w${i}`, k * 8 * KiB, Buffer.alloc(8 * KiB, (i * 32 + k) % 251)),
-      ),
-    );
-    const syncs = Array.from({ length: 8 }, () =>
-      client.call('sync', { target: 'synced', source: 'base@s', safetySnapshot: false }),
-    );
-    await Promise.all([...writes, ...syncs]);
-    for (const [i, w] of writers.entries()) {
-      for (let k = 0; k < 32; k++)
-        assert.equal((await w.read(`w${i}`, k * 8 * KiB, 1))[0], (i * 32 + k) % 251);
-      await w.close();
-    }
-    assert.equal((await client.call('describe', { container: 'synced' })).generation, 8);
+    assert.ok((await client.read('synced', 0, 64 * KiB)).equals(Buffer.alloc(64 * KiB, 1)), 'then the sync');
+    assert.ok((await client.read('other', 0, 4 * KiB)).equals(Buffer.alloc(4 * KiB, 9)));
   });
 
   it('serves /healthz without auth and Prometheus /metrics with the token', async () => {
@@ -310,6 +388,116 @@ describe('idempotency across an agent restart', function () {
       code('IDEMPOTENCY_CONFLICT'),
     );
     await client.close();
+    await agent.stop();
+  });
+
+  it('flatten and import return their first result under a key, also after a restart', async () => {
+    let agent = await startAgentProcess();
+    let client = await AgentClient.connect(agent.url, { token: agent.token });
+    await client.call('createContainer', { name: 'gold', type: 'vdisk', size: 64 * KiB });
+    await client.write('gold', 0, Buffer.from('gold'));
+    await client.call('snapshot', { container: 'gold', name: 'v1' });
+    await client.call('clone', { source: 'gold@v1', name: 'dev' });
+    const flattened = await client.call('flatten', { container: 'dev' }, { idempotencyKey: 'urn:flatten:1' });
+    const image = path.join(agent.dir, 'seed.img');
+    fs.writeFileSync(image, Buffer.alloc(64 * KiB, 5));
+    const imported = await client.call(
+      'import',
+      { path: image, container: 'seeded', create: true },
+      { idempotencyKey: 'urn:import:1' },
+    );
+    // Both change after the fact: a fresh flatten would report the label, a fresh import overwrite the write.
+    await client.call('setLabels', { container: 'dev', labels: { after: 'flatten' } });
+    await client.write('seeded', 0, Buffer.from('changed'));
+    await client.call('flush', {});
+    await client.close();
+    assert.equal(await agent.stop(), 0);
+
+    agent = await startAgentProcess({ poolDir: agent.poolDir, token: agent.token });
+    client = await AgentClient.connect(agent.url, { token: agent.token });
+    assert.deepEqual(
+      await client.call('flatten', { container: 'dev' }, { idempotencyKey: 'urn:flatten:1' }),
+      flattened,
+    );
+    assert.deepEqual(
+      await client.call(
+        'import',
+        { path: image, container: 'seeded', create: true },
+        { idempotencyKey: 'urn:import:1' },
+      ),
+      imported,
+    );
+    assert.equal((await client.read('seeded', 0, 7)).toString(), 'changed', 'not imported twice');
+    await assert.rejects(
+      client.call('flatten', { container: 'gold' }, { idempotencyKey: 'urn:flatten:1' }),
+      code('IDEMPOTENCY_CONFLICT'),
+    );
+    await assert.rejects(
+      client.call('import', { path: image, container: 'seeded' }, { idempotencyKey: 'urn:import:1' }),
+      code('IDEMPOTENCY_CONFLICT'),
+    );
+    await client.close();
+    await agent.stop();
+  });
+});
+
+describe('limits and graceful stop', function () {
+  this.timeout(60_000);
+  after(cleanupTempDirs);
+
+  it('refuses requests over --max-in-flight with TOO_MANY_REQUESTS, and takes them again once some finish', async () => {
+    const agent = await startAgentProcess({ args: ['--max-in-flight', '2'] });
+    try {
+      const client = await AgentClient.connect(agent.url, { token: agent.token });
+      await client.call('createContainer', { name: 'lim', type: 'vdisk', size: 64 * KiB });
+      await client.close();
+      const s = await rawSession(agent.url, agent.token);
+      // Writes stay in flight until their binary frame arrives.
+      s.request('w1', 'write', { container: 'lim', offset: 0, length: 4 });
+      s.request('w2', 'write', { container: 'lim', offset: 4, length: 4 });
+      s.request('i3', 'info', {});
+      assert.equal((await s.reply('i3')).error?.code, 'TOO_MANY_REQUESTS');
+      assert.equal(s.replies.size, 2, 'hello and the refusal only: both writes still wait');
+      s.ws.send(encodeBinary('w1', Buffer.from('abcd')));
+      s.ws.send(encodeBinary('w2', Buffer.from('efgh')));
+      assert.equal((await s.reply('w1')).ok, true);
+      assert.equal((await s.reply('w2')).ok, true);
+      s.request('i4', 'info', {});
+      assert.equal((await s.reply('i4')).ok, true);
+      s.ws.terminate();
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('on SIGTERM answers the requests in flight, then exits 0 with their work durable', async () => {
+    let agent = await startAgentProcess();
+    const client = await AgentClient.connect(agent.url, { token: agent.token });
+    const image = patternImage(path.join(agent.dir, 'big.img'), 48);
+    let stopping: Promise<number | null> | null = null;
+    const imported = client.call(
+      'import',
+      { path: image, container: 'big', create: true },
+      {
+        onProgress: () => {
+          stopping ??= agent.stop();
+        },
+      },
+    );
+    const result = await imported;
+    assert.equal(result.bytes, 48 * MiB, 'the import in flight completed');
+    assert.ok(stopping, 'SIGTERM was sent while the import ran');
+    assert.equal(await stopping, 0, 'then the agent exited 0');
+    const logs = agent.logs();
+    const signal = logs.indexOf('"msg":"signal"');
+    const answered = logs.search(/"msg":"request","op":"import","code":"OK"/);
+    assert.ok(signal >= 0 && answered > signal, 'the import was answered after the signal');
+    await client.close();
+
+    agent = await startAgentProcess({ poolDir: agent.poolDir, token: agent.token });
+    const again = await AgentClient.connect(agent.url, { token: agent.token });
+    assert.ok((await again.read('big', 44 * MiB, 4 * KiB)).equals(Buffer.alloc(4 * KiB, 12)), 'durable');
+    await again.close();
     await agent.stop();
   });
 });

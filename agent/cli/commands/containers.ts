@@ -9,6 +9,10 @@ type Args<T> = GlobalArgs & T;
 export const ls: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'ls',
   describe: 'List containers',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>)
+      .example('$0 ls', 'every container: type, size, generation, base snapshot')
+      .example('$0 ls --json', 'the same as JSON, for scripts') as never,
   handler: (args) =>
     run(
       args,
@@ -31,6 +35,11 @@ export const ls: CommandModule<GlobalArgs, GlobalArgs> = {
 export const describeCmd: CommandModule<GlobalArgs, Args<{ container: string }>> = {
   command: 'describe <container>',
   describe: 'Show one container',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).example(
+      '$0 describe staging-web-disk0',
+      'uuid, size, generation, base snapshot, labels, members',
+    ) as never,
   handler: (args) =>
     run(
       args,
@@ -55,14 +64,14 @@ export const describeCmd: CommandModule<GlobalArgs, Args<{ container: string }>>
 
 export const create: CommandModule<
   GlobalArgs,
-  Args<{ name: string; type: string; size?: string; label: string[]; member: string[] }>
+  Args<{ name: string; type: string; size?: number; label: string[]; member: string[] }>
 > = {
   command: 'create <name>',
   describe: 'Create a container',
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
       .option('type', { choices: ['vm', 'vdisk', 'file'], demandOption: true })
-      .option('size', { type: 'string', describe: 'e.g. 20G (vdisk, file)' })
+      .option('size', { type: 'string', coerce: parseSize, describe: 'e.g. 20G (vdisk, file)' })
       .option('label', { type: 'string', array: true, default: [] as string[], describe: 'key=value' })
       .option('member', {
         type: 'string',
@@ -70,8 +79,8 @@ export const create: CommandModule<
         default: [] as string[],
         describe: 'VM: role=container',
       })
-      .example('$0 create web-disk0 --type vdisk --size 20G', '')
-      .example('$0 create web --type vm --member disk0=web-disk0', '') as never,
+      .example('$0 create web-disk0 --type vdisk --size 20G', 'a 20 GiB virtual disk (thin)')
+      .example('$0 create web --type vm --member disk0=web-disk0', 'a VM grouping its disks') as never,
   handler: (args) =>
     run(
       args,
@@ -82,7 +91,7 @@ export const create: CommandModule<
           {
             name: args.name,
             type: args.type as Container['type'],
-            ...(args.size ? { size: parseSize(args.size) } : {}),
+            ...(args.size !== undefined ? { size: args.size } : {}),
             labels,
           },
           { idempotencyKey: AgentClient.newKey() },
@@ -105,7 +114,10 @@ export const rm: CommandModule<GlobalArgs, Args<{ container: string; recursive?:
   command: 'rm <container>',
   describe: 'Delete a container (refused while it has snapshots unless --recursive)',
   builder: (y) =>
-    (y as unknown as Argv<GlobalArgs>).option('recursive', { type: 'boolean', alias: 'r' }) as never,
+    (y as unknown as Argv<GlobalArgs>)
+      .option('recursive', { type: 'boolean', alias: 'r', describe: 'also delete its snapshots' })
+      .example('$0 rm old-clone', 'delete a container that has no snapshots')
+      .example('$0 rm staging-web --recursive', 'delete a VM with its snapshots') as never,
   handler: (args) =>
     run(
       args,
@@ -122,6 +134,11 @@ export const rm: CommandModule<GlobalArgs, Args<{ container: string; recursive?:
 export const usage: CommandModule<GlobalArgs, Args<{ container: string }>> = {
   command: 'usage <container>',
   describe: 'Space used by a container: logical, mapped, exclusive, shared',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).example(
+      '$0 usage prod-web-disk0',
+      'how much of it is its own and how much it shares with snapshots and clones',
+    ) as never,
   handler: (args) =>
     run(
       args,

@@ -6,9 +6,9 @@ import { parseSize } from '../context';
 
 interface InitArgs {
   pool: string;
-  blockSize: string;
+  blockSize: number;
   data?: string;
-  capacity?: string;
+  capacity?: number;
   tokenFile?: string;
   json?: boolean;
 }
@@ -22,26 +22,31 @@ export const init: CommandModule<object, InitArgs> = {
       .option('block-size', {
         type: 'string',
         default: '64K',
+        coerce: parseSize,
         describe: 'Power of two from 4K to 1M, fixed for the pool',
       })
       .option('data', {
         type: 'string',
         describe: 'Keep data on this raw device or file instead of <pool>/data',
       })
-      .option('capacity', { type: 'string', describe: 'Capacity of the data area (e.g. 500G)' })
+      .option('capacity', {
+        type: 'string',
+        coerce: parseSize,
+        describe: 'Capacity of the data area (e.g. 500G)',
+      })
       .option('token-file', {
         type: 'string',
         describe: 'Write a new random token here (mode 0600) unless it exists',
       })
       .example(
         '$0 init --pool /var/lib/snapsync --token-file /etc/snapsync/token',
-        '',
+        'a pool with 64 KiB blocks and a new token',
       ) as unknown as Argv<InitArgs>,
   handler: async (args: ArgumentsCamelCase<InitArgs>) => {
     const pool = Pool.create(args.pool, {
-      blockSize: parseSize(args.blockSize),
+      blockSize: args.blockSize,
       dataPath: args.data,
-      capacityBytes: args.capacity ? parseSize(args.capacity) : undefined,
+      capacityBytes: args.capacity,
     });
     const info = pool.info();
     await pool.close();

@@ -19,20 +19,27 @@ export function hexdump(data: Buffer, base: number): string {
 
 export const read: CommandModule<
   GlobalArgs,
-  GlobalArgs & { container: string; offset: string; length: string; snapshot?: string; out?: string }
+  GlobalArgs & { container: string; offset: number; length: number; snapshot?: string; out?: string }
 > = {
   command: 'read <container> <offset> <length>',
   describe: 'Read bytes (hexdump, or --out FILE)',
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
+      .positional('offset', { type: 'string', coerce: parseSize, describe: 'e.g. 0, 4096, 1M' })
+      .positional('length', { type: 'string', coerce: parseSize, describe: 'at most 32M' })
       .option('snapshot', { type: 'string', describe: 'read one of its snapshots' })
-      .option('out', { type: 'string', describe: 'write the bytes to this file' }) as never,
+      .option('out', { type: 'string', describe: 'write the bytes to this file' })
+      .example('$0 read staging-web-disk0 0 512', 'hexdump the first sector')
+      .example(
+        '$0 read prod-disk0 1M 4K --snapshot nightly --out block.bin',
+        'save 4 KiB of a snapshot',
+      ) as never,
   handler: (args) =>
     run(
       args,
       async (c) => {
-        const offset = parseSize(args.offset);
-        const data = await c.read(args.container, offset, parseSize(args.length), args.snapshot);
+        const offset = args.offset;
+        const data = await c.read(args.container, offset, args.length, args.snapshot);
         if (args.out) fs.writeFileSync(args.out, data);
         return {
           container: args.container,
@@ -49,22 +56,25 @@ export const read: CommandModule<
 
 export const write: CommandModule<
   GlobalArgs,
-  GlobalArgs & { container: string; offset: string; file?: string; text?: string }
+  GlobalArgs & { container: string; offset: number; file?: string; text?: string }
 > = {
   command: 'write <container> <offset>',
   describe: 'Write bytes from --file or --text',
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
-      .option('file', { type: 'string' })
-      .option('text', { type: 'string' }) as never,
+      .positional('offset', { type: 'string', coerce: parseSize, describe: 'e.g. 0, 4096, 1M' })
+      .option('file', { type: 'string', describe: 'write the bytes of this local file' })
+      .option('text', { type: 'string', describe: 'write this text (UTF-8)' })
+      .example('$0 write scratch-disk 1M --file patch.bin', 'write a local file at 1 MiB (then flush)')
+      .example('$0 write notes 0 --text "hello"', 'write text at the start') as never,
   handler: (args) =>
     run(
       args,
       async (c) => {
         const data = args.file ? fs.readFileSync(args.file) : Buffer.from(args.text ?? '');
-        await c.write(args.container, parseSize(args.offset), data);
+        await c.write(args.container, args.offset, data);
         await c.call('flush', {});
-        return { container: args.container, offset: parseSize(args.offset), length: data.length };
+        return { container: args.container, offset: args.offset, length: data.length };
       },
       (r: { length: number }) => `wrote ${r.length} bytes (flushed)`,
     ),
@@ -77,10 +87,15 @@ export const importCmd: CommandModule<
   command: 'import <path> <container>',
   describe: 'Import a raw disk image from the agent host (sparse: zero blocks are not stored)',
   builder: (y) =>
-    (y as unknown as Argv<GlobalArgs>).option('create', {
-      type: 'boolean',
-      describe: 'create the vdisk with the image size',
-    }) as never,
+    (y as unknown as Argv<GlobalArgs>)
+      .option('create', {
+        type: 'boolean',
+        describe: 'create the vdisk with the image size',
+      })
+      .example(
+        '$0 import /var/lib/snapsync-images/base.img golden --create',
+        'a new vdisk from a raw image on the agent host (a directory given to serve --allow-dir)',
+      ) as never,
   handler: (args) => {
     const bar = progressBar(args, 'import');
     return run(
@@ -109,8 +124,12 @@ export const exportCmd: CommandModule<
   describe: 'Export a vdisk (or --snapshot) to a sparse raw image on the agent host',
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
-      .option('snapshot', { type: 'string' })
-      .option('overwrite', { type: 'boolean' }) as never,
+      .option('snapshot', { type: 'string', describe: 'export one of its snapshots' })
+      .option('overwrite', { type: 'boolean', describe: 'replace an existing file' })
+      .example(
+        '$0 export prod-web-disk0 /var/lib/snapsync-images/prod.img --snapshot nightly',
+        'a sparse raw image of a snapshot, on the agent host',
+      ) as never,
   handler: (args) => {
     const bar = progressBar(args, 'export');
     return run(
@@ -140,6 +159,11 @@ export const exportCmd: CommandModule<
 export const info: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'info',
   describe: 'Pool information',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).example(
+      '$0 info',
+      'pool uuid, block size, containers, snapshots, space used',
+    ) as never,
   handler: (args) =>
     run(
       args,

@@ -1,6 +1,6 @@
 /** Long-running maintenance: flatten and fsck, with a progress bar on a terminal. */
 import { SingleBar } from 'cli-progress';
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import type { Container, FsckReport } from '../../../schema';
 import { AgentClient } from '../../client/client';
 import { type GlobalArgs, run, table } from '../context';
@@ -31,6 +31,11 @@ export function progressBar(
 export const flatten: CommandModule<GlobalArgs, GlobalArgs & { container: string }> = {
   command: 'flatten <container>',
   describe: 'Copy what a container reads through its snapshots into its own table',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).example(
+      '$0 flatten dev-alice-disk0',
+      'make a clone independent of its snapshot, so the snapshot can be deleted',
+    ) as never,
   handler: (args) => {
     const bar = progressBar(args, 'flatten');
     return run(
@@ -54,6 +59,10 @@ export const flatten: CommandModule<GlobalArgs, GlobalArgs & { container: string
 export const fsck: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'fsck',
   describe: 'Check every invariant of the pool (exit 4 when problems are found)',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>)
+      .example('$0 fsck', 'check the pool; exit 4 and a table of problems if it is not clean')
+      .example('$0 fsck --json || alert', 'from a cron job') as never,
   handler: (args) => {
     const bar = progressBar(args, 'fsck');
     return run(

@@ -2,10 +2,12 @@ import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Pool } from '../../engine';
 import { createIdentityHooks } from '../../identity';
-import { parseNbdAddress, startNbdServer } from '../../nbd';
+import { type NbdServer, parseNbdAddress, startNbdServer } from '../../nbd';
 import { Logger } from '../../server/logger';
-import { startAgentServer } from '../../server/server';
+import { isLoopback } from '../../server/loopback';
+import { type RunningAgent, startAgentServer } from '../../server/server';
 import { EXIT } from '../exit-codes';
+import { UsageError } from '../usage-error';
 
 interface ServeArgs {
   pool: string;
@@ -25,9 +27,43 @@ function hostPort(text: string): { host: string; port: number } {
   const at = text.lastIndexOf(':');
   const host = text.slice(0, at).replace(/^\[|\]$/g, '') || '127.0.0.1';
   const port = Number(text.slice(at + 1));
-  if (at < 0 || !Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`"${text}" is not HOST:PORT`);
+  if (at < 0 || !/^\d+$/.test(text.slice(at + 1)) || port > 65535)
+    throw new UsageError(`--listen "${text}" is not HOST:PORT (e.g. 127.0.0.1:7890)`);
   return { host, port };
+}
+
+function nbdAddress(text: string): { host: string; port: number } {
+  try {
+    return parseNbdAddress(text);
+  } catch (err) {
+    throw new UsageError(`--nbd: ${(err as Error).message}`);
+  }
+}
+
+/** Everything the flags must agree on, checked before the pool is opened. */
+function checkFlags(args: ServeArgs): {
+  listen: { host: string; port: number };
+  nbd: { host: string; port: number } | null;
+  tls: { cert: Buffer; key: Buffer } | undefined;
+} {
+  if (Boolean(args.tlsCert) !== Boolean(args.tlsKey))
+    throw new UsageError('--tls-cert and --tls-key go together: give both (wss://) or neither');
+  const listen = hostPort(args.listen);
+  if (args.insecureNoAuth && !isLoopback(listen.host))
+    throw new UsageError(
+      `--insecure-no-auth is only allowed on a loopback --listen address, not ${listen.host}`,
+    );
+  const nbd = args.nbd ? nbdAddress(args.nbd) : null;
+  // NBD has no token: off loopback, TLS is what keeps every vdisk from being open to the network.
+  if (nbd && !isLoopback(nbd.host) && !args.tlsCert)
+    throw new UsageError(
+      `--nbd ${args.nbd} is not a loopback address: serving NBD there needs --tls-cert and --tls-key`,
+    );
+  const tls =
+    args.tlsCert && args.tlsKey
+      ? { cert: fs.readFileSync(args.tlsCert), key: fs.readFileSync(args.tlsKey) }
+      : undefined;
+  return { listen, nbd, tls };
 }
 
 export const serve: CommandModule<object, ServeArgs> = {
@@ -46,8 +82,8 @@ export const serve: CommandModule<object, ServeArgs> = {
         describe: 'File holding the bearer token (else $SNAPSYNC_TOKEN)',
       })
       .option('insecure-no-auth', { type: 'boolean', describe: 'No token at all; loopback addresses only' })
-      .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve wss://' })
-      .option('tls-key', { type: 'string', describe: 'PEM private key for --tls-cert' })
+      .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve wss:// (and NBD over TLS)' })
+      .option('tls-key', { type: 'string', describe: 'PEM private key for --tls-cert (both or neither)' })
       .option('allow-dir', {
         type: 'string',
         array: true,
@@ -58,15 +94,17 @@ export const serve: CommandModule<object, ServeArgs> = {
       .option('max-in-flight', { type: 'number', default: 64, describe: 'Requests in flight per connection' })
       .option('nbd', {
         type: 'string',
-        describe: 'Also export vdisks over NBD on HOST:PORT (e.g. 127.0.0.1:10809)',
+        describe:
+          'Also export vdisks over NBD on HOST:PORT (e.g. 127.0.0.1:10809); off loopback only with TLS',
       })
       .example(
         '$0 serve --pool /var/lib/snapsync --token-file /etc/snapsync/token',
         'serve on 127.0.0.1:7890',
       )
+      .example('$0 serve --pool ./pool --listen 127.0.0.1:0 --insecure-no-auth', 'a throwaway local agent')
       .example(
-        '$0 serve --pool ./pool --listen 127.0.0.1:0 --insecure-no-auth',
-        'a throwaway local agent',
+        '$0 serve --pool /var/lib/snapsync --token-file /etc/snapsync/token --tls-cert cert.pem --tls-key key.pem --listen 0.0.0.0:7890 --nbd 0.0.0.0:10809',
+        'wss:// and NBD over TLS on every interface',
       ) as unknown as Argv<ServeArgs>,
   handler: async (args: ArgumentsCamelCase<ServeArgs>) => {
     const logger = new Logger();
@@ -74,40 +112,47 @@ export const serve: CommandModule<object, ServeArgs> = {
       ? fs.readFileSync(args.tokenFile, 'utf8').trim()
       : process.env.SNAPSYNC_TOKEN;
     const token = args.insecureNoAuth ? null : tokenText || null;
-    if (token === null && !args.insecureNoAuth) {
-      process.stderr.write(
-        'error: a token is required: --token-file FILE or $SNAPSYNC_TOKEN (or --insecure-no-auth on loopback)\n',
+    if (token === null && !args.insecureNoAuth)
+      throw new UsageError(
+        'a token is required: --token-file FILE or $SNAPSYNC_TOKEN (or --insecure-no-auth on loopback)',
       );
-      process.exitCode = EXIT.USAGE;
-      return;
-    }
-    const { host, port } = hostPort(args.listen);
+    const { listen, nbd: nbdAt, tls } = checkFlags(args);
     const pool = Pool.open(args.pool);
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
-    const running = await startAgentServer({
-      pool,
-      host,
-      port,
-      token,
-      insecureNoAuth: args.insecureNoAuth,
-      tls:
-        args.tlsCert && args.tlsKey
-          ? { cert: fs.readFileSync(args.tlsCert), key: fs.readFileSync(args.tlsKey) }
-          : undefined,
-      allowDirs: args.allowDir,
-      maxMessageBytes: args.maxMessageBytes,
-      maxInFlight: args.maxInFlight,
-      logger,
-      identityHooks: (preserve) => createIdentityHooks(preserve) as never,
-    });
-    const nbd = args.nbd ? await startNbdServer({ pool, ...parseNbdAddress(args.nbd) }) : null;
+    let running: RunningAgent | null = null;
+    let nbd: NbdServer | null = null;
+    try {
+      running = await startAgentServer({
+        pool,
+        ...listen,
+        token,
+        insecureNoAuth: args.insecureNoAuth,
+        tls,
+        allowDirs: args.allowDir,
+        maxMessageBytes: args.maxMessageBytes,
+        maxInFlight: args.maxInFlight,
+        logger,
+        identityHooks: (preserve) => createIdentityHooks(preserve) as never,
+      });
+      // The same certificate as the agent; NBD clients must STARTTLS before they see any export.
+      nbd = nbdAt ? await startNbdServer({ pool, ...nbdAt, ...(tls ? { tls } : {}) }) : null;
+    } catch (err) {
+      // Startup failed half way (a port in use): release the pool so the process can exit.
+      await (running ? running.stop() : pool.close());
+      throw err;
+    }
     process.stdout.write(
-      `${JSON.stringify({ listening: running.url, port: running.port, ...(nbd ? { nbd: args.nbd } : {}) })}\n`,
+      `${JSON.stringify({
+        listening: running.url,
+        port: running.port,
+        ...(nbd ? { nbd: nbd.url('').replace(/\/$/, '') } : {}),
+      })}\n`,
     );
+    const agent = running;
     const stop = async (signal: string) => {
       logger.info('signal', { signal });
       await nbd?.close();
-      await running.stop();
+      await agent.stop();
       process.exit(EXIT.OK);
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -9,6 +9,11 @@ type Args<T> = GlobalArgs & T;
 export const snapshot: CommandModule<GlobalArgs, Args<{ container: string; name: string }>> = {
   command: 'snapshot <container> <name>',
   describe: 'Snapshot a container in O(1) (a VM: all its members at once)',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).example(
+      '$0 snapshot prod-web nightly-2026-11-24',
+      'snapshot a VM and all its disks at once',
+    ) as never,
   handler: (args) =>
     run(
       args,
@@ -26,10 +31,13 @@ export const snapshots: CommandModule<GlobalArgs, Args<{ container?: string; all
   command: 'snapshots [container]',
   describe: 'List snapshots',
   builder: (y) =>
-    (y as unknown as Argv<GlobalArgs>).option('all', {
-      type: 'boolean',
-      describe: 'include hidden ones',
-    }) as never,
+    (y as unknown as Argv<GlobalArgs>)
+      .option('all', {
+        type: 'boolean',
+        describe: 'include hidden ones',
+      })
+      .example('$0 snapshots prod-web', "one container's snapshots")
+      .example('$0 snapshots --all --json', 'every snapshot in the pool, hidden ones too') as never,
   handler: (args) =>
     run(
       args,
@@ -49,6 +57,11 @@ export const snapshots: CommandModule<GlobalArgs, Args<{ container?: string; all
 export const tree: CommandModule<GlobalArgs, Args<{ container: string }>> = {
   command: 'tree <container>',
   describe: "Draw a container's lineage: its table, then each snapshot it reads through",
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).example(
+      '$0 tree staging-web-disk0',
+      'which snapshots it reads through, newest first',
+    ) as never,
   handler: (args) =>
     run(
       args,
@@ -68,6 +81,11 @@ export const tree: CommandModule<GlobalArgs, Args<{ container: string }>> = {
 export const clone: CommandModule<GlobalArgs, Args<{ snapshot: string; name: string }>> = {
   command: 'clone <snapshot> <name>',
   describe: 'New container from a snapshot (container@snapshot), O(1)',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).example(
+      '$0 clone golden-disk@v3 dev-alice-disk0',
+      'a writable copy that shares every block with the snapshot',
+    ) as never,
   handler: (args) =>
     run(
       args,
@@ -80,6 +98,11 @@ export const clone: CommandModule<GlobalArgs, Args<{ snapshot: string; name: str
 export const revert: CommandModule<GlobalArgs, Args<{ container: string; snapshot: string }>> = {
   command: 'revert <container> <snapshot>',
   describe: 'Discard the current state and go back to one of its own snapshots',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>).example(
+      '$0 revert staging-web safety-g3',
+      'undo a sync with the safety snapshot it kept',
+    ) as never,
   handler: (args) =>
     run(
       args,

@@ -24,8 +24,11 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
       })
       .option('no-safety', { type: 'boolean', describe: 'do not keep a safety snapshot' })
       .option('member', { type: 'string', array: true, describe: 'VM: only these roles' })
-      .example('$0 sync staging-web prod-web@nightly-2026-11-24', '')
-      .example('$0 sync staging-disk0 prod-disk0@nightly --preserve "disk*.gpt.*"', '') as never,
+      .example('$0 sync staging-web prod-web@nightly-2026-11-24', 'refresh a VM, keeping its identity')
+      .example(
+        '$0 sync staging-disk0 prod-disk0@nightly --preserve "disk*.gpt.*"',
+        'keep only the GPT GUIDs',
+      ) as never,
   handler: (args) =>
     run(
       args,

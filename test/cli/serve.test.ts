@@ -1,0 +1,161 @@
+/**
+ * `snapsync-agent serve` as an operator starts it: flags that would expose the
+ * pool (NBD off loopback without TLS, no token off loopback, half a TLS pair)
+ * are refused with exit 2 before anything listens; TLS covers NBD too.
+ */
+import * as assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { AgentClient } from '../../agent/client/client';
+import { Pool } from '../../agent/engine';
+import { OPT, REP } from '../../agent/nbd/constants';
+import { selfSignedCertificate } from '../helpers/certs';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import { RawClient } from '../nbd/helpers/raw-client';
+
+const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
+
+interface Served {
+  listening: string;
+  port: number;
+  nbd?: string;
+  stop(): Promise<number | null>;
+}
+
+describe('snapsync-agent serve flags', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let pool: string;
+  let tokenFile: string;
+  let cert: { cert: string; key: string; fingerprint: string };
+
+  /** Runs serve to completion (the refusals): exit code and stderr. */
+  const refused = (args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--pool', pool, ...args], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, SNAPSYNC_TOKEN: '' },
+    });
+    return { status: r.status, err: r.stderr, out: r.stdout };
+  };
+
+  /** Starts serve and resolves with its startup line. */
+  const served = (args: string[]): Promise<Served> => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--pool', pool, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const line = out.split('\n').find((l) => l.startsWith('{'));
+        if (line)
+          resolve({
+            ...JSON.parse(line),
+            stop: () => {
+              child.kill('SIGTERM');
+              return exited;
+            },
+          });
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
+    });
+  };
+
+  before(async () => {
+    dir = tempDir('snapsync-serve-');
+    pool = path.join(dir, 'pool');
+    await Pool.create(pool, { blockSize: 4096, capacityBytes: 1 << 30 }).close();
+    tokenFile = path.join(dir, 'token');
+    fs.writeFileSync(tokenFile, 'serve-test-token', { mode: 0o600 });
+    cert = selfSignedCertificate(dir);
+  });
+  after(cleanupTempDirs);
+
+  it('refuses --nbd on a non-loopback address without TLS (exit 2), before listening', () => {
+    const r = refused(['--token-file', tokenFile, '--listen', '127.0.0.1:0', '--nbd', '0.0.0.0:0']);
+    assert.equal(r.status, 2, r.err);
+    assert.match(r.err, /--nbd 0\.0\.0\.0:0 is not a loopback address: .*--tls-cert and --tls-key/);
+    assert.equal(r.out, '', 'nothing listened');
+  });
+
+  it('refuses half a TLS pair (exit 2) instead of serving plain ws://', () => {
+    for (const half of [
+      ['--tls-cert', cert.cert],
+      ['--tls-key', cert.key],
+    ]) {
+      const r = refused(['--token-file', tokenFile, '--listen', '127.0.0.1:0', ...half]);
+      assert.equal(r.status, 2, `${half[0]}: ${r.err}`);
+      assert.match(r.err, /--tls-cert and --tls-key go together/);
+      assert.equal(r.out, '');
+    }
+  });
+
+  it('refuses a bad --listen with exit 2 and one line, not a stack trace', () => {
+    const r = refused(['--token-file', tokenFile, '--listen', 'localhost']);
+    assert.equal(r.status, 2);
+    assert.match(r.err, /^error: --listen "localhost" is not HOST:PORT/);
+    assert.doesNotMatch(r.err, /\n\s+at /);
+  });
+
+  it('serves NBD over TLS with the agent certificate: plain clients are refused', async () => {
+    const agent = await served([
+      '--token-file',
+      tokenFile,
+      '--listen',
+      '127.0.0.1:0',
+      '--tls-cert',
+      cert.cert,
+      '--tls-key',
+      cert.key,
+      '--nbd',
+      '127.0.0.1:0',
+    ]);
+    try {
+      assert.match(agent.listening, /^wss:\/\//);
+      assert.match(agent.nbd ?? '', /^nbds:\/\/127\.0\.0\.1:\d+$/);
+      const port = Number(new URL(agent.nbd!).port);
+      const plain = await RawClient.handshake(port);
+      plain.option(OPT.LIST);
+      assert.equal((await plain.optionReply()).type, REP.ERR_TLS_REQD, 'no export list without TLS');
+      plain.destroy();
+
+      const c = await RawClient.handshake(port);
+      c.option(OPT.STARTTLS);
+      assert.equal((await c.optionReply()).type, REP.ACK);
+      const secure = tls.connect({ socket: c.socket, rejectUnauthorized: false });
+      await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
+      const seen = secure.getPeerCertificate().fingerprint256;
+      secure.destroy();
+      assert.equal(seen, cert.fingerprint, "NBD presents the agent's --tls-cert");
+    } finally {
+      assert.equal(await agent.stop(), 0);
+    }
+  });
+
+  it('--insecure-no-auth serves without a token on loopback, and is refused elsewhere (exit 2)', async () => {
+    const off = refused(['--insecure-no-auth', '--listen', '0.0.0.0:0']);
+    assert.equal(off.status, 2, off.err);
+    assert.match(
+      off.err,
+      /--insecure-no-auth is only allowed on a loopback --listen address, not 0\.0\.0\.0/,
+    );
+    assert.equal(off.out, '');
+
+    const agent = await served(['--insecure-no-auth', '--listen', '127.0.0.1:0']);
+    try {
+      const client = await AgentClient.connect(agent.listening);
+      assert.equal((await client.call('info', {})).blockSize, 4096);
+      await client.close();
+    } finally {
+      assert.equal(await agent.stop(), 0);
+    }
+  });
+});
