@@ -36,22 +36,26 @@ async function main() {
   const rows: Array<[string, string, boolean]> = [
     [
       'crash cycles survived (SIGKILL under load)',
-      `${crash.cycles - (crash.fsckProblems || crash.tornBlocks || crash.partialSyncs ? 1 : 0)} / ${crash.cycles} (${ops})`,
-      crash.fsckProblems + crash.tornBlocks + crash.partialSyncs === 0,
+      `${crash.cycles - crash.failedCycles} / ${crash.cycles} (${ops})`,
+      crash.failedCycles === 0,
     ],
     [
-      'faults injected and survived (EIO, ENOSPC)',
-      `${faults.survived} / ${faults.injected}`,
+      'faults injected and survived (EIO, ENOSPC, short writes)',
+      `${faults.survived} / ${faults.injected} (${Object.entries(faults.byFault)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')})`,
       faults.survived === faults.injected && faults.fsckProblems === 0,
     ],
     [
       'hostile inputs tried and refused (agent + NBD)',
-      `${hostile.refused} / ${hostile.tried} agent frames, ${hostile.nbdTried} NBD streams; agent up, nothing changed: ${hostile.agentUp && hostile.stateUnchanged}`,
+      `${hostile.refused} / ${hostile.tried} agent frames, ${hostile.nbdRefused} / ${hostile.nbdCommands} NBD commands, ${hostile.nbdTried} NBD handshake streams; agent and NBD up, nothing changed: ${hostile.agentUp && hostile.stateUnchanged && hostile.nbdServerUp && hostile.nbdUnchanged}`,
       hostile.refused === hostile.tried &&
         hostile.accepted === 0 &&
         hostile.agentUp &&
         hostile.stateUnchanged &&
-        hostile.nbdServerUp,
+        hostile.nbdRefused === hostile.nbdCommands &&
+        hostile.nbdServerUp &&
+        hostile.nbdUnchanged,
     ],
     [
       'load (ops, clients, p50 / p99)',

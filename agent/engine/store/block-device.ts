@@ -5,15 +5,23 @@
  * `write` is acknowledged when the kernel has it; `syncData` makes every
  * acknowledged write durable. Reads past the end of a sparse file return zeros.
  * Every call goes through the fault seam first, so drills can inject EIO,
- * ENOSPC and short writes without touching the engine.
+ * ENOSPC and short writes without touching the engine. A short write is
+ * finished here, unseen by the engine; one that stops making progress is
+ * IO_ERROR.
  */
 import * as fs from 'node:fs';
 import { IO_ERROR, OUT_OF_SPACE } from '../errors';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
 
-/** Called before every device operation; throw an errno-style error to inject a fault. */
-export type FaultInjector = (op: DeviceOp, block: number, count: number) => void;
+/**
+ * Called before every device operation; throw an errno-style error to inject a
+ * fault. For a write, return a byte count to make it short: each system call
+ * of that write then moves at most that many bytes (0: none).
+ */
+export type FaultInjector =
+  | ((op: DeviceOp, block: number, count: number) => void)
+  | ((op: DeviceOp, block: number, count: number) => number | undefined);
 
 export class BlockDevice {
   readonly path: string;
@@ -71,15 +79,18 @@ export class BlockDevice {
     const count = Math.ceil((offset + length) / this.blockSize);
     const start = (block - 1) * this.blockSize + offset;
     try {
-      this.faults?.('write', block, count);
+      const limit = this.faults?.('write', block, count) ?? Number.POSITIVE_INFINITY;
       this.unsynced = true;
-      let done = fs.writevSync(this.fd, parts, start);
-      // Rare short write: finish the rest byte range by byte range.
-      while (done < length) {
-        const rest = Buffer.concat(parts).subarray(done);
-        const n = fs.writeSync(this.fd, rest, 0, rest.length, start + done);
-        if (n <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
-        done += n;
+      let done = fs.writevSync(this.fd, limit < length ? truncate(parts, limit) : parts, start);
+      if (done < length) {
+        // Rare short write: finish the rest byte range by byte range.
+        const all = Buffer.concat(parts);
+        while (done < length) {
+          const n = fs.writeSync(this.fd, all, done, Math.min(length - done, limit), start + done);
+          if (n <= 0)
+            throw Object.assign(new Error(`short write: ${done} of ${length} bytes`), { code: 'EIO' });
+          done += n;
+        }
       }
     } catch (err) {
       throw deviceError('write', err, block, count);
@@ -124,6 +135,17 @@ export class BlockDevice {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+/** The first `bytes` bytes of `parts`, as views. */
+function truncate(parts: Buffer[], bytes: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const part of parts) {
+    if (bytes <= 0) break;
+    out.push(part.subarray(0, bytes));
+    bytes -= part.length;
+  }
+  return out;
 }
 
 function deviceError(op: DeviceOp, err: unknown, block: number, count: number) {
