@@ -86,6 +86,8 @@ async function fio(
   depth: number,
   out: string,
 ): Promise<{ bw: number; iops: number }> {
+  // Each run starts with no dirty pages: neither server pays for the other's write-back.
+  await exec('sync', []);
   await exec('fio', [
     '--name=bench',
     '--ioengine=nbd',

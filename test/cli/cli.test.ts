@@ -41,7 +41,11 @@ describe('snapsync-agent CLI', function () {
     assert.equal(sync.generation, 1);
     const read = cli(['read', 'stage-disk0', '512', '12', '--json']).json();
     assert.equal(Buffer.from(read.base64, 'base64').toString(), 'from the CLI');
-    assert.match(cli(['tree', 'stage-disk0']).out, /\* stage-disk0 \(current.*\n\|\n\* web-disk0@nightly/);
+    // Staging's chain down the left; production's own current table a branch off the same snapshot.
+    assert.match(
+      cli(['tree', 'stage-disk0']).out,
+      /^\* stage-disk0 \(current\)\n\| o web-disk0 \(current\)\n\|\/\n\* web-disk0@nightly {2}\S+\n$/,
+    );
     assert.deepEqual(
       cli(['ls', '--json'])
         .json()

@@ -1,8 +1,9 @@
 /** Snapshot commands: snapshot, snapshots, tree, clone, revert. */
 import type { Argv, CommandModule } from 'yargs';
-import type { Container, LineageEntry, Snapshot } from '../../../schema';
+import type { Container, Snapshot } from '../../../schema';
 import { AgentClient } from '../../client/client';
 import { type GlobalArgs, run, table } from '../context';
+import { drawGraph, graphOf, rootOf } from '../lineage-graph';
 
 type Args<T> = GlobalArgs & T;
 
@@ -54,27 +55,35 @@ export const snapshots: CommandModule<GlobalArgs, Args<{ container?: string; all
     ),
 };
 
-export const tree: CommandModule<GlobalArgs, Args<{ container: string }>> = {
-  command: 'tree <container>',
-  describe: "Draw a container's lineage: its table, then each snapshot it reads through",
+export const tree: CommandModule<GlobalArgs, Args<{ container?: string }>> = {
+  command: 'tree [container]',
+  describe:
+    "Draw the snapshot lineage like git log --graph: a container's tree (its chain marked *), or the whole pool's",
   builder: (y) =>
-    (y as unknown as Argv<GlobalArgs>).example(
-      '$0 tree staging-web-disk0',
-      'which snapshots it reads through, newest first',
-    ) as never,
+    (y as unknown as Argv<GlobalArgs>)
+      .example('$0 tree staging-web-disk0', 'its chain, and whatever else reads through the same snapshots')
+      .example('$0 tree', 'every data container of the pool')
+      .example('$0 tree staging-web-disk0 --json', "the container's lineage, current table first") as never,
   handler: (args) =>
     run(
       args,
-      (c) => c.call('lineage', { container: args.container }),
-      (lineage: LineageEntry[]) =>
-        lineage
-          .map((entry, i) => {
-            const label = entry.snapshot
-              ? `${entry.snapshot.container}@${entry.snapshot.name}${entry.snapshot.hidden ? ' (hidden)' : ''}  ${entry.snapshot.createdAt}`
-              : `${args.container} (current, table ${entry.table})`;
-            return `${i === 0 ? '*' : '|\n*'} ${label}`;
-          })
-          .join('\n'),
+      async (c) => {
+        const names = (await c.call('listContainers', {})).filter((x) => x.type !== 'vm').map((x) => x.name);
+        const own =
+          args.container === undefined ? null : await c.call('lineage', { container: args.container });
+        const lineages = await Promise.all(
+          names.map(async (container) => ({ container, lineage: await c.call('lineage', { container }) })),
+        );
+        const nodes = graphOf(lineages);
+        // --json: the container's lineage (current table first), or every table of the pool.
+        const json = own ?? [...nodes.values()];
+        const roots = own
+          ? [rootOf(nodes, own[0]!.table)]
+          : [...nodes.values()].filter((n) => n.parent === null).map((n) => n.table);
+        const text = drawGraph(nodes, roots, new Set((own ?? []).map((e) => e.table)));
+        return args.json ? json : text;
+      },
+      (text: string) => text,
     ),
 };
 
