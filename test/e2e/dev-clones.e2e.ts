@@ -4,26 +4,16 @@
  * version that replaces every clone under the same name. `make e2e`.
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { createExampleStack, type ExampleStack, findPulumiCli } from '../../examples/demo/pulumi-stack';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs } from '../helpers/tmp';
-
-const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 
 describe('pulumi CLI end to end: examples/dev-clones', function () {
   this.timeout(600_000);
   let agent: AgentProcess;
   let example: ExampleStack;
-  const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [BIN, ...args, '--json'], {
-      env: { ...process.env, SNAPSYNC_URL: agent.url, SNAPSYNC_TOKEN: agent.token },
-      encoding: 'utf8',
-    });
-    assert.equal(r.status, 0, `snapsync-agent ${args.join(' ')}: ${r.stdout}${r.stderr}`);
-    return JSON.parse(r.stdout);
-  };
+  const cli = (...args: string[]) => agentCli(agent)(...args);
   const readText = (container: string, length: number) =>
     Buffer.from(cli('read', container, '0', String(length)).base64, 'base64').toString();
 

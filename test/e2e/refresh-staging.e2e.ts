@@ -4,15 +4,13 @@
  * SNAPSYNC_PULUMI) against a real agent, as a user runs them. `make e2e`.
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EngineEvent, UpResult } from '@pulumi/pulumi/automation';
 import { createExampleStack, type ExampleStack, findPulumiCli } from '../../examples/demo/pulumi-stack';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs } from '../helpers/tmp';
 
-const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 const MiB = 1 << 20;
 
 /** A minimal but real .vmx: the identity values the vm profile keeps, and settings it must not. */
@@ -56,14 +54,7 @@ describe('pulumi CLI end to end: examples/refresh-staging', function () {
   let example: ExampleStack;
   /** Everything the CLI printed and every engine event, to search for the token. */
   const transcript: string[] = [];
-  const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [BIN, ...args, '--json'], {
-      env: { ...process.env, SNAPSYNC_URL: agent.url, SNAPSYNC_TOKEN: agent.token },
-      encoding: 'utf8',
-    });
-    assert.equal(r.status, 0, `snapsync-agent ${args.join(' ')}: ${r.stdout}${r.stderr}`);
-    return JSON.parse(r.stdout);
-  };
+  const cli = (...args: string[]) => agentCli(agent)(...args);
   const up = async (): Promise<{ result: UpResult; ops: Map<string, string> }> => {
     const events: EngineEvent[] = [];
     const result = await example.stack.up({ onEvent: (e) => events.push(e) });

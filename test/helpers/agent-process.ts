@@ -1,5 +1,6 @@
 /** Starts the real agent (bin/snapsync-agent serve) as a child process on loopback. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import * as assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
@@ -74,5 +75,17 @@ export async function startAgentProcess(
       child.kill('SIGKILL');
       await exited;
     },
+  };
+}
+
+/** `snapsync-agent <args> --json` against this agent, as an operator runs it; asserts exit 0, returns the JSON. */
+export function agentCli(agent: Pick<AgentProcess, 'url' | 'token'>) {
+  return (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args, '--json'], {
+      env: { ...process.env, SNAPSYNC_URL: agent.url, SNAPSYNC_TOKEN: agent.token },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, `snapsync-agent ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    return JSON.parse(r.stdout);
   };
 }
