@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { LocalWorkspace, PulumiCommand, type Stack } from '@pulumi/pulumi/automation';
 
 const REPO = path.resolve(__dirname, '../..');
-export const REFRESH_STAGING = path.join(REPO, 'examples/refresh-staging');
+const REFRESH_STAGING = path.join(REPO, 'examples/refresh-staging');
 
 /** The Pulumi CLI to use: SNAPSYNC_PULUMI (a path), else `pulumi` on PATH, else null. */
 export function findPulumiCli(): string | null {
@@ -43,8 +43,6 @@ export interface ExampleStack {
   stack: Stack;
   /** The stack's work directory (Pulumi.yaml, stack config, file backend, PULUMI_HOME). */
   workDir: string;
-  /** The passphrase the stack's secrets are encrypted with. */
-  passphrase: string;
   /** Runs the `pulumi` CLI itself in the stack's directory and environment; returns its stdout. */
   pulumi(...args: string[]): string;
   /** Deletes the work directory and everything the CLI kept there. */
@@ -90,7 +88,6 @@ export async function createExampleStack(options: ExampleStackOptions): Promise<
   return {
     stack,
     workDir,
-    passphrase,
     pulumi: (...args) => {
       const run = spawnSync(options.pulumi, [...args, '--stack', stack.name, '--non-interactive'], {
         cwd: workDir,
