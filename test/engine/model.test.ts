@@ -8,8 +8,9 @@
  */
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isSnapsyncError, Pool } from '../../agent/engine';
-import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import type { Pool } from '../../agent/engine';
+import { cleanupTempDirs } from '../helpers/tmp';
+import { runAgainstModel } from './helpers/model-run';
 
 const BS = 4096;
 const NAMES = ['c0', 'c1', 'c2'];
@@ -241,39 +242,13 @@ describe('engine model test (random operations vs an in-memory model)', () => {
               { op: 'create', c: 1, size: size1 },
               ...rest,
             ];
-            const dir = tempDir();
-            let pool = Pool.create(dir, { blockSize: BS, capacityBytes: 4096 * BS });
-            const model = new Model();
-            try {
-              for (let [step, op] of ops.entries()) {
-                if (op.op === 'reopen') {
-                  await pool.close();
-                  pool = Pool.open(dir);
-                } else {
-                  op = { ...op }; // the model resolves offsets into its own copy
-                  const expected = model.expect(op);
-                  try {
-                    await apply(pool, op);
-                    assert.equal(
-                      null,
-                      expected,
-                      `step ${step}: ${JSON.stringify(op)} should fail with ${expected}`,
-                    );
-                  } catch (err) {
-                    if (!isSnapsyncError(err)) throw err;
-                    assert.equal(err.code, expected, `step ${step}: ${JSON.stringify(op)}: ${err.message}`);
-                  }
-                }
-                await checkAgainstModel(pool, model, step);
-              }
-              await pool.close();
-              pool = Pool.open(dir);
-              await checkAgainstModel(pool, model, ops.length);
-              pool.reclaim();
-              await checkAgainstModel(pool, model, ops.length + 1);
-            } finally {
-              await pool.close();
-            }
+            await runAgainstModel(ops, {
+              model: new Model(),
+              expect: (model, op) => model.expect(op),
+              apply,
+              check: checkAgainstModel,
+              blockSize: BS,
+            });
           },
         ),
         { seed, numRuns },
