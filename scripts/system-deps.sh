@@ -15,6 +15,7 @@ declare -A package_of=(
   [openssl]=openssl
   [virt-xml-validate]=libvirt-clients
   [xmllint]=libxml2-utils
+  [flock]=util-linux
 )
 [[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
 
