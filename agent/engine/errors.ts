@@ -65,6 +65,15 @@ export const OUT_OF_SPACE = (needed: number, free: number) =>
     free,
   });
 
+/** The filesystem under the pool (not the pool's own capacity) has no room: same code, other cause. */
+export const HOST_OUT_OF_SPACE = (op: string, cause?: unknown) =>
+  new SnapsyncError(
+    'OUT_OF_SPACE',
+    `the host filesystem under the pool is full (${op}): free space there, or delete containers or snapshots`,
+    { host: true, op },
+    cause,
+  );
+
 export const HAS_DEPENDENTS = (kind: string, name: string, dependents: string[]) =>
   new SnapsyncError('HAS_DEPENDENTS', `${kind} "${name}" still has dependents: ${dependents.join(', ')}`, {
     kind,

@@ -82,11 +82,11 @@ export interface FsckReport {
 
 const MAX_PROBLEMS = 1000;
 
+/** Reads only the committed store and the record the pool was opened with (an offline check has no core). */
 export async function fsck(
-  core: EngineCore,
+  core: Pick<EngineCore, 'store' | 'record'>,
   onProgress?: (done: number, total: number) => void,
 ): Promise<FsckReport> {
-  core.commit();
   const { store } = core;
   const txn = store.readTransaction();
   const problems: FsckProblem[] = [];

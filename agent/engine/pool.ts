@@ -21,7 +21,15 @@ import {
   setLabels,
 } from './containers';
 import { EngineCore, type MutationOptions } from './core';
-import { CORRUPT, INVALID_ARGUMENT, OUT_OF_RANGE, TYPE_MISMATCH, UNSUPPORTED_VERSION } from './errors';
+import {
+  CORRUPT,
+  HOST_OUT_OF_SPACE,
+  INVALID_ARGUMENT,
+  isSnapsyncError,
+  OUT_OF_RANGE,
+  TYPE_MISMATCH,
+  UNSUPPORTED_VERSION,
+} from './errors';
 import { flattenContainer, type Progress } from './flatten';
 import { type FsckReport, fsck } from './fsck';
 import { containerInfo, snapshotInfo } from './infos';
@@ -37,6 +45,7 @@ import {
   META_POOL,
   SUPPORTED_FORMAT_VERSIONS,
 } from './store/keys';
+import { defaultReserveBytes, MetadataReserve } from './store/metadata-reserve';
 import { MetadataStore, type StoreOp } from './store/metadata-store';
 import { PoolLock } from './store/pool-lock';
 import type { ContainerRecord, IdempotencyRecord, PoolRecord } from './store/records';
@@ -53,11 +62,28 @@ export interface CreatePoolOptions {
   dataPath?: string;
   /** Capacity of the data area (default: the device's size, or 1 TiB of sparse file). */
   capacityBytes?: number;
+  /** Host space kept for metadata commits when the filesystem fills (default: capacity/256, 1–16 MiB; store/metadata-reserve.ts). */
+  metadataReserveBytes?: number;
 }
 
 export interface OpenPoolOptions {
   /** Owner-index cache bound, in chunks of 4096 blocks (16 KiB each). */
   ownerIndexChunks?: number;
+  /** Host space kept for metadata commits when the filesystem fills (default: capacity/256, 1–16 MiB). */
+  metadataReserveBytes?: number;
+}
+
+/** What a failed open or create must release again, in reverse order of taking. */
+type Undo = Array<() => void>;
+
+function undoAll(undo: Undo): void {
+  for (const step of undo.reverse()) {
+    try {
+      step();
+    } catch {
+      /* releasing the rest matters more */
+    }
+  }
 }
 
 export interface LineageEntry {
@@ -71,7 +97,10 @@ const DEFAULT_BLOCK_SIZE = 64 * 1024;
 const DEFAULT_CAPACITY = 2 ** 40;
 
 export class Pool {
-  private constructor(private readonly core: EngineCore) {
+  private constructor(
+    private readonly core: EngineCore,
+    private readonly reserve: MetadataReserve,
+  ) {
     core.reclaimStep = () => reclaimStep(core);
   }
 
@@ -106,8 +135,17 @@ export class Pool {
       throw INVALID_ARGUMENT('capacity must hold at least one block', { argument: 'capacityBytes' });
     }
     const lock = PoolLock.acquire(dir);
+    const undo: Undo = [() => lock.release()];
     try {
+      const reserve = new MetadataReserve(
+        dir,
+        options.metadataReserveBytes ?? defaultReserveBytes(capacityBlocks * blockSize),
+      );
+      undo.push(() => reserve.close());
+      // Headroom first: a pool that starts without it could be wedged by the first full disk.
+      if (!reserve.take()) throw HOST_OUT_OF_SPACE(`create pool: ${reserve.bytes} bytes of metadata reserve`);
       const store = MetadataStore.open(path.join(dir, 'meta'));
+      undo.push(() => void store.close());
       const record: PoolRecord = {
         v: 1,
         format: FORMAT_NAME,
@@ -123,9 +161,9 @@ export class Pool {
         { db: DB.meta, key: META_POOL, value: record },
         { db: DB.meta, key: META_HWM, value: 1 },
       ]);
-      return Pool.assemble(dir, store, record, lock, {});
+      return Pool.assemble(dir, store, record, lock, reserve, {}, undo);
     } catch (err) {
-      lock.release();
+      undoAll(undo);
       throw err;
     }
   }
@@ -135,17 +173,25 @@ export class Pool {
     if (!fs.existsSync(path.join(dir, 'meta')))
       throw INVALID_ARGUMENT(`${dir} holds no pool`, { argument: 'dir' });
     const lock = PoolLock.acquire(dir);
+    const undo: Undo = [() => lock.release()];
     try {
       const store = MetadataStore.open(path.join(dir, 'meta'));
+      undo.push(() => void store.close());
       const record = store.get<PoolRecord>(DB.meta, META_POOL);
       if (record?.format !== FORMAT_NAME) throw CORRUPT(`${dir} has no valid pool record`);
       if (!SUPPORTED_FORMAT_VERSIONS.includes(record.formatVersion)) {
-        void store.close();
         throw UNSUPPORTED_VERSION(dir, record.formatVersion, SUPPORTED_FORMAT_VERSIONS);
       }
-      return Pool.assemble(dir, store, record, lock, options);
+      const reserve = new MetadataReserve(
+        dir,
+        options.metadataReserveBytes ?? defaultReserveBytes(record.capacityBlocks * record.blockSize),
+      );
+      undo.push(() => reserve.close());
+      // Best effort: a pool whose host is full still opens (so deletes can free space), its data file not growing.
+      reserve.take();
+      return Pool.assemble(dir, store, record, lock, reserve, options, undo);
     } catch (err) {
-      lock.release();
+      undoAll(undo);
       throw err;
     }
   }
@@ -155,9 +201,15 @@ export class Pool {
     store: MetadataStore,
     record: PoolRecord,
     lock: PoolLock,
+    reserve: MetadataReserve,
     options: OpenPoolOptions,
+    undo: Undo,
   ): Pool {
     const device = new BlockDevice(path.resolve(dir, record.dataPath), record.blockSize);
+    undo.push(() => device.close());
+    // A metadata commit that finds the host full gives the reserve back and tries again.
+    store.onNoSpace = () => reserve.release();
+    if (device.sharesFilesystemWith(dir)) device.growthGate = () => reserve.allowsGrowth();
     const hwm = store.get<number>(DB.meta, META_HWM) ?? 1;
     const extents = [...store.entries<number, number>(DB.free)].map(({ key, value }) => ({
       start: key,
@@ -168,21 +220,35 @@ export class Pool {
     tables.load();
     const catalog = new Catalog();
     catalog.load(store);
-    const pool = new Pool(new EngineCore(dir, record, store, device, lock, space, tables, catalog));
+    const pool = new Pool(new EngineCore(dir, record, store, device, lock, space, tables, catalog), reserve);
     pool.pruneIdempotency();
     pool.core.scheduleReclaim();
     return pool;
   }
 
-  /** Flushes, waits for durability, and releases the pool. Idempotent. */
+  /**
+   * Flushes, waits for durability, and releases the pool. Idempotent. If the
+   * last commit fails (a full host), the pool is released all the same and
+   * the error thrown after: writes no flush acknowledged are then lost.
+   */
   async close(): Promise<void> {
     const core = this.core;
     if (core.closed) return;
-    core.commit();
+    let failure: unknown = null;
+    try {
+      core.commit();
+    } catch (err) {
+      failure = err;
+    }
     core.closed = true;
-    await core.store.close();
-    core.device.close();
-    core.lock.release();
+    try {
+      await core.store.close();
+    } finally {
+      core.device.close();
+      this.reserve.close();
+      core.lock.release();
+    }
+    if (failure !== null) throw failure;
   }
 
   get blockSize(): number {
@@ -446,6 +512,12 @@ export class Pool {
 
   fsck(options: { onProgress?: Progress } = {}): Promise<FsckReport> {
     this.core.assertOpen();
+    // Commit what is staged so it is checked too; fsck itself only reads, and checks the committed state if a full host refuses the commit.
+    try {
+      this.core.commit();
+    } catch (err) {
+      if (!isSnapsyncError(err, 'OUT_OF_SPACE')) throw err;
+    }
     return fsck(this.core, options.onProgress);
   }
 

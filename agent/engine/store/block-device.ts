@@ -10,7 +10,7 @@
  * IO_ERROR.
  */
 import * as fs from 'node:fs';
-import { IO_ERROR, OUT_OF_SPACE } from '../errors';
+import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
 
@@ -32,15 +32,30 @@ export class BlockDevice {
   private unsynced = false;
   /** Async syncs under way: until they finish, their writes are not known durable. */
   private asyncSyncs = 0;
+  /**
+   * Asked before a write that would make the data file longer (so take new
+   * host space); false refuses it with OUT_OF_SPACE. Null: always allowed.
+   * The pool sets it when the data file shares a filesystem with the metadata.
+   */
+  growthGate: (() => boolean) | null = null;
+  /** The data file's length as far as we know (grows with writes past it). */
+  private fileBytes: number;
 
   constructor(path: string, blockSize: number, flags: 'r+' | 'w+' = 'r+') {
     this.path = path;
     this.blockSize = blockSize;
     try {
       this.fd = fs.openSync(path, flags);
+      this.fileBytes = fs.fstatSync(this.fd).size;
     } catch (err) {
       throw IO_ERROR('open data device', err, { path });
     }
+  }
+
+  /** True if the data file and `dir` are on one filesystem (then data can fill what metadata needs). */
+  sharesFilesystemWith(dir: string): boolean {
+    const st = fs.fstatSync(this.fd);
+    return st.isFile() && st.dev === fs.statSync(dir).dev;
   }
 
   /** Installs (or with null removes) a fault injector. Test and drill seam. */
@@ -78,6 +93,8 @@ export class BlockDevice {
     for (const part of parts) length += part.length;
     const count = Math.ceil((offset + length) / this.blockSize);
     const start = (block - 1) * this.blockSize + offset;
+    if (start + length > this.fileBytes && this.growthGate && !this.growthGate())
+      throw HOST_OUT_OF_SPACE('data write: the metadata reserve is in use, so the data file may not grow');
     try {
       const limit = this.faults?.('write', block, count) ?? Number.POSITIVE_INFINITY;
       this.unsynced = true;
@@ -92,7 +109,9 @@ export class BlockDevice {
           done += n;
         }
       }
+      if (start + length > this.fileBytes) this.fileBytes = start + length;
     } catch (err) {
+      this.fileBytes = Math.max(this.fileBytes, fileLength(this.fd));
       throw deviceError('write', err, block, count);
     }
   }
@@ -150,11 +169,20 @@ function truncate(parts: Buffer[], bytes: number): Buffer[] {
 
 function deviceError(op: DeviceOp, err: unknown, block: number, count: number) {
   if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC') {
-    const e = OUT_OF_SPACE(count, 0);
+    const e = HOST_OUT_OF_SPACE(`data ${op}`, err);
     e.details.device = 'data device has no room (ENOSPC)';
+    e.details.needed = count;
     return e;
   }
   return IO_ERROR(op, err, { block, count });
+}
+
+function fileLength(fd: number): number {
+  try {
+    return fs.fstatSync(fd).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** Size in bytes of a regular file or block device. */

@@ -11,7 +11,7 @@
  * metadata on disk still points at it).
  */
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
-import { IO_ERROR } from '../errors';
+import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
 import { DB, type DbName } from './keys';
 
 export interface StoreOp {
@@ -29,6 +29,11 @@ export class MetadataStore {
   /** The hot-path databases, kept as fields to skip a Map lookup per block. */
   readonly mapDb: Database<number, [number, number]>;
   readonly presenceDb: Database<Buffer, [number, number]>;
+  /**
+   * Called when a commit finds the host filesystem full; returns true if it
+   * made room (released the metadata reserve), and the commit is tried again.
+   */
+  onNoSpace: (() => boolean) | null = null;
 
   private constructor(path: string) {
     this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: false });
@@ -67,19 +72,35 @@ export class MetadataStore {
     for (const entry of this.db<V, K>(name).getRange(options)) yield entry as { key: K; value: V };
   }
 
-  /** Applies every op in one write transaction. Throws IO_ERROR if LMDB refuses (nothing is applied then). */
+  /**
+   * Applies every op in one write transaction. Throws OUT_OF_SPACE if the host
+   * filesystem is full even after `onNoSpace` made what room it could, and
+   * IO_ERROR if LMDB refuses otherwise (nothing is applied then).
+   */
   commit(ops: Iterable<StoreOp>): void {
+    const all = [...ops];
     try {
-      this.root.transactionSync(() => {
-        for (const op of ops) {
-          const db = this.dbs.get(op.db)!;
-          if (op.value === undefined) db.removeSync(op.key);
-          else db.putSync(op.key, op.value);
-        }
-      });
+      this.apply(all);
     } catch (err) {
-      throw IO_ERROR('metadata commit', err);
+      if (!isNoSpace(err)) throw IO_ERROR('metadata commit', err);
+      if (!this.onNoSpace?.()) throw HOST_OUT_OF_SPACE('metadata commit', err);
+      try {
+        this.apply(all);
+      } catch (again) {
+        if (isNoSpace(again)) throw HOST_OUT_OF_SPACE('metadata commit', again);
+        throw IO_ERROR('metadata commit', again);
+      }
     }
+  }
+
+  private apply(ops: StoreOp[]): void {
+    this.root.transactionSync(() => {
+      for (const op of ops) {
+        const db = this.dbs.get(op.db)!;
+        if (op.value === undefined) db.removeSync(op.key);
+        else db.putSync(op.key, op.value);
+      }
+    });
   }
 
   /** Resolves when every commit so far is on stable storage. */
@@ -95,4 +116,10 @@ export class MetadataStore {
     await this.root.flushed;
     await this.root.close();
   }
+}
+
+/** LMDB reports a full filesystem as errno 28 (ENOSPC) in `code`. */
+function isNoSpace(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 28 || code === 'ENOSPC' || /No space left on device/.test(String((err as Error)?.message));
 }
