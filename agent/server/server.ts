@@ -184,8 +184,17 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
       await agent.drained();
       for (const c of connections) c.close(1001, 'agent stopping');
       wss.close();
-      await options.pool.flush();
-      await options.pool.close();
+      // Stopping must succeed whatever the state (a full host refuses the last commit): log, release, go on.
+      try {
+        await options.pool.flush();
+      } catch (err) {
+        logger.error('final flush failed: writes no client flushed are lost', { error: String(err) });
+      }
+      try {
+        await options.pool.close();
+      } catch (err) {
+        logger.error('pool closed without its last commit', { error: String(err) });
+      }
       server.closeAllConnections?.();
       logger.info('stopped', {});
     })();

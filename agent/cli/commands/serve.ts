@@ -149,10 +149,19 @@ export const serve: CommandModule<object, ServeArgs> = {
       })}\n`,
     );
     const agent = running;
+    // A stop on request exits 0 whatever the state (e.g. a full host filesystem): errors are logged, never thrown.
     const stop = async (signal: string) => {
       logger.info('signal', { signal });
-      await nbd?.close();
-      await agent.stop();
+      try {
+        await nbd?.close();
+      } catch (err) {
+        logger.error('closing NBD', { error: String(err) });
+      }
+      try {
+        await agent.stop();
+      } catch (err) {
+        logger.error('stopping the agent', { error: String(err) });
+      }
       process.exit(EXIT.OK);
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));
