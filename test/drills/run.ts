@@ -2,11 +2,13 @@
  * `make drill`: every drill at a larger size than CI runs, and one table.
  * Sizes: SNAPSYNC_DRILL_CRASH_CYCLES (1000), SNAPSYNC_DRILL_FRAMES (5000),
  * SNAPSYNC_DRILL_FAULTS (1000), SNAPSYNC_DRILL_CLIENTS (32),
- * SNAPSYNC_DRILL_SECONDS (30), SNAPSYNC_DRILL_FLOOD (50); SNAPSYNC_DRILL_SEED.
+ * SNAPSYNC_DRILL_SECONDS (30), SNAPSYNC_DRILL_FLOOD (50), SNAPSYNC_DRILL_HOST_FULL_ROUNDS (5);
+ * SNAPSYNC_DRILL_SEED.
  */
 import { cleanupTempDirs } from '../helpers/tmp';
 import { crashDrill } from './crash';
 import { faultDrill } from './faults';
+import { hostFullDrill } from './host-full';
 import { hostileDrill } from './hostile';
 import { loadDrill } from './load';
 import { securityDrill } from './security';
@@ -27,6 +29,8 @@ async function main() {
   log(`load: ${JSON.stringify(load)}`);
   const security = await securityDrill(env('SNAPSYNC_DRILL_FLOOD', 50));
   log(`security: ${JSON.stringify(security)}`);
+  const hostFull = await hostFullDrill(env('SNAPSYNC_DRILL_HOST_FULL_ROUNDS', 5));
+  log(`host full: ${JSON.stringify(hostFull)}`);
   cleanupTempDirs();
 
   const lost = crash.lostWrites + faults.lostWrites + load.lostWrites;
@@ -66,6 +70,14 @@ async function main() {
       'security: ways in refused',
       `${security.refused} / ${security.attempts}; token in logs: ${security.tokenInLogs}`,
       security.refused === security.attempts && !security.tokenInLogs,
+    ],
+    [
+      'host filesystem full (tmpfs under the pool)',
+      `${hostFull.rounds} fills, ${hostFull.writesRefused} writes refused OUT_OF_SPACE, ${hostFull.metadataOpsOk} / ${hostFull.metadataOps} metadata ops with the host full, ${hostFull.rewrittenMiB.reduce((a, b) => a + b, 0)} MiB rewritten after deletes, SIGTERM exits ${hostFull.sigtermExits.join(', ')}, fsck clean: ${hostFull.fsckClean}${hostFull.wrong.length > 0 ? `; wrong: ${hostFull.wrong.join('; ')}` : ''}`,
+      hostFull.wrong.length === 0 &&
+        hostFull.metadataOpsOk === hostFull.metadataOps &&
+        hostFull.sigtermExits.every((code) => code === 0) &&
+        hostFull.fsckClean,
     ],
     ['acknowledged writes lost', `${lost}`, lost === 0],
   ];
