@@ -3,6 +3,7 @@ export type { IdempotencyOptions, MutationOptions } from './core';
 export * from './errors';
 export type { FsckCode, FsckProblem, FsckReport } from './fsck';
 export { FSCK_CODES } from './fsck';
+export { fsckPoolDir } from './offline-fsck';
 export { type CreatePoolOptions, type LineageEntry, type OpenPoolOptions, Pool } from './pool';
 export type { SnapshotSelector } from './snapshots';
 export type { IdempotencyRecord } from './store/records';

@@ -5,6 +5,7 @@ import type { Container, FsckReport } from '../../../schema';
 import { AgentClient } from '../../client/client';
 import { type GlobalArgs, run, table } from '../context';
 import { EXIT } from '../exit-codes';
+import { fsckPool } from './fsck-pool';
 
 /** A progress bar on stderr when it is a terminal and output is not JSON. */
 export function progressBar(
@@ -56,15 +57,26 @@ export const flatten: CommandModule<GlobalArgs, GlobalArgs & { container: string
   },
 };
 
-export const fsck: CommandModule<GlobalArgs, GlobalArgs> = {
+export const fsck: CommandModule<GlobalArgs, GlobalArgs & { pool?: string }> = {
   command: 'fsck',
   describe: 'Check every invariant of the pool (exit 4 when problems are found)',
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
+      .option('pool', {
+        type: 'string',
+        describe:
+          'Check this pool directory directly, read-only, without an agent (also one the agent cannot open)',
+      })
       .example('$0 fsck', 'check the pool; exit 4 and a table of problems if it is not clean')
-      .example('$0 fsck --json || alert', 'from a cron job') as never,
+      .example('$0 fsck --json || alert', 'from a cron job')
+      .example(
+        '$0 fsck --pool /var/lib/snapsync',
+        'check the pool with no agent running (or one that will not start)',
+      ) as never,
   handler: (args) => {
     const bar = progressBar(args, 'fsck');
+    if (args.pool)
+      return fsckPool(args.pool, { json: args.json, onProgress: bar.update }, fsckText).finally(bar.stop);
     return run(
       args,
       async (c) => {
@@ -76,13 +88,16 @@ export const fsck: CommandModule<GlobalArgs, GlobalArgs> = {
           bar.stop();
         }
       },
-      (r: FsckReport) =>
-        r.ok
-          ? `clean: ${r.checked.containers} containers, ${r.checked.snapshots} snapshots, ${r.checked.tables} tables, ${r.checked.mapEntries} map entries`
-          : table(
-              ['CODE', 'PROBLEM'],
-              r.problems.map((p) => [p.code, p.message]),
-            ),
+      fsckText,
     );
   },
 };
+
+function fsckText(r: FsckReport): string {
+  return r.ok
+    ? `clean: ${r.checked.containers} containers, ${r.checked.snapshots} snapshots, ${r.checked.tables} tables, ${r.checked.mapEntries} map entries`
+    : table(
+        ['CODE', 'PROBLEM'],
+        r.problems.map((p) => [p.code, p.message]),
+      );
+}

@@ -35,11 +35,18 @@ export class MetadataStore {
    */
   onNoSpace: (() => boolean) | null = null;
 
-  private constructor(path: string) {
-    this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: false });
+  /** Record databases (msgpack) whose values a read-only store reads one by one, so an undecodable one reads as missing. */
+  private readonly tolerant = new Set<DbName>();
+
+  private constructor(
+    path: string,
+    readonly readOnly = false,
+  ) {
+    this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: false, readOnly });
     for (const name of Object.values(DB)) {
       const encoding = name === DB.map ? 'ordered-binary' : name === DB.presence ? 'binary' : 'msgpack';
       this.dbs.set(name, this.root.openDB({ name, encoding, keyEncoding: 'ordered-binary' }));
+      if (readOnly && encoding === 'msgpack') this.tolerant.add(name);
     }
     this.mapDb = this.dbs.get(DB.map) as unknown as Database<number, [number, number]>;
     this.presenceDb = this.dbs.get(DB.presence) as unknown as Database<Buffer, [number, number]>;
@@ -54,12 +61,31 @@ export class MetadataStore {
     }
   }
 
+  /**
+   * Opens the store in `path` read-only, for checking a pool no agent could
+   * open (or one an agent has open: LMDB readers see one committed state).
+   * A record that cannot be decoded reads as missing instead of throwing.
+   */
+  static openReadOnly(path: string): MetadataStore {
+    try {
+      return new MetadataStore(path, true);
+    } catch (err) {
+      throw IO_ERROR('open metadata store read-only', err, { path });
+    }
+  }
+
   db<V = unknown, K extends Key = Key>(name: DbName): Database<V, K> {
     return this.dbs.get(name) as unknown as Database<V, K>;
   }
 
   get<V>(name: DbName, key: Key, transaction?: ReadTransaction): V | undefined {
-    return this.db<V>(name).get(key, transaction ? { transaction } : undefined) as V | undefined;
+    const options = transaction ? { transaction } : undefined;
+    if (!this.tolerant.has(name)) return this.db<V>(name).get(key, options) as V | undefined;
+    try {
+      return this.db<V>(name).get(key, options) as V | undefined;
+    } catch {
+      return undefined; // undecodable: the checker reports the record as invalid or missing
+    }
   }
 
   *entries<K extends Key, V>(
@@ -69,6 +95,11 @@ export class MetadataStore {
   ): Generator<{ key: K; value: V }> {
     const options: Record<string, unknown> = { ...range };
     if (transaction) options.transaction = transaction;
+    if (this.tolerant.has(name)) {
+      for (const key of this.db<V, K>(name).getKeys(options))
+        yield { key: key as K, value: this.get<V>(name, key, transaction) as V };
+      return;
+    }
     for (const entry of this.db<V, K>(name).getRange(options)) yield entry as { key: K; value: V };
   }
 

@@ -1,0 +1,44 @@
+/**
+ * fsck without an agent (`snapsync-agent fsck --pool DIR`): opens the pool's
+ * metadata read-only and runs the same checks as `Pool.fsck`, also on a pool
+ * the agent refuses to open (a record of an unknown version, a record that
+ * does not decode: those are the problems it reports).
+ *
+ * It takes no pool lock and writes nothing (no reserve, no commit, so it
+ * works on a full disk): with an agent running on the pool, it checks the
+ * last committed state, one LMDB read transaction, consistent by
+ * construction; writes the agent has not committed yet are not in it.
+ * A pool of a format version this build does not know is refused with
+ * UNSUPPORTED_VERSION rather than checked against rules that may not apply.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { INVALID_ARGUMENT, UNSUPPORTED_VERSION } from './errors';
+import { type FsckReport, fsck } from './fsck';
+import { DB, FORMAT_NAME, META_POOL, SUPPORTED_FORMAT_VERSIONS } from './store/keys';
+import { MetadataStore } from './store/metadata-store';
+import type { PoolRecord } from './store/records';
+
+export async function fsckPoolDir(
+  dir: string,
+  onProgress?: (done: number, total: number) => void,
+): Promise<FsckReport> {
+  const metaDir = path.join(dir, 'meta');
+  if (!fs.existsSync(path.join(metaDir, 'data.mdb')))
+    throw INVALID_ARGUMENT(`${dir} holds no pool`, { argument: 'pool' });
+  const store = MetadataStore.openReadOnly(metaDir);
+  try {
+    const stored = store.get<PoolRecord>(DB.meta, META_POOL);
+    if (stored?.format === FORMAT_NAME && !SUPPORTED_FORMAT_VERSIONS.includes(stored.formatVersion))
+      throw UNSUPPORTED_VERSION(dir, stored.formatVersion, SUPPORTED_FORMAT_VERSIONS);
+    // A valid stored record is the one "opened with". Otherwise fsck compares the stored one (if any) with what a
+    // pool record must say, reports it, and checks blocks against no capacity bound.
+    const valid = stored?.format === FORMAT_NAME && Number.isInteger(stored.capacityBlocks);
+    const record = valid
+      ? stored
+      : ({ format: FORMAT_NAME, capacityBlocks: Number.MAX_SAFE_INTEGER } as PoolRecord);
+    return await fsck({ store, record }, onProgress);
+  } finally {
+    await store.close();
+  }
+}
