@@ -7,6 +7,7 @@
  * SIGTERM with the host full must exit 0, a restart must open the pool and
  * delete, and fsck of the pool must be clean.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentClient, AgentError } from '../../agent/client/client';
 import { Pool } from '../../agent/engine';
@@ -29,6 +30,8 @@ export interface HostFullDrillResult {
   /** Exit codes of the agent on SIGTERM with the host full (before and after a restart). */
   sigtermExits: Array<number | null>;
   fsckClean: boolean;
+  /** Size of the metadata reserve file at the end (below its 16 MiB: it was given up to let a commit through). */
+  reserveBytesAtEnd: number;
   /** Anything that answered otherwise than it must: what and how. */
   wrong: string[];
 }
@@ -54,6 +57,7 @@ export async function hostFullDrill(rounds: number, fsBytes = 48 * MiB): Promise
     rewrittenMiB: [],
     sigtermExits: [],
     fsckClean: false,
+    reserveBytesAtEnd: -1,
     wrong: [],
   };
   const chunk = Buffer.alloc(CHUNK, 0xa5);
@@ -120,6 +124,7 @@ export async function hostFullDrill(rounds: number, fsBytes = 48 * MiB): Promise
     const pool = Pool.open(poolDir);
     result.fsckClean = (await pool.fsck()).ok;
     await pool.close();
+    result.reserveBytesAtEnd = fs.statSync(path.join(poolDir, 'metadata.reserve')).size;
   } finally {
     small.unmount();
   }

@@ -73,7 +73,7 @@ async function main() {
     ],
     [
       'host filesystem full (tmpfs under the pool)',
-      `${hostFull.rounds} fills, ${hostFull.writesRefused} writes refused OUT_OF_SPACE, ${hostFull.metadataOpsOk} / ${hostFull.metadataOps} metadata ops with the host full, ${hostFull.rewrittenMiB.reduce((a, b) => a + b, 0)} MiB rewritten after deletes, SIGTERM exits ${hostFull.sigtermExits.join(', ')}, fsck clean: ${hostFull.fsckClean}${hostFull.wrong.length > 0 ? `; wrong: ${hostFull.wrong.join('; ')}` : ''}`,
+      `${hostFull.rounds} fills, ${hostFull.writesRefused} writes refused OUT_OF_SPACE, ${hostFull.metadataOpsOk} / ${hostFull.metadataOps} metadata ops with the host full, ${hostFull.rewrittenMiB.reduce((a, b) => a + b, 0)} MiB rewritten after deletes, SIGTERM exits ${hostFull.sigtermExits.join(', ')}, metadata reserve at the end ${(hostFull.reserveBytesAtEnd / 2 ** 20).toFixed(2)} MiB, fsck clean: ${hostFull.fsckClean}${hostFull.wrong.length > 0 ? `; wrong: ${hostFull.wrong.join('; ')}` : ''}`,
       hostFull.wrong.length === 0 &&
         hostFull.metadataOpsOk === hostFull.metadataOps &&
         hostFull.sigtermExits.every((code) => code === 0) &&
