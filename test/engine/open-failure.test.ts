@@ -49,6 +49,20 @@ describe('a pool the agent cannot open', () => {
     assert.deepEqual(await settled(dir), []);
   });
 
+  it('a close whose last commit fails (a full disk) still releases the pool, and says so', async () => {
+    const dir = await poolWithData();
+    const pool = Pool.open(dir);
+    pool.write('d', 0, Buffer.from('lost'));
+    pool.device.setFaultInjector((op) => {
+      if (op === 'sync') throw Object.assign(new Error('injected'), { code: 'ENOSPC' });
+    });
+    await assert.rejects(pool.close(), (err: unknown) => (err as SnapsyncError).code === 'OUT_OF_SPACE');
+    assert.deepEqual(await settled(dir), []);
+    const again = Pool.open(dir);
+    assert.equal(again.read('d', 0, 4).toString(), 'kept', 'the unflushed write is lost, the flushed data is not');
+    await again.close();
+  });
+
   it('fsck of the directory reports a record of an unknown version (RECORD_INVALID), where open says CORRUPT', async () => {
     const dir = await poolWithData();
     await patchRecord(dir, 'tables', 1, { v: 2 });
