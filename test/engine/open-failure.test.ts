@@ -59,7 +59,11 @@ describe('a pool the agent cannot open', () => {
     await assert.rejects(pool.close(), (err: unknown) => (err as SnapsyncError).code === 'OUT_OF_SPACE');
     assert.deepEqual(await settled(dir), []);
     const again = Pool.open(dir);
-    assert.equal(again.read('d', 0, 4).toString(), 'kept', 'the unflushed write is lost, the flushed data is not');
+    assert.equal(
+      again.read('d', 0, 4).toString(),
+      'kept',
+      'the unflushed write is lost, the flushed data is not',
+    );
     await again.close();
   });
 
