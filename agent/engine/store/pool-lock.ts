@@ -14,9 +14,10 @@
  *
  * Why not the others: the pid-file scheme this replaces let two processes in
  * (an empty file still being written looked stale; a rename could move another
- * process's file). fs-ext and its forks need a native build (fs-ext ships no
- * prebuilt binaries). `node:sqlite` could hold an fcntl lock, but it is absent
- * from Node 20/22.4 and warns as experimental on 24; fcntl locks are also
+ * process's file). fs-ext builds a native addon at install (node-gyp and a
+ * compiler on every host); its prebuilt fork is a little-used one-person fork. `node:sqlite` could hold an fcntl lock (measured
+ * 12 ms), but it is absent from Node 20 and 22.4, flagged before 22.13, and
+ * prints an ExperimentalWarning on 24.9; fcntl locks are also
  * per process (another open+close of the file in this process would drop
  * them). util-linux is on every Linux host the agent runs on.
  *
