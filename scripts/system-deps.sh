@@ -16,6 +16,7 @@ declare -A package_of=(
   [virt-xml-validate]=libvirt-clients
   [xmllint]=libxml2-utils
   [flock]=util-linux
+  [mount]=mount
 )
 [[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
 
