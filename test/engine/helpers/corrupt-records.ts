@@ -1,4 +1,5 @@
 /** Writes records straight into a closed pool's LMDB: what an agent of another version, or a bad disk, leaves. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from 'lmdb';
 
@@ -29,7 +30,6 @@ export function garbleRecord(poolDir: string, db: string, key: unknown) {
 /** Open file descriptors and memory maps of this process under `dir`. */
 export function openedUnder(dir: string): string[] {
   const fdDir = '/proc/self/fd';
-  const fs = require('node:fs') as typeof import('node:fs');
   const out: string[] = [];
   for (const fd of fs.readdirSync(fdDir)) {
     try {
