@@ -1,0 +1,128 @@
+/**
+ * Connections that hold a slot without using it: the agent closes a TCP
+ * connection that has not upgraded to WebSocket within --handshake-timeout,
+ * an authenticated WebSocket client that sends nothing (no request, no pong
+ * to the agent's pings) after --idle-timeout, and turns away connections
+ * beyond --max-connections-per-address. NBD closes a client still in the
+ * handshake after --nbd-handshake-timeout (a client in transmission may stay
+ * idle for hours) and turns away connections beyond
+ * --nbd-max-connections-per-address. Real agent process, real sockets.
+ */
+import * as assert from 'node:assert/strict';
+import * as net from 'node:net';
+import WebSocket from 'ws';
+import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { cleanupTempDirs } from '../helpers/tmp';
+
+/** Bound on waiting for the agent to close something; far above the configured timeouts. */
+const WAIT_MS = 20_000;
+
+/** Resolves 'closed' when the peer closes `socket`, 'open' if it is still open after WAIT_MS. */
+function closedByPeer(socket: net.Socket | WebSocket, waitMs = WAIT_MS): Promise<'closed' | 'open'> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('open'), waitMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve('closed');
+    });
+  });
+}
+
+function tcp(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** An authenticated WebSocket client; with autoPong false it ignores the agent's pings. */
+function wsClient(agent: AgentProcess, autoPong: boolean): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(agent.url, { headers: { authorization: `Bearer ${agent.token}` }, autoPong });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+describe('connection timeouts and limits (serve)', function () {
+  this.timeout(120_000);
+  after(cleanupTempDirs);
+
+  describe('WebSocket agent', () => {
+    let agent: AgentProcess;
+    before(async () => {
+      agent = await startAgentProcess({ args: ['--handshake-timeout', '1', '--idle-timeout', '2'] });
+    });
+    after(() => agent?.stop());
+
+    it('closes a TCP connection that never sends a request (handshake timeout)', async () => {
+      const s = await tcp(agent.port);
+      assert.equal(await closedByPeer(s), 'closed', 'an idle TCP connection must be closed');
+    });
+
+    it('closes an authenticated client that sends nothing and answers no ping (idle timeout)', async () => {
+      const ws = await wsClient(agent, false);
+      const code = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+      assert.equal(await closedByPeer(ws), 'closed', 'a silent WebSocket client must be closed');
+      assert.equal(await code, 1001);
+    });
+
+    it('keeps an idle client that answers pings', async () => {
+      const ws = await wsClient(agent, true);
+      // Three idle timeouts without a request: the pongs alone keep it.
+      assert.equal(await closedByPeer(ws, 6_000), 'open');
+      ws.close();
+    });
+  });
+
+  describe('per-address limit', () => {
+    let agent: AgentProcess;
+    before(async () => {
+      agent = await startAgentProcess({
+        args: [
+          '--max-connections-per-address',
+          '3',
+          '--nbd',
+          '127.0.0.1:0',
+          '--nbd-insecure-no-auth',
+          '--nbd-max-connections-per-address',
+          '2',
+          '--nbd-handshake-timeout',
+          '1',
+        ],
+      });
+    });
+    after(() => agent?.stop());
+
+    it('turns away WebSocket-port connections beyond --max-connections-per-address', async () => {
+      const held = [await wsClient(agent, true), await wsClient(agent, true), await tcp(agent.port)];
+      const extra = await tcp(agent.port);
+      assert.equal(await closedByPeer(extra), 'closed', 'the fourth connection from one address is refused');
+      await assert.rejects(wsClient(agent, true));
+      held[2]!.destroy();
+      for (const ws of held.slice(0, 2)) (ws as WebSocket).close();
+    });
+
+    it('closes an NBD client still in the handshake after --nbd-handshake-timeout', async () => {
+      const port = Number(new URL(agent.nbd!).port);
+      const s = await tcp(port);
+      assert.equal(await closedByPeer(s), 'closed');
+    });
+
+    it('turns away NBD connections beyond --nbd-max-connections-per-address', async () => {
+      const port = Number(new URL(agent.nbd!).port);
+      const held = [await tcp(port), await tcp(port)];
+      const extra = await tcp(port);
+      const greeting = new Promise<number>((resolve) => {
+        let bytes = 0;
+        extra.on('data', (d) => {
+          bytes += d.length;
+        });
+        extra.once('close', () => resolve(bytes));
+      });
+      assert.equal(await closedByPeer(extra, 800), 'closed', 'the third NBD connection is refused at once');
+      assert.equal(await greeting, 0, 'no NBD greeting for a refused connection');
+      for (const s of held) s.destroy();
+    });
+  });
+});
