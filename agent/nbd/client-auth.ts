@@ -23,6 +23,24 @@ export function pskCallback(keys: ReadonlyMap<string, Buffer>) {
   };
 }
 
+/**
+ * Verifies the client certificate once the handshake is done, as tls.Server
+ * does for its own sockets (a TLSSocket made by hand, as STARTTLS needs, is
+ * not checked by Node): a certificate the CA did not sign ends the
+ * connection; a verified one sets `authorized`. A PSK client has no certificate.
+ */
+export function checkClientCertificate(secure: tls.TLSSocket): void {
+  if (pskIdentities.has(secure)) return;
+  const handle = (secure as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  const error = handle?.verifyError
+    ? handle.verifyError()
+    : new Error('cannot verify the client certificate');
+  if (error) {
+    secure.authorized = false;
+    secure.destroy(new NbdError('TLS_FAILED', `client certificate refused: ${error.message}`));
+  } else secure.authorized = true;
+}
+
 /** `cn:NAME` / `psk:NAME` of an authenticated TLS client; null for a plain or unauthenticated stream. */
 export function clientIdentity(stream: net.Socket | tls.TLSSocket | null): string | null {
   if (!stream || !('encrypted' in stream) || !stream.encrypted) return null;

@@ -4,7 +4,15 @@ export { EngineExports } from './engine-backend';
 
 import { NbdError } from './errors';
 
+export { NbdAccessList } from './access-list';
+export { clientIdentity, loadPskKeys, parsePskKeys } from './client-auth';
 export { isNbdError, NBD_ERROR_CODES, NbdError, type NbdErrorCode, toNbdErrno } from './errors';
+export {
+  DEFAULT_NBD_SOCKET,
+  type NbdListenAddress,
+  parseNbdListen,
+  resolveGroup,
+} from './listen-address';
 export {
   createNbdServer,
   type NbdServer,
@@ -13,14 +21,6 @@ export {
   startNbdServer,
 } from './server';
 export type { NbdTlsOptions } from './tls';
-export { NbdAccessList } from './access-list';
-export { clientIdentity, loadPskKeys, parsePskKeys } from './client-auth';
-export {
-  DEFAULT_NBD_SOCKET,
-  type NbdListenAddress,
-  parseNbdListen,
-  resolveGroup,
-} from './listen-address';
 
 /** Parses `--nbd` values: `host:port`, `[v6]:port`, `port`, or `host` (port 10809). */
 export function parseNbdAddress(value: string): { host: string; port: number } {

@@ -77,7 +77,11 @@ async function clearStaleSocket(file: string): Promise<void> {
 }
 
 /** Listens on Unix socket `file` with its mode and group set before anyone but us could connect. */
-export async function listenUnix(server: net.Server, file: string, options: UnixSocketOptions = {}): Promise<void> {
+export async function listenUnix(
+  server: net.Server,
+  file: string,
+  options: UnixSocketOptions = {},
+): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
   await clearStaleSocket(file);
   await new Promise<void>((resolve, reject) => {

@@ -3,7 +3,7 @@
  */
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
-import { pskCallback } from './client-auth';
+import { checkClientCertificate, pskCallback } from './client-auth';
 import { NbdError } from './errors';
 
 export interface NbdTlsOptions {
@@ -32,19 +32,23 @@ export interface TlsPolicy {
 }
 
 /** TLS 1.2 PSK suites for clients that do not speak TLS 1.3 (TLS 1.3 needs none: its suites work with PSK). */
-const PSK_CIPHERS = 'ECDHE-PSK-AES256-CBC-SHA384:ECDHE-PSK-AES128-CBC-SHA256:PSK-AES256-GCM-SHA384:PSK-AES128-GCM-SHA256';
+const PSK_CIPHERS =
+  'ECDHE-PSK-AES256-CBC-SHA384:ECDHE-PSK-AES128-CBC-SHA256:PSK-AES256-GCM-SHA384:PSK-AES128-GCM-SHA256';
 
 export function tlsPolicy(options: NbdTlsOptions): TlsPolicy {
   const psk = options.psk && options.psk.size > 0 ? options.psk : null;
   if (!psk && !(options.cert && options.key))
     throw new NbdError('TLS_FAILED', 'NBD TLS needs a certificate and key, or PSK keys');
-  // With PSK and no CA to verify certificates, a certificate handshake would let a client in
-  // without credentials: the certificate is offered only when clients must present one too.
-  const offerCert = Boolean(options.cert && options.key) && (!psk || options.ca !== undefined);
+  // With a server certificate, OpenSSL (as Node uses it) does not complete a TLS 1.3 handshake with
+  // an external PSK (GnuTLS clients get "insufficient credentials"): one server does one or the other.
+  if (psk && options.ca)
+    throw new NbdError('TLS_FAILED', 'NBD clients authenticate with x509 certificates or with PSK, not both');
+  // A PSK server offers no certificate: a certificate handshake would let a client in without credentials.
+  const offerCert = Boolean(options.cert && options.key) && !psk;
   const context = tls.createSecureContext({
     ...(offerCert ? { cert: options.cert, key: options.key } : {}),
     ...(options.ca ? { ca: options.ca } : {}),
-    ...(psk ? { ciphers: `${tls.DEFAULT_CIPHERS}:${PSK_CIPHERS}` } : {}),
+    ...(psk ? { ciphers: `${tls.DEFAULT_CIPHERS}:${PSK_CIPHERS}`, dhparam: 'auto' } : {}),
     minVersion: 'TLSv1.2',
   });
   const verifyClients = options.ca !== undefined;
@@ -63,7 +67,7 @@ export function tlsPolicy(options: NbdTlsOptions): TlsPolicy {
  * that write: the client's ClientHello must reach the TLS layer, not us.
  */
 export function upgradeToTls(socket: net.Socket, policy: TlsPolicy): tls.TLSSocket {
-  return new tls.TLSSocket(socket, {
+  const secure = new tls.TLSSocket(socket, {
     isServer: true,
     secureContext: policy.context,
     // A PSK handshake carries no certificate; Node lets it through rejectUnauthorized.
@@ -71,4 +75,6 @@ export function upgradeToTls(socket: net.Socket, policy: TlsPolicy): tls.TLSSock
     rejectUnauthorized: policy.verifyClients,
     ...(policy.psk ? { pskCallback: pskCallback(policy.psk) } : {}),
   } as tls.TLSSocketOptions);
+  if (policy.verifyClients) secure.once('secure', () => checkClientCertificate(secure));
+  return secure;
 }

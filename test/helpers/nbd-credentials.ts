@@ -146,8 +146,7 @@ export function makeNbdCredentials(dir: string): NbdCredentials {
       }
       return writePsk('psk', identity, key);
     },
-    wrongPskFile: (identity) =>
-      writePsk('wrong-psk', identity, randomBytes(32).toString('hex')),
+    wrongPskFile: (identity) => writePsk('wrong-psk', identity, randomBytes(32).toString('hex')),
     serverPskFile,
   };
 }

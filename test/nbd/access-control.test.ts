@@ -48,8 +48,9 @@ describe('nbd access control (serve)', function () {
   let agent: AgentProcess;
   let port: number;
 
-  const nbds = (exportName: string, query: string) =>
-    `nbds://127.0.0.1:${port}/${exportName}?${query}`;
+  /** libnbd URI; a PSK username goes in the authority (nbds://USER@host/…?tls-psk-file=). */
+  const nbds = (exportName: string, query: string, user = '') =>
+    `nbds://${user ? `${user}@` : ''}127.0.0.1:${port}/${exportName}?${query}`;
 
   before(async () => {
     dir = tempDir('snapsync-nbdauth-');
@@ -77,8 +78,6 @@ describe('nbd access control (serve)', function () {
         creds.serverKey,
         '--nbd-tls-ca',
         creds.caCert,
-        '--nbd-tls-psk-file',
-        creds.serverPskFile,
         '--nbd-access',
         access,
       ],
@@ -88,13 +87,42 @@ describe('nbd access control (serve)', function () {
   });
   after(async () => {
     await agent?.stop();
+    await pskAgent?.stop();
     cleanupTempDirs();
   });
+
+  /** A second listener for the same pool authenticating with TLS-PSK (one listener does one or the other). */
+  let pskAgent: AgentProcess;
+  let pskPort: number;
+  const pskUri = (exportName: string, file: string, user: string) =>
+    `nbds://${user}@127.0.0.1:${pskPort}/${exportName}?tls-psk-file=${file}`;
+  const startPskAgent = async () => {
+    if (pskAgent) return;
+    await agent.stop();
+    pskAgent = await startAgentProcess({
+      poolDir,
+      args: [
+        '--nbd',
+        '127.0.0.1:0',
+        '--nbd-tls-psk-file',
+        creds.serverPskFile,
+        '--nbd-access',
+        path.join(dir, 'nbd-access'),
+      ],
+    });
+    pskPort = Number(new URL(pskAgent.nbd!).port);
+  };
 
   it('refuses a client without TLS: nothing listed, nothing opened', async () => {
     const list = await run('nbdinfo', ['--list', `nbd://127.0.0.1:${port}`]);
     assert.notEqual(list.code, 0, `plain --list must fail: ${list.stdout}`);
-    const write = await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x66 0 64k', `nbd://127.0.0.1:${port}/vm-b`]);
+    const write = await run('qemu-io', [
+      '-f',
+      'raw',
+      '-c',
+      'write -P 0x66 0 64k',
+      `nbd://127.0.0.1:${port}/vm-b`,
+    ]);
     assert.notEqual(write.code, 0, 'plain qemu-io write must fail');
   });
 
@@ -161,33 +189,42 @@ describe('nbd access control (serve)', function () {
   });
 
   it('TLS-PSK client hv3 lists and writes only vm-b (libnbd and QEMU)', async () => {
-    const psk = `tls-psk-file=${hv3Psk}&tls-username=hv3`;
-    assert.deepEqual(listed(await runOk('nbdinfo', ['--list', '--json', nbds('', psk)])), ['vm-b']);
+    await startPskAgent();
+    assert.deepEqual(listed(await runOk('nbdinfo', ['--list', '--json', pskUri('', hv3Psk, 'hv3')])), [
+      'vm-b',
+    ]);
     await runOk('qemu-io', [
       '--object',
       `tls-creds-psk,id=tls0,endpoint=client,dir=${path.dirname(hv3Psk)},username=hv3`,
       '--image-opts',
-      `driver=nbd,host=127.0.0.1,port=${port},export=vm-b,tls-creds=tls0`,
+      `driver=nbd,host=127.0.0.1,port=${pskPort},export=vm-b,tls-creds=tls0`,
       '-c',
       'write -P 0x3b 0 1M',
       '-c',
       'read -P 0x3b 0 1M',
     ]);
-    assert.notEqual((await run('nbdinfo', [nbds('vm-a', psk)])).code, 0, 'vm-a is not in hv3 list');
+    assert.notEqual(
+      (await run('nbdinfo', [pskUri('vm-a', hv3Psk, 'hv3')])).code,
+      0,
+      'vm-a is not in hv3 list',
+    );
   });
 
   it('refuses a wrong PSK', async () => {
+    await startPskAgent();
     const wrong = creds.wrongPskFile('hv3');
-    const r = await run('nbdinfo', ['--list', nbds('', `tls-psk-file=${wrong}&tls-username=hv3`)]);
+    const r = await run('nbdinfo', ['--list', pskUri('', wrong, 'hv3')]);
     assert.notEqual(r.code, 0, r.stdout);
     const q = await run('qemu-img', [
       'info',
       '--object',
       `tls-creds-psk,id=tls0,endpoint=client,dir=${path.dirname(wrong)},username=hv3`,
       '--image-opts',
-      `driver=nbd,host=127.0.0.1,port=${port},export=vm-b,tls-creds=tls0`,
+      `driver=nbd,host=127.0.0.1,port=${pskPort},export=vm-b,tls-creds=tls0`,
     ]);
     assert.notEqual(q.code, 0, q.stdout);
+    const unknown = await run('nbdinfo', ['--list', pskUri('', creds.wrongPskFile('nobody'), 'nobody')]);
+    assert.notEqual(unknown.code, 0, 'an identity the server does not know is refused');
   });
 });
 
@@ -212,9 +249,18 @@ describe('nbd listen policy (serve)', function () {
   it('TCP without authentication only with --nbd-insecure-no-auth on loopback, logged as a warning', async () => {
     const dir = tempDir('snapsync-nbdauth-');
     const poolDir = await makePool(dir);
-    const off = serveRefused(poolDir, ['--listen', '127.0.0.1:0', '--nbd', '0.0.0.0:0', '--nbd-insecure-no-auth']);
+    const off = serveRefused(poolDir, [
+      '--listen',
+      '127.0.0.1:0',
+      '--nbd',
+      '0.0.0.0:0',
+      '--nbd-insecure-no-auth',
+    ]);
     assert.equal(off.status, 2, off.stderr);
-    const agent = await startAgentProcess({ poolDir, args: ['--nbd', '127.0.0.1:0', '--nbd-insecure-no-auth'] });
+    const agent = await startAgentProcess({
+      poolDir,
+      args: ['--nbd', '127.0.0.1:0', '--nbd-insecure-no-auth'],
+    });
     try {
       const json = await runOk('nbdinfo', ['--list', '--json', agent.nbd!]);
       assert.deepEqual(listed(json), ['vm-a', 'vm-a@s1', 'vm-b']);
