@@ -76,6 +76,28 @@ describe('connection timeouts and limits (serve)', function () {
     });
   });
 
+  describe('defaults, no flags', () => {
+    let agent: AgentProcess;
+    before(async () => {
+      agent = await startAgentProcess({ args: ['--nbd', '127.0.0.1:0', '--nbd-insecure-no-auth'] });
+    });
+    after(() => agent?.stop());
+
+    it('turns away the 33rd connection from one address on --listen, the 129th on --nbd', async () => {
+      const held: net.Socket[] = [];
+      try {
+        for (let i = 0; i < 32; i++) held.push(await tcp(agent.port));
+        // Well inside the default 10 s handshake timeout: only the limit can close it.
+        assert.equal(await closedByPeer(await tcp(agent.port), 5_000), 'closed');
+        const nbdPort = Number(new URL(agent.nbd!).port);
+        for (let i = 0; i < 128; i++) held.push(await tcp(nbdPort));
+        assert.equal(await closedByPeer(await tcp(nbdPort), 5_000), 'closed');
+      } finally {
+        for (const s of held) s.destroy();
+      }
+    });
+  });
+
   describe('per-address limit', () => {
     let agent: AgentProcess;
     before(async () => {
