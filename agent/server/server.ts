@@ -49,8 +49,8 @@ export interface AgentConnectionLimits {
 export const CONNECTION_DEFAULTS: AgentConnectionLimits = {
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
-  maxConnectionsPerAddress: 32,
-  maxConnections: 512,
+  maxConnectionsPerAddress: 64,
+  maxConnections: 1024,
 };
 
 /** Why an authenticated request is turned away: HTTP status and headers. */
