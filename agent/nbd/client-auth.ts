@@ -31,14 +31,17 @@ export function pskCallback(keys: ReadonlyMap<string, Buffer>) {
  */
 export function checkClientCertificate(secure: tls.TLSSocket): void {
   if (pskIdentities.has(secure)) return;
-  const handle = (secure as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
-  const error = handle?.verifyError
-    ? handle.verifyError()
-    : new Error('cannot verify the client certificate');
+  const error = verifyError(secure);
   if (error) {
     secure.authorized = false;
     secure.destroy(new NbdError('TLS_FAILED', `client certificate refused: ${error.message}`));
   } else secure.authorized = true;
+}
+
+/** OpenSSL's verdict on the peer certificate (null: verified); fails closed if Node hides it. */
+function verifyError(secure: tls.TLSSocket): Error | null {
+  const handle = (secure as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  return handle?.verifyError ? handle.verifyError() : new Error('cannot verify the client certificate');
 }
 
 /** `cn:NAME` / `psk:NAME` of an authenticated TLS client; null for a plain or unauthenticated stream. */
@@ -47,7 +50,8 @@ export function clientIdentity(stream: net.Socket | tls.TLSSocket | null): strin
   const secure = stream as tls.TLSSocket;
   const psk = pskIdentities.get(secure);
   if (psk !== undefined) return `psk:${psk}`;
-  if (!secure.authorized) return null;
+  // Checked here too, not only on 'secure': an option may be read before that event has run.
+  if (!secure.authorized && verifyError(secure) !== null) return null;
   const cn = secure.getPeerCertificate()?.subject?.CN;
   const name = Array.isArray(cn) ? cn[0] : cn;
   return typeof name === 'string' && name !== '' ? `cn:${name}` : null;
