@@ -1,5 +1,5 @@
 /** The connection limit and timeout flags of `serve` for the WebSocket listener. */
-import type { Argv } from 'yargs';
+import type { Options } from 'yargs';
 import { type AgentConnectionLimits, CONNECTION_DEFAULTS } from '../server/server';
 import { UsageError } from './usage-error';
 
@@ -10,29 +10,29 @@ export interface ConnectionFlags {
   maxConnections: number;
 }
 
-export function connectionFlags<T>(y: Argv<T>): Argv<T> {
-  return y
-    .option('handshake-timeout', {
-      type: 'number',
-      default: CONNECTION_DEFAULTS.handshakeTimeoutMs / 1000,
-      describe: 'Seconds from TCP connect to an authenticated WebSocket (TLS, HTTP, upgrade)',
-    })
-    .option('idle-timeout', {
-      type: 'number',
-      default: CONNECTION_DEFAULTS.idleTimeoutMs / 1000,
-      describe: 'Seconds after which a WebSocket client that sends nothing (no request, no pong) is closed',
-    })
-    .option('max-connections-per-address', {
-      type: 'number',
-      default: CONNECTION_DEFAULTS.maxConnectionsPerAddress,
-      describe: 'Open connections per client address on --listen',
-    })
-    .option('max-connections', {
-      type: 'number',
-      default: CONNECTION_DEFAULTS.maxConnections,
-      describe: 'Open connections in all on --listen',
-    });
-}
+/** The connection limit options of serve (yargs `.options()`). */
+export const CONNECTION_FLAG_OPTIONS = {
+  'handshake-timeout': {
+    type: 'number',
+    default: CONNECTION_DEFAULTS.handshakeTimeoutMs / 1000,
+    describe: 'Seconds from TCP connect to an authenticated WebSocket (TLS, HTTP, upgrade)',
+  },
+  'idle-timeout': {
+    type: 'number',
+    default: CONNECTION_DEFAULTS.idleTimeoutMs / 1000,
+    describe: 'Seconds after which a WebSocket client that sends nothing (no request, no pong) is closed',
+  },
+  'max-connections-per-address': {
+    type: 'number',
+    default: CONNECTION_DEFAULTS.maxConnectionsPerAddress,
+    describe: 'Open connections per client address on --listen',
+  },
+  'max-connections': {
+    type: 'number',
+    default: CONNECTION_DEFAULTS.maxConnections,
+    describe: 'Open connections in all on --listen',
+  },
+} as const satisfies Record<string, Options>;
 
 export function connectionLimits(args: ConnectionFlags): AgentConnectionLimits {
   const positive = (value: number, flag: string) => {

@@ -8,7 +8,7 @@
  * --nbd-insecure-no-auth and a loopback address, and is logged as a warning.
  */
 import * as fs from 'node:fs';
-import type { Argv } from 'yargs';
+import type { Options } from 'yargs';
 import {
   DEFAULT_NBD_SOCKET,
   loadPskKeys,
@@ -36,58 +36,47 @@ export interface NbdFlags {
   nbdMaxConnections: number;
 }
 
-export function nbdFlags<T>(y: Argv<T>): Argv<T> {
-  return y
-    .option('nbd', {
-      type: 'string',
-      describe: `Also export vdisks over NBD: unix:PATH (alone: unix:${DEFAULT_NBD_SOCKET}) or HOST:PORT (TCP: clients authenticate with TLS)`,
-    })
-    .option('nbd-socket-mode', {
-      type: 'string',
-      default: '0660',
-      describe: 'File mode of the NBD Unix socket',
-    })
-    .option('nbd-socket-group', {
-      type: 'string',
-      describe: 'Group (name or gid) of the NBD Unix socket: the group of the hypervisor user',
-    })
-    .option('nbd-tls-cert', {
-      type: 'string',
-      describe: 'PEM server certificate for NBD (default --tls-cert)',
-    })
-    .option('nbd-tls-key', { type: 'string', describe: 'PEM key for --nbd-tls-cert (default --tls-key)' })
-    .option('nbd-tls-ca', {
-      type: 'string',
-      describe: 'PEM CA: NBD clients over TCP must present a certificate it signed',
-    })
-    .option('nbd-tls-psk-file', {
-      type: 'string',
-      describe: 'TLS-PSK keys (identity:hexkey lines, QEMU keys.psk / psktool format)',
-    })
-    .option('nbd-access', {
-      type: 'string',
-      describe: 'NBD access file: per client (cn:NAME / psk:NAME) the exports it may list and open',
-    })
-    .option('nbd-insecure-no-auth', {
-      type: 'boolean',
-      describe: 'NBD on loopback TCP without client authentication (benchmarks only; logged as a warning)',
-    })
-    .option('nbd-handshake-timeout', {
-      type: 'number',
-      default: 30,
-      describe: 'Seconds an NBD client may take to pick an export (transmission itself has no idle limit)',
-    })
-    .option('nbd-max-connections-per-address', {
-      type: 'number',
-      default: 128,
-      describe: 'Open NBD connections per client address',
-    })
-    .option('nbd-max-connections', {
-      type: 'number',
-      default: 1024,
-      describe: 'Open NBD connections in all',
-    });
-}
+/** The NBD options of serve (yargs `.options()`). */
+export const NBD_FLAG_OPTIONS = {
+  nbd: {
+    type: 'string',
+    describe: `Also export vdisks over NBD: unix:PATH (alone: unix:${DEFAULT_NBD_SOCKET}) or HOST:PORT (TCP: clients authenticate with TLS)`,
+  },
+  'nbd-socket-mode': { type: 'string', default: '0660', describe: 'File mode of the NBD Unix socket' },
+  'nbd-socket-group': {
+    type: 'string',
+    describe: 'Group (name or gid) of the NBD Unix socket: the group of the hypervisor user',
+  },
+  'nbd-tls-cert': { type: 'string', describe: 'PEM server certificate for NBD (default --tls-cert)' },
+  'nbd-tls-key': { type: 'string', describe: 'PEM key for --nbd-tls-cert (default --tls-key)' },
+  'nbd-tls-ca': {
+    type: 'string',
+    describe: 'PEM CA: NBD clients over TCP must present a certificate it signed',
+  },
+  'nbd-tls-psk-file': {
+    type: 'string',
+    describe: 'TLS-PSK keys (identity:hexkey lines, QEMU keys.psk / psktool format); instead of --nbd-tls-ca',
+  },
+  'nbd-access': {
+    type: 'string',
+    describe: 'NBD access file: per client (cn:NAME / psk:NAME) the exports it may list and open',
+  },
+  'nbd-insecure-no-auth': {
+    type: 'boolean',
+    describe: 'NBD on loopback TCP without client authentication (benchmarks only; logged as a warning)',
+  },
+  'nbd-handshake-timeout': {
+    type: 'number',
+    default: 30,
+    describe: 'Seconds an NBD client may take to pick an export (transmission itself has no idle limit)',
+  },
+  'nbd-max-connections-per-address': {
+    type: 'number',
+    default: 128,
+    describe: 'Open NBD connections per client address',
+  },
+  'nbd-max-connections': { type: 'number', default: 1024, describe: 'Open NBD connections in all' },
+} as const satisfies Record<string, Options>;
 
 const read = (file: string, flag: string) => {
   try {

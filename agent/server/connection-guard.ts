@@ -11,7 +11,9 @@ import { type ConnectionLimitOptions, ConnectionLimits, RefusalLog } from './con
 export interface ConnectionGuardOptions extends ConnectionLimitOptions {
   /** Time from accept to a completed WebSocket upgrade. */
   handshakeTimeoutMs: number;
-  /** A refused connection (throttled per address) or a handshake that timed out. */
+  /** Every refused connection and timed-out handshake, by reason (for the metric). */
+  countRefusal(reason: string): void;
+  /** The same, throttled per address for the log (`refused`: how many since the last line). */
   onRefused(fields: { remote: string; reason: string; refused: number }): void;
 }
 
@@ -26,20 +28,24 @@ const connectionKey = (socket: net.Socket) => `${socket.remoteAddress}|${socket.
 export function guardConnections(server: net.Server, options: ConnectionGuardOptions): ConnectionGuard {
   const limits = new ConnectionLimits(options);
   const log = new RefusalLog(options.onRefused);
+  const refuse = (remote: string, reason: string) => {
+    options.countRefusal(reason);
+    log.refused(remote, reason);
+  };
   const deadlines = new Map<string, NodeJS.Timeout>();
   // 'connection' is the raw TCP socket, before TLS and HTTP, for http and https servers alike.
   server.on('connection', (socket: net.Socket) => {
     const remote = socket.remoteAddress ?? 'unknown';
     const slot = limits.admit(remote);
     if ('refused' in slot) {
-      log.refused(remote, slot.refused);
+      refuse(remote, slot.refused);
       socket.destroy();
       return;
     }
     const key = connectionKey(socket);
     const timer = setTimeout(() => {
       deadlines.delete(key);
-      log.refused(remote, 'handshake-timeout');
+      refuse(remote, 'handshake-timeout');
       socket.destroy();
     }, options.handshakeTimeoutMs);
     timer.unref();

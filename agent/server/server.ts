@@ -159,10 +159,8 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     perAddress: limits.maxConnectionsPerAddress,
     total: limits.maxConnections,
     handshakeTimeoutMs: limits.handshakeTimeoutMs,
-    onRefused: (fields) => {
-      agent.metrics.authFailures.inc({ reason: fields.reason });
-      logger.warn('connection refused', fields);
-    },
+    countRefusal: (reason) => agent.metrics.authFailures.inc({ reason }),
+    onRefused: (fields) => logger.warn('connection refused', fields),
   });
   // --- end connection limits ---
   const wss = new WebSocketServer({

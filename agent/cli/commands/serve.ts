@@ -7,9 +7,9 @@ import { RefusalLog } from '../../server/connection-limits';
 import { Logger } from '../../server/logger';
 import { isLoopback } from '../../server/loopback';
 import { type RunningAgent, startAgentServer } from '../../server/server';
-import { type ConnectionFlags, connectionFlags, connectionLimits } from '../connection-flags';
+import { CONNECTION_FLAG_OPTIONS, type ConnectionFlags, connectionLimits } from '../connection-flags';
 import { EXIT } from '../exit-codes';
-import { type NbdFlags, type NbdServeSettings, nbdFlags, nbdSettings } from '../nbd-flags';
+import { NBD_FLAG_OPTIONS, type NbdFlags, type NbdServeSettings, nbdSettings } from '../nbd-flags';
 import { UsageError } from '../usage-error';
 
 interface ServeArgs extends NbdFlags, ConnectionFlags {
@@ -83,42 +83,30 @@ export const serve: CommandModule<object, ServeArgs> = {
   command: 'serve',
   describe: 'Run the agent on a pool: WebSocket protocol, /healthz, /metrics, and optionally NBD',
   builder: (y) =>
-    connectionFlags(
-      nbdFlags(
-        (y as Argv<object>)
-          .option('pool', { type: 'string', demandOption: true, describe: 'Pool directory (made by init)' })
-          .option('listen', {
-            type: 'string',
-            default: '127.0.0.1:7890',
-            describe: 'HOST:PORT (port 0: any free port)',
-          })
-          .option('token-file', {
-            type: 'string',
-            describe: 'File holding the bearer token (else $SNAPSYNC_TOKEN)',
-          })
-          .option('insecure-no-auth', {
-            type: 'boolean',
-            describe: 'No token at all; loopback addresses only',
-          })
-          .option('tls-cert', {
-            type: 'string',
-            describe: 'PEM certificate: serve wss:// (and NBD over TLS)',
-          })
-          .option('tls-key', { type: 'string', describe: 'PEM private key for --tls-cert (both or neither)' })
-          .option('allow-dir', {
-            type: 'string',
-            array: true,
-            default: [] as string[],
-            describe: 'Directory import/export may use (repeatable)',
-          })
-          .option('max-message-bytes', { type: 'number', default: 33 * 1024 * 1024 })
-          .option('max-in-flight', {
-            type: 'number',
-            default: 64,
-            describe: 'Requests in flight per connection',
-          }),
-      ),
-    )
+    (y as Argv<object>)
+      .option('pool', { type: 'string', demandOption: true, describe: 'Pool directory (made by init)' })
+      .option('listen', {
+        type: 'string',
+        default: '127.0.0.1:7890',
+        describe: 'HOST:PORT (port 0: any free port)',
+      })
+      .option('token-file', {
+        type: 'string',
+        describe: 'File holding the bearer token (else $SNAPSYNC_TOKEN)',
+      })
+      .option('insecure-no-auth', { type: 'boolean', describe: 'No token at all; loopback addresses only' })
+      .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve wss:// (and NBD over TLS)' })
+      .option('tls-key', { type: 'string', describe: 'PEM private key for --tls-cert (both or neither)' })
+      .option('allow-dir', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        describe: 'Directory import/export may use (repeatable)',
+      })
+      .option('max-message-bytes', { type: 'number', default: 33 * 1024 * 1024 })
+      .option('max-in-flight', { type: 'number', default: 64, describe: 'Requests in flight per connection' })
+      .options(NBD_FLAG_OPTIONS)
+      .options(CONNECTION_FLAG_OPTIONS)
       .example(
         '$0 serve --pool /var/lib/snapsync --token-file /etc/snapsync/token',
         'serve on 127.0.0.1:7890',
