@@ -11,8 +11,10 @@
 import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import WebSocket from 'ws';
+import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
-import { cleanupTempDirs } from '../helpers/tmp';
+import { selfSignedCertificate } from '../helpers/certs';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 /** Bound on waiting for the agent to close something; far above the configured timeouts. */
 const WAIT_MS = 20_000;
@@ -74,6 +76,22 @@ describe('connection timeouts and limits (serve)', function () {
       assert.equal(await closedByPeer(ws, 6_000), 'open');
       ws.close();
     });
+  });
+
+  it('a wss:// connection, once upgraded, outlives the handshake timeout', async () => {
+    const { cert, key, fingerprint } = selfSignedCertificate(tempDir('snapsync-limits-'));
+    const agent = await startAgentProcess({
+      args: ['--tls-cert', cert, '--tls-key', key, '--handshake-timeout', '1'],
+    });
+    try {
+      const client = await AgentClient.connect(agent.url, { token: agent.token, fingerprint });
+      // Three handshake timeouts later the connection still serves requests.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      await client.call('listContainers', {});
+      await client.close();
+    } finally {
+      await agent.stop();
+    }
   });
 
   describe('defaults, no flags', () => {
