@@ -164,7 +164,7 @@ export function nbdSettings(args: NbdFlags & { tlsCert?: string; tlsKey?: string
   }
   if (!authenticated)
     throw new UsageError(
-      `--nbd ${args.nbd} is TCP, where NBD clients must authenticate: give --nbd-tls-ca (client certificates) and/or --nbd-tls-psk-file, or serve a Unix socket (--nbd unix:PATH); --nbd-insecure-no-auth only on loopback`,
+      `--nbd ${args.nbd} is TCP, where NBD clients must authenticate: give --nbd-tls-ca (client certificates) or --nbd-tls-psk-file, or serve a Unix socket (--nbd unix:PATH); --nbd-insecure-no-auth only on loopback`,
     );
   if (args.nbdTlsCa && args.nbdTlsPskFile)
     throw new UsageError(
