@@ -24,6 +24,12 @@ export const NBD_ERROR_CODES = [
   'TLS_FAILED',
   /** A listen address that does not parse (`--nbd host:port`). */
   'INVALID_ADDRESS',
+  /** NBD on TCP without client authentication (TLS with a client CA or PSK), and no loopback opt-out. */
+  'AUTH_REQUIRED',
+  /** A PSK key file that does not parse (`identity:hexkey` lines). */
+  'INVALID_PSK_FILE',
+  /** An NBD access file that does not parse (`cn:NAME|psk:NAME pattern…` lines). */
+  'INVALID_ACCESS_FILE',
 ] as const;
 
 export type NbdErrorCode = (typeof NBD_ERROR_CODES)[number];

@@ -4,7 +4,15 @@ export { EngineExports } from './engine-backend';
 
 import { NbdError } from './errors';
 
+export { NbdAccessList } from './access-list';
+export { clientIdentity, loadPskKeys, parsePskKeys } from './client-auth';
 export { isNbdError, NBD_ERROR_CODES, NbdError, type NbdErrorCode, toNbdErrno } from './errors';
+export {
+  DEFAULT_NBD_SOCKET,
+  type NbdListenAddress,
+  parseNbdListen,
+  resolveGroup,
+} from './listen-address';
 export {
   createNbdServer,
   type NbdServer,

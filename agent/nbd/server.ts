@@ -5,16 +5,30 @@
  */
 import * as net from 'node:net';
 import type { Pool } from '../engine';
+import { ConnectionLimits } from '../server/connection-limits';
+import { loopbackOnly, type NbdAccessOptions, serverAccess } from './access-policy';
 import type { NbdBackend, NbdExports } from './backend';
 import { NbdConnection } from './connection';
 import { EngineExports } from './engine-backend';
-import { isNbdError } from './errors';
+import { isNbdError, NbdError } from './errors';
 import { negotiate } from './handshake';
+import { listenUnix } from './listen-address';
 import { type NbdTlsOptions, tlsPolicy } from './tls';
 import { Transmission } from './transmission';
 
-export interface NbdServerOptions {
+export interface NbdServerOptions extends NbdAccessOptions {
   exports: NbdExports;
+  /** Listen on this Unix socket instead of TCP (host/port are then ignored). */
+  socketPath?: string;
+  /** Mode (default 0o660) and group of the Unix socket. */
+  socketMode?: number;
+  socketGid?: number;
+  /** Open connections one peer address may hold (default 128; Unix socket clients count against the total only). */
+  maxConnectionsPerAddress?: number;
+  /** Open connections in all (default 1024). */
+  maxConnections?: number;
+  /** A connection turned away by the limits (at most one call per connection). */
+  onRefused?: (reason: string, remote: string) => void;
   /** Default 127.0.0.1 (loopback only). */
   host?: string;
   /** Default 10809; 0 picks a free port. */
@@ -27,9 +41,12 @@ export interface NbdServerOptions {
 }
 
 export interface NbdServer {
+  /** TCP address ('' and 0 on a Unix socket). */
   readonly host: string;
   readonly port: number;
-  /** nbd:// URL of an export on this server. */
+  /** The Unix socket, or null on TCP. */
+  readonly socketPath: string | null;
+  /** nbd:// (nbds://, nbd+unix://) URL of an export on this server. */
   url(exportName: string): string;
   /** Open client connections. */
   connections(): number;
@@ -39,6 +56,22 @@ export interface NbdServer {
 
 export async function createNbdServer(options: NbdServerOptions): Promise<NbdServer> {
   const tls = options.tls ? tlsPolicy(options.tls) : null;
+  const host = options.host ?? '127.0.0.1';
+  // --- access control (access-policy.ts): who may connect, which exports each client sees ---
+  const socketPath = options.socketPath ?? null;
+  if (socketPath === null && !tls?.authenticatesClients && !(options.insecureNoAuth && loopbackOnly(host)))
+    throw new NbdError(
+      'AUTH_REQUIRED',
+      options.insecureNoAuth
+        ? `NBD without client authentication is only allowed on a loopback address, not ${host}`
+        : `NBD on TCP (${host}) needs client authentication: TLS with a client CA or PSK keys`,
+    );
+  const access = serverAccess(options, tls);
+  const limits = new ConnectionLimits({
+    perAddress: options.maxConnectionsPerAddress ?? 128,
+    total: options.maxConnections ?? 1024,
+  });
+  // --- end access control ---
   const timeout = options.handshakeTimeoutMs ?? 30_000;
   const report =
     options.onError ??
@@ -51,7 +84,14 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
   // Without TLS no socket is ever re-wrapped, so reads can go straight into our own buffers.
   const arenaReads = tls === null;
   const server = net.createServer({ pauseOnConnect: arenaReads }, (socket) => {
+    const slot = limits.admit(socket.remoteAddress ?? null);
+    if ('refused' in slot) {
+      options.onRefused?.(slot.refused, socket.remoteAddress ?? 'unix');
+      socket.destroy();
+      return;
+    }
     const conn = new NbdConnection(socket, (err) => report(err, { remote: conn.remote }), arenaReads);
+    conn.onClose(slot.release);
     open.add(conn);
     let backend: NbdBackend | null = null;
     const timer = setTimeout(() => conn.destroy(), timeout);
@@ -60,7 +100,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
       open.delete(conn);
       backend?.close();
     });
-    negotiate(conn, config).then(
+    negotiate(conn, { ...config, exports: access.exportsFor(conn) }).then(
       (session) => {
         clearTimeout(timer);
         if (session === null) return conn.end();
@@ -77,21 +117,31 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
   });
   server.on('error', (err) => report(err, { remote: 'listener' }));
 
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 10809, host, () => {
-      server.off('error', reject);
-      resolve();
+  if (socketPath !== null) {
+    await listenUnix(server, socketPath, {
+      ...(options.socketMode !== undefined ? { mode: options.socketMode } : {}),
+      ...(options.socketGid !== undefined ? { gid: options.socketGid } : {}),
     });
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 10809, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+  const port = socketPath === null ? (server.address() as net.AddressInfo).port : 0;
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
   return {
-    host,
+    host: socketPath === null ? host : '',
     port,
-    url: (name) => `${tls ? 'nbds' : 'nbd'}://${urlHost}:${port}/${encodeURIComponent(name)}`,
+    socketPath,
+    url: (name) =>
+      socketPath === null
+        ? `${tls ? 'nbds' : 'nbd'}://${urlHost}:${port}/${encodeURIComponent(name)}`
+        : `${tls ? 'nbds+unix' : 'nbd+unix'}:///${encodeURIComponent(name)}?socket=${socketPath}`,
     connections: () => open.size,
     close: async () => {
       shuttingDown = true;
@@ -102,13 +152,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
   };
 }
 
-export interface StartNbdServerOptions {
-  pool: Pool;
-  host?: string;
-  port?: number;
-  tls?: NbdTlsOptions;
-  onError?: NbdServerOptions['onError'];
-}
+export type StartNbdServerOptions = Omit<NbdServerOptions, 'exports'> & { pool: Pool };
 
 /** Serves every vdisk of `pool` (and its snapshots, read-only, as `name@snapshot`). */
 export async function startNbdServer(

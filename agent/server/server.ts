@@ -11,6 +11,8 @@ import type { Pool } from '../engine';
 import { Agent, type IdentityHooksFactory } from './agent';
 import { AuthBackoff, TokenCheck } from './auth';
 import { AgentConnection } from './connection';
+import { guardConnections } from './connection-guard';
+import { watchIdle } from './idle-watch';
 import { Logger } from './logger';
 import { isLoopback } from './loopback';
 import { AllowedDirs } from './paths';
@@ -29,7 +31,27 @@ export interface AgentServerOptions {
   idempotencyTtlMs?: number;
   logger?: Logger;
   identityHooks?: IdentityHooksFactory;
+  /** Connection limits and timeouts; see CONNECTION_DEFAULTS. */
+  connectionLimits?: Partial<AgentConnectionLimits>;
 }
+
+export interface AgentConnectionLimits {
+  /** From TCP accept to a completed WebSocket upgrade. */
+  handshakeTimeoutMs: number;
+  /** An authenticated client from which nothing arrives (no request, no pong) this long is closed. */
+  idleTimeoutMs: number;
+  /** Open connections one address may hold (WebSocket and HTTP). */
+  maxConnectionsPerAddress: number;
+  maxConnections: number;
+}
+
+/** Defaults of the serve flags --handshake-timeout, --idle-timeout, --max-connections-per-address, --max-connections. */
+export const CONNECTION_DEFAULTS: AgentConnectionLimits = {
+  handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+  maxConnectionsPerAddress: 64,
+  maxConnections: 1024,
+};
 
 /** Why an authenticated request is turned away: HTTP status and headers. */
 interface Refusal {
@@ -131,6 +153,16 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
   const server = options.tls
     ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
     : http.createServer(onRequest);
+  // --- connection limits and timeouts (connection-guard.ts, idle-watch.ts) ---
+  const limits = { ...CONNECTION_DEFAULTS, ...options.connectionLimits };
+  const guard = guardConnections(server, {
+    perAddress: limits.maxConnectionsPerAddress,
+    total: limits.maxConnections,
+    handshakeTimeoutMs: limits.handshakeTimeoutMs,
+    countRefusal: (reason) => agent.metrics.authFailures.inc({ reason }),
+    onRefused: (fields) => logger.warn('connection refused', fields),
+  });
+  // --- end connection limits ---
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: options.maxMessageBytes ?? 33 * 1024 * 1024,
@@ -154,8 +186,13 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onSocketError); // ws handles the socket's errors from here on
+      guard.upgraded(req.socket);
       logger.info('connected', { remote });
       const connection = new AgentConnection(agent, ws, remote);
+      watchIdle(ws, limits.idleTimeoutMs, () => {
+        logger.info('idle connection closed', { remote, idleMs: limits.idleTimeoutMs });
+        connection.close(1001, 'idle timeout');
+      });
       connections.add(connection);
       agent.connections++;
       agent.metrics.connections.inc();

@@ -79,10 +79,10 @@ describe('snapsync-agent serve flags', function () {
   });
   after(cleanupTempDirs);
 
-  it('refuses --nbd on a non-loopback address without TLS (exit 2), before listening', () => {
+  it('refuses --nbd on TCP without client authentication (exit 2), before listening', () => {
     const r = refused(['--token-file', tokenFile, '--listen', '127.0.0.1:0', '--nbd', '0.0.0.0:0']);
     assert.equal(r.status, 2, r.err);
-    assert.match(r.err, /--nbd 0\.0\.0\.0:0 is not a loopback address: .*--tls-cert and --tls-key/);
+    assert.match(r.err, /--nbd 0\.0\.0\.0:0 is TCP, where NBD clients must authenticate: .*--nbd-tls-ca/);
     assert.equal(r.out, '', 'nothing listened');
   });
 
@@ -105,7 +105,7 @@ describe('snapsync-agent serve flags', function () {
     assert.doesNotMatch(r.err, /\n\s+at /);
   });
 
-  it('serves NBD over TLS with the agent certificate: plain clients are refused', async () => {
+  it('serves NBD over TLS with the agent certificate (clients verified by --nbd-tls-ca): plain clients are refused', async () => {
     const agent = await served([
       '--token-file',
       tokenFile,
@@ -117,6 +117,8 @@ describe('snapsync-agent serve flags', function () {
       cert.key,
       '--nbd',
       '127.0.0.1:0',
+      '--nbd-tls-ca',
+      cert.cert,
     ]);
     try {
       assert.match(agent.listening, /^wss:\/\//);
@@ -130,7 +132,12 @@ describe('snapsync-agent serve flags', function () {
       const c = await RawClient.handshake(port);
       c.option(OPT.STARTTLS);
       assert.equal((await c.optionReply()).type, REP.ACK);
-      const secure = tls.connect({ socket: c.socket, rejectUnauthorized: false });
+      const secure = tls.connect({
+        socket: c.socket,
+        rejectUnauthorized: false,
+        cert: fs.readFileSync(cert.cert),
+        key: fs.readFileSync(cert.key),
+      });
       await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
       const seen = secure.getPeerCertificate().fingerprint256;
       secure.destroy();

@@ -349,7 +349,13 @@ async function nbdDrill(frames: number, seed: number): Promise<NbdDrillResult> {
     hash(pool.readSnapshot('vd@snap', 0, NBD_SIZE));
   const before = state();
   // Refused clients are expected here; the server's one-line reports of them would only be noise.
-  const nbd = await startNbdServer({ pool, host: '127.0.0.1', port: 0, onError: () => {} });
+  const nbd = await startNbdServer({
+    pool,
+    host: '127.0.0.1',
+    port: 0,
+    insecureNoAuth: true, // loopback; the drill is about hostile input, not access
+    onError: () => {},
+  });
   const port = nbd.port;
   const open: RawClient[] = [];
   const connect = async (name: string, options: { structured?: boolean } = {}) => {

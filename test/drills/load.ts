@@ -21,7 +21,8 @@ const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
 export async function loadDrill(clients: number, seconds: number): Promise<LoadDrillResult> {
-  const agent = await startAgentProcess();
+  // Every client comes from 127.0.0.1: room for all of them and the admin client.
+  const agent = await startAgentProcess({ args: ['--max-connections-per-address', String(clients + 8)] });
   const latencies: number[] = [];
   let errors = 0;
   let lostWrites = 0;

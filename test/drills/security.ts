@@ -9,7 +9,9 @@ import * as fs from 'node:fs';
 import { AgentClient, AgentError } from '../../agent/client/client';
 import { startAgentProcess } from '../helpers/agent-process';
 import { selfSignedCertificate } from '../helpers/certs';
+import { makeNbdCredentials } from '../helpers/nbd-credentials';
 import { tempDir } from '../helpers/tmp';
+import { run } from '../nbd/helpers/served-pool';
 
 export interface SecurityDrillResult {
   attempts: number;
@@ -98,10 +100,88 @@ export async function securityDrill(floodAttempts: number): Promise<SecurityDril
     await expectRefused('the right token after the flood', ['AUTH_BACKOFF'], () =>
       AgentClient.connect(secure.url, { token: secure.token, ca: fs.readFileSync(cert) }),
     );
+    await nbdRefusals(dir, result);
   } finally {
     await plain.stop();
     await secure.stop();
   }
   result.tokenInLogs = [plain, secure].some((a) => a.logs().includes(a.token));
   return result;
+}
+
+/**
+ * NBD without the right credentials, with the real nbdinfo: no TLS, no client
+ * certificate, a certificate from another CA, a wrong PSK, and an export the
+ * access file does not grant (absent from the list, refused on open). Each
+ * counts as refused only if the client fails (or the export is absent).
+ */
+async function nbdRefusals(dir: string, result: SecurityDrillResult): Promise<void> {
+  const creds = makeNbdCredentials(`${dir}/nbd-creds`);
+  const pskFile = creds.pskFile('hv2');
+  fs.writeFileSync(`${dir}/nbd-access`, 'cn:hv1 granted\npsk:hv2 granted\n');
+  const expect = async (what: string, attempt: () => Promise<boolean>) => {
+    result.attempts++;
+    if (await attempt()) result.refused++;
+    else result.wrong.push(`NBD ${what}: let through`);
+  };
+  const fails = async (uri: string, ...args: string[]) => (await run('nbdinfo', [...args, uri])).code !== 0;
+  const x509 = await startAgentProcess({
+    args: [
+      '--nbd',
+      '127.0.0.1:0',
+      '--nbd-tls-ca',
+      creds.caCert,
+      '--nbd-tls-cert',
+      creds.serverCert,
+      '--nbd-tls-key',
+      creds.serverKey,
+      '--nbd-access',
+      `${dir}/nbd-access`,
+    ],
+  });
+  const psk = await startAgentProcess({
+    args: [
+      '--nbd',
+      '127.0.0.1:0',
+      '--nbd-tls-psk-file',
+      creds.serverPskFile,
+      '--nbd-access',
+      `${dir}/nbd-access`,
+    ],
+  });
+  try {
+    for (const agent of [x509, psk]) {
+      const client = await AgentClient.connect(agent.url, { token: agent.token });
+      for (const name of ['hidden', 'granted'])
+        await client.call('createContainer', { name, type: 'vdisk', size: 1 << 20 });
+      await client.close();
+    }
+    const at = (agent: typeof x509) => agent.nbd!.replace(/^nbds:\/\//, '');
+    await expect('without TLS', () => fails(`nbd://${at(x509)}/hidden`));
+    await expect('without a client certificate', () =>
+      fails(`nbds://${at(x509)}/?tls-certificates=${creds.noCertDir}`, '--list'),
+    );
+    await expect('with a certificate from another CA', () =>
+      fails(`nbds://${at(x509)}/?tls-certificates=${creds.rogueClientDir('hv1')}`, '--list'),
+    );
+    await expect('with a wrong PSK', () =>
+      fails(`nbds://hv2@${at(psk)}/?tls-psk-file=${creds.wrongPskFile('hv2')}`, '--list'),
+    );
+    await expect('export not in the access list: absent from --list', async () => {
+      const r = await run('nbdinfo', [
+        '--list',
+        `nbds://${at(x509)}/?tls-certificates=${creds.clientDir('hv1')}`,
+      ]);
+      return r.code === 0 && !r.stdout.includes('hidden');
+    });
+    await expect('export not in the access list: refused on open', () =>
+      fails(`nbds://${at(x509)}/hidden?tls-certificates=${creds.clientDir('hv1')}`),
+    );
+    await expect('PSK client, export not in the access list', () =>
+      fails(`nbds://hv2@${at(psk)}/hidden?tls-psk-file=${pskFile}`),
+    );
+  } finally {
+    await x509.stop();
+    await psk.stop();
+  }
 }

@@ -11,6 +11,8 @@ const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 export interface AgentProcess {
   url: string;
   port: number;
+  /** The NBD address from the startup line, when serve was given --nbd. */
+  nbd?: string;
   poolDir: string;
   token: string;
   dir: string;
@@ -50,19 +52,22 @@ export async function startAgentProcess(
   child.stderr!.on('data', (d) => {
     stderr += d;
   });
-  const listening = await new Promise<{ listening: string; port: number }>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve(JSON.parse(line));
-    });
-    child.on('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
-  });
+  const listening = await new Promise<{ listening: string; port: number; nbd?: string }>(
+    (resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const line = out.split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve(JSON.parse(line));
+      });
+      child.on('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
+    },
+  );
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     url: listening.listening,
     port: listening.port,
+    ...(listening.nbd ? { nbd: listening.nbd } : {}),
     poolDir,
     token,
     dir,

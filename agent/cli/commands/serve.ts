@@ -2,14 +2,17 @@ import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Pool } from '../../engine';
 import { createIdentityHooks } from '../../identity';
-import { type NbdServer, parseNbdAddress, startNbdServer } from '../../nbd';
+import { type NbdServer, startNbdServer } from '../../nbd';
+import { RefusalLog } from '../../server/connection-limits';
 import { Logger } from '../../server/logger';
 import { isLoopback } from '../../server/loopback';
 import { type RunningAgent, startAgentServer } from '../../server/server';
+import { CONNECTION_FLAG_OPTIONS, type ConnectionFlags, connectionLimits } from '../connection-flags';
 import { EXIT } from '../exit-codes';
+import { NBD_FLAG_OPTIONS, type NbdFlags, type NbdServeSettings, nbdSettings } from '../nbd-flags';
 import { UsageError } from '../usage-error';
 
-interface ServeArgs {
+interface ServeArgs extends NbdFlags, ConnectionFlags {
   pool: string;
   listen: string;
   tokenFile?: string;
@@ -19,7 +22,6 @@ interface ServeArgs {
   allowDir: string[];
   maxMessageBytes: number;
   maxInFlight: number;
-  nbd?: string;
   json?: boolean;
 }
 
@@ -32,18 +34,10 @@ function hostPort(text: string): { host: string; port: number } {
   return { host, port };
 }
 
-function nbdAddress(text: string): { host: string; port: number } {
-  try {
-    return parseNbdAddress(text);
-  } catch (err) {
-    throw new UsageError(`--nbd: ${(err as Error).message}`);
-  }
-}
-
 /** Everything the flags must agree on, checked before the pool is opened. */
 function checkFlags(args: ServeArgs): {
   listen: { host: string; port: number };
-  nbd: { host: string; port: number } | null;
+  nbd: NbdServeSettings | null;
   tls: { cert: Buffer; key: Buffer } | undefined;
 } {
   if (Boolean(args.tlsCert) !== Boolean(args.tlsKey))
@@ -53,17 +47,36 @@ function checkFlags(args: ServeArgs): {
     throw new UsageError(
       `--insecure-no-auth is only allowed on a loopback --listen address, not ${listen.host}`,
     );
-  const nbd = args.nbd ? nbdAddress(args.nbd) : null;
-  // NBD has no token: off loopback, TLS is what keeps every vdisk from being open to the network.
-  if (nbd && !isLoopback(nbd.host) && !args.tlsCert)
-    throw new UsageError(
-      `--nbd ${args.nbd} is not a loopback address: serving NBD there needs --tls-cert and --tls-key`,
-    );
+  // NBD has no token: a Unix socket's mode and group, or TLS client authentication on TCP (nbd-flags.ts).
+  const nbd = nbdSettings(args);
   const tls =
     args.tlsCert && args.tlsKey
       ? { cert: fs.readFileSync(args.tlsCert), key: fs.readFileSync(args.tlsKey) }
       : undefined;
   return { listen, nbd, tls };
+}
+
+/** Starts NBD as the flags say and logs how clients get in (loudly when they need no credentials). */
+async function startNbd(pool: Pool, settings: NbdServeSettings, logger: Logger): Promise<NbdServer> {
+  const refusals = new RefusalLog((fields) => logger.warn('nbd connection refused', fields));
+  const nbd = await startNbdServer({
+    pool,
+    ...settings.options,
+    onRefused: (reason, remote) => refusals.refused(remote, reason),
+  });
+  const url = nbd.url('');
+  if (settings.auth === 'none')
+    logger.warn(
+      'NBD without client authentication (--nbd-insecure-no-auth): every local user can read and write every vdisk',
+      { nbd: url },
+    );
+  else
+    logger.info('nbd listening', {
+      nbd: url,
+      auth: settings.auth,
+      ...(settings.options.accessList ? { accessClients: settings.options.accessList.clients() } : {}),
+    });
+  return nbd;
 }
 
 export const serve: CommandModule<object, ServeArgs> = {
@@ -92,19 +105,20 @@ export const serve: CommandModule<object, ServeArgs> = {
       })
       .option('max-message-bytes', { type: 'number', default: 33 * 1024 * 1024 })
       .option('max-in-flight', { type: 'number', default: 64, describe: 'Requests in flight per connection' })
-      .option('nbd', {
-        type: 'string',
-        describe:
-          'Also export vdisks over NBD on HOST:PORT (e.g. 127.0.0.1:10809); off loopback only with TLS',
-      })
+      .options(NBD_FLAG_OPTIONS)
+      .options(CONNECTION_FLAG_OPTIONS)
       .example(
         '$0 serve --pool /var/lib/snapsync --token-file /etc/snapsync/token',
         'serve on 127.0.0.1:7890',
       )
       .example('$0 serve --pool ./pool --listen 127.0.0.1:0 --insecure-no-auth', 'a throwaway local agent')
       .example(
-        '$0 serve --pool /var/lib/snapsync --token-file /etc/snapsync/token --tls-cert cert.pem --tls-key key.pem --listen 0.0.0.0:7890 --nbd 0.0.0.0:10809',
-        'wss:// and NBD over TLS on every interface',
+        '$0 serve --pool /var/lib/snapsync --token-file /etc/snapsync/token --nbd unix:/run/snapsync/nbd.sock --nbd-socket-group kvm',
+        'NBD on a Unix socket (mode 0660, group kvm): qemu connects with nbd+unix:///VDISK?socket=…',
+      )
+      .example(
+        '$0 serve --pool /var/lib/snapsync --token-file /etc/snapsync/token --tls-cert cert.pem --tls-key key.pem --listen 0.0.0.0:7890 --nbd 0.0.0.0:10809 --nbd-tls-ca clients-ca.pem --nbd-access /etc/snapsync/nbd-access',
+        'wss:// and NBD over TLS on every interface; NBD clients present certificates signed by clients-ca.pem',
       ) as unknown as Argv<ServeArgs>,
   handler: async (args: ArgumentsCamelCase<ServeArgs>) => {
     const logger = new Logger();
@@ -117,6 +131,7 @@ export const serve: CommandModule<object, ServeArgs> = {
         'a token is required: --token-file FILE or $SNAPSYNC_TOKEN (or --insecure-no-auth on loopback)',
       );
     const { listen, nbd: nbdAt, tls } = checkFlags(args);
+    const limits = connectionLimits(args);
     const pool = Pool.open(args.pool);
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
     let running: RunningAgent | null = null;
@@ -133,9 +148,9 @@ export const serve: CommandModule<object, ServeArgs> = {
         maxInFlight: args.maxInFlight,
         logger,
         identityHooks: (preserve) => createIdentityHooks(preserve) as never,
+        connectionLimits: limits,
       });
-      // The same certificate as the agent; NBD clients must STARTTLS before they see any export.
-      nbd = nbdAt ? await startNbdServer({ pool, ...nbdAt, ...(tls ? { tls } : {}) }) : null;
+      nbd = nbdAt ? await startNbd(pool, nbdAt, logger) : null;
     } catch (err) {
       // Startup failed half way (a port in use): release the pool so the process can exit.
       await (running ? running.stop() : pool.close());
@@ -145,7 +160,7 @@ export const serve: CommandModule<object, ServeArgs> = {
       `${JSON.stringify({
         listening: running.url,
         port: running.port,
-        ...(nbd ? { nbd: nbd.url('').replace(/\/$/, '') } : {}),
+        ...(nbd ? { nbd: nbd.socketPath ? nbd.url('') : nbd.url('').replace(/\/$/, '') } : {}),
       })}\n`,
     );
     const agent = running;

@@ -26,6 +26,8 @@ export async function servePool(
   const server = await startNbdServer({
     pool,
     port: 0,
+    // Loopback TCP without client authentication: these tests are about the protocol, not access.
+    insecureNoAuth: true,
     ...(options.tls ? { tls: options.tls } : {}),
     onError: (err) => errors.push(err),
   });

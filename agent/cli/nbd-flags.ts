@@ -1,0 +1,206 @@
+/**
+ * The NBD flags of `serve` and what they must agree on. NBD has no token:
+ * who may connect is decided by where it listens — a Unix socket (default
+ * /run/snapsync/nbd.sock, mode 0660, a group the hypervisor's user is in) or
+ * TCP, where every client authenticates with TLS (an x509 client certificate
+ * the --nbd-tls-ca verifies, or a TLS-PSK key) and sees only the exports the
+ * --nbd-access file grants it. TCP without authentication needs
+ * --nbd-insecure-no-auth and a loopback address, and is logged as a warning.
+ */
+import * as fs from 'node:fs';
+import type { Options } from 'yargs';
+import {
+  DEFAULT_NBD_SOCKET,
+  loadPskKeys,
+  NbdAccessList,
+  type NbdListenAddress,
+  parseNbdListen,
+  resolveGroup,
+  type StartNbdServerOptions,
+} from '../nbd';
+import { isLoopback } from '../server/loopback';
+import { UsageError } from './usage-error';
+
+export interface NbdFlags {
+  nbd?: string;
+  nbdSocketMode: string;
+  nbdSocketGroup?: string;
+  nbdTlsCert?: string;
+  nbdTlsKey?: string;
+  nbdTlsCa?: string;
+  nbdTlsPskFile?: string;
+  nbdAccess?: string;
+  nbdInsecureNoAuth?: boolean;
+  nbdHandshakeTimeout: number;
+  nbdMaxConnectionsPerAddress: number;
+  nbdMaxConnections: number;
+}
+
+/** The NBD options of serve (yargs `.options()`). */
+export const NBD_FLAG_OPTIONS = {
+  nbd: {
+    type: 'string',
+    describe: `Also export vdisks over NBD: unix:PATH (alone: unix:${DEFAULT_NBD_SOCKET}) or HOST:PORT (TCP: clients authenticate with TLS)`,
+  },
+  'nbd-socket-mode': { type: 'string', default: '0660', describe: 'File mode of the NBD Unix socket' },
+  'nbd-socket-group': {
+    type: 'string',
+    describe: 'Group (name or gid) of the NBD Unix socket: the group of the hypervisor user',
+  },
+  'nbd-tls-cert': { type: 'string', describe: 'PEM server certificate for NBD (default --tls-cert)' },
+  'nbd-tls-key': { type: 'string', describe: 'PEM key for --nbd-tls-cert (default --tls-key)' },
+  'nbd-tls-ca': {
+    type: 'string',
+    describe: 'PEM CA: NBD clients over TCP must present a certificate it signed',
+  },
+  'nbd-tls-psk-file': {
+    type: 'string',
+    describe: 'TLS-PSK keys (identity:hexkey lines, QEMU keys.psk / psktool format); instead of --nbd-tls-ca',
+  },
+  'nbd-access': {
+    type: 'string',
+    describe: 'NBD access file: per client (cn:NAME / psk:NAME) the exports it may list and open',
+  },
+  'nbd-insecure-no-auth': {
+    type: 'boolean',
+    describe: 'NBD on loopback TCP without client authentication (benchmarks only; logged as a warning)',
+  },
+  'nbd-handshake-timeout': {
+    type: 'number',
+    default: 30,
+    describe: 'Seconds an NBD client may take to pick an export (transmission itself has no idle limit)',
+  },
+  'nbd-max-connections-per-address': {
+    type: 'number',
+    default: 128,
+    describe: 'Open NBD connections per client address',
+  },
+  'nbd-max-connections': { type: 'number', default: 1024, describe: 'Open NBD connections in all' },
+} as const satisfies Record<string, Options>;
+
+const read = (file: string, flag: string) => {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${flag} ${file}: ${(err as Error).message}`);
+  }
+};
+
+/** Re-throws a parse error of a file or address as a usage error. */
+function usage<T>(flag: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
+  }
+}
+
+function positive(value: number, flag: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a positive number`);
+  return value;
+}
+
+export interface NbdServeSettings {
+  address: NbdListenAddress;
+  options: Omit<StartNbdServerOptions, 'pool'>;
+  /** How clients authenticate, for the startup log. */
+  auth: 'unix-socket' | 'x509' | 'psk' | 'none';
+}
+
+/** Checks the NBD flags (before the pool opens); null when NBD is off. */
+export function nbdSettings(args: NbdFlags & { tlsCert?: string; tlsKey?: string }): NbdServeSettings | null {
+  if (args.nbd === undefined) return null;
+  const address = usage('--nbd', () => parseNbdListen(args.nbd!));
+  const limits = {
+    handshakeTimeoutMs: positive(args.nbdHandshakeTimeout, '--nbd-handshake-timeout') * 1000,
+    maxConnectionsPerAddress: Math.floor(
+      positive(args.nbdMaxConnectionsPerAddress, '--nbd-max-connections-per-address'),
+    ),
+    maxConnections: Math.floor(positive(args.nbdMaxConnections, '--nbd-max-connections')),
+  };
+  if (address.kind === 'unix') {
+    for (const [flag, given] of [
+      ['--nbd-tls-ca', args.nbdTlsCa],
+      ['--nbd-tls-psk-file', args.nbdTlsPskFile],
+      ['--nbd-access', args.nbdAccess],
+      ['--nbd-insecure-no-auth', args.nbdInsecureNoAuth],
+    ] as const)
+      if (given)
+        throw new UsageError(
+          `${flag} is for NBD on TCP; the Unix socket ${address.path} is guarded by its mode and group`,
+        );
+    if (!/^0?[0-7]{3}$/.test(args.nbdSocketMode))
+      throw new UsageError(`--nbd-socket-mode "${args.nbdSocketMode}" is not an octal mode such as 0660`);
+    return {
+      address,
+      auth: 'unix-socket',
+      options: {
+        ...limits,
+        socketPath: address.path,
+        socketMode: Number.parseInt(args.nbdSocketMode, 8),
+        ...(args.nbdSocketGroup !== undefined
+          ? { socketGid: usage('--nbd-socket-group', () => resolveGroup(args.nbdSocketGroup!)) }
+          : {}),
+      },
+    };
+  }
+  if (args.nbdSocketGroup !== undefined)
+    throw new UsageError('--nbd-socket-group is for a Unix socket (--nbd unix:PATH)');
+  const authenticated = Boolean(args.nbdTlsCa || args.nbdTlsPskFile);
+  if (args.nbdInsecureNoAuth) {
+    if (authenticated)
+      throw new UsageError('--nbd-insecure-no-auth contradicts --nbd-tls-ca / --nbd-tls-psk-file: pick one');
+    if (!isLoopback(address.host))
+      throw new UsageError(
+        `--nbd-insecure-no-auth is only allowed on a loopback --nbd address, not ${address.host}`,
+      );
+    if (args.nbdAccess)
+      throw new UsageError('--nbd-access needs authenticated clients, not --nbd-insecure-no-auth');
+    return {
+      address,
+      auth: 'none',
+      options: { ...limits, host: address.host, port: address.port, insecureNoAuth: true },
+    };
+  }
+  if (!authenticated)
+    throw new UsageError(
+      `--nbd ${args.nbd} is TCP, where NBD clients must authenticate: give --nbd-tls-ca (client certificates) or --nbd-tls-psk-file, or serve a Unix socket (--nbd unix:PATH); --nbd-insecure-no-auth only on loopback`,
+    );
+  if (args.nbdTlsCa && args.nbdTlsPskFile)
+    throw new UsageError(
+      '--nbd-tls-ca and --nbd-tls-psk-file: one NBD listener authenticates clients one way (x509 or PSK)',
+    );
+  const certFile = args.nbdTlsCert ?? args.tlsCert;
+  const keyFile = args.nbdTlsKey ?? args.tlsKey;
+  if (Boolean(args.nbdTlsCert) !== Boolean(args.nbdTlsKey))
+    throw new UsageError('--nbd-tls-cert and --nbd-tls-key go together: give both or neither');
+  if (args.nbdTlsCa && !(certFile && keyFile))
+    throw new UsageError(
+      '--nbd-tls-ca needs a server certificate: --nbd-tls-cert/--nbd-tls-key (or --tls-cert/--tls-key)',
+    );
+  const psk = args.nbdTlsPskFile
+    ? usage('--nbd-tls-psk-file', () => loadPskKeys(args.nbdTlsPskFile!))
+    : undefined;
+  const accessList = args.nbdAccess
+    ? usage('--nbd-access', () =>
+        NbdAccessList.parse(read(args.nbdAccess!, '--nbd-access').toString('utf8'), args.nbdAccess),
+      )
+    : undefined;
+  return {
+    address,
+    auth: args.nbdTlsCa ? 'x509' : 'psk',
+    options: {
+      ...limits,
+      host: address.host,
+      port: address.port,
+      tls: {
+        ...(certFile && keyFile
+          ? { cert: read(certFile, '--nbd-tls-cert'), key: read(keyFile, '--nbd-tls-key') }
+          : {}),
+        ...(args.nbdTlsCa ? { ca: read(args.nbdTlsCa, '--nbd-tls-ca') } : {}),
+        ...(psk ? { psk } : {}),
+      },
+      ...(accessList ? { accessList } : {}),
+    },
+  };
+}
