@@ -22,12 +22,12 @@ function stubProject(): string {
   fs.mkdirSync(path.join(root, 'agent', 'cli'), { recursive: true });
   fs.writeFileSync(
     path.join(root, 'agent', 'cli', 'main.ts'),
-    "export function main(argv: string[]): void { console.log(`source ${process.version} ${argv.slice(2).join(' ')}`); }\n",
+    "export function main(argv: string[]): void { console.log('source', process.version, argv.slice(2).join(' ')); }\n",
   );
   fs.mkdirSync(path.join(root, 'dist', 'agent'), { recursive: true });
   fs.writeFileSync(
     path.join(root, 'dist', 'agent', 'cli.js'),
-    "exports.main = (argv) => console.log(`bundle ${process.version} ${argv.slice(2).join(' ')}`);\n",
+    "exports.main = (argv) => console.log('bundle', process.version, argv.slice(2).join(' '));\n",
   );
   fs.writeFileSync(path.join(root, 'dist', 'agent', 'inputs.json'), JSON.stringify(['agent/cli/main.ts']));
   // Sources older than the bundle: a fresh build.
@@ -76,11 +76,11 @@ describe('bin/snapsync-agent launcher', () => {
     assert.ok(major(line) >= 22, `${line} (started by ${version.trim()})`);
   });
 
-  it('passes the agent's exit code through a Node switch', () => {
+  it('passes the exit code of the agent through a Node switch', () => {
     const root = stubProject();
     fs.writeFileSync(
       path.join(root, 'dist', 'agent', 'cli.js'),
-      "exports.main = () => { process.exitCode = 4; };\n",
+      'exports.main = () => { process.exitCode = 4; };\n',
     );
     const systemNode = fs.existsSync('/usr/bin/node') ? '/usr/bin/node' : PROJECT_NODE;
     const r = spawnSync(systemNode, [path.join(root, 'bin', 'snapsync-agent')], { encoding: 'utf8' });
