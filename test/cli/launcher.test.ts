@@ -1,0 +1,108 @@
+/**
+ * bin/snapsync-agent: runs the compiled bundle when it is fresh, the sources
+ * when one is newer (an edit is never shadowed by an old build), and always
+ * on Node >= 22, switching to the project's own Node when started by an older one.
+ */
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { commandWord } from '../../agent/cli/command-loader';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+
+const REPO = path.resolve(__dirname, '../..');
+const LAUNCHER = path.join(REPO, 'bin', 'snapsync-agent');
+const PROJECT_NODE = path.join(REPO, 'node_modules', 'node', 'bin', 'node');
+
+/** A project tree with the real launcher, a stub bundle and stub sources that say which one ran. */
+function stubProject(): string {
+  const root = tempDir('snapsync-launcher-');
+  fs.mkdirSync(path.join(root, 'bin'));
+  fs.copyFileSync(LAUNCHER, path.join(root, 'bin', 'snapsync-agent'));
+  fs.mkdirSync(path.join(root, 'agent', 'cli'), { recursive: true });
+  fs.writeFileSync(
+    path.join(root, 'agent', 'cli', 'main.ts'),
+    "export function main(argv: string[]): void { console.log('source', process.version, argv.slice(2).join(' ')); }\n",
+  );
+  fs.mkdirSync(path.join(root, 'dist', 'agent'), { recursive: true });
+  fs.writeFileSync(
+    path.join(root, 'dist', 'agent', 'cli.js'),
+    "exports.main = (argv) => console.log('bundle', process.version, argv.slice(2).join(' '));\n",
+  );
+  fs.writeFileSync(path.join(root, 'dist', 'agent', 'inputs.json'), JSON.stringify(['agent/cli/main.ts']));
+  // Sources older than the bundle: a fresh build.
+  const past = new Date(Date.now() - 60_000);
+  fs.utimesSync(path.join(root, 'agent', 'cli', 'main.ts'), past, past);
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(root, 'node_modules'));
+  return root;
+}
+
+function run(root: string, node: string, env: NodeJS.ProcessEnv = {}): string {
+  const r = spawnSync(node, [path.join(root, 'bin', 'snapsync-agent'), 'ls', '--json'], {
+    encoding: 'utf8',
+    env: { ...process.env, SNAPSYNC_FROM_SOURCE: '', ...env },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+const major = (line: string) => Number(/ v(\d+)\./.exec(line)?.[1]);
+
+describe('bin/snapsync-agent launcher', () => {
+  after(cleanupTempDirs);
+
+  it('runs the bundle when it is newer than every source it was built from', () => {
+    const root = stubProject();
+    assert.match(run(root, PROJECT_NODE), /^bundle v\d+\.\S+ ls --json$/);
+  });
+
+  it('runs the sources when one of them changed after the build, or when asked to', () => {
+    const root = stubProject();
+    assert.match(run(root, PROJECT_NODE, { SNAPSYNC_FROM_SOURCE: '1' }), /^source /);
+    fs.utimesSync(path.join(root, 'agent', 'cli', 'main.ts'), new Date(), new Date(Date.now() + 5_000));
+    assert.match(run(root, PROJECT_NODE), /^source /);
+  });
+
+  it('runs on Node >= 22 even when started by an older Node', () => {
+    const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((candidate) => fs.existsSync(candidate));
+    const version = systemNode ? spawnSync(systemNode, ['--version'], { encoding: 'utf8' }).stdout : '';
+    if (!systemNode || major(` ${version.trim()}.`) >= 22) {
+      // No older Node here: start the launcher with the project's Node, which must simply run.
+      assert.ok(major(run(stubProject(), PROJECT_NODE)) >= 22);
+      return;
+    }
+    const line = run(stubProject(), systemNode);
+    assert.match(line, /^bundle /);
+    assert.ok(major(line) >= 22, `${line} (started by ${version.trim()})`);
+  });
+
+  it('passes the exit code of the agent through a Node switch', () => {
+    const root = stubProject();
+    fs.writeFileSync(
+      path.join(root, 'dist', 'agent', 'cli.js'),
+      'exports.main = () => { process.exitCode = 4; };\n',
+    );
+    const systemNode = fs.existsSync('/usr/bin/node') ? '/usr/bin/node' : PROJECT_NODE;
+    const r = spawnSync(systemNode, [path.join(root, 'bin', 'snapsync-agent')], { encoding: 'utf8' });
+    assert.equal(r.status, 4, r.stderr);
+  });
+
+  it('loads only the named command: the word is found past global options', () => {
+    assert.equal(commandWord(['sync', 'a', 'b@s']), 'sync');
+    assert.equal(commandWord(['--url', 'ws://h:1', '--json', 'sync', 'a']), 'sync');
+    assert.equal(commandWord(['--url=ws://h:1', 'ls']), 'ls');
+    assert.equal(commandWord(['--pool', '/p', 'serve']), null);
+    assert.equal(commandWord(['--version']), null);
+  });
+
+  it('the real CLI answers --version with the Node that runs it, and --help lists every command', () => {
+    const version = spawnSync(process.execPath, [LAUNCHER, '--version'], { encoding: 'utf8' });
+    assert.equal(version.status, 0, version.stderr);
+    assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+ \(node v\d+\.\d+\.\d+\)$/);
+    const help = spawnSync(process.execPath, [LAUNCHER, '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0, help.stderr);
+    for (const word of ['init', 'serve', 'ls', 'sync', 'fsck', 'import', 'export', 'tree', 'flatten']) {
+      assert.match(help.stdout, new RegExp(`snapsync-agent ${word}\\b`), word);
+    }
+  });
+});
