@@ -43,7 +43,10 @@ const FILE_OF: Record<string, keyof typeof FILES> = {
   info: 'io',
 };
 const ORDER = Object.keys(FILE_OF);
-const wordOf = (command: CommandModule) => String(command.command).split(' ')[0] as string;
+
+/** Command words this loader can find without loading every command. */
+export const knownCommandWords = (): string[] => [...ORDER];
+export const wordOf = (command: CommandModule) => String(command.command).split(' ')[0] as string;
 const rank = (command: CommandModule) => {
   const at = ORDER.indexOf(wordOf(command));
   return at === -1 ? ORDER.length : at;

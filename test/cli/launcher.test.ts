@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { commandWord } from '../../agent/cli/command-loader';
+import { commandsFor, commandWord, knownCommandWords, wordOf } from '../../agent/cli/command-loader';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -93,6 +93,12 @@ describe('bin/snapsync-agent launcher', () => {
     assert.equal(commandWord(['--url=ws://h:1', 'ls']), 'ls');
     assert.equal(commandWord(['--pool', '/p', 'serve']), null);
     assert.equal(commandWord(['--version']), null);
+  });
+
+  it('knows the file of every command, so naming one never loads the others', () => {
+    const words = commandsFor(['--help']).map(wordOf);
+    assert.deepEqual([...words].sort(), [...knownCommandWords()].sort());
+    for (const word of words) assert.deepEqual(commandsFor([word]).map(wordOf).includes(word), true, word);
   });
 
   it('the real CLI answers --version with the Node that runs it, and --help lists every command', () => {
