@@ -72,7 +72,7 @@ export class EngineExports implements NbdExports {
       if (c.type !== 'vdisk') return null;
       return {
         size: c.size,
-        readOnly: this.writers.has(c.uuid),
+        readOnly: this.writers.get(c.uuid)?.live() === true,
         blockSize: this.pool.blockSize,
         description: 'vdisk',
       };
@@ -138,6 +138,12 @@ class VdiskBackend implements NbdBackend {
     const name = this.stopped ? null : this.pool.attachedContainer(t.id, t.uuid, t.generation, this.size);
     if (name === null) throw endedError(this.name);
     return name;
+  }
+
+  /** Still bound to the disk it opened (a session ended by a sync or revert holds no writer slot). */
+  live(): boolean {
+    const t = this.target;
+    return !this.stopped && this.pool.attachedContainer(t.id, t.uuid, t.generation, this.size) !== null;
   }
 
   private writable(): string {
