@@ -52,15 +52,17 @@ export async function startAgentProcess(
   child.stderr!.on('data', (d) => {
     stderr += d;
   });
-  const listening = await new Promise<{ listening: string; port: number; nbd?: string }>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve(JSON.parse(line));
-    });
-    child.on('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
-  });
+  const listening = await new Promise<{ listening: string; port: number; nbd?: string }>(
+    (resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const line = out.split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve(JSON.parse(line));
+      });
+      child.on('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
+    },
+  );
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     url: listening.listening,
