@@ -40,6 +40,7 @@ export class Attachments {
   list(container?: string): SessionInfo[] {
     const all = this.registry.all();
     if (container === undefined) return all.map((s) => s.info());
+    if (all.length === 0) return []; // ls of a large pool with no client attached costs nothing
     const scope = this.scopeOf(container, true);
     return all
       .filter((s) =>

@@ -223,6 +223,42 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
     assert.deepEqual(await client.read(target, 0, BS), Buffer.alloc(BS), 'the new vdisk was not written');
   });
 
+  it('a VM sync is refused while any synced member disk is attached, not for a role it leaves alone', async () => {
+    counter++;
+    const [prod, stag] = [`prodvm${counter}`, `stagvm${counter}`];
+    for (const vm of [prod, stag]) {
+      await client.call('createContainer', { name: vm, type: 'vm' });
+      for (const role of ['disk0', 'disk1']) {
+        await client.call('createContainer', { name: `${vm}-${role}`, type: 'vdisk', size: SIZE });
+        await client.call('addMember', { vm, role, member: `${vm}-${role}` });
+      }
+    }
+    await client.write(`${prod}-disk0`, 0, Buffer.alloc(BS, 0xaa));
+    await client.call('snapshot', { container: prod, name: 'n1' });
+    const { client: vm } = await RawClient.open(nbdPort, `${stag}-disk1`, { structured: false });
+    const [session] = await refusedInUse(client.call('sync', { target: stag, source: `${prod}@n1` }), [
+      `${stag}-disk1`,
+    ]);
+    assert.equal(session!.container, `${stag}-disk1`);
+    await refusedInUse(client.call('revert', { container: stag, snapshot: 'none' }), [`${stag}-disk1`]);
+    await refusedInUse(client.call('deleteContainer', { container: stag, recursive: true }), [
+      `${stag}-disk1`,
+    ]);
+    assert.deepEqual(
+      (await client.call('sessions', { container: stag })).sessions.map((s) => s.export),
+      [`${stag}-disk1`],
+    );
+    // Syncing only the role nobody is attached to goes ahead; the attached disk keeps its session.
+    await client.call('sync', { target: stag, source: `${prod}@n1`, members: ['disk0'] });
+    assert.deepEqual(await client.read(`${stag}-disk0`, 0, BS), Buffer.alloc(BS, 0xaa));
+    await writeVia(vm, 0, Buffer.alloc(BS, 0x66));
+    await client.call('sync', { target: stag, source: `${prod}@n1`, force: true });
+    vm.request(CMD.READ, 0, 0, 16);
+    assert.notEqual(await outcome(vm, 16), 0);
+    await vm.closed;
+    assert.deepEqual(await client.read(`${stag}-disk1`, 0, BS), Buffer.alloc(BS));
+  });
+
   it('the issue repro with qemu-io and the CLI: sync and rm are refused while it runs; --force disconnects it', async () => {
     const { src, target } = await disks();
     const qemu = new QemuIo(`nbd://127.0.0.1:${nbdPort}/${target}`);
