@@ -36,9 +36,9 @@ export class Attachments {
     readonly registry: SessionRegistry,
   ) {}
 
-  /** Sessions of a container (a VM: of its members), or every session. */
+  /** Sessions of a container (a VM: of its members), or every session; a detached one no longer counts. */
   list(container?: string): SessionInfo[] {
-    const all = this.registry.all();
+    const all = this.registry.all().filter((s) => !s.detaching);
     if (container === undefined) return all.map((s) => s.info());
     if (all.length === 0) return []; // ls of a large pool with no client attached costs nothing
     const scope = this.scopeOf(container, true);
