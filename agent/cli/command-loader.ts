@@ -16,6 +16,7 @@ const FILES: Record<string, Loader> = {
   maintenance: () => require('./commands/maintenance'),
   serve: () => require('./commands/serve'),
   snapshots: () => require('./commands/snapshots'),
+  sessions: () => require('./commands/sessions'),
   sync: () => require('./commands/sync'),
 };
 
@@ -27,7 +28,9 @@ const FILE_OF: Record<string, keyof typeof FILES> = {
   describe: 'containers',
   create: 'containers',
   rm: 'containers',
+  resize: 'containers',
   usage: 'containers',
+  sessions: 'sessions',
   snapshot: 'snapshots',
   snapshots: 'snapshots',
   tree: 'snapshots',

@@ -96,7 +96,11 @@ export class NbdConnection {
     private readonly onError: (err: unknown) => void,
     arenaReads = false,
   ) {
-    const remote = `${accepted.remoteAddress}:${accepted.remotePort}`;
+    // A Unix-socket peer has no address: name the socket's side instead of "undefined:undefined".
+    const remote =
+      accepted.remoteAddress === undefined
+        ? `unix:${accepted.localAddress ?? 'socket'}`
+        : `${accepted.remoteAddress}:${accepted.remotePort}`;
     this.socket = arenaReads ? withArenaReads(accepted, this.queue, this.onData) : accepted;
     this.remote = remote;
     this.stream = this.socket;

@@ -7,12 +7,14 @@ import * as net from 'node:net';
 import type { Pool } from '../engine';
 import { ConnectionLimits } from '../server/connection-limits';
 import { loopbackOnly, type NbdAccessOptions, serverAccess } from './access-policy';
+import { attachSession } from './attach';
 import type { NbdBackend, NbdExports } from './backend';
 import { NbdConnection } from './connection';
 import { EngineExports } from './engine-backend';
 import { isNbdError, NbdError } from './errors';
 import { negotiate } from './handshake';
 import { listenUnix } from './listen-address';
+import { SessionRegistry } from './sessions';
 import { type NbdTlsOptions, tlsPolicy } from './tls';
 import { Transmission } from './transmission';
 
@@ -38,6 +40,8 @@ export interface NbdServerOptions extends NbdAccessOptions {
   handshakeTimeoutMs?: number;
   /** Unexpected errors (engine I/O errors, socket errors). Default: one line on stderr. */
   onError?: (err: unknown, context: { remote: string }) => void;
+  /** Where attached sessions are registered (shared with the agent); default: a registry of its own. */
+  sessions?: SessionRegistry;
 }
 
 export interface NbdServer {
@@ -50,6 +54,8 @@ export interface NbdServer {
   url(exportName: string): string;
   /** Open client connections. */
   connections(): number;
+  /** Sessions in transmission, by what they are bound to. */
+  readonly sessions: SessionRegistry;
   /** Stops listening and drops every connection. */
   close(): Promise<void>;
 }
@@ -78,6 +84,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
     ((err: unknown, context: { remote: string }) =>
       console.error(`nbd: ${context.remote}: ${err instanceof Error ? err.message : String(err)}`));
   const open = new Set<NbdConnection>();
+  const sessions = options.sessions ?? new SessionRegistry();
   let shuttingDown = false;
   const config = { exports: options.exports, tls, shuttingDown: () => shuttingDown };
 
@@ -106,7 +113,9 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
         if (session === null) return conn.end();
         if (conn.closed) return session.backend.close();
         backend = session.backend;
-        new Transmission(conn, session, (err) => report(err, { remote: conn.remote })).start();
+        const transmission = new Transmission(conn, session, (err) => report(err, { remote: conn.remote }));
+        attachSession(sessions, conn, session.backend, transmission);
+        transmission.start();
       },
       (err) => {
         clearTimeout(timer);
@@ -143,6 +152,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
         ? `${tls ? 'nbds' : 'nbd'}://${urlHost}:${port}/${encodeURIComponent(name)}`
         : `${tls ? 'nbds+unix' : 'nbd+unix'}:///${encodeURIComponent(name)}?socket=${socketPath}`,
     connections: () => open.size,
+    sessions,
     close: async () => {
       shuttingDown = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -21,6 +21,9 @@ export interface AgentProcess {
   kill(): Promise<void>;
 }
 
+/** The agent's first stdout line (`nbd` with --nbd). */
+type Listening = { listening: string; port: number; nbd?: string };
+
 /** Creates a pool (unless given) and serves it; resolves once the agent listens. */
 export async function startAgentProcess(
   options: { poolDir?: string; token?: string; args?: string[]; env?: Record<string, string> } = {},
@@ -52,17 +55,15 @@ export async function startAgentProcess(
   child.stderr!.on('data', (d) => {
     stderr += d;
   });
-  const listening = await new Promise<{ listening: string; port: number; nbd?: string }>(
-    (resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const line = out.split('\n').find((l) => l.startsWith('{'));
-        if (line) resolve(JSON.parse(line));
-      });
-      child.on('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
-    },
-  );
+  const listening = await new Promise<Listening>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve(JSON.parse(line));
+    });
+    child.on('exit', (code) => reject(new Error(`agent exited (${code}): ${stderr}`)));
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     url: listening.listening,

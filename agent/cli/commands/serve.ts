@@ -3,6 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Pool } from '../../engine';
 import { createIdentityHooks } from '../../identity';
 import { type NbdServer, startNbdServer } from '../../nbd';
+import { SessionRegistry } from '../../nbd/sessions';
 import { RefusalLog } from '../../server/connection-limits';
 import { Logger } from '../../server/logger';
 import { isLoopback } from '../../server/loopback';
@@ -57,11 +58,17 @@ function checkFlags(args: ServeArgs): {
 }
 
 /** Starts NBD as the flags say and logs how clients get in (loudly when they need no credentials). */
-async function startNbd(pool: Pool, settings: NbdServeSettings, logger: Logger): Promise<NbdServer> {
+async function startNbd(
+  pool: Pool,
+  settings: NbdServeSettings,
+  logger: Logger,
+  sessions: SessionRegistry,
+): Promise<NbdServer> {
   const refusals = new RefusalLog((fields) => logger.warn('nbd connection refused', fields));
   const nbd = await startNbdServer({
     pool,
     ...settings.options,
+    sessions,
     onRefused: (reason, remote) => refusals.refused(remote, reason),
   });
   const url = nbd.url('');
@@ -136,6 +143,8 @@ export const serve: CommandModule<object, ServeArgs> = {
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
     let running: RunningAgent | null = null;
     let nbd: NbdServer | null = null;
+    // One registry: the agent refuses (or with force drains) what would change under an attached client.
+    const sessions = new SessionRegistry();
     try {
       running = await startAgentServer({
         pool,
@@ -149,8 +158,9 @@ export const serve: CommandModule<object, ServeArgs> = {
         logger,
         identityHooks: (preserve) => createIdentityHooks(preserve) as never,
         connectionLimits: limits,
+        sessions,
       });
-      nbd = nbdAt ? await startNbd(pool, nbdAt, logger) : null;
+      nbd = nbdAt ? await startNbd(pool, nbdAt, logger, sessions) : null;
     } catch (err) {
       // Startup failed half way (a port in use): release the pool so the process can exit.
       await (running ? running.stop() : pool.close());
