@@ -82,7 +82,7 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
     return rng / 0x7fffffff;
   };
   // With NBD: a client writes `att` while a forced sync disconnects it.
-  const nbdArgs = ['--nbd', '127.0.0.1:0'];
+  const nbdArgs = ['--nbd', '127.0.0.1:0', '--nbd-insecure-no-auth'];
   let agent: AgentProcess = await startAgentProcess({ args: nbdArgs });
   const { poolDir, token } = agent;
   const setup = await AgentClient.connect(agent.url, { token });

@@ -73,7 +73,7 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
   let counter = 0;
 
   before(async () => {
-    agent = await startAgentProcess({ args: ['--nbd', '127.0.0.1:0'] });
+    agent = await startAgentProcess({ args: ['--nbd', '127.0.0.1:0', '--nbd-insecure-no-auth'] });
     nbdPort = Number(new URL(agent.nbd!).port);
     client = await AgentClient.connect(agent.url, { token: agent.token });
   });

@@ -32,7 +32,7 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
   before(async () => {
     // The plugin loads the built runtime (provider/dist) from the project's node_modules, as a user's program would.
     execFileSync(process.execPath, ['scripts/build-provider.mjs'], { cwd: ROOT });
-    agent = await startAgentProcess({ args: ['--nbd', '127.0.0.1:0'] });
+    agent = await startAgentProcess({ args: ['--nbd', '127.0.0.1:0', '--nbd-insecure-no-auth'] });
     admin = await AgentClient.connect(agent.url, { token: agent.token });
     text.container = await serializeProvider(containerProvider);
     text.snapshot = await serializeProvider(snapshotProvider);
