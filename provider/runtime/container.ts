@@ -8,7 +8,7 @@ import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
 import { changedKeys, readResult } from './inputs';
-import { createOnce, idempotencyKey } from './keys';
+import { idempotencyKey, verifyCreated } from './keys';
 
 export interface ContainerInputs {
   name: string;
@@ -84,26 +84,27 @@ export async function create(inputs: ContainerInputs): Promise<dynamic.CreateRes
       );
     }
   }
-  let c = await createOnce(
-    (salt) =>
-      inputs.fromSnapshot
-        ? step('clone', inputs.name, () =>
-            agent.clone(inputs.fromSnapshot!, inputs.name, inputs.labels ?? {}, key('clone', salt)),
-          )
-        : step('create', inputs.name, () =>
-            agent.createContainer(
-              {
-                name: inputs.name,
-                type: inputs.type,
-                size: inputs.type === 'vm' ? undefined : (inputs.size ?? 0),
-                labels: inputs.labels,
-              },
-              key('create', salt),
-            ),
-          ),
-    async (made) => (await step('read', inputs.name, () => agent.describe(inputs.name)))?.uuid === made.uuid,
+  const made = inputs.fromSnapshot
+    ? await step('clone', inputs.name, () =>
+        agent.clone(inputs.fromSnapshot!, inputs.name, inputs.labels ?? {}, key('clone')),
+      )
+    : await step('create', inputs.name, () =>
+        agent.createContainer(
+          {
+            name: inputs.name,
+            type: inputs.type,
+            size: inputs.type === 'vm' ? undefined : (inputs.size ?? 0),
+            labels: inputs.labels,
+          },
+          key('create'),
+        ),
+      );
+  let c = verifyCreated(
+    inputs.fromSnapshot ? 'clone' : 'create',
+    inputs.name,
+    made,
+    await step('read', inputs.name, () => agent.describe(inputs.name)),
   );
-  // Later steps are keyed by the new container's uuid: a recreated container never gets old answers.
   const created = c.uuid;
   try {
     if (inputs.fromSnapshot && inputs.size !== undefined && inputs.size !== c.size && inputs.type !== 'vm') {

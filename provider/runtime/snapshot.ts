@@ -9,7 +9,7 @@ import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, step } from './errors';
 import { changedKeys, readResult } from './inputs';
-import { createOnce, idempotencyKey } from './keys';
+import { idempotencyKey, verifyCreated } from './keys';
 
 export interface SnapshotInputs {
   container: string;
@@ -57,18 +57,19 @@ function outputs(inputs: SnapshotInputs, s: AgentSnapshot): SnapshotOutputs {
 export async function create(inputs: SnapshotInputs): Promise<dynamic.CreateResult> {
   const agent = await agentFor(inputs.agentUrl, inputs.container);
   const ref = `${inputs.container}@${inputs.name}`;
-  const s = await createOnce(
-    (salt) =>
-      step('snapshot', inputs.container, () =>
-        agent.snapshot(
-          inputs.container,
-          inputs.name,
-          inputs.labels ?? {},
-          idempotencyKey(`snapshot/${ref}`, 'create', inputs, salt),
-        ),
-      ),
-    async (made) =>
-      (await step('read snapshot', inputs.container, () => agent.describeSnapshot(ref)))?.uuid === made.uuid,
+  const made = await step('snapshot', inputs.container, () =>
+    agent.snapshot(
+      inputs.container,
+      inputs.name,
+      inputs.labels ?? {},
+      idempotencyKey(`snapshot/${ref}`, 'create', inputs),
+    ),
+  );
+  const s = verifyCreated(
+    'snapshot',
+    ref,
+    made,
+    await step('read snapshot', inputs.container, () => agent.describeSnapshot(ref)),
   );
   return { id: s.uuid, outs: outputs(inputs, s) };
 }

@@ -125,11 +125,16 @@ async function driftOf(agent: AgentApi, props: SyncOutputs): Promise<string | nu
 export async function create(inputs: SyncInputs): Promise<dynamic.CreateResult> {
   const agent = await agentFor(inputs.agentUrl, inputs.target);
   const base = `sync/${inputs.target}`;
-  let outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs));
-  // A replayed result (same key) may predate a later revert of the target: verify, and sync afresh if so.
-  if ((await driftOf(agent, outs)) !== null) {
-    const target = await step('read', inputs.target, () => agent.describe(inputs.target));
-    outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs, target?.generation));
+  const outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs));
+  // The answer is believed once the target shows it (it descends from the snapshot).
+  const drift = await driftOf(agent, outs);
+  if (drift !== null) {
+    throw new ProviderError(
+      'sync',
+      inputs.target,
+      'CREATE_NOT_VERIFIED',
+      `the agent reported the sync, but ${drift === 'gone' ? `"${inputs.target}" is not there` : drift}; nothing was recorded — run \`pulumi up\` again`,
+    );
   }
   return { id: outs.targetUuid, outs };
 }

@@ -120,6 +120,7 @@ describe('phantom resources: state always equals the agent (issue 11 item 6)', f
     res: string,
     inputs: Record<string, unknown>,
     log: string[],
+    deferred: Array<() => Promise<void>> = [],
   ): Promise<void> {
     const state = states[stack];
     const held = state.get(res);
@@ -172,8 +173,11 @@ describe('phantom resources: state always equals the agent (issue 11 item 6)', f
       const made = await createExpectingModel();
       if (!made) return; // the old one stays (create-before-delete) or is gone (delete-before-replace)
       if (!diff.deleteBeforeReplace) {
-        await plugin.delete(u, held.id, held.props);
-        log.push(`${stack}/${res}: deleted replaced ${held.id}`);
+        // Create-before-delete: the old one goes at the end of the update, after its dependents moved.
+        deferred.push(async () => {
+          await plugin.delete(u, held.id, held.props);
+          log.push(`${stack}/${res}: deleted replaced ${held.id}`);
+        });
       }
       state.set(res, made);
       return;
@@ -238,14 +242,31 @@ describe('phantom resources: state always equals the agent (issue 11 item 6)', f
     const log: string[] = [];
     for (const s of steps) {
       if (s.op === 'up') {
+        const deferred: Array<() => Promise<void>> = [];
         await declare(
           s.stack,
           states,
           'Container',
           s.res,
-          { name: s.name, type: 'vdisk', size: s.size },
+          { name: s.name, type: 'vdisk', size: s.size, allowShrink: true },
           log,
+          deferred,
         );
+        // The program's snapshot of this container follows it (its `container` input is the container's name).
+        const snap = states[s.stack].get(`snap-${s.res}`);
+        const base = states[s.stack].get(s.res);
+        if (snap && base && snap.inputs.container !== base.inputs.name) {
+          await declare(
+            s.stack,
+            states,
+            'Snapshot',
+            `snap-${s.res}`,
+            { container: base.inputs.name, name: snap.inputs.name },
+            log,
+            deferred,
+          );
+        }
+        for (const later of deferred.reverse()) await later(); // dependents first, as the engine deletes
       } else if (s.op === 'snap') {
         const base = states[s.stack].get(s.res);
         if (!base) continue; // the program only declares a snapshot of a container it has
@@ -301,7 +322,7 @@ describe('phantom resources: state always equals the agent (issue 11 item 6)', f
 
   it('random up/destroy/rename/re-create across two stacks (fast-check)', async () => {
     await fc.assert(fc.asyncProperty(fc.array(stepArb, { minLength: 4, maxLength: 24 }), run), {
-      numRuns: 25,
+      numRuns: 50,
       endOnFailure: true,
     });
   });
