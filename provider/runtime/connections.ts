@@ -19,6 +19,12 @@ export function agentFor(agentUrl: string | undefined, container: string): Promi
   return step('connect', container, () => connection(agentUrl));
 }
 
+/** New configuration (another token or URL): the next call connects afresh with it. */
+export function resetConnections(): void {
+  for (const connection of open.values()) connection.then((api) => api.close()).catch(() => {});
+  open.clear();
+}
+
 function connection(agentUrl: string | undefined): Promise<AgentApi> {
   const settings = agentSettings(agentUrl);
   let connection = open.get(settings.url);

@@ -9,6 +9,7 @@ import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
+import { fail, preflight } from './preflight';
 
 export interface ContainerInputs {
   name: string;
@@ -30,7 +31,10 @@ export interface ContainerOutputs extends ContainerInputs {
 const REPLACE_ON = ['name', 'type', 'fromSnapshot', 'agentUrl'];
 const UPDATE_ON = ['size', 'members', 'labels', 'allowShrink'];
 
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
+export async function check(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<dynamic.CheckResult> {
   const failures = checkInputs('container', news);
   const inputs = news as Partial<ContainerInputs>;
   if (inputs.type === 'vm' && inputs.size !== undefined && inputs.size !== 0) {
@@ -39,7 +43,52 @@ export async function check(_olds: unknown, news: Record<string, unknown>): Prom
   if (inputs.type !== 'vm' && inputs.members !== undefined && Object.keys(inputs.members).length > 0) {
     failures.push({ property: 'members', reason: 'members: only a VM has members' });
   }
-  return { inputs: news, failures };
+  if (failures.length > 0) return { inputs: news, failures };
+  const probe = preflight(
+    'container',
+    inputs.name,
+    olds,
+    news,
+    ['name', 'type', 'fromSnapshot', 'agentUrl'],
+    async (agent) => {
+      const name = inputs.name!;
+      // A new container of this name (a create, or a replace under a new name): up would find it taken.
+      if (olds?.name !== name || olds?.agentUrl !== inputs.agentUrl) {
+        const existing = await step('read', name, () => agent.describe(name));
+        if (existing) {
+          fail(
+            'name',
+            inputs.fromSnapshot ? 'clone' : 'create',
+            name,
+            'ALREADY_EXISTS',
+            `container "${name}" already exists (a ${existing.type}, ${existing.uuid}) — pick another name, or adopt it with the \`import\` resource option`,
+          );
+        }
+      }
+      if (inputs.fromSnapshot) {
+        const source = await step('read snapshot', name, () => agent.describeSnapshot(inputs.fromSnapshot!));
+        if (source === null) {
+          fail(
+            'fromSnapshot',
+            'clone',
+            name,
+            'NOT_FOUND',
+            `snapshot "${inputs.fromSnapshot}" does not exist`,
+          );
+        }
+        if (source.containerType !== inputs.type) {
+          fail(
+            'fromSnapshot',
+            'clone',
+            name,
+            'TYPE_MISMATCH',
+            `${inputs.fromSnapshot} is a snapshot of a ${source.containerType}, not a ${inputs.type}`,
+          );
+        }
+      }
+    },
+  );
+  return { inputs: news, failures: await probe };
 }
 
 export async function diff(

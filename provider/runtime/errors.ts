@@ -12,6 +12,15 @@ export class ProviderError extends Error {
   }
 }
 
+/** What to do about a code that is the stack's configuration, not the resource. */
+const HINTS: Record<string, string> = {
+  UNAUTHORIZED:
+    ' — the agent refused the token: pulumi config set --secret snapsync:token <token> (for a host in snapsync:agents, its "token")',
+  AUTH_BACKOFF: ' — too many failed logins from here; check snapsync:token and retry in a minute',
+  CONNECTION_FAILED: ' — is the agent running, and is snapsync:url (or the agentUrl) right?',
+  CONNECTION_REFUSED: " — is snapsync:url (or the agentUrl) the agent's WebSocket address?",
+};
+
 /** Runs an agent call, naming the operation and container in any error it throws. */
 export async function step<T>(operation: string, container: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -19,7 +28,8 @@ export async function step<T>(operation: string, container: string, fn: () => Pr
   } catch (err) {
     if (err instanceof ProviderError) throw err;
     const e = err as { code?: string; message?: string };
-    throw new ProviderError(operation, container, e.code ?? 'AGENT_ERROR', e.message ?? String(err));
+    const code = e.code ?? 'AGENT_ERROR';
+    throw new ProviderError(operation, container, code, `${e.message ?? String(err)}${HINTS[code] ?? ''}`);
   }
 }
 

@@ -5,6 +5,7 @@
  * agent token — is captured in Pulumi state.
  */
 import { type ConfigSource, configure as configureSettings } from './config';
+import { resetConnections } from './connections';
 
 export { setConnector } from './connections';
 export * as container from './container';
@@ -13,4 +14,5 @@ export * as syncFromSnapshot from './sync-from-snapshot';
 
 export async function configure(config: ConfigSource): Promise<void> {
   configureSettings(config);
+  resetConnections();
 }

@@ -10,6 +10,7 @@ import { agentFor } from './connections';
 import { isNotFound, step } from './errors';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
+import { fail, preflight } from './preflight';
 
 export interface SnapshotInputs {
   container: string;
@@ -27,8 +28,38 @@ export interface SnapshotOutputs extends SnapshotInputs {
   memberRoles: string[];
 }
 
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
-  return { inputs: news, failures: checkInputs('snapshot', news) };
+export async function check(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<dynamic.CheckResult> {
+  const failures = checkInputs('snapshot', news);
+  if (failures.length > 0) return { inputs: news, failures };
+  const inputs = news as Partial<SnapshotInputs>;
+  // The container may be created by this same update (its name is known in a preview): only a
+  // snapshot name already taken, the connection and the token are certain failures.
+  const probe = preflight(
+    'snapshot',
+    inputs.container,
+    olds,
+    news,
+    ['container', 'name', 'agentUrl'],
+    async (agent) => {
+      const ref = `${inputs.container}@${inputs.name}`;
+      if (olds?.container !== inputs.container || olds?.name !== inputs.name) {
+        const existing = await step('read snapshot', inputs.container!, () => agent.describeSnapshot(ref));
+        if (existing) {
+          fail(
+            'name',
+            'snapshot',
+            inputs.container!,
+            'ALREADY_EXISTS',
+            `snapshot "${ref}" already exists (${existing.uuid}) — pick another name, or adopt it with the \`import\` resource option`,
+          );
+        }
+      }
+    },
+  );
+  return { inputs: news, failures: await probe };
 }
 
 export async function diff(
