@@ -13,6 +13,8 @@ export interface SnapshotArgs {
   agentUrl?: pulumi.Input<string>;
 }
 
+const LOOKUP = Symbol('snapsync.lookup');
+
 /** The dynamic provider (exported for tests that drive the plugin with it). */
 export const provider: pulumi.dynamic.ResourceProvider = {
   configure: (req) => runtime().configure(req.config),
@@ -36,12 +38,27 @@ export class Snapshot extends pulumi.dynamic.Resource {
   /** VM snapshot: the member roles it covers. */
   public readonly memberRoles!: pulumi.Output<string[]>;
 
+  /**
+   * A snapshot that already exists on the agent, looked up by `container@name` or its uuid; every
+   * output is read from the agent. The stack only reads it: `pulumi destroy` leaves it alone.
+   */
+  static get(
+    name: string,
+    id: pulumi.Input<string>,
+    state?: { agentUrl?: pulumi.Input<string> },
+    opts?: pulumi.CustomResourceOptions,
+  ): Snapshot {
+    return new Snapshot(name, { [LOOKUP]: true, agentUrl: state?.agentUrl } as never, { ...opts, id });
+  }
+
   constructor(name: string, args: SnapshotArgs, opts?: pulumi.CustomResourceOptions) {
+    const lookup = (args as { [LOOKUP]?: true })[LOOKUP] === true;
     super(
       provider,
       name,
       {
-        ...args,
+        labels: undefined,
+        ...(lookup ? { agentUrl: args.agentUrl, container: undefined, name: undefined } : args),
         ref: undefined,
         uuid: undefined,
         snapshotId: undefined,

@@ -53,5 +53,8 @@ export interface AgentApi {
   ): Promise<AgentSyncResult>;
   revert(container: string, snapshot: string, key: string): Promise<AgentContainer>;
   lineage(container: string): Promise<LineageEntry[]>;
+  /** Read-only listings, to find an object by its uuid (`get` by id). */
+  listContainers(): Promise<AgentContainer[]>;
+  listSnapshots(container: string): Promise<AgentSnapshot[]>;
   close(): Promise<void>;
 }

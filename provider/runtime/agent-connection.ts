@@ -67,6 +67,8 @@ export async function connect(settings: AgentSettings): Promise<AgentApi> {
       ) as Promise<AgentSyncResult>,
     revert: (container, snapshot, key) => client.call('revert', { container, snapshot }, k(key)),
     lineage: (container) => client.call('lineage', { container }) as ReturnType<AgentApi['lineage']>,
+    listContainers: () => client.call('listContainers', {}) as Promise<AgentContainer[]>,
+    listSnapshots: (container) => client.call('listSnapshots', { container }) as Promise<AgentSnapshot[]>,
     close: () => client.close(),
   };
   return api;

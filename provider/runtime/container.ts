@@ -7,6 +7,7 @@ import type { AgentContainer } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
+import { findContainer } from './find';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
 import { fail, preflight } from './preflight';
@@ -176,19 +177,25 @@ export async function create(inputs: ContainerInputs): Promise<dynamic.CreateRes
 }
 
 export async function read(id: string, props: ContainerOutputs): Promise<dynamic.ReadResult> {
-  const agent = await agentFor(props.agentUrl, props.name);
-  const c = await step('read', props.name, () => agent.describe(props.name));
+  // `Container.get(name, id)`: only the id (a name or a uuid) is known; everything else comes from the agent.
+  const adopted = typeof props.name !== 'string';
+  const agent = await agentFor(props.agentUrl, adopted ? id : props.name);
+  const c = adopted
+    ? await step('read', id, () => findContainer(agent, id))
+    : await step('read', props.name, () => agent.describe(props.name));
   // Gone, or a different container now carries the name: the resource no longer exists.
-  if (c === null || c.uuid !== id) return { id: '' };
+  if (c === null || (!adopted && c.uuid !== id)) return { id: '' };
   const live: ContainerInputs = {
     ...props,
+    name: c.name,
+    type: c.type,
     // Only a declared size can drift: a file without one grows with its writes.
-    size: c.type === 'vm' || props.size === undefined ? props.size : c.size,
+    size: c.type === 'vm' || (props.size === undefined && !adopted) ? props.size : c.size,
     // No labels declared and none on the agent is no drift (undefined vs {}).
     labels: props.labels === undefined && Object.keys(c.labels).length === 0 ? undefined : c.labels,
     members: c.type === 'vm' ? c.members : props.members,
   };
-  return readResult(id, outputs(live, c), stripOutputs(live));
+  return readResult(c.uuid, outputs(live, c), stripOutputs(live));
 }
 
 export async function update(

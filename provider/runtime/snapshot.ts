@@ -8,6 +8,7 @@ import type { AgentSnapshot } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, step } from './errors';
+import { findSnapshot } from './find';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
 import { fail, preflight } from './preflight';
@@ -106,12 +107,31 @@ export async function create(inputs: SnapshotInputs): Promise<dynamic.CreateResu
 }
 
 export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.ReadResult> {
-  const agent = await agentFor(props.agentUrl, props.container);
-  const s = await step('read snapshot', props.container, () =>
-    agent.describeSnapshot(`${props.container}@${props.name}`),
-  );
-  if (s === null || s.uuid !== id) return { id: '' };
-  return readResult(id, outputs(props, s));
+  // `Snapshot.get(name, id)`: only the id (`container@name` or a uuid) is known.
+  const adopted = typeof props.name !== 'string' || typeof props.container !== 'string';
+  const agent = await agentFor(props.agentUrl, adopted ? id : props.container);
+  const s = adopted
+    ? await step('read snapshot', id, () => findSnapshot(agent, id))
+    : await step('read snapshot', props.container, () =>
+        agent.describeSnapshot(`${props.container}@${props.name}`),
+      );
+  if (s === null || (!adopted && s.uuid !== id)) return { id: '' };
+  const live: SnapshotInputs = {
+    ...props,
+    container: s.container,
+    name: s.name,
+    labels: props.labels === undefined && Object.keys(s.labels).length === 0 ? undefined : s.labels,
+  };
+  const {
+    ref: _r,
+    uuid: _u,
+    snapshotId: _i,
+    size: _s,
+    createdAt: _c,
+    memberRoles: _m,
+    ...inputs
+  } = outputs(live, s);
+  return readResult(s.uuid, outputs(live, s), inputs);
 }
 
 export async function remove(id: string, props: SnapshotOutputs): Promise<void> {
