@@ -36,11 +36,17 @@ export const provider: pulumi.dynamic.ResourceProvider = {
 
 /** A container (VM, virtual disk or file) on a snapsync agent. */
 export class Container extends pulumi.dynamic.Resource {
+  /** The container's name on the agent. */
   public readonly name!: pulumi.Output<string>;
+  /** `vm`, `vdisk` or `file`. */
   public readonly type!: pulumi.Output<'vm' | 'vdisk' | 'file'>;
+  /** Logical size in bytes (vdisk and file; a VM has none). A file without a declared size grows with its writes. */
   public readonly size!: pulumi.Output<number | undefined>;
+  /** VM only: role → member container name. */
   public readonly members!: pulumi.Output<Record<string, string> | undefined>;
+  /** The labels kept on the agent. */
   public readonly labels!: pulumi.Output<Record<string, string> | undefined>;
+  /** The snapshot it was cloned from (`container@snapshot`), if it was created as a clone. */
   public readonly fromSnapshot!: pulumi.Output<string | undefined>;
   /** The container's UUID on the agent (never taken from a sync source). */
   public readonly uuid!: pulumi.Output<string>;

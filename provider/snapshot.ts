@@ -27,13 +27,19 @@ export const provider: pulumi.dynamic.ResourceProvider = {
 
 /** An O(1) snapshot of a container. Any change of its inputs takes a new snapshot (replace). */
 export class Snapshot extends pulumi.dynamic.Resource {
+  /** The container the snapshot is of. */
   public readonly container!: pulumi.Output<string>;
+  /** The snapshot's name (unique per container). */
   public readonly name!: pulumi.Output<string>;
   /** `container@name`: what `SyncFromSnapshot.snapshot` and `Container.fromSnapshot` take. */
   public readonly ref!: pulumi.Output<string>;
+  /** The snapshot's UUID on the agent (the resource id). */
   public readonly uuid!: pulumi.Output<string>;
+  /** The agent's numeric snapshot id (what a synced target's lineage names). */
   public readonly snapshotId!: pulumi.Output<number>;
+  /** Logical size in bytes of the container when the snapshot was taken (0 for a VM: see its members). */
   public readonly size!: pulumi.Output<number>;
+  /** When the agent took the snapshot (ISO 8601, UTC). */
   public readonly createdAt!: pulumi.Output<string>;
   /** VM snapshot: the member roles it covers. */
   public readonly memberRoles!: pulumi.Output<string[]>;
