@@ -35,6 +35,8 @@ export interface SyncFromSnapshotArgs {
   agentUrl?: pulumi.Input<string>;
 }
 
+const LOOKUP = Symbol('snapsync.lookup');
+
 /** The dynamic provider (exported for tests that drive the plugin with it). */
 export const provider: pulumi.dynamic.ResourceProvider = {
   configure: (req) => runtime().configure(req.config),
@@ -75,12 +77,31 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
   /** The target container's UUID (the resource id). */
   public readonly targetUuid!: pulumi.Output<string>;
 
+  /**
+   * The sync state of an existing target (by name or uuid), read from the agent: the snapshot it
+   * descends from, its generation and newest safety snapshot (the identity report of a sync the
+   * stack did not run is not kept: `preserved`, `restored` are empty). Read only: `pulumi destroy`
+   * leaves the target alone.
+   */
+  static get(
+    name: string,
+    id: pulumi.Input<string>,
+    state?: { agentUrl?: pulumi.Input<string> },
+    opts?: pulumi.CustomResourceOptions,
+  ): SyncFromSnapshot {
+    return new SyncFromSnapshot(name, { [LOOKUP]: true, agentUrl: state?.agentUrl } as never, {
+      ...opts,
+      id,
+    });
+  }
+
   constructor(name: string, args: SyncFromSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
+    const lookup = (args as { [LOOKUP]?: true })[LOOKUP] === true;
     super(
       provider,
       name,
       {
-        ...args,
+        ...(lookup ? { agentUrl: args.agentUrl, target: undefined, snapshot: undefined } : args),
         preserved: undefined,
         restored: undefined,
         identity: undefined,

@@ -13,6 +13,7 @@ import { isNotFound, ProviderError, step } from './errors';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey } from './keys';
 import { fail, preflight } from './preflight';
+import { adoptSync } from './sync-adopt';
 
 export interface SyncInputs {
   target: string;
@@ -183,6 +184,13 @@ export async function create(inputs: SyncInputs): Promise<dynamic.CreateResult> 
 }
 
 export async function read(id: string, props: SyncOutputs): Promise<dynamic.ReadResult> {
+  if (typeof props.target !== 'string') {
+    // `SyncFromSnapshot.get(name, id)`: only the target (name or uuid) is known.
+    const adopted = await adoptSync(await agentFor(props.agentUrl, id), id, props.agentUrl);
+    if (adopted === null) return { id: '' };
+    const { target, snapshot, agentUrl } = adopted;
+    return readResult(adopted.targetUuid, adopted, { target, snapshot, ...(agentUrl ? { agentUrl } : {}) });
+  }
   const agent = await agentFor(props.agentUrl, props.target);
   const drift = await driftOf(agent, props);
   if (drift === 'gone') return { id: '' };

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import { provider as containerProvider } from '../../provider/container';
 import { provider as snapshotProvider } from '../../provider/snapshot';
+import { provider as syncProvider } from '../../provider/sync-from-snapshot';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
 import { DynamicProviderPlugin, serializeProvider } from '../helpers/dynamic-provider';
 import { cleanupTempDirs } from '../helpers/tmp';
@@ -33,6 +34,7 @@ describe('adoption: get by name or uuid with complete outputs (issue 14)', funct
     admin = await AgentClient.connect(agent.url, { token: agent.token });
     text.Container = await serializeProvider(containerProvider);
     text.Snapshot = await serializeProvider(snapshotProvider);
+    text.SyncFromSnapshot = await serializeProvider(syncProvider);
     plugin = await DynamicProviderPlugin.start({ cwd: ROOT });
     await plugin.configure({ 'snapsync:url': agent.url, 'snapsync:token': agent.token });
     await admin.call('createContainer', {
@@ -96,6 +98,52 @@ describe('adoption: get by name or uuid with complete outputs (issue 14)', funct
         memberRoles: ['disk0'],
       });
     }
+  });
+
+  it('SyncFromSnapshot.get of a VM synced by hand: snapshot, member ids, generation, safety snapshot', async () => {
+    await admin.call('createContainer', { name: 'copy', type: 'vm', labels: {} });
+    const synced = await admin.call('sync', {
+      target: 'copy',
+      source: 'legacy@golden',
+      safetySnapshot: true,
+    });
+    const copy = await admin.call('describe', { container: 'copy' });
+    const snap = await admin.call('describeSnapshot', { snapshot: 'legacy@golden' });
+    for (const id of ['copy', copy.uuid]) {
+      const got = await plugin.read(
+        urn('SyncFromSnapshot', 'adopted'),
+        id,
+        { __provider: text.SyncFromSnapshot },
+        {},
+      );
+      assert.equal(got.id, copy.uuid);
+      const { __provider: _p, ...rest } = got.properties;
+      assert.deepEqual(rest, {
+        target: 'copy',
+        snapshot: 'legacy@golden',
+        preserved: {},
+        restored: [],
+        identity: [],
+        warnings: [],
+        safetySnapshotRef: `copy@${synced.safetySnapshot!.name}`,
+        generation: copy.generation,
+        sourceSnapshotUuid: snap.uuid,
+        sourceSnapshotIds: { disk0: snap.members.disk0 },
+        targetUuid: copy.uuid,
+        inSync: true,
+        drift: null,
+      });
+      // The adopted state refreshes as in sync (the same drift check a created sync gets).
+      const again = await plugin.read(urn('SyncFromSnapshot', 'adopted'), got.id, got.properties, {});
+      assert.equal(again.properties.inSync, true);
+    }
+    const plain = await plugin.read(
+      urn('SyncFromSnapshot', 'x'),
+      'legacy-disk',
+      { __provider: text.SyncFromSnapshot },
+      {},
+    );
+    assert.equal(plain.id, '', 'a container never synced has no sync to adopt');
   });
 
   it('the import option’s Read carries no properties: the dynamic-provider plugin cannot serve it', async () => {
