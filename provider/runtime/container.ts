@@ -53,19 +53,8 @@ export async function check(
     ['name', 'type', 'fromSnapshot', 'agentUrl'],
     async (agent) => {
       const name = inputs.name!;
-      // A new container of this name (a create, or a replace under a new name): up would find it taken.
-      if (olds?.name !== name || olds?.agentUrl !== inputs.agentUrl) {
-        const existing = await step('read', name, () => agent.describe(name));
-        if (existing) {
-          fail(
-            'name',
-            inputs.fromSnapshot ? 'clone' : 'create',
-            name,
-            'ALREADY_EXISTS',
-            `container "${name}" already exists (a ${existing.type}, ${existing.uuid}) — pick another name, or adopt it with the \`import\` resource option`,
-          );
-        }
-      }
+      // (A name already taken is not checked: the engine re-checks a replacement without its old
+      // inputs, so a delete-before-replace would look like a clash. Create reports ALREADY_EXISTS.)
       if (inputs.fromSnapshot) {
         const source = await step('read snapshot', name, () => agent.describeSnapshot(inputs.fromSnapshot!));
         if (source === null) {

@@ -11,7 +11,7 @@ import { isNotFound, step } from './errors';
 import { findSnapshot } from './find';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
-import { fail, preflight } from './preflight';
+import { preflight } from './preflight';
 
 export interface SnapshotInputs {
   container: string;
@@ -36,29 +36,16 @@ export async function check(
   const failures = checkInputs('snapshot', news);
   if (failures.length > 0) return { inputs: news, failures };
   const inputs = news as Partial<SnapshotInputs>;
-  // The container may be created by this same update (its name is known in a preview): only a
-  // snapshot name already taken, the connection and the token are certain failures.
+  // The container may be created by this same update (its name is known in a preview), and a
+  // name already taken cannot be told from a delete-before-replace (the engine re-checks a
+  // replacement without its old inputs): the connection and the token are what is certain.
   const probe = preflight(
     'snapshot',
     inputs.container,
     olds,
     news,
     ['container', 'name', 'agentUrl'],
-    async (agent) => {
-      const ref = `${inputs.container}@${inputs.name}`;
-      if (olds?.container !== inputs.container || olds?.name !== inputs.name) {
-        const existing = await step('read snapshot', inputs.container!, () => agent.describeSnapshot(ref));
-        if (existing) {
-          fail(
-            'name',
-            'snapshot',
-            inputs.container!,
-            'ALREADY_EXISTS',
-            `snapshot "${ref}" already exists (${existing.uuid}) — pick another name, or adopt it with the \`import\` resource option`,
-          );
-        }
-      }
-    },
+    async () => {},
   );
   return { inputs: news, failures: await probe };
 }
