@@ -125,6 +125,13 @@ describe('pulumi CLI in a project directory: examples/refresh-staging from the n
 
   it('up in the directory converges after fixing the token; a no-change preview; destroy', async () => {
     ok('config', 'set', '--secret', 'snapsync:token', agent.token);
+    // A first preview: the sync's snapshot is an output of a snapshot not taken yet, so it says
+    // the sync was not checked rather than pretending it was.
+    const first = ok('preview');
+    assert.match(
+      first,
+      /snapsync: sync "staging-web" not checked against the agent in this preview: snapshot not known yet/,
+    );
     ok('up', '--yes', '--skip-preview');
     assert.deepEqual(await snapsyncContainers(), [
       'prod-web',
