@@ -105,6 +105,11 @@ describe('previews that tell the truth; replaces keep the undo point (issue 14)'
         preview.failures[0]!.reason,
         /^snapsync connect of "prod" failed: \[UNAUTHORIZED\] agent refused the connection: HTTP 401 — .*pulumi config set --secret snapsync:token/,
       );
+      // Every resource of the stack says the same (the refused token is not retried into the agent's back-off).
+      for (let i = 0; i < 6; i++) {
+        const other = await check('Container', `c${i}`, { name: `c${i}`, type: 'file' }, {}, wrong);
+        assert.match(other.failures[0]!.reason, /\[UNAUTHORIZED\]/);
+      }
       await assert.rejects(
         wrong.create(urn('Snapshot', 'n-token'), { ...inputs, __provider: text.Snapshot }),
         (err: Error) => err.message.includes(preview.failures[0]!.reason),
