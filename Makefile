@@ -26,9 +26,11 @@ test: deps system-deps
 pulumi-cli:
 	bash scripts/build-pulumi-cli.sh >/dev/null
 
-## Real `pulumi up`/`refresh`/`destroy` of examples/refresh-staging against a real agent.
+## Real `pulumi up`/`refresh`/`destroy` of examples/refresh-staging against a real agent (inline, and as a
+## project directory under the nodejs language host, built like the CLI into ~/.cache/snapsync-pulumi).
 e2e: deps
-	pulumi="$$(bash scripts/build-pulumi-cli.sh)" && SNAPSYNC_PULUMI="$$pulumi" npm run --silent e2e
+	pulumi="$$(bash scripts/build-pulumi-cli.sh)" && host="$$(bash scripts/build-pulumi-language-nodejs.sh)" && \
+	  SNAPSYNC_PULUMI="$$pulumi" SNAPSYNC_PULUMI_LANGUAGE_NODEJS="$$host" npm run --silent e2e
 
 lint: deps
 	npx biome check .

@@ -27,6 +27,8 @@ export interface ContainerArgs {
   whenAttached?: pulumi.Input<'fail' | 'disconnect'>;
 }
 
+const LOOKUP = Symbol('snapsync.lookup');
+
 /** The dynamic provider (exported for tests that drive the plugin with it). */
 export const provider: pulumi.dynamic.ResourceProvider = {
   configure: (req) => runtime().configure(req.config),
@@ -40,11 +42,17 @@ export const provider: pulumi.dynamic.ResourceProvider = {
 
 /** A container (VM, virtual disk or file) on a snapsync agent. */
 export class Container extends pulumi.dynamic.Resource {
+  /** The container's name on the agent. */
   public readonly name!: pulumi.Output<string>;
+  /** `vm`, `vdisk` or `file`. */
   public readonly type!: pulumi.Output<'vm' | 'vdisk' | 'file'>;
+  /** Logical size in bytes (vdisk and file; a VM has none). A file without a declared size grows with its writes. */
   public readonly size!: pulumi.Output<number | undefined>;
+  /** VM only: role → member container name. */
   public readonly members!: pulumi.Output<Record<string, string> | undefined>;
+  /** The labels kept on the agent. */
   public readonly labels!: pulumi.Output<Record<string, string> | undefined>;
+  /** The snapshot it was cloned from (`container@snapshot`), if it was created as a clone. */
   public readonly fromSnapshot!: pulumi.Output<string | undefined>;
   /** The container's UUID on the agent (never taken from a sync source). */
   public readonly uuid!: pulumi.Output<string>;
@@ -53,11 +61,37 @@ export class Container extends pulumi.dynamic.Resource {
   /** The snapshot its data is based on (`container@snapshot`), if any. */
   public readonly parentSnapshot!: pulumi.Output<string | null>;
 
+  /**
+   * A container that already exists on the agent, looked up by its name or its uuid; every output
+   * is read from the agent. The stack only reads it: `pulumi destroy` leaves it alone.
+   * `state.agentUrl` names another agent than the stack's `snapsync:url`.
+   */
+  static get(
+    name: string,
+    id: pulumi.Input<string>,
+    state?: { agentUrl?: pulumi.Input<string> },
+    opts?: pulumi.CustomResourceOptions,
+  ): Container {
+    return new Container(name, { [LOOKUP]: true, agentUrl: state?.agentUrl } as never, { ...opts, id });
+  }
+
   constructor(name: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
+    // A lookup (get) sends no name: the provider's read then finds the container by the id alone.
+    const lookup = (args as { [LOOKUP]?: true })[LOOKUP] === true;
+    const declared = lookup
+      ? { agentUrl: args.agentUrl, name: undefined, type: undefined, size: undefined, members: undefined }
+      : { ...args, name: args.name ?? name };
     super(
       provider,
       name,
-      { ...args, name: args.name ?? name, uuid: undefined, generation: undefined, parentSnapshot: undefined },
+      {
+        labels: undefined,
+        fromSnapshot: undefined,
+        ...declared,
+        uuid: undefined,
+        generation: undefined,
+        parentSnapshot: undefined,
+      },
       opts,
       'snapsync',
       'Container',

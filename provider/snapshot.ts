@@ -13,6 +13,8 @@ export interface SnapshotArgs {
   agentUrl?: pulumi.Input<string>;
 }
 
+const LOOKUP = Symbol('snapsync.lookup');
+
 /** The dynamic provider (exported for tests that drive the plugin with it). */
 export const provider: pulumi.dynamic.ResourceProvider = {
   configure: (req) => runtime().configure(req.config),
@@ -25,23 +27,44 @@ export const provider: pulumi.dynamic.ResourceProvider = {
 
 /** An O(1) snapshot of a container. Any change of its inputs takes a new snapshot (replace). */
 export class Snapshot extends pulumi.dynamic.Resource {
+  /** The container the snapshot is of. */
   public readonly container!: pulumi.Output<string>;
+  /** The snapshot's name (unique per container). */
   public readonly name!: pulumi.Output<string>;
   /** `container@name`: what `SyncFromSnapshot.snapshot` and `Container.fromSnapshot` take. */
   public readonly ref!: pulumi.Output<string>;
+  /** The snapshot's UUID on the agent (the resource id). */
   public readonly uuid!: pulumi.Output<string>;
+  /** The agent's numeric snapshot id (what a synced target's lineage names). */
   public readonly snapshotId!: pulumi.Output<number>;
+  /** Logical size in bytes of the container when the snapshot was taken (0 for a VM: see its members). */
   public readonly size!: pulumi.Output<number>;
+  /** When the agent took the snapshot (ISO 8601, UTC). */
   public readonly createdAt!: pulumi.Output<string>;
   /** VM snapshot: the member roles it covers. */
   public readonly memberRoles!: pulumi.Output<string[]>;
 
+  /**
+   * A snapshot that already exists on the agent, looked up by `container@name` or its uuid; every
+   * output is read from the agent. The stack only reads it: `pulumi destroy` leaves it alone.
+   */
+  static get(
+    name: string,
+    id: pulumi.Input<string>,
+    state?: { agentUrl?: pulumi.Input<string> },
+    opts?: pulumi.CustomResourceOptions,
+  ): Snapshot {
+    return new Snapshot(name, { [LOOKUP]: true, agentUrl: state?.agentUrl } as never, { ...opts, id });
+  }
+
   constructor(name: string, args: SnapshotArgs, opts?: pulumi.CustomResourceOptions) {
+    const lookup = (args as { [LOOKUP]?: true })[LOOKUP] === true;
     super(
       provider,
       name,
       {
-        ...args,
+        labels: undefined,
+        ...(lookup ? { agentUrl: args.agentUrl, container: undefined, name: undefined } : args),
         ref: undefined,
         uuid: undefined,
         snapshotId: undefined,

@@ -7,7 +7,21 @@ export interface SyncFromSnapshotArgs {
   target: pulumi.Input<string>;
   /** The snapshot to sync to, `container@snapshot`. A new snapshot re-syncs in place (an update, not a replace). */
   snapshot: pulumi.Input<string>;
-  /** Identity fields to keep: `"default"`, `"none"`, or field names/globs (e.g. `["config.uuid.*", "disk*.gpt.diskGuid"]`). */
+  /**
+   * The target's identity fields to keep: `"default"` (every field marked on below), `"none"`, or a
+   * list of field paths, each exact or a glob (`*` any run of characters, `?` one), e.g.
+   * `["config.uuid.*", "disk*.gpt.diskGuid"]`. A VM sync prefixes each path with the member's role
+   * (`config.`, `disk0.`); a plain vdisk or file sync has no prefix. Valid paths:
+   * - disks: `<role>.mbr.signature`, `<role>.gpt.diskGuid` (on by default),
+   *   `<role>.gpt.partitionN.uniqueGuid` (off: only through a list);
+   * - VMware .vmx: `<role>.displayName`, `<role>.uuid.bios`, `<role>.uuid.location`, `<role>.vc.uuid`,
+   *   `<role>.guestinfo.hostname`, `<role>.ethernetN.generatedAddress`, `<role>.ethernetN.address`;
+   * - libvirt XML: `<role>.libvirt.name`, `<role>.libvirt.uuid`, `<role>.libvirt.interfaceN.mac`;
+   * - cloud-init: `<role>.cloudinit.instance-id`, `<role>.cloudinit.local-hostname`.
+   * Container metadata (`name`, `uuid`, `labels`, `file.mode`, `file.owner`) is never taken from the
+   * source. An exact path that matches no field is a warning (see `warnings`). agent/identity/README.md
+   * says where each field's bytes are.
+   */
   preserve?: pulumi.Input<'default' | 'none' | pulumi.Input<string>[]>;
   /** Freeze the target's state before each sync so it can be undone (default true). */
   safetySnapshot?: pulumi.Input<boolean>;
@@ -27,6 +41,8 @@ export interface SyncFromSnapshotArgs {
   whenAttached?: pulumi.Input<'fail' | 'disconnect'>;
 }
 
+const LOOKUP = Symbol('snapsync.lookup');
+
 /** The dynamic provider (exported for tests that drive the plugin with it). */
 export const provider: pulumi.dynamic.ResourceProvider = {
   configure: (req) => runtime().configure(req.config),
@@ -40,7 +56,9 @@ export const provider: pulumi.dynamic.ResourceProvider = {
 
 /** Keeps a container synced to a snapshot without copying data, preserving the container's own identity. */
 export class SyncFromSnapshot extends pulumi.dynamic.Resource {
+  /** The synced container's name. */
   public readonly target!: pulumi.Output<string>;
+  /** The snapshot the target was last synced to (`container@snapshot`). */
   public readonly snapshot!: pulumi.Output<string>;
   /** Identity path → the target's own value the sync kept (e.g. `config.uuid.bios`). */
   public readonly preserved!: pulumi.Output<Record<string, string>>;
@@ -54,14 +72,42 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
   public readonly generation!: pulumi.Output<number>;
   /** False after a refresh found the target no longer descends from the snapshot. */
   public readonly inSync!: pulumi.Output<boolean>;
+  /** Why the target no longer descends from the snapshot (set by a refresh), or null. */
   public readonly drift!: pulumi.Output<string | null>;
+  /** Every identity field the last sync looked at: path, the target's value and what happened to it. */
+  public readonly identity!: pulumi.Output<Array<{ path: string; value: string; status: string }>>;
+  /** The UUID of the snapshot the target was synced to. */
+  public readonly sourceSnapshotUuid!: pulumi.Output<string>;
+  /** Role (`""` for a plain vdisk or file) → the member snapshot id the target must descend from. */
+  public readonly sourceSnapshotIds!: pulumi.Output<Record<string, number>>;
+  /** The target container's UUID (the resource id). */
+  public readonly targetUuid!: pulumi.Output<string>;
+
+  /**
+   * The sync state of an existing target (by name or uuid), read from the agent: the snapshot it
+   * descends from, its generation and newest safety snapshot (the identity report of a sync the
+   * stack did not run is not kept: `preserved`, `restored` are empty). Read only: `pulumi destroy`
+   * leaves the target alone.
+   */
+  static get(
+    name: string,
+    id: pulumi.Input<string>,
+    state?: { agentUrl?: pulumi.Input<string> },
+    opts?: pulumi.CustomResourceOptions,
+  ): SyncFromSnapshot {
+    return new SyncFromSnapshot(name, { [LOOKUP]: true, agentUrl: state?.agentUrl } as never, {
+      ...opts,
+      id,
+    });
+  }
 
   constructor(name: string, args: SyncFromSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
+    const lookup = (args as { [LOOKUP]?: true })[LOOKUP] === true;
     super(
       provider,
       name,
       {
-        ...args,
+        ...(lookup ? { agentUrl: args.agentUrl, target: undefined, snapshot: undefined } : args),
         preserved: undefined,
         restored: undefined,
         identity: undefined,

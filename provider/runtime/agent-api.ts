@@ -54,5 +54,8 @@ export interface AgentApi {
   ): Promise<AgentSyncResult>;
   revert(container: string, snapshot: string, key: string, force?: boolean): Promise<AgentContainer>;
   lineage(container: string): Promise<LineageEntry[]>;
+  /** Read-only listings, to find an object by its uuid (`get` by id). */
+  listContainers(): Promise<AgentContainer[]>;
+  listSnapshots(container: string): Promise<AgentSnapshot[]>;
   close(): Promise<void>;
 }

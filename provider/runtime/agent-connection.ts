@@ -74,6 +74,8 @@ export async function connect(settings: AgentSettings): Promise<AgentApi> {
     revert: (container, snapshot, key, force) =>
       client.call('revert', { container, snapshot, ...(force ? { force } : {}) }, k(key)),
     lineage: (container) => client.call('lineage', { container }) as ReturnType<AgentApi['lineage']>,
+    listContainers: () => client.call('listContainers', {}) as Promise<AgentContainer[]>,
+    listSnapshots: (container) => client.call('listSnapshots', { container }) as Promise<AgentSnapshot[]>,
     close: () => client.close(),
   };
   return api;

@@ -60,6 +60,11 @@ export function configure(config: ConfigSource): void {
   };
 }
 
+/** The settings in force (to tell whether a new configure changed them). */
+export function currentSettings(): ProviderSettings {
+  return settings;
+}
+
 /** Settings for a resource's agent: its own `agentUrl`, or the stack's default. */
 export function agentSettings(agentUrl: string | undefined): AgentSettings {
   if (agentUrl) {

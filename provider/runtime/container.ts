@@ -7,8 +7,10 @@ import type { AgentContainer } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
+import { findContainer } from './find';
 import { changedKeys, readResult } from './inputs';
-import { createOnce, idempotencyKey } from './keys';
+import { idempotencyKey, verifyCreated } from './keys';
+import { fail, preflight } from './preflight';
 
 export interface ContainerInputs {
   name: string;
@@ -32,7 +34,10 @@ export interface ContainerOutputs extends ContainerInputs {
 const REPLACE_ON = ['name', 'type', 'fromSnapshot', 'agentUrl'];
 const UPDATE_ON = ['size', 'members', 'labels', 'allowShrink', 'whenAttached'];
 
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
+export async function check(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<dynamic.CheckResult> {
   const failures = checkInputs('container', news);
   const inputs = news as Partial<ContainerInputs>;
   if (inputs.type === 'vm' && inputs.size !== undefined && inputs.size !== 0) {
@@ -41,7 +46,41 @@ export async function check(_olds: unknown, news: Record<string, unknown>): Prom
   if (inputs.type !== 'vm' && inputs.members !== undefined && Object.keys(inputs.members).length > 0) {
     failures.push({ property: 'members', reason: 'members: only a VM has members' });
   }
-  return { inputs: news, failures };
+  if (failures.length > 0) return { inputs: news, failures };
+  const probe = preflight(
+    'container',
+    inputs.name,
+    olds,
+    news,
+    ['name', 'type', 'fromSnapshot', 'agentUrl'],
+    async (agent) => {
+      const name = inputs.name!;
+      // (A name already taken is not checked: the engine re-checks a replacement without its old
+      // inputs, so a delete-before-replace would look like a clash. Create reports ALREADY_EXISTS.)
+      if (inputs.fromSnapshot) {
+        const source = await step('read snapshot', name, () => agent.describeSnapshot(inputs.fromSnapshot!));
+        if (source === null) {
+          fail(
+            'fromSnapshot',
+            'clone',
+            name,
+            'NOT_FOUND',
+            `snapshot "${inputs.fromSnapshot}" does not exist`,
+          );
+        }
+        if (source.containerType !== inputs.type) {
+          fail(
+            'fromSnapshot',
+            'clone',
+            name,
+            'TYPE_MISMATCH',
+            `${inputs.fromSnapshot} is a snapshot of a ${source.containerType}, not a ${inputs.type}`,
+          );
+        }
+      }
+    },
+  );
+  return { inputs: news, failures: await probe };
 }
 
 export async function diff(
@@ -86,26 +125,27 @@ export async function create(inputs: ContainerInputs): Promise<dynamic.CreateRes
       );
     }
   }
-  let c = await createOnce(
-    (salt) =>
-      inputs.fromSnapshot
-        ? step('clone', inputs.name, () =>
-            agent.clone(inputs.fromSnapshot!, inputs.name, inputs.labels ?? {}, key('clone', salt)),
-          )
-        : step('create', inputs.name, () =>
-            agent.createContainer(
-              {
-                name: inputs.name,
-                type: inputs.type,
-                size: inputs.type === 'vm' ? undefined : (inputs.size ?? 0),
-                labels: inputs.labels,
-              },
-              key('create', salt),
-            ),
-          ),
-    async (made) => (await step('read', inputs.name, () => agent.describe(inputs.name)))?.uuid === made.uuid,
+  const made = inputs.fromSnapshot
+    ? await step('clone', inputs.name, () =>
+        agent.clone(inputs.fromSnapshot!, inputs.name, inputs.labels ?? {}, key('clone')),
+      )
+    : await step('create', inputs.name, () =>
+        agent.createContainer(
+          {
+            name: inputs.name,
+            type: inputs.type,
+            size: inputs.type === 'vm' ? undefined : (inputs.size ?? 0),
+            labels: inputs.labels,
+          },
+          key('create'),
+        ),
+      );
+  let c = verifyCreated(
+    inputs.fromSnapshot ? 'clone' : 'create',
+    inputs.name,
+    made,
+    await step('read', inputs.name, () => agent.describe(inputs.name)),
   );
-  // Later steps are keyed by the new container's uuid: a recreated container never gets old answers.
   const created = c.uuid;
   try {
     if (inputs.fromSnapshot && inputs.size !== undefined && inputs.size !== c.size && inputs.type !== 'vm') {
@@ -128,19 +168,25 @@ export async function create(inputs: ContainerInputs): Promise<dynamic.CreateRes
 }
 
 export async function read(id: string, props: ContainerOutputs): Promise<dynamic.ReadResult> {
-  const agent = await agentFor(props.agentUrl, props.name);
-  const c = await step('read', props.name, () => agent.describe(props.name));
+  // `Container.get(name, id)`: only the id (a name or a uuid) is known; everything else comes from the agent.
+  const adopted = typeof props.name !== 'string';
+  const agent = await agentFor(props.agentUrl, adopted ? id : props.name);
+  const c = adopted
+    ? await step('read', id, () => findContainer(agent, id))
+    : await step('read', props.name, () => agent.describe(props.name));
   // Gone, or a different container now carries the name: the resource no longer exists.
-  if (c === null || c.uuid !== id) return { id: '' };
+  if (c === null || (!adopted && c.uuid !== id)) return { id: '' };
   const live: ContainerInputs = {
     ...props,
+    name: c.name,
+    type: c.type,
     // Only a declared size can drift: a file without one grows with its writes.
-    size: c.type === 'vm' || props.size === undefined ? props.size : c.size,
+    size: c.type === 'vm' || (props.size === undefined && !adopted) ? props.size : c.size,
     // No labels declared and none on the agent is no drift (undefined vs {}).
     labels: props.labels === undefined && Object.keys(c.labels).length === 0 ? undefined : c.labels,
     members: c.type === 'vm' ? c.members : props.members,
   };
-  return readResult(id, outputs(live, c), stripOutputs(live));
+  return readResult(c.uuid, outputs(live, c), stripOutputs(live));
 }
 
 export async function update(

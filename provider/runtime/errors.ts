@@ -12,6 +12,19 @@ export class ProviderError extends Error {
   }
 }
 
+/** What to do about a code that is the stack's configuration, not the resource. */
+const HINTS: Record<string, string> = {
+  UNAUTHORIZED:
+    ' — the agent refused the token: pulumi config set --secret snapsync:token <token> (for a host in snapsync:agents, its "token")',
+  AUTH_BACKOFF: ' — too many failed logins from here; check snapsync:token and retry in a minute',
+  CONNECTION_FAILED: ' — is the agent running, and is snapsync:url (or the agentUrl) right?',
+  CONNECTION_REFUSED: " — is snapsync:url (or the agentUrl) the agent's WebSocket address?",
+  // The agent's message names the sessions; this says how a Pulumi user proceeds.
+  IN_USE:
+    '. To proceed: stop the VM (or detach the disk) and run `pulumi up` again, or set ' +
+    "`whenAttached: 'disconnect'` on this resource to have the agent drain and disconnect the attached clients first",
+};
+
 /** Runs an agent call, naming the operation and container in any error it throws. */
 export async function step<T>(operation: string, container: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -19,19 +32,9 @@ export async function step<T>(operation: string, container: string, fn: () => Pr
   } catch (err) {
     if (err instanceof ProviderError) throw err;
     const e = err as { code?: string; message?: string };
-    const detail = e.message ?? String(err);
-    throw new ProviderError(
-      operation,
-      container,
-      e.code ?? 'AGENT_ERROR',
-      e.code === 'IN_USE' ? `${detail}. ${IN_USE_HINT}` : detail,
-    );
+    const code = e.code ?? 'AGENT_ERROR';
+    throw new ProviderError(operation, container, code, `${e.message ?? String(err)}${HINTS[code] ?? ''}`);
   }
 }
-
-/** How a Pulumi user proceeds past IN_USE (the agent's message names the sessions). */
-const IN_USE_HINT =
-  'To proceed: stop the VM (or detach the disk) and run `pulumi up` again, or set ' +
-  "`whenAttached: 'disconnect'` on this resource to have the agent drain and disconnect the attached clients first";
 
 export const isNotFound = (err: unknown) => (err as { code?: string })?.code === 'NOT_FOUND';

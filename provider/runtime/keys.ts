@@ -1,14 +1,20 @@
 /**
- * Idempotency keys, derived from the resource (URN), the operation and the
- * state it starts from: a retry of the same step after a dropped connection
- * or a failed `pulumi up` sends the same key, so the agent answers with the
- * first result instead of acting twice.
+ * Idempotency keys. A key names one logical agent call, once: the resource,
+ * the step, what it acts on, and a nonce drawn for this call. The agent
+ * client resends the same request (same key) after a dropped connection, so
+ * that retry never acts twice; a later operation — the next `pulumi up`, a
+ * destroy/up cycle with identical inputs, v1 → v2 → v1, another stack
+ * declaring the same name — always gets a new key and is never answered with
+ * an earlier operation's result. (A dynamic provider is not told the URN;
+ * the nonce is what makes the key unique across stacks.)
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { stableJson } from '../../schema/stable-json';
+import type { AgentContainer, AgentSnapshot } from './agent-api';
+import { ProviderError } from './errors';
 
-/** Equal state always hashes the same; the serialized provider itself is not state. */
-function stateJson(value: unknown): string {
+/** Equal context always hashes the same; the serialized provider itself is not context. */
+function contextJson(value: unknown): string {
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const { __provider: _ignored, ...rest } = value as Record<string, unknown>;
     return stableJson(rest);
@@ -16,25 +22,38 @@ function stateJson(value: unknown): string {
   return stableJson(value);
 }
 
-export function idempotencyKey(urn: string, operation: string, ...state: unknown[]): string {
+/**
+ * A fresh key for one agent call. `resource` and `step` make it readable in
+ * the agent's log; `context` (what the call acts on) is hashed into it; the
+ * nonce makes it name this call only.
+ */
+export function idempotencyKey(resource: string, step: string, ...context: unknown[]): string {
   const hash = createHash('sha256')
-    .update(`[${state.map(stateJson).join(',')}]`)
+    .update(`[${context.map(contextJson).join(',')}]`)
     .digest('hex')
-    .slice(0, 32);
-  return `pulumi:${urn}:${operation}:${hash}`;
+    .slice(0, 16);
+  return `pulumi:${resource}:${step}:${hash}:${randomUUID()}`;
 }
 
 /**
- * Runs a create whose idempotency key derives from the inputs alone. The agent
- * replays a key's first result for days, so once the object was deleted the
- * same inputs (`pulumi destroy` then `up`, or v1 → v2 → v1) would get the
- * deleted object's answer back and create nothing: when the answer names an
- * object that is not there any more, create again under a key salted with it.
+ * A create's answer is believed only once the agent shows it: the name now
+ * resolves to the object the answer names. Anything else (an answer from
+ * another operation, a concurrent delete) fails the create instead of
+ * recording a resource that does not exist.
  */
-export async function createOnce<T extends { uuid: string }>(
-  create: (salt: string | undefined) => Promise<T>,
-  stillThere: (result: T) => Promise<boolean>,
-): Promise<T> {
-  const first = await create(undefined);
-  return (await stillThere(first)) ? first : create(first.uuid);
+export function verifyCreated<T extends AgentContainer | AgentSnapshot>(
+  operation: string,
+  name: string,
+  answer: T,
+  live: { uuid: string } | null,
+): T {
+  if (live?.uuid !== answer.uuid) {
+    throw new ProviderError(
+      operation,
+      name,
+      'CREATE_NOT_VERIFIED',
+      `the agent answered with ${answer.uuid}, but "${name}" is ${live ? live.uuid : 'not there'}; nothing was recorded — run \`pulumi up\` again`,
+    );
+  }
+  return answer;
 }

@@ -8,8 +8,10 @@ import type { AgentSnapshot } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, step } from './errors';
+import { findSnapshot } from './find';
 import { changedKeys, readResult } from './inputs';
-import { createOnce, idempotencyKey } from './keys';
+import { idempotencyKey, verifyCreated } from './keys';
+import { preflight } from './preflight';
 
 export interface SnapshotInputs {
   container: string;
@@ -27,8 +29,25 @@ export interface SnapshotOutputs extends SnapshotInputs {
   memberRoles: string[];
 }
 
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
-  return { inputs: news, failures: checkInputs('snapshot', news) };
+export async function check(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<dynamic.CheckResult> {
+  const failures = checkInputs('snapshot', news);
+  if (failures.length > 0) return { inputs: news, failures };
+  const inputs = news as Partial<SnapshotInputs>;
+  // The container may be created by this same update (its name is known in a preview), and a
+  // name already taken cannot be told from a delete-before-replace (the engine re-checks a
+  // replacement without its old inputs): the connection and the token are what is certain.
+  const probe = preflight(
+    'snapshot',
+    inputs.container,
+    olds,
+    news,
+    ['container', 'name', 'agentUrl'],
+    async () => {},
+  );
+  return { inputs: news, failures: await probe };
 }
 
 export async function diff(
@@ -57,29 +76,49 @@ function outputs(inputs: SnapshotInputs, s: AgentSnapshot): SnapshotOutputs {
 export async function create(inputs: SnapshotInputs): Promise<dynamic.CreateResult> {
   const agent = await agentFor(inputs.agentUrl, inputs.container);
   const ref = `${inputs.container}@${inputs.name}`;
-  const s = await createOnce(
-    (salt) =>
-      step('snapshot', inputs.container, () =>
-        agent.snapshot(
-          inputs.container,
-          inputs.name,
-          inputs.labels ?? {},
-          idempotencyKey(`snapshot/${ref}`, 'create', inputs, salt),
-        ),
-      ),
-    async (made) =>
-      (await step('read snapshot', inputs.container, () => agent.describeSnapshot(ref)))?.uuid === made.uuid,
+  const made = await step('snapshot', inputs.container, () =>
+    agent.snapshot(
+      inputs.container,
+      inputs.name,
+      inputs.labels ?? {},
+      idempotencyKey(`snapshot/${ref}`, 'create', inputs),
+    ),
+  );
+  const s = verifyCreated(
+    'snapshot',
+    ref,
+    made,
+    await step('read snapshot', inputs.container, () => agent.describeSnapshot(ref)),
   );
   return { id: s.uuid, outs: outputs(inputs, s) };
 }
 
 export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.ReadResult> {
-  const agent = await agentFor(props.agentUrl, props.container);
-  const s = await step('read snapshot', props.container, () =>
-    agent.describeSnapshot(`${props.container}@${props.name}`),
-  );
-  if (s === null || s.uuid !== id) return { id: '' };
-  return readResult(id, outputs(props, s));
+  // `Snapshot.get(name, id)`: only the id (`container@name` or a uuid) is known.
+  const adopted = typeof props.name !== 'string' || typeof props.container !== 'string';
+  const agent = await agentFor(props.agentUrl, adopted ? id : props.container);
+  const s = adopted
+    ? await step('read snapshot', id, () => findSnapshot(agent, id))
+    : await step('read snapshot', props.container, () =>
+        agent.describeSnapshot(`${props.container}@${props.name}`),
+      );
+  if (s === null || (!adopted && s.uuid !== id)) return { id: '' };
+  const live: SnapshotInputs = {
+    ...props,
+    container: s.container,
+    name: s.name,
+    labels: props.labels === undefined && Object.keys(s.labels).length === 0 ? undefined : s.labels,
+  };
+  const {
+    ref: _r,
+    uuid: _u,
+    snapshotId: _i,
+    size: _s,
+    createdAt: _c,
+    memberRoles: _m,
+    ...inputs
+  } = outputs(live, s);
+  return readResult(s.uuid, outputs(live, s), inputs);
 }
 
 export async function remove(id: string, props: SnapshotOutputs): Promise<void> {

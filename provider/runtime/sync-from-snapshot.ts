@@ -12,6 +12,8 @@ import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey } from './keys';
+import { fail, preflight } from './preflight';
+import { adoptSync } from './sync-adopt';
 
 export interface SyncInputs {
   target: string;
@@ -45,7 +47,10 @@ export interface SyncOutputs extends SyncInputs {
 
 const RESYNC_ON = ['snapshot', 'triggers', 'preserve', 'members', 'safetySnapshot'];
 
-export async function check(_olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
+export async function check(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<dynamic.CheckResult> {
   const failures = checkInputs('sync-from-snapshot', news);
   if (news.onDelete === 'revert' && news.safetySnapshot === false) {
     failures.push({
@@ -53,14 +58,53 @@ export async function check(_olds: unknown, news: Record<string, unknown>): Prom
       reason: 'onDelete: "revert" needs safetySnapshot: true (it reverts to it)',
     });
   }
-  return { inputs: news, failures };
+  if (failures.length > 0) return { inputs: news, failures };
+  const inputs = news as Partial<SyncInputs>;
+  // A target not there yet may be created by this same update; a snapshot's ref is not known
+  // until it exists, so a known ref must name a snapshot that exists.
+  const probe = preflight(
+    'sync',
+    inputs.target,
+    olds,
+    news,
+    ['target', 'snapshot', 'members', 'agentUrl'],
+    async (agent) => {
+      const target = inputs.target!;
+      const source = await step('read snapshot', target, () => agent.describeSnapshot(inputs.snapshot!));
+      if (source === null)
+        fail('snapshot', 'sync', target, 'NOT_FOUND', `snapshot "${inputs.snapshot}" does not exist`);
+      const live = await step('read', target, () => agent.describe(target));
+      if (live && live.type !== source.containerType) {
+        fail(
+          'target',
+          'sync',
+          target,
+          'TYPE_MISMATCH',
+          `cannot sync ${live.type} "${target}" to a snapshot of a ${source.containerType}`,
+        );
+      }
+      const missing = (inputs.members ?? []).filter((role) => !(role in source.members));
+      if (missing.length > 0) {
+        fail(
+          'members',
+          'sync',
+          target,
+          'INVALID_ARGUMENT',
+          `snapshot ${inputs.snapshot} has no member ${missing.map((r) => `"${r}"`).join(', ')} (it has ${Object.keys(source.members).join(', ') || 'none'})`,
+        );
+      }
+    },
+  );
+  return { inputs: news, failures: await probe };
 }
 
 export async function diff(_id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.DiffResult> {
   const replaces = changedKeys(olds as never, news as never, ['target', 'agentUrl']);
   const updates = changedKeys(olds as never, news as never, [...RESYNC_ON, 'onDelete', 'whenAttached']);
   const drifted = olds.inSync === false; // a refresh found the target re-synced or reverted by hand
-  return { changes: drifted || replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
+  // A replace is a new target (or agent): create-before-delete, so the old sync and its safety snapshot
+  // (the undo point) stay until the new sync has succeeded, and a failed replace leaves them intact.
+  return { changes: drifted || replaces.length + updates.length > 0, replaces, deleteBeforeReplace: false };
 }
 
 async function runSync(agent: AgentApi, inputs: SyncInputs, key: string): Promise<SyncOutputs> {
@@ -128,16 +172,28 @@ async function driftOf(agent: AgentApi, props: SyncOutputs): Promise<string | nu
 export async function create(inputs: SyncInputs): Promise<dynamic.CreateResult> {
   const agent = await agentFor(inputs.agentUrl, inputs.target);
   const base = `sync/${inputs.target}`;
-  let outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs));
-  // A replayed result (same key) may predate a later revert of the target: verify, and sync afresh if so.
-  if ((await driftOf(agent, outs)) !== null) {
-    const target = await step('read', inputs.target, () => agent.describe(inputs.target));
-    outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs, target?.generation));
+  const outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs));
+  // The answer is believed once the target shows it (it descends from the snapshot).
+  const drift = await driftOf(agent, outs);
+  if (drift !== null) {
+    throw new ProviderError(
+      'sync',
+      inputs.target,
+      'CREATE_NOT_VERIFIED',
+      `the agent reported the sync, but ${drift === 'gone' ? `"${inputs.target}" is not there` : drift}; nothing was recorded — run \`pulumi up\` again`,
+    );
   }
   return { id: outs.targetUuid, outs };
 }
 
 export async function read(id: string, props: SyncOutputs): Promise<dynamic.ReadResult> {
+  if (typeof props.target !== 'string') {
+    // `SyncFromSnapshot.get(name, id)`: only the target (name or uuid) is known.
+    const adopted = await adoptSync(await agentFor(props.agentUrl, id), id, props.agentUrl);
+    if (adopted === null) return { id: '' };
+    const { target, snapshot, agentUrl } = adopted;
+    return readResult(adopted.targetUuid, adopted, { target, snapshot, ...(agentUrl ? { agentUrl } : {}) });
+  }
   const agent = await agentFor(props.agentUrl, props.target);
   const drift = await driftOf(agent, props);
   if (drift === 'gone') return { id: '' };

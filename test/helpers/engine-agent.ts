@@ -124,5 +124,11 @@ export class EngineAgent implements AgentApi {
       .lineage(name)
       .map((l) => ({ table: l.table, kind: l.kind, snapshot: l.snapshot && snapshot(l.snapshot) }));
   }
+  async listContainers() {
+    return this.pool.listContainers().map(container);
+  }
+  async listSnapshots(name: string) {
+    return this.pool.listSnapshots(name).map(snapshot);
+  }
   async close() {}
 }
