@@ -139,8 +139,9 @@ describe('provider runtime (resource logic on a real engine)', () => {
       { target: 't', snapshot: 'no-at-sign', onDelete: 'revert', safetySnapshot: false },
     );
     assert.deepEqual(sync.failures?.map((f) => f.property).sort(), ['onDelete', 'snapshot']);
+    // The snapshot unknown (as in a preview), so only the schema check runs, not the agent preflight.
     for (const [resource, inputs] of [
-      [runtime.syncFromSnapshot, { target: 't', snapshot: 'a@b' }],
+      [runtime.syncFromSnapshot, { target: 't', snapshot: UNKNOWN }],
       [runtime.container, { name: 'x', type: 'vdisk', size: 4096 }],
     ] as const) {
       const wrong = await resource.check({}, { ...inputs, whenAttached: 'detach' });
