@@ -4,6 +4,7 @@
  * "double" quoted, optionally followed by a # comment. The span covers the
  * whole scalar with its quotes.
  */
+import { BadEscape, fromCodePoint } from './code-point';
 import type { FieldValue } from './fields';
 import type { ParsedConfig, ValueSpan } from './spans';
 
@@ -16,7 +17,7 @@ export function looksLikeCloudInit(text: string): boolean {
 
 const decodeDouble = (body: string): string =>
   body.replace(/\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)/g, (_m, e: string) => {
-    if (e.length > 1) return String.fromCodePoint(Number.parseInt(e.slice(1), 16));
+    if (e.length > 1) return fromCodePoint(Number.parseInt(e.slice(1), 16), `\\${e}`);
     return { n: '\n', t: '\t', r: '\r', '0': '\0', '"': '"', '\\': '\\', '/': '/', ' ': ' ' }[e] ?? e;
   });
 
@@ -58,7 +59,14 @@ export function parseCloudInit(text: string): ParsedConfig {
       continue;
     }
     const start = m.index! + m[0].indexOf(':') + 1 + scalar.lead;
-    const value = decode(scalar.token);
+    let value: FieldValue;
+    try {
+      value = decode(scalar.token);
+    } catch (err) {
+      if (!(err instanceof BadEscape)) throw err;
+      problems.push({ field, message: err.message });
+      continue;
+    }
     spans.push({ field, value, start, end: start + scalar.token.length, encode });
   }
   // YAML forbids duplicate keys; cloud-init's loader keeps the last one, and so do we (every occurrence is rewritten).

@@ -76,7 +76,7 @@ const snapshot: SnapshotInfo = {
   id: 1,
   uuid: '00000000-0000-4000-8000-000000000002',
   name: 's',
-  container: 'source',
+  container: 'prod-source-container',
   containerType: 'file',
   size: 0,
   createdAt: '2026-01-01T00:00:00.000Z',
@@ -100,6 +100,7 @@ export function simulateSync(
     target: info('target', type, labels),
     source: snapshot,
     members: [{ role: null, target: info('target', type, labels), source: snapshot, view }],
+    sourceContainers: [{ role: null, name: snapshot.container, uuid: '00000000-0000-4000-8000-000000000003' }],
   });
   const hooks = createIdentityHooks(preserve);
   const captured = hooks.capture(context());
