@@ -5,8 +5,8 @@
  */
 export class BadEscape extends Error {}
 
-export function fromCodePoint(code: number, escape: string): string {
+export function fromCodePoint(code: number, written: string): string {
   if (!Number.isInteger(code) || code < 0 || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
-    throw new BadEscape(`${escape} is not a Unicode character`);
+    throw new BadEscape(`${written} is not a Unicode character`);
   return String.fromCodePoint(code);
 }

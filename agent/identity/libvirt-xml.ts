@@ -9,7 +9,9 @@
  */
 import { BadEscape, fromCodePoint } from './code-point';
 import type { FieldValue } from './fields';
+import { libvirtReferences } from './libvirt-references';
 import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
+import { scanXml } from './xml-elements';
 
 const START_TAG = /<([A-Za-z_][\w.:-]*)((?:\s+[A-Za-z_][\w.:-]*\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*(\/?)>/y;
 const END_TAG = /<\/([A-Za-z_][\w.:-]*)\s*>/y;
@@ -133,5 +135,13 @@ export function parseLibvirt(text: string): ParsedConfig {
   }
   if (root !== 'domain') return { ok: false, error: 'the root element is not <domain>' };
   if (stack.length > 0) return { ok: false, error: `<${stack[stack.length - 1]}> is never closed` };
-  return { ok: true, spans, problems };
+  const tree = scanXml(text);
+  if (!tree.ok) return tree;
+  const references = libvirtReferences(text, tree.root);
+  return {
+    ok: true,
+    spans: [...spans, ...references.spans],
+    problems: [...problems, ...references.problems],
+    devices: references.devices,
+  };
 }

@@ -46,20 +46,20 @@ describe('identity: character references past U+10FFFF', function () {
   for (const c of cases) {
     it(`${c.what}: the sync goes on, the field is a warning, nothing is written there`, () => {
       for (const [vm, text] of [
-        ['prod', c.prod],
-        ['staging', c.staging],
+        ['vm-p', c.prod],
+        ['vm-s', c.staging],
       ] as const) {
         pool.createContainer({ name: vm, type: 'vm' });
         addConfig(pool, vm, 'config', text);
       }
-      pool.snapshot('prod', 'nightly');
-      const result = pool.sync('staging', 'prod@nightly', { hooks: createIdentityHooks() });
+      pool.snapshot('vm-p', 'nightly');
+      const result = pool.sync('vm-s', 'vm-p@nightly', { hooks: createIdentityHooks() });
       const report = result.identity as IdentityReport;
       const warning = report.warnings.find((w) => w.path === c.field);
       assert.equal(warning?.code, 'IDENTITY_UNPARSABLE', JSON.stringify(report.warnings));
       assert.ok(!report.fields.some((f) => f.path === c.field));
       // Every other field is still kept, and the unparsable value is left as the synced file has it.
-      const out = readText(pool, 'staging-config');
+      const out = readText(pool, 'vm-s-config');
       if (c.field.endsWith('name')) {
         assert.equal(out.includes('&#x110000;') || out.includes('&#1114112;'), c.prod.includes('&#x110000;'));
         assert.match(out, /<uuid>7c1e9a52-3b4d-4f60-9a2e-0d5b8c6f1a24<\/uuid>/);

@@ -100,7 +100,9 @@ export function simulateSync(
     target: info('target', type, labels),
     source: snapshot,
     members: [{ role: null, target: info('target', type, labels), source: snapshot, view }],
-    sourceContainers: [{ role: null, name: snapshot.container, uuid: '00000000-0000-4000-8000-000000000003' }],
+    sourceContainers: [
+      { role: null, name: snapshot.container, uuid: '00000000-0000-4000-8000-000000000003' },
+    ],
   });
   const hooks = createIdentityHooks(preserve);
   const captured = hooks.capture(context());
