@@ -263,7 +263,7 @@ export function createIdentityHooks(
         const before = captured.get(member.role ?? '') ?? emptyContent();
         const { after, wanted } = restoreMember(member, before, keep, out, seen);
         const prefix = member.role ? `${member.role}.` : '';
-        const refs = restoreReferences(prefix, before.config ? before : null, after.references, mapping);
+        const refs = restoreReferences(prefix, before.config ? before : null, after, mapping);
         for (const [field, value] of refs.wanted) wanted.set(field, value);
         unmapped.push(...refs.unmapped);
         references.push(...refs.references);
@@ -354,7 +354,7 @@ function referenceMapping(
 function scanSynced(
   context: SyncContext,
   captured: Captured,
-  writes: Array<{ member: SyncMember; after: Content }>,
+  writes: Array<{ member: SyncMember; after: Content; wanted: Map<string, FieldValue> }>,
   allowed: Set<string>,
   out: Reporter,
 ): void {
@@ -365,13 +365,18 @@ function scanSynced(
   }
   const targetNames = [context.target.name, ...Object.values(context.target.members)];
   const found: Array<{ path: string; name: string; line: number; text: string }> = [];
-  for (const { member, after } of writes) {
+  for (const { member, after, wanted } of writes) {
     if (!after.config) continue;
     const path = member.role ?? 'content';
     const text = member.view.read(0, member.view.size()).toString('utf8');
     const before = captured.get(member.role ?? '')?.config?.text ?? null;
+    // A line with an identity value the caller chose not to keep (preserve) holds the source's on purpose.
+    const own = captured.get(member.role ?? '')?.fields;
+    const chosen = after.config.spans
+      .filter((span) => !span.reference && !wanted.has(span.field) && own?.has(span.field))
+      .map((span) => lineAt(after.config!.text, span.start));
     const allowedHits: string[] = [];
-    for (const hit of scanForSource(text, before, names, targetNames)) {
+    for (const hit of scanForSource(text, before, names, targetNames, chosen)) {
       if (allowed.has(hit.name.toLowerCase()))
         allowedHits.push(`line ${hit.line} (${hit.name}): ${hit.text}`);
       else found.push({ path, ...hit });
@@ -385,4 +390,10 @@ function scanSynced(
     }
   }
   if (found.length > 0) throw IDENTITY_SOURCE_REFERENCE(context.target.name, found);
+}
+
+function lineAt(text: string, offset: number): string {
+  const start = text.lastIndexOf('\n', offset - 1) + 1;
+  const end = text.indexOf('\n', offset);
+  return text.slice(start, end < 0 ? text.length : end).replace(/\r$/, '');
 }

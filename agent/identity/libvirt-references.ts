@@ -96,6 +96,7 @@ function referenceSpan(
   const reference: ReferenceInfo = {
     names: names.map((n) => n.value),
     device,
+    removable: true,
     rewrite: (map) => {
       let out = '';
       let at = start;

@@ -89,11 +89,11 @@ export function referenceSpans(spans: ValueSpan[]): Map<string, ValueSpan> {
 export function restoreReferences(
   prefix: string,
   before: { references: Map<string, ValueSpan>; devices: Set<string> } | null,
-  after: Map<string, ValueSpan>,
+  after: { references: Map<string, ValueSpan>; devices: Set<string> },
   mapping: ReferenceMapping,
 ): ReferenceOutcome {
   const out: ReferenceOutcome = { wanted: new Map(), references: [], unmapped: [], missing: [] };
-  for (const [field, span] of after) {
+  for (const [field, span] of after.references) {
     const path = prefix + field;
     const reference = span.reference!;
     const own = before?.references.get(field);
@@ -102,7 +102,7 @@ export function restoreReferences(
       out.references.push({ path, value: own.value.value, status: 'kept', sourceValue: span.value.value });
       continue;
     }
-    if (reference.device && before?.devices.has(reference.device)) {
+    if (reference.removable && reference.device && before?.devices.has(reference.device)) {
       out.wanted.set(field, { value: '', raw: '', style: span.value.style });
       out.references.push({ path, value: '', status: 'removed', sourceValue: span.value.value });
       continue;
@@ -139,8 +139,11 @@ export function restoreReferences(
       via: via.length > 0 ? via.join('; ') : 'names nothing',
     });
   }
+  // A reference of a device the synced config does not have at all went with the device: not worth a warning.
   for (const [field, own] of before?.references ?? []) {
-    if (!after.has(field)) out.missing.push({ path: prefix + field, value: own.value.value });
+    const device = own.reference!.device;
+    if (!after.references.has(field) && (!device || after.devices.has(device)))
+      out.missing.push({ path: prefix + field, value: own.value.value });
   }
   return out;
 }

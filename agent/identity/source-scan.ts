@@ -4,7 +4,8 @@
  * A match counts as a whole token (no letter or digit either side), outside
  * the target's own container names (a target `web-staging` contains a source
  * `web`), and on a line that the target's config did not already have word
- * for word before the sync (the target's own text is never the source's).
+ * for word before the sync (the target's own text is never the source's), nor
+ * on a line holding an identity value the caller chose not to keep (preserve).
  */
 import { tokenOccurrences } from './references';
 
@@ -36,8 +37,10 @@ export function scanForSource(
   targetBefore: string | null,
   names: SourceName[],
   targetNames: string[],
+  /** Lines the caller chose to take from the source (an identity value preserve did not keep). */
+  exempt: string[] = [],
 ): SourceHit[] {
-  const own = new Set(targetBefore === null ? [] : lines(targetBefore));
+  const own = new Set([...(targetBefore === null ? [] : lines(targetBefore)), ...exempt]);
   const hits: SourceHit[] = [];
   lines(text).forEach((line, index) => {
     if (own.has(line)) return;

@@ -19,8 +19,10 @@ export interface ReferenceInfo {
   names: string[];
   /** The span's text with each name replaced by `map(name)` (re-encoded for its context). */
   rewrite(map: (name: string) => string): string;
-  /** The device it belongs to (`libvirt.disk.vda`): a target that has the device but not this reference gets it removed. */
+  /** The device it belongs to (`libvirt.disk.vda`, `ethernet1`). */
   device?: string;
+  /** A target that has the device but not this reference gets it taken out (libvirt: an element or attribute). */
+  removable?: boolean;
 }
 
 /** A parsed config: the value spans, per-field problems, or why the whole file cannot be used. */

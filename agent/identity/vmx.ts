@@ -72,11 +72,21 @@ export function parseVmx(text: string): ParsedConfig {
     const span: ValueSpan = { field, value: fieldValue, start, end: start + raw.length, encode };
     if (!identity) {
       span.reference = {
+        ...(field.includes('.') ? { device: canonicalDevice(field.slice(0, field.indexOf('.'))) } : {}),
         names: vmxNames(fieldValue.value),
         rewrite: (map) => encodeVmx(map(fieldValue.value)),
       };
     }
     spans.push(span);
   }
-  return { ok: true, spans, problems };
+  // Devices (`ethernet1`, `scsi0:1`): any key names its device, `present` or not.
+  const devices = new Set<string>();
+  for (const m of text.matchAll(KEY)) {
+    const dot = m[1]!.indexOf('.');
+    if (dot > 0) devices.add(canonicalDevice(m[1]!.slice(0, dot)));
+  }
+  return { ok: true, spans, problems, devices: [...devices] };
 }
+
+/** Device prefixes as the reference paths spell them (lower case: `ethernet0`, `scsi0:1`). */
+const canonicalDevice = (prefix: string) => prefix.toLowerCase();
