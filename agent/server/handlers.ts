@@ -19,7 +19,10 @@ export interface HandlerContext {
   /** Sends a binary payload for the request (read), before its result. */
   sendData: (data: Buffer) => void;
   /** Identity hooks for a sync's `preserve` (null: identity profiles are not available). */
-  identityHooks: (preserve: 'default' | 'none' | string[]) => SyncHooks<unknown, unknown> | null;
+  identityHooks: (
+    preserve: 'default' | 'none' | string[],
+    references?: { referenceMap?: Record<string, string>; allowSourceReferences?: string[] },
+  ) => SyncHooks<unknown, unknown> | null;
   stats: () => { connections: number; inFlight: number; uptimeSeconds: number };
 }
 
@@ -96,7 +99,10 @@ export const handlers: { [K in OpName]: Handler<K> } = {
     return {};
   },
   sync: (p, { pool, mutation, identityHooks }) => {
-    const hooks = identityHooks(p.preserve ?? 'default');
+    const hooks = identityHooks(p.preserve ?? 'default', {
+      referenceMap: p.referenceMap,
+      allowSourceReferences: p.allowSourceReferences,
+    });
     return pool.sync(p.target, p.source, {
       safetySnapshot: p.safetySnapshot,
       members: p.members,

@@ -62,6 +62,8 @@ export async function connect(settings: AgentSettings): Promise<AgentApi> {
           preserve: options.preserve,
           safetySnapshot: options.safetySnapshot,
           ...(options.members ? { members: options.members } : {}),
+          ...(options.referenceMap ? { referenceMap: options.referenceMap } : {}),
+          ...(options.allowSourceReferences ? { allowSourceReferences: options.allowSourceReferences } : {}),
         },
         k(key),
       ) as Promise<AgentSyncResult>,

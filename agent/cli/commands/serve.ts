@@ -132,7 +132,7 @@ export const serve: CommandModule<object, ServeArgs> = {
         maxMessageBytes: args.maxMessageBytes,
         maxInFlight: args.maxInFlight,
         logger,
-        identityHooks: (preserve) => createIdentityHooks(preserve) as never,
+        identityHooks: (preserve, references) => createIdentityHooks(preserve, references) as never,
       });
       // The same certificate as the agent; NBD clients must STARTTLS before they see any export.
       nbd = nbdAt ? await startNbdServer({ pool, ...nbdAt, ...(tls ? { tls } : {}) }) : null;
