@@ -41,13 +41,15 @@ export function scanForSource(
   exempt: string[] = [],
 ): SourceHit[] {
   const own = new Set([...(targetBefore === null ? [] : lines(targetBefore)), ...exempt]);
+  // The longest first: a line naming `prod-disk1` is reported as that, not as the VM `prod` it contains.
+  const longestFirst = [...names].sort((a, b) => b.name.length - a.name.length);
   const hits: SourceHit[] = [];
   lines(text).forEach((line, index) => {
     if (own.has(line)) return;
     const masked: Array<[number, number]> = [];
     for (const t of targetNames)
       for (const at of tokenOccurrences(line, t, true)) masked.push([at, at + t.length]);
-    for (const n of names) {
+    for (const n of longestFirst) {
       for (const form of n.forms) {
         const at = tokenOccurrences(line, form, true).find(
           (i) => !masked.some(([s, e]) => i >= s && i + form.length <= e),

@@ -11,6 +11,8 @@ const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => string]> = [
   [/^ethernet(\d+)\.vnet$/, (m) => `ethernet${m[1]}.vnet`],
   [/^ethernet(\d+)\.dvs\.switchid$/, (m) => `ethernet${m[1]}.dvs.switchId`],
   [/^ethernet(\d+)\.dvs\.portgroupid$/, (m) => `ethernet${m[1]}.dvs.portgroupId`],
+  [/^ethernet(\d+)\.dvs\.portid$/, (m) => `ethernet${m[1]}.dvs.portId`],
+  [/^ethernet(\d+)\.dvs\.connectionid$/, (m) => `ethernet${m[1]}.dvs.connectionId`],
   [/^(serial|parallel)(\d+)\.filename$/, (m) => `${m[1]}${m[2]}.fileName`],
   [/^nvram$/, () => 'nvram'],
   [/^extendedconfigfile$/, () => 'extendedConfigFile'],

@@ -12,7 +12,7 @@ import type {
   SyncContext,
 } from '../../../agent/engine';
 import type { IdentityReport } from '../../../agent/identity';
-import { createIdentityHooks, type Preserve } from '../../../agent/identity';
+import { createIdentityHooks, type Preserve, type ReferenceOptions } from '../../../agent/identity';
 
 export class MemoryView implements ContainerView {
   private readonly touched = new Set<number>();
@@ -94,6 +94,7 @@ export function simulateSync(
   source: Buffer,
   preserve: Preserve = 'default',
   labels: Record<string, string> = {},
+  references: ReferenceOptions = {},
 ): { report: IdentityReport; data: Buffer; view: MemoryView } {
   const view = new MemoryView(Buffer.from(target), type);
   const context = (): SyncContext => ({
@@ -104,7 +105,7 @@ export function simulateSync(
       { role: null, name: snapshot.container, uuid: '00000000-0000-4000-8000-000000000003' },
     ],
   });
-  const hooks = createIdentityHooks(preserve);
+  const hooks = createIdentityHooks(preserve, references);
   const captured = hooks.capture(context());
   view.data = Buffer.from(source);
   const report = hooks.restore(context(), captured);
