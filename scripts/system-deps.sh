@@ -15,6 +15,9 @@ declare -A package_of=(
   [openssl]=openssl
   [virt-xml-validate]=libvirt-clients
   [xmllint]=libxml2-utils
+  [mkswap]=util-linux
+  [blkid]=util-linux
+  [debugfs]=e2fsprogs
 )
 [[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
 
