@@ -309,6 +309,27 @@ describe('identity: references in realistic VM configs', function () {
     }
   });
 
+  it("a subset sync of the config alone: production's new disk cannot map to a member staging does not have (refused)", () => {
+    const prodVmx = fixture('prod-app.vmx').replace(
+      'sata0.present = "TRUE"\n',
+      'scsi0:2.fileName = "prod-app-disk2.vmdk"\nscsi0:2.present = "TRUE"\nsata0.present = "TRUE"\n',
+    );
+    vm('prod-app', { config: prodVmx }, 'P', ['disk0', 'disk1', 'disk2']);
+    vm('staging-app', { config: fixture('staging-app.vmx') }, 'S');
+    pool.snapshot('prod-app', 'nightly');
+    assert.throws(() => sync({}, ['config']), {
+      code: 'IDENTITY_REFERENCE_UNMAPPED',
+      message: /config\.scsi0:2\.fileName = prod-app-disk2\.vmdk/,
+    });
+    assert.equal(readText(pool, 'staging-app-config'), fixture('staging-app.vmx'));
+    // Synced with the disk, the member exists and the reference maps to it.
+    const report = sync({}, ['config', 'disk2']);
+    assert.equal(
+      report.references.find((r) => r.path === 'config.scsi0:2.fileName')?.value,
+      'staging-app-disk2.vmdk',
+    );
+  });
+
   it('an unmappable reference refuses the sync: nothing changes; an explicit referenceMap maps it', () => {
     const prodVmx = fixture('prod-app.vmx').replace(
       'serial0.present',
