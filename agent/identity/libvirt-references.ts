@@ -90,9 +90,19 @@ function referenceSpan(
   end: number,
   names: Name[],
   display: string,
+  element: boolean,
 ): ValueSpan {
   const raw = text.slice(start, end);
   const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  // An element on lines of its own is written back as the target's element on this file's lines:
+  // this file's indentation and line ending around it; one inside a line, as the bare element.
+  const ownLines = element && (start === 0 || text[start - 1] === '\n') && raw.endsWith('\n');
+  const indent = ownLines ? /^[ \t]*/.exec(raw)![0] : '';
+  const encode = (v: FieldValue): string => {
+    if (v.raw === '' || !element) return withEol(v.raw, eol);
+    const bare = withEol(v.raw.replace(/^[ \t]*/, '').replace(/\r?\n$/, ''), eol);
+    return ownLines ? `${indent}${bare}${eol}` : bare;
+  };
   const reference: ReferenceInfo = {
     names: names.map((n) => n.value),
     device,
@@ -108,7 +118,7 @@ function referenceSpan(
     },
   };
   const value: FieldValue = { value: display, raw, style: STYLE };
-  return { field, value, start, end, encode: (v) => withEol(v.raw, eol), reference };
+  return { field, value, start, end, encode, reference };
 }
 
 function attributeName(a: XmlAttribute, value: string): Name {
@@ -152,7 +162,7 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
     const { start, end } = elementLines(text, e);
     if (seen.has(field)) return;
     seen.add(field);
-    out.spans.push(referenceSpan(text, field, device, start, end, names, describe(e) || `<${e.name}>`));
+    out.spans.push(referenceSpan(text, field, device, start, end, names, describe(e) || `<${e.name}>`, true));
   };
   const attributeRef = (field: string, device: string, a: XmlAttribute | undefined, named: boolean) => {
     if (!a || seen.has(field)) return;
@@ -163,7 +173,7 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
     }
     seen.add(field);
     const names = named ? [attributeName(a, value)] : [];
-    out.spans.push(referenceSpan(text, field, device, a.whole, a.end + 1, names, value));
+    out.spans.push(referenceSpan(text, field, device, a.whole, a.end + 1, names, value, false));
   };
 
   const devicesElement = child(root, 'devices');
@@ -223,7 +233,9 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
           : [];
       const { start, end } = elementLines(text, e);
       seen.add(field);
-      out.spans.push(referenceSpan(text, field, 'libvirt.os', start, end, names, content || `<${name}>`));
+      out.spans.push(
+        referenceSpan(text, field, 'libvirt.os', start, end, names, content || `<${name}>`, true),
+      );
     }
   }
   return out;

@@ -168,6 +168,23 @@ describe('identity: libvirt domain XML', () => {
   });
 });
 
+describe('identity: libvirt references', () => {
+  it("a one-line domain and a pretty-printed one: the target's <source> fits the synced file's layout", () => {
+    const oneLine = (file: string, net: string) =>
+      `<domain type='kvm'><name>x</name><devices><disk type='file' device='disk'><source file='${file}'/><target dev='vda' bus='virtio'/></disk><interface type='network'><source network='${net}'/></interface></devices></domain>\n`;
+    const pretty = (file: string, net: string) =>
+      `<domain type='kvm'>\n  <name>x</name>\n  <devices>\n    <disk type='file' device='disk'>\n        <source file='${file}'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n    <interface type='network'>\n      <source network='${net}'/>\n    </interface>\n  </devices>\n</domain>\n`;
+    assert.equal(
+      syncText(pretty('/stg.qcow2', 'stg-net'), oneLine('/prod.qcow2', 'prod-net')).out,
+      oneLine('/stg.qcow2', 'stg-net'),
+    );
+    assert.equal(
+      syncText(oneLine('/stg.qcow2', 'stg-net'), pretty('/prod.qcow2', 'prod-net')).out,
+      pretty('/stg.qcow2', 'stg-net'),
+    );
+  });
+});
+
 describe('identity: cloud-init meta-data', () => {
   it('plain, quoted and commented scalars; nested keys are not the instance-id', () => {
     const source =
