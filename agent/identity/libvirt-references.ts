@@ -73,12 +73,16 @@ interface Name {
   encode: (value: string) => string;
 }
 
-/** Decoded, or null when an escape names no character (the reference is then not readable). */
-function decoded(raw: string): string | null {
+/**
+ * Decoded; a value with an escape that names no character (`&#x110000;`) stays as written: the
+ * reference is still kept, mapped or refused like any other (a name nobody maps is refused), so a
+ * bad escape can neither fail a sync nor slip a source reference through.
+ */
+function decoded(raw: string): string {
   try {
     return decodeXml(raw);
   } catch {
-    return null;
+    return raw;
   }
 }
 
@@ -130,7 +134,7 @@ function describe(e: XmlElement): string {
   const parts: string[] = [];
   for (const d of descendants(e)) {
     const prefix = d === e ? '' : `${d.name}.`;
-    for (const a of d.attributes) parts.push(`${prefix}${a.name}=${decoded(a.raw) ?? a.raw}`);
+    for (const a of d.attributes) parts.push(`${prefix}${a.name}=${decoded(a.raw)}`);
   }
   return parts.join(' ');
 }
@@ -151,12 +155,7 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
       if (!naming(d)) continue;
       for (const a of d.attributes) {
         if (!NAMING.has(a.name)) continue;
-        const value = decoded(a.raw);
-        if (value === null) {
-          out.problems.push({ field, message: `${a.name}="${a.raw}" has a bad escape` });
-          return;
-        }
-        names.push(attributeName(a, value));
+        names.push(attributeName(a, decoded(a.raw)));
       }
     }
     const { start, end } = elementLines(text, e);
@@ -167,10 +166,6 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
   const attributeRef = (field: string, device: string, a: XmlAttribute | undefined, named: boolean) => {
     if (!a || seen.has(field)) return;
     const value = decoded(a.raw);
-    if (value === null) {
-      out.problems.push({ field, message: `${a.name}="${a.raw}" has a bad escape` });
-      return;
-    }
     seen.add(field);
     const names = named ? [attributeName(a, value)] : [];
     out.spans.push(referenceSpan(text, field, device, a.whole, a.end + 1, names, value, false));
@@ -216,10 +211,6 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
       // A read-only loader is the shared firmware image, not the VM's own: it names nothing to map.
       const perVm = name === 'nvram' || attribute(e, 'readonly')?.raw !== 'yes';
       const content = decoded(text.slice(e.contentStart, e.contentEnd));
-      if (content === null) {
-        out.problems.push({ field, message: `<${name}> has a bad escape` });
-        continue;
-      }
       const names: Name[] =
         perVm && content.trim() !== ''
           ? [

@@ -5,10 +5,13 @@
  * the value is a warning and nothing is written there.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import fc from 'fast-check';
 import { Pool } from '../../agent/engine';
 import { createIdentityHooks, type IdentityReport } from '../../agent/identity';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import { simulateSync } from './helpers/memory-view';
 import { addConfig, readText } from './helpers/pool';
 
 const domain = (name: string, extra = '') =>
@@ -66,4 +69,72 @@ describe('identity: character references past U+10FFFF', function () {
       } else assert.match(out, /local-hostname: staging/);
     });
   }
+
+  it("a bad escape in a reference: the target's is kept over it; one only the source has is refused, never thrown", () => {
+    const dom = (file: string, extra = '') =>
+      `<domain type='kvm'>\n  <name>x</name>\n  <devices>\n    <disk type='file' device='disk'>\n      <source file='${file}'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n${extra}  </devices>\n</domain>\n`;
+    const kept = simulateSync('file', Buffer.from(dom('/stg.img')), Buffer.from(dom('/prod&#x110000;.img')));
+    assert.equal(kept.data.toString(), dom('/stg.img'));
+    const extra =
+      "    <disk type='file' device='disk'>\n      <source file='/p&#x110000;.img'/>\n      <target dev='vdb'/>\n    </disk>\n";
+    assert.throws(
+      () => simulateSync('file', Buffer.from(dom('/stg.img')), Buffer.from(dom('/prod.img', extra))),
+      {
+        code: 'IDENTITY_REFERENCE_UNMAPPED',
+      },
+    );
+  });
+
+  it('fuzz: whatever the bytes of either side, a sync returns a report or refuses with an IDENTITY_* code', () => {
+    const dir = path.join(__dirname, '../fixtures/identity');
+    const seeds = [
+      fs.readFileSync(path.join(dir, 'prod-web.xml'), 'utf8'),
+      fs.readFileSync(path.join(dir, 'prod-web.vmx'), 'utf8'),
+      fs.readFileSync(path.join(dir, 'meta-data'), 'utf8'),
+      fs.readFileSync(path.join(dir, 'references/prod-app.network-config'), 'utf8'),
+      fs.readFileSync(path.join(dir, 'references/prod-app.xml'), 'utf8'),
+    ];
+    const junk = fc.oneof(
+      fc.constantFrom(
+        '&#x110000;',
+        '&#1114112;',
+        '\\U00110000',
+        '&#xD800;',
+        '<',
+        '>',
+        '"',
+        "'",
+        '\r\n',
+        '- ',
+        ': ',
+        '#',
+        '|',
+        '&amp;',
+        '\uFEFF',
+      ),
+      fc.string({ maxLength: 6 }),
+    );
+    const mutated = fc
+      .tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), junk), { maxLength: 6 }))
+      .map(([seed, edits]) =>
+        edits.reduce((t, [at, j]) => {
+          const i = at % (t.length + 1);
+          return t.slice(0, i) + j + t.slice(i);
+        }, seed),
+      );
+    fc.assert(
+      fc.property(mutated, mutated, (target, source) => {
+        try {
+          simulateSync('file', Buffer.from(target), Buffer.from(source));
+        } catch (err) {
+          assert.match(
+            String((err as { code?: string }).code),
+            /^IDENTITY_(REFERENCE_UNMAPPED|SOURCE_REFERENCE)$/,
+            String(err),
+          );
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
