@@ -185,6 +185,43 @@ describe('identity: libvirt references', () => {
   });
 });
 
+describe('identity: cloud-init network-config', () => {
+  it("v1: the target's names, MACs, addresses and gateways; everything else the source's", () => {
+    const v1 = (name: string, mac: string, net: string, mtu: number, nl = '\n') =>
+      [
+        '# network-config v1',
+        'version: 1',
+        'config:',
+        '  - type: physical',
+        `    name: ${name}`,
+        `    mac_address: '${mac}'`,
+        `    mtu: ${mtu}`,
+        '    subnets:',
+        '      - type: static',
+        `        address: ${net}.10/24   # the VM's own`,
+        `        gateway: ${net}.1`,
+        '  - type: nameserver',
+        `    address: [${net}.2]`,
+        '',
+      ].join(nl);
+    const { report, out } = syncText(
+      v1('eth0', '52:54:00:aa:00:01', '10.30.0', 1500),
+      v1('ens3', '52:54:00:bb:00:01', '10.20.0', 9000, '\r\n'),
+    );
+    assert.equal(out, v1('eth0', '52:54:00:aa:00:01', '10.30.0', 9000, '\r\n'));
+    assert.deepEqual(
+      report.fields.filter((f) => f.status === 'restored').map((f) => f.path),
+      [
+        'netcfg.config.0.name',
+        'netcfg.config.0.mac_address',
+        'netcfg.config.0.subnets.0.address',
+        'netcfg.config.0.subnets.0.gateway',
+        'netcfg.config.1.address',
+      ],
+    );
+  });
+});
+
 describe('identity: cloud-init meta-data', () => {
   it('plain, quoted and commented scalars; nested keys are not the instance-id', () => {
     const source =
