@@ -39,6 +39,14 @@ export interface SyncFromSnapshotArgs {
    * acknowledged writes are flushed into the safety snapshot; the VM loses its disk).
    */
   whenAttached?: pulumi.Input<'fail' | 'disconnect'>;
+  /**
+   * For references in synced configs that the target never had (production gained a NIC on `prod-dmz`):
+   * source value → the target's (`{ "prod-dmz": "staging-dmz" }`). Without one the agent refuses such a sync
+   * (`IDENTITY_REFERENCE_UNMAPPED`) unless the name maps through the VM's members.
+   */
+  referenceMap?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** Names or UUIDs of the source's containers a synced config may still hold (else `IDENTITY_SOURCE_REFERENCE`). */
+  allowSourceReferences?: pulumi.Input<pulumi.Input<string>[]>;
 }
 
 const LOOKUP = Symbol('snapsync.lookup');
@@ -62,8 +70,12 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
   public readonly snapshot!: pulumi.Output<string>;
   /** Identity path → the target's own value the sync kept (e.g. `config.uuid.bios`). */
   public readonly preserved!: pulumi.Output<Record<string, string>>;
-  /** Identity paths the sync had overwritten and that were written back. */
+  /** Identity paths the sync had overwritten and that were written back (references that differed or were mapped too). */
   public readonly restored!: pulumi.Output<string[]>;
+  /** References in the synced configs: the target's value now, the status (kept, mapped, removed) and the source's value. */
+  public readonly references!: pulumi.Output<
+    Array<{ path: string; value: string; status: string; sourceValue: string; via?: string }>
+  >;
   /** Fields or labels that could not be parsed (nothing was written there). */
   public readonly warnings!: pulumi.Output<Array<{ path: string; code: string; message: string }>>;
   /** The safety snapshot of the last sync (`container@name`), or null. */
@@ -111,6 +123,7 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
         preserved: undefined,
         restored: undefined,
         identity: undefined,
+        references: undefined,
         warnings: undefined,
         safetySnapshotRef: undefined,
         generation: undefined,

@@ -301,6 +301,18 @@ export interface IdentityReport {
   fields: IdentityField[];
   warnings: IdentityWarning[];
   blocksWritten: number;
+  references?: IdentityReference[];
+}
+/**
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "IdentityReference".
+ */
+export interface IdentityReference {
+  path: string;
+  value: string;
+  status: 'kept' | 'mapped' | 'removed';
+  sourceValue: string;
+  via?: string;
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema
@@ -651,6 +663,18 @@ export interface SyncParams {
    * @maxItems 64
    */
   members?: string[];
+  /**
+   * For references the target never had: a source value (a disk file, NBD export, network, path) → the target's
+   */
+  referenceMap?: {
+    [k: string]: string;
+  };
+  /**
+   * Names or UUIDs of the source's containers a synced config may still hold (reported as warnings)
+   *
+   * @maxItems 64
+   */
+  allowSourceReferences?: string[];
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema

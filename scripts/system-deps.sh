@@ -17,6 +17,9 @@ declare -A package_of=(
   [xmllint]=libxml2-utils
   [flock]=util-linux
   [mount]=mount
+  [mkswap]=util-linux
+  [blkid]=util-linux
+  [debugfs]=e2fsprogs
 )
 [[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
 

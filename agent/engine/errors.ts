@@ -16,6 +16,8 @@ export const ERROR_CODES = [
   'CORRUPT',
   'CLOSED',
   'FROZEN_TABLE',
+  'IDENTITY_REFERENCE_UNMAPPED',
+  'IDENTITY_SOURCE_REFERENCE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -113,3 +115,30 @@ export const FROZEN_TABLE = (table: number) =>
   new SnapsyncError('FROZEN_TABLE', `mapping table ${table} is frozen (a snapshot's) and cannot be written`, {
     table,
   });
+/** A reference the target never had, in a synced config, with no mapping to the target's own: the sync is refused. */
+export const IDENTITY_REFERENCE_UNMAPPED = (
+  target: string,
+  references: Array<{ path: string; sourceValue: string; unmapped: string[] }>,
+) =>
+  new SnapsyncError(
+    'IDENTITY_REFERENCE_UNMAPPED',
+    `sync of "${target}" refused: the synced config would point at the source's ${references
+      .map((r) => `${r.path} = ${r.unmapped.join(', ')}`)
+      .join(
+        '; ',
+      )}; the target has no such reference and no mapping could be derived (give one with referenceMap / --map SRC=DST)`,
+    { target, references },
+  );
+
+/** A name or UUID of the source's containers left in a synced config: the sync is refused (all or nothing). */
+export const IDENTITY_SOURCE_REFERENCE = (
+  target: string,
+  found: Array<{ path: string; name: string; line: number; text: string }>,
+) =>
+  new SnapsyncError(
+    'IDENTITY_SOURCE_REFERENCE',
+    `sync of "${target}" refused: the synced config still names the source: ${found
+      .map((f) => `${f.path} line ${f.line}: "${f.name}"`)
+      .join('; ')} (allow a name with allowSourceReferences / --allow-source-reference NAME)`,
+    { target, found },
+  );

@@ -7,5 +7,5 @@ export { fsckPoolDir } from './offline-fsck';
 export { type CreatePoolOptions, type LineageEntry, type OpenPoolOptions, Pool } from './pool';
 export type { SnapshotSelector } from './snapshots';
 export type { IdempotencyRecord } from './store/records';
-export type { SyncContext, SyncHooks, SyncMember, SyncOptions, SyncResult } from './sync';
+export type { SourceContainer, SyncContext, SyncHooks, SyncMember, SyncOptions, SyncResult } from './sync';
 export type * from './types';

@@ -28,10 +28,20 @@ export interface SyncMember {
   view: ContainerView;
 }
 
+/** A container the snapshot was taken of: the source VM or plain container (role null) and each member. */
+export interface SourceContainer {
+  role: string | null;
+  name: string;
+  /** null when the container was deleted since (its snapshot is hidden). */
+  uuid: string | null;
+}
+
 export interface SyncContext {
   target: ContainerInfo;
   source: SnapshotInfo;
   members: SyncMember[];
+  /** The source's containers, every role of the snapshot (synced or not): what a target must not point at. */
+  sourceContainers: SourceContainer[];
 }
 
 export interface SyncHooks<Captured, Report> {
@@ -84,6 +94,7 @@ export function syncContainer<Report>(
   const generation = target.generation + 1;
 
   const views = new Map<number, EngineContainerView>();
+  const sourceContainers = sourceContainersOf(core, source);
   const context = (): SyncContext => {
     const t = catalog.container(target.id);
     return {
@@ -102,6 +113,7 @@ export function syncContainer<Report>(
           view,
         };
       }),
+      sourceContainers,
     };
   };
   const captured = options.hooks ? options.hooks.capture(context()) : null;
@@ -155,6 +167,18 @@ export function syncContainer<Report>(
     identity,
     generation: final.generation,
   };
+}
+
+function sourceContainersOf(core: EngineCore, source: SnapshotRecord): SourceContainer[] {
+  const { catalog } = core;
+  const of = (role: string | null, s: SnapshotRecord): SourceContainer => {
+    const record = catalog.containers.get(s.container);
+    return { role, name: record?.name ?? s.containerName, uuid: record?.uuid ?? null };
+  };
+  return [
+    of(null, source),
+    ...Object.entries(source.members).map(([role, id]) => of(role, catalog.snapshot(id))),
+  ];
 }
 
 /** Pairs a VM's members with the snapshot's member snapshots by role, creating missing target members. */

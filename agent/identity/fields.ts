@@ -11,7 +11,9 @@ export type WarningCode =
   /** A declared config format (label) that no profile knows. */
   | 'IDENTITY_UNKNOWN_FORMAT'
   /** A config member too large to be a config file: not parsed. */
-  | 'IDENTITY_TOO_LARGE';
+  | 'IDENTITY_TOO_LARGE'
+  /** A name or UUID of the source's containers left in a synced config, allowed by the caller. */
+  | 'IDENTITY_SOURCE_REFERENCE';
 
 export interface IdentityWarning {
   path: string;

@@ -11,6 +11,7 @@
  * vdisk/file sync has no prefix. README.md lists every field.
  */
 import type { ContainerInfo, ContainerView, SyncContext, SyncHooks, SyncMember } from '../engine';
+import { IDENTITY_REFERENCE_UNMAPPED, IDENTITY_SOURCE_REFERENCE, INVALID_ARGUMENT } from '../engine/errors';
 import { detectFormat, FORMAT_LABEL, isConfigFormat, parseConfig } from './config-format';
 import {
   type Extracted,
@@ -23,7 +24,9 @@ import { metadataFields } from './file-meta';
 import { DISK_GUID_FIELD, extractGpt, PARTITION_FIELD, restoreGpt } from './gpt';
 import { extractMbr, restoreMbr } from './mbr';
 import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
-import type { IdentityField, IdentityReport } from './report';
+import { type ReferenceMapping, referenceSpans, restoreReferences, type Unmapped } from './references';
+import type { IdentityField, IdentityReference, IdentityReport } from './report';
+import { type SourceName, scanForSource, uuidForms } from './source-scan';
 import { replaceSpans, type ValueSpan } from './spans';
 import { rewriteFile } from './write';
 
@@ -33,7 +36,12 @@ export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 /** What one member holds; for a config file also its bytes and spans, so restore edits what it parsed. */
 interface Content extends Extracted {
   config?: { bytes: Buffer; text: string; spans: ValueSpan[] };
+  /** References (storage, networks…) by path, and the devices they belong to. */
+  references: Map<string, ValueSpan>;
+  devices: Set<string>;
 }
+
+const emptyContent = (): Content => ({ ...emptyExtracted(), references: new Map(), devices: new Set() });
 
 /** Per member (keyed by role, '' for a plain sync): the target's identity before the sync. */
 export type Captured = Map<string, Content>;
@@ -43,13 +51,13 @@ export type Captured = Map<string, Content>;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function extractFile(view: ContainerView, role: string | null, info: ContainerInfo): Content {
-  const out: Content = emptyExtracted();
+  const out: Content = emptyContent();
   const declared = info.labels[FORMAT_LABEL];
   if (declared !== undefined && !isConfigFormat(declared)) {
     out.problems.push({
       field: null,
       code: 'IDENTITY_UNKNOWN_FORMAT',
-      message: `label ${FORMAT_LABEL}="${declared}" names no known format (vmx, libvirt, cloud-init)`,
+      message: `label ${FORMAT_LABEL}="${declared}" names no known format (vmx, libvirt, cloud-init, network-config)`,
     });
     return out;
   }
@@ -87,14 +95,22 @@ function extractFile(view: ContainerView, role: string | null, info: ContainerIn
     }
     return out;
   }
-  const parsed = parseConfig(format, text);
+  let parsed: ReturnType<typeof parseConfig>;
+  try {
+    parsed = parseConfig(format, text);
+  } catch (err) {
+    // A parser bug must not fail a sync: the file is then not read, and never written.
+    parsed = { ok: false, error: `the parser failed (${(err as Error)?.message ?? String(err)})` };
+  }
   if (!parsed.ok) {
     out.problems.push({ field: null, code: 'IDENTITY_UNPARSABLE', message: `${format}: ${parsed.error}` });
     return out;
   }
-  for (const span of parsed.spans) out.fields.set(span.field, span.value);
+  for (const span of parsed.spans) if (!span.reference) out.fields.set(span.field, span.value);
+  out.references = referenceSpans(parsed.spans);
+  out.devices = new Set(parsed.devices ?? []);
   for (const p of parsed.problems) {
-    if (!out.fields.has(p.field))
+    if (!out.fields.has(p.field) && !out.references.has(p.field))
       out.problems.push({ field: p.field, code: 'IDENTITY_UNPARSABLE', message: p.message });
   }
   out.config = { bytes, text, spans: parsed.spans };
@@ -104,7 +120,7 @@ function extractFile(view: ContainerView, role: string | null, info: ContainerIn
 function extract(member: SyncMember): Content {
   const { view } = member;
   if (view.type === 'file') return extractFile(view, member.role, member.target);
-  const out: Content = emptyExtracted();
+  const out: Content = emptyContent();
   if (view.type === 'vdisk') {
     extractMbr(view, out);
     extractGpt(view, out);
@@ -144,7 +160,7 @@ function restoreMember(
   keep: PreserveFilter,
   out: Reporter,
   seen: Set<string>,
-): void {
+): { after: Content; wanted: Map<string, FieldValue> } {
   const prefix = member.role ? `${member.role}.` : '';
   const whole = member.role ?? 'content';
   const after = extract(member);
@@ -203,11 +219,24 @@ function restoreMember(
     );
   }
 
-  if (wanted.size > 0) apply(member.view, after, wanted);
+  return { after, wanted };
 }
 
-export function createIdentityHooks(preserve: Preserve = 'default'): SyncHooks<Captured, IdentityReport> {
+/** How a sync treats references to the source (references.ts, source-scan.ts). */
+export interface ReferenceOptions {
+  /** Source value → the target's, for references the target never had. */
+  referenceMap?: Record<string, string>;
+  /** Names or UUIDs of the source's containers a synced config may still hold (reported as warnings). */
+  allowSourceReferences?: string[];
+}
+
+export function createIdentityHooks(
+  preserve: Preserve = 'default',
+  options: ReferenceOptions = {},
+): SyncHooks<Captured, IdentityReport> {
   const keep = preserveFilter(preserve);
+  const referenceMap = checkReferenceMap(options.referenceMap);
+  const allowed = checkAllowed(options.allowSourceReferences);
   return {
     capture(context: SyncContext): Captured {
       const captured: Captured = new Map();
@@ -225,19 +254,146 @@ export function createIdentityHooks(preserve: Preserve = 'default'): SyncHooks<C
         }
       };
       metadata('', context.target);
-      let blocksWritten = 0;
+      const mapping = referenceMapping(context, captured, referenceMap);
+      const writes: Array<{ member: SyncMember; after: Content; wanted: Map<string, FieldValue> }> = [];
+      const unmapped: Unmapped[] = [];
+      const references: IdentityReference[] = [];
       for (const member of context.members) {
         if (isVm) metadata(`${member.role}.`, member.target);
-        restoreMember(member, captured.get(member.role ?? '') ?? emptyExtracted(), keep, out, seen);
-        blocksWritten += member.view.blocksWritten();
+        const before = captured.get(member.role ?? '') ?? emptyContent();
+        const { after, wanted } = restoreMember(member, before, keep, out, seen);
+        const prefix = member.role ? `${member.role}.` : '';
+        const refs = restoreReferences(prefix, before.config ? before : null, after, mapping);
+        for (const [field, value] of refs.wanted) wanted.set(field, value);
+        unmapped.push(...refs.unmapped);
+        references.push(...refs.references);
+        for (const r of refs.references) seen.add(r.path);
+        // An unreadable synced config has its own warning; its references are not missing, just unread.
+        for (const m of after.config ? refs.missing : []) {
+          seen.add(m.path);
+          out.warn(
+            m.path,
+            'IDENTITY_FIELD_MISSING',
+            `the synced config has no ${m.path.slice(prefix.length)}; the target's reference ${m.value} is not in it any more`,
+          );
+        }
+        writes.push({ member, after, wanted });
       }
+      // All or nothing: a reference to the source that cannot be mapped refuses the sync before anything is written.
+      if (unmapped.length > 0) throw IDENTITY_REFERENCE_UNMAPPED(context.target.name, unmapped);
+      for (const { member, after, wanted } of writes) if (wanted.size > 0) apply(member.view, after, wanted);
+      scanSynced(context, captured, writes, allowed, out);
+      let blocksWritten = 0;
+      for (const member of context.members) blocksWritten += member.view.blocksWritten();
       const roles = new Set(context.members.map((m) => m.role));
       for (const name of keep.names) {
         // A name for a member this sync did not touch is not missing: that member kept everything.
         if (seen.has(name) || (isVm && name.includes('.') && !roles.has(name.split('.')[0]!))) continue;
         out.warn(name, 'IDENTITY_FIELD_MISSING', `preserve names ${name}, but the target has no such field`);
       }
-      return { fields: out.fields, warnings: out.warnings, blocksWritten };
+      return { fields: out.fields, warnings: out.warnings, blocksWritten, references };
     },
   };
+}
+
+const MAX_MAP_ENTRIES = 256;
+
+function checkReferenceMap(map: Record<string, string> | undefined): Record<string, string> {
+  if (map === undefined) return {};
+  if (
+    typeof map !== 'object' ||
+    map === null ||
+    Array.isArray(map) ||
+    Object.keys(map).length > MAX_MAP_ENTRIES
+  )
+    throw INVALID_ARGUMENT(
+      `referenceMap must be an object of up to ${MAX_MAP_ENTRIES} source value → target value`,
+      {
+        argument: 'referenceMap',
+      },
+    );
+  const out: Record<string, string> = Object.create(null);
+  for (const [from, to] of Object.entries(map)) {
+    if (from === '' || typeof to !== 'string' || to === '' || from.length > 1024 || to.length > 1024)
+      throw INVALID_ARGUMENT(
+        `referenceMap["${from.slice(0, 64)}"] must map a value to a value of 1 to 1024 characters`,
+        {
+          argument: `referenceMap.${from.slice(0, 64)}`,
+        },
+      );
+    out[from] = to;
+  }
+  return out;
+}
+
+function checkAllowed(names: string[] | undefined): Set<string> {
+  if (names === undefined) return new Set();
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || n === '' || n.length > 256))
+    throw INVALID_ARGUMENT('allowSourceReferences must be a list of container names or UUIDs', {
+      argument: 'allowSourceReferences',
+    });
+  return new Set(names.map((n) => n.toLowerCase()));
+}
+
+/** What a reference the target never had may be mapped to: the caller's map, the target's own names, its members by role. */
+function referenceMapping(
+  context: SyncContext,
+  captured: Captured,
+  referenceMap: Record<string, string>,
+): ReferenceMapping {
+  const targetNames = new Set<string>();
+  for (const content of captured.values())
+    for (const span of content.references.values()) for (const n of span.reference!.names) targetNames.add(n);
+  const members = context.sourceContainers
+    .filter((c) => c.role !== null)
+    .map((c) => ({ role: c.role!, source: c.name, target: context.target.members[c.role!] ?? null }));
+  return { referenceMap, targetNames, members };
+}
+
+/** The safety net: no synced config may still name a container of the source (or its UUID). */
+function scanSynced(
+  context: SyncContext,
+  captured: Captured,
+  writes: Array<{ member: SyncMember; after: Content; wanted: Map<string, FieldValue> }>,
+  allowed: Set<string>,
+  out: Reporter,
+): void {
+  const names: SourceName[] = [];
+  for (const c of context.sourceContainers) {
+    names.push({ name: c.name, forms: [c.name] });
+    if (c.uuid) names.push({ name: c.uuid, forms: uuidForms(c.uuid) });
+  }
+  const targetNames = [context.target.name, ...Object.values(context.target.members)];
+  const found: Array<{ path: string; name: string; line: number; text: string }> = [];
+  for (const { member, after, wanted } of writes) {
+    if (!after.config) continue;
+    const path = member.role ?? 'content';
+    const text = member.view.read(0, member.view.size()).toString('utf8');
+    const before = captured.get(member.role ?? '')?.config?.text ?? null;
+    // A line with an identity value the caller chose not to keep (preserve) holds the source's on purpose.
+    const own = captured.get(member.role ?? '')?.fields;
+    const chosen = after.config.spans
+      .filter((span) => !span.reference && !wanted.has(span.field) && own?.has(span.field))
+      .map((span) => lineAt(after.config!.text, span.start));
+    const allowedHits: string[] = [];
+    for (const hit of scanForSource(text, before, names, targetNames, chosen)) {
+      if (allowed.has(hit.name.toLowerCase()))
+        allowedHits.push(`line ${hit.line} (${hit.name}): ${hit.text}`);
+      else found.push({ path, ...hit });
+    }
+    if (allowedHits.length > 0) {
+      out.warn(
+        path,
+        'IDENTITY_SOURCE_REFERENCE',
+        `still names the source (allowed by allowSourceReferences): ${allowedHits.join('; ')}`,
+      );
+    }
+  }
+  if (found.length > 0) throw IDENTITY_SOURCE_REFERENCE(context.target.name, found);
+}
+
+function lineAt(text: string, offset: number): string {
+  const start = text.lastIndexOf('\n', offset - 1) + 1;
+  const end = text.indexOf('\n', offset);
+  return text.slice(start, end < 0 ? text.length : end).replace(/\r$/, '');
 }

@@ -7,8 +7,11 @@
  * text spans and the rest of the document stays byte for byte as it was
  * (no XML library round-trip).
  */
+import { BadEscape, fromCodePoint } from './code-point';
 import type { FieldValue } from './fields';
+import { libvirtReferences } from './libvirt-references';
 import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
+import { scanXml } from './xml-elements';
 
 const START_TAG = /<([A-Za-z_][\w.:-]*)((?:\s+[A-Za-z_][\w.:-]*\s*=\s*(?:"[^"<]*"|'[^'<]*'))*)\s*(\/?)>/y;
 const END_TAG = /<\/([A-Za-z_][\w.:-]*)\s*>/y;
@@ -18,8 +21,8 @@ const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"'
 
 export const decodeXml = (raw: string): string =>
   raw.replace(/&(#x[0-9a-fA-F]+|#\d+|[a-z]+);/g, (m, e: string) => {
-    if (e.startsWith('#x')) return String.fromCodePoint(Number.parseInt(e.slice(2), 16));
-    if (e.startsWith('#')) return String.fromCodePoint(Number.parseInt(e.slice(1), 10));
+    if (e.startsWith('#x')) return fromCodePoint(Number.parseInt(e.slice(2), 16), m);
+    if (e.startsWith('#')) return fromCodePoint(Number.parseInt(e.slice(1), 10), m);
     return ENTITIES[e] ?? m;
   });
 
@@ -41,6 +44,16 @@ export function parseLibvirt(text: string): ParsedConfig {
   let interfaces = 0;
   let root: string | null = null;
   let at = 0;
+  /** A value's decoded text, or null (and a problem) when an escape names no character. */
+  const decoded = (field: string, raw: string): string | null => {
+    try {
+      return decodeXml(raw);
+    } catch (err) {
+      if (!(err instanceof BadEscape)) throw err;
+      problems.push({ field, message: err.message });
+      return null;
+    }
+  };
   const skip = (from: number, opening: string, closing: string): number | string => {
     const end = text.indexOf(closing, from + opening.length);
     return end < 0 ? `unterminated ${opening} at offset ${from}` : end + closing.length;
@@ -65,14 +78,16 @@ export function parseLibvirt(text: string): ParsedConfig {
         const raw = text.slice(open.start, lt);
         if (open.nested) problems.push({ field: open.field, message: `<${end[1]}> holds markup, not text` });
         else if (!spans.some((s) => s.field === open!.field)) {
-          const value: FieldValue = { value: decodeXml(raw), raw, style: 'text' };
-          spans.push({
-            field: open.field,
-            value,
-            start: open.start,
-            end: lt,
-            encode: sameStyleOr('text', encodeText),
-          });
+          const text = decoded(open.field, raw);
+          const value: FieldValue = { value: text ?? '', raw, style: 'text' };
+          if (text !== null)
+            spans.push({
+              field: open.field,
+              value,
+              start: open.start,
+              end: lt,
+              encode: sameStyleOr('text', encodeText),
+            });
         }
         open = null;
       }
@@ -100,14 +115,16 @@ export function parseLibvirt(text: string): ParsedConfig {
           const quote = address[2] !== undefined ? '"' : "'";
           const raw = address[2] ?? address[3]!;
           const start = attrsAt + address.index! + address[0].length - raw.length - 1;
-          const value: FieldValue = { value: decodeXml(raw), raw, style: quote };
-          spans.push({
-            field,
-            value,
-            start,
-            end: start + raw.length,
-            encode: sameStyleOr(quote, encodeAttribute(quote)),
-          });
+          const text = decoded(field, raw);
+          const value: FieldValue = { value: text ?? '', raw, style: quote };
+          if (text !== null)
+            spans.push({
+              field,
+              value,
+              start,
+              end: start + raw.length,
+              encode: sameStyleOr(quote, encodeAttribute(quote)),
+            });
         }
       }
       if (!selfClosing) stack.push(name);
@@ -118,5 +135,13 @@ export function parseLibvirt(text: string): ParsedConfig {
   }
   if (root !== 'domain') return { ok: false, error: 'the root element is not <domain>' };
   if (stack.length > 0) return { ok: false, error: `<${stack[stack.length - 1]}> is never closed` };
-  return { ok: true, spans, problems };
+  const tree = scanXml(text);
+  if (!tree.ok) return tree;
+  const references = libvirtReferences(text, tree.root);
+  return {
+    ok: true,
+    spans: [...spans, ...references.spans],
+    problems: [...problems, ...references.problems],
+    devices: references.devices,
+  };
 }

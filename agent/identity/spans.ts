@@ -9,11 +9,31 @@ export interface ValueSpan {
   end: number;
   /** The text to put in [start, end) for a value. */
   encode(value: FieldValue): string;
+  /** Set when the value points at storage or a network (references.ts): the target's is always kept. */
+  reference?: ReferenceInfo;
+}
+
+/** What a reference names, and how to write it with other names (a mapping to the target's own). */
+export interface ReferenceInfo {
+  /** The names in it that point at a disk, file, network, socket or port (decoded); [] when it names nothing. */
+  names: string[];
+  /** The span's text with each name replaced by `map(name)` (re-encoded for its context). */
+  rewrite(map: (name: string) => string): string;
+  /** The device it belongs to (`libvirt.disk.vda`, `ethernet1`). */
+  device?: string;
+  /** A target that has the device but not this reference gets it taken out (libvirt: an element or attribute). */
+  removable?: boolean;
 }
 
 /** A parsed config: the value spans, per-field problems, or why the whole file cannot be used. */
 export type ParsedConfig =
-  | { ok: true; spans: ValueSpan[]; problems: Array<{ field: string; message: string }> }
+  | {
+      ok: true;
+      spans: ValueSpan[];
+      problems: Array<{ field: string; message: string }>;
+      /** Devices found (`libvirt.disk.vda`), for references that a device of the target lacks. */
+      devices?: string[];
+    }
   | { ok: false; error: string };
 
 /** Replaces the spans of the given fields, keeping every other character as it was. */

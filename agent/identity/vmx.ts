@@ -8,6 +8,7 @@
  */
 import type { FieldValue } from './fields';
 import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
+import { vmxNames, vmxReference } from './vmx-references';
 
 const STYLE = 'vmx';
 const FIXED = new Map(
@@ -55,7 +56,8 @@ export function parseVmx(text: string): ParsedConfig {
   const problems: Array<{ field: string; message: string }> = [];
   const encode = sameStyleOr(STYLE, encodeVmx);
   for (const m of text.matchAll(KEY)) {
-    const field = vmxField(m[1]!);
+    const identity = vmxField(m[1]!);
+    const field = identity ?? vmxReference(m[1]!);
     if (!field) continue;
     const rest = m[2]!;
     const value = VALUE.exec(rest);
@@ -67,7 +69,24 @@ export function parseVmx(text: string): ParsedConfig {
       m.index! + m[0].length - rest.length - (m[0].endsWith('\r') ? 1 : 0) + rest.indexOf('"') + 1;
     const raw = value[1]!;
     const fieldValue: FieldValue = { value: decodeVmx(raw), raw, style: STYLE };
-    spans.push({ field, value: fieldValue, start, end: start + raw.length, encode });
+    const span: ValueSpan = { field, value: fieldValue, start, end: start + raw.length, encode };
+    if (!identity) {
+      span.reference = {
+        ...(field.includes('.') ? { device: canonicalDevice(field.slice(0, field.indexOf('.'))) } : {}),
+        names: vmxNames(fieldValue.value),
+        rewrite: (map) => encodeVmx(map(fieldValue.value)),
+      };
+    }
+    spans.push(span);
   }
-  return { ok: true, spans, problems };
+  // Devices (`ethernet1`, `scsi0:1`): any key names its device, `present` or not.
+  const devices = new Set<string>();
+  for (const m of text.matchAll(KEY)) {
+    const dot = m[1]!.indexOf('.');
+    if (dot > 0) devices.add(canonicalDevice(m[1]!.slice(0, dot)));
+  }
+  return { ok: true, spans, problems, devices: [...devices] };
 }
+
+/** Device prefixes as the reference paths spell them (lower case: `ethernet0`, `scsi0:1`). */
+const canonicalDevice = (prefix: string) => prefix.toLowerCase();

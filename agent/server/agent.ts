@@ -18,6 +18,8 @@ export interface AgentOptions {
 
 export type IdentityHooksFactory = (
   preserve: 'default' | 'none' | string[],
+  /** How references to the source are treated (agent/identity/references.ts). */
+  references?: { referenceMap?: Record<string, string>; allowSourceReferences?: string[] },
 ) => SyncHooks<unknown, unknown> | null;
 
 export class Agent {

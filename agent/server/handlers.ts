@@ -20,7 +20,10 @@ export interface HandlerContext {
   /** Sends a binary payload for the request (read), before its result. */
   sendData: (data: Buffer) => void;
   /** Identity hooks for a sync's `preserve` (null: identity profiles are not available). */
-  identityHooks: (preserve: 'default' | 'none' | string[]) => SyncHooks<unknown, unknown> | null;
+  identityHooks: (
+    preserve: 'default' | 'none' | string[],
+    references?: { referenceMap?: Record<string, string>; allowSourceReferences?: string[] },
+  ) => SyncHooks<unknown, unknown> | null;
   stats: () => { connections: number; inFlight: number; uptimeSeconds: number };
   /** NBD sessions: shown by describe/ls/sessions; guarded operations clear them first (IN_USE or force). */
   attachments: Attachments;
@@ -107,7 +110,10 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   },
   sync: async (p, { pool, mutation, identityHooks, attachments }) => {
     await attachments.clear('sync', p);
-    const hooks = identityHooks(p.preserve ?? 'default');
+    const hooks = identityHooks(p.preserve ?? 'default', {
+      referenceMap: p.referenceMap,
+      allowSourceReferences: p.allowSourceReferences,
+    });
     return pool.sync(p.target, p.source, {
       safetySnapshot: p.safetySnapshot,
       members: p.members,

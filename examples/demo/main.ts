@@ -18,7 +18,8 @@ import { createExampleStack, findPulumiCli } from './pulumi-stack';
 const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 const MiB = 1 << 20;
 
-function vmx(name: string, uuid: string, mac: string): string {
+/** A VM's .vmx: its own identity, and references to its own disk files and network (never the other VM's). */
+function vmx(name: string, uuid: string, mac: string, network: string): string {
   return [
     '.encoding = "UTF-8"',
     'config.version = "8"',
@@ -28,9 +29,10 @@ function vmx(name: string, uuid: string, mac: string): string {
     'memSize = "8192"',
     'numvcpus = "4"',
     `uuid.bios = "${uuid}"`,
-    'scsi0:0.fileName = "disk0.vmdk"',
-    'scsi0:1.fileName = "disk1.vmdk"',
+    `scsi0:0.fileName = "${name}-disk0.vmdk"`,
+    `scsi0:1.fileName = "${name}-disk1.vmdk"`,
     'ethernet0.present = "TRUE"',
+    `ethernet0.networkName = "${network}"`,
     'ethernet0.addressType = "generated"',
     `ethernet0.generatedAddress = "${mac}"`,
     `guestinfo.hostname = "${name}"`,
@@ -51,10 +53,16 @@ function agentCli(tokenFile: string, url: () => string) {
   };
 }
 
-/** The two VMs: name, BIOS UUID, MAC, and the byte their disks are filled with. */
+/** The two VMs: name, BIOS UUID, MAC, the byte their disks are filled with, and their network. */
 const VMS = [
-  ['prod-web', '56 4d 11 22 33 44 55 66-77 88 99 aa bb cc dd ee', '00:50:56:aa:00:01', 'P'],
-  ['staging-web', '56 4d ff ee dd cc bb aa-99 88 77 66 55 44 33 22', '00:50:56:bb:00:02', 'S'],
+  ['prod-web', '56 4d 11 22 33 44 55 66-77 88 99 aa bb cc dd ee', '00:50:56:aa:00:01', 'P', 'prod-frontend'],
+  [
+    'staging-web',
+    '56 4d ff ee dd cc bb aa-99 88 77 66 55 44 33 22',
+    '00:50:56:bb:00:02',
+    'S',
+    'staging-frontend',
+  ],
 ] as const;
 
 interface Agent {
@@ -127,8 +135,8 @@ async function pulumiSection(pulumi: string, dir: string, say: (line: string) =>
     const first = await example.stack.up();
     say(`    ${changes(first.summary.resourceChanges)}`);
     // The hypervisor writes each VM's config (outside Pulumi); tonight's snapshot carries production's.
-    for (const [vm, uuid, mac] of VMS) {
-      fs.writeFileSync(path.join(dir, `${vm}.vmx`), vmx(vm, uuid, mac));
+    for (const [vm, uuid, mac, , network] of VMS) {
+      fs.writeFileSync(path.join(dir, `${vm}.vmx`), vmx(vm, uuid, mac, network));
       cli('write', `${vm}-config`, '0', '--file', path.join(dir, `${vm}.vmx`));
     }
     say('$ snapsync-agent write <vm>-config 0 --file <vm>.vmx   (for prod-web and staging-web)');
@@ -181,8 +189,8 @@ async function main(): Promise<void> {
     say(`$ snapsync-agent serve --pool … --listen 127.0.0.1:0 → ${url}`);
 
     const configFile = (vm: string) => path.join(dir, `${vm}.vmx`);
-    for (const [vm, uuid, mac, fill] of VMS) {
-      fs.writeFileSync(configFile(vm), vmx(vm, uuid, mac));
+    for (const [vm, uuid, mac, fill, network] of VMS) {
+      fs.writeFileSync(configFile(vm), vmx(vm, uuid, mac, network));
       cli('create', `${vm}-config`, '--type', 'file');
       cli('write', `${vm}-config`, '0', '--file', configFile(vm));
       for (const disk of ['disk0', 'disk1']) {
@@ -242,6 +250,9 @@ async function main(): Promise<void> {
         stagingDisk0Reads: Buffer.from(disk0.base64, 'base64').toString(),
         stagingLabels: cli('describe', 'staging-web').labels,
         stagingConfigDisplayName: config.split('\n').find((l) => l.startsWith('displayName')) ?? '',
+        stagingConfigReferences: config
+          .split('\n')
+          .filter((l) => /^(scsi0:\d\.fileName|ethernet0\.networkName)/.test(l)),
         usage: cli('usage', 'staging-web'),
       },
       fsck: cli('fsck'),
@@ -254,11 +265,15 @@ async function main(): Promise<void> {
     say(`    undo with: snapsync-agent revert staging-web ${sync.safetySnapshot.name}`);
     if (sync.identity) {
       for (const f of sync.identity.fields) say(`    kept ${f.path} = ${f.value} (${f.status})`);
+      // References: staging's own disk files and network, whatever production's config said.
+      for (const r of sync.identity.references ?? [])
+        say(`    kept ${r.path} = ${r.value} (${r.status}; production's: ${r.sourceValue})`);
     } else say('    identity: no profiles ran');
     say(
       `after: staging-web-disk0 reads "${report.after.stagingDisk0Reads}" (production's data), labels ${JSON.stringify(report.after.stagingLabels)}`,
     );
     say(`       staging config: ${report.after.stagingConfigDisplayName}`);
+    for (const line of report.after.stagingConfigReferences) say(`                       ${line}`);
     const u = report.after.usage;
     say(
       `       usage: ${(u.logicalBytes / MiB).toFixed(1)} MiB logical, ${(u.mappedBytes / MiB).toFixed(1)} MiB mapped, ${(u.sharedBytes / MiB).toFixed(1)} MiB shared with production`,

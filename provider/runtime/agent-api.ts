@@ -9,6 +9,7 @@ export type {
   Container as AgentContainer,
   ContainerType,
   IdentityField,
+  IdentityReference,
   LineageEntry,
   Snapshot as AgentSnapshot,
   SyncReport as AgentSyncResult,
@@ -49,7 +50,17 @@ export interface AgentApi {
   sync(
     target: string,
     source: string,
-    options: { preserve: Preserve; safetySnapshot: boolean; members?: string[]; force?: boolean },
+    options: {
+      preserve: Preserve;
+      safetySnapshot: boolean;
+      members?: string[];
+      /** Source value → the target's, for references the target never had. */
+      referenceMap?: Record<string, string>;
+      /** Names or UUIDs of the source a synced config may still hold. */
+      allowSourceReferences?: string[];
+      /** Disconnect attached NBD clients first (else IN_USE). */
+      force?: boolean;
+    },
     key: string,
   ): Promise<AgentSyncResult>;
   revert(container: string, snapshot: string, key: string, force?: boolean): Promise<AgentContainer>;

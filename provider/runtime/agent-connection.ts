@@ -68,6 +68,8 @@ export async function connect(settings: AgentSettings): Promise<AgentApi> {
           safetySnapshot: options.safetySnapshot,
           ...(options.members ? { members: options.members } : {}),
           ...(options.force ? { force: true } : {}),
+          ...(options.referenceMap ? { referenceMap: options.referenceMap } : {}),
+          ...(options.allowSourceReferences ? { allowSourceReferences: options.allowSourceReferences } : {}),
         },
         k(key),
       ) as Promise<AgentSyncResult>,

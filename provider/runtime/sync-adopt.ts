@@ -62,6 +62,8 @@ export async function adoptSync(
     preserved: {},
     restored: [],
     identity: [],
+    // The agent keeps no sync's identity report: an adopted sync shows none until its next re-sync.
+    references: [],
     warnings: [],
     safetySnapshotRef: safety ? `${safety.container}@${safety.name}` : null,
     generation: target.generation,

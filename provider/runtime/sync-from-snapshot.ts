@@ -6,7 +6,7 @@
  * snapshot. Each update keeps only the newest safety snapshot.
  */
 import type * as dynamic from '@pulumi/pulumi/dynamic';
-import type { AgentApi, AgentSyncResult, IdentityField, Preserve } from './agent-api';
+import type { AgentApi, AgentSyncResult, IdentityField, IdentityReference, Preserve } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
@@ -26,6 +26,10 @@ export interface SyncInputs {
   agentUrl?: string;
   /** Attached NBD clients: `fail` (default, IN_USE) or `disconnect` them first. */
   whenAttached?: 'fail' | 'disconnect';
+  /** Source value → the target's, for references in synced configs that the target never had. */
+  referenceMap?: Record<string, string>;
+  /** Names or UUIDs of the source's containers a synced config may still hold. */
+  allowSourceReferences?: string[];
 }
 
 export interface SyncOutputs extends SyncInputs {
@@ -34,6 +38,8 @@ export interface SyncOutputs extends SyncInputs {
   /** Paths the sync had overwritten and that were written back. */
   restored: string[];
   identity: IdentityField[];
+  /** References in the synced configs (kept, mapped or removed), each with what the source had. */
+  references: IdentityReference[];
   warnings: Array<{ path: string; code: string; message: string }>;
   safetySnapshotRef: string | null;
   generation: number;
@@ -45,7 +51,15 @@ export interface SyncOutputs extends SyncInputs {
   drift: string | null;
 }
 
-const RESYNC_ON = ['snapshot', 'triggers', 'preserve', 'members', 'safetySnapshot'];
+const RESYNC_ON = [
+  'snapshot',
+  'triggers',
+  'preserve',
+  'members',
+  'safetySnapshot',
+  'referenceMap',
+  'allowSourceReferences',
+];
 
 export async function check(
   olds: Record<string, unknown>,
@@ -117,6 +131,8 @@ async function runSync(agent: AgentApi, inputs: SyncInputs, key: string): Promis
         safetySnapshot: inputs.safetySnapshot !== false,
         members: inputs.members,
         ...(inputs.whenAttached === 'disconnect' ? { force: true } : {}),
+        ...(inputs.referenceMap ? { referenceMap: inputs.referenceMap } : {}),
+        ...(inputs.allowSourceReferences ? { allowSourceReferences: inputs.allowSourceReferences } : {}),
       },
       key,
     ),
@@ -126,6 +142,7 @@ async function runSync(agent: AgentApi, inputs: SyncInputs, key: string): Promis
 
 function outputs(inputs: SyncInputs, r: AgentSyncResult): SyncOutputs {
   const fields = r.identity?.fields ?? [];
+  const references = r.identity?.references ?? [];
   const ids: Record<string, number> = {};
   if (Object.keys(r.source.members).length === 0) ids[''] = r.source.id;
   for (const m of r.members) {
@@ -134,9 +151,17 @@ function outputs(inputs: SyncInputs, r: AgentSyncResult): SyncOutputs {
   }
   return {
     ...inputs,
-    preserved: Object.fromEntries(fields.map((f) => [f.path, f.value])),
-    restored: fields.filter((f) => f.status === 'restored').map((f) => f.path),
+    // References are identity too: the target's own value for each, and every one the sync wrote back or mapped.
+    preserved: Object.fromEntries([
+      ...fields.map((f) => [f.path, f.value]),
+      ...references.map((f) => [f.path, f.value]),
+    ]),
+    restored: [
+      ...fields.filter((f) => f.status === 'restored').map((f) => f.path),
+      ...references.filter((f) => f.status !== 'kept' || f.value !== f.sourceValue).map((f) => f.path),
+    ],
     identity: fields,
+    references,
     warnings: r.identity?.warnings ?? [],
     safetySnapshotRef: r.safetySnapshot ? `${r.safetySnapshot.container}@${r.safetySnapshot.name}` : null,
     generation: r.generation,

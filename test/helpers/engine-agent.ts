@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ContainerInfo, MutationOptions, Pool, SnapshotInfo } from '../../agent/engine';
+import { createIdentityHooks } from '../../agent/identity';
 import type {
   AgentApi,
   AgentContainer,
@@ -20,7 +21,11 @@ export class EngineAgent implements AgentApi {
   /** Every mutating call's key, in order (tests check retries reuse them). */
   readonly keys: string[] = [];
 
-  constructor(private readonly pool: Pool) {}
+  /** `identity`: run syncs through the identity hooks, as the agent does (default: no hooks). */
+  constructor(
+    private readonly pool: Pool,
+    private readonly identity = false,
+  ) {}
 
   /** Runs a mutation once per key; a replay returns the stored engine result, shaped like a fresh one. */
   private once<R, T>(
@@ -111,6 +116,14 @@ export class EngineAgent implements AgentApi {
         this.pool.sync(target, source, {
           safetySnapshot: options.safetySnapshot,
           members: options.members,
+          ...(this.identity
+            ? {
+                hooks: createIdentityHooks(options.preserve, {
+                  referenceMap: options.referenceMap,
+                  allowSourceReferences: options.allowSourceReferences,
+                }),
+              }
+            : {}),
           ...o,
         }),
       (r) => JSON.parse(JSON.stringify(r)) as AgentSyncResult,

@@ -131,7 +131,7 @@ describe('identity: libvirt domain XML', () => {
     );
     assert.ok(parsed.ok);
     assert.deepEqual(
-      parsed.spans.map((s) => [s.field, s.value.value]),
+      parsed.spans.filter((s) => !s.reference).map((s) => [s.field, s.value.value]),
       [
         ['libvirt.name', 'a&b'],
         ['libvirt.uuid', 'u1'],
@@ -164,6 +164,60 @@ describe('identity: libvirt domain XML', () => {
           w.code === 'IDENTITY_UNPARSABLE' &&
           /libvirt: <\/domain> at offset \d+ closes nothing open/.test(w.message),
       ),
+    );
+  });
+});
+
+describe('identity: libvirt references', () => {
+  it("a one-line domain and a pretty-printed one: the target's <source> fits the synced file's layout", () => {
+    const oneLine = (file: string, net: string) =>
+      `<domain type='kvm'><name>x</name><devices><disk type='file' device='disk'><source file='${file}'/><target dev='vda' bus='virtio'/></disk><interface type='network'><source network='${net}'/></interface></devices></domain>\n`;
+    const pretty = (file: string, net: string) =>
+      `<domain type='kvm'>\n  <name>x</name>\n  <devices>\n    <disk type='file' device='disk'>\n        <source file='${file}'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n    <interface type='network'>\n      <source network='${net}'/>\n    </interface>\n  </devices>\n</domain>\n`;
+    assert.equal(
+      syncText(pretty('/stg.qcow2', 'stg-net'), oneLine('/prod.qcow2', 'prod-net')).out,
+      oneLine('/stg.qcow2', 'stg-net'),
+    );
+    assert.equal(
+      syncText(oneLine('/stg.qcow2', 'stg-net'), pretty('/prod.qcow2', 'prod-net')).out,
+      pretty('/stg.qcow2', 'stg-net'),
+    );
+  });
+});
+
+describe('identity: cloud-init network-config', () => {
+  it("v1: the target's names, MACs, addresses and gateways; everything else the source's", () => {
+    const v1 = (name: string, mac: string, net: string, mtu: number, nl = '\n') =>
+      [
+        '# network-config v1',
+        'version: 1',
+        'config:',
+        '  - type: physical',
+        `    name: ${name}`,
+        `    mac_address: '${mac}'`,
+        `    mtu: ${mtu}`,
+        '    subnets:',
+        '      - type: static',
+        `        address: ${net}.10/24   # the VM's own`,
+        `        gateway: ${net}.1`,
+        '  - type: nameserver',
+        `    address: [${net}.2]`,
+        '',
+      ].join(nl);
+    const { report, out } = syncText(
+      v1('eth0', '52:54:00:aa:00:01', '10.30.0', 1500),
+      v1('ens3', '52:54:00:bb:00:01', '10.20.0', 9000, '\r\n'),
+    );
+    assert.equal(out, v1('eth0', '52:54:00:aa:00:01', '10.30.0', 9000, '\r\n'));
+    assert.deepEqual(
+      report.fields.filter((f) => f.status === 'restored').map((f) => f.path),
+      [
+        'netcfg.config.0.name',
+        'netcfg.config.0.mac_address',
+        'netcfg.config.0.subnets.0.address',
+        'netcfg.config.0.subnets.0.gateway',
+        'netcfg.config.1.address',
+      ],
     );
   });
 });

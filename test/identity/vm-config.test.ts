@@ -10,10 +10,12 @@ import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
 import {
   createIdentityHooks,
+  detectFormat,
   FORMAT_LABEL,
   type IdentityReport,
   MAX_CONFIG_BYTES,
   type Preserve,
+  parseConfig,
 } from '../../agent/identity';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 import {
@@ -47,6 +49,20 @@ const STAGING_FILE: FileOwnMeta = {
   labels: { tier: 'staging' },
   file: { mode: 0o640, uid: 1001, gid: 1002 },
 };
+
+/**
+ * A caller who accepts the source's references as they are (a target whose own config could not be read
+ * has no references to keep): every name in them mapped to itself, and the source VM's name allowed.
+ */
+function acceptSource(
+  text: string,
+  vmName = 'prod',
+): { referenceMap: Record<string, string>; allowSourceReferences: string[] } {
+  const format = detectFormat(text);
+  const parsed = format ? parseConfig(format, text) : null;
+  const names = parsed?.ok ? parsed.spans.flatMap((s) => s.reference?.names ?? []) : [];
+  return { referenceMap: Object.fromEntries(names.map((n) => [n, n])), allowSourceReferences: [vmName] };
+}
 
 const configBytes = (pool: Pool, name: string) => pool.read(name, 0, pool.describe(name).size);
 
@@ -312,8 +328,15 @@ describe('identity: VM config files in a real pool', function () {
     vm(pool, 'declared', fixture('meta-data'), { labels: { [FORMAT_LABEL]: 'ovf' } });
     vm(pool, 'broken', production.replace('</domain>', ''));
     pool.snapshot('prod', 's');
-    const odd = pool.sync('odd', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
-    assert.deepEqual(odd.warnings[0], {
+    // The target's references cannot be read, so none of the source's can be kept out: refused, nothing changed.
+    const oddBefore = readText(pool, 'odd-config');
+    assert.throws(() => pool.sync('odd', 'prod@s', { hooks: createIdentityHooks() }), {
+      code: 'IDENTITY_REFERENCE_UNMAPPED',
+    });
+    assert.equal(readText(pool, 'odd-config'), oddBefore);
+    const accept = { hooks: createIdentityHooks('default', acceptSource(production)) };
+    const odd = pool.sync('odd', 'prod@s', accept).identity as IdentityReport;
+    assert.deepEqual(odd.warnings.filter((w) => w.code !== 'IDENTITY_SOURCE_REFERENCE')[0], {
       path: 'config',
       code: 'IDENTITY_UNPARSABLE',
       message:
@@ -329,7 +352,7 @@ describe('identity: VM config files in a real pool', function () {
       [['config', 'IDENTITY_UNKNOWN_FORMAT']],
     );
 
-    const broken = pool.sync('broken', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
+    const broken = pool.sync('broken', 'prod@s', accept).identity as IdentityReport;
     assert.equal(broken.warnings[0]?.code, 'IDENTITY_UNPARSABLE');
     assert.match(broken.warnings[0]!.message, /libvirt: <domain> is never closed/);
     assert.equal(readText(pool, 'broken-config'), production);
@@ -339,9 +362,16 @@ describe('identity: VM config files in a real pool', function () {
     vm(pool, 'prod', fixture('meta-data'));
     pool.createContainer({ name: 'fresh', type: 'vm' });
     pool.snapshot('prod', 's');
-    const report = pool.sync('fresh', 'prod@s', { hooks: createIdentityHooks() }).identity as IdentityReport;
+    // The seed names the source VM ("prod-web-01" holds the token "prod"): refused unless allowed by name.
+    assert.throws(() => pool.sync('fresh', 'prod@s', { hooks: createIdentityHooks() }), {
+      code: 'IDENTITY_SOURCE_REFERENCE',
+    });
+    assert.deepEqual(pool.describe('fresh').members, {}, 'nothing changed');
+    const report = pool.sync('fresh', 'prod@s', {
+      hooks: createIdentityHooks('default', { allowSourceReferences: ['prod'] }),
+    }).identity as IdentityReport;
     assert.deepEqual(
-      report.warnings.map((w) => [w.path, w.code]),
+      report.warnings.filter((w) => w.code !== 'IDENTITY_SOURCE_REFERENCE').map((w) => [w.path, w.code]),
       [
         ['config.cloudinit.instance-id', 'IDENTITY_FROM_SOURCE'],
         ['config.cloudinit.local-hostname', 'IDENTITY_FROM_SOURCE'],
@@ -393,16 +423,23 @@ describe('identity: VM config files in a real pool', function () {
     pool.snapshot('huge-prod', 's');
     const size = Buffer.byteLength(huge(staging));
 
-    // The target's config is too large: nothing of it could be kept.
-    const target = pool.sync('huge-staging', 'prod@s', { hooks: createIdentityHooks() })
-      .identity as IdentityReport;
-    assert.deepEqual(target.warnings, [
-      {
-        path: 'config',
-        code: 'IDENTITY_TOO_LARGE',
-        message: `the target's content could not be read before the sync (${size} bytes is more than a config file (${MAX_CONFIG_BYTES}); not parsed); it was not kept`,
-      },
-    ]);
+    // The target's config is too large: nothing of it could be kept, its references included (refused unless accepted).
+    assert.throws(() => pool.sync('huge-staging', 'prod@s', { hooks: createIdentityHooks() }), {
+      code: 'IDENTITY_REFERENCE_UNMAPPED',
+    });
+    const target = pool.sync('huge-staging', 'prod@s', {
+      hooks: createIdentityHooks('default', acceptSource(production)),
+    }).identity as IdentityReport;
+    assert.deepEqual(
+      target.warnings.filter((w) => w.code !== 'IDENTITY_SOURCE_REFERENCE'),
+      [
+        {
+          path: 'config',
+          code: 'IDENTITY_TOO_LARGE',
+          message: `the target's content could not be read before the sync (${size} bytes is more than a config file (${MAX_CONFIG_BYTES}); not parsed); it was not kept`,
+        },
+      ],
+    );
     assert.deepEqual(restoredPaths(target), []);
     assert.ok(configBytes(pool, 'huge-staging-config').equals(Buffer.from(production)));
 
@@ -438,16 +475,23 @@ describe('identity: VM config files in a real pool', function () {
     pool.snapshot('prod', 's');
     pool.snapshot('latin-prod', 's');
 
-    const target = pool.sync('latin-staging', 'prod@s', { hooks: createIdentityHooks() })
-      .identity as IdentityReport;
-    assert.deepEqual(target.warnings, [
-      {
-        path: 'config',
-        code: 'IDENTITY_UNPARSABLE',
-        message:
-          "the target's content could not be read before the sync (the file is not UTF-8 text); it was not kept",
-      },
-    ]);
+    assert.throws(() => pool.sync('latin-staging', 'prod@s', { hooks: createIdentityHooks() }), {
+      code: 'IDENTITY_REFERENCE_UNMAPPED',
+    });
+    const target = pool.sync('latin-staging', 'prod@s', {
+      hooks: createIdentityHooks('default', acceptSource(production)),
+    }).identity as IdentityReport;
+    assert.deepEqual(
+      target.warnings.filter((w) => w.code !== 'IDENTITY_SOURCE_REFERENCE'),
+      [
+        {
+          path: 'config',
+          code: 'IDENTITY_UNPARSABLE',
+          message:
+            "the target's content could not be read before the sync (the file is not UTF-8 text); it was not kept",
+        },
+      ],
+    );
     assert.ok(configBytes(pool, 'latin-staging-config').equals(Buffer.from(production)));
 
     const source = pool.sync('staging', 'latin-prod@s', { hooks: createIdentityHooks() })

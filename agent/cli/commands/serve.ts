@@ -156,7 +156,7 @@ export const serve: CommandModule<object, ServeArgs> = {
         maxMessageBytes: args.maxMessageBytes,
         maxInFlight: args.maxInFlight,
         logger,
-        identityHooks: (preserve) => createIdentityHooks(preserve) as never,
+        identityHooks: (preserve, references) => createIdentityHooks(preserve, references) as never,
         connectionLimits: limits,
         sessions,
       });

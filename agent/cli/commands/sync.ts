@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { SyncReport } from '../../../schema';
 import { AgentClient } from '../../client/client';
 import { type GlobalArgs, run, table } from '../context';
+import { UsageError } from '../usage-error';
 
 interface SyncArgs extends GlobalArgs {
   target: string;
@@ -11,6 +12,20 @@ interface SyncArgs extends GlobalArgs {
   noSafety?: boolean;
   member?: string[];
   force?: boolean;
+  map?: string[];
+  allowSourceReference?: string[];
+}
+
+/** `--map SRC=DST` (repeatable) → referenceMap; the last `=` splits, so a value may hold one (a path never does). */
+export function parseReferenceMap(entries: string[]): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const entry of entries) {
+    const at = entry.lastIndexOf('=');
+    if (at <= 0 || at === entry.length - 1)
+      throw new UsageError(`--map wants SRC=DST (a source value and the target's), got "${entry}"`);
+    map[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return map;
 }
 
 export const sync: CommandModule<GlobalArgs, SyncArgs> = {
@@ -29,6 +44,21 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
         type: 'boolean',
         describe: 'disconnect attached NBD clients first (else refused with IN_USE while any is attached)',
       })
+      .option('map', {
+        type: 'string',
+        array: true,
+        describe:
+          "SRC=DST: a reference the target never had (a disk file, NBD export, network) → the target's own",
+      })
+      .option('allow-source-reference', {
+        type: 'string',
+        array: true,
+        describe: "a name or UUID of the source's containers a synced config may still hold",
+      })
+      .example(
+        '$0 sync staging-web prod-web@nightly --map prod-dmz=staging-dmz',
+        "production's new NIC on prod-dmz goes on staging-dmz for staging",
+      )
       .example('$0 sync staging-web prod-web@nightly-2026-11-24', 'refresh a VM, keeping its identity')
       .example(
         '$0 sync staging-disk0 prod-disk0@nightly --preserve "disk*.gpt.*"',
@@ -38,6 +68,7 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
     run(
       args,
       (c) => {
+        const referenceMap = args.map ? parseReferenceMap(args.map) : undefined;
         const preserve = !args.preserve
           ? 'default'
           : args.preserve.length === 1 && args.preserve[0] === 'none'
@@ -52,6 +83,8 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
             safetySnapshot: !args.noSafety,
             ...(args.member ? { members: args.member } : {}),
             ...(args.force ? { force: true } : {}),
+            ...(referenceMap ? { referenceMap } : {}),
+            ...(args.allowSourceReference ? { allowSourceReferences: args.allowSourceReference } : {}),
           },
           { idempotencyKey: AgentClient.newKey() },
         );
@@ -72,6 +105,21 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
               r.identity.fields.map((f) => [f.path, f.value, f.status, f.sourceValue ?? '']),
             ),
           );
+          const references = r.identity.references ?? [];
+          if (references.length > 0) {
+            lines.push(
+              '',
+              table(
+                ['REFERENCE', 'NOW', 'STATUS', 'SOURCE HAD'],
+                references.map((f) => [
+                  f.path,
+                  f.value || '(none)',
+                  f.via ? `${f.status} (${f.via})` : f.status,
+                  f.sourceValue,
+                ]),
+              ),
+            );
+          }
           for (const w of r.identity.warnings) lines.push(`warning: ${w.path}: [${w.code}] ${w.message}`);
         } else lines.push('identity: no profiles ran (identity profiles are not available in this agent)');
         return lines.join('\n');

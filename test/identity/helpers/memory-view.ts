@@ -12,7 +12,7 @@ import type {
   SyncContext,
 } from '../../../agent/engine';
 import type { IdentityReport } from '../../../agent/identity';
-import { createIdentityHooks, type Preserve } from '../../../agent/identity';
+import { createIdentityHooks, type Preserve, type ReferenceOptions } from '../../../agent/identity';
 
 export class MemoryView implements ContainerView {
   private readonly touched = new Set<number>();
@@ -76,7 +76,7 @@ const snapshot: SnapshotInfo = {
   id: 1,
   uuid: '00000000-0000-4000-8000-000000000002',
   name: 's',
-  container: 'source',
+  container: 'prod-source-container',
   containerType: 'file',
   size: 0,
   createdAt: '2026-01-01T00:00:00.000Z',
@@ -94,14 +94,18 @@ export function simulateSync(
   source: Buffer,
   preserve: Preserve = 'default',
   labels: Record<string, string> = {},
+  references: ReferenceOptions = {},
 ): { report: IdentityReport; data: Buffer; view: MemoryView } {
   const view = new MemoryView(Buffer.from(target), type);
   const context = (): SyncContext => ({
     target: info('target', type, labels),
     source: snapshot,
     members: [{ role: null, target: info('target', type, labels), source: snapshot, view }],
+    sourceContainers: [
+      { role: null, name: snapshot.container, uuid: '00000000-0000-4000-8000-000000000003' },
+    ],
   });
-  const hooks = createIdentityHooks(preserve);
+  const hooks = createIdentityHooks(preserve, references);
   const captured = hooks.capture(context());
   view.data = Buffer.from(source);
   const report = hooks.restore(context(), captured);

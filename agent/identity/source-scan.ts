@@ -1,0 +1,65 @@
+/**
+ * The safety net after a restore, whatever the format: a synced config must
+ * not name the source's containers (the VM and its members) or their UUIDs.
+ * A match counts as a whole token (no letter or digit either side), outside
+ * the target's own container names (a target `web-staging` contains a source
+ * `web`), and on a line that the target's config did not already have word
+ * for word before the sync (the target's own text is never the source's), nor
+ * on a line holding an identity value the caller chose not to keep (preserve).
+ */
+import { tokenOccurrences } from './references';
+
+export interface SourceName {
+  /** The name or UUID as the pool knows it. */
+  name: string;
+  /** Spellings to look for (a UUID: with and without dashes, and as a .vmx writes it). */
+  forms: string[];
+}
+
+export interface SourceHit {
+  name: string;
+  line: number;
+  text: string;
+}
+
+/** The spellings of a container UUID in config files. */
+export function uuidForms(uuid: string): string[] {
+  const hex = uuid.replace(/-/g, '').toLowerCase();
+  const pairs = hex.match(/../g) ?? [];
+  const vmx = `${pairs.slice(0, 8).join(' ')}-${pairs.slice(8).join(' ')}`;
+  return [uuid.toLowerCase(), hex, vmx];
+}
+
+const lines = (text: string) => text.split('\n').map((l) => l.replace(/\r$/, ''));
+
+export function scanForSource(
+  text: string,
+  targetBefore: string | null,
+  names: SourceName[],
+  targetNames: string[],
+  /** Lines the caller chose to take from the source (an identity value preserve did not keep). */
+  exempt: string[] = [],
+): SourceHit[] {
+  const own = new Set([...(targetBefore === null ? [] : lines(targetBefore)), ...exempt]);
+  // The longest first: a line naming `prod-disk1` is reported as that, not as the VM `prod` it contains.
+  const longestFirst = [...names].sort((a, b) => b.name.length - a.name.length);
+  const hits: SourceHit[] = [];
+  lines(text).forEach((line, index) => {
+    if (own.has(line)) return;
+    const masked: Array<[number, number]> = [];
+    for (const t of targetNames)
+      for (const at of tokenOccurrences(line, t, true)) masked.push([at, at + t.length]);
+    for (const n of longestFirst) {
+      for (const form of n.forms) {
+        const at = tokenOccurrences(line, form, true).find(
+          (i) => !masked.some(([s, e]) => i >= s && i + form.length <= e),
+        );
+        if (at !== undefined) {
+          hits.push({ name: n.name, line: index + 1, text: line.trim().slice(0, 200) });
+          return;
+        }
+      }
+    }
+  });
+  return hits;
+}
