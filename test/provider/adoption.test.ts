@@ -124,6 +124,7 @@ describe('adoption: get by name or uuid with complete outputs (issue 14)', funct
         preserved: {},
         restored: [],
         identity: [],
+        references: [],
         warnings: [],
         safetySnapshotRef: `copy@${synced.safetySnapshot!.name}`,
         generation: copy.generation,
