@@ -95,7 +95,7 @@ export function pinSnapshot(core: EngineCore, uuid: string): SnapshotPin {
  * them. Returns how many. A failed commit leaves them for the next open.
  */
 export function freeReaderHeld(core: EngineCore): number {
-  const held = [...core.catalog.snapshots.values()].filter((s) => s.heldByReader === true);
+  const held = [...core.catalog.snapshots.values()].filter((s) => s.hidden && s.heldByReader === true);
   if (held.length === 0) return 0;
   try {
     core.mutate(() => {
