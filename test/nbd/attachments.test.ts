@@ -235,7 +235,9 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
     await client.call('deleteContainer', { container: src, recursive: true });
     assert.deepEqual(await readVia(reader, 0, SIZE), old);
     const hidden = async () =>
-      (await client.call('listSnapshots', { includeHidden: true })).filter((x) => x.container === src && x.hidden);
+      (await client.call('listSnapshots', { includeHidden: true })).filter(
+        (x) => x.container === src && x.hidden,
+      );
     assert.equal((await hidden()).length, 1, 'the old s1 is kept, hidden, for its reader');
     assert.equal((await client.call('fsck', {})).ok, true, 'fsck accepts a snapshot held for a reader');
     const held = await settled(async () => (await client.call('info', {})).usedBlocks);
