@@ -144,7 +144,10 @@ describe('provider runtime (resource logic on a real engine)', () => {
       [runtime.container, { name: 'x', type: 'vdisk', size: 4096 }],
     ] as const) {
       const wrong = await resource.check({}, { ...inputs, whenAttached: 'detach' });
-      assert.deepEqual(wrong.failures?.map((f) => f.property), ['whenAttached']);
+      assert.deepEqual(
+        wrong.failures?.map((f) => f.property),
+        ['whenAttached'],
+      );
       assert.deepEqual((await resource.check({}, { ...inputs, whenAttached: 'disconnect' })).failures, []);
     }
   });
