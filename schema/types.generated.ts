@@ -635,7 +635,7 @@ export interface DescribeSnapshotParams {
  */
 export interface DeleteSnapshotParams {
   /**
-   * When NBD clients are attached to what this changes: disconnect them first (drained and flushed; they get NBD_ESHUTDOWN). Without it the operation is refused with IN_USE.
+   * Accepted and ignored: deleting a snapshot is never refused for its NBD readers. They keep reading it (hidden, its name free) and it is freed when the last one disconnects.
    */
   force?: boolean;
   /**

@@ -27,7 +27,7 @@ export const FSCK_CODES = [
   'SNAPSHOT_CONTAINER_MISSING',
   /** The snapshot name index and the visible snapshots disagree. */
   'SNAPSHOT_NAME_INDEX_MISMATCH',
-  /** A hidden snapshot nothing reads through: it should have been freed. */
+  /** A hidden snapshot nothing reads through, and not held for an NBD reader (heldByReader): it should have been freed. */
   'HIDDEN_SNAPSHOT_UNREFERENCED',
   /** A table whose owner does not use it (or uses it with the wrong frozen state). */
   'TABLE_OWNER_INVALID',
@@ -140,7 +140,17 @@ export async function fsck(
     for (const { key, value } of store.entries<number, SnapshotRecord>(DB.snapshots, {}, txn)) {
       if (value?.v !== 1 || value.id !== key)
         report('RECORD_INVALID', `snapshot record ${key} is invalid`, { snapshot: key });
-      else snapshots.set(key, value);
+      else {
+        snapshots.set(key, value);
+        // Only a hidden data snapshot can be held by a reader.
+        if (
+          value.heldByReader !== undefined &&
+          (value.heldByReader !== true || !value.hidden || value.table === null)
+        )
+          report('RECORD_INVALID', `snapshot record ${key} claims a reader holds it but is not hidden data`, {
+            snapshot: key,
+          });
+      }
     }
     const snapshotNames = new Map<string, number>();
     for (const { key, value } of store.entries<[number, string], number>(DB.snapshotNames, {}, txn)) {
@@ -276,7 +286,9 @@ export async function fsck(
         report('SNAPSHOT_TABLE_INVALID', `snapshot ${s.name} (${s.id}) has no valid frozen table`, {
           snapshot: s.id,
         });
-      } else if (s.hidden && (dependents.get(t.id) ?? 0) === 0) {
+      } else if (s.hidden && (dependents.get(t.id) ?? 0) === 0 && s.heldByReader !== true) {
+        // Not one held for an NBD reader alone (heldByReader): reader pins are not stored, so a crash or a
+        // close with the reader attached leaves that one, and the next open frees it.
         report(
           'HIDDEN_SNAPSHOT_UNREFERENCED',
           `hidden snapshot ${s.id} has no dependents and should have been freed`,

@@ -33,6 +33,7 @@ import {
 import { flattenContainer, type Progress } from './flatten';
 import { type FsckReport, fsck } from './fsck';
 import { containerInfo, snapshotInfo } from './infos';
+import { freeReaderHeld, pinSnapshot, type SnapshotPin } from './pins';
 import { reclaimAll, reclaimStep } from './reclaim';
 import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } from './snapshots';
 import { SpaceMap } from './space-map';
@@ -222,6 +223,8 @@ export class Pool {
     catalog.load(store);
     const pool = new Pool(new EngineCore(dir, record, store, device, lock, space, tables, catalog), reserve);
     pool.pruneIdempotency();
+    // Reader pins are not stored: what only a reader held before the last close or crash goes now.
+    freeReaderHeld(pool.core);
     pool.core.scheduleReclaim();
     return pool;
   }
@@ -505,6 +508,16 @@ export class Pool {
     this.core.assertOpen();
     const s = this.core.catalog.snapshots.get(id);
     return s !== undefined && s.uuid === uuid && !s.hidden;
+  }
+
+  /**
+   * Pins the visible data snapshot `uuid` for a reader (an NBD session): the
+   * pin reads it by its table, also once it is deleted (then hidden, its
+   * name free again), until `release()`; the last release of a deleted
+   * snapshot frees it. NOT_FOUND if there is no such visible snapshot.
+   */
+  pinSnapshot(uuid: string): SnapshotPin {
+    return pinSnapshot(this.core, uuid);
   }
 
   // ---- inspection ----

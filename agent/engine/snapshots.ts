@@ -132,8 +132,9 @@ export function takeSnapshot(
 }
 
 /**
- * Deletes a snapshot. One that other tables still read through is hidden
- * (its name is free again) and goes once its last dependent is gone.
+ * Deletes a snapshot. One that other tables still read through, or that an
+ * NBD reader has pinned, is hidden (its name is free again) and goes once its
+ * last dependent and its last reader are gone.
  */
 export function deleteSnapshot(core: EngineCore, snapshot: SnapshotRecord): void {
   const { catalog, batch } = core;
@@ -150,12 +151,24 @@ export function deleteSnapshot(core: EngineCore, snapshot: SnapshotRecord): void
 
 function releaseSnapshot(core: EngineCore, snapshot: SnapshotRecord): void {
   const table = core.tables.get(snapshot.table!);
-  if (table.dependents > 0) {
-    core.catalog.putSnapshot(core.batch, { ...snapshot, hidden: true });
+  if (table.dependents > 0 || table.readers > 0) {
+    core.catalog.putSnapshot(core.batch, hiddenRecord(snapshot, table));
     return;
   }
   core.catalog.removeSnapshot(core.batch, snapshot);
   dropTable(core, table);
+}
+
+/**
+ * The hidden form of a snapshot. One kept for its readers alone says so:
+ * pins are not stored, so the next open must know to free it (and fsck that
+ * it is not a leak).
+ */
+function hiddenRecord(snapshot: SnapshotRecord, table: TableState): SnapshotRecord {
+  const { heldByReader: _, ...record } = snapshot;
+  return table.dependents === 0 && table.readers > 0
+    ? { ...record, hidden: true, heldByReader: true }
+    : { ...record, hidden: true };
 }
 
 /**
@@ -166,12 +179,21 @@ export function dropTable(core: EngineCore, table: TableState): void {
   releaseChain(core, core.tables.discard(core.batch, table));
 }
 
-/** Walks down from a table that just lost a dependent, freeing hidden snapshots nobody reads any more. */
+/**
+ * Walks down from a table that just lost a dependent (or its last reader),
+ * freeing hidden snapshots nobody reads any more. It stops at one a reader
+ * still pins, marking it as held by that reader alone.
+ */
 export function releaseChain(core: EngineCore, from: TableState | null): void {
   let parent = from;
   while (parent !== null && parent.dependents === 0 && parent.owner.kind === 'snapshot') {
     const snapshot = core.catalog.snapshots.get(parent.owner.id);
     if (!snapshot?.hidden) break;
+    if (parent.readers > 0) {
+      if (snapshot.heldByReader !== true)
+        core.catalog.putSnapshot(core.batch, hiddenRecord(snapshot, parent));
+      break;
+    }
     core.catalog.removeSnapshot(core.batch, snapshot);
     parent = core.tables.discard(core.batch, parent);
   }

@@ -6,6 +6,8 @@ export class TableState {
   readonly presence = new PresenceSet();
   /** Tables whose parent is this one (derived at load, never stored). */
   dependents = 0;
+  /** Readers pinning this snapshot table (in memory, never stored): it is kept, hidden if deleted, while any reads. */
+  readers = 0;
   /** Entries the table held when it froze (fsck proves a frozen table never changed); null: not frozen, or frozen before this was recorded. */
   frozenEntries: number | null = null;
 

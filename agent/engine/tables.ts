@@ -112,6 +112,7 @@ export class TableRegistry {
    */
   discard(batch: WriteBatch, table: TableState): TableState | null {
     if (table.dependents > 0) throw CORRUPT(`table ${table.id} still has dependents`);
+    if (table.readers > 0) throw CORRUPT(`table ${table.id} still has readers`);
     const parent = table.parent;
     this.setParent(batch, table, null);
     this.setOwner(batch, table, { kind: 'garbage' });

@@ -52,7 +52,8 @@ function tablesFreedByDeleting(core: EngineCore, container: ContainerRecord): Se
       const goes =
         t.owner.kind === 'container' ||
         (ownedSnapshot && (ownedSnapshot.hidden || doomedSnapshots.has(ownedSnapshot.id)));
-      if (!goes || deps(t) > 0) return;
+      // A table an NBD reader pins stays (hidden) until the reader goes.
+      if (!goes || deps(t) > 0 || t.readers > 0) return;
       freed.add(t.id);
     }
   };

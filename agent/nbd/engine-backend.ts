@@ -3,13 +3,15 @@
  * a client that connects while another holds the writer slot gets the export
  * read-only), every vdisk snapshot read-only as `name@snapshot`.
  *
- * A name is resolved once, when the client opens the export: the session is
- * then bound to the container's id, uuid, generation and size (a snapshot's
- * id and uuid), checked on every request. Once the container was deleted,
- * re-synced, reverted or resized (the snapshot deleted) the session's
- * requests fail with ESHUTDOWN and reach nothing, whatever now has the name.
+ * A name is resolved once, when the client opens the export: a vdisk session
+ * is then bound to the container's id, uuid, generation and size, checked on
+ * every request. Once the container was deleted, re-synced, reverted or
+ * resized the session's requests fail with ESHUTDOWN and reach nothing,
+ * whatever now has the name. A snapshot session pins the snapshot and reads
+ * it through everything, its deletion included (it is then hidden, and freed
+ * when the last reader goes).
  */
-import type { AllocationExtent, Pool } from '../engine';
+import type { AllocationExtent, Pool, SnapshotPin } from '../engine';
 import { isSnapsyncError } from '../engine/errors';
 import type { NbdBackend, NbdExportInfo, NbdExports, NbdExtent } from './backend';
 import { NBD_ERR } from './constants';
@@ -87,13 +89,12 @@ export class EngineExports implements NbdExports {
     if (info === null) return null;
     if (name.includes('@')) {
       const s = this.pool.describeSnapshot(name);
-      return new SnapshotBackend(this.pool, name, info.size, {
-        kind: 'snapshot',
-        id: s.id,
-        uuid: s.uuid,
-        container: s.container,
-        snapshot: s.name,
-      });
+      return new SnapshotBackend(
+        this.pool.pinSnapshot(s.uuid),
+        name,
+        { kind: 'snapshot', id: s.id, uuid: s.uuid, container: s.container, snapshot: s.name },
+        this.pool.blockSize,
+      );
     }
     const c = this.pool.describe(name);
     const target: SessionTarget = {
@@ -204,29 +205,38 @@ class VdiskBackend implements NbdBackend {
   }
 }
 
+/**
+ * A reader of a snapshot: it pins the snapshot (Pool.pinSnapshot) and reads
+ * through the pin, by the snapshot's table, never by its name. A deleted
+ * snapshot is hidden and still read here, exactly as it was; the engine frees
+ * it when the last reader closes.
+ */
 class SnapshotBackend implements NbdBackend {
   readonly readOnly = true;
   readonly blockSize: number;
   private stopped = false;
 
   constructor(
-    private readonly pool: Pool,
+    private readonly pin: SnapshotPin,
     readonly name: string,
-    readonly size: number,
     readonly target: SessionTarget & { kind: 'snapshot' },
+    blockSize: number,
   ) {
-    this.blockSize = pool.blockSize;
+    this.blockSize = blockSize;
   }
 
-  /** The snapshot while it is still the one this session opened (not deleted); otherwise ESHUTDOWN. */
-  private bound(): string {
-    if (this.stopped || !this.pool.attachedSnapshot(this.target.id, this.target.uuid))
-      throw endedError(this.name);
-    return `${this.target.container}@${this.target.snapshot}`;
+  get size(): number {
+    return this.pin.snapshot.size;
+  }
+
+  /** The pin while the session is not stopped; otherwise ESHUTDOWN. */
+  private bound(): SnapshotPin {
+    if (this.stopped) throw endedError(this.name);
+    return this.pin;
   }
 
   read(offset: number, target: Buffer): void {
-    this.pool.readSnapshot(this.bound(), offset, target.length).copy(target);
+    this.bound().read(offset, target.length, target);
   }
 
   write(): void {
@@ -245,12 +255,15 @@ class SnapshotBackend implements NbdBackend {
   }
 
   blockStatus(offset: number, length: number): NbdExtent[] {
-    return toExtents(this.pool.snapshotAllocation(this.bound(), offset, length));
+    return toExtents(this.bound().allocation(offset, length));
   }
 
   stop(): void {
     this.stopped = true;
+    this.pin.release();
   }
 
-  close(): void {}
+  close(): void {
+    this.pin.release();
+  }
 }

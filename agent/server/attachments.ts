@@ -1,19 +1,24 @@
 /**
  * Attachments as the agent enforces them: before an operation that would
- * change what an attached NBD client sees (sync, revert, resize, delete,
- * flatten, import onto a container; deleting a snapshot a reader has open),
- * the sessions it would affect are looked up by uuid. Without `force` the
- * operation is refused with IN_USE naming them, and nothing changes; with
- * `force` they are drained and disconnected first (their acknowledged writes
- * are flushed into the state before the operation), then it runs.
- * Snapshots are not guarded: they change nothing an attached client sees.
+ * change what an attached NBD writer sees (sync, revert, resize, delete,
+ * flatten, import onto a container), the vdisk sessions it would affect are
+ * looked up by uuid. Without `force` the operation is refused with IN_USE
+ * naming them, and nothing changes; with `force` they are drained and
+ * disconnected first (their acknowledged writes are flushed into the state
+ * before the operation), then it runs.
+ * Snapshots are not guarded: taking one changes nothing an attached client
+ * sees. Nor are snapshot readers: a reader pins its snapshot (engine
+ * pins.ts), so deleting it (or its container, recursively) goes ahead, the
+ * snapshot is hidden and its name free, the reader keeps reading it exactly,
+ * and it is freed when the last reader goes. `force` on deleteSnapshot is
+ * accepted and changes nothing.
  */
 import type { OpName } from '../../schema';
 import { isSnapsyncError, type Pool } from '../engine';
 import type { AttachedSession, SessionInfo, SessionRegistry } from '../nbd/sessions';
 import { WireError } from './wire-error';
 
-/** Operations that change what attached clients see, and take `force`. */
+/** Operations that change what attached clients see, and take `force` (deleteSnapshot: accepted, clears nothing). */
 export const GUARDED_OPS = [
   'sync',
   'revert',
@@ -67,16 +72,14 @@ export class Attachments {
     }
   }
 
-  /** What `op` would change: container uuids (their vdisk sessions) and snapshot uuids (their readers). */
+  /** What `op` would change: container uuids (their vdisk sessions); never a snapshot reader (it pins its snapshot). */
   private scope(op: GuardedOp, p: Record<string, unknown>): Scope {
     const name = (key: string) => (typeof p[key] === 'string' ? (p[key] as string) : '');
     switch (op) {
       case 'sync':
         return this.scopeOf(name('target'), false, Array.isArray(p.members) ? (p.members as string[]) : null);
-      case 'deleteContainer':
-        return this.scopeOf(name('container'), p.recursive === true);
       case 'deleteSnapshot':
-        return this.snapshotScope(name('snapshot'));
+        return { containers: new Set(), snapshots: new Set() };
       default:
         return this.scopeOf(name('container'), false);
     }
@@ -94,21 +97,10 @@ export class Attachments {
       const info = this.lookup(() => this.pool.describe(n));
       if (info === null) continue;
       scope.containers.add(info.uuid);
-      if (withSnapshots) for (const s of this.pool.listSnapshots(n)) scope.snapshots.add(s.uuid);
+      // Hidden ones too: a deleted snapshot's reader still reads it.
+      if (withSnapshots)
+        for (const s of this.pool.listSnapshots(n, { includeHidden: true })) scope.snapshots.add(s.uuid);
     }
-    return scope;
-  }
-
-  /** A snapshot and (a VM snapshot) its member snapshots. */
-  private snapshotScope(ref: string): Scope {
-    const scope: Scope = { containers: new Set(), snapshots: new Set() };
-    const s = this.lookup(() => this.pool.describeSnapshot(ref));
-    if (s === null) return scope;
-    scope.snapshots.add(s.uuid);
-    const members = new Set(Object.values(s.members));
-    if (members.size > 0)
-      for (const m of this.pool.listSnapshots(undefined, { includeHidden: true }))
-        if (members.has(m.id)) scope.snapshots.add(m.uuid);
     return scope;
   }
 

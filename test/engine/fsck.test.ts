@@ -164,6 +164,14 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
         return [problem('RECORD_INVALID', { container: 99 })];
       },
     },
+    {
+      what: 'a visible snapshot that claims only a reader holds it (heldByReader is for hidden ones)',
+      edit: (s) => {
+        const snapshot = s.snapshot('a', 's');
+        s.put('snapshots', snapshot.id, { ...snapshot, heldByReader: true });
+        return [problem('RECORD_INVALID', { snapshot: snapshot.id })];
+      },
+    },
   ],
   NAME_INDEX_MISMATCH: [
     {

@@ -50,6 +50,18 @@ async function writeVia(client: RawClient, offset: number, data: Buffer): Promis
   assert.equal((await client.reply()).error, 0, 'write acknowledged');
 }
 
+/** The value once two reads in a row agree (background work, such as the reclaimer, has settled). */
+async function settled(read: () => Promise<number>): Promise<number> {
+  let last = await read();
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    const now = await read();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 /** Rejects with IN_USE naming exactly these exports; returns the sessions it named. */
 async function refusedInUse(call: Promise<unknown>, exports: string[]): Promise<SessionDetail[]> {
   let sessions: SessionDetail[] = [];
@@ -165,14 +177,83 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
       })
     ).text();
     assert.match(metrics, new RegExp(`snapsync_nbd_sessions\\{mode="read-write",container="${target}"\\} 1`));
-    // A snapshot reader blocks the snapshot's deletion, not a sync of its container.
-    await refusedInUse(client.call('deleteSnapshot', { snapshot: `${src}@s1` }), [`${src}@s1`]);
+    // A snapshot reader shows under its snapshot's container (it blocks nothing: see the pinned-reader test).
+    assert.deepEqual(
+      (await client.call('sessions', { container: src })).sessions.map((s) => [s.export, s.mode]),
+      [[`${src}@s1`, 'read-only']],
+    );
     writer.client.disconnect();
     reader.client.disconnect();
     await Promise.all([writer.client.closed, reader.client.closed]);
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual((await client.call('sessions', { container: target })).sessions, []);
     assert.equal((await client.call('describe', { container: target })).sessions, undefined);
+  });
+
+  it('deleting a snapshot a reader has open goes ahead: its name is free, the reader reads the old data exactly, the space is freed when it goes', async () => {
+    counter++;
+    const src = `pinned${counter}`;
+    await client.call('createContainer', { name: src, type: 'vdisk', size: SIZE });
+    await client.write(src, 0, Buffer.alloc(8 * BS, 0xaa));
+    await client.call('snapshot', { container: src, name: 's1' });
+    await client.write(src, 0, Buffer.alloc(2 * BS, 0xcc));
+    const old = Buffer.concat([Buffer.alloc(8 * BS, 0xaa), Buffer.alloc(SIZE - 8 * BS)]);
+    const { client: reader } = await RawClient.open(nbdPort, `${src}@s1`, { structured: false });
+    assert.deepEqual(await readVia(reader, 0, BS), old.subarray(0, BS));
+
+    // Reads in flight while the snapshot is deleted: all answered with the snapshot's data.
+    const ranges = [0, 3, 6, 7, 12].map((b) => ({ offset: b * BS, length: 2 * BS }));
+    for (const r of ranges) reader.request(CMD.READ, 0, r.offset, r.length);
+    const deleted = client.call('deleteSnapshot', { snapshot: `${src}@s1` });
+    for (const r of ranges) {
+      const reply = await reader.reply(r.length);
+      assert.equal(reply.error, 0, 'read in flight ok');
+      assert.deepEqual(
+        RawClient.readData(reply, r.offset, r.length),
+        old.subarray(r.offset, r.offset + r.length),
+      );
+    }
+    assert.deepEqual(await deleted, {}, 'the delete is not refused');
+    await assert.rejects(
+      client.call('describeSnapshot', { snapshot: `${src}@s1` }),
+      /NOT_FOUND|does not exist/,
+    );
+    assert.deepEqual(await client.call('listSnapshots', { container: src }), []);
+    assert.deepEqual(await readVia(reader, 0, SIZE), old, 'the reader reads the deleted snapshot exactly');
+
+    // The name is free: a new s1 reads the disk as it is now; the old reader still reads the old one.
+    await client.call('snapshot', { container: src, name: 's1' });
+    assert.deepEqual(await client.read(src, 0, BS, 's1'), Buffer.alloc(BS, 0xcc));
+    assert.deepEqual(await readVia(reader, 0, SIZE), old);
+    assert.deepEqual(
+      (await client.call('sessions', { container: src })).sessions.map((s) => s.export),
+      [`${src}@s1`],
+      'the reader is still attached',
+    );
+
+    // Nothing but the reader reads through the old s1 once the disk goes (recursive: not refused either).
+    await client.call('deleteContainer', { container: src, recursive: true });
+    assert.deepEqual(await readVia(reader, 0, SIZE), old);
+    const hidden = async () =>
+      (await client.call('listSnapshots', { includeHidden: true })).filter(
+        (x) => x.container === src && x.hidden,
+      );
+    assert.equal((await hidden()).length, 1, 'the old s1 is kept, hidden, for its reader');
+    assert.equal((await client.call('fsck', {})).ok, true, 'fsck accepts a snapshot held for a reader');
+    const held = await settled(async () => (await client.call('info', {})).usedBlocks);
+
+    reader.disconnect();
+    await reader.closed;
+    // The engine frees it when the reader's session closes; the reclaimer then frees its blocks.
+    for (
+      let i = 0;
+      i < 200 && ((await hidden()).length > 0 || (await client.call('info', {})).usedBlocks > held - 8);
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 25));
+    assert.deepEqual(await hidden(), [], 'freed when the reader went');
+    assert.equal((await client.call('info', {})).usedBlocks, held - 8, "the old s1's 8 blocks are free");
+    assert.equal((await client.call('fsck', {})).ok, true);
   });
 
   it('force drains and disconnects the writer: its acknowledged writes are in the safety snapshot, its later requests reach nothing', async () => {

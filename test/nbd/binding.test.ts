@@ -3,6 +3,8 @@
  * its name: whatever the engine does under an attached client — a direct
  * sync, revert, resize, or delete and re-create under the same name — the
  * client's later requests fail with NBD_ESHUTDOWN and reach no container.
+ * A snapshot reader pins its snapshot instead: it reads it as it was through
+ * everything, its deletion included.
  * (The agent refuses these while a client is attached; this is the layer
  * below, which holds even if a change gets past it.)
  */
@@ -84,19 +86,34 @@ describe('nbd sessions are bound to the disk they opened, not to its name', () =
     third.disconnect();
   });
 
-  it('a snapshot reader survives writes, syncs and snapshots of its container, not the snapshot deletion', async () => {
+  it('a snapshot reader survives writes, syncs and snapshots of its container, and the snapshot deletion', async () => {
     const { client } = await RawClient.open(s.server.port, 'a@s1', { structured: false });
+    const read16 = async () => {
+      client.request(CMD.READ, 0, 0, 16);
+      const r = await client.reply(16);
+      assert.equal(r.error, 0);
+      return RawClient.readData(r, 0, 16);
+    };
     s.pool.write('a', 0, Buffer.alloc(BS, 0x01));
     s.pool.snapshot('a', 's2');
     s.pool.sync('a', 'a@s2');
-    client.request(CMD.READ, 0, 0, 16);
-    const r = await client.reply(16);
-    assert.equal(r.error, 0);
-    assert.deepEqual(RawClient.readData(r, 0, 16), Buffer.alloc(16, 0xaa));
+    assert.deepEqual(await read16(), Buffer.alloc(16, 0xaa));
+    // Deleted (hidden: the reader pins it) and its name taken by a new snapshot: the reader still reads a@s1 as it was.
     s.pool.deleteSnapshot('a@s1');
-    client.request(CMD.READ, 0, 0, 16);
-    assert.equal(await outcome(client, 16), NBD_ERR.ESHUTDOWN);
+    s.pool.snapshot('a', 's1');
+    assert.deepEqual(s.pool.readSnapshot('a@s1', 0, 16), Buffer.alloc(16, 0x01));
+    assert.deepEqual(await read16(), Buffer.alloc(16, 0xaa));
+    s.pool.deleteContainer('a', { recursive: true });
+    assert.deepEqual(await read16(), Buffer.alloc(16, 0xaa));
     client.disconnect();
+    await client.closed;
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(
+      s.pool.listSnapshots(undefined, { includeHidden: true }),
+      [],
+      'freed when the reader went',
+    );
+    assert.deepEqual((await s.pool.fsck()).problems, []);
   });
 
   it('registers every session with its binding, mode and client, and forgets it when it goes', async () => {

@@ -129,7 +129,9 @@ export const rm: CommandModule<
       .option('recursive', { type: 'boolean', alias: 'r', describe: 'also delete its snapshots' })
       .option('force', {
         type: 'boolean',
-        describe: 'disconnect attached NBD clients first (else refused with IN_USE while any is attached)',
+        describe:
+          'disconnect NBD clients writing the disk first (else refused with IN_USE while one is attached); ' +
+          'snapshot readers never block a delete: they keep reading the deleted snapshot until they disconnect',
       })
       .example('$0 rm prod-web@nightly-2026-11-01', 'delete a snapshot')
       .example('$0 rm old-clone', 'delete a container that has no snapshots')

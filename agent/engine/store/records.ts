@@ -56,6 +56,12 @@ export interface SnapshotRecord {
   labels: Record<string, string>;
   hidden: boolean;
   kind: 'user' | 'safety';
+  /**
+   * Hidden and kept only because an NBD reader had it open (reader pins live
+   * in memory, never stored): the next open frees it. Absent otherwise, and in
+   * records written by older builds (a compatible addition to version 1).
+   */
+  heldByReader?: true;
 }
 
 export type TableOwner =
