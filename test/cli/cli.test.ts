@@ -57,6 +57,14 @@ describe('snapsync-agent CLI', function () {
       cli(['sync', 'stage-disk0', 'web-disk0@nightly']).out,
       /undo: snapsync-agent revert stage-disk0 safety-g2/,
     );
+    // --no-safety, as --help documents it: a sync with no safety snapshot to revert to.
+    const unsafe = cli(['sync', 'stage-disk0', 'web-disk0@nightly', '--no-safety', '--json']);
+    assert.equal(unsafe.status, 0, unsafe.err);
+    assert.equal(unsafe.json().safetySnapshot, null);
+    assert.match(
+      cli(['sync', 'stage-disk0', 'web-disk0@nightly', '--no-safety']).out,
+      /no safety snapshot kept/,
+    );
   });
 
   it('exits 1 on an operation error, 2 on bad usage, 3 when it cannot authenticate', () => {

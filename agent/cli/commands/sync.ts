@@ -9,7 +9,7 @@ interface SyncArgs extends GlobalArgs {
   target: string;
   snapshot: string;
   preserve?: string[];
-  noSafety?: boolean;
+  safety?: boolean;
   member?: string[];
   force?: boolean;
   map?: string[];
@@ -38,7 +38,12 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
         array: true,
         describe: 'identity fields or globs to keep ("none" for none; default: the defaults)',
       })
-      .option('no-safety', { type: 'boolean', describe: 'do not keep a safety snapshot' })
+      .option('safety', {
+        type: 'boolean',
+        default: true,
+        // yargs reads --no-safety as safety=false (an option named no-safety was never set)
+        describe: 'keep a safety snapshot to revert to (--no-safety: keep none)',
+      })
       .option('member', { type: 'string', array: true, describe: 'VM: only these roles' })
       .option('force', {
         type: 'boolean',
@@ -80,7 +85,7 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
             target: args.target,
             source: args.snapshot,
             preserve,
-            safetySnapshot: !args.noSafety,
+            safetySnapshot: args.safety !== false,
             ...(args.member ? { members: args.member } : {}),
             ...(args.force ? { force: true } : {}),
             ...(referenceMap ? { referenceMap } : {}),
