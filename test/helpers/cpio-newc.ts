@@ -45,22 +45,23 @@ function record(
   return Buffer.concat([header, nameBytes, pad4(header.length + nameBytes.length), data, pad4(data.length)]);
 }
 
+function entryRecord(entry: CpioEntry, ino: number): Buffer {
+  const name = entry.path.replace(/^\/+/, '');
+  switch (entry.type) {
+    case 'dir':
+      return record(ino, name, S_IFDIR | (entry.mode ?? 0o755), Buffer.alloc(0));
+    case 'file':
+      return record(ino, name, S_IFREG | (entry.mode ?? 0o644), entry.data);
+    case 'symlink':
+      return record(ino, name, S_IFLNK | 0o777, Buffer.from(entry.target));
+    case 'chardev':
+      return record(ino, name, S_IFCHR | (entry.mode ?? 0o600), Buffer.alloc(0), entry);
+  }
+}
+
 /** The archive: entries in the given order (a directory before what it holds), then the trailer. */
 export function cpioNewc(entries: CpioEntry[]): Buffer {
-  const parts = entries.map((entry, index) => {
-    const ino = index + 1;
-    const name = entry.path.replace(/^\/+/, '');
-    switch (entry.type) {
-      case 'dir':
-        return record(ino, name, S_IFDIR | (entry.mode ?? 0o755), Buffer.alloc(0));
-      case 'file':
-        return record(ino, name, S_IFREG | (entry.mode ?? 0o644), entry.data);
-      case 'symlink':
-        return record(ino, name, S_IFLNK | 0o777, Buffer.from(entry.target));
-      case 'chardev':
-        return record(ino, name, S_IFCHR | (entry.mode ?? 0o600), Buffer.alloc(0), entry);
-    }
-  });
+  const parts = entries.map((entry, index) => entryRecord(entry, index + 1));
   parts.push(record(0, 'TRAILER!!!', 0, Buffer.alloc(0)));
   return Buffer.concat(parts);
 }
