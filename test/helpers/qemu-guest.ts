@@ -66,7 +66,7 @@ interface Qemu {
   report(what: string): string;
 }
 
-function startQemu(accel: Accel, drive: string | null, label: string): Qemu {
+function startQemu(accel: Accel, drive: string | null, label: string, traces: string[] = []): Qemu {
   const files = guestBootFiles();
   const args = [
     '-nodefaults',
@@ -87,6 +87,7 @@ function startQemu(accel: Accel, drive: string | null, label: string): Qemu {
     '-append',
     'console=ttyS0 quiet panic=-1',
     ...(drive ? ['-drive', drive] : []),
+    ...traces.flatMap((event) => ['-trace', event]),
   ];
   const child = spawn(QEMU, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(child);
@@ -183,10 +184,22 @@ export function guestAccel(): Promise<{ accel: Accel; why: string }> {
 }
 
 /** Boots a guest whose /dev/vda is `nbdUrl` (nbd://host:port/export); resolves at GUEST-READY. */
-export async function bootGuest(nbdUrl: string, options: { label?: string } = {}): Promise<Guest> {
+export async function bootGuest(
+  nbdUrl: string,
+  options: {
+    label?: string;
+    /** QEMU trace events (e.g. `nbd_reconnect_attempt`), logged to `stderr()`: what QEMU's NBD client did. */
+    traces?: string[];
+  } = {},
+): Promise<Guest> {
   const { accel } = await guestAccel();
   const started = Date.now();
-  const qemu = startQemu(accel, `file=${nbdUrl},format=raw,if=virtio`, options.label ?? nbdUrl);
+  const qemu = startQemu(
+    accel,
+    `file=${nbdUrl},format=raw,if=virtio`,
+    options.label ?? nbdUrl,
+    options.traces,
+  );
   try {
     await qemu.waitFor(0, (t) => (/^GUEST-READY$/m.test(t) ? true : null), BOOT_TIMEOUT_MS, 'boot');
     const failures = qemu.console().match(/^GUEST-FAIL .*$/gm);
