@@ -19,6 +19,12 @@ export interface ContainerArgs {
   allowShrink?: pulumi.Input<boolean>;
   /** Agent to use instead of the stack's `snapsync:url` (its credentials come from `snapsync:agents`). Changing it replaces the container. */
   agentUrl?: pulumi.Input<string>;
+  /**
+   * What to do when NBD clients (a running VM) are attached to it (on a resize or delete): `fail` (default: the
+   * operation is refused with IN_USE, naming the sessions) or `disconnect` them first (their
+   * acknowledged writes are flushed; the VM loses its disk).
+   */
+  whenAttached?: pulumi.Input<'fail' | 'disconnect'>;
 }
 
 /** The dynamic provider (exported for tests that drive the plugin with it). */

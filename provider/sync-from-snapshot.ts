@@ -19,6 +19,12 @@ export interface SyncFromSnapshotArgs {
   members?: pulumi.Input<pulumi.Input<string>[]>;
   /** Agent to use instead of the stack's `snapsync:url` (its credentials come from `snapsync:agents`). Changing it replaces. */
   agentUrl?: pulumi.Input<string>;
+  /**
+   * What to do when NBD clients (a running VM) are attached to the target: `fail` (default: the
+   * operation is refused with IN_USE, naming the sessions) or `disconnect` them first (their
+   * acknowledged writes are flushed into the safety snapshot; the VM loses its disk).
+   */
+  whenAttached?: pulumi.Input<'fail' | 'disconnect'>;
 }
 
 /** The dynamic provider (exported for tests that drive the plugin with it). */

@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   IO_ERROR: 'the device failed',
   CORRUPT: 'metadata is inconsistent (run fsck)',
   CLOSED: 'the pool is closing',
+  FROZEN_TABLE:
+    "a write, zero or trim aimed at a snapshot's frozen table (refused by construction; a bug if seen)",
   INVALID_REQUEST: 'the message does not match the schema (details.problems names each JSON path)',
   UNSUPPORTED_PROTOCOL: 'the client speaks no protocol version this agent speaks',
   HELLO_REQUIRED: 'the first request on a connection must be hello',
@@ -26,6 +28,8 @@ export const ERROR_CODES = {
   DATA_MISSING: 'a write request whose binary frame did not follow',
   SHUTTING_DOWN: 'the agent is stopping and takes no new requests',
   INTERNAL: 'a bug in the agent (logged)',
+  IN_USE:
+    'a client is attached (NBD) to what the operation would change (details.sessions names each session); pass force to disconnect it first',
 } as const;
 
 export type WireErrorCode = keyof typeof ERROR_CODES;

@@ -177,6 +177,10 @@ export interface SnapshotRefInfo {
  * via the `definition` "FlattenResult".
  */
 export interface Container {
+  /**
+   * NBD sessions attached to this container (present when there are any; a VM: its members')
+   */
+  sessions?: Session[];
   id: number;
   uuid: string;
   name: string;
@@ -200,6 +204,29 @@ export interface Container {
   createdAt: string;
   parentSnapshot: null | SnapshotRefInfo;
   generation: number;
+}
+/**
+ * An NBD client attached to a container or snapshot (bound to its uuid and generation, never to its name).
+ *
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "Session".
+ */
+export interface Session {
+  id: string;
+  container: string;
+  /**
+   * The export the client opened: name, or name@snapshot
+   */
+  export: string;
+  mode: 'read-write' | 'read-only';
+  /**
+   * Client address, host:port
+   */
+  client: string;
+  /**
+   * When it attached (ISO 8601)
+   */
+  since: string;
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema
@@ -443,6 +470,10 @@ export interface CreateContainerParams {
  * via the `definition` "ResizeParams".
  */
 export interface ResizeParams {
+  /**
+   * When NBD clients are attached to what this changes: disconnect them first (drained and flushed; they get NBD_ESHUTDOWN). Without it the operation is refused with IN_USE.
+   */
+  force?: boolean;
   container: string;
   size: number;
   shrink?: boolean;
@@ -462,6 +493,10 @@ export interface SetLabelsParams {
  * via the `definition` "DeleteContainerParams".
  */
 export interface DeleteContainerParams {
+  /**
+   * When NBD clients are attached to what this changes: disconnect them first (drained and flushed; they get NBD_ESHUTDOWN). Without it the operation is refused with IN_USE.
+   */
+  force?: boolean;
   container: string;
   recursive?: boolean;
 }
@@ -588,6 +623,10 @@ export interface DescribeSnapshotParams {
  */
 export interface DeleteSnapshotParams {
   /**
+   * When NBD clients are attached to what this changes: disconnect them first (drained and flushed; they get NBD_ESHUTDOWN). Without it the operation is refused with IN_USE.
+   */
+  force?: boolean;
+  /**
    * container@snapshot
    */
   snapshot: string;
@@ -597,6 +636,10 @@ export interface DeleteSnapshotParams {
  * via the `definition` "SyncParams".
  */
 export interface SyncParams {
+  /**
+   * When NBD clients are attached to what this changes: disconnect them first (drained and flushed; they get NBD_ESHUTDOWN). Without it the operation is refused with IN_USE.
+   */
+  force?: boolean;
   target: string;
   /**
    * container@snapshot
@@ -628,6 +671,10 @@ export interface CloneParams {
  * via the `definition` "RevertParams".
  */
 export interface RevertParams {
+  /**
+   * When NBD clients are attached to what this changes: disconnect them first (drained and flushed; they get NBD_ESHUTDOWN). Without it the operation is refused with IN_USE.
+   */
+  force?: boolean;
   container: string;
   snapshot: string;
 }
@@ -636,6 +683,10 @@ export interface RevertParams {
  * via the `definition` "FlattenParams".
  */
 export interface FlattenParams {
+  /**
+   * When NBD clients are attached to what this changes: disconnect them first (drained and flushed; they get NBD_ESHUTDOWN). Without it the operation is refused with IN_USE.
+   */
+  force?: boolean;
   container: string;
 }
 /**
@@ -663,6 +714,10 @@ export interface FsckParams {}
  */
 export interface ImportParams {
   /**
+   * When NBD clients are attached to what this changes: disconnect them first (drained and flushed; they get NBD_ESHUTDOWN). Without it the operation is refused with IN_USE.
+   */
+  force?: boolean;
+  /**
    * A path on the agent host, inside a directory the operator allowed.
    */
   path: string;
@@ -681,6 +736,23 @@ export interface ExportParams {
   container: string;
   snapshot?: string;
   overwrite?: boolean;
+}
+/**
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "SessionsParams".
+ */
+export interface SessionsParams {
+  /**
+   * Only this container's sessions (a VM: its members')
+   */
+  container?: string;
+}
+/**
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "SessionsResult".
+ */
+export interface SessionsResult {
+  sessions: Session[];
 }
 export type SyncResult = SyncReport;
 export type InfoResult = PoolInfo;
@@ -737,6 +809,7 @@ export interface OpMap {
   fsck: { params: FsckParams; result: FsckResult; mutating: false };
   import: { params: ImportParams; result: ImportResult; mutating: true };
   export: { params: ExportParams; result: ExportResult; mutating: false };
+  sessions: { params: SessionsParams; result: SessionsResult; mutating: false };
 }
 
 export type OpName = keyof OpMap;

@@ -5,11 +5,12 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { create, describeCmd, ls, rm, usage } from './commands/containers';
+import { create, describeCmd, ls, resize, rm, usage } from './commands/containers';
 import { init } from './commands/init';
 import { exportCmd, importCmd, info, read, write } from './commands/io';
 import { flatten, fsck } from './commands/maintenance';
 import { serve } from './commands/serve';
+import { sessions } from './commands/sessions';
 import { clone, revert, snapshot, snapshots, tree } from './commands/snapshots';
 import { sync } from './commands/sync';
 import { EXIT } from './exit-codes';
@@ -67,7 +68,9 @@ function parser(argv: string[]) {
       describeCmd,
       create,
       rm,
+      resize,
       usage,
+      sessions,
       snapshot,
       snapshots,
       tree,

@@ -14,6 +14,7 @@
  * and one device call per physically contiguous run.
  */
 
+import { FROZEN_TABLE } from './errors';
 import { CHUNK_BLOCKS, CHUNK_SHIFT } from './presence';
 import type { Run, SpaceMap } from './space-map';
 import type { BlockDevice } from './store/block-device';
@@ -99,7 +100,13 @@ interface Segment {
   physical: number;
 }
 
+/** Only a container's current table takes writes; a snapshot's never changes. */
+function assertWritable(table: TableState): void {
+  if (table.frozen || table.owner.kind !== 'container') throw FROZEN_TABLE(table.id);
+}
+
 export function writeRange(ctx: IoContext, table: TableState, offset: number, data: Buffer): void {
+  assertWritable(table);
   const bs = ctx.blockSize;
   const segments: Segment[] = [];
   let fresh = 0;
@@ -171,6 +178,7 @@ function oldContent(ctx: IoContext, table: TableState, block: number): Buffer {
 }
 
 export function zeroRange(ctx: IoContext, table: TableState, offset: number, length: number): void {
+  assertWritable(table);
   const bs = ctx.blockSize;
   const end = offset + length;
   for (let pos = offset; pos < end; ) {
@@ -185,6 +193,7 @@ export function zeroRange(ctx: IoContext, table: TableState, offset: number, len
 
 /** Makes a whole block read as zeros, freeing what the table owned there. */
 export function zeroBlock(ctx: IoContext, table: TableState, block: number): void {
+  assertWritable(table);
   const owned = table.presence.has(block);
   if (owned) {
     const physical = ctx.tables.physical(ctx.batch, table.id, block);

@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'IO_ERROR',
   'CORRUPT',
   'CLOSED',
+  'FROZEN_TABLE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -97,3 +98,9 @@ export const CORRUPT = (message: string, details: ErrorDetails = {}) =>
   new SnapsyncError('CORRUPT', message, details);
 
 export const CLOSED = () => new SnapsyncError('CLOSED', 'pool is closed');
+
+/** A write, zero or trim aimed at a frozen (snapshot) table: refused by construction, never applied. */
+export const FROZEN_TABLE = (table: number) =>
+  new SnapsyncError('FROZEN_TABLE', `mapping table ${table} is frozen (a snapshot's) and cannot be written`, {
+    table,
+  });

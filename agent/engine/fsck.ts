@@ -57,6 +57,8 @@ export const FSCK_CODES = [
   'PRESENCE_MISMATCH',
   /** An id sequence below an id it already handed out (the next one would collide). */
   'SEQUENCE_BEHIND',
+  /** A frozen (snapshot) table whose map entries differ from what it held when it froze: it was written. */
+  'FROZEN_TABLE_WRITTEN',
 ] as const;
 
 export type FsckCode = (typeof FSCK_CODES)[number];
@@ -289,6 +291,7 @@ export async function fsck(
     // Map entries and presence: every physical block owned at most once, and in range.
     const owned = new Uint8Array(Math.ceil((hwm + 1) / 8));
     const perChunk = new Map<string, number>();
+    const perTable = new Map<number, number>();
     let mapEntries = 0;
     const approxTotal = Math.max(1, store.db(DB.map).getCount({ transaction: txn } as never));
     for (const { key, value } of store.entries<[number, number], number>(DB.map, {}, txn)) {
@@ -298,6 +301,7 @@ export async function fsck(
         report('MAP_TABLE_MISSING', `map entry for missing table ${tableId}`, { table: tableId, block });
         continue;
       }
+      perTable.set(tableId, (perTable.get(tableId) ?? 0) + 1);
       const chunkKey = `${tableId}:${block >>> CHUNK_SHIFT}`;
       perChunk.set(chunkKey, (perChunk.get(chunkKey) ?? 0) + 1);
       if (value === ZERO_BLOCK) continue;
@@ -325,6 +329,20 @@ export async function fsck(
         onProgress?.(mapEntries, approxTotal);
         await yieldNow();
       }
+    }
+    for (const t of tables.values()) {
+      const entries = perTable.get(t.id) ?? 0;
+      if (
+        t.frozen &&
+        t.owner.kind === 'snapshot' &&
+        t.frozenEntries !== undefined &&
+        entries !== t.frozenEntries
+      )
+        report(
+          'FROZEN_TABLE_WRITTEN',
+          `frozen table ${t.id} has ${entries} map entries; it froze with ${t.frozenEntries}`,
+          { table: t.id, entries, frozenEntries: t.frozenEntries },
+        );
     }
     for (const { key, value } of store.entries<[number, number], Buffer>(DB.presence, {}, txn)) {
       const [tableId, chunk] = key;

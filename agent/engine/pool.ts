@@ -418,6 +418,29 @@ export class Pool {
     return this.describe(container);
   }
 
+  // ---- attached clients (NBD sessions bind to identities, never to names) ----
+
+  /**
+   * The name of container `id` while it is still the one a client attached
+   * to: same uuid, same generation (no sync, revert or clone gave it a new
+   * base) and same size. Null once it was deleted, re-synced, reverted or
+   * resized: the client's requests must then reach nothing.
+   */
+  attachedContainer(id: number, uuid: string, generation: number, size: number): string | null {
+    this.core.assertOpen();
+    const c = this.core.catalog.containers.get(id);
+    return c !== undefined && c.uuid === uuid && c.generation === generation && c.size === size
+      ? c.name
+      : null;
+  }
+
+  /** Whether snapshot `id` is still the visible snapshot `uuid` a reader attached to. */
+  attachedSnapshot(id: number, uuid: string): boolean {
+    this.core.assertOpen();
+    const s = this.core.catalog.snapshots.get(id);
+    return s !== undefined && s.uuid === uuid && !s.hidden;
+  }
+
   // ---- inspection ----
 
   /** The container's chain, from its current table down to the root. */

@@ -6,6 +6,8 @@ export class TableState {
   readonly presence = new PresenceSet();
   /** Tables whose parent is this one (derived at load, never stored). */
   dependents = 0;
+  /** Entries the table held when it froze (fsck proves a frozen table never changed); null: not frozen, or frozen before this was recorded. */
+  frozenEntries: number | null = null;
 
   constructor(
     readonly id: number,
@@ -15,6 +17,14 @@ export class TableState {
   ) {}
 
   record(): TableRecord {
-    return { v: 1, id: this.id, parent: this.parent?.id ?? null, frozen: this.frozen, owner: this.owner };
+    const record: TableRecord = {
+      v: 1,
+      id: this.id,
+      parent: this.parent?.id ?? null,
+      frozen: this.frozen,
+      owner: this.owner,
+    };
+    if (this.frozenEntries !== null) record.frozenEntries = this.frozenEntries;
+    return record;
   }
 }

@@ -33,7 +33,9 @@ export class TableRegistry {
     const parents = new Map<number, number | null>();
     for (const { key, value } of this.store.entries<number, TableRecord>(DB.tables)) {
       if (value?.v !== 1) throw CORRUPT(`table ${key} has an unknown record version`, { table: key });
-      this.tables.set(key, new TableState(key, null, value.frozen, value.owner));
+      const table = new TableState(key, null, value.frozen, value.owner);
+      table.frozenEntries = value.frozenEntries ?? null;
+      this.tables.set(key, table);
       parents.set(key, value.parent);
     }
     for (const [id, parentId] of parents) {
@@ -81,12 +83,14 @@ export class TableRegistry {
 
   /** Freezes a current table (it becomes a snapshot's table). */
   freeze(batch: WriteBatch, table: TableState, owner: TableOwner): void {
-    const before = { frozen: table.frozen, owner: table.owner };
+    const before = { frozen: table.frozen, owner: table.owner, entries: table.frozenEntries };
     table.frozen = true;
     table.owner = owner;
+    table.frozenEntries = table.presence.count;
     batch.onAbort(() => {
       table.frozen = before.frozen;
       table.owner = before.owner;
+      table.frozenEntries = before.entries;
       this.owners.evict(table.id);
     });
     batch.put(DB.tables, table.id, table.record());

@@ -4,6 +4,8 @@
  * than the read itself. Only flush waits on the disk.
  */
 
+import type { SessionTarget } from './sessions';
+
 /** One extent of base:allocation, in bytes. `hole` implies it reads as zeros too. */
 export interface NbdExtent {
   offset: number;
@@ -34,6 +36,12 @@ export interface NbdBackend {
   blockStatus(offset: number, length: number): NbdExtent[];
   /** Ends this client's use (releases the writer slot). Idempotent. */
   close(): void;
+  /** What the session is bound to (engine exports): the agent's view of attachments. */
+  readonly target?: SessionTarget;
+  /** From now on every call fails with ESHUTDOWN and nothing reaches storage (a forced detach). */
+  stop?(): void;
+  /** Makes every write this session had acknowledged durable (also once stopped). */
+  drain?(): Promise<void>;
 }
 
 export interface NbdExportInfo {

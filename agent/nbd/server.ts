@@ -5,11 +5,13 @@
  */
 import * as net from 'node:net';
 import type { Pool } from '../engine';
+import { attachSession } from './attach';
 import type { NbdBackend, NbdExports } from './backend';
 import { NbdConnection } from './connection';
 import { EngineExports } from './engine-backend';
 import { isNbdError } from './errors';
 import { negotiate } from './handshake';
+import { SessionRegistry } from './sessions';
 import { type NbdTlsOptions, tlsPolicy } from './tls';
 import { Transmission } from './transmission';
 
@@ -24,6 +26,8 @@ export interface NbdServerOptions {
   handshakeTimeoutMs?: number;
   /** Unexpected errors (engine I/O errors, socket errors). Default: one line on stderr. */
   onError?: (err: unknown, context: { remote: string }) => void;
+  /** Where attached sessions are registered (shared with the agent); default: a registry of its own. */
+  sessions?: SessionRegistry;
 }
 
 export interface NbdServer {
@@ -33,6 +37,8 @@ export interface NbdServer {
   url(exportName: string): string;
   /** Open client connections. */
   connections(): number;
+  /** Sessions in transmission, by what they are bound to. */
+  readonly sessions: SessionRegistry;
   /** Stops listening and drops every connection. */
   close(): Promise<void>;
 }
@@ -45,6 +51,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
     ((err: unknown, context: { remote: string }) =>
       console.error(`nbd: ${context.remote}: ${err instanceof Error ? err.message : String(err)}`));
   const open = new Set<NbdConnection>();
+  const sessions = options.sessions ?? new SessionRegistry();
   let shuttingDown = false;
   const config = { exports: options.exports, tls, shuttingDown: () => shuttingDown };
 
@@ -66,7 +73,9 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
         if (session === null) return conn.end();
         if (conn.closed) return session.backend.close();
         backend = session.backend;
-        new Transmission(conn, session, (err) => report(err, { remote: conn.remote })).start();
+        const transmission = new Transmission(conn, session, (err) => report(err, { remote: conn.remote }));
+        attachSession(sessions, conn, session.backend, transmission);
+        transmission.start();
       },
       (err) => {
         clearTimeout(timer);
@@ -93,6 +102,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
     port,
     url: (name) => `${tls ? 'nbds' : 'nbd'}://${urlHost}:${port}/${encodeURIComponent(name)}`,
     connections: () => open.size,
+    sessions,
     close: async () => {
       shuttingDown = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -108,6 +118,7 @@ export interface StartNbdServerOptions {
   port?: number;
   tls?: NbdTlsOptions;
   onError?: NbdServerOptions['onError'];
+  sessions?: SessionRegistry;
 }
 
 /** Serves every vdisk of `pool` (and its snapshots, read-only, as `name@snapshot`). */

@@ -52,6 +52,7 @@ export class Transmission {
   private discardReply: { handle: Buffer; error: NbdError } | null = null;
   /** FLUSH/FUA requests in flight. */
   private pending = 0;
+  private readonly idleWaiters: Array<() => void> = [];
   private disconnecting = false;
   private pumping = false;
   /** Where a write payload that arrived in pieces is joined; reused, the backend does not keep it. */
@@ -65,6 +66,12 @@ export class Transmission {
     private readonly onError: (err: unknown) => void,
   ) {
     this.backend = session.backend;
+  }
+
+  /** Resolves when no FLUSH/FUA request is in flight (every other request is answered synchronously). */
+  idle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   start(): void {
@@ -339,6 +346,7 @@ export class Transmission {
       )
       .finally(() => {
         this.pending--;
+        if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
         if (this.disconnecting && this.pending === 0) this.conn.end();
       });
   }

@@ -4,6 +4,8 @@
  */
 
 import type { Pool, SyncHooks } from '../engine';
+import { SessionRegistry } from '../nbd/sessions';
+import { Attachments } from './attachments';
 import { ContainerLocks } from './locks';
 import type { Logger } from './logger';
 import { AgentMetrics } from './metrics';
@@ -21,6 +23,8 @@ export type IdentityHooksFactory = (
 export class Agent {
   readonly locks = new ContainerLocks();
   readonly metrics: AgentMetrics;
+  /** NBD sessions (shared with the NBD server) and the IN_USE / force rules over them. */
+  readonly attachments: Attachments;
   readonly version = '0.1.0';
   readonly started = Date.now();
   stopping = false;
@@ -34,8 +38,10 @@ export class Agent {
     readonly dirs: AllowedDirs,
     readonly options: AgentOptions,
     readonly identityHooks: IdentityHooksFactory,
+    sessions: SessionRegistry = new SessionRegistry(),
   ) {
-    this.metrics = new AgentMetrics(pool);
+    this.attachments = new Attachments(pool, sessions);
+    this.metrics = new AgentMetrics(pool, sessions);
   }
 
   /**

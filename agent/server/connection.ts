@@ -284,6 +284,7 @@ export class AgentConnection {
       },
       identityHooks: this.agent.identityHooks,
       stats: () => this.agent.stats(),
+      attachments: this.agent.attachments,
     });
     // A mutation is answered once it is durable.
     if (isMutating(op)) await pool.durable();

@@ -5,6 +5,7 @@
 
 import type { OpMap, OpName } from '../../schema';
 import type { MutationOptions, Pool, SyncHooks } from '../engine';
+import type { Attachments } from './attachments';
 import type { AllowedDirs } from './paths';
 import { exportImage, importImage } from './transfer';
 import { WireError } from './wire-error';
@@ -21,6 +22,8 @@ export interface HandlerContext {
   /** Identity hooks for a sync's `preserve` (null: identity profiles are not available). */
   identityHooks: (preserve: 'default' | 'none' | string[]) => SyncHooks<unknown, unknown> | null;
   stats: () => { connections: number; inFlight: number; uptimeSeconds: number };
+  /** NBD sessions: shown by describe/ls/sessions; guarded operations clear them first (IN_USE or force). */
+  attachments: Attachments;
 }
 
 type Handler<K extends OpName> = (p: OpMap[K]['params'], ctx: HandlerContext) => Promise<unknown> | unknown;
@@ -44,12 +47,18 @@ export function lockKeys(op: OpName, params: Record<string, unknown>): string[] 
 export const handlers: { [K in OpName]: Handler<K> } = {
   info: (_p, { pool }) => pool.info(),
   stats: (_p, { pool, stats }) => ({ pool: pool.info(), ...stats() }),
-  listContainers: (_p, { pool }) => pool.listContainers(),
-  describe: (p, { pool }) => pool.describe(p.container),
+  listContainers: (_p, { pool, attachments }) =>
+    pool.listContainers().map((c) => withSessions(c, attachments)),
+  describe: (p, { pool, attachments }) => withSessions(pool.describe(p.container), attachments),
+  sessions: (p, { attachments }) => ({ sessions: attachments.list(p.container) }),
   createContainer: (p, { pool, mutation }) => pool.createContainer(p, mutation),
-  resize: (p, { pool, mutation }) => pool.resize(p.container, p.size, { shrink: p.shrink, ...mutation }),
+  resize: async (p, { pool, mutation, attachments }) => {
+    await attachments.clear('resize', p);
+    return pool.resize(p.container, p.size, { shrink: p.shrink, ...mutation });
+  },
   setLabels: (p, { pool, mutation }) => pool.setLabels(p.container, p.labels, mutation),
-  deleteContainer: (p, { pool, mutation }) => {
+  deleteContainer: async (p, { pool, mutation, attachments }) => {
+    await attachments.clear('deleteContainer', p);
     pool.deleteContainer(p.container, { recursive: p.recursive, ...mutation });
     return {};
   },
@@ -91,11 +100,13 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   snapshot: (p, { pool, mutation }) => pool.snapshot(p.container, p.name, { labels: p.labels, ...mutation }),
   listSnapshots: (p, { pool }) => pool.listSnapshots(p.container, { includeHidden: p.includeHidden }),
   describeSnapshot: (p, { pool }) => pool.describeSnapshot(p.snapshot),
-  deleteSnapshot: (p, { pool, mutation }) => {
+  deleteSnapshot: async (p, { pool, mutation, attachments }) => {
+    await attachments.clear('deleteSnapshot', p);
     pool.deleteSnapshot(p.snapshot, mutation);
     return {};
   },
-  sync: (p, { pool, mutation, identityHooks }) => {
+  sync: async (p, { pool, mutation, identityHooks, attachments }) => {
+    await attachments.clear('sync', p);
     const hooks = identityHooks(p.preserve ?? 'default');
     return pool.sync(p.target, p.source, {
       safetySnapshot: p.safetySnapshot,
@@ -105,13 +116,19 @@ export const handlers: { [K in OpName]: Handler<K> } = {
     });
   },
   clone: (p, { pool, mutation }) => pool.clone(p.source, p.name, { labels: p.labels, ...mutation }),
-  revert: (p, { pool, mutation }) => pool.revert(p.container, p.snapshot, mutation),
-  flatten: async (p, { pool, progress, mutation }) =>
-    pool.recordIdempotent(await pool.flatten(p.container, { onProgress: progress }), mutation),
+  revert: async (p, { pool, mutation, attachments }) => {
+    await attachments.clear('revert', p);
+    return pool.revert(p.container, p.snapshot, mutation);
+  },
+  flatten: async (p, { pool, progress, mutation, attachments }) => {
+    await attachments.clear('flatten', p);
+    return pool.recordIdempotent(await pool.flatten(p.container, { onProgress: progress }), mutation);
+  },
   lineage: (p, { pool }) => pool.lineage(p.container),
   usage: (p, { pool }) => pool.usage(p.container),
   fsck: (_p, { pool, progress }) => pool.fsck({ onProgress: progress }),
-  import: async (p, { pool, dirs, progress, mutation }) => {
+  import: async (p, { pool, dirs, progress, mutation, attachments }) => {
+    await attachments.clear('import', p);
     const file = dirs.resolve(p.path, true);
     const r = await importImage(pool, file, p.container, p.create === true, progress);
     // Keyed on the whole import's result, not on the container it may have created first.
@@ -123,3 +140,9 @@ export const handlers: { [K in OpName]: Handler<K> } = {
     return { container: p.container, path: file, ...r };
   },
 };
+
+/** A container as describe/ls show it: with its attached NBD sessions when there are any. */
+function withSessions<T extends { name: string }>(c: T, attachments: Attachments): T {
+  const sessions = attachments.list(c.name);
+  return sessions.length > 0 ? { ...c, sessions } : c;
+}

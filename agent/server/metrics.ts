@@ -1,6 +1,7 @@
 /** Prometheus metrics: operations, latencies, errors by code, pool space, connections. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Pool } from '../engine';
+import type { SessionRegistry } from '../nbd/sessions';
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -29,7 +30,17 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
-  constructor(pool: Pool) {
+  constructor(pool: Pool, sessions?: SessionRegistry) {
+    new Gauge({
+      name: 'snapsync_nbd_sessions',
+      help: 'NBD sessions attached, by mode (read-write, read-only) and container',
+      labelNames: ['mode', 'container'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of sessions?.all() ?? []) this.inc({ mode: s.mode, container: s.target.container });
+      },
+    });
     new Gauge({
       name: 'snapsync_pool_blocks',
       help: 'Pool blocks by state',

@@ -8,6 +8,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { Pool } from '../engine';
+import type { SessionRegistry } from '../nbd/sessions';
 import { Agent, type IdentityHooksFactory } from './agent';
 import { AuthBackoff, TokenCheck } from './auth';
 import { AgentConnection } from './connection';
@@ -29,6 +30,8 @@ export interface AgentServerOptions {
   idempotencyTtlMs?: number;
   logger?: Logger;
   identityHooks?: IdentityHooksFactory;
+  /** NBD sessions to guard operations against (the NBD server's registry). */
+  sessions?: SessionRegistry;
 }
 
 /** Why an authenticated request is turned away: HTTP status and headers. */
@@ -63,6 +66,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
       idempotencyTtlMs: options.idempotencyTtlMs ?? 7 * 24 * 3600 * 1000,
     },
     options.identityHooks ?? (() => null),
+    options.sessions,
   );
   const auth = new TokenCheck(options.token);
   const backoff = new AuthBackoff();

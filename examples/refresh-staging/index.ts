@@ -13,6 +13,8 @@ const config = new pulumi.Config();
 const GiB = 2 ** 30;
 const diskSize = config.getNumber('diskSize') ?? 20 * GiB;
 const snapshotName = config.get('snapshotName') ?? `nightly-${new Date().toISOString().slice(0, 10)}`;
+/** While staging runs (its disks attached over NBD) a refresh fails naming the sessions, unless this is `disconnect`. */
+const whenAttached = config.get('whenAttached') === 'disconnect' ? 'disconnect' : 'fail';
 
 /** A VM container with a config file and two disks, each its own container. */
 function virtualMachine(name: string, env: string): Container {
@@ -41,6 +43,7 @@ const refresh = new SyncFromSnapshot('refresh-staging', {
   preserve: 'default',
   safetySnapshot: true,
   onDelete: 'keep',
+  whenAttached,
 });
 
 /** The staging VM's own identity values that the sync kept (identity path → value). */

@@ -33,9 +33,10 @@ export interface AgentApi {
   ): Promise<AgentContainer>;
   addMember(vm: string, role: string, member: string, key: string): Promise<AgentContainer>;
   removeMember(vm: string, role: string, key: string): Promise<AgentContainer>;
-  resize(name: string, size: number, shrink: boolean, key: string): Promise<AgentContainer>;
+  /** `force`: disconnect attached NBD clients first (else IN_USE while any is attached); likewise below. */
+  resize(name: string, size: number, shrink: boolean, key: string, force?: boolean): Promise<AgentContainer>;
   setLabels(name: string, labels: Record<string, string>, key: string): Promise<AgentContainer>;
-  deleteContainer(name: string, recursive: boolean, key: string): Promise<void>;
+  deleteContainer(name: string, recursive: boolean, key: string, force?: boolean): Promise<void>;
   clone(source: string, name: string, labels: Record<string, string>, key: string): Promise<AgentContainer>;
   snapshot(
     container: string,
@@ -48,10 +49,10 @@ export interface AgentApi {
   sync(
     target: string,
     source: string,
-    options: { preserve: Preserve; safetySnapshot: boolean; members?: string[] },
+    options: { preserve: Preserve; safetySnapshot: boolean; members?: string[]; force?: boolean },
     key: string,
   ): Promise<AgentSyncResult>;
-  revert(container: string, snapshot: string, key: string): Promise<AgentContainer>;
+  revert(container: string, snapshot: string, key: string, force?: boolean): Promise<AgentContainer>;
   lineage(container: string): Promise<LineageEntry[]>;
   close(): Promise<void>;
 }

@@ -40,10 +40,15 @@ export async function connect(settings: AgentSettings): Promise<AgentApi> {
       ),
     addMember: (vm, role, member, key) => client.call('addMember', { vm, role, member }, k(key)),
     removeMember: (vm, role, key) => client.call('removeMember', { vm, role }, k(key)),
-    resize: (name, size, shrink, key) => client.call('resize', { container: name, size, shrink }, k(key)),
+    resize: (name, size, shrink, key, force) =>
+      client.call('resize', { container: name, size, shrink, ...(force ? { force } : {}) }, k(key)),
     setLabels: (name, labels, key) => client.call('setLabels', { container: name, labels }, k(key)),
-    deleteContainer: async (name, recursive, key) => {
-      await client.call('deleteContainer', { container: name, recursive }, k(key));
+    deleteContainer: async (name, recursive, key, force) => {
+      await client.call(
+        'deleteContainer',
+        { container: name, recursive, ...(force ? { force } : {}) },
+        k(key),
+      );
     },
     clone: (source, name, labels, key) => client.call('clone', { source, name, labels }, k(key)),
     snapshot: (container, name, labels, key) =>
@@ -62,10 +67,12 @@ export async function connect(settings: AgentSettings): Promise<AgentApi> {
           preserve: options.preserve,
           safetySnapshot: options.safetySnapshot,
           ...(options.members ? { members: options.members } : {}),
+          ...(options.force ? { force: true } : {}),
         },
         k(key),
       ) as Promise<AgentSyncResult>,
-    revert: (container, snapshot, key) => client.call('revert', { container, snapshot }, k(key)),
+    revert: (container, snapshot, key, force) =>
+      client.call('revert', { container, snapshot, ...(force ? { force } : {}) }, k(key)),
     lineage: (container) => client.call('lineage', { container }) as ReturnType<AgentApi['lineage']>,
     close: () => client.close(),
   };

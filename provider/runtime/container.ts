@@ -19,6 +19,8 @@ export interface ContainerInputs {
   fromSnapshot?: string;
   allowShrink?: boolean;
   agentUrl?: string;
+  /** Attached NBD clients on resize or delete: `fail` (default, IN_USE) or `disconnect` them first. */
+  whenAttached?: 'fail' | 'disconnect';
 }
 
 export interface ContainerOutputs extends ContainerInputs {
@@ -28,7 +30,7 @@ export interface ContainerOutputs extends ContainerInputs {
 }
 
 const REPLACE_ON = ['name', 'type', 'fromSnapshot', 'agentUrl'];
-const UPDATE_ON = ['size', 'members', 'labels', 'allowShrink'];
+const UPDATE_ON = ['size', 'members', 'labels', 'allowShrink', 'whenAttached'];
 
 export async function check(_olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
   const failures = checkInputs('container', news);
@@ -154,7 +156,13 @@ export async function update(
     throw new ProviderError('update', news.name, 'NOT_FOUND', 'the container is gone; run `pulumi refresh`');
   if (news.type !== 'vm' && news.size !== undefined && news.size !== c.size) {
     c = await step('resize', news.name, () =>
-      agent.resize(news.name, news.size!, news.allowShrink === true, key('resize')),
+      agent.resize(
+        news.name,
+        news.size!,
+        news.allowShrink === true,
+        key('resize'),
+        news.whenAttached === 'disconnect',
+      ),
     );
   }
   if (JSON.stringify(news.labels ?? {}) !== JSON.stringify(c.labels)) {
@@ -196,7 +204,9 @@ export async function remove(id: string, props: ContainerOutputs): Promise<void>
       );
     }
     // Recursive: its safety snapshots go with it; snapshots other containers read through are kept hidden by the agent.
-    await step('delete', props.name, () => agent.deleteContainer(props.name, true, key('delete')));
+    await step('delete', props.name, () =>
+      agent.deleteContainer(props.name, true, key('delete'), props.whenAttached === 'disconnect'),
+    );
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }

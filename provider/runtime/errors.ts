@@ -19,8 +19,19 @@ export async function step<T>(operation: string, container: string, fn: () => Pr
   } catch (err) {
     if (err instanceof ProviderError) throw err;
     const e = err as { code?: string; message?: string };
-    throw new ProviderError(operation, container, e.code ?? 'AGENT_ERROR', e.message ?? String(err));
+    const detail = e.message ?? String(err);
+    throw new ProviderError(
+      operation,
+      container,
+      e.code ?? 'AGENT_ERROR',
+      e.code === 'IN_USE' ? `${detail}. ${IN_USE_HINT}` : detail,
+    );
   }
 }
+
+/** How a Pulumi user proceeds past IN_USE (the agent's message names the sessions). */
+const IN_USE_HINT =
+  'To proceed: stop the VM (or detach the disk) and run `pulumi up` again, or set ' +
+  "`whenAttached: 'disconnect'` on this resource to have the agent drain and disconnect the attached clients first";
 
 export const isNotFound = (err: unknown) => (err as { code?: string })?.code === 'NOT_FOUND';

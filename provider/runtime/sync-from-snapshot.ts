@@ -22,6 +22,8 @@ export interface SyncInputs {
   triggers?: unknown[];
   members?: string[];
   agentUrl?: string;
+  /** Attached NBD clients: `fail` (default, IN_USE) or `disconnect` them first. */
+  whenAttached?: 'fail' | 'disconnect';
 }
 
 export interface SyncOutputs extends SyncInputs {
@@ -56,7 +58,7 @@ export async function check(_olds: unknown, news: Record<string, unknown>): Prom
 
 export async function diff(_id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.DiffResult> {
   const replaces = changedKeys(olds as never, news as never, ['target', 'agentUrl']);
-  const updates = changedKeys(olds as never, news as never, [...RESYNC_ON, 'onDelete']);
+  const updates = changedKeys(olds as never, news as never, [...RESYNC_ON, 'onDelete', 'whenAttached']);
   const drifted = olds.inSync === false; // a refresh found the target re-synced or reverted by hand
   return { changes: drifted || replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
 }
@@ -70,6 +72,7 @@ async function runSync(agent: AgentApi, inputs: SyncInputs, key: string): Promis
         preserve: inputs.preserve ?? 'default',
         safetySnapshot: inputs.safetySnapshot !== false,
         members: inputs.members,
+        ...(inputs.whenAttached === 'disconnect' ? { force: true } : {}),
       },
       key,
     ),
@@ -146,7 +149,7 @@ export async function read(id: string, props: SyncOutputs): Promise<dynamic.Read
 export async function update(id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.UpdateResult> {
   const agent = await agentFor(news.agentUrl, news.target);
   if (olds.inSync !== false && changedKeys(olds as never, news as never, RESYNC_ON).length === 0) {
-    return { outs: { ...olds, ...news } }; // only onDelete changed: nothing to do on the agent
+    return { outs: { ...olds, ...news } }; // only onDelete or whenAttached changed: nothing to do on the agent
   }
   const outs = await runSync(
     agent,
@@ -180,6 +183,7 @@ export async function remove(id: string, props: SyncOutputs): Promise<void> {
           props.target,
           snapshot,
           idempotencyKey(`sync/${props.target}`, 'revert', id, props.generation),
+          props.whenAttached === 'disconnect',
         ),
       );
     } catch (err) {

@@ -30,9 +30,17 @@ describe('drill: SIGKILL a loaded agent, restart, check', function () {
     assert.equal(result.cycles, cycles, `seed ${seed}`);
     assert.ok(result.flushedRecords > 0, 'the load did write and flush');
     assert.ok((result.operations['vm sync'] ?? 0) > 0, `seed ${seed}: the load synced the VM`);
+    assert.ok((result.operations['forced sync'] ?? 0) > 0, `seed ${seed}: a forced sync drained a writer`);
     assert.deepEqual(
-      [result.failedCycles, result.fsckProblems, result.lostWrites, result.tornBlocks, result.partialSyncs],
-      [0, 0, 0, 0, 0],
+      [
+        result.failedCycles,
+        result.fsckProblems,
+        result.lostWrites,
+        result.tornBlocks,
+        result.partialSyncs,
+        result.attachedProblems,
+      ],
+      [0, 0, 0, 0, 0, 0],
       `seed ${seed}: ${JSON.stringify(result)}`,
     );
   });

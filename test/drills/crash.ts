@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { checkAttached, setUpAttached, startAttached } from './attached-writer';
 
 const BS = 4096;
 const SLOTS = 32;
@@ -25,6 +26,8 @@ export interface CrashDrillResult {
   tornBlocks: number;
   partialSyncs: number;
   fsckProblems: number;
+  /** An NBD writer's acknowledged write missing from (or a later one in) a forced sync's safety snapshot. */
+  attachedProblems: number;
   /** Completed operations by kind (what the kills interrupted). */
   operations: Record<string, number>;
   /** The first problems found, for the failure message. */
@@ -78,7 +81,9 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
     rng = (rng * 1103515245 + 12345) & 0x7fffffff;
     return rng / 0x7fffffff;
   };
-  let agent: AgentProcess = await startAgentProcess();
+  // With NBD: a client writes `att` while a forced sync disconnects it.
+  const nbdArgs = ['--nbd', '127.0.0.1:0'];
+  let agent: AgentProcess = await startAgentProcess({ args: nbdArgs });
   const { poolDir, token } = agent;
   const setup = await AgentClient.connect(agent.url, { token });
   // The sync source `disk@base` is all P; the mirror starts as all M, half the size. A sync (and any
@@ -102,6 +107,7 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
     await setup.write(`${vm}-disk`, 0, disk);
   }
   await setup.call('snapshot', { container: 'prod', name: 'base' });
+  await setUpAttached(setup);
   await setup.call('flush', {});
   await setup.close();
   const flushed: FlushedLog = new Map();
@@ -113,6 +119,7 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
     tornBlocks: 0,
     partialSyncs: 0,
     fsckProblems: 0,
+    attachedProblems: 0,
     operations: {},
     failures: [],
   };
@@ -127,6 +134,7 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
   try {
     for (let cycle = 0; cycle < cycles; cycle++) {
       const client = await AgentClient.connect(agent.url, { token, retries: 0 });
+      const attached = await startAttached(client, agent.nbd!, random, random() * 100);
       const revertToSafety = async (container: string) => {
         const safety = (await client.call('listSnapshots', { container })).filter((x) => x.kind === 'safety');
         const last = safety[safety.length - 1];
@@ -191,8 +199,10 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
       await new Promise((resolve) => setTimeout(resolve, 20 + random() * 120));
       await agent.kill();
       await load;
+      await attached.done;
+      if (attached.safety) done('forced sync');
       await client.close().catch(() => null);
-      agent = await startAgentProcess({ poolDir, token });
+      agent = await startAgentProcess({ poolDir, token, args: nbdArgs });
       const check = await AgentClient.connect(agent.url, { token });
       const problems: string[] = [];
       for (const p of (await check.call('fsck', {})).problems)
@@ -212,6 +222,7 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
       const vmSynced = stagConfig.equals(SYNCED_CONFIG) && stagDisk.equals(PROD_DISK);
       const vmOwn = stagConfig.equals(STAG_CONFIG) && stagDisk.equals(STAG_DISK);
       if (!vmSynced && !vmOwn) problems.push(`partial sync: vm ${hash(stagConfig)} ${hash(stagDisk)}`);
+      problems.push(...(await checkAttached(check, attached)));
       await check.close();
       const fresh = problems.filter((p) => !seen.has(p));
       for (const p of fresh) seen.add(p);
@@ -220,6 +231,7 @@ export async function crashDrill(cycles: number, seed = Date.now()): Promise<Cra
       result.lostWrites += count('lost:');
       result.tornBlocks += count('torn:');
       result.partialSyncs += count('partial sync:');
+      result.attachedProblems += count('attached');
       if (fresh.length > 0) {
         result.failedCycles++;
         if (result.failures.length < 5)

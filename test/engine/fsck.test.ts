@@ -439,6 +439,19 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       },
     },
   ],
+  FROZEN_TABLE_WRITTEN: [
+    {
+      what: "a block mapped into a snapshot's table after it froze (map entry and presence bit both written)",
+      edit: (s) => {
+        const table = s.snapshot('a', 's').table!;
+        s.put('map', [table, 9], 0);
+        const bits = Buffer.from(s.get<Buffer>('presence', [table, 0]));
+        bits[1]! |= 1 << 1; // block 9
+        s.put('presence', [table, 0], bits);
+        return [problem('FROZEN_TABLE_WRITTEN', { table, entries: 9, frozenEntries: 8 })];
+      },
+    },
+  ],
 };
 
 describe('fsck detects corruption and names it', () => {

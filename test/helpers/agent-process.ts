@@ -11,6 +11,8 @@ const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 export interface AgentProcess {
   url: string;
   port: number;
+  /** nbd://host:port when started with --nbd. */
+  nbd?: string;
   poolDir: string;
   token: string;
   dir: string;
@@ -18,6 +20,9 @@ export interface AgentProcess {
   stop(): Promise<number | null>;
   kill(): Promise<void>;
 }
+
+/** The agent's first stdout line (`nbd` with --nbd). */
+type Listening = { listening: string; port: number; nbd?: string };
 
 /** Creates a pool (unless given) and serves it; resolves once the agent listens. */
 export async function startAgentProcess(
@@ -50,7 +55,7 @@ export async function startAgentProcess(
   child.stderr!.on('data', (d) => {
     stderr += d;
   });
-  const listening = await new Promise<{ listening: string; port: number }>((resolve, reject) => {
+  const listening = await new Promise<Listening>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
@@ -63,6 +68,7 @@ export async function startAgentProcess(
   return {
     url: listening.listening,
     port: listening.port,
+    ...(listening.nbd ? { nbd: listening.nbd } : {}),
     poolDir,
     token,
     dir,

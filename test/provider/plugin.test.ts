@@ -8,12 +8,14 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
+import { CMD } from '../../agent/nbd/constants';
 import { provider as containerProvider } from '../../provider/container';
 import { provider as snapshotProvider } from '../../provider/snapshot';
 import { provider as syncProvider } from '../../provider/sync-from-snapshot';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
 import { DynamicProviderPlugin, serializeProvider } from '../helpers/dynamic-provider';
 import { cleanupTempDirs } from '../helpers/tmp';
+import { RawClient } from '../nbd/helpers/raw-client';
 
 const ROOT = path.resolve(__dirname, '../..');
 const urn = (type: string, name: string) =>
@@ -30,7 +32,7 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
   before(async () => {
     // The plugin loads the built runtime (provider/dist) from the project's node_modules, as a user's program would.
     execFileSync(process.execPath, ['scripts/build-provider.mjs'], { cwd: ROOT });
-    agent = await startAgentProcess();
+    agent = await startAgentProcess({ args: ['--nbd', '127.0.0.1:0'] });
     admin = await AgentClient.connect(agent.url, { token: agent.token });
     text.container = await serializeProvider(containerProvider);
     text.snapshot = await serializeProvider(snapshotProvider);
@@ -258,6 +260,60 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
       plugin.create(urn('Snapshot', 'ghost'), { container: 'ghost', name: 'n', __provider: text.snapshot }),
       /snapsync snapshot of "ghost" failed: \[NOT_FOUND\]/,
     );
+  });
+
+  it('a refresh while the staging disk is attached fails naming the session; whenAttached: disconnect proceeds', async () => {
+    await up('Container', 'att-prod', { name: 'att-prod', type: 'vdisk', size: 1 << 20 });
+    await up('Container', 'att-staging', { name: 'att-staging', type: 'vdisk', size: 1 << 20 });
+    await admin.write('att-prod', 0, Buffer.from('prod v1'));
+    await up('Snapshot', 'att-n1', { container: 'att-prod', name: 'n1' });
+    const sync = await up('SyncFromSnapshot', 'att-refresh', {
+      target: 'att-staging',
+      snapshot: 'att-prod@n1',
+    });
+    await admin.write('att-prod', 0, Buffer.from('prod v2'));
+    await up('Snapshot', 'att-n2', { container: 'att-prod', name: 'n2' });
+
+    // A running VM: its disk open read-write over NBD, with a write it was acknowledged.
+    const { client: vm } = await RawClient.open(Number(new URL(agent.nbd!).port), 'att-staging', {
+      structured: false,
+    });
+    vm.request(CMD.WRITE, 0, 4096, 4, Buffer.from('vm!!'));
+    assert.equal((await vm.reply()).error, 0);
+    const [session] = (await admin.call('sessions', { container: 'att-staging' })).sessions;
+    const next = { target: 'att-staging', snapshot: 'att-prod@n2', __provider: text.sync };
+    await assert.rejects(
+      plugin.update(urn('SyncFromSnapshot', 'att-refresh'), sync.id, sync.properties, next),
+      (err: Error) => {
+        assert.match(err.message, /snapsync sync of "att-staging" failed: \[IN_USE\]/);
+        assert.ok(err.message.includes(session!.id), err.message);
+        assert.ok(err.message.includes(session!.client), err.message);
+        assert.match(err.message, /read-write on att-staging/);
+        assert.match(err.message, /whenAttached: 'disconnect'/);
+        assert.match(err.message, /stop the VM/);
+        return true;
+      },
+    );
+    assert.equal((await admin.read('att-staging', 0, 7)).toString(), 'prod v1', 'nothing changed');
+    assert.equal((await admin.read('att-staging', 4096, 4)).toString(), 'vm!!');
+
+    const forced = { ...next, whenAttached: 'disconnect' };
+    const checked = await plugin.check(urn('SyncFromSnapshot', 'att-refresh'), sync.inputs, forced);
+    assert.deepEqual(checked.failures, []);
+    const updated = await plugin.update(
+      urn('SyncFromSnapshot', 'att-refresh'),
+      sync.id,
+      sync.properties,
+      forced,
+    );
+    everything.push(updated.properties);
+    assert.equal((await admin.read('att-staging', 0, 7)).toString(), 'prod v2');
+    await vm.closed; // the agent disconnected it
+    // The VM's acknowledged write is in the safety snapshot the sync kept.
+    const safety = String(updated.properties.safetySnapshotRef);
+    const snap = safety.slice(safety.indexOf('@') + 1);
+    assert.equal((await admin.read('att-staging', 4096, 4, snap)).toString(), 'vm!!');
+    assert.deepEqual((await admin.call('sessions', { container: 'att-staging' })).sessions, []);
   });
 
   it('no output carries the token', () => {

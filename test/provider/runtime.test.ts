@@ -139,6 +139,14 @@ describe('provider runtime (resource logic on a real engine)', () => {
       { target: 't', snapshot: 'no-at-sign', onDelete: 'revert', safetySnapshot: false },
     );
     assert.deepEqual(sync.failures?.map((f) => f.property).sort(), ['onDelete', 'snapshot']);
+    for (const [resource, inputs] of [
+      [runtime.syncFromSnapshot, { target: 't', snapshot: 'a@b' }],
+      [runtime.container, { name: 'x', type: 'vdisk', size: 4096 }],
+    ] as const) {
+      const wrong = await resource.check({}, { ...inputs, whenAttached: 'detach' });
+      assert.deepEqual(wrong.failures?.map((f) => f.property), ['whenAttached']);
+      assert.deepEqual((await resource.check({}, { ...inputs, whenAttached: 'disconnect' })).failures, []);
+    }
   });
 
   it('SyncFromSnapshot: same inputs no change; a new snapshot re-syncs in place; drift on refresh; revert on delete', async () => {

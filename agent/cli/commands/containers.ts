@@ -19,7 +19,7 @@ export const ls: CommandModule<GlobalArgs, GlobalArgs> = {
       (c) => c.call('listContainers', {}),
       (list: Container[]) =>
         table(
-          ['NAME', 'TYPE', 'SIZE', 'GEN', 'BASE', 'MEMBER OF'],
+          ['NAME', 'TYPE', 'SIZE', 'GEN', 'BASE', 'MEMBER OF', 'NBD'],
           list.map((x) => [
             x.name,
             x.type,
@@ -27,6 +27,7 @@ export const ls: CommandModule<GlobalArgs, GlobalArgs> = {
             x.generation,
             x.parentSnapshot ? `${x.parentSnapshot.container}@${x.parentSnapshot.name}` : '-',
             x.memberOf ? `${x.memberOf.vm}.${x.memberOf.role}` : '-',
+            sessionSummary(x.sessions),
           ]),
         ),
     ),
@@ -57,6 +58,12 @@ export const describeCmd: CommandModule<GlobalArgs, Args<{ container: string }>>
             ['labels', JSON.stringify(x.labels)],
             ['members', JSON.stringify(x.members)],
             ['created', x.createdAt],
+            [
+              'sessions',
+              (x.sessions ?? [])
+                .map((s) => `${s.id} ${s.mode} ${s.export} from ${s.client} since ${s.since}`)
+                .join('; ') || '-',
+            ],
           ],
         ),
     ),
@@ -110,23 +117,42 @@ export const create: CommandModule<
     ),
 };
 
-export const rm: CommandModule<GlobalArgs, Args<{ container: string; recursive?: boolean }>> = {
+export const rm: CommandModule<
+  GlobalArgs,
+  Args<{ container: string; recursive?: boolean; force?: boolean }>
+> = {
   command: 'rm <container>',
-  describe: 'Delete a container (refused while it has snapshots unless --recursive)',
+  describe:
+    'Delete a container (refused while it has snapshots unless --recursive), or a snapshot (name@snapshot)',
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
       .option('recursive', { type: 'boolean', alias: 'r', describe: 'also delete its snapshots' })
+      .option('force', {
+        type: 'boolean',
+        describe: 'disconnect attached NBD clients first (else refused with IN_USE while any is attached)',
+      })
+      .example('$0 rm prod-web@nightly-2026-11-01', 'delete a snapshot')
       .example('$0 rm old-clone', 'delete a container that has no snapshots')
       .example('$0 rm staging-web --recursive', 'delete a VM with its snapshots') as never,
   handler: (args) =>
     run(
       args,
       (c) =>
-        c.call(
-          'deleteContainer',
-          { container: args.container, recursive: args.recursive },
-          { idempotencyKey: AgentClient.newKey() },
-        ),
+        args.container.includes('@')
+          ? c.call(
+              'deleteSnapshot',
+              { snapshot: args.container, ...(args.force ? { force: true } : {}) },
+              { idempotencyKey: AgentClient.newKey() },
+            )
+          : c.call(
+              'deleteContainer',
+              {
+                container: args.container,
+                recursive: args.recursive,
+                ...(args.force ? { force: true } : {}),
+              },
+              { idempotencyKey: AgentClient.newKey() },
+            ),
       () => `deleted ${args.container}`,
     ),
 };
@@ -156,5 +182,46 @@ export const usage: CommandModule<GlobalArgs, Args<{ container: string }>> = {
             ],
           ],
         ),
+    ),
+};
+
+/** `1 rw, 2 ro` (NBD sessions attached), or `-`. */
+function sessionSummary(sessions: Container['sessions']): string {
+  if (!sessions?.length) return '-';
+  const rw = sessions.filter((s) => s.mode === 'read-write').length;
+  const ro = sessions.length - rw;
+  return [rw ? `${rw} rw` : '', ro ? `${ro} ro` : ''].filter(Boolean).join(', ');
+}
+
+export const resize: CommandModule<
+  GlobalArgs,
+  Args<{ container: string; size: number; shrink?: boolean; force?: boolean }>
+> = {
+  command: 'resize <container> <size>',
+  describe: 'Change the size of a vdisk or file',
+  builder: (y) =>
+    (y as unknown as Argv<GlobalArgs>)
+      .positional('size', { type: 'string', coerce: parseSize, describe: 'e.g. 40G' })
+      .option('shrink', { type: 'boolean', describe: 'allow shrinking (discards data past the new end)' })
+      .option('force', {
+        type: 'boolean',
+        describe: 'disconnect attached NBD clients first (else refused with IN_USE while any is attached)',
+      })
+      .example('$0 resize staging-disk0 40G', 'grow a vdisk') as never,
+  handler: (args) =>
+    run(
+      args,
+      (c) =>
+        c.call(
+          'resize',
+          {
+            container: args.container,
+            size: args.size,
+            ...(args.shrink ? { shrink: true } : {}),
+            ...(args.force ? { force: true } : {}),
+          },
+          { idempotencyKey: AgentClient.newKey() },
+        ),
+      (x: Container) => `resized ${x.name} to ${x.size} (${bytes(x.size)})`,
     ),
 };

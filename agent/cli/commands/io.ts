@@ -82,7 +82,7 @@ export const write: CommandModule<
 
 export const importCmd: CommandModule<
   GlobalArgs,
-  GlobalArgs & { path: string; container: string; create?: boolean }
+  GlobalArgs & { path: string; container: string; create?: boolean; force?: boolean }
 > = {
   command: 'import <path> <container>',
   describe: 'Import a raw disk image from the agent host (sparse: zero blocks are not stored)',
@@ -91,6 +91,10 @@ export const importCmd: CommandModule<
       .option('create', {
         type: 'boolean',
         describe: 'create the vdisk with the image size',
+      })
+      .option('force', {
+        type: 'boolean',
+        describe: 'disconnect attached NBD clients first (else refused with IN_USE while any is attached)',
       })
       .example(
         '$0 import /var/lib/snapsync-images/base.img golden --create',
@@ -104,7 +108,12 @@ export const importCmd: CommandModule<
         try {
           return await c.call(
             'import',
-            { path: args.path, container: args.container, create: args.create },
+            {
+              path: args.path,
+              container: args.container,
+              create: args.create,
+              ...(args.force ? { force: true } : {}),
+            },
             { onProgress: bar.update, idempotencyKey: AgentClient.newKey() },
           );
         } finally {

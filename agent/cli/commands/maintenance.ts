@@ -28,14 +28,19 @@ export function progressBar(
   };
 }
 
-export const flatten: CommandModule<GlobalArgs, GlobalArgs & { container: string }> = {
+export const flatten: CommandModule<GlobalArgs, GlobalArgs & { container: string; force?: boolean }> = {
   command: 'flatten <container>',
   describe: 'Copy what a container reads through its snapshots into its own table',
   builder: (y) =>
-    (y as unknown as Argv<GlobalArgs>).example(
-      '$0 flatten dev-alice-disk0',
-      'make a clone independent of its snapshot, so the snapshot can be deleted',
-    ) as never,
+    (y as unknown as Argv<GlobalArgs>)
+      .option('force', {
+        type: 'boolean',
+        describe: 'disconnect attached NBD clients first (else refused with IN_USE while any is attached)',
+      })
+      .example(
+        '$0 flatten dev-alice-disk0',
+        'make a clone independent of its snapshot, so the snapshot can be deleted',
+      ) as never,
   handler: (args) => {
     const bar = progressBar(args, 'flatten');
     return run(
@@ -44,7 +49,7 @@ export const flatten: CommandModule<GlobalArgs, GlobalArgs & { container: string
         try {
           return await c.call(
             'flatten',
-            { container: args.container },
+            { container: args.container, ...(args.force ? { force: true } : {}) },
             { idempotencyKey: AgentClient.newKey(), onProgress: bar.update },
           );
         } finally {

@@ -3,6 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Pool } from '../../engine';
 import { createIdentityHooks } from '../../identity';
 import { type NbdServer, parseNbdAddress, startNbdServer } from '../../nbd';
+import { SessionRegistry } from '../../nbd/sessions';
 import { Logger } from '../../server/logger';
 import { isLoopback } from '../../server/loopback';
 import { type RunningAgent, startAgentServer } from '../../server/server';
@@ -121,6 +122,8 @@ export const serve: CommandModule<object, ServeArgs> = {
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
     let running: RunningAgent | null = null;
     let nbd: NbdServer | null = null;
+    // One registry: the agent refuses (or with force drains) what would change under an attached client.
+    const sessions = new SessionRegistry();
     try {
       running = await startAgentServer({
         pool,
@@ -133,9 +136,10 @@ export const serve: CommandModule<object, ServeArgs> = {
         maxInFlight: args.maxInFlight,
         logger,
         identityHooks: (preserve) => createIdentityHooks(preserve) as never,
+        sessions,
       });
       // The same certificate as the agent; NBD clients must STARTTLS before they see any export.
-      nbd = nbdAt ? await startNbdServer({ pool, ...nbdAt, ...(tls ? { tls } : {}) }) : null;
+      nbd = nbdAt ? await startNbdServer({ pool, ...nbdAt, sessions, ...(tls ? { tls } : {}) }) : null;
     } catch (err) {
       // Startup failed half way (a port in use): release the pool so the process can exit.
       await (running ? running.stop() : pool.close());

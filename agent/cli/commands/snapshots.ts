@@ -104,21 +104,26 @@ export const clone: CommandModule<GlobalArgs, Args<{ snapshot: string; name: str
     ),
 };
 
-export const revert: CommandModule<GlobalArgs, Args<{ container: string; snapshot: string }>> = {
+export const revert: CommandModule<
+  GlobalArgs,
+  Args<{ container: string; snapshot: string; force?: boolean }>
+> = {
   command: 'revert <container> <snapshot>',
   describe: 'Discard the current state and go back to one of its own snapshots',
   builder: (y) =>
-    (y as unknown as Argv<GlobalArgs>).example(
-      '$0 revert staging-web safety-g3',
-      'undo a sync with the safety snapshot it kept',
-    ) as never,
+    (y as unknown as Argv<GlobalArgs>)
+      .option('force', {
+        type: 'boolean',
+        describe: 'disconnect attached NBD clients first (else refused with IN_USE while any is attached)',
+      })
+      .example('$0 revert staging-web safety-g3', 'undo a sync with the safety snapshot it kept') as never,
   handler: (args) =>
     run(
       args,
       (c) =>
         c.call(
           'revert',
-          { container: args.container, snapshot: args.snapshot },
+          { container: args.container, snapshot: args.snapshot, ...(args.force ? { force: true } : {}) },
           { idempotencyKey: AgentClient.newKey() },
         ),
       (x: Container) => `reverted ${x.name} to ${args.snapshot} (generation ${x.generation})`,

@@ -10,6 +10,7 @@ interface SyncArgs extends GlobalArgs {
   preserve?: string[];
   noSafety?: boolean;
   member?: string[];
+  force?: boolean;
 }
 
 export const sync: CommandModule<GlobalArgs, SyncArgs> = {
@@ -24,6 +25,10 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
       })
       .option('no-safety', { type: 'boolean', describe: 'do not keep a safety snapshot' })
       .option('member', { type: 'string', array: true, describe: 'VM: only these roles' })
+      .option('force', {
+        type: 'boolean',
+        describe: 'disconnect attached NBD clients first (else refused with IN_USE while any is attached)',
+      })
       .example('$0 sync staging-web prod-web@nightly-2026-11-24', 'refresh a VM, keeping its identity')
       .example(
         '$0 sync staging-disk0 prod-disk0@nightly --preserve "disk*.gpt.*"',
@@ -46,6 +51,7 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
             preserve,
             safetySnapshot: !args.noSafety,
             ...(args.member ? { members: args.member } : {}),
+            ...(args.force ? { force: true } : {}),
           },
           { idempotencyKey: AgentClient.newKey() },
         );

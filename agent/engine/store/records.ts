@@ -70,6 +70,8 @@ export interface TableRecord {
   parent: number | null;
   frozen: boolean;
   owner: TableOwner;
+  /** Map entries the table held when it froze (absent in tables frozen by older builds). */
+  frozenEntries?: number;
 }
 
 export interface IdempotencyRecord {
