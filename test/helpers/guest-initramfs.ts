@@ -112,20 +112,25 @@ i=0
 while [ ! -b /dev/vda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 [ -b /dev/vda ] || { echo "GUEST-FAIL no /dev/vda"; cat /proc/partitions; }
 
+# No temp files: the test runs commands while a background writer runs.
 # put OFFSET TEXT: TEXT zero-padded to one 4 KiB block at byte OFFSET, O_DIRECT and flushed (acknowledged when it returns 0)
 put() {
-  printf '%s' "$2" > /tmp/block && truncate -s 4096 /tmp/block &&
-    dd if=/tmp/block of=/dev/vda bs=4096 seek=$(($1 / 4096)) count=1 oflag=direct conv=notrunc,fsync status=none
+  printf '%s' "$2" |
+    dd of=/dev/vda bs=4096 seek=$(($1 / 4096)) count=1 iflag=fullblock oflag=direct conv=sync,notrunc,fsync status=none
 }
 # get OFFSET LENGTH: the first LENGTH bytes (hex) of the 4 KiB block at OFFSET, read with O_DIRECT (never the page cache)
 get() {
-  dd if=/dev/vda of=/tmp/read bs=4096 skip=$(($1 / 4096)) count=1 iflag=direct status=none || return $?
-  echo "DATA $(od -An -tx1 -N"$2" /tmp/read | tr -d ' \\n')"
+  local hex
+  hex=$(set -o pipefail; dd if=/dev/vda bs=4096 skip=$(($1 / 4096)) count=1 iflag=direct status=none |
+    od -An -tx1 -N"$2" | tr -d ' \\n') || return $?
+  echo "DATA $hex"
 }
 # guid: the GPT disk GUID bytes of the primary header (LBA 1, bytes 56..71), as the guest's disk reads them
 guid() {
-  dd if=/dev/vda of=/tmp/lba1 bs=512 skip=1 count=1 iflag=direct status=none || return $?
-  echo "GUID $(od -An -tx1 -j56 -N16 /tmp/lba1 | tr -d ' \\n')"
+  local hex
+  hex=$(set -o pipefail; dd if=/dev/vda bs=512 skip=1 count=1 iflag=direct status=none |
+    od -An -tx1 -j56 -N16 | tr -d ' \\n') || return $?
+  echo "GUID $hex"
 }
 
 echo "GUEST-READY"

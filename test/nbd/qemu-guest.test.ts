@@ -10,7 +10,7 @@
 import * as assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import * as net from 'node:net';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { guidFromString, guidToString } from '../../agent/identity/guid';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
@@ -34,12 +34,20 @@ const NBD_TRACES = [
   'nbd_co_request_fail',
   'nbd_read_reply_entry_fail',
   'nbd_reconnect_attempt*',
-  'nbd_client_loop_ret',
+  'nbd_client_handshake_success',
 ];
+
+/** An attached client as the agent lists it (schema/protocol: Session). */
+interface Session {
+  container: string;
+  mode: string;
+  client: string;
+}
 
 /** The parts of the CLI's --json output this test reads. */
 interface CliJson {
-  error?: { code: string; message: string; details?: { sessions?: unknown[] } };
+  error?: { code: string; message: string; details?: { sessions?: Session[] } };
+  sessions?: Session[];
   base64?: string;
   generation?: number;
   parentSnapshot?: unknown;
@@ -96,18 +104,10 @@ async function readBytes(
   return Buffer.from((await cliOk(agent, ...args)).base64 ?? '', 'base64');
 }
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-
 /** A raw GPT disk image with one Linux partition and the given disk GUID. */
 function gptImage(file: string, diskGuid: string): void {
-  const r = spawnSync('sh', ['-c', `truncate -s ${DISK_SIZE} "$0"`, file]);
-  assert.equal(r.status, 0, String(r.stderr));
+  fs.writeFileSync(file, Buffer.alloc(0));
+  fs.truncateSync(file, DISK_SIZE);
   const s = spawnSync(
     'sgdisk',
     ['-o', '-n', '1:2048:+60M', '-t', '1:8300', '-U', diskGuid, '-u', `1:${randomUUID()}`, file],
@@ -128,20 +128,19 @@ describe('nbd: a real QEMU guest on a staging vdisk (qemu-system-x86_64, Debian 
   const prodGuid = randomUUID().toUpperCase();
   const stagingGuid = randomUUID().toUpperCase();
   let agent: AgentProcess;
-  let nbdPort: number;
   let guest: Guest | null = null;
   const runningGuest = (): Guest => {
     if (!guest?.running()) assert.fail('the guest from the previous test runs');
     return guest;
   };
-  const stagingUrl = () => `nbd://127.0.0.1:${nbdPort}/staging-disk0`;
+  const stagingUrl = () => `${agent.nbd}/staging-disk0`;
 
   before(async () => {
     guestBootFiles();
     const accel = await guestAccel();
     console.log(`      guest accelerator: ${accel.accel} (${accel.why})`);
-    nbdPort = await freePort();
-    agent = await startAgentProcess({ args: ['--nbd', `127.0.0.1:${nbdPort}`] });
+    agent = await startAgentProcess({ args: ['--nbd', '127.0.0.1:0'] });
+    assert.match(agent.nbd ?? '', /^nbd:\/\/127\.0\.0\.1:\d+$/);
     for (const [name, guid] of [
       ['prod', prodGuid],
       ['staging', stagingGuid],
@@ -200,12 +199,17 @@ describe('nbd: a real QEMU guest on a staging vdisk (qemu-system-x86_64, Debian 
     const refused = await cli(agent, 'sync', 'staging', 'prod@nightly-1');
     assert.equal(refused.status, 1, `sync while attached must fail (exit 1): ${refused.text}`);
     assert.equal(refused.json.error?.code, 'IN_USE', refused.text);
-    const sessions = refused.json.error?.details?.sessions;
-    assert.ok(Array.isArray(sessions) && sessions.length > 0, `IN_USE names the sessions: ${refused.text}`);
-    assert.match(JSON.stringify(sessions), /staging-disk0/, refused.text);
-    const listed = await cli(agent, 'sessions');
-    assert.equal(listed.status, 0, listed.text);
-    assert.match(listed.text, /staging-disk0/, 'the sessions command shows the guest');
+    const isGuest = (s: Session) => s.container === 'staging-disk0' && s.mode === 'read-write';
+    assert.ok(
+      refused.json.error?.details?.sessions?.some(isGuest),
+      `IN_USE names the guest's session: ${refused.text}`,
+    );
+    assert.match(refused.json.error?.message ?? '', /staging-disk0/);
+    const listed = await cliOk(agent, 'sessions');
+    assert.ok(
+      listed.sessions?.some(isGuest),
+      `the sessions command shows the guest: ${JSON.stringify(listed)}`,
+    );
 
     const after = await cliOk(agent, 'describe', 'staging-disk0');
     assert.equal(after.generation, before.generation);
@@ -239,14 +243,6 @@ describe('nbd: a real QEMU guest on a staging vdisk (qemu-system-x86_64, Debian 
     const acked = lines(g.console(), /^ACK (\d+)$/gm);
     assert.equal(Math.max(...acked), failed - 1, 'the writer is sequential');
     console.log(`      the guest's writer: ${acked.length} writes acknowledged, write ${failed} failed`);
-    console.log(
-      `      QEMU's NBD client: ${g
-        .stderr()
-        .split('\n')
-        .filter((l) => /nbd_/.test(l))
-        .slice(0, 6)
-        .join(' | ')}`,
-    );
 
     // Each writer block holds, in the safety snapshot, its last acknowledged write (or the failed one, if it landed).
     const blocks = await readBytes(agent, 'staging-disk0', WRITER_OFF, WRITER_BLOCKS * 4096, safety);
@@ -266,6 +262,26 @@ describe('nbd: a real QEMU guest on a staging vdisk (qemu-system-x86_64, Debian 
       await readBytes(agent, 'staging-disk0', GUEST_OFF, 16, safety),
       marker('GUEST-AFTER-REFUSAL'),
     );
+
+    // Later requests of this guest reach nothing: its next read fails, QEMU's NBD client does not reconnect,
+    // and the agent holds no session for it any more.
+    const next = await g.read(DATA_OFF, 16);
+    const nbdTrace = g
+      .stderr()
+      .split('\n')
+      .filter((l) => /^nbd_/.test(l))
+      .map((l) => l.split(' ')[0]);
+    console.log(
+      `      the guest's next read: rc ${next.rc}; QEMU's NBD client traced: ${nbdTrace.join(', ')}`,
+    );
+    assert.notEqual(
+      next.rc,
+      0,
+      g.report(`the guest read its disk again after the forced sync: ${next.output}`),
+    );
+    assert.ok(!nbdTrace.includes('nbd_reconnect_attempt'), g.report('QEMU reconnected'));
+    const listed = await cliOk(agent, 'sessions');
+    assert.deepEqual(listed.sessions, [], `no session left: ${JSON.stringify(listed)}`);
   });
 
   it("after a sync, a fresh boot of staging reads production's data under staging's own disk GUID", async () => {
@@ -275,8 +291,7 @@ describe('nbd: a real QEMU guest on a staging vdisk (qemu-system-x86_64, Debian 
     await cliOk(agent, 'write', 'prod-disk0', String(DATA_OFF), '--text', 'PROD-2');
     await cliOk(agent, 'snapshot', 'prod', 'nightly-2');
     const synced = await cliOk(agent, 'sync', 'staging', 'prod@nightly-2');
-    const fields = (synced.identity as { fields: Array<{ path: string; status: string; value: unknown }> })
-      .fields;
+    const fields = synced.identity?.fields ?? [];
     assert.equal(
       fields.find((f) => f.path.endsWith('gpt.diskGuid'))?.status,
       'restored',
