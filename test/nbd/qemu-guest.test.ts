@@ -243,6 +243,9 @@ describe('nbd: a real QEMU guest on a staging vdisk (qemu-system-x86_64, Debian 
     const acked = lines(g.console(), /^ACK (\d+)$/gm);
     assert.equal(Math.max(...acked), failed - 1, 'the writer is sequential');
     console.log(`      the guest's writer: ${acked.length} writes acknowledged, write ${failed} failed`);
+    const kernelSaw = /^.*I\/O error, dev vda\b.*$/m.exec(g.console());
+    assert.ok(kernelSaw, g.report("the guest's kernel logged no I/O error on vda"));
+    console.log(`      the guest's kernel: ${kernelSaw[0].trim()}`);
 
     // Each writer block holds, in the safety snapshot, its last acknowledged write (or the failed one, if it landed).
     const blocks = await readBytes(agent, 'staging-disk0', WRITER_OFF, WRITER_BLOCKS * 4096, safety);
