@@ -321,6 +321,10 @@ describe('nbd: a real QEMU guest on a staging vdisk (qemu-system-x86_64, Debian 
     const lba1 = await readBytes(agent, 'staging-disk0', SECTOR, SECTOR);
     assert.equal(lba1.subarray(0, 8).toString('latin1'), 'EFI PART');
     assert.deepEqual(lba1.subarray(56, 72), guidFromString(stagingGuid));
+    const exported = path.join(agent.dir, 'staging-after-sync.img');
+    await cliOk(agent, 'export', 'staging-disk0', exported);
+    const verify = spawnSync('sgdisk', ['-v', exported], { encoding: 'utf8' });
+    assert.match(verify.stdout, /No problems found/, verify.stdout + verify.stderr);
     const prodLba1 = await readBytes(agent, 'prod-disk0', SECTOR, SECTOR, 'nightly-2');
     assert.deepEqual(prodLba1.subarray(56, 72), guidFromString(prodGuid));
   });
