@@ -2,8 +2,9 @@
  * The test guest's boot files: a Debian kernel (linux-image-amd64) and a
  * small initramfs built here from busybox-static and the kernel's own virtio
  * modules. Its /init prints `GUEST-INIT`, loads virtio-blk, waits for
- * /dev/vda, prints `GUEST-READY`, then runs the shell commands the test sends over the serial
- * console, one per line (`<id> <command>`), answering `GUEST-DONE <id> <rc>`.
+ * /dev/vda, prints `GUEST-READY`, then runs the shell commands the test
+ * sends over the serial console, one per line (`<id> <command>`), answering
+ * `GUEST-DONE <id> <rc>`.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
