@@ -20,6 +20,10 @@ declare -A package_of=(
   [mkswap]=util-linux
   [blkid]=util-linux
   [debugfs]=e2fsprogs
+  # test/nbd/qemu-guest.test.ts: a real guest (busybox initramfs built by the test) on an NBD vdisk
+  [qemu-system-x86_64]=qemu-system-x86
+  [busybox]=busybox-static
+  [xz]=xz-utils
 )
 [[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
 
@@ -27,6 +31,8 @@ missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
 done
+# The guest's kernel is a file, not a command: the Debian kernel and its modules (installs non-interactively in a container).
+compgen -G '/boot/vmlinuz-*' >/dev/null || missing+=(linux-image-amd64)
 if ((${#missing[@]} == 0)); then
   echo "system packages: all present"
   exit 0
@@ -36,6 +42,8 @@ echo "system packages: installing ${packages[*]}"
 sudo=""
 [[ $(id -u) -ne 0 ]] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# linux-image-amd64 is only there for the test guest (it boots its own initramfs): skip its initramfs hook.
+export INITRD=No
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "system packages: done"
