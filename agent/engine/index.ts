@@ -5,6 +5,7 @@ export type { FsckCode, FsckProblem, FsckReport } from './fsck';
 export { FSCK_CODES } from './fsck';
 export { type CreatePoolOptions, type LineageEntry, type OpenPoolOptions, Pool } from './pool';
 export type { SnapshotSelector } from './snapshots';
+export type { StagedContainer } from './staged';
 export type { IdempotencyRecord } from './store/records';
 export type { SyncContext, SyncHooks, SyncMember, SyncOptions, SyncResult } from './sync';
 export type * from './types';
