@@ -17,6 +17,7 @@ interface ServeArgs {
   tlsCert?: string;
   tlsKey?: string;
   allowDir: string[];
+  allowBlockDevices?: boolean;
   maxMessageBytes: number;
   maxInFlight: number;
   nbd?: string;
@@ -90,6 +91,11 @@ export const serve: CommandModule<object, ServeArgs> = {
         default: [] as string[],
         describe: 'Directory import/export may use (repeatable)',
       })
+      .option('allow-block-devices', {
+        type: 'boolean',
+        describe:
+          'Let import/export use block device nodes in the allowed directories (else regular files only)',
+      })
       .option('max-message-bytes', { type: 'number', default: 33 * 1024 * 1024 })
       .option('max-in-flight', { type: 'number', default: 64, describe: 'Requests in flight per connection' })
       .option('nbd', {
@@ -129,6 +135,7 @@ export const serve: CommandModule<object, ServeArgs> = {
         insecureNoAuth: args.insecureNoAuth,
         tls,
         allowDirs: args.allowDir,
+        allowBlockDevices: args.allowBlockDevices,
         maxMessageBytes: args.maxMessageBytes,
         maxInFlight: args.maxInFlight,
         logger,
