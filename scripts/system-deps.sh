@@ -15,6 +15,9 @@ declare -A package_of=(
   [openssl]=openssl
   [virt-xml-validate]=libvirt-clients
   [xmllint]=libxml2-utils
+  [losetup]=mount
+  [mkfifo]=coreutils
+  [mknod]=coreutils
 )
 [[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
 

@@ -295,3 +295,61 @@ describe('import --create is all-or-nothing (SIGKILL, real agent process)', func
     }
   });
 });
+
+describe('block devices in an allowed directory (real loop device)', function () {
+  this.timeout(120_000);
+  let loop = '';
+  after(() => {
+    if (loop) spawnSync('losetup', ['-d', loop]);
+    cleanupTempDirs();
+  });
+
+  it('are refused unless serve --allow-block-devices; then export overwrites the whole device and import reads it', async () => {
+    const backing = path.join(tempDir('snapsync-loop-'), 'backing.img');
+    fs.writeFileSync(backing, Buffer.alloc(MiB, 0xff));
+    const attach = spawnSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' });
+    assert.equal(attach.status, 0, `losetup: ${attach.stderr}`);
+    loop = attach.stdout.trim();
+    const rdev = fs.statSync(loop).rdev;
+    const [major, minor] = [Math.floor(rdev / 256) & 0xfff, rdev & 0xff];
+    for (const allow of [false, true]) {
+      const agent = await startAgentProcess({ args: allow ? ['--allow-block-devices'] : [] });
+      const client = await AgentClient.connect(agent.url, { token: agent.token });
+      const node = path.join(agent.dir, 'disk');
+      assert.equal(spawnSync('mknod', [node, 'b', String(major), String(minor)]).status, 0);
+      await client.call('createContainer', { name: 'v', type: 'vdisk', size: 64 * KiB });
+      await client.write('v', 4 * KiB, Buffer.alloc(4 * KiB, 3));
+      try {
+        if (!allow) {
+          await refused(
+            client.call('import', { path: node, container: 'dev', create: true }),
+            'NOT_A_REGULAR_FILE',
+            'import',
+          );
+          await refused(
+            client.call('export', { container: 'v', path: node, overwrite: true }),
+            'NOT_A_REGULAR_FILE',
+            'export',
+          );
+          continue;
+        }
+        await refused(
+          client.call('export', { container: 'v', path: node }),
+          'ALREADY_EXISTS',
+          'without overwrite',
+        );
+        await client.call('export', { container: 'v', path: node, overwrite: true });
+        const r = await client.call('import', { path: node, container: 'dev', create: true });
+        assert.equal(r.bytes, MiB);
+        const head = await client.read('dev', 0, 64 * KiB);
+        const expected = Buffer.alloc(64 * KiB);
+        expected.fill(3, 4 * KiB, 8 * KiB);
+        assert.ok(head.equals(expected), 'the holes were written as zeros, the data as data');
+        assert.ok((await client.read('dev', 64 * KiB, 4 * KiB)).equals(Buffer.alloc(4 * KiB, 0xff)));
+      } finally {
+        await client.close();
+        await agent.stop();
+      }
+    }
+  });
+});
