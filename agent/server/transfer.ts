@@ -129,13 +129,15 @@ export async function exportImage(
   overwrite: boolean,
   progress: Progress,
 ): Promise<TransferResult> {
-  const ref = snapshot ? `${container}@${snapshot}` : null;
-  const size = ref ? pool.describeSnapshot(ref).size : pool.describe(container).size;
-  const extents = ref ? pool.snapshotAllocation(ref, 0, size) : pool.allocation(container, 0, size);
+  // The path first: a path that is not allowed is refused as such, whatever the container.
   const target = createImageTarget(dirs, requested, overwrite);
   const { fd } = target;
   let dataBytes = 0;
+  let size = 0;
   try {
+    const ref = snapshot ? `${container}@${snapshot}` : null;
+    size = ref ? pool.describeSnapshot(ref).size : pool.describe(container).size;
+    const extents = ref ? pool.snapshotAllocation(ref, 0, size) : pool.allocation(container, 0, size);
     if (size > target.capacity)
       throw INVALID_ARGUMENT(`the block device holds ${target.capacity} bytes, the export ${size}`, {
         argument: 'path',
