@@ -75,6 +75,16 @@ function healthz(port: number): Promise<number> {
   });
 }
 
+/** Lets an agent blocked opening a FIFO (either end) go on: opens the other ends, then closes them. */
+function unfreeze(fifo: string): void {
+  const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
+  const reader = fs.openSync(fifo, O_RDONLY | O_NONBLOCK);
+  try {
+    fs.closeSync(fs.openSync(fifo, O_WRONLY | O_NONBLOCK));
+  } catch {}
+  fs.closeSync(reader);
+}
+
 /** The swapper: a child process that flips `name` between a real entry and a symlink outside, forever. */
 function startSwapper(pairs: Array<{ name: string; stash: string; link: string }>) {
   const script = `
@@ -136,14 +146,15 @@ export async function pathAttackDrill(raceRounds: number): Promise<PathAttackRes
   const count = (outcome: string) => {
     result.outcomes[outcome] = (result.outcomes[outcome] ?? 0) + 1;
   };
-  const outcomeOf = async (call: Promise<unknown>): Promise<string> => {
-    try {
-      await call;
-      return 'OK';
-    } catch (err) {
-      return err instanceof AgentError ? err.code : `error: ${String(err)}`;
-    }
-  };
+  /** The outcome's code (OK when done); NO_ANSWER if the agent has not answered in 30 s (a frozen agent). */
+  const outcomeOf = (call: Promise<unknown>): Promise<string> =>
+    Promise.race([
+      call.then(
+        () => 'OK',
+        (err) => (err instanceof AgentError ? err.code : `error: ${String(err)}`),
+      ),
+      new Promise<string>((resolve) => setTimeout(() => resolve('NO_ANSWER'), 30_000).unref()),
+    ]);
   /** One attempt: import and export (with and without overwrite) of `p`, each outcome in `expect`. */
   const attack = async (
     what: string,
@@ -166,6 +177,7 @@ export async function pathAttackDrill(raceRounds: number): Promise<PathAttackRes
     for (const [op, allowed, run] of tries) {
       result.attempts++;
       const outcome = await outcomeOf(run());
+      if (outcome === 'NO_ANSWER' && fs.lstatSync(p, { throwIfNoEntry: false })?.isFIFO()) unfreeze(p);
       count(outcome);
       if (allowed.includes(outcome)) result.held++;
       else result.wrong.push(`${op} ${what} (${p}): got ${outcome}, expected ${allowed.join(' or ')}`);
