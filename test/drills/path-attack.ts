@@ -364,8 +364,9 @@ export async function pathAttackDrill(raceRounds: number): Promise<PathAttackRes
     // What was imported is what was inside (0x11, 0x22 exported, 0x33, 0x34), never the decoy's bytes.
     for (const c of await client.call('listContainers', {})) {
       if (!c.name.startsWith('race-') && !c.name.startsWith('atk-')) continue;
-      const head = await client.read(c.name, 0, 16);
-      if (![0x11, 0x22, 0x33, 0x34].includes(head[0]!)) result.wrong.push(`${c.name} holds bytes ${head[0]}`);
+      const head = c.size > 0 ? await client.read(c.name, 0, 1) : Buffer.alloc(0);
+      if (![0x11, 0x22, 0x33, 0x34].includes(head[0]!))
+        result.wrong.push(`${c.name} (${c.size} bytes) holds ${head.length ? `byte ${head[0]}` : 'nothing'}`);
     }
     result.agentUp = (await healthz(agent.port)) === 200;
   } finally {
