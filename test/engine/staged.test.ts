@@ -23,7 +23,10 @@ describe('staged containers', () => {
     assert.throws(() => pool.read('img', 0, 1), code('NOT_FOUND'));
     assert.throws(() => pool.write('img', 0, Buffer.alloc(1)), code('NOT_FOUND'));
     assert.throws(() => pool.snapshot('img', 's'), code('NOT_FOUND'));
-    assert.throws(() => pool.createContainer({ name: 'img', type: 'vdisk', size: BS }), code('ALREADY_EXISTS'));
+    assert.throws(
+      () => pool.createContainer({ name: 'img', type: 'vdisk', size: BS }),
+      code('ALREADY_EXISTS'),
+    );
     await pool.flush();
     assert.equal((await pool.fsck()).ok, true);
     const result = staged.complete((info) => ({ name: info.name, size: info.size }), key('k1'));
