@@ -125,6 +125,8 @@ export const serve: CommandModule<object, ServeArgs> = {
     const { listen, nbd: nbdAt, tls } = checkFlags(args);
     const pool = Pool.open(args.pool);
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
+    if (pool.discardedAtOpen.length > 0)
+      logger.warn('removed containers of interrupted imports', { containers: pool.discardedAtOpen });
     let running: RunningAgent | null = null;
     let nbd: NbdServer | null = null;
     try {
