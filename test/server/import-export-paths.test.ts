@@ -264,7 +264,7 @@ describe('import --create is all-or-nothing (SIGKILL, real agent process)', func
     await client
       .call('import', params, {
         idempotencyKey: 'urn:import:crash',
-        onProgress: (done) => {
+        onProgress: () => {
           if (killed === null) killed = agent.kill(); // at the first chunk: 15 of 16 still to come
         },
       })
