@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   TOO_MANY_REQUESTS: 'too many requests in flight on this connection',
   IDEMPOTENCY_CONFLICT: 'the idempotency key was used with other parameters',
   PATH_NOT_ALLOWED: 'import/export path outside the directories the operator allowed',
+  NOT_A_REGULAR_FILE:
+    'import/export path names a directory, FIFO, socket, device or symlink (only regular files, and block devices when the operator allowed them)',
   DATA_MISSING: 'a write request whose binary frame did not follow',
   SHUTTING_DOWN: 'the agent is stopping and takes no new requests',
   INTERNAL: 'a bug in the agent (logged)',

@@ -24,6 +24,9 @@ declare -A package_of=(
   [qemu-system-x86_64]=qemu-system-x86
   [busybox]=busybox-static
   [xz]=xz-utils
+  [losetup]=mount
+  [mkfifo]=coreutils
+  [mknod]=coreutils
 )
 [[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
 

@@ -38,10 +38,12 @@ export class Catalog {
     return this.seq[kind];
   }
 
+  /** A container by name; one an import is still creating (incomplete) is not found. */
   containerByName(name: string): ContainerRecord {
     const id = this.containerIds.get(name);
-    if (id === undefined) throw NOT_FOUND('container', name);
-    return this.containers.get(id)!;
+    const record = id === undefined ? undefined : this.containers.get(id);
+    if (record === undefined || record.incomplete) throw NOT_FOUND('container', name);
+    return record;
   }
 
   container(id: number): ContainerRecord {

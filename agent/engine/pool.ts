@@ -37,6 +37,7 @@ import { freeReaderHeld, pinSnapshot, type SnapshotPin } from './pins';
 import { reclaimAll, reclaimStep } from './reclaim';
 import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } from './snapshots';
 import { SpaceMap } from './space-map';
+import { discardIncomplete, StagedContainer } from './staged';
 import { BlockDevice, deviceSize } from './store/block-device';
 import {
   CURRENT_FORMAT_VERSION,
@@ -98,6 +99,9 @@ const DEFAULT_BLOCK_SIZE = 64 * 1024;
 const DEFAULT_CAPACITY = 2 ** 40;
 
 export class Pool {
+  /** Containers an interrupted import left incomplete, deleted when this pool opened. */
+  discardedAtOpen: string[] = [];
+
   private constructor(
     private readonly core: EngineCore,
     private readonly reserve: MetadataReserve,
@@ -223,6 +227,7 @@ export class Pool {
     catalog.load(store);
     const pool = new Pool(new EngineCore(dir, record, store, device, lock, space, tables, catalog), reserve);
     pool.pruneIdempotency();
+    pool.discardedAtOpen = discardIncomplete(pool.core);
     // Reader pins are not stored: what only a reader held before the last close or crash goes now.
     freeReaderHeld(pool.core);
     pool.core.scheduleReclaim();
@@ -278,7 +283,7 @@ export class Pool {
       usedBlocks: space.usedBlocks,
       freeBlocks: space.freeBlocks,
       dataPath: this.core.device.path,
-      containers: catalog.containers.size,
+      containers: [...catalog.containers.values()].filter((c) => !c.incomplete).length,
       snapshots: [...catalog.snapshots.values()].filter((s) => !s.hidden).length,
     };
   }
@@ -291,7 +296,19 @@ export class Pool {
 
   listContainers(): ContainerInfo[] {
     this.core.assertOpen();
-    return [...this.core.catalog.containers.values()].sort((a, b) => a.id - b.id).map((c) => this.info_(c));
+    return [...this.core.catalog.containers.values()]
+      .filter((c) => !c.incomplete)
+      .sort((a, b) => a.id - b.id)
+      .map((c) => this.info_(c));
+  }
+
+  /**
+   * A new vdisk or file that nothing sees until `complete()` (an import):
+   * a crash before that leaves nothing once the pool reopens (see staged.ts).
+   */
+  stageContainer(spec: ContainerSpec): StagedContainer {
+    this.core.assertOpen();
+    return StagedContainer.create(this.core, spec, (c) => this.info_(c));
   }
 
   describe(name: string): ContainerInfo {

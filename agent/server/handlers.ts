@@ -133,18 +133,13 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   lineage: (p, { pool }) => pool.lineage(p.container),
   usage: (p, { pool }) => pool.usage(p.container),
   fsck: (_p, { pool, progress }) => pool.fsck({ onProgress: progress }),
+  // Paths are opened relative to the allowed directories' descriptors, following no link (host-files.ts).
   import: async (p, { pool, dirs, progress, mutation, attachments }) => {
     await attachments.clear('import', p);
-    const file = dirs.resolve(p.path, true);
-    const r = await importImage(pool, file, p.container, p.create === true, progress);
-    // Keyed on the whole import's result, not on the container it may have created first.
-    return pool.recordIdempotent({ container: p.container, path: file, ...r }, mutation);
+    return importImage(pool, dirs, p.path, p.container, p.create === true, progress, mutation);
   },
-  export: async (p, { pool, dirs, progress }) => {
-    const file = dirs.resolve(p.path, false);
-    const r = await exportImage(pool, file, p.container, p.snapshot, p.overwrite === true, progress);
-    return { container: p.container, path: file, ...r };
-  },
+  export: (p, { pool, dirs, progress }) =>
+    exportImage(pool, dirs, p.path, p.container, p.snapshot, p.overwrite === true, progress),
 };
 
 /** A container as describe/ls show it: with its attached NBD sessions when there are any. */

@@ -1,40 +1,160 @@
 /**
- * Import/export paths: only inside directories the operator allowed. The
- * check uses real paths (symlinks resolved) of the file or, for a file yet to
- * be created, of its parent directory, so `..` and links cannot escape.
+ * Import/export paths: only inside directories the operator allowed, and by
+ * construction, not by a check of names. A requested path is split into
+ * components (no empty, `.` or `..` component); the allowed directory is
+ * opened and checked against the device/inode it had at startup; then every
+ * directory below it is opened relative to its parent's descriptor
+ * (`/proc/self/fd/<parent>/<name>`, O_DIRECTORY | O_NOFOLLOW), so no
+ * symlink is followed anywhere and a component swapped for a link between
+ * a check and an open is refused, not followed. host-files.ts opens the last
+ * component the same way.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { WireError } from './wire-error';
 
-export class AllowedDirs {
-  private readonly roots: string[];
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
-  constructor(dirs: string[]) {
-    this.roots = dirs.map((d) => fs.realpathSync(d));
+/** `/proc/self/fd/<fd>/<name>`: resolves `name` in the directory `fd` is, following no link in `name`. */
+export const beneath = (dirFd: number, name: string) => `/proc/self/fd/${dirFd}/${name}`;
+
+interface AllowedRoot {
+  /** As configured and as resolved at startup: a request may name either. */
+  prefixes: string[][];
+  real: string;
+  dev: number;
+  ino: number;
+}
+
+/** An open directory inside an allowed directory, and the last component of the request in it. */
+export interface LocatedPath {
+  requested: string;
+  dirFd: number;
+  name: string;
+  close(): void;
+}
+
+export interface AllowedDirsOptions {
+  /** Import from and export to block devices (never character devices, FIFOs or sockets). */
+  blockDevices?: boolean;
+}
+
+export const pathNotAllowed = (requested: string, reason: string, message: string, extra = {}) =>
+  new WireError('PATH_NOT_ALLOWED', `"${requested}": ${message}`, { path: requested, reason, ...extra });
+
+const components = (p: string) => p.split('/').slice(1);
+
+export class AllowedDirs {
+  private readonly roots: AllowedRoot[];
+  readonly blockDevices: boolean;
+
+  constructor(dirs: string[], options: AllowedDirsOptions = {}) {
+    this.blockDevices = options.blockDevices === true;
+    if (dirs.length > 0 && !fs.existsSync('/proc/self/fd'))
+      throw new Error('--allow-dir needs /proc mounted (paths are opened relative to directory descriptors)');
+    this.roots = dirs.map((d) => {
+      const real = fs.realpathSync(d);
+      const st = fs.statSync(real);
+      if (!st.isDirectory()) throw new Error(`--allow-dir ${d} is not a directory`);
+      const configured = path.resolve(d);
+      const prefixes = [components(real), components(configured)].map((c) => c.filter((x) => x !== ''));
+      return { prefixes, real, dev: st.dev, ino: st.ino };
+    });
   }
 
-  /** The real path of `requested` if it lies inside an allowed directory, else PATH_NOT_ALLOWED. */
-  resolve(requested: string, mustExist: boolean): string {
-    if (!path.isAbsolute(requested)) {
-      throw new WireError('PATH_NOT_ALLOWED', `"${requested}" must be an absolute path`, { path: requested });
+  /**
+   * Opens the directory that holds `requested` (every component without
+   * following a link) and returns it with the last component's name.
+   * PATH_NOT_ALLOWED when the path is relative, has an empty, `.` or `..`
+   * component, lies outside every allowed directory, or goes through a
+   * symlink or something that is not a directory.
+   */
+  locate(requested: string): LocatedPath {
+    if (typeof requested !== 'string' || !path.isAbsolute(requested))
+      throw pathNotAllowed(String(requested), 'relative', 'must be an absolute path');
+    const parts = components(requested);
+    const bad = parts.find((c) => c === '' || c === '.' || c === '..' || c.includes('\0'));
+    if (bad !== undefined)
+      throw pathNotAllowed(requested, 'component', `has an empty, "." or ".." component`, { component: bad });
+    let root: AllowedRoot | undefined;
+    let below: string[] = [];
+    for (const r of this.roots) {
+      const prefix = r.prefixes.find((p) => p.length < parts.length && p.every((c, i) => parts[i] === c));
+      if (prefix) {
+        root = r;
+        below = parts.slice(prefix.length);
+        break;
+      }
     }
-    let real: string;
+    if (!root)
+      throw pathNotAllowed(requested, 'outside', 'is outside the directories this agent allows', {
+        allowed: this.roots.map((r) => r.real),
+      });
+    let dirFd = this.openRoot(root, requested);
     try {
-      real = mustExist
-        ? fs.realpathSync(requested)
-        : path.join(fs.realpathSync(path.dirname(requested)), path.basename(requested));
-    } catch {
-      throw new WireError('PATH_NOT_ALLOWED', `"${requested}" does not exist or cannot be resolved`, {
-        path: requested,
-      });
+      for (const name of below.slice(0, -1)) {
+        const next = openDirBeneath(dirFd, name, requested);
+        fs.closeSync(dirFd);
+        dirFd = next;
+      }
+    } catch (err) {
+      fs.closeSync(dirFd);
+      throw err;
     }
-    if (!this.roots.some((root) => real === root || real.startsWith(root + path.sep))) {
-      throw new WireError('PATH_NOT_ALLOWED', `"${requested}" is outside the directories this agent allows`, {
-        path: requested,
-        allowed: this.roots,
-      });
+    const fd = dirFd;
+    let open = true;
+    return {
+      requested,
+      dirFd: fd,
+      name: below[below.length - 1]!,
+      close: () => {
+        if (open) fs.closeSync(fd);
+        open = false;
+      },
+    };
+  }
+
+  private openRoot(root: AllowedRoot, requested: string): number {
+    const fd = fs.openSync(root.real, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (st.dev !== root.dev || st.ino !== root.ino) {
+      fs.closeSync(fd);
+      throw pathNotAllowed(
+        requested,
+        'changed',
+        `the allowed directory ${root.real} was replaced since startup`,
+      );
     }
-    return real;
+    return fd;
+  }
+}
+
+/** Opens the directory `name` in `dirFd` without following a link. */
+function openDirBeneath(dirFd: number, name: string, requested: string): number {
+  try {
+    return fs.openSync(beneath(dirFd, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR') {
+      const link = isSymlink(dirFd, name);
+      throw pathNotAllowed(
+        requested,
+        link ? 'symlink' : 'not-a-directory',
+        link
+          ? `component "${name}" is a symbolic link (links are not followed)`
+          : `"${name}" is not a directory`,
+        { component: name },
+      );
+    }
+    if (code === 'ENOENT') throw pathNotAllowed(requested, 'missing', `directory "${name}" does not exist`);
+    throw pathNotAllowed(requested, 'unreadable', `directory "${name}" cannot be opened (${code})`);
+  }
+}
+
+function isSymlink(dirFd: number, name: string): boolean {
+  try {
+    return fs.lstatSync(beneath(dirFd, name)).isSymbolicLink();
+  } catch {
+    return false;
   }
 }

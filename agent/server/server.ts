@@ -27,6 +27,8 @@ export interface AgentServerOptions {
   insecureNoAuth?: boolean;
   tls?: { cert: Buffer; key: Buffer };
   allowDirs?: string[];
+  /** Import from / export to block devices inside the allowed directories (off by default). */
+  allowBlockDevices?: boolean;
   maxMessageBytes?: number;
   maxInFlight?: number;
   idempotencyTtlMs?: number;
@@ -82,7 +84,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
   const agent = new Agent(
     options.pool,
     logger,
-    new AllowedDirs(options.allowDirs ?? []),
+    new AllowedDirs(options.allowDirs ?? [], { blockDevices: options.allowBlockDevices }),
     {
       maxInFlight: options.maxInFlight ?? 64,
       idempotencyTtlMs: options.idempotencyTtlMs ?? 7 * 24 * 3600 * 1000,

@@ -1,93 +1,169 @@
 /**
  * Import and export of raw disk images on the agent host, sparse-aware:
  * all-zero blocks are not written (import) and holes stay holes (export).
+ * host-files.ts opens the files (paths, types, links); this file copies.
+ * `import --create` fills a staged container that nothing sees until the
+ * import's last commit (engine/staged.ts): all or nothing, also on a crash.
  */
 import * as fs from 'node:fs';
-import type { Pool } from '../engine';
+import type { ContainerInfo, MutationOptions, Pool } from '../engine';
 import { INVALID_ARGUMENT } from '../engine';
+import { createImageTarget, type ImageSource, openImageSource } from './host-files';
+import type { AllowedDirs } from './paths';
 
 const CHUNK = 4 * 1024 * 1024;
 
 export type Progress = (done: number, total: number) => void;
 
-const isZero = (b: Buffer) => b.every((x) => x === 0);
+export interface TransferResult {
+  container: string;
+  path: string;
+  bytes: number;
+  dataBytes: number;
+}
 
-/** Copies a raw image into a vdisk (created with the image's size when asked). */
+const isZero = (b: Buffer) => b.every((x) => x === 0);
+const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Where an import writes: a staged new container, or an existing one. */
+interface ImportSink {
+  blockSize: number;
+  write(offset: number, data: Buffer): void;
+  writeZeroes(offset: number, length: number): void;
+}
+
+/**
+ * Copies a raw image into a vdisk. With `create`, into a new vdisk of the
+ * image's size that becomes visible, with the idempotency record, only once
+ * the whole image is in; else into an existing vdisk or file, in place.
+ */
 export async function importImage(
   pool: Pool,
-  file: string,
+  dirs: AllowedDirs,
+  requested: string,
   container: string,
   create: boolean,
   progress: Progress,
-): Promise<{ bytes: number; dataBytes: number }> {
-  const size = fs.statSync(file).size;
-  if (create) pool.createContainer({ name: container, type: 'vdisk', size });
-  const info = pool.describe(container);
-  if (info.type === 'vm')
-    throw INVALID_ARGUMENT('import into a vdisk or file, not a VM', { argument: 'container' });
-  if (info.size < size) {
-    throw INVALID_ARGUMENT(`the image (${size} bytes) is larger than "${container}" (${info.size} bytes)`, {
-      argument: 'path',
-    });
-  }
-  const fd = fs.openSync(file, 'r');
-  const buffer = Buffer.allocUnsafe(CHUNK);
-  let dataBytes = 0;
+  mutation: MutationOptions,
+): Promise<TransferResult> {
+  const source = openImageSource(dirs, requested);
   try {
-    for (let offset = 0; offset < size; offset += CHUNK) {
-      const n = fs.readSync(fd, buffer, 0, Math.min(CHUNK, size - offset), offset);
-      // Block by block: all-zero blocks are not stored (whatever the container held there is zeroed).
-      for (let at = 0; at < n; ) {
-        const length = Math.min(pool.blockSize - ((offset + at) % pool.blockSize), n - at);
-        const piece = buffer.subarray(at, at + length);
-        if (isZero(piece)) pool.writeZeroes(container, offset + at, length);
-        else {
-          pool.write(container, offset + at, piece);
-          dataBytes += length;
-        }
-        at += length;
+    const { size } = source;
+    if (create) {
+      const staged = pool.stageContainer({ name: container, type: 'vdisk', size });
+      try {
+        const dataBytes = await copyIn(source, { blockSize: pool.blockSize, ...bind(staged) }, progress);
+        await pool.flush();
+        return staged.complete(() => ({ container, path: requested, bytes: size, dataBytes }), mutation);
+      } catch (err) {
+        staged.discard();
+        throw err;
       }
-      progress(offset + n, size);
-      await new Promise((resolve) => setImmediate(resolve));
     }
+    const info: ContainerInfo = pool.describe(container);
+    if (info.type === 'vm')
+      throw INVALID_ARGUMENT('import into a vdisk or file, not a VM', { argument: 'container' });
+    if (info.size < size) {
+      throw INVALID_ARGUMENT(`the image (${size} bytes) is larger than "${container}" (${info.size} bytes)`, {
+        argument: 'path',
+      });
+    }
+    const dataBytes = await copyIn(
+      source,
+      {
+        blockSize: pool.blockSize,
+        write: (offset, data) => pool.write(container, offset, data),
+        writeZeroes: (offset, length) => pool.writeZeroes(container, offset, length),
+      },
+      progress,
+    );
+    await pool.flush();
+    // Keyed on the whole import's result, in a commit of its own: a crash before it leaves no record.
+    return pool.recordIdempotent({ container, path: requested, bytes: size, dataBytes }, mutation);
   } finally {
-    fs.closeSync(fd);
+    source.close();
   }
-  await pool.flush();
-  return { bytes: size, dataBytes };
 }
 
-/** Writes a vdisk (or one of its snapshots) to a sparse raw image. */
+const bind = (s: { write: ImportSink['write']; writeZeroes: ImportSink['writeZeroes'] }) => ({
+  write: s.write.bind(s),
+  writeZeroes: s.writeZeroes.bind(s),
+});
+
+async function copyIn(source: ImageSource, sink: ImportSink, progress: Progress): Promise<number> {
+  const { fd, size } = source;
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  let dataBytes = 0;
+  for (let offset = 0; offset < size; offset += CHUNK) {
+    const want = Math.min(CHUNK, size - offset);
+    const n = fs.readSync(fd, buffer, 0, want, offset);
+    // The file shrank under us: what was not read would silently stay zeros.
+    if (n < want)
+      throw INVALID_ARGUMENT(`the image shrank during the import (read ${offset + n} of ${size} bytes)`, {
+        argument: 'path',
+      });
+    // Block by block: all-zero blocks are not stored (whatever the container held there is zeroed).
+    for (let at = 0; at < n; ) {
+      const length = Math.min(sink.blockSize - ((offset + at) % sink.blockSize), n - at);
+      const piece = buffer.subarray(at, at + length);
+      if (isZero(piece)) sink.writeZeroes(offset + at, length);
+      else {
+        sink.write(offset + at, piece);
+        dataBytes += length;
+      }
+      at += length;
+    }
+    progress(offset + n, size);
+    await yieldToLoop();
+  }
+  return dataBytes;
+}
+
+/** Writes a vdisk (or one of its snapshots) to a sparse raw image (or an allowed block device). */
 export async function exportImage(
   pool: Pool,
-  file: string,
+  dirs: AllowedDirs,
+  requested: string,
   container: string,
   snapshot: string | undefined,
   overwrite: boolean,
   progress: Progress,
-): Promise<{ bytes: number; dataBytes: number }> {
-  const ref = snapshot ? `${container}@${snapshot}` : null;
-  const size = ref ? pool.describeSnapshot(ref).size : pool.describe(container).size;
-  const extents = ref ? pool.snapshotAllocation(ref, 0, size) : pool.allocation(container, 0, size);
-  const fd = fs.openSync(file, overwrite ? 'w' : 'wx');
+): Promise<TransferResult> {
+  // The path first: a path that is not allowed is refused as such, whatever the container.
+  const target = createImageTarget(dirs, requested, overwrite);
+  const { fd } = target;
   let dataBytes = 0;
+  let size = 0;
   try {
-    fs.ftruncateSync(fd, size);
+    const ref = snapshot ? `${container}@${snapshot}` : null;
+    size = ref ? pool.describeSnapshot(ref).size : pool.describe(container).size;
+    const extents = ref ? pool.snapshotAllocation(ref, 0, size) : pool.allocation(container, 0, size);
+    if (size > target.capacity)
+      throw INVALID_ARGUMENT(`the block device holds ${target.capacity} bytes, the export ${size}`, {
+        argument: 'path',
+      });
+    if (target.kind === 'file') fs.ftruncateSync(fd, size);
+    const zeros = target.kind === 'block' ? Buffer.alloc(Math.min(CHUNK, size)) : null;
     for (const extent of extents) {
-      if (extent.state !== 'data') continue;
+      // A file's holes read as zeros; a device's old content must be overwritten.
+      if (extent.state !== 'data' && zeros === null) continue;
       for (let offset = extent.offset; offset < extent.offset + extent.length; offset += CHUNK) {
         const length = Math.min(CHUNK, extent.offset + extent.length - offset);
-        const data = ref ? pool.readSnapshot(ref, offset, length) : pool.read(container, offset, length);
-        fs.writeSync(fd, data, 0, length, offset);
-        dataBytes += length;
+        if (extent.state === 'data') {
+          const data = ref ? pool.readSnapshot(ref, offset, length) : pool.read(container, offset, length);
+          fs.writeSync(fd, data, 0, length, offset);
+          dataBytes += length;
+        } else fs.writeSync(fd, zeros!, 0, length, offset);
         progress(dataBytes, size);
-        await new Promise((resolve) => setImmediate(resolve));
+        await yieldToLoop();
       }
     }
     fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    target.commit();
+  } catch (err) {
+    target.discard();
+    throw err;
   }
   progress(size, size);
-  return { bytes: size, dataBytes };
+  return { container, path: requested, bytes: size, dataBytes };
 }

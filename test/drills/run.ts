@@ -2,15 +2,17 @@
  * `make drill`: every drill at a larger size than CI runs, and one table.
  * Sizes: SNAPSYNC_DRILL_CRASH_CYCLES (1000), SNAPSYNC_DRILL_FRAMES (5000),
  * SNAPSYNC_DRILL_FAULTS (1000), SNAPSYNC_DRILL_CLIENTS (32),
- * SNAPSYNC_DRILL_SECONDS (30), SNAPSYNC_DRILL_FLOOD (50), SNAPSYNC_DRILL_HOST_FULL_ROUNDS (5);
- * SNAPSYNC_DRILL_SEED.
+ * SNAPSYNC_DRILL_SECONDS (30), SNAPSYNC_DRILL_FLOOD (50), SNAPSYNC_DRILL_HOST_FULL_ROUNDS (5),
+ * SNAPSYNC_DRILL_PATH_RACES (500), SNAPSYNC_DRILL_IMPORT_KILLS (50); SNAPSYNC_DRILL_SEED.
  */
 import { cleanupTempDirs } from '../helpers/tmp';
 import { crashDrill } from './crash';
 import { faultDrill } from './faults';
 import { hostFullDrill } from './host-full';
 import { hostileDrill } from './hostile';
+import { importCrashDrill } from './import-crash';
 import { loadDrill } from './load';
+import { pathAttackDrill } from './path-attack';
 import { securityDrill } from './security';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -31,6 +33,10 @@ async function main() {
   log(`security: ${JSON.stringify(security)}`);
   const hostFull = await hostFullDrill(env('SNAPSYNC_DRILL_HOST_FULL_ROUNDS', 5));
   log(`host full: ${JSON.stringify(hostFull)}`);
+  const paths = await pathAttackDrill(env('SNAPSYNC_DRILL_PATH_RACES', 500));
+  log(`path attacks: ${JSON.stringify(paths)}`);
+  const imports = await importCrashDrill(env('SNAPSYNC_DRILL_IMPORT_KILLS', 50), seed);
+  log(`import crash: ${JSON.stringify(imports)}`);
   cleanupTempDirs();
 
   const lost = crash.lostWrites + faults.lostWrites + load.lostWrites;
@@ -78,6 +84,28 @@ async function main() {
         hostFull.metadataOpsOk === hostFull.metadataOps &&
         hostFull.sigtermExits.every((code) => code === 0) &&
         hostFull.fsckClean,
+    ],
+    [
+      'path attacks on import/export held (0 files outside touched)',
+      `${paths.held} / ${paths.attempts} fixed attacks, ${paths.raceHeld} / ${paths.raceAttempts} raced requests (${Object.entries(
+        paths.outcomes,
+      )
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')}); files outside touched: ${paths.outsideTouched}; agent up: ${paths.agentUp}`,
+      paths.wrong.length === 0 &&
+        paths.held === paths.attempts &&
+        paths.raceHeld === paths.raceAttempts &&
+        paths.outsideTouched === 0 &&
+        paths.leftovers === 0 &&
+        paths.agentUp,
+    ],
+    [
+      'import --create killed, restarted, retried',
+      `${imports.cycles} kills (${imports.killedMidway} mid-import, ${imports.killedAfter} after it): ${imports.partialContainers} partial containers, ${imports.fsckProblems} fsck problems, ${imports.retryFailures} failed retries`,
+      imports.wrong.length === 0 &&
+        imports.partialContainers === 0 &&
+        imports.fsckProblems === 0 &&
+        imports.retryFailures === 0,
     ],
     ['acknowledged writes lost', `${lost}`, lost === 0],
   ];

@@ -21,6 +21,7 @@ interface ServeArgs extends NbdFlags, ConnectionFlags {
   tlsCert?: string;
   tlsKey?: string;
   allowDir: string[];
+  allowBlockDevices?: boolean;
   maxMessageBytes: number;
   maxInFlight: number;
   json?: boolean;
@@ -110,6 +111,11 @@ export const serve: CommandModule<object, ServeArgs> = {
         default: [] as string[],
         describe: 'Directory import/export may use (repeatable)',
       })
+      .option('allow-block-devices', {
+        type: 'boolean',
+        describe:
+          'Let import/export use block device nodes in the allowed directories (else regular files only)',
+      })
       .option('max-message-bytes', { type: 'number', default: 33 * 1024 * 1024 })
       .option('max-in-flight', { type: 'number', default: 64, describe: 'Requests in flight per connection' })
       .options(NBD_FLAG_OPTIONS)
@@ -141,6 +147,8 @@ export const serve: CommandModule<object, ServeArgs> = {
     const limits = connectionLimits(args);
     const pool = Pool.open(args.pool);
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
+    if (pool.discardedAtOpen.length > 0)
+      logger.warn('removed containers of interrupted imports', { containers: pool.discardedAtOpen });
     let running: RunningAgent | null = null;
     let nbd: NbdServer | null = null;
     // One registry: the agent refuses (or with force drains) what would change under an attached client.
@@ -153,6 +161,7 @@ export const serve: CommandModule<object, ServeArgs> = {
         insecureNoAuth: args.insecureNoAuth,
         tls,
         allowDirs: args.allowDir,
+        allowBlockDevices: args.allowBlockDevices,
         maxMessageBytes: args.maxMessageBytes,
         maxInFlight: args.maxInFlight,
         logger,

@@ -36,6 +36,11 @@ export interface ContainerRecord {
   table: number | null;
   createdAt: string;
   generation: number;
+  /**
+   * Set while an import creates it (absent otherwise): invisible to every
+   * lookup by name, and removed when the pool opens (an interrupted import).
+   */
+  incomplete?: true;
 }
 
 export interface SnapshotRecord {

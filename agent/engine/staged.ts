@@ -1,0 +1,104 @@
+/**
+ * A container an import is still filling: created marked `incomplete`, so no
+ * lookup by name finds it (list, describe, I/O, NBD, snapshot, sync); the
+ * final commit clears the mark together with the import's idempotency record.
+ * A crash before that commit leaves a marked container, which the pool
+ * deletes when it opens (`discardIncomplete`), so an interrupted import
+ * leaves nothing and its retry with the same key runs again from scratch.
+ */
+import { writeRange, zeroRange } from './block-io';
+import { type ContainerSpec, createContainer, deleteContainer } from './containers';
+import type { EngineCore, MutationOptions } from './core';
+import { INVALID_ARGUMENT, OUT_OF_RANGE } from './errors';
+import type { ContainerRecord } from './store/records';
+import type { ContainerInfo } from './types';
+
+export class StagedContainer {
+  private done = false;
+
+  private constructor(
+    private readonly core: EngineCore,
+    private readonly id: number,
+    private readonly info: (c: ContainerRecord) => ContainerInfo,
+  ) {}
+
+  /** Creates the container, marked incomplete, in one commit. */
+  static create(
+    core: EngineCore,
+    spec: ContainerSpec,
+    info: (c: ContainerRecord) => ContainerInfo,
+  ): StagedContainer {
+    if (spec?.type === 'vm')
+      throw INVALID_ARGUMENT('only a vdisk or a file can be staged', { argument: 'type' });
+    const record = core.mutate(() => {
+      const created = createContainer(core, spec);
+      const staged: ContainerRecord = { ...created, incomplete: true };
+      core.catalog.putContainer(core.batch, staged);
+      return staged;
+    });
+    return new StagedContainer(core, record.id, info);
+  }
+
+  private get record(): ContainerRecord {
+    this.core.assertOpen();
+    if (this.done) throw INVALID_ARGUMENT('the staged container was completed or discarded', {});
+    return this.core.catalog.container(this.id);
+  }
+
+  get size(): number {
+    return this.record.size;
+  }
+
+  write(offset: number, data: Buffer): void {
+    const c = this.checked(offset, data.length);
+    writeRange(this.core, this.core.tables.get(c.table!), offset, data);
+    this.core.afterWrite();
+  }
+
+  writeZeroes(offset: number, length: number): void {
+    const c = this.checked(offset, length);
+    zeroRange(this.core, this.core.tables.get(c.table!), offset, length);
+    this.core.afterWrite();
+  }
+
+  /**
+   * Makes the container visible. Its data is synced and its map committed
+   * first; the mark is cleared in the commit that stores `result` under the
+   * idempotency key, so a crash leaves either nothing or the whole import.
+   */
+  complete<T>(result: (info: ContainerInfo) => T, options: MutationOptions = {}): T {
+    const c = this.record;
+    const value = this.core.mutate(() => {
+      const { incomplete: _, ...visible } = c;
+      this.core.catalog.putContainer(this.core.batch, visible);
+      return result(this.info(visible));
+    }, options);
+    this.done = true;
+    return value;
+  }
+
+  /** Deletes the container (an import that failed); its blocks go to the reclaimer. */
+  discard(): void {
+    if (this.done || this.core.closed) return;
+    const c = this.core.catalog.containers.get(this.id);
+    this.done = true;
+    if (c?.incomplete) this.core.mutate(() => deleteContainer(this.core, c, true));
+  }
+
+  private checked(offset: number, length: number): ContainerRecord {
+    const c = this.record;
+    if (offset < 0 || length < 0 || offset + length > c.size)
+      throw OUT_OF_RANGE(c.name, offset, length, c.size);
+    return c;
+  }
+}
+
+/** Deletes every container an interrupted import left marked incomplete (at open). Returns their names. */
+export function discardIncomplete(core: EngineCore): string[] {
+  const doomed = [...core.catalog.containers.values()].filter((c) => c.incomplete);
+  if (doomed.length === 0) return [];
+  core.mutate(() => {
+    for (const c of doomed) deleteContainer(core, c, true);
+  });
+  return doomed.map((c) => c.name);
+}

@@ -1,0 +1,130 @@
+/**
+ * Import crash drill: `import --create` of a multi-chunk image, SIGKILL at a
+ * random point of it, restart on the same pool. After each kill: no partial
+ * container (either none, or — the kill came after the last commit — the
+ * whole image), fsck clean, and the retry with the same idempotency key
+ * succeeds with the whole image (a replay if the first one had finished).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AgentClient } from '../../agent/client/client';
+import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { tempDir } from '../helpers/tmp';
+
+export interface ImportCrashResult {
+  cycles: number;
+  /** Kills that landed before the import's last commit (no container after the restart). */
+  killedMidway: number;
+  /** Kills that came after it (the whole image there, the retry a replay). */
+  killedAfter: number;
+  partialContainers: number;
+  fsckProblems: number;
+  retryFailures: number;
+  wrong: string[];
+}
+
+const MiB = 1024 * 1024;
+const CHUNKS = 8; // the agent copies 4 MiB at a time and yields between chunks
+
+/** A tiny deterministic generator (mulberry32). */
+function random(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Reads one probe per chunk: true when every chunk holds its own byte. */
+async function whole(client: AgentClient, name: string): Promise<boolean> {
+  for (let chunk = 0; chunk < CHUNKS; chunk++) {
+    const got = await client.read(name, chunk * 4 * MiB + 4 * MiB - 4096, 4096);
+    if (!got.equals(Buffer.alloc(4096, chunk + 1))) return false;
+  }
+  return true;
+}
+
+export async function importCrashDrill(cycles: number, seed: number): Promise<ImportCrashResult> {
+  const result: ImportCrashResult = {
+    cycles: 0,
+    killedMidway: 0,
+    killedAfter: 0,
+    partialContainers: 0,
+    fsckProblems: 0,
+    retryFailures: 0,
+    wrong: [],
+  };
+  const next = random(seed);
+  const images = tempDir('snapsync-import-crash-');
+  const image = path.join(images, 'image.raw');
+  const fd = fs.openSync(image, 'w');
+  for (let chunk = 0; chunk < CHUNKS; chunk++) fs.writeSync(fd, Buffer.alloc(4 * MiB, chunk + 1));
+  fs.closeSync(fd);
+  const start = (poolDir?: string, token?: string) =>
+    startAgentProcess({
+      ...(poolDir ? { poolDir } : {}),
+      ...(token ? { token } : {}),
+      args: ['--allow-dir', images],
+    });
+  let agent: AgentProcess = await start();
+  try {
+    for (let cycle = 0; cycle < cycles; cycle++) {
+      const name = `img-${cycle}`;
+      const key = `urn:drill:import:${seed}:${cycle}`;
+      const params = { path: image, container: name, create: true };
+      // Kill after a random number of chunks (0: at the first progress event).
+      const killAfter = Math.floor(next() * CHUNKS) * 4 * MiB;
+      let client = await AgentClient.connect(agent.url, { token: agent.token });
+      let kill: Promise<void> | null = null;
+      await client
+        .call('import', params, {
+          idempotencyKey: key,
+          onProgress: (done) => {
+            if (kill === null && done >= Math.max(killAfter, 1)) kill = agent.kill();
+          },
+        })
+        .catch(() => {});
+      if (kill === null) kill = agent.kill(); // answered before the chosen point: kill it now
+      await kill;
+      await client.close().catch(() => {});
+      agent = await start(agent.poolDir, agent.token);
+      client = await AgentClient.connect(agent.url, { token: agent.token });
+      try {
+        result.cycles++;
+        const there = (await client.call('listContainers', {})).some(
+          (c: { name: string }) => c.name === name,
+        );
+        if (there) {
+          if (await whole(client, name)) result.killedAfter++;
+          else {
+            result.partialContainers++;
+            result.wrong.push(`cycle ${cycle}: a partial ${name} survived the kill`);
+          }
+        } else result.killedMidway++;
+        const fsck = await client.call('fsck', {});
+        if (!fsck.ok) {
+          result.fsckProblems += fsck.problems.length;
+          result.wrong.push(`cycle ${cycle}: fsck ${JSON.stringify(fsck.problems.slice(0, 3))}`);
+        }
+        try {
+          const r = await client.call('import', params, { idempotencyKey: key });
+          if (r.bytes !== CHUNKS * 4 * MiB || !(await whole(client, name)))
+            throw new Error('not the whole image');
+          // Keep the pool small: each cycle's image goes once checked.
+          await client.call('deleteContainer', { container: name });
+        } catch (err) {
+          result.retryFailures++;
+          result.wrong.push(`cycle ${cycle}: retry with the same key: ${String(err)}`);
+        }
+      } finally {
+        await client.close();
+      }
+    }
+  } finally {
+    await agent.stop();
+  }
+  return result;
+}
