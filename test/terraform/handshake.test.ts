@@ -59,7 +59,7 @@ describe('terraform provider plugin: handshake and AutoMTLS', () => {
     const token = schema.provider.block.attributes.find((a) => a.name === 'token');
     assert.equal(token?.sensitive, true);
     const health = pluginClient(plugin, 'grpc.health.v1.Health');
-    assert.deepEqual(await call(health, 'Check', { service: 'plugin' }), { status: 1 } // SERVING);
+    assert.deepEqual(await call(health, 'Check', { service: 'plugin' }), { status: 1 }); // SERVING
 
     const controller = pluginClient(plugin, 'plugin.GRPCController');
     await call(controller, 'Shutdown', {});
