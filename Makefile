@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: deps system-deps pulumi-cli demo test e2e lint typecheck bench drill check clean
+.PHONY: deps system-deps pulumi-cli tofu-cli demo test e2e lint typecheck bench drill check clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -26,9 +26,14 @@ test: deps system-deps
 pulumi-cli:
 	bash scripts/build-pulumi-cli.sh >/dev/null
 
-## Real `pulumi up`/`refresh`/`destroy` of examples/refresh-staging against a real agent.
+## The OpenTofu CLI for the Terraform provider's end-to-end tests, built once into ~/.cache/snapsync-tofu.
+tofu-cli:
+	bash scripts/build-tofu-cli.sh >/dev/null
+
+## Real `pulumi up`/`refresh`/`destroy` of examples/refresh-staging and real `tofu apply`/`plan`/`destroy`, against a real agent.
 e2e: deps
-	pulumi="$$(bash scripts/build-pulumi-cli.sh)" && SNAPSYNC_PULUMI="$$pulumi" npm run --silent e2e
+	pulumi="$$(bash scripts/build-pulumi-cli.sh)" && tofu="$$(bash scripts/build-tofu-cli.sh)" && \
+	  SNAPSYNC_PULUMI="$$pulumi" SNAPSYNC_TOFU="$$tofu" npm run --silent e2e
 
 lint: deps
 	npx biome check .
