@@ -16,9 +16,11 @@ bin_dir=$cache/$version/bin
 binary=$bin_dir/tofu
 
 say() { echo "tofu-cli: $*" >&2; }
+# `tofu version` prints warnings about the CLI configuration first: keep its "OpenTofu vX.Y.Z" line.
+tofu_version() { "$1" version 2>/dev/null | grep -m1 '^OpenTofu v'; }
 
-if [[ -x $binary ]] && "$binary" version >/dev/null 2>&1; then
-  say "reusing $binary ($("$binary" version | head -1))"
+if [[ -x $binary ]] && tofu_version "$binary" >/dev/null; then
+  say "reusing $binary ($(tofu_version "$binary"))"
   echo "$binary"
   exit 0
 fi
@@ -45,5 +47,5 @@ if ! go build -v -o "$binary.tmp" \
   exit 1
 fi
 mv "$binary.tmp" "$binary"
-say "built $binary in $((SECONDS - start)) s ($("$binary" version | head -1))"
+say "built $binary in $((SECONDS - start)) s ($(tofu_version "$binary"))"
 echo "$binary"
