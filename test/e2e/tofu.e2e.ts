@@ -60,9 +60,19 @@ describe('tofu CLI end to end: snapsync_container and snapsync_snapshot', functi
   let work: string;
   const transcript: string[] = [];
   const cli = (...args: string[]) => agentCli(agent)(...args);
+  /** A change made outside tofu, as an operator would. */
+  const byHand = async (change: (client: AgentClient) => Promise<unknown>) => {
+    const client = await AgentClient.connect(agent.url, { token: agent.token });
+    try {
+      await change(client);
+    } finally {
+      await client.close();
+    }
+  };
 
   const tofu = (...args: string[]): SpawnSyncReturns<string> => {
-    const r = spawnSync(tofuBin!, [...args, '-no-color', '-input=false'], {
+    const [command, ...rest] = args;
+    const r = spawnSync(tofuBin!, [command!, '-no-color', '-input=false', ...rest], {
       cwd: work,
       encoding: 'utf8',
       env: {
@@ -131,15 +141,24 @@ describe('tofu CLI end to end: snapsync_container and snapsync_snapshot', functi
     assert.equal(cli('describe', 'tofu-disk').type, 'vdisk');
   });
 
-  it('a size changed by hand shows as drift and the next apply converges', async () => {
-    const client = await AgentClient.connect(agent.url, { token: agent.token });
-    await client.call('resize', { container: 'tofu-disk', size: 16 * MiB, shrink: false });
-    await client.close();
+  it('labels changed by hand show as drift and the next apply converges', async () => {
+    await byHand((agent) => agent.call('setLabels', { container: 'tofu-disk', labels: { env: 'tampered' } }));
     const r = tofu('plan', '-detailed-exitcode');
     assert.equal(r.status, 2, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /snapsync_container\.disk will be updated in-place/);
     ok('apply', '-auto-approve');
-    assert.equal(cli('describe', 'tofu-disk').size, 8 * MiB);
+    assert.deepEqual(cli('describe', 'tofu-disk').labels, { env: 'staging' });
+    assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
+  });
+
+  it("an agent's refusal reaches the user as a diagnostic naming the resource and the code", async () => {
+    // Grown by hand: converging would shrink it, which the agent refuses without allow_shrink.
+    await byHand((agent) => agent.call('resize', { container: 'tofu-disk', size: 16 * MiB, shrink: false }));
+    const r = tofu('apply', '-auto-approve');
+    assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /Error: snapsync_container "tofu-disk": resize failed \[INVALID_ARGUMENT\]/);
+    assert.match(r.stderr, /with snapsync_container\.disk/);
+    await byHand((agent) => agent.call('resize', { container: 'tofu-disk', size: 8 * MiB, shrink: true }));
     assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
   });
 
