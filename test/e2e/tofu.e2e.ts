@@ -71,8 +71,10 @@ describe('tofu CLI end to end: snapsync_container and snapsync_snapshot', functi
   };
 
   const tofu = (...args: string[]): SpawnSyncReturns<string> => {
-    const [command, ...rest] = args;
-    const r = spawnSync(tofuBin!, [command!, '-no-color', '-input=false', ...rest], {
+    // Options go between the (sub)command and its arguments; `state` subcommands take neither.
+    const state = args[0] === 'state';
+    const [command, rest] = state ? [args.slice(0, 2), args.slice(2)] : [args.slice(0, 1), args.slice(1)];
+    const r = spawnSync(tofuBin!, [...command, ...(state ? [] : ['-no-color', '-input=false']), ...rest], {
       cwd: work,
       encoding: 'utf8',
       env: {
@@ -162,6 +164,17 @@ describe('tofu CLI end to end: snapsync_container and snapsync_snapshot', functi
     assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
   });
 
+  it('tofu import of an existing container, then the plan is empty', () => {
+    const uuid = cli('describe', 'tofu-disk').uuid;
+    ok('state', 'rm', 'snapsync_container.disk');
+    assert.match(ok('import', 'snapsync_container.disk', 'tofu-disk'), /Import successful/);
+    const state = JSON.parse(fs.readFileSync(path.join(work, 'terraform.tfstate'), 'utf8'));
+    const container = state.resources.find((r: { type: string }) => r.type === 'snapsync_container');
+    assert.equal(container.instances[0].attributes.id, uuid);
+    const r = tofu('plan', '-detailed-exitcode');
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  });
+
   it('destroy leaves no container, fsck clean', () => {
     const out = ok('destroy', '-auto-approve');
     assert.match(out, /Destroy complete! Resources: 2 destroyed/);
@@ -169,6 +182,13 @@ describe('tofu CLI end to end: snapsync_container and snapsync_snapshot', functi
       cli('ls').some((c: { name: string }) => c.name === 'tofu-disk'),
       false,
     );
+    assert.equal(cli('fsck').ok, true);
+  });
+
+  it('apply after destroy builds everything again, and destroy again', () => {
+    assert.match(ok('apply', '-auto-approve'), /Resources: 2 added, 0 changed, 0 destroyed/);
+    assert.equal(cli('describe', 'tofu-disk').size, 8 * MiB);
+    assert.match(ok('destroy', '-auto-approve'), /Resources: 2 destroyed/);
     assert.equal(cli('fsck').ok, true);
   });
 
