@@ -10,13 +10,14 @@ import { attributeError, type Diagnostic, errorDiagnostic } from './diagnostics'
 import { BridgedResource, type ResourceBinding, type State } from './resources/bridge';
 import { containerBinding } from './resources/container';
 import { snapshotBinding } from './resources/snapshot';
+import { syncFromSnapshotBinding } from './resources/sync-from-snapshot';
 import { objectType, protoSchema } from './schema';
 import { decode, encode, fromJson } from './wire/cty';
 
 type Request = Record<string, unknown> & { type_name?: string };
 type Handler = (request: Request) => Promise<Record<string, unknown>>;
 
-const BINDINGS: ResourceBinding[] = [containerBinding, snapshotBinding];
+const BINDINGS: ResourceBinding[] = [containerBinding, snapshotBinding, syncFromSnapshotBinding];
 
 export interface ProviderHooks {
   /** Called once per GetProviderSchema (start-up measurements). */

@@ -55,6 +55,7 @@ describe('terraform provider plugin: handshake and AutoMTLS', () => {
     assert.deepEqual(Object.keys(schema.resource_schemas).sort(), [
       'snapsync_container',
       'snapsync_snapshot',
+      'snapsync_sync_from_snapshot',
     ]);
     const token = schema.provider.block.attributes.find((a) => a.name === 'token');
     assert.equal(token?.sensitive, true);

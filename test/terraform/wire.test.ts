@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import { providerSchema } from '../../provider-terraform/config';
 import { containerBinding } from '../../provider-terraform/resources/container';
 import { snapshotBinding } from '../../provider-terraform/resources/snapshot';
+import { syncFromSnapshotBinding } from '../../provider-terraform/resources/sync-from-snapshot';
 import { objectType } from '../../provider-terraform/schema';
 import {
   type CtyType,
@@ -106,7 +107,12 @@ describe('terraform wire format (msgpack DynamicValues)', () => {
   });
 
   it('round-trips the provider and resource schemas, fully unknown and fully null', () => {
-    for (const block of [providerSchema, containerBinding.schema, snapshotBinding.schema]) {
+    for (const block of [
+      providerSchema,
+      containerBinding.schema,
+      snapshotBinding.schema,
+      syncFromSnapshotBinding.schema,
+    ]) {
       const type = objectType(block);
       const attributes = Object.keys((type as ['object', Record<string, CtyType>])[1]);
       const unknowns = Object.fromEntries(attributes.map((a) => [a, UNKNOWN]));
