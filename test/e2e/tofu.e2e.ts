@@ -41,6 +41,17 @@ resource "snapsync_snapshot" "nightly" {
   container = snapsync_container.disk.name
   name      = "${snapshotName}"
 }
+
+resource "snapsync_container" "staging" {
+  name = "tofu-staging"
+  type = "vdisk"
+  size = ${8 * MiB}
+}
+
+resource "snapsync_sync_from_snapshot" "refresh" {
+  target   = snapsync_container.staging.name
+  snapshot = snapsync_snapshot.nightly.ref
+}
 `;
 }
 
@@ -53,7 +64,7 @@ function filesUnder(dir: string): Array<[string, string]> {
   });
 }
 
-describe('tofu CLI end to end: snapsync_container and snapsync_snapshot', function () {
+describe('tofu CLI end to end: containers, a snapshot and a sync', function () {
   this.timeout(600_000);
   const tofuBin = process.env.SNAPSYNC_TOFU;
   let agent: AgentProcess;
@@ -117,7 +128,7 @@ describe('tofu CLI end to end: snapsync_container and snapsync_snapshot', functi
 
   it('apply creates the container and the snapshot on the agent', () => {
     const out = ok('apply', '-auto-approve');
-    assert.match(out, /Apply complete! Resources: 2 added, 0 changed, 0 destroyed/);
+    assert.match(out, /Apply complete! Resources: 4 added, 0 changed, 0 destroyed/);
     const disk = cli('describe', 'tofu-disk');
     assert.equal(disk.type, 'vdisk');
     assert.equal(disk.size, 8 * MiB);
@@ -133,12 +144,13 @@ describe('tofu CLI end to end: snapsync_container and snapsync_snapshot', functi
     assert.match(r.stdout, /No changes/);
   });
 
-  it('a new snapshot name replaces the snapshot only', () => {
+  it('a new snapshot name replaces the snapshot and re-syncs in place', () => {
     fs.writeFileSync(path.join(work, 'main.tf'), config('nightly-2'));
     const r = tofu('plan', '-detailed-exitcode', '-out', 'next.plan');
     assert.equal(r.status, 2, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /snapsync_snapshot\.nightly must be replaced/);
-    assert.match(r.stdout, /Plan: 1 to add, 0 to change, 1 to destroy/);
+    assert.match(r.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
+    assert.match(r.stdout, /Plan: 1 to add, 1 to change, 1 to destroy/);
     ok('apply', 'next.plan');
     assert.equal(cli('describe', 'tofu-disk').type, 'vdisk');
   });
@@ -177,18 +189,18 @@ describe('tofu CLI end to end: snapsync_container and snapsync_snapshot', functi
 
   it('destroy leaves no container, fsck clean', () => {
     const out = ok('destroy', '-auto-approve');
-    assert.match(out, /Destroy complete! Resources: 2 destroyed/);
+    assert.match(out, /Destroy complete! Resources: 4 destroyed/);
     assert.equal(
-      cli('ls').some((c: { name: string }) => c.name === 'tofu-disk'),
+      cli('ls').some((c: { name: string }) => c.name.startsWith('tofu-')),
       false,
     );
     assert.equal(cli('fsck').ok, true);
   });
 
   it('apply after destroy builds everything again, and destroy again', () => {
-    assert.match(ok('apply', '-auto-approve'), /Resources: 2 added, 0 changed, 0 destroyed/);
+    assert.match(ok('apply', '-auto-approve'), /Resources: 4 added, 0 changed, 0 destroyed/);
     assert.equal(cli('describe', 'tofu-disk').size, 8 * MiB);
-    assert.match(ok('destroy', '-auto-approve'), /Resources: 2 destroyed/);
+    assert.match(ok('destroy', '-auto-approve'), /Resources: 4 destroyed/);
     assert.equal(cli('fsck').ok, true);
   });
 
