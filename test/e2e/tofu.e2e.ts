@@ -155,6 +155,20 @@ describe('tofu CLI end to end: containers, a snapshot and a sync', function () {
     assert.equal(cli('describe', 'tofu-disk').type, 'vdisk');
   });
 
+  it('a re-sync by hand with the agent CLI shows as drift in plan -refresh-only; apply converges', () => {
+    cli('snapshot', 'tofu-disk', 'manual');
+    cli('sync', 'tofu-staging', 'tofu-disk@manual');
+    const refresh = tofu('plan', '-refresh-only', '-detailed-exitcode');
+    assert.equal(refresh.status, 2, `${refresh.stdout}\n${refresh.stderr}`);
+    assert.match(refresh.stdout, /in_sync\s+= true -> false/);
+    assert.match(refresh.stdout, /no longer descends from tofu-disk@nightly-2/);
+    const plan = tofu('plan', '-detailed-exitcode');
+    assert.equal(plan.status, 2, `${plan.stdout}\n${plan.stderr}`);
+    assert.match(plan.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
+    ok('apply', '-auto-approve');
+    assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
+  });
+
   it('labels changed by hand show as drift and the next apply converges', async () => {
     await byHand((agent) => agent.call('setLabels', { container: 'tofu-disk', labels: { env: 'tampered' } }));
     const r = tofu('plan', '-detailed-exitcode');
