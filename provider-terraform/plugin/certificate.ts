@@ -30,8 +30,13 @@ const oid = (dotted: string): Buffer => {
   }
   return der(0x06, Buffer.from(bytes));
 };
-const integer = (bytes: Buffer) =>
-  der(0x02, bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/** A non-negative INTEGER in its minimal DER form (no leading zero bytes but the one a high bit needs). */
+const integer = (bytes: Buffer) => {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.subarray(start);
+  return der(0x02, minimal[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
+};
 const utf8 = (s: string) => der(0x0c, Buffer.from(s, 'utf8'));
 const bitString = (bytes: Buffer) => der(0x03, Buffer.from([0]), bytes);
 const octetString = (bytes: Buffer) => der(0x04, bytes);
@@ -58,14 +63,12 @@ export interface ServerCertificate {
   keyPem: string;
 }
 
-export function selfSignedCertificate(now = new Date()): ServerCertificate {
+export function selfSignedCertificate(now = new Date(), serial = randomBytes(16)): ServerCertificate {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const ecdsaWithSha256 = seq(oid('1.2.840.10045.4.3.2'));
   const name = seq(set(seq(oid('2.5.4.3'), utf8('localhost'))), set(seq(oid('2.5.4.10'), utf8('snapsync'))));
   const notBefore = new Date(now.getTime() - 30_000);
   const notAfter = new Date(now.getTime() + 30 * 86_400_000);
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
   const tbs = seq(
     explicit(0, integer(Buffer.from([2]))), // v3
     integer(serial),

@@ -85,13 +85,13 @@ describe('terraform provider plugin: handshake and AutoMTLS', () => {
 
   it('a new server certificate every run', async () => {
     const first = await startPlugin();
-    const second = await startPlugin();
     try {
+      const second = await startPlugin();
+      second.child.kill('SIGKILL');
       assert.notEqual(first.handshake.cert, second.handshake.cert);
       assert.notEqual(first.handshake.address, second.handshake.address);
     } finally {
       first.child.kill('SIGKILL');
-      second.child.kill('SIGKILL');
     }
   });
 });
