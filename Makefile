@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: deps system-deps pulumi-cli demo test e2e lint typecheck bench drill check clean
+.PHONY: deps system-deps pulumi-cli tofu-cli demo test e2e lint typecheck bench drill check clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -26,11 +26,17 @@ test: deps system-deps
 pulumi-cli:
 	bash scripts/build-pulumi-cli.sh >/dev/null
 
+## The OpenTofu CLI for the Terraform provider's end-to-end tests, built once into ~/.cache/snapsync-tofu.
+tofu-cli:
+	bash scripts/build-tofu-cli.sh >/dev/null
+
 ## Real `pulumi up`/`refresh`/`destroy` of examples/refresh-staging against a real agent (inline, and as a
-## project directory under the nodejs language host, built like the CLI into ~/.cache/snapsync-pulumi).
+## project directory under the nodejs language host, built like the CLI into ~/.cache/snapsync-pulumi),
+## and real `tofu apply`/`plan`/`destroy` of the Terraform provider.
 e2e: deps
 	pulumi="$$(bash scripts/build-pulumi-cli.sh)" && host="$$(bash scripts/build-pulumi-language-nodejs.sh)" && \
-	  SNAPSYNC_PULUMI="$$pulumi" SNAPSYNC_PULUMI_LANGUAGE_NODEJS="$$host" npm run --silent e2e
+	  tofu="$$(bash scripts/build-tofu-cli.sh)" && \
+	  SNAPSYNC_PULUMI="$$pulumi" SNAPSYNC_PULUMI_LANGUAGE_NODEJS="$$host" SNAPSYNC_TOFU="$$tofu" npm run --silent e2e
 
 lint: deps
 	npx biome check .

@@ -1,0 +1,36 @@
+/** Errors as the user sees them: diagnostics naming the resource, the agent's code and, where one applies, the attribute. */
+import { ProviderError } from '../provider/runtime/errors';
+
+export interface Diagnostic {
+  severity: number; // tfplugin6.Diagnostic.Severity: 1 ERROR, 2 WARNING
+  summary: string;
+  detail: string;
+  attribute?: { steps: Array<{ attribute_name: string }> };
+}
+
+export const ERROR = 1;
+
+export function attributeError(resource: string, attribute: string, message: string): Diagnostic {
+  return {
+    severity: ERROR,
+    summary: `${resource}: invalid ${attribute}`,
+    detail: message,
+    attribute: { steps: [{ attribute_name: attribute }] },
+  };
+}
+
+export function errorDiagnostic(resource: string, err: unknown): Diagnostic {
+  if (err instanceof ProviderError) {
+    return {
+      severity: ERROR,
+      summary: `${resource} "${err.container}": ${err.operation} failed [${err.code}]`,
+      detail: err.message,
+    };
+  }
+  const e = err as { code?: string; message?: string };
+  return {
+    severity: ERROR,
+    summary: `${resource}: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}`,
+    detail: e.message ?? String(err),
+  };
+}

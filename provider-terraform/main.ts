@@ -1,0 +1,21 @@
+/**
+ * terraform-provider-snapsync: the process `tofu`/`terraform` launch. Only the
+ * handshake line goes to stdout (the host parses it); everything else to stderr.
+ */
+import { PluginStartError, servePlugin } from './plugin/serve';
+import { providerService } from './provider';
+
+export async function main(): Promise<void> {
+  // The host's Ctrl-C reaches the whole process group: the host decides when the plugin stops.
+  process.on('SIGINT', () => {});
+  console.log = console.error;
+  try {
+    const plugin = await servePlugin(providerService());
+    process.stdout.write(`${plugin.handshake}\n`);
+    await plugin.stopped;
+    process.exit(0);
+  } catch (err) {
+    process.stderr.write(`terraform-provider-snapsync: ${(err as Error).message}\n`);
+    process.exit(err instanceof PluginStartError ? 1 : 2);
+  }
+}

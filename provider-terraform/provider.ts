@@ -1,0 +1,142 @@
+/**
+ * The tfplugin6.Provider service: schema, configuration and the resources'
+ * lifecycle calls, each decoding its DynamicValues by the resource's type and
+ * answering errors as diagnostics (never as gRPC errors, which the host shows
+ * without naming the resource).
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { configureFrom, providerSchema } from './config';
+import { attributeError, type Diagnostic, errorDiagnostic } from './diagnostics';
+import { BridgedResource, type ResourceBinding, type State } from './resources/bridge';
+import { containerBinding } from './resources/container';
+import { snapshotBinding } from './resources/snapshot';
+import { syncFromSnapshotBinding } from './resources/sync-from-snapshot';
+import { objectType, protoSchema } from './schema';
+import { decode, encode, fromJson } from './wire/cty';
+
+type Request = Record<string, unknown> & { type_name?: string };
+type Handler = (request: Request) => Promise<Record<string, unknown>>;
+
+const BINDINGS: ResourceBinding[] = [containerBinding, snapshotBinding, syncFromSnapshotBinding];
+
+export interface ProviderHooks {
+  /** Called once per GetProviderSchema (start-up measurements). */
+  onSchema?: () => void;
+}
+
+export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceImplementation {
+  const resources = new Map(BINDINGS.map((b) => [b.typeName, new BridgedResource(b)]));
+  const dv = (request: Request, field: string) => (request[field] as { msgpack?: Buffer } | null)?.msgpack;
+  const resourceOf = (request: Request) => {
+    const r = resources.get(String(request.type_name));
+    if (!r) throw new Error(`unknown resource type ${request.type_name}`);
+    return r;
+  };
+  const typeOf = (r: BridgedResource) => objectType(r.binding.schema);
+  const stateOf = (r: BridgedResource, bytes: Buffer | undefined) => decode(bytes, typeOf(r)) as State | null;
+  const value = (r: BridgedResource, state: State | null) => ({ msgpack: encode(state, typeOf(r)) });
+
+  const handlers: Record<string, Handler> = {
+    async GetMetadata() {
+      return {
+        server_capabilities: { plan_destroy: false, get_provider_schema_optional: false },
+        diagnostics: [],
+        data_sources: [],
+        resources: BINDINGS.map((b) => ({ type_name: b.typeName })),
+      };
+    },
+    async GetProviderSchema() {
+      hooks.onSchema?.();
+      return {
+        provider: protoSchema(providerSchema),
+        resource_schemas: Object.fromEntries(BINDINGS.map((b) => [b.typeName, protoSchema(b.schema)])),
+        data_source_schemas: {},
+        diagnostics: [],
+        server_capabilities: { plan_destroy: false, get_provider_schema_optional: false },
+      };
+    },
+    async ValidateProviderConfig(request) {
+      decode(dv(request, 'config'), objectType(providerSchema));
+      return { diagnostics: [] };
+    },
+    async ConfigureProvider(request) {
+      configureFrom(decode(dv(request, 'config'), objectType(providerSchema)) as State | null);
+      return { diagnostics: [] };
+    },
+    async ValidateResourceConfig(request) {
+      const r = resourceOf(request);
+      const config = stateOf(r, dv(request, 'config')) ?? {};
+      const failures = await r.validate(config);
+      return { diagnostics: failures.map(([a, m]) => attributeError(r.binding.typeName, a, m)) };
+    },
+    async ValidateDataResourceConfig() {
+      return { diagnostics: [] };
+    },
+    async UpgradeResourceState(request) {
+      // Version 0 is the only version so far: the stored JSON is already the current shape.
+      const r = resourceOf(request);
+      const raw = request.raw_state as { json?: Buffer } | null;
+      const state = raw?.json && raw.json.length > 0 ? (fromJson(raw.json, typeOf(r)) as State) : null;
+      return { upgraded_state: value(r, state), diagnostics: [] };
+    },
+    async ReadResource(request) {
+      const r = resourceOf(request);
+      const current = stateOf(r, dv(request, 'current_state'));
+      const now = current === null ? null : await r.read(current);
+      return { new_state: value(r, now), diagnostics: [], private: request.private ?? Buffer.alloc(0) };
+    },
+    async PlanResourceChange(request) {
+      const r = resourceOf(request);
+      const { planned, requiresReplace } = await r.plan(
+        stateOf(r, dv(request, 'prior_state')),
+        stateOf(r, dv(request, 'proposed_new_state')),
+      );
+      return {
+        planned_state: value(r, planned),
+        requires_replace: requiresReplace.map((a) => ({ steps: [{ attribute_name: a }] })),
+        planned_private: request.prior_private ?? Buffer.alloc(0),
+        diagnostics: [],
+      };
+    },
+    async ApplyResourceChange(request) {
+      const r = resourceOf(request);
+      const state = await r.apply(
+        stateOf(r, dv(request, 'prior_state')),
+        stateOf(r, dv(request, 'planned_state')),
+      );
+      return { new_state: value(r, state), private: Buffer.alloc(0), diagnostics: [] };
+    },
+    async ImportResourceState(request) {
+      const r = resourceOf(request);
+      const state = await r.import(String(request.id));
+      return {
+        imported_resources: [
+          { type_name: r.binding.typeName, state: value(r, state), private: Buffer.alloc(0) },
+        ],
+        diagnostics: [],
+      };
+    },
+    async ReadDataSource(request) {
+      throw new Error(`unknown data source ${request.type_name}`);
+    },
+    async StopProvider() {
+      return { Error: '' };
+    },
+  };
+
+  // Every failure becomes a diagnostic in the response (all responses carry `diagnostics`).
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, handler]) => [
+      name,
+      (call: grpc.ServerUnaryCall<Request, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        handler(call.request).then(
+          (response) => callback(null, response),
+          (err) => {
+            const diagnostic: Diagnostic = errorDiagnostic(String(call.request.type_name ?? 'snapsync'), err);
+            callback(null, { diagnostics: [diagnostic] });
+          },
+        );
+      },
+    ]),
+  );
+}

@@ -1,0 +1,145 @@
+/**
+ * One Terraform resource over one resource of the provider runtime
+ * (provider/runtime): the runtime decides (check, diff, create, read, update,
+ * delete — the same code the Pulumi provider runs); this file only translates
+ * between Terraform's states (snake_case attributes, nulls, unknowns) and the
+ * runtime's inputs and outputs (camelCase, absent keys, Pulumi's unknown).
+ */
+import type * as dynamic from '@pulumi/pulumi/dynamic';
+import { UNKNOWN as RUNTIME_UNKNOWN } from '../../provider/runtime/inputs';
+import type { BlockSpec } from '../schema';
+import { type CtyValue, isUnknown, UNKNOWN } from '../wire/cty';
+
+export type State = { [attribute: string]: CtyValue };
+
+export interface RuntimeResource {
+  check(olds: unknown, news: Record<string, unknown>): Promise<dynamic.CheckResult>;
+  diff(id: string, olds: never, news: never): Promise<dynamic.DiffResult>;
+  create(inputs: never): Promise<dynamic.CreateResult>;
+  read(id: string, props: never): Promise<dynamic.ReadResult>;
+  update?(id: string, olds: never, news: never): Promise<dynamic.UpdateResult>;
+  remove(id: string, props: never): Promise<void>;
+}
+
+export interface ResourceBinding {
+  typeName: string;
+  schema: BlockSpec;
+  runtime: RuntimeResource;
+  /** Configurable attribute → the runtime's input key. */
+  inputs: Record<string, string>;
+  /** Computed attribute → the runtime's output key (`id` is the runtime's id). */
+  outputs: Record<string, string>;
+  /** Computed attributes an in-place update may change (planned as unknown). */
+  changedByUpdate: string[];
+  /** `tofu import` / `import {}`: the state of the object the import id names. */
+  importState(id: string): Promise<{ id: string; outs: Record<string, unknown> }>;
+}
+
+export interface Planned {
+  planned: State | null;
+  requiresReplace: string[];
+}
+
+/** Terraform value → runtime value: unknowns become Pulumi's unknown, nulls absent. */
+function runtimeValue(v: CtyValue): unknown {
+  if (isUnknown(v)) return RUNTIME_UNKNOWN;
+  if (Array.isArray(v)) return v.map(runtimeValue);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, runtimeValue(x as CtyValue)]));
+  }
+  return v;
+}
+
+export class BridgedResource {
+  constructor(readonly binding: ResourceBinding) {}
+
+  private reverse(key: string): string {
+    const all = { ...this.binding.inputs, ...this.binding.outputs };
+    return Object.keys(all).find((a) => all[a] === key) ?? key;
+  }
+
+  toInputs(state: State): Record<string, unknown> {
+    const inputs: Record<string, unknown> = {};
+    for (const [attribute, key] of Object.entries(this.binding.inputs)) {
+      const v = state[attribute];
+      if (v !== null && v !== undefined) inputs[key] = runtimeValue(v);
+    }
+    return inputs;
+  }
+
+  toOutputs(state: State): Record<string, unknown> {
+    const outputs = this.toInputs(state);
+    for (const [attribute, key] of Object.entries(this.binding.outputs)) {
+      const v = state[attribute];
+      if (v !== null && v !== undefined) outputs[key] = runtimeValue(v);
+    }
+    return outputs;
+  }
+
+  fromRuntime(id: string, outs: Record<string, unknown>): State {
+    const state: State = { id };
+    for (const [attribute, key] of Object.entries({ ...this.binding.inputs, ...this.binding.outputs })) {
+      state[attribute] = (outs[key] ?? null) as CtyValue;
+    }
+    return state;
+  }
+
+  /** Validation failures as [attribute, message] (the attribute in Terraform's spelling). */
+  async validate(config: State): Promise<Array<[string, string]>> {
+    const { failures } = await this.binding.runtime.check(undefined, this.toInputs(config));
+    return (failures ?? []).map((f) => [
+      this.reverse(f.property),
+      f.reason.replace(new RegExp(`^${f.property}\\b`), this.reverse(f.property)),
+    ]);
+  }
+
+  async plan(prior: State | null, proposed: State | null): Promise<Planned> {
+    if (proposed === null) return { planned: null, requiresReplace: [] };
+    const computed = ['id', ...Object.keys(this.binding.outputs)];
+    const unknownOf = (names: string[]) => Object.fromEntries(names.map((n) => [n, UNKNOWN]));
+    if (prior === null) return { planned: { ...proposed, ...unknownOf(computed) }, requiresReplace: [] };
+    const diff = await this.binding.runtime.diff(
+      String(prior.id),
+      this.toOutputs(prior) as never,
+      this.toInputs(proposed) as never,
+    );
+    const replaces = (diff.replaces ?? []).map((k) => this.reverse(k));
+    if (replaces.length > 0)
+      return { planned: { ...proposed, ...unknownOf(computed) }, requiresReplace: replaces };
+    if (diff.changes)
+      return { planned: { ...proposed, ...unknownOf(this.binding.changedByUpdate) }, requiresReplace: [] };
+    return { planned: proposed, requiresReplace: [] };
+  }
+
+  async apply(prior: State | null, planned: State | null): Promise<State | null> {
+    const { runtime } = this.binding;
+    if (planned === null) {
+      if (prior !== null) await runtime.remove(String(prior.id), this.toOutputs(prior) as never);
+      return null;
+    }
+    if (prior === null) {
+      const { id, outs } = await runtime.create(this.toInputs(planned) as never);
+      return this.fromRuntime(id, outs ?? {});
+    }
+    if (!runtime.update) throw new Error(`${this.binding.typeName} has no in-place update`);
+    const id = String(prior.id);
+    const { outs } = await runtime.update(
+      id,
+      this.toOutputs(prior) as never,
+      this.toInputs(planned) as never,
+    );
+    return this.fromRuntime(id, outs ?? {});
+  }
+
+  /** The object as it is now, or null when it is gone. */
+  async read(state: State): Promise<State | null> {
+    const result = await this.binding.runtime.read(String(state.id), this.toOutputs(state) as never);
+    if (!result.id) return null;
+    return this.fromRuntime(result.id, { ...this.toOutputs(state), ...(result.props ?? {}) });
+  }
+
+  async import(id: string): Promise<State> {
+    const { id: runtimeId, outs } = await this.binding.importState(id);
+    return this.fromRuntime(runtimeId, outs);
+  }
+}

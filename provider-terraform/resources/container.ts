@@ -1,0 +1,70 @@
+/** `snapsync_container`: a VM, vdisk or file on an agent (provider/runtime/container.ts decides). */
+import { agentFor } from '../../provider/runtime/connections';
+import * as runtime from '../../provider/runtime/container';
+import { ProviderError, step } from '../../provider/runtime/errors';
+import type { ResourceBinding } from './bridge';
+
+export const containerBinding: ResourceBinding = {
+  typeName: 'snapsync_container',
+  runtime: runtime as never,
+  schema: {
+    version: 0,
+    description: 'A container on a snapsync agent: a VM (members), a vdisk or a file.',
+    attributes: {
+      id: { type: 'string', computed: true, description: 'The container uuid.' },
+      name: { type: 'string', required: true, description: 'Container name on the agent (replaces).' },
+      type: { type: 'string', required: true, description: 'vm, vdisk or file (replaces).' },
+      size: { type: 'number', optional: true, description: 'Bytes (vdisk, file); grows in place.' },
+      members: { type: ['map', 'string'], optional: true, description: 'VM only: role → member container.' },
+      labels: { type: ['map', 'string'], optional: true, description: 'Labels.' },
+      from_snapshot: {
+        type: 'string',
+        optional: true,
+        description: 'Clone from container@snapshot (replaces).',
+      },
+      allow_shrink: { type: 'bool', optional: true, description: 'Allow a smaller size to shrink.' },
+      agent_url: {
+        type: 'string',
+        optional: true,
+        description: 'The agent, when not the provider default (replaces).',
+      },
+      uuid: { type: 'string', computed: true, description: 'The container uuid.' },
+      generation: { type: 'number', computed: true, description: 'The container generation.' },
+      parent_snapshot: {
+        type: 'string',
+        computed: true,
+        description: 'container@snapshot it was cloned from.',
+      },
+    },
+  },
+  inputs: {
+    name: 'name',
+    type: 'type',
+    size: 'size',
+    members: 'members',
+    labels: 'labels',
+    from_snapshot: 'fromSnapshot',
+    allow_shrink: 'allowShrink',
+    agent_url: 'agentUrl',
+  },
+  outputs: { uuid: 'uuid', generation: 'generation', parent_snapshot: 'parentSnapshot' },
+  changedByUpdate: ['generation'],
+  /** The import id is the container's name on the provider's default agent. */
+  async importState(name) {
+    const agent = await agentFor(undefined, name);
+    const c = await step('import', name, () => agent.describe(name));
+    if (c === null)
+      throw new ProviderError('import', name, 'NOT_FOUND', `no container "${name}" on the agent`);
+    const outs: Record<string, unknown> = {
+      name: c.name,
+      type: c.type,
+      uuid: c.uuid,
+      generation: c.generation,
+      parentSnapshot: c.parentSnapshot ? `${c.parentSnapshot.container}@${c.parentSnapshot.name}` : null,
+    };
+    if (c.type !== 'vm') outs.size = c.size;
+    if (Object.keys(c.labels).length > 0) outs.labels = c.labels;
+    if (c.type === 'vm' && Object.keys(c.members).length > 0) outs.members = c.members;
+    return { id: c.uuid, outs };
+  },
+};

@@ -1,0 +1,126 @@
+/**
+ * `snapsync_sync_from_snapshot`: keeps a target synced to a snapshot with its
+ * identity preserved (provider/runtime/sync-from-snapshot.ts decides). A new
+ * snapshot, triggers, preserve list or members re-sync in place; a new target
+ * replaces; a read that finds the target re-synced or reverted by hand reports
+ * `in_sync = false` and the next plan re-syncs.
+ */
+import { agentFor } from '../../provider/runtime/connections';
+import { ProviderError } from '../../provider/runtime/errors';
+import * as runtime from '../../provider/runtime/sync-from-snapshot';
+import type { CtyType } from '../wire/cty';
+import type { ResourceBinding } from './bridge';
+
+const warning: CtyType = ['object', { path: 'string', code: 'string', message: 'string' }];
+const identityField: CtyType = [
+  'object',
+  { path: 'string', value: 'string', status: 'string', sourceValue: 'string' },
+];
+
+export const syncFromSnapshotBinding: ResourceBinding = {
+  typeName: 'snapsync_sync_from_snapshot',
+  runtime: runtime as never,
+  schema: {
+    version: 0,
+    description: "Keeps a target container synced to a snapshot, keeping the target's own identity.",
+    attributes: {
+      id: { type: 'string', computed: true, description: 'The target uuid.' },
+      target: { type: 'string', required: true, description: 'The container to sync (replaces).' },
+      snapshot: {
+        type: 'string',
+        required: true,
+        description: 'container@snapshot to sync from (in place).',
+      },
+      preserve: {
+        type: ['list', 'string'],
+        optional: true,
+        description: "Identity paths to keep (unset: the profile's default; empty: none).",
+      },
+      safety_snapshot: {
+        type: 'bool',
+        optional: true,
+        description: 'Snapshot the target first (default true).',
+      },
+      on_delete: {
+        type: 'string',
+        optional: true,
+        description: 'keep (default) or revert to the safety snapshot.',
+      },
+      triggers: { type: ['list', 'string'], optional: true, description: 'Any change re-syncs.' },
+      members: { type: ['list', 'string'], optional: true, description: 'VM: only these member roles.' },
+      agent_url: {
+        type: 'string',
+        optional: true,
+        description: 'The agent, when not the default (replaces).',
+      },
+      preserved: { type: ['map', 'string'], computed: true, description: 'Identity path → the value kept.' },
+      restored: {
+        type: ['list', 'string'],
+        computed: true,
+        description: 'Paths written back after the sync.',
+      },
+      identity: { type: ['list', identityField], computed: true, description: 'Every identity field.' },
+      warnings: { type: ['list', warning], computed: true, description: 'Identity warnings.' },
+      safety_snapshot_ref: { type: 'string', computed: true, description: 'The safety snapshot kept.' },
+      generation: { type: 'number', computed: true, description: "The target's generation after the sync." },
+      source_snapshot_uuid: { type: 'string', computed: true, description: 'The snapshot synced from.' },
+      source_snapshot_ids: {
+        type: ['map', 'number'],
+        computed: true,
+        description: 'Role → member snapshot id.',
+      },
+      target_uuid: { type: 'string', computed: true, description: 'The target uuid.' },
+      in_sync: {
+        type: 'bool',
+        computed: true,
+        description: 'False when a read found the target changed by hand.',
+      },
+      drift: { type: 'string', computed: true, description: 'What changed by hand, when in_sync is false.' },
+    },
+  },
+  inputs: {
+    target: 'target',
+    snapshot: 'snapshot',
+    preserve: 'preserve',
+    safety_snapshot: 'safetySnapshot',
+    on_delete: 'onDelete',
+    triggers: 'triggers',
+    members: 'members',
+    agent_url: 'agentUrl',
+  },
+  outputs: {
+    preserved: 'preserved',
+    restored: 'restored',
+    identity: 'identity',
+    warnings: 'warnings',
+    safety_snapshot_ref: 'safetySnapshotRef',
+    generation: 'generation',
+    source_snapshot_uuid: 'sourceSnapshotUuid',
+    source_snapshot_ids: 'sourceSnapshotIds',
+    target_uuid: 'targetUuid',
+    in_sync: 'inSync',
+    drift: 'drift',
+  },
+  changedByUpdate: [
+    'preserved',
+    'restored',
+    'identity',
+    'warnings',
+    'safety_snapshot_ref',
+    'generation',
+    'source_snapshot_uuid',
+    'source_snapshot_ids',
+    'in_sync',
+    'drift',
+  ],
+  /** A sync is a relation, not an object on the agent: nothing to import it from yet. */
+  async importState(target) {
+    await agentFor(undefined, target);
+    throw new ProviderError(
+      'import',
+      target,
+      'NOT_SUPPORTED',
+      'a sync cannot be imported yet; declare it and apply (it re-syncs the target)',
+    );
+  },
+};

@@ -1,0 +1,104 @@
+/**
+ * Starts bin/terraform-provider-snapsync as tofu does (magic cookie, a client
+ * certificate in PLUGIN_CLIENT_CERT), reads the handshake line and connects
+ * with that client certificate over the unix socket, trusting only the
+ * certificate the line carries.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { type ServerCertificate, selfSignedCertificate } from '../../provider-terraform/plugin/certificate';
+import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../../provider-terraform/plugin/serve';
+import { clientConstructor } from '../../provider-terraform/wire/protocol';
+
+export const PLUGIN_BIN = path.resolve(__dirname, '../../bin/terraform-provider-snapsync');
+
+export interface Handshake {
+  core: string;
+  app: string;
+  network: string;
+  address: string;
+  protocol: string;
+  cert: string;
+}
+
+export interface PluginProcess {
+  child: ChildProcess;
+  handshake: Handshake;
+  clientCert: ServerCertificate;
+  stderr(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+export function parseHandshake(line: string): Handshake {
+  const [core, app, network, address, protocol, cert] = line.trim().split('|');
+  return { core: core!, app: app!, network: network!, address: address!, protocol: protocol!, cert: cert! };
+}
+
+export function certPemFromHandshake(cert: string): string {
+  const b64 = Buffer.from(cert, 'base64')
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`.replace('\n\n', '\n');
+}
+
+export async function startPlugin(env: Record<string, string> = {}): Promise<PluginProcess> {
+  const clientCert = selfSignedCertificate();
+  const child = spawn(process.execPath, [PLUGIN_BIN], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE,
+      PLUGIN_PROTOCOL_VERSIONS: '5,6',
+      PLUGIN_CLIENT_CERT: clientCert.certPem,
+      ...env,
+    },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+    });
+    exited.then((code) => reject(new Error(`plugin exited (${code}) before its handshake: ${stderr}`)));
+  });
+  return { child, handshake: parseHandshake(line), clientCert, stderr: () => stderr, exited };
+}
+
+/** A client of one service of the plugin, authenticated with `identity` (by default the certificate the plugin pins). */
+export function pluginClient(
+  plugin: PluginProcess,
+  service: 'tfplugin6.Provider' | 'grpc.health.v1.Health' | 'plugin.GRPCController',
+  identity: ServerCertificate = plugin.clientCert,
+): grpc.Client {
+  const credentials = grpc.credentials.createSsl(
+    Buffer.from(certPemFromHandshake(plugin.handshake.cert)),
+    Buffer.from(identity.keyPem),
+    Buffer.from(identity.certPem),
+  );
+  const Client = clientConstructor(service);
+  return new Client(`unix:${plugin.handshake.address}`, credentials, {
+    'grpc.ssl_target_name_override': 'localhost',
+    'grpc.default_authority': 'localhost',
+  });
+}
+
+/** Calls a unary method; resolves with the response. */
+export function call<T = Record<string, unknown>>(
+  client: grpc.Client,
+  method: string,
+  request: object,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    (client as unknown as Record<string, (r: object, cb: (e: Error | null, v: T) => void) => void>)[method]!(
+      request,
+      (err, value) => (err ? reject(err) : resolve(value)),
+    );
+  });
+}
