@@ -5,6 +5,7 @@
  * without naming the resource).
  */
 import type * as grpc from '@grpc/grpc-js';
+import { disablePreflight } from '../provider/runtime/preflight';
 import { configureFrom, providerSchema } from './config';
 import { attributeError, type Diagnostic, errorDiagnostic } from './diagnostics';
 import { BridgedResource, type ResourceBinding, type State } from './resources/bridge';
@@ -25,6 +26,8 @@ export interface ProviderHooks {
 }
 
 export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceImplementation {
+  // Terraform validates resources before it configures the provider: no agent to ask yet.
+  disablePreflight();
   const resources = new Map(BINDINGS.map((b) => [b.typeName, new BridgedResource(b)]));
   const dv = (request: Request, field: string) => (request[field] as { msgpack?: Buffer } | null)?.msgpack;
   const resourceOf = (request: Request) => {

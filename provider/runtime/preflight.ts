@@ -23,6 +23,16 @@ export class PreflightFailure extends Error {
   }
 }
 
+let enabled = true;
+
+/**
+ * Turns the probe off for a front end that checks inputs before it configures
+ * the agent: Terraform calls ValidateResourceConfig before ConfigureProvider.
+ */
+export function disablePreflight(): void {
+  enabled = false;
+}
+
 /** Unchanged inputs change nothing on the agent: their preview is not probed. */
 function unchanged(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
   const plain = (o: Record<string, unknown>) => {
@@ -45,7 +55,7 @@ export async function preflight(
   uses: string[],
   probe: (agent: AgentApi) => Promise<void>,
 ): Promise<CheckFailure[]> {
-  if (unchanged(olds, news)) return [];
+  if (!enabled || unchanged(olds, news)) return [];
   const unknown = uses.filter((key) => isUnknown(news[key]));
   const named = typeof container === 'string' && !isUnknown(container);
   if (unknown.length > 0 || !named) {
