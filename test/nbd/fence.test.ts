@@ -8,12 +8,15 @@
  * restart of the agent.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import { CMD, OPT, REP } from '../../agent/nbd/constants';
 import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs } from '../helpers/tmp';
 import { RawClient } from './helpers/raw-client';
 
+const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 const BS = 4096;
 const SIZE = 1024 * 1024;
 
@@ -126,6 +129,20 @@ describe('nbd fences: a forced detach fences the export until unfence (real agen
     await assertFenced(port, 'staging');
     const cli = agentCli(agent);
     assert.deepEqual(cli('sessions', 'staging').fences, [fence]);
+    // As an operator reads it: the FENCED line and the describe row say what to run.
+    const text = (...args: string[]) =>
+      spawnSync(process.execPath, [BIN, ...args], {
+        env: { ...process.env, SNAPSYNC_URL: agent.url, SNAPSYNC_TOKEN: agent.token },
+        encoding: 'utf8',
+      }).stdout;
+    assert.match(
+      text('sessions'),
+      /^FENCED staging since \S+ by sync \(disconnected 127\.0\.0\.1:\d+\): .*snapsync-agent unfence staging$/m,
+    );
+    assert.match(
+      text('describe', 'staging'),
+      /^fenced\s+staging since \S+ by sync: snapsync-agent unfence staging$/m,
+    );
 
     // The operator stopped the VM and lifts the fence: a new connection (a fresh boot) reads the synced disk.
     const lifted = cli('unfence', 'staging') as { lifted: Fence[] };
