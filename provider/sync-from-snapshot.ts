@@ -36,7 +36,8 @@ export interface SyncFromSnapshotArgs {
   /**
    * What to do when NBD clients (a running VM) are attached to the target: `fail` (default: the
    * operation is refused with IN_USE, naming the sessions) or `disconnect` them first (their
-   * acknowledged writes are flushed into the safety snapshot; the VM loses its disk).
+   * acknowledged writes are flushed into the safety snapshot; the VM loses its disk, and the disk is
+   * fenced against its reconnects until `snapsync-agent unfence` after the VM is stopped).
    */
   whenAttached?: pulumi.Input<'fail' | 'disconnect'>;
   /**

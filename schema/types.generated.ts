@@ -181,6 +181,10 @@ export interface Container {
    * NBD sessions attached to this container (present when there are any; a VM: its members')
    */
   sessions?: Session[];
+  /**
+   * NBD fences on this container (present when there are any; a VM: its members'): new NBD connections to it are refused until unfence
+   */
+  fences?: Fence[];
   id: number;
   uuid: string;
   name: string;
@@ -227,6 +231,34 @@ export interface Session {
    * When it attached (ISO 8601)
    */
   since: string;
+}
+/**
+ * A vdisk export no new NBD connection may open: a forced operation disconnected its clients (a hypervisor would reconnect by name to the changed disk). Lifted only by unfence.
+ *
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "Fence".
+ */
+export interface Fence {
+  /**
+   * The vdisk (export name); a new vdisk of the same name is fenced too
+   */
+  container: string;
+  /**
+   * The disk's uuid when it was fenced
+   */
+  uuid: string;
+  /**
+   * When it was fenced (ISO 8601)
+   */
+  since: string;
+  /**
+   * The forced operation that disconnected its clients (sync, revert, resize, deleteContainer, flatten, import)
+   */
+  op: string;
+  /**
+   * Addresses of the clients it disconnected
+   */
+  clients: string[];
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema
@@ -777,6 +809,30 @@ export interface SessionsParams {
  */
 export interface SessionsResult {
   sessions: Session[];
+  /**
+   * Fenced exports (of this container; a VM: of its members'). Always sent by this agent
+   */
+  fences?: Fence[];
+}
+/**
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "UnfenceParams".
+ */
+export interface UnfenceParams {
+  /**
+   * The fenced vdisk (a VM: every member's fence; a deleted vdisk's name works too)
+   */
+  container: string;
+}
+/**
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "UnfenceResult".
+ */
+export interface UnfenceResult {
+  /**
+   * The fences lifted (empty: there was none)
+   */
+  lifted: Fence[];
 }
 export type SyncResult = SyncReport;
 export type InfoResult = PoolInfo;
@@ -834,6 +890,7 @@ export interface OpMap {
   import: { params: ImportParams; result: ImportResult; mutating: true };
   export: { params: ExportParams; result: ExportResult; mutating: false };
   sessions: { params: SessionsParams; result: SessionsResult; mutating: false };
+  unfence: { params: UnfenceParams; result: UnfenceResult; mutating: false };
 }
 
 export type OpName = keyof OpMap;

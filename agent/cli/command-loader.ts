@@ -18,6 +18,7 @@ const FILES: Record<string, Loader> = {
   snapshots: () => require('./commands/snapshots'),
   sessions: () => require('./commands/sessions'),
   sync: () => require('./commands/sync'),
+  unfence: () => require('./commands/unfence'),
 };
 
 /** The file that defines each command word, in the order `--help` lists them. */
@@ -31,6 +32,7 @@ const FILE_OF: Record<string, keyof typeof FILES> = {
   resize: 'containers',
   usage: 'containers',
   sessions: 'sessions',
+  unfence: 'unfence',
   snapshot: 'snapshots',
   snapshots: 'snapshots',
   tree: 'snapshots',

@@ -30,6 +30,8 @@ export const NBD_ERROR_CODES = [
   'INVALID_PSK_FILE',
   /** An NBD access file that does not parse (`cn:NAME|psk:NAME pattern…` lines). */
   'INVALID_ACCESS_FILE',
+  /** The export is fenced: a forced operation disconnected its clients; `unfence` lifts it (fences.ts). */
+  'EXPORT_FENCED',
 ] as const;
 
 export type NbdErrorCode = (typeof NBD_ERROR_CODES)[number];

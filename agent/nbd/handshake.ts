@@ -43,6 +43,8 @@ export interface HandshakeConfig {
   exports: NbdExports;
   tls: TlsPolicy | null;
   shuttingDown(): boolean;
+  /** Why this export is refused to new connections (a fence, fences.ts), or null. Logged by the caller. */
+  fenced?(name: string): string | null;
 }
 
 /** Option-haggling state that later options depend on. */
@@ -124,6 +126,8 @@ export async function negotiate(conn: NbdConnection, config: HandshakeConfig): P
     switch (option) {
       case OPT.EXPORT_NAME: {
         const name = parseName(data);
+        const fence = name === null ? null : (config.fenced?.(name) ?? null);
+        if (fence !== null) throw new NbdError('EXPORT_FENCED', fence);
         const backend = name === null ? null : config.exports.open(name);
         // EXPORT_NAME cannot be answered with an error: the session ends.
         if (backend === null) throw new NbdError('EXPORT_NOT_FOUND', `no export "${name}"`);
@@ -166,6 +170,11 @@ export async function negotiate(conn: NbdConnection, config: HandshakeConfig): P
           break;
         }
         const go = option === OPT.GO;
+        const fence = config.fenced?.(request.name) ?? null;
+        if (fence !== null) {
+          error(REP.ERR_POLICY, fence);
+          break;
+        }
         const opened = go ? config.exports.open(request.name) : null;
         const info = go ? opened : config.exports.describe(request.name);
         if (info === null) {
@@ -204,6 +213,11 @@ export async function negotiate(conn: NbdConnection, config: HandshakeConfig): P
         const contexts = request && matchContexts(request.queries, set ? 'set' : 'list');
         if (!request || !contexts) {
           error(REP.ERR_INVALID, 'malformed metadata context request');
+          break;
+        }
+        const fence = config.fenced?.(request.name) ?? null;
+        if (fence !== null) {
+          error(REP.ERR_POLICY, fence);
           break;
         }
         if (config.exports.describe(request.name) === null) {

@@ -12,6 +12,7 @@ import type { NbdBackend, NbdExports } from './backend';
 import { NbdConnection } from './connection';
 import { EngineExports } from './engine-backend';
 import { isNbdError, NbdError } from './errors';
+import { fencedMessage } from './fences';
 import { negotiate } from './handshake';
 import { listenUnix } from './listen-address';
 import { SessionRegistry } from './sessions';
@@ -31,6 +32,8 @@ export interface NbdServerOptions extends NbdAccessOptions {
   maxConnections?: number;
   /** A connection turned away by the limits (at most one call per connection). */
   onRefused?: (reason: string, remote: string) => void;
+  /** A client asked for a fenced export and was refused (fences.ts). Default: one line on stderr. */
+  onFenced?: (message: string, remote: string, exportName: string) => void;
   /** Default 127.0.0.1 (loopback only). */
   host?: string;
   /** Default 10809; 0 picks a free port. */
@@ -87,6 +90,16 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
   const sessions = options.sessions ?? new SessionRegistry();
   let shuttingDown = false;
   const config = { exports: options.exports, tls, shuttingDown: () => shuttingDown };
+  const onFenced =
+    options.onFenced ?? ((message: string, remote: string) => console.error(`nbd: ${remote}: ${message}`));
+  // A forced detach fenced the export: a reconnecting hypervisor must not reach the changed disk.
+  const fencedFor = (conn: NbdConnection) => (name: string) => {
+    const fence = sessions.fences.get(name);
+    if (fence === null) return null;
+    const message = fencedMessage(fence);
+    onFenced(message, conn.remote, name);
+    return message;
+  };
 
   // Without TLS no socket is ever re-wrapped, so reads can go straight into our own buffers.
   const arenaReads = tls === null;
@@ -107,7 +120,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
       open.delete(conn);
       backend?.close();
     });
-    negotiate(conn, { ...config, exports: access.exportsFor(conn) }).then(
+    negotiate(conn, { ...config, exports: access.exportsFor(conn), fenced: fencedFor(conn) }).then(
       (session) => {
         clearTimeout(timer);
         if (session === null) return conn.end();
@@ -119,7 +132,9 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
       },
       (err) => {
         clearTimeout(timer);
-        if (!isNbdError(err, 'CONNECTION_CLOSED')) report(err, { remote: conn.remote });
+        // A fenced EXPORT_NAME was reported by onFenced already.
+        if (!isNbdError(err, 'CONNECTION_CLOSED') && !isNbdError(err, 'EXPORT_FENCED'))
+          report(err, { remote: conn.remote });
         conn.destroy();
       },
     );

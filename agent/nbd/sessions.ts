@@ -11,6 +11,8 @@
  * connection is closed.
  */
 
+import { Fences } from './fences';
+
 export type SessionMode = 'read-write' | 'read-only';
 
 /** What a session is bound to. */
@@ -95,6 +97,9 @@ export class SessionRegistry {
   private next = 0;
   /** Called whenever a session comes or goes (metrics). */
   onChange: (() => void) | null = null;
+
+  /** Exports a forced detach fenced: the NBD server refuses new connections to them (fences.ts). */
+  constructor(readonly fences: Fences = new Fences()) {}
 
   attach(
     exportName: string,

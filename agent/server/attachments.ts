@@ -5,7 +5,10 @@
  * looked up by uuid. Without `force` the operation is refused with IN_USE
  * naming them, and nothing changes; with `force` they are drained and
  * disconnected first (their acknowledged writes are flushed into the state
- * before the operation), then it runs.
+ * before the operation), then it runs. Their exports are fenced before they
+ * are disconnected (agent/nbd/fences.ts): a hypervisor's NBD client that
+ * reconnects by name on its own is refused until the operator lifts the
+ * fence (`unfence`), so a running guest never reaches the changed disk.
  * Snapshots are not guarded: taking one changes nothing an attached client
  * sees. Nor are snapshot readers: a reader pins its snapshot (engine
  * pins.ts), so deleting it (or its container, recursively) goes ahead, the
@@ -15,6 +18,7 @@
  */
 import type { OpName } from '../../schema';
 import { isSnapsyncError, type Pool } from '../engine';
+import type { FenceInfo } from '../nbd/fences';
 import type { AttachedSession, SessionInfo, SessionRegistry } from '../nbd/sessions';
 import { WireError } from './wire-error';
 
@@ -68,8 +72,41 @@ export class Attachments {
       const sessions = this.registry.sessionsOn(scope.containers, scope.snapshots);
       if (sessions.length === 0) return;
       if (!force) throw inUse(op, sessions);
+      this.fence(op, sessions);
       await Promise.all(sessions.map((s) => s.detach()));
     }
+  }
+
+  /** Fences the vdisk exports of sessions about to be disconnected (snapshot readers are never detached). */
+  private fence(op: GuardedOp, sessions: AttachedSession[]): void {
+    const byContainer = new Map<string, { uuid: string; clients: string[] }>();
+    for (const s of sessions) {
+      if (s.target.kind !== 'vdisk') continue;
+      const entry = byContainer.get(s.target.container) ?? { uuid: s.target.uuid, clients: [] };
+      entry.clients.push(s.client);
+      byContainer.set(s.target.container, entry);
+    }
+    for (const [container, { uuid, clients }] of byContainer)
+      this.registry.fences.fence(container, uuid, op, clients);
+  }
+
+  /** Fences on a container (a VM: on its members), or every fence. */
+  fences(container?: string): FenceInfo[] {
+    const all = this.registry.fences.all();
+    if (container === undefined || all.length === 0) return all;
+    const names = new Set(this.exportNames(container));
+    return all.filter((f) => names.has(f.container));
+  }
+
+  /** Lifts the fences on a container (a VM: on its members); a deleted container's name works too. */
+  unfence(container: string): FenceInfo[] {
+    return this.registry.fences.lift(this.exportNames(container));
+  }
+
+  /** The container's name and (a VM) its members' names. */
+  private exportNames(container: string): string[] {
+    const c = this.lookup(() => this.pool.describe(container));
+    return c === null ? [container] : [c.name, ...Object.values(c.members)];
   }
 
   /** What `op` would change: container uuids (their vdisk sessions); never a snapshot reader (it pins its snapshot). */

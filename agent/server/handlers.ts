@@ -53,7 +53,12 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   listContainers: (_p, { pool, attachments }) =>
     pool.listContainers().map((c) => withSessions(c, attachments)),
   describe: (p, { pool, attachments }) => withSessions(pool.describe(p.container), attachments),
-  sessions: (p, { attachments }) => ({ sessions: attachments.list(p.container) }),
+  sessions: (p, { attachments }) => ({
+    sessions: attachments.list(p.container),
+    fences: attachments.fences(p.container),
+  }),
+  // Only the operator lifts a fence, having stopped the VM the forced operation cut off (nbd/fences.ts).
+  unfence: (p, { attachments }) => ({ lifted: attachments.unfence(p.container) }),
   createContainer: (p, { pool, mutation }) => pool.createContainer(p, mutation),
   resize: async (p, { pool, mutation, attachments }) => {
     await attachments.clear('resize', p);
@@ -142,8 +147,13 @@ export const handlers: { [K in OpName]: Handler<K> } = {
     exportImage(pool, dirs, p.path, p.container, p.snapshot, p.overwrite === true, progress),
 };
 
-/** A container as describe/ls show it: with its attached NBD sessions when there are any. */
+/** A container as describe/ls show it: with its attached NBD sessions and its fences when there are any. */
 function withSessions<T extends { name: string }>(c: T, attachments: Attachments): T {
   const sessions = attachments.list(c.name);
-  return sessions.length > 0 ? { ...c, sessions } : c;
+  const fences = attachments.fences(c.name);
+  return {
+    ...c,
+    ...(sessions.length > 0 ? { sessions } : {}),
+    ...(fences.length > 0 ? { fences } : {}),
+  };
 }

@@ -22,7 +22,8 @@ const HINTS: Record<string, string> = {
   // The agent's message names the sessions; this says how a Pulumi user proceeds.
   IN_USE:
     '. To proceed: stop the VM (or detach the disk) and run `pulumi up` again, or set ' +
-    "`whenAttached: 'disconnect'` on this resource to have the agent drain and disconnect the attached clients first",
+    "`whenAttached: 'disconnect'` on this resource to have the agent drain and disconnect the attached clients first " +
+    '(their disks are then fenced: stop the VM, run `snapsync-agent unfence <vm or disk>`, then start it)',
 };
 
 /** Runs an agent call, naming the operation and container in any error it throws. */

@@ -128,5 +128,7 @@ export async function checkAttached(check: AgentClient, cycle: AttachedCycle): P
   for (const s of safeties) await check.call('deleteSnapshot', { snapshot: `att@${s.name}` });
   // Start each cycle from the base again, so a record of an earlier cycle never passes for this one's.
   await check.call('sync', { target: 'att', source: 'attsrc@base', safetySnapshot: false, force: true });
+  // The forced sync fenced `att` (kept across the restart); its writer is gone: let the next cycle's in.
+  await check.call('unfence', { container: 'att' });
   return problems;
 }

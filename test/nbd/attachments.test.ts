@@ -288,12 +288,15 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
     assert.notEqual(await outcome(vm, 16), 0);
     await vm.closed;
     assert.deepEqual(await client.read(target, BS, BS), Buffer.alloc(BS));
+    // Each forced operation fenced the export (fence.test.ts); the client is gone: lift it for the next one.
+    await client.call('unfence', { container: target });
 
     vm = (await RawClient.open(nbdPort, target, { structured: false })).client;
     await client.call('resize', { container: target, size: 2 * SIZE, force: true });
     vm.request(CMD.READ, 0, 0, 16);
     assert.notEqual(await outcome(vm, 16), 0);
     await vm.closed;
+    await client.call('unfence', { container: target });
 
     vm = (await RawClient.open(nbdPort, target, { structured: false })).client;
     await client.call('deleteContainer', { container: target, recursive: true, force: true });

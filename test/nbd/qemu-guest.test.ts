@@ -4,7 +4,9 @@
  * /dev/vda staging's vdisk served over NBD by a real agent process, and the
  * guest writes to it. A refresh of staging is refused while the guest runs;
  * with --force the guest loses its disk and its acknowledged writes are in
- * the safety snapshot; a fresh boot of staging after a sync reads
+ * the safety snapshot; the guest keeps running and retrying, and QEMU's
+ * reconnects are refused (the export is fenced) until the operator stops it
+ * and runs unfence; a fresh boot of staging after a sync reads
  * production's data under staging's own GPT disk GUID.
  */
 import * as assert from 'node:assert/strict';
@@ -29,6 +31,8 @@ const GUEST_OFF = 12 * MiB;
 /** The background writer's blocks: SEQ-<n> goes to WRITER_OFF + (n % WRITER_BLOCKS) * 4 KiB. */
 const WRITER_OFF = 16 * MiB;
 const WRITER_BLOCKS = 8;
+/** How long the guest keeps retrying its disk after the forced sync. */
+const RETRY_MS = 5000;
 /** What QEMU's NBD client reports about its connection (QEMU's log trace backend, on stderr). */
 const NBD_TRACES = [
   'nbd_co_request_fail',
@@ -48,6 +52,8 @@ interface Session {
 interface CliJson {
   error?: { code: string; message: string; details?: { sessions?: Session[] } };
   sessions?: Session[];
+  fences?: Array<{ container: string; op: string }>;
+  lifted?: Array<{ container: string }>;
   base64?: string;
   generation?: number;
   parentSnapshot?: unknown;
@@ -230,7 +236,7 @@ describe('nbd: a real QEMU guest on a staging vdisk (qemu-system-x86_64, Debian 
     assert.deepEqual((await g.read(GUEST_OFF, 32)).data, marker('GUEST-AFTER-REFUSAL', 32));
   });
 
-  it('with --force the guest sees its disk go away, and every write it had acknowledged is in the safety snapshot', async () => {
+  it('with --force the guest sees its disk go away, every write it had acknowledged is in the safety snapshot, and its reconnects are refused (fenced)', async () => {
     const g = runningGuest();
     const forced = await cliOk(agent, 'sync', 'staging', 'prod@nightly-1', '--force');
     const safety =
@@ -268,31 +274,71 @@ describe('nbd: a real QEMU guest on a staging vdisk (qemu-system-x86_64, Debian 
       marker('GUEST-AFTER-REFUSAL'),
     );
 
-    // The guest's next request fails too, and the agent holds no session for it any more. (QEMU's NBD
-    // client reconnects by export name on the request after that one, and so would read the refreshed
-    // staging: the test stops here and kills the guest, as an operator stops a VM they forced off its disk.)
-    const next = await g.read(DATA_OFF, 16);
+    // The guest keeps running and keeps trying, reads and writes, for a few seconds. QEMU's NBD client
+    // reconnects by export name on its own; the forced sync fenced the export, so every reconnect is
+    // refused: nothing the stale guest does reaches the refreshed disk, and no session comes back.
+    const handshakesBefore = (g.stderr().match(/^nbd_client_handshake_success/gm) ?? []).length;
+    let tries = 0;
+    const until = Date.now() + RETRY_MS;
+    for (let n = 0; Date.now() < until || n < 4; n++) {
+      const r = n % 2 === 0 ? await g.read(DATA_OFF, 16) : await g.write(GUEST_OFF, `STALE-${n}`);
+      tries++;
+      assert.notEqual(
+        r.rc,
+        0,
+        g.report(
+          `the guest's ${n % 2 === 0 ? 'read' : 'write'} ${n} succeeded after the forced sync: ${r.output}`,
+        ),
+      );
+    }
+    assert.ok(g.running(), g.report('QEMU exited'));
     const nbdTrace = g
       .stderr()
       .split('\n')
       .filter((l) => /^nbd_/.test(l))
       .map((l) => l.split(' ')[0]);
+    const count = (t: string) => nbdTrace.filter((x) => x === t).length;
     console.log(
-      `      the guest's next read: rc ${next.rc}; QEMU's NBD client traced: ${nbdTrace.join(', ')}`,
+      `      the guest kept trying for ${RETRY_MS / 1000} s: ${tries} reads and writes, all failed; ` +
+        `QEMU traced ${count('nbd_reconnect_attempt')} reconnect attempts, ` +
+        `${count('nbd_client_handshake_success') - handshakesBefore} handshakes after the sync`,
     );
-    assert.notEqual(
-      next.rc,
-      0,
-      g.report(`the guest read its disk again after the forced sync: ${next.output}`),
+    assert.ok(
+      nbdTrace.some((t) => t?.startsWith('nbd_reconnect_attempt')),
+      g.report('QEMU never tried to reconnect: the test would not show the fence'),
+    );
+    assert.equal(
+      (g.stderr().match(/^nbd_client_handshake_success/gm) ?? []).length,
+      handshakesBefore,
+      g.report('QEMU completed an NBD handshake after the forced sync'),
     );
     const listed = await cliOk(agent, 'sessions');
-    assert.deepEqual(listed.sessions, [], `no session left: ${JSON.stringify(listed)}`);
+    assert.deepEqual(listed.sessions, [], `no session came back: ${JSON.stringify(listed)}`);
+    assert.deepEqual(
+      listed.fences?.map((f) => [f.container, f.op]),
+      [['staging-disk0', 'sync']],
+      `the fence shows: ${JSON.stringify(listed)}`,
+    );
+    assert.deepEqual(await readBytes(agent, 'staging-disk0', DATA_OFF, 16), marker('PROD-1'));
+    assert.deepEqual(await readBytes(agent, 'staging-disk0', GUEST_OFF, 16), Buffer.alloc(16));
+    // The operator stops the VM they forced off its disk.
     await g.kill();
   });
 
   it("after a sync, a fresh boot of staging reads production's data under staging's own disk GUID", async () => {
     await guest?.kill(); // (b) killed it already, unless it failed first
     guest = null;
+    // Still fenced: a new connection is refused, saying so. The VM is stopped: the operator lifts it.
+    const probe = spawnSync('qemu-img', ['info', stagingUrl()], { encoding: 'utf8' });
+    assert.notEqual(probe.status, 0, probe.stdout);
+    assert.match(probe.stderr, /staging-disk0" is fenced .*unfence/, probe.stderr);
+    console.log(`      a new connection while fenced: ${probe.stderr.trim().split('\n').join(' ')}`);
+    const lifted = await cliOk(agent, 'unfence', 'staging');
+    assert.deepEqual(
+      lifted.lifted?.map((f) => f.container),
+      ['staging-disk0'],
+      JSON.stringify(lifted),
+    );
     // Production moves on; staging is refreshed again with no guest attached: no --force needed.
     await cliOk(agent, 'write', 'prod-disk0', String(DATA_OFF), '--text', 'PROD-2');
     await cliOk(agent, 'snapshot', 'prod', 'nightly-2');

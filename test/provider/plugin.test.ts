@@ -291,6 +291,7 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
         assert.match(err.message, /read-write on att-staging/);
         assert.match(err.message, /whenAttached: 'disconnect'/);
         assert.match(err.message, /stop the VM/);
+        assert.match(err.message, /snapsync-agent unfence/);
         return true;
       },
     );
@@ -314,6 +315,11 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
     const snap = safety.slice(safety.indexOf('@') + 1);
     assert.equal((await admin.read('att-staging', 4096, 4, snap)).toString(), 'vm!!');
     assert.deepEqual((await admin.call('sessions', { container: 'att-staging' })).sessions, []);
+    // The disconnected disk stays fenced: the provider never lifts it (the operator stops the VM, then unfences).
+    assert.deepEqual(
+      (await admin.call('sessions', { container: 'att-staging' })).fences?.map((f) => f.op),
+      ['sync'],
+    );
   });
 
   it('no output carries the token', () => {

@@ -64,6 +64,10 @@ export const describeCmd: CommandModule<GlobalArgs, Args<{ container: string }>>
                 .map((s) => `${s.id} ${s.mode} ${s.export} from ${s.client} since ${s.since}`)
                 .join('; ') || '-',
             ],
+            ...(x.fences ?? []).map((f) => [
+              'fenced',
+              `${f.container} since ${f.since} by ${f.op}: snapsync-agent unfence ${f.container}`,
+            ]),
           ],
         ),
     ),

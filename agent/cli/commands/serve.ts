@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Pool } from '../../engine';
 import { createIdentityHooks } from '../../identity';
 import { type NbdServer, startNbdServer } from '../../nbd';
+import { FENCE_FILE, Fences } from '../../nbd/fences';
 import { SessionRegistry } from '../../nbd/sessions';
 import { RefusalLog } from '../../server/connection-limits';
 import { Logger } from '../../server/logger';
@@ -66,11 +68,16 @@ async function startNbd(
   sessions: SessionRegistry,
 ): Promise<NbdServer> {
   const refusals = new RefusalLog((fields) => logger.warn('nbd connection refused', fields));
+  // Keyed by export: a hypervisor retrying a fenced export logs once per interval, with a count.
+  const fenced = new RefusalLog(({ remote, reason, refused }) =>
+    logger.warn('nbd export fenced: connection refused', { export: remote, message: reason, refused }),
+  );
   const nbd = await startNbdServer({
     pool,
     ...settings.options,
     sessions,
     onRefused: (reason, remote) => refusals.refused(remote, reason),
+    onFenced: (message, _remote, exportName) => fenced.refused(exportName, message),
   });
   const url = nbd.url('');
   if (settings.auth === 'none')
@@ -145,14 +152,15 @@ export const serve: CommandModule<object, ServeArgs> = {
       );
     const { listen, nbd: nbdAt, tls } = checkFlags(args);
     const limits = connectionLimits(args);
+    // One registry: the agent refuses (or with force drains) what would change under an attached client.
+    // Its fences live in the pool directory (only written under the pool lock): they survive a restart.
+    const sessions = new SessionRegistry(new Fences(path.join(args.pool, FENCE_FILE)));
     const pool = Pool.open(args.pool);
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
     if (pool.discardedAtOpen.length > 0)
       logger.warn('removed containers of interrupted imports', { containers: pool.discardedAtOpen });
     let running: RunningAgent | null = null;
     let nbd: NbdServer | null = null;
-    // One registry: the agent refuses (or with force drains) what would change under an attached client.
-    const sessions = new SessionRegistry();
     try {
       running = await startAgentServer({
         pool,

@@ -15,11 +15,19 @@ export const sessions: CommandModule<GlobalArgs, GlobalArgs & { container?: stri
       args,
       (c) => c.call('sessions', args.container ? { container: args.container } : {}),
       (r: SessionsResult) =>
-        r.sessions.length === 0
-          ? 'no NBD sessions'
-          : table(
-              ['ID', 'CONTAINER', 'EXPORT', 'MODE', 'CLIENT', 'SINCE'],
-              r.sessions.map((s) => [s.id, s.container, s.export, s.mode, s.client, s.since]),
-            ),
+        [
+          r.sessions.length === 0
+            ? 'no NBD sessions'
+            : table(
+                ['ID', 'CONTAINER', 'EXPORT', 'MODE', 'CLIENT', 'SINCE'],
+                r.sessions.map((s) => [s.id, s.container, s.export, s.mode, s.client, s.since]),
+              ),
+          // A fenced export refuses every new connection until the operator lifts it.
+          ...(r.fences ?? []).map(
+            (f) =>
+              `FENCED ${f.container} since ${f.since} by ${f.op} (disconnected ${f.clients.join(', ')}): ` +
+              `stop that VM, then snapsync-agent unfence ${f.container}`,
+          ),
+        ].join('\n'),
     ),
 };
