@@ -48,17 +48,8 @@ export const snapshotBinding: ResourceBinding = {
     const s = await step('import', container, () => agent.describeSnapshot(ref));
     if (s === null)
       throw new ProviderError('import', container, 'NOT_FOUND', `no snapshot ${ref} on the agent`);
-    const outs: Record<string, unknown> = {
-      container: s.container,
-      name: s.name,
-      ref: `${s.container}@${s.name}`,
-      uuid: s.uuid,
-      snapshotId: s.id,
-      size: s.size,
-      createdAt: s.createdAt,
-      memberRoles: Object.keys(s.members).sort(),
-    };
-    if (Object.keys(s.labels ?? {}).length > 0) outs.labels = s.labels;
-    return { id: s.uuid, outs };
+    const labels = Object.keys(s.labels ?? {}).length > 0 ? { labels: s.labels } : {};
+    const outs = runtime.outputs({ container: s.container, name: s.name, ...labels }, s);
+    return { id: s.uuid, outs: { ...outs } };
   },
 };

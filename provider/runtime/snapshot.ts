@@ -61,7 +61,8 @@ export async function diff(
   return { changes: replaces.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 && sameRef };
 }
 
-function outputs(inputs: SnapshotInputs, s: AgentSnapshot): SnapshotOutputs {
+/** A snapshot's outputs from what the agent shows (the Terraform provider uses it too). */
+export function outputs(inputs: SnapshotInputs, s: AgentSnapshot): SnapshotOutputs {
   return {
     ...inputs,
     ref: `${s.container}@${s.name}`,
