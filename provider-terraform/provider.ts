@@ -7,6 +7,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { disablePreflight } from '../provider/runtime/preflight';
 import { configureFrom, providerSchema } from './config';
+import { DATA_SOURCES } from './data-sources/data-sources';
 import { attributeError, type Diagnostic, errorDiagnostic } from './diagnostics';
 import { BridgedResource, type ResourceBinding, type State } from './resources/bridge';
 import { containerBinding } from './resources/container';
@@ -35,6 +36,12 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
     if (!r) throw new Error(`unknown resource type ${request.type_name}`);
     return r;
   };
+  const dataSources = new Map(DATA_SOURCES.map((d) => [d.typeName, d]));
+  const dataSourceOf = (request: Request) => {
+    const d = dataSources.get(String(request.type_name));
+    if (!d) throw new Error(`unknown data source ${request.type_name}`);
+    return d;
+  };
   const typeOf = (r: BridgedResource) => objectType(r.binding.schema);
   const stateOf = (r: BridgedResource, bytes: Buffer | undefined) => decode(bytes, typeOf(r)) as State | null;
   const value = (r: BridgedResource, state: State | null) => ({ msgpack: encode(state, typeOf(r)) });
@@ -44,7 +51,7 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
       return {
         server_capabilities: { plan_destroy: false, get_provider_schema_optional: false },
         diagnostics: [],
-        data_sources: [],
+        data_sources: DATA_SOURCES.map((d) => ({ type_name: d.typeName })),
         resources: BINDINGS.map((b) => ({ type_name: b.typeName })),
       };
     },
@@ -53,7 +60,7 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
       return {
         provider: protoSchema(providerSchema),
         resource_schemas: Object.fromEntries(BINDINGS.map((b) => [b.typeName, protoSchema(b.schema)])),
-        data_source_schemas: {},
+        data_source_schemas: Object.fromEntries(DATA_SOURCES.map((d) => [d.typeName, protoSchema(d.schema)])),
         diagnostics: [],
         server_capabilities: { plan_destroy: false, get_provider_schema_optional: false },
       };
@@ -72,8 +79,12 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
       const failures = await r.validate(config);
       return { diagnostics: failures.map(([a, m]) => attributeError(r.binding.typeName, a, m)) };
     },
-    async ValidateDataResourceConfig() {
-      return { diagnostics: [] };
+    async ValidateDataResourceConfig(request) {
+      const d = dataSourceOf(request);
+      const config = (decode(dv(request, 'config'), objectType(d.schema)) ?? {}) as State;
+      const required = Object.entries(d.schema.attributes).filter(([, a]) => a.required);
+      const empty = required.filter(([name]) => config[name] === '').map(([name]) => name);
+      return { diagnostics: empty.map((a) => attributeError(d.typeName, a, `${a}: must not be empty`)) };
     },
     async UpgradeResourceState(request) {
       // Version 0 is the only version so far: the stored JSON is already the current shape.
@@ -120,7 +131,10 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
       };
     },
     async ReadDataSource(request) {
-      throw new Error(`unknown data source ${request.type_name}`);
+      const d = dataSourceOf(request);
+      const type = objectType(d.schema);
+      const config = (decode(dv(request, 'config'), type) ?? {}) as State;
+      return { state: { msgpack: encode(await d.read(config), type) }, diagnostics: [] };
     },
     async StopProvider() {
       return { Error: '' };
