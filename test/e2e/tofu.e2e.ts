@@ -56,6 +56,41 @@ resource "snapsync_sync_from_snapshot" "refresh" {
 }
 
 /** Every file under dir (state, backups, plan files, logs), as text. */
+/** A second configuration: the latest nightly found by the \`snapsync_snapshots\` data source, synced to a copy. */
+const LATEST_NIGHTLY = `
+terraform {
+  required_providers {
+    snapsync = { source = "snapsync/snapsync" }
+  }
+}
+
+variable "url" { type = string }
+
+provider "snapsync" {
+  url = var.url
+}
+
+data "snapsync_snapshots" "nightlies" {
+  container = "tofu-disk"
+  labels    = { kind = "nightly" }
+}
+
+resource "snapsync_container" "copy" {
+  name = "tofu-copy"
+  type = "vdisk"
+  size = ${8 * MiB}
+}
+
+resource "snapsync_sync_from_snapshot" "latest" {
+  target   = snapsync_container.copy.name
+  snapshot = data.snapsync_snapshots.nightlies.latest.ref
+}
+
+output "latest" {
+  value = data.snapsync_snapshots.nightlies.latest.ref
+}
+`;
+
 function filesUnder(dir: string): Array<[string, string]> {
   return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).flatMap((entry) => {
     if (!entry.isFile()) return [];
@@ -83,25 +118,31 @@ describe('tofu CLI end to end: containers, a snapshot and a sync', function () {
 
   const tofu = (...args: string[]): SpawnSyncReturns<string> => {
     // Options go between the (sub)command and its arguments; `state` subcommands take neither.
+    // A leading -chdir=DIR (a global option) runs another configuration under work.
+    const chdir = args[0]?.startsWith('-chdir=') ? [args.shift()!] : [];
     const state = args[0] === 'state';
     const [command, rest] = state ? [args.slice(0, 2), args.slice(2)] : [args.slice(0, 1), args.slice(1)];
-    const r = spawnSync(tofuBin!, [...command, ...(state ? [] : ['-no-color', '-input=false']), ...rest], {
-      cwd: work,
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        // The plugin's `#!/usr/bin/env node` must find the project's Node.
-        PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
-        TF_CLI_CONFIG_FILE: path.join(work, 'tofu.rc'),
-        TF_VAR_url: agent.url,
-        TF_LOG: 'trace',
-        TF_LOG_PATH: path.join(work, 'tofu.log'),
-        TF_IN_AUTOMATION: '1',
-        CHECKPOINT_DISABLE: '1',
-        SNAPSYNC_URL: '',
-        SNAPSYNC_TOKEN: agent.token,
+    const r = spawnSync(
+      tofuBin!,
+      [...chdir, ...command, ...(state ? [] : ['-no-color', '-input=false']), ...rest],
+      {
+        cwd: work,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          // The plugin's `#!/usr/bin/env node` must find the project's Node.
+          PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
+          TF_CLI_CONFIG_FILE: path.join(work, 'tofu.rc'),
+          TF_VAR_url: agent.url,
+          TF_LOG: 'trace',
+          TF_LOG_PATH: path.join(work, 'tofu.log'),
+          TF_IN_AUTOMATION: '1',
+          CHECKPOINT_DISABLE: '1',
+          SNAPSYNC_URL: '',
+          SNAPSYNC_TOKEN: agent.token,
+        },
       },
-    });
+    );
     transcript.push(r.stdout, r.stderr);
     return r;
   };
@@ -199,6 +240,42 @@ describe('tofu CLI end to end: containers, a snapshot and a sync', function () {
     assert.equal(container.instances[0].attributes.id, uuid);
     const r = tofu('plan', '-detailed-exitcode');
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  });
+
+  it('data "snapsync_snapshots" finds the latest nightly by label, and a sync uses its ref', async () => {
+    await byHand(async (agent) => {
+      await agent.call('snapshot', { container: 'tofu-disk', name: 'n-old', labels: { kind: 'nightly' } });
+      await agent.call('snapshot', { container: 'tofu-disk', name: 'n-new', labels: { kind: 'nightly' } });
+      await agent.call('snapshot', { container: 'tofu-disk', name: 'adhoc', labels: { kind: 'manual' } });
+    });
+    const dir = path.join(work, 'latest-nightly');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'main.tf'), LATEST_NIGHTLY);
+    const chdir = `-chdir=${dir}`;
+    const out = ok(chdir, 'apply', '-auto-approve');
+    assert.match(out, /Apply complete! Resources: 2 added, 0 changed, 0 destroyed/);
+    assert.match(out, /latest = "tofu-disk@n-new"/);
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'terraform.tfstate'), 'utf8'));
+    const sync = state.resources.find((r: { type: string }) => r.type === 'snapsync_sync_from_snapshot');
+    assert.equal(sync.instances[0].attributes.snapshot, 'tofu-disk@n-new');
+    const data = state.resources.find((r: { mode: string }) => r.mode === 'data');
+    assert.deepEqual(
+      data.instances[0].attributes.snapshots.map((s: { name: string }) => s.name),
+      ['n-new', 'n-old'],
+    );
+    const again = tofu(chdir, 'plan', '-detailed-exitcode');
+    assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
+    const missing = LATEST_NIGHTLY.replace('container = "tofu-disk"', 'container = "tofu-nothing"');
+    fs.writeFileSync(path.join(dir, 'main.tf'), missing);
+    const refused = tofu(chdir, 'plan');
+    assert.equal(refused.status, 1, `${refused.stdout}\n${refused.stderr}`);
+    assert.match(refused.stderr, /snapsync_snapshots "tofu-nothing".*\[NOT_FOUND\]/);
+    fs.writeFileSync(path.join(dir, 'main.tf'), LATEST_NIGHTLY);
+    assert.match(ok(chdir, 'destroy', '-auto-approve'), /Resources: 2 destroyed/);
+    await byHand(async (agent) => {
+      for (const name of ['n-old', 'n-new', 'adhoc'])
+        await agent.call('deleteSnapshot', { snapshot: `tofu-disk@${name}` });
+    });
   });
 
   it('destroy leaves no container, fsck clean', () => {
