@@ -5,6 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { providerSchema } from '../../provider-terraform/config';
+import { DATA_SOURCES } from '../../provider-terraform/data-sources/data-sources';
 import { containerBinding } from '../../provider-terraform/resources/container';
 import { snapshotBinding } from '../../provider-terraform/resources/snapshot';
 import { syncFromSnapshotBinding } from '../../provider-terraform/resources/sync-from-snapshot';
@@ -106,12 +107,13 @@ describe('terraform wire format (msgpack DynamicValues)', () => {
     assert.throws(() => unpack(Buffer.from([0x01, 0x02])), MsgpackError); // trailing bytes
   });
 
-  it('round-trips the provider and resource schemas, fully unknown and fully null', () => {
+  it('round-trips the provider, resource and data source schemas, fully unknown and fully null', () => {
     for (const block of [
       providerSchema,
       containerBinding.schema,
       snapshotBinding.schema,
       syncFromSnapshotBinding.schema,
+      ...DATA_SOURCES.map((d) => d.schema),
     ]) {
       const type = objectType(block);
       const attributes = Object.keys((type as ['object', Record<string, CtyType>])[1]);
