@@ -106,6 +106,31 @@ describe('tofu CLI end to end: examples/terraform/refresh-staging', function () 
     assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
   });
 
+  it('a re-sync by hand shows as drift in plan -refresh-only; the next apply syncs staging back', () => {
+    const vars = ['-var', 'snapshot_name=nightly-2026-11-30'];
+    cli('snapshot', 'prod-web', 'manual');
+    cli('sync', 'staging-web', 'prod-web@manual');
+    const refresh = tofu('plan', '-refresh-only', '-detailed-exitcode', ...vars);
+    assert.equal(refresh.status, 2, `${refresh.stdout}\n${refresh.stderr}`);
+    assert.match(refresh.stdout, /in_sync\s+= true -> false/);
+    assert.match(refresh.stdout, /no longer descends from prod-web@nightly-2026-11-30/);
+    const plan = tofu('plan', '-detailed-exitcode', ...vars);
+    assert.equal(plan.status, 2, `${plan.stdout}\n${plan.stderr}`);
+    assert.match(plan.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
+    ok('apply', '-auto-approve', ...vars);
+    assert.equal(tofu('plan', '-detailed-exitcode', ...vars).status, 0);
+  });
+
+  it('tofu import of the staging VM, then the plan is empty', () => {
+    const vars = ['-var', 'snapshot_name=nightly-2026-11-30'];
+    const address = 'snapsync_container.vm["staging-web"]';
+    const r = spawnSync(tofuBin!, ['state', 'rm', address], { cwd: work, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(ok('import', ...vars, address, 'staging-web'), /Import successful/);
+    const plan = tofu('plan', '-detailed-exitcode', ...vars);
+    assert.equal(plan.status, 0, `${plan.stdout}\n${plan.stderr}`);
+  });
+
   it('destroy leaves no container, fsck clean, and the token is in no file', () => {
     assert.match(
       ok('destroy', '-auto-approve', '-var', 'snapshot_name=nightly-2026-11-30'),
