@@ -2,6 +2,7 @@
  * terraform-provider-snapsync: the process `tofu`/`terraform` launch. Only the
  * handshake line goes to stdout (the host parses it); everything else to stderr.
  */
+import { setFrontEnd } from '../provider/runtime/front-end';
 import { PluginStartError, servePlugin } from './plugin/serve';
 import { providerService } from './provider';
 
@@ -9,6 +10,8 @@ export async function main(): Promise<void> {
   // The host's Ctrl-C reaches the whole process group: the host decides when the plugin stops.
   process.on('SIGINT', () => {});
   console.log = console.error;
+  // The shared runtime's hints name the provider block and `tofu`, not `pulumi config`.
+  setFrontEnd('terraform');
   try {
     const plugin = await servePlugin(providerService());
     process.stdout.write(`${plugin.handshake}\n`);

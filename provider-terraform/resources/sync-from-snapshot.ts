@@ -1,8 +1,9 @@
 /**
  * `snapsync_sync_from_snapshot`: keeps a target synced to a snapshot with its
  * identity preserved (provider/runtime/sync-from-snapshot.ts decides). A new
- * snapshot, triggers, preserve list or members re-sync in place; a new target
- * replaces; a read that finds the target re-synced or reverted by hand reports
+ * snapshot, triggers, preserve list, members, reference_map or
+ * allow_source_references re-sync in place (when_attached only applies to
+ * the next sync); a new target replaces; a read that finds the target re-synced or reverted by hand reports
  * `in_sync = false` and the next plan re-syncs.
  */
 import { agentFor } from '../../provider/runtime/connections';
@@ -53,6 +54,22 @@ export const syncFromSnapshotBinding: ResourceBinding = {
         optional: true,
         description: 'The agent, when not the default (replaces).',
       },
+      reference_map: {
+        type: ['map', 'string'],
+        optional: true,
+        description:
+          "Source value → the target's, for references in synced configs the target never had (re-syncs).",
+      },
+      allow_source_references: {
+        type: ['list', 'string'],
+        optional: true,
+        description: "Names or uuids of the source's containers a synced config may still hold (re-syncs).",
+      },
+      when_attached: {
+        type: 'string',
+        optional: true,
+        description: 'Attached NBD clients: fail (default) or disconnect them first (fences their disks).',
+      },
       preserved: { type: ['map', 'string'], computed: true, description: 'Identity path → the value kept.' },
       restored: {
         type: ['list', 'string'],
@@ -87,6 +104,9 @@ export const syncFromSnapshotBinding: ResourceBinding = {
     triggers: 'triggers',
     members: 'members',
     agent_url: 'agentUrl',
+    reference_map: 'referenceMap',
+    allow_source_references: 'allowSourceReferences',
+    when_attached: 'whenAttached',
   },
   outputs: {
     preserved: 'preserved',

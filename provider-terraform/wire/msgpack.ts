@@ -1,6 +1,6 @@
 /**
  * The msgpack subset cty values use (nil, bool, int, float64, str, array, map,
- * bin read as str, and extension 0 = unknown), written here rather than taken
+ * bin read as str, and extensions 0 and 12 = unknown), written here rather than taken
  * from a general library: general libraries either reserve extension 0 or
  * register extensions process-wide, and this codec must not touch anyone else's.
  */
@@ -118,7 +118,8 @@ export function unpack(bytes: Uint8Array): Packable {
   const extension = (n: number): typeof UNKNOWN_EXTENSION => {
     const type = buf.readInt8(take(1));
     take(n);
-    if (type !== 0) throw new MsgpackError(`unexpected msgpack extension type ${type}`);
+    // 0: unknown; 12: unknown with refinements (cty 1.13+; OpenTofu sends them, e.g. for each.key).
+    if (type !== 0 && type !== 12) throw new MsgpackError(`unexpected msgpack extension type ${type}`);
     return UNKNOWN_EXTENSION;
   };
   const read = (): Packable => {

@@ -9,6 +9,7 @@
  *                           (set with --secret; a resource's agentUrl must be the default or listed here)
  * SNAPSYNC_URL / SNAPSYNC_TOKEN in the environment are used when config is silent.
  */
+import { wording } from './front-end';
 
 export interface AgentSettings {
   url: string;
@@ -72,13 +73,10 @@ export function agentSettings(agentUrl: string | undefined): AgentSettings {
     if (known) return known;
     if (settings.default?.url === agentUrl) return settings.default;
     // Never hand the default agent's token to a host nobody vouched for.
-    throw new Error(
-      `no credentials for agent ${agentUrl}: add it to snapsync:agents, e.g. ` +
-        `pulumi config set --secret snapsync:agents '{"${agentUrl}": {"token": "…"}}'`,
-    );
+    throw new Error(`no credentials for agent ${agentUrl}: ${wording().addAgent(agentUrl)}`);
   }
   if (!settings.default) {
-    throw new Error('no snapsync agent configured: run `pulumi config set snapsync:url ws://HOST:PORT`');
+    throw new Error(`no snapsync agent configured: ${wording().configureAgent}`);
   }
   return settings.default;
 }

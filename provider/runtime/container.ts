@@ -8,6 +8,7 @@ import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
 import { findContainer } from './find';
+import { wording } from './front-end';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
 import { fail, preflight } from './preflight';
@@ -199,7 +200,12 @@ export async function update(
     idempotencyKey(`container/${news.name}`, op, olds, news, ...state);
   let c = await step('read', news.name, () => agent.describe(news.name));
   if (c === null)
-    throw new ProviderError('update', news.name, 'NOT_FOUND', 'the container is gone; run `pulumi refresh`');
+    throw new ProviderError(
+      'update',
+      news.name,
+      'NOT_FOUND',
+      `the container is gone; run \`${wording().refresh}\``,
+    );
   if (news.type !== 'vm' && news.size !== undefined && news.size !== c.size) {
     c = await step('resize', news.name, () =>
       agent.resize(

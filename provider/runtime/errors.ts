@@ -1,4 +1,5 @@
 /** Errors the provider shows a person: the operation, the container and the agent's code. */
+import { wording } from './front-end';
 
 export class ProviderError extends Error {
   constructor(
@@ -12,19 +13,29 @@ export class ProviderError extends Error {
   }
 }
 
-/** What to do about a code that is the stack's configuration, not the resource. */
-const HINTS: Record<string, string> = {
-  UNAUTHORIZED:
-    ' — the agent refused the token: pulumi config set --secret snapsync:token <token> (for a host in snapsync:agents, its "token")',
-  AUTH_BACKOFF: ' — too many failed logins from here; check snapsync:token and retry in a minute',
-  CONNECTION_FAILED: ' — is the agent running, and is snapsync:url (or the agentUrl) right?',
-  CONNECTION_REFUSED: " — is snapsync:url (or the agentUrl) the agent's WebSocket address?",
-  // The agent's message names the sessions; this says how a Pulumi user proceeds.
-  IN_USE:
-    '. To proceed: stop the VM (or detach the disk) and run `pulumi up` again, or set ' +
-    "`whenAttached: 'disconnect'` on this resource to have the agent drain and disconnect the attached clients first " +
-    '(their disks are then fenced: stop the VM, run `snapsync-agent unfence <vm or disk>`, then start it)',
-};
+/** What to do about a code that is the configuration, not the resource, in the front end's words. */
+function hint(code: string): string {
+  const w = wording();
+  switch (code) {
+    case 'UNAUTHORIZED':
+      return ` — the agent refused the token: ${w.setToken}`;
+    case 'AUTH_BACKOFF':
+      return ` — too many failed logins from here; check ${w.token} and retry in a minute`;
+    case 'CONNECTION_FAILED':
+      return ` — is the agent running, and is ${w.url} (or the ${w.agentUrl}) right?`;
+    case 'CONNECTION_REFUSED':
+      return ` — is ${w.url} (or the ${w.agentUrl}) the agent's WebSocket address?`;
+    // The agent's message names the sessions; this says how the user proceeds.
+    case 'IN_USE':
+      return (
+        `. To proceed: stop the VM (or detach the disk) and run \`${w.apply}\` again, or set ` +
+        `${w.whenAttachedDisconnect} on this resource to have the agent drain and disconnect the attached clients first ` +
+        '(their disks are then fenced: stop the VM, run `snapsync-agent unfence <vm or disk>`, then start it)'
+      );
+    default:
+      return '';
+  }
+}
 
 /** Runs an agent call, naming the operation and container in any error it throws. */
 export async function step<T>(operation: string, container: string, fn: () => Promise<T>): Promise<T> {
@@ -34,7 +45,7 @@ export async function step<T>(operation: string, container: string, fn: () => Pr
     if (err instanceof ProviderError) throw err;
     const e = err as { code?: string; message?: string };
     const code = e.code ?? 'AGENT_ERROR';
-    throw new ProviderError(operation, container, code, `${e.message ?? String(err)}${HINTS[code] ?? ''}`);
+    throw new ProviderError(operation, container, code, `${e.message ?? String(err)}${hint(code)}`);
   }
 }
 

@@ -12,6 +12,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { stableJson } from '../../schema/stable-json';
 import type { AgentContainer, AgentSnapshot } from './agent-api';
 import { ProviderError } from './errors';
+import { wording } from './front-end';
 
 /** Equal context always hashes the same; the serialized provider itself is not context. */
 function contextJson(value: unknown): string {
@@ -52,7 +53,7 @@ export function verifyCreated<T extends AgentContainer | AgentSnapshot>(
       operation,
       name,
       'CREATE_NOT_VERIFIED',
-      `the agent answered with ${answer.uuid}, but "${name}" is ${live ? live.uuid : 'not there'}; nothing was recorded — run \`pulumi up\` again`,
+      `the agent answered with ${answer.uuid}, but "${name}" is ${live ? live.uuid : 'not there'}; nothing was recorded — run \`${wording().apply}\` again`,
     );
   }
   return answer;

@@ -10,6 +10,7 @@ import type { AgentApi, AgentSyncResult, IdentityField, IdentityReference, Prese
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
+import { wording } from './front-end';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey } from './keys';
 import { fail, preflight } from './preflight';
@@ -205,7 +206,7 @@ export async function create(inputs: SyncInputs): Promise<dynamic.CreateResult> 
       'sync',
       inputs.target,
       'CREATE_NOT_VERIFIED',
-      `the agent reported the sync, but ${drift === 'gone' ? `"${inputs.target}" is not there` : drift}; nothing was recorded — run \`pulumi up\` again`,
+      `the agent reported the sync, but ${drift === 'gone' ? `"${inputs.target}" is not there` : drift}; nothing was recorded — run \`${wording().apply}\` again`,
     );
   }
   return { id: outs.targetUuid, outs };

@@ -77,6 +77,13 @@ describe('terraform wire format (msgpack DynamicValues)', () => {
     assert.throws(() => unpack(Buffer.from([0xd4, 0x05, 0x00])), MsgpackError);
   });
 
+  it('reads a refined unknown as cty writes it (extension 12, refinements map): unknown', () => {
+    // tofu sends these for values such as "${each.key}-config" while validating a for_each resource:
+    // ext8, length 3, type 12, {1: false} (not null).
+    assert.equal(decode(Buffer.from([0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc2]), 'string'), UNKNOWN);
+    assert.equal(decode(Buffer.from([0xd4, 0x0c, 0x00]), 'string'), UNKNOWN);
+  });
+
   it('encodes an object with every attribute of its type, in msgpack cty reads', () => {
     const bytes = encode({ a: 'x' }, ['object', { a: 'string', b: 'number' }]);
     // fixmap(2) "a" "x" "b" nil

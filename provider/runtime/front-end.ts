@@ -1,0 +1,70 @@
+/**
+ * Which front end runs the shared runtime, so that its hints name that front
+ * end's commands and settings: a Terraform user is not told to run
+ * `pulumi config set`. Pulumi is the default (the dynamic provider never sets
+ * it); provider-terraform sets `terraform` when it starts.
+ */
+export type FrontEnd = 'pulumi' | 'terraform';
+
+export interface Wording {
+  /** Where the default agent's URL is set. */
+  url: string;
+  /** Where the default agent's token is set. */
+  token: string;
+  /** How to set a wrong token right. */
+  setToken: string;
+  /** How to configure an agent when none is. */
+  configureAgent: string;
+  /** How to give credentials for another agent. */
+  addAgent(agentUrl: string): string;
+  /** A resource's own agent URL attribute. */
+  agentUrl: string;
+  /** The run that applies the configuration again. */
+  apply: string;
+  /** The run that records what changed outside the configuration. */
+  refresh: string;
+  /** The setting that disconnects attached clients before a sync. */
+  whenAttachedDisconnect: string;
+}
+
+const PULUMI: Wording = {
+  url: 'snapsync:url',
+  token: 'snapsync:token',
+  setToken: 'pulumi config set --secret snapsync:token <token> (for a host in snapsync:agents, its "token")',
+  configureAgent: 'run `pulumi config set snapsync:url ws://HOST:PORT`',
+  addAgent: (agentUrl) =>
+    `add it to snapsync:agents, e.g. pulumi config set --secret snapsync:agents '{"${agentUrl}": {"token": "…"}}'`,
+  agentUrl: 'agentUrl',
+  apply: 'pulumi up',
+  refresh: 'pulumi refresh',
+  whenAttachedDisconnect: "`whenAttached: 'disconnect'`",
+};
+
+const TERRAFORM: Wording = {
+  url: 'url in the provider block (or SNAPSYNC_URL)',
+  token: 'token in the provider block (or SNAPSYNC_TOKEN)',
+  setToken:
+    'set token in the provider "snapsync" block or SNAPSYNC_TOKEN (for a host in agents, its "token")',
+  configureAgent: 'set url/token in the provider "snapsync" block or SNAPSYNC_URL/SNAPSYNC_TOKEN',
+  addAgent: (agentUrl) =>
+    `add it to agents in the provider "snapsync" block, e.g. agents = { "${agentUrl}" = { token = "…" } }`,
+  agentUrl: 'agent_url',
+  apply: 'tofu apply',
+  refresh: 'tofu plan -refresh-only',
+  whenAttachedDisconnect: '`when_attached = "disconnect"`',
+};
+
+let current: FrontEnd = 'pulumi';
+
+export function setFrontEnd(frontEnd: FrontEnd): void {
+  current = frontEnd;
+}
+
+export function frontEnd(): FrontEnd {
+  return current;
+}
+
+/** The words for the front end in use. */
+export function wording(): Wording {
+  return current === 'terraform' ? TERRAFORM : PULUMI;
+}
