@@ -6,11 +6,12 @@
  * main.tf is copied unchanged (only disk_size is set small). `make e2e`.
  */
 import * as assert from 'node:assert/strict';
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import { tofuRunner, writeTofuRc } from './helpers/tofu';
 
 const MiB = 1 << 20;
 const ROOT = path.resolve(__dirname, '../..');
@@ -24,44 +25,19 @@ describe('tofu CLI end to end: examples/terraform/refresh-staging', function () 
   const transcript: string[] = [];
   const cli = (...args: string[]) => agentCli(agent)(...args);
 
-  const tofu = (...args: string[]): SpawnSyncReturns<string> => {
-    const [command, ...rest] = args;
-    const r = spawnSync(
-      tofuBin!,
-      [command!, '-no-color', ...(command === 'output' ? [] : ['-input=false']), ...rest],
-      {
-        cwd: work,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
-          TF_CLI_CONFIG_FILE: path.join(work, 'tofu.rc'),
-          TF_VAR_disk_size: String(8 * MiB),
-          TF_IN_AUTOMATION: '1',
-          CHECKPOINT_DISABLE: '1',
-          SNAPSYNC_URL: agent.url,
-          SNAPSYNC_TOKEN: agent.token,
-        },
-      },
-    );
-    transcript.push(r.stdout, r.stderr);
-    return r;
-  };
-  const ok = (...args: string[]) => {
-    const r = tofu(...args);
-    assert.equal(r.status, 0, `tofu ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
-    return r.stdout;
-  };
+  const { tofu, ok } = tofuRunner(
+    tofuBin ?? 'tofu',
+    () => work,
+    () => ({ TF_VAR_disk_size: String(8 * MiB), SNAPSYNC_URL: agent.url, SNAPSYNC_TOKEN: agent.token }),
+    transcript,
+  );
   const outputs = () => JSON.parse(ok('output', '-json')) as Record<string, { value: unknown }>;
 
   before(async () => {
     assert.ok(tofuBin, 'no tofu: run `make e2e` (it builds one) or set SNAPSYNC_TOFU');
     agent = await startAgentProcess();
     work = tempDir('snapsync-tofu-example-');
-    fs.writeFileSync(
-      path.join(work, 'tofu.rc'),
-      `provider_installation {\n  dev_overrides {\n    "snapsync/snapsync" = "${path.join(ROOT, 'bin')}"\n  }\n  direct {}\n}\n`,
-    );
+    writeTofuRc(work);
     fs.copyFileSync(path.join(EXAMPLE, 'main.tf'), path.join(work, 'main.tf'));
   });
   after(async () => {

@@ -5,15 +5,14 @@
  * TF_CLI_CONFIG_FILE (no registry, no `init`), as a user runs it. `make e2e`.
  */
 import * as assert from 'node:assert/strict';
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import { tofuRunner, writeTofuRc } from './helpers/tofu';
 
 const MiB = 1 << 20;
-const BIN_DIR = path.resolve(__dirname, '../../bin');
 
 function config(snapshotName: string): string {
   return `
@@ -116,50 +115,24 @@ describe('tofu CLI end to end: containers, a snapshot and a sync', function () {
     }
   };
 
-  const tofu = (...args: string[]): SpawnSyncReturns<string> => {
-    // Options go between the (sub)command and its arguments; `state` subcommands take neither.
-    // A leading -chdir=DIR (a global option) runs another configuration under work.
-    const chdir = args[0]?.startsWith('-chdir=') ? [args.shift()!] : [];
-    const state = args[0] === 'state';
-    const [command, rest] = state ? [args.slice(0, 2), args.slice(2)] : [args.slice(0, 1), args.slice(1)];
-    const r = spawnSync(
-      tofuBin!,
-      [...chdir, ...command, ...(state ? [] : ['-no-color', '-input=false']), ...rest],
-      {
-        cwd: work,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          // The plugin's `#!/usr/bin/env node` must find the project's Node.
-          PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
-          TF_CLI_CONFIG_FILE: path.join(work, 'tofu.rc'),
-          TF_VAR_url: agent.url,
-          TF_LOG: 'trace',
-          TF_LOG_PATH: path.join(work, 'tofu.log'),
-          TF_IN_AUTOMATION: '1',
-          CHECKPOINT_DISABLE: '1',
-          SNAPSYNC_URL: '',
-          SNAPSYNC_TOKEN: agent.token,
-        },
-      },
-    );
-    transcript.push(r.stdout, r.stderr);
-    return r;
-  };
-  const ok = (...args: string[]) => {
-    const r = tofu(...args);
-    assert.equal(r.status, 0, `tofu ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
-    return r.stdout;
-  };
+  const { tofu, ok } = tofuRunner(
+    tofuBin ?? 'tofu',
+    () => work,
+    () => ({
+      TF_VAR_url: agent.url,
+      TF_LOG: 'trace',
+      TF_LOG_PATH: path.join(work, 'tofu.log'),
+      SNAPSYNC_URL: '',
+      SNAPSYNC_TOKEN: agent.token,
+    }),
+    transcript,
+  );
 
   before(async () => {
     assert.ok(tofuBin, 'no tofu: run `make e2e` (it builds one) or set SNAPSYNC_TOFU');
     agent = await startAgentProcess();
     work = tempDir('snapsync-tofu-');
-    fs.writeFileSync(
-      path.join(work, 'tofu.rc'),
-      `provider_installation {\n  dev_overrides {\n    "snapsync/snapsync" = "${BIN_DIR}"\n  }\n  direct {}\n}\n`,
-    );
+    writeTofuRc(work);
     fs.writeFileSync(path.join(work, 'main.tf'), config('nightly-1'));
   });
   after(async () => {

@@ -7,7 +7,6 @@
 import * as assert from 'node:assert/strict';
 import type * as grpc from '@grpc/grpc-js';
 import { AgentClient } from '../../agent/client/client';
-import { providerSchema } from '../../provider-terraform/config';
 import {
   containerDataSource,
   type DataSource,
@@ -18,7 +17,7 @@ import { objectType } from '../../provider-terraform/schema';
 import { decode, encode } from '../../provider-terraform/wire/cty';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs } from '../helpers/tmp';
-import { call, type PluginProcess, pluginClient, startPlugin } from './plugin-process';
+import { call, configuredPlugin, type PluginProcess } from './plugin-process';
 
 type Diagnostic = { severity: string | number; summary: string; detail: string };
 type Response = { state: { msgpack: Buffer } | null; diagnostics: Diagnostic[] } & Record<string, unknown>;
@@ -40,13 +39,7 @@ describe('terraform provider: data sources over gRPC against a real agent', () =
 
   before(async () => {
     agent = await startAgentProcess();
-    plugin = await startPlugin({ SNAPSYNC_URL: '', SNAPSYNC_TOKEN: '' });
-    client = pluginClient(plugin, 'tfplugin6.Provider');
-    const providerConfig = encode({ url: agent.url, token: agent.token }, objectType(providerSchema));
-    assert.deepEqual(
-      (await rpc('ConfigureProvider', { config: { msgpack: providerConfig } })).diagnostics,
-      [],
-    );
+    ({ plugin, client } = await configuredPlugin(agent));
     const hand = await AgentClient.connect(agent.url, { token: agent.token });
     await hand.call('createContainer', {
       name: 'ds-disk',

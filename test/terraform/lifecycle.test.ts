@@ -7,13 +7,12 @@
 import * as assert from 'node:assert/strict';
 import type * as grpc from '@grpc/grpc-js';
 import { AgentClient } from '../../agent/client/client';
-import { providerSchema } from '../../provider-terraform/config';
 import { containerBinding } from '../../provider-terraform/resources/container';
 import { objectType } from '../../provider-terraform/schema';
 import { decode, encode, UNKNOWN } from '../../provider-terraform/wire/cty';
 import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs } from '../helpers/tmp';
-import { call, type PluginProcess, pluginClient, startPlugin } from './plugin-process';
+import { call, configuredPlugin, type PluginProcess } from './plugin-process';
 
 type Response = Record<string, { msgpack: Buffer }> & {
   diagnostics: Array<{ severity: string | number; summary: string; detail: string; attribute: unknown }>;
@@ -35,13 +34,7 @@ describe('terraform provider: container lifecycle over gRPC against a real agent
 
   before(async () => {
     agent = await startAgentProcess();
-    plugin = await startPlugin({ SNAPSYNC_URL: '', SNAPSYNC_TOKEN: '' });
-    client = pluginClient(plugin, 'tfplugin6.Provider');
-    const providerConfig = encode({ url: agent.url, token: agent.token }, objectType(providerSchema));
-    assert.deepEqual(
-      (await rpc('ConfigureProvider', { config: { msgpack: providerConfig } })).diagnostics,
-      [],
-    );
+    ({ plugin, client } = await configuredPlugin(agent));
   });
   after(async () => {
     client?.close();

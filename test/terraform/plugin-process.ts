@@ -7,8 +7,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { providerSchema } from '../../provider-terraform/config';
 import { type ServerCertificate, selfSignedCertificate } from '../../provider-terraform/plugin/certificate';
 import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../../provider-terraform/plugin/serve';
+import { objectType } from '../../provider-terraform/schema';
+import { encode } from '../../provider-terraform/wire/cty';
 import { clientConstructor } from '../../provider-terraform/wire/protocol';
 
 export const PLUGIN_BIN = path.resolve(__dirname, '../../bin/terraform-provider-snapsync');
@@ -101,4 +104,24 @@ export function call<T = Record<string, unknown>>(
       (err, value) => (err ? reject(err) : resolve(value)),
     );
   });
+}
+
+/**
+ * A plugin started as tofu starts it, its provider block configured with the
+ * agent's url and token (none from the environment), as the client of its
+ * tfplugin6.Provider service.
+ */
+export async function configuredPlugin(agent: {
+  url: string;
+  token: string;
+}): Promise<{ plugin: PluginProcess; client: grpc.Client }> {
+  const plugin = await startPlugin({ SNAPSYNC_URL: '', SNAPSYNC_TOKEN: '' });
+  const client = pluginClient(plugin, 'tfplugin6.Provider');
+  const config = encode({ url: agent.url, token: agent.token }, objectType(providerSchema));
+  const configured = await call<{ diagnostics: unknown[] }>(client, 'ConfigureProvider', {
+    config: { msgpack: config },
+  });
+  if (configured.diagnostics.length > 0)
+    throw new Error(`ConfigureProvider: ${JSON.stringify(configured.diagnostics)}`);
+  return { plugin, client };
 }

@@ -8,13 +8,12 @@
 import * as assert from 'node:assert/strict';
 import type * as grpc from '@grpc/grpc-js';
 import { AgentClient } from '../../agent/client/client';
-import { providerSchema } from '../../provider-terraform/config';
 import { syncFromSnapshotBinding } from '../../provider-terraform/resources/sync-from-snapshot';
 import { objectType } from '../../provider-terraform/schema';
 import { decode, encode, UNKNOWN } from '../../provider-terraform/wire/cty';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs } from '../helpers/tmp';
-import { call, type PluginProcess, pluginClient, startPlugin } from './plugin-process';
+import { call, configuredPlugin, type PluginProcess } from './plugin-process';
 
 type Response = Record<string, { msgpack: Buffer }> & {
   diagnostics: Array<{ severity: string | number; summary: string; detail: string }>;
@@ -50,13 +49,7 @@ describe('terraform provider: sync options (reference_map, allow_source_referenc
       await admin.call('createContainer', { name, type: 'vdisk', size: 1 << 20, labels: {} });
     await admin.call('snapshot', { container: 'opt-prod', name: 'nightly' });
     await admin.close();
-    plugin = await startPlugin({ SNAPSYNC_URL: '', SNAPSYNC_TOKEN: '' });
-    client = pluginClient(plugin, 'tfplugin6.Provider');
-    const providerConfig = encode({ url: agent.url, token: agent.token }, objectType(providerSchema));
-    assert.deepEqual(
-      (await rpc('ConfigureProvider', { config: { msgpack: providerConfig } })).diagnostics,
-      [],
-    );
+    ({ plugin, client } = await configuredPlugin(agent));
   });
   after(async () => {
     client?.close();

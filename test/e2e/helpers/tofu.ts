@@ -1,0 +1,67 @@
+/**
+ * Runs the real `tofu` (SNAPSYNC_TOFU) in a work directory whose
+ * TF_CLI_CONFIG_FILE points `snapsync/snapsync` at this checkout's bin/ with
+ * dev_overrides (no registry, no init), as the README's setup does.
+ */
+import * as assert from 'node:assert/strict';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const BIN_DIR = path.resolve(__dirname, '../../../bin');
+
+/** Writes `work/tofu.rc` with the dev_overrides block. */
+export function writeTofuRc(work: string): void {
+  fs.writeFileSync(
+    path.join(work, 'tofu.rc'),
+    `provider_installation {\n  dev_overrides {\n    "snapsync/snapsync" = "${BIN_DIR}"\n  }\n  direct {}\n}\n`,
+  );
+}
+
+export interface TofuRunner {
+  /** One tofu command: options go between the (sub)command and its arguments; `state` subcommands take none. */
+  tofu(...args: string[]): SpawnSyncReturns<string>;
+  /** The same, asserting exit 0; its stdout. */
+  ok(...args: string[]): string;
+}
+
+/**
+ * A runner in `work` with `env` (the agent's URL/token, TF_VAR_…, TF_LOG…) on
+ * top of the test's; every stdout and stderr is appended to `transcript`. A
+ * leading `-chdir=DIR` (a global option) runs another configuration.
+ */
+export function tofuRunner(
+  bin: string,
+  work: () => string,
+  env: () => Record<string, string>,
+  transcript: string[],
+): TofuRunner {
+  const tofu = (...given: string[]): SpawnSyncReturns<string> => {
+    const args = [...given];
+    const chdir = args[0]?.startsWith('-chdir=') ? [args.shift()!] : [];
+    const state = args[0] === 'state';
+    const [command, rest] = state ? [args.slice(0, 2), args.slice(2)] : [args.slice(0, 1), args.slice(1)];
+    const options = state ? [] : command[0] === 'output' ? ['-no-color'] : ['-no-color', '-input=false'];
+    const r = spawnSync(bin, [...chdir, ...command, ...options, ...rest], {
+      cwd: work(),
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        // The plugin's `#!/usr/bin/env node` must find the project's Node.
+        PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
+        TF_CLI_CONFIG_FILE: path.join(work(), 'tofu.rc'),
+        TF_IN_AUTOMATION: '1',
+        CHECKPOINT_DISABLE: '1',
+        ...env(),
+      },
+    });
+    transcript.push(r.stdout, r.stderr);
+    return r;
+  };
+  const ok = (...args: string[]) => {
+    const r = tofu(...args);
+    assert.equal(r.status, 0, `tofu ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  };
+  return { tofu, ok };
+}
