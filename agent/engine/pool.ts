@@ -520,13 +520,6 @@ export class Pool {
       : null;
   }
 
-  /** Whether snapshot `id` is still the visible snapshot `uuid` a reader attached to. */
-  attachedSnapshot(id: number, uuid: string): boolean {
-    this.core.assertOpen();
-    const s = this.core.catalog.snapshots.get(id);
-    return s !== undefined && s.uuid === uuid && !s.hidden;
-  }
-
   /**
    * Pins the visible data snapshot `uuid` for a reader (an NBD session): the
    * pin reads it by its table, also once it is deleted (then hidden, its
