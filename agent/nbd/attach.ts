@@ -1,6 +1,7 @@
 /**
  * Registers a served connection in the session registry (when its backend is
- * bound to an engine object) and removes it when the connection closes.
+ * bound to an engine object) and removes it when the client's NBD_CMD_DISC is
+ * done or the connection closes, whichever comes first.
  */
 import type { NbdBackend } from './backend';
 import type { NbdConnection } from './connection';
@@ -26,5 +27,7 @@ export function attachSession(
       close: () => conn.end(),
     },
   );
-  conn.onClose(() => registry.release(session));
+  const release = () => registry.release(session);
+  transmission.onDisconnect = release;
+  conn.onClose(release);
 }

@@ -54,6 +54,12 @@ export class Transmission {
   private pending = 0;
   private readonly idleWaiters: Array<() => void> = [];
   private disconnecting = false;
+  /**
+   * Called once the client's NBD_CMD_DISC is done (nothing in flight), before
+   * the connection ends: the session is over then, so whoever saw the
+   * connection close never finds it still attached.
+   */
+  onDisconnect: (() => void) | null = null;
   private pumping = false;
   /** Where a write payload that arrived in pieces is joined; reused, the backend does not keep it. */
   private joined = Buffer.alloc(0);
@@ -325,7 +331,12 @@ export class Transmission {
 
   private disconnect(): void {
     this.disconnecting = true;
-    if (this.pending === 0) this.conn.end();
+    if (this.pending === 0) this.endAfterDisconnect();
+  }
+
+  private endAfterDisconnect(): void {
+    this.onDisconnect?.();
+    this.conn.end();
   }
 
   // ---- replies ----
@@ -347,7 +358,7 @@ export class Transmission {
       .finally(() => {
         this.pending--;
         if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-        if (this.disconnecting && this.pending === 0) this.conn.end();
+        if (this.disconnecting && this.pending === 0) this.endAfterDisconnect();
       });
   }
 

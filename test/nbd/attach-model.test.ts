@@ -7,7 +7,8 @@
  * snapshots, with and without force. Against a plain model (a Buffer per
  * container and snapshot):
  * - an operation on an attached container is refused with IN_USE and changes
- *   nothing; with force its clients are disconnected first;
+ *   nothing; with force its clients are disconnected first and its export is
+ *   fenced: no new connection opens until `unfence`;
  * - every snapshot (user or safety) reads exactly what was acknowledged to
  *   the writers before it, forever;
  * - a disconnected client's requests never succeed and change nothing;
@@ -40,6 +41,7 @@ type Op =
   | { op: 'write'; w: number; block: number; byte: number }
   | { op: 'flush'; w: number }
   | { op: 'detach'; w: number }
+  | { op: 'unfence'; c: number }
   | { op: 'snap'; c: number; s: number }
   | { op: 'sync'; c: number; src: number; s: number; force: boolean }
   | { op: 'revert'; c: number; s: number; force: boolean }
@@ -67,6 +69,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('flush' as const), w }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('detach' as const), w }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('unfence' as const), c }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('snap' as const), c, s }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('sync' as const), c, src: c, s, force }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('revert' as const), c, s, force }) },
@@ -94,6 +97,8 @@ class Model {
   containers = new Map<string, Buffer>();
   snapshots = new Map<string, Buffer>();
   sessions: ModelSession[] = [];
+  /** Exports a forced operation fenced (by name): no new connection opens until `unfence`. */
+  fenced = new Set<string>();
 
   live(): ModelSession[] {
     return this.sessions.filter((x) => x.alive);
@@ -131,6 +136,7 @@ async function runOne(ops: Op[]): Promise<void> {
     insecureNoAuth: true,
     sessions: registry,
     onError: () => {},
+    onFenced: () => {},
   });
   const attachments = new Attachments(pool, registry);
   const m = new Model();
@@ -150,7 +156,10 @@ async function runOne(ops: Op[]): Promise<void> {
   const guard = (affected: ModelSession[], withForce: boolean): 'IN_USE' | null => {
     if (affected.length === 0) return null;
     if (!withForce) return 'IN_USE';
-    for (const x of affected) x.alive = false;
+    for (const x of affected) {
+      x.alive = false;
+      m.fenced.add(x.on);
+    }
     return null;
   };
 
@@ -175,6 +184,14 @@ async function runOne(ops: Op[]): Promise<void> {
         }
         case 'attachWriter': {
           if (!m.containers.has(name) || m.live().some((x) => x.writer && x.on === name)) continue;
+          if (m.fenced.has(name)) {
+            await assert.rejects(
+              RawClient.open(server.port, name, { structured: false }),
+              /fenced/,
+              `${where}: a fenced export refuses a new connection`,
+            );
+            continue;
+          }
           const { client } = await RawClient.open(server.port, name, { structured: false });
           m.sessions.push({ client, on: name, writer: true, alive: true, data: null });
           break;
@@ -219,6 +236,12 @@ async function runOne(ops: Op[]): Promise<void> {
           x.client.disconnect();
           await x.client.closed;
           x.alive = false;
+          break;
+        }
+        case 'unfence': {
+          const lifted = attachments.unfence(name).map((f) => f.container);
+          assert.deepEqual(lifted, m.fenced.has(name) ? [name] : [], `${where}: lifted fences`);
+          m.fenced.delete(name);
           break;
         }
         case 'snap': {
