@@ -45,6 +45,8 @@ export interface HandshakeConfig {
   shuttingDown(): boolean;
   /** Why this export is refused to new connections (a fence, fences.ts), or null. Logged by the caller. */
   fenced?(name: string): string | null;
+  /** Whether NBD_OPT_LIST shows this export (a fenced one is left out: nothing may open it). Default: all. */
+  listed?(name: string): boolean;
 }
 
 /** Option-haggling state that later options depend on. */
@@ -145,7 +147,8 @@ export async function negotiate(conn: NbdConnection, config: HandshakeConfig): P
           error(REP.ERR_INVALID, 'NBD_OPT_LIST takes no data');
           break;
         }
-        for (const e of config.exports.list()) reply(REP.SERVER, serverEntry(e.name, e.description));
+        for (const e of config.exports.list())
+          if (config.listed?.(e.name) ?? true) reply(REP.SERVER, serverEntry(e.name, e.description));
         reply(REP.ACK);
         break;
       }

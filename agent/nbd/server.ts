@@ -120,7 +120,12 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
       open.delete(conn);
       backend?.close();
     });
-    negotiate(conn, { ...config, exports: access.exportsFor(conn), fenced: fencedFor(conn) }).then(
+    negotiate(conn, {
+      ...config,
+      exports: access.exportsFor(conn),
+      fenced: fencedFor(conn),
+      listed: (name) => sessions.fences.get(name) === null,
+    }).then(
       (session) => {
         clearTimeout(timer);
         if (session === null) return conn.end();

@@ -42,6 +42,16 @@ export class AgentMetrics {
       },
     });
     new Gauge({
+      name: 'snapsync_nbd_fences',
+      help: 'Fenced NBD exports (a forced operation disconnected their clients; lifted by unfence), by container',
+      labelNames: ['container'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const f of sessions?.fences.all() ?? []) this.set({ container: f.container }, 1);
+      },
+    });
+    new Gauge({
       name: 'snapsync_pool_blocks',
       help: 'Pool blocks by state',
       labelNames: ['state'],

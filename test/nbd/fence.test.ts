@@ -28,6 +28,21 @@ interface Fence {
   clients: string[];
 }
 
+/** Export names a client sees listed (real nbdinfo --list). */
+function listed(port: number): string[] {
+  const out = spawnSync('nbdinfo', ['--list', '--json', `nbd://127.0.0.1:${port}`], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  return (JSON.parse(out.stdout) as { exports: { 'export-name': string }[] }).exports.map((e) => e['export-name']);
+}
+
+/** The agent's Prometheus text. */
+async function metrics(agent: AgentProcess): Promise<string> {
+  const res = await fetch(`${agent.url.replace('ws', 'http')}/metrics`, {
+    headers: { authorization: `Bearer ${agent.token}` },
+  });
+  return res.text();
+}
+
 async function readVia(client: RawClient, offset: number, length: number): Promise<Buffer> {
   client.request(CMD.READ, 0, offset, length);
   const r = await client.reply(length);
@@ -120,6 +135,10 @@ describe('nbd fences: a forced detach fences the export until unfence (real agen
     assert.equal(fence!.uuid, described.uuid);
     assert.equal((await client.call('describe', { container: 'src' })).fences, undefined);
     assert.match(agent.logs(), /nbd export fenced: connection refused.*staging/);
+    // Nothing may open it, so a listing leaves it out; the operator's dashboard shows it.
+    assert.ok(!listed(port).includes('staging'), `listed: ${listed(port)}`);
+    assert.ok(listed(port).includes('src'));
+    assert.match(await metrics(agent), /^snapsync_nbd_fences\{container="staging"\} 1$/m);
 
     // The agent restarts (the guest may be retrying meanwhile): the fence is still there.
     await client.close();
@@ -154,6 +173,8 @@ describe('nbd fences: a forced detach fences the export until unfence (real agen
     await fresh.client.closed;
     assert.deepEqual((await client.call('sessions', {})).fences, []);
     assert.equal((await client.call('describe', { container: 'staging' })).fences, undefined);
+    assert.ok(listed(port).includes('staging'));
+    assert.doesNotMatch(await metrics(agent), /^snapsync_nbd_fences\{/m);
   });
 
   it('a forced delete fences the name: a new vdisk of that name is refused to new connections until unfence', async () => {
