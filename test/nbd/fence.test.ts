@@ -32,7 +32,9 @@ interface Fence {
 function listed(port: number): string[] {
   const out = spawnSync('nbdinfo', ['--list', '--json', `nbd://127.0.0.1:${port}`], { encoding: 'utf8' });
   assert.equal(out.status, 0, out.stderr);
-  return (JSON.parse(out.stdout) as { exports: { 'export-name': string }[] }).exports.map((e) => e['export-name']);
+  return (JSON.parse(out.stdout) as { exports: { 'export-name': string }[] }).exports.map(
+    (e) => e['export-name'],
+  );
 }
 
 /** The agent's Prometheus text. */
