@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import { importAsInput } from './import-option';
 import { runtime } from './runtime-loader';
 
 /** The inputs of a {@link Container}. */
@@ -81,6 +82,7 @@ export class Container extends pulumi.dynamic.Resource {
     const declared = lookup
       ? { agentUrl: args.agentUrl, name: undefined, type: undefined, size: undefined, members: undefined }
       : { ...args, name: args.name ?? name };
+    const [imported, options] = importAsInput(opts);
     super(
       provider,
       name,
@@ -88,11 +90,12 @@ export class Container extends pulumi.dynamic.Resource {
         labels: undefined,
         fromSnapshot: undefined,
         ...declared,
+        ...imported,
         uuid: undefined,
         generation: undefined,
         parentSnapshot: undefined,
       },
-      opts,
+      options,
       'snapsync',
       'Container',
     );

@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import { importAsInput } from './import-option';
 import { runtime } from './runtime-loader';
 
 /** The inputs of a {@link Snapshot}. */
@@ -59,12 +60,14 @@ export class Snapshot extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: SnapshotArgs, opts?: pulumi.CustomResourceOptions) {
     const lookup = (args as { [LOOKUP]?: true })[LOOKUP] === true;
+    const [imported, options] = importAsInput(opts);
     super(
       provider,
       name,
       {
         labels: undefined,
         ...(lookup ? { agentUrl: args.agentUrl, container: undefined, name: undefined } : args),
+        ...imported,
         ref: undefined,
         uuid: undefined,
         snapshotId: undefined,
@@ -72,7 +75,7 @@ export class Snapshot extends pulumi.dynamic.Resource {
         createdAt: undefined,
         memberRoles: undefined,
       },
-      opts,
+      options,
       'snapsync',
       'Snapshot',
     );

@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import { importAsInput } from './import-option';
 import { runtime } from './runtime-loader';
 
 /** The inputs of a {@link SyncFromSnapshot}. */
@@ -116,11 +117,13 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: SyncFromSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
     const lookup = (args as { [LOOKUP]?: true })[LOOKUP] === true;
+    const [imported, options] = importAsInput(opts);
     super(
       provider,
       name,
       {
         ...(lookup ? { agentUrl: args.agentUrl, target: undefined, snapshot: undefined } : args),
+        ...imported,
         preserved: undefined,
         restored: undefined,
         identity: undefined,
@@ -134,7 +137,7 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
         inSync: undefined,
         drift: undefined,
       },
-      opts,
+      options,
       'snapsync',
       'SyncFromSnapshot',
     );
