@@ -41,7 +41,10 @@ export const provider: pulumi.dynamic.ResourceProvider = {
   delete: (id, props) => runtime().container.remove(id, props),
 };
 
-/** A container (VM, virtual disk or file) on a snapsync agent. */
+/**
+ * A container (VM, virtual disk or file) on a snapsync agent. `{ import: nameOrUuid }` adopts an
+ * existing one whose inputs match (provider/README.md, "Managing it: the `import` resource option").
+ */
 export class Container extends pulumi.dynamic.Resource {
   /** The container's name on the agent. */
   public readonly name!: pulumi.Output<string>;

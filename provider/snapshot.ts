@@ -26,7 +26,10 @@ export const provider: pulumi.dynamic.ResourceProvider = {
   delete: (id, props) => runtime().snapshot.remove(id, props),
 };
 
-/** An O(1) snapshot of a container. Any change of its inputs takes a new snapshot (replace). */
+/**
+ * An O(1) snapshot of a container. Any change of its inputs takes a new snapshot (replace).
+ * `{ import: 'container@name' }` (or its uuid) adopts an existing one whose inputs match.
+ */
 export class Snapshot extends pulumi.dynamic.Resource {
   /** The container the snapshot is of. */
   public readonly container!: pulumi.Output<string>;

@@ -64,7 +64,10 @@ export const provider: pulumi.dynamic.ResourceProvider = {
   delete: (id, props) => runtime().syncFromSnapshot.remove(id, props),
 };
 
-/** Keeps a container synced to a snapshot without copying data, preserving the container's own identity. */
+/**
+ * Keeps a container synced to a snapshot without copying data, preserving the container's own identity.
+ * `{ import: targetNameOrUuid }` adopts a target that already descends from the declared snapshot (no sync runs).
+ */
 export class SyncFromSnapshot extends pulumi.dynamic.Resource {
   /** The synced container's name. */
   public readonly target!: pulumi.Output<string>;
