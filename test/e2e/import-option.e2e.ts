@@ -4,8 +4,9 @@
  * made by hand on the agent; the program (test/e2e/import-option/index.ts)
  * declares them with `{ import: id }`. A preview whose inputs differ from the
  * object fails as an import does; `up` then records the three objects without
- * creating, snapshotting or syncing anything; the next preview is empty, with
- * the option and after removing it; destroy deletes what the stack now owns.
+ * creating, snapshotting or syncing anything; a replace while the option is
+ * still there fails its preview; the next preview is empty, with the option
+ * and after removing it; destroy deletes what the stack now owns.
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -126,6 +127,18 @@ describe('pulumi CLI: adoption with the `import` resource option (issue 14)', fu
     assert.equal(byType('SyncFromSnapshot').id, copy.uuid);
     assert.equal(byType('SyncFromSnapshot').outputs.sourceSnapshotUuid, golden.uuid);
     assert.equal(byType('SyncFromSnapshot').outputs.generation, copy.generation);
+  });
+
+  it('a replace while the option is still there fails its preview with IMPORT_MISMATCH, deleting nothing', async () => {
+    const before = await agentObjects();
+    await example.stack.setConfig('snapshotName', { value: 'golden-2' });
+    await assert.rejects(
+      example.stack.preview(),
+      /\[IMPORT_MISMATCH\] the declared inputs differ from the existing snapshot "legacy-disk@golden" \(name: declared "golden-2", the agent has "golden"\)/,
+    );
+    await assert.rejects(example.stack.up(), /IMPORT_MISMATCH/);
+    assert.deepEqual(await agentObjects(), before);
+    await example.stack.removeConfig('snapshotName');
   });
 
   it('the next preview is empty, with the option and after removing it; refresh finds no drift', async () => {

@@ -19,7 +19,7 @@ const disk = new Container(
 );
 const golden = new Snapshot(
   'golden',
-  { container: disk.name, name: 'golden' },
+  { container: disk.name, name: config.get('snapshotName') ?? 'golden' },
   importing('legacy-disk@golden'),
 );
 const copy = new SyncFromSnapshot(
