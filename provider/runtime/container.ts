@@ -235,8 +235,9 @@ export async function read(id: string, props: ContainerOutputs): Promise<dynamic
 export async function update(
   _id: string,
   olds: ContainerOutputs,
-  news: ContainerInputs,
+  withImport: ContainerInputs,
 ): Promise<dynamic.UpdateResult> {
+  const news = withoutImportId(withImport); // an import option left in the program is no output
   const agent = await agentFor(news.agentUrl, news.name);
   const key = (op: string, ...state: unknown[]) =>
     idempotencyKey(`container/${news.name}`, op, olds, news, ...state);

@@ -263,7 +263,12 @@ export async function read(id: string, props: SyncOutputs): Promise<dynamic.Read
   return readResult(id, { ...props, inSync: false, drift });
 }
 
-export async function update(id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.UpdateResult> {
+export async function update(
+  id: string,
+  olds: SyncOutputs,
+  withImport: SyncInputs,
+): Promise<dynamic.UpdateResult> {
+  const news = withoutImportId(withImport); // an import option left in the program is no output
   const agent = await agentFor(news.agentUrl, news.target);
   if (olds.inSync !== false && changedKeys(olds as never, news as never, RESYNC_ON).length === 0) {
     return { outs: { ...olds, ...news } }; // only onDelete or whenAttached changed: nothing to do on the agent

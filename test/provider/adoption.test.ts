@@ -201,6 +201,14 @@ describe('adoption: get by name or uuid with complete outputs (issue 14)', funct
       const diff = await plugin.diff(urn('Container', 'disk'), created.id, created.properties, news);
       assert.equal(diff.changes, 'none');
     }
+    // An update while the program still carries the option: the id is no output.
+    const grown = await plugin.update(urn('Container', 'disk'), created.id, created.properties, {
+      ...declared,
+      size: 131072,
+      __import: disk.uuid,
+    });
+    assert.equal(grown.properties.size, 131072);
+    assert.equal(grown.properties.__import, undefined);
   });
 
   it('the import option for a snapshot (by uuid) and a sync (by target, with members)', async () => {
