@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import { importAsInput } from './import-option';
 import { runtime } from './runtime-loader';
 
 /** The inputs of a {@link Container}. */
@@ -40,7 +41,10 @@ export const provider: pulumi.dynamic.ResourceProvider = {
   delete: (id, props) => runtime().container.remove(id, props),
 };
 
-/** A container (VM, virtual disk or file) on a snapsync agent. */
+/**
+ * A container (VM, virtual disk or file) on a snapsync agent. `{ import: nameOrUuid }` adopts an
+ * existing one whose inputs match (provider/README.md, "Managing it: the `import` resource option").
+ */
 export class Container extends pulumi.dynamic.Resource {
   /** The container's name on the agent. */
   public readonly name!: pulumi.Output<string>;
@@ -81,6 +85,7 @@ export class Container extends pulumi.dynamic.Resource {
     const declared = lookup
       ? { agentUrl: args.agentUrl, name: undefined, type: undefined, size: undefined, members: undefined }
       : { ...args, name: args.name ?? name };
+    const [imported, options] = importAsInput(opts);
     super(
       provider,
       name,
@@ -88,11 +93,12 @@ export class Container extends pulumi.dynamic.Resource {
         labels: undefined,
         fromSnapshot: undefined,
         ...declared,
+        ...imported,
         uuid: undefined,
         generation: undefined,
         parentSnapshot: undefined,
       },
-      opts,
+      options,
       'snapsync',
       'Container',
     );

@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import { importAsInput } from './import-option';
 import { runtime } from './runtime-loader';
 
 /** The inputs of a {@link Snapshot}. */
@@ -25,7 +26,10 @@ export const provider: pulumi.dynamic.ResourceProvider = {
   delete: (id, props) => runtime().snapshot.remove(id, props),
 };
 
-/** An O(1) snapshot of a container. Any change of its inputs takes a new snapshot (replace). */
+/**
+ * An O(1) snapshot of a container. Any change of its inputs takes a new snapshot (replace).
+ * `{ import: 'container@name' }` (or its uuid) adopts an existing one whose inputs match.
+ */
 export class Snapshot extends pulumi.dynamic.Resource {
   /** The container the snapshot is of. */
   public readonly container!: pulumi.Output<string>;
@@ -59,12 +63,14 @@ export class Snapshot extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: SnapshotArgs, opts?: pulumi.CustomResourceOptions) {
     const lookup = (args as { [LOOKUP]?: true })[LOOKUP] === true;
+    const [imported, options] = importAsInput(opts);
     super(
       provider,
       name,
       {
         labels: undefined,
         ...(lookup ? { agentUrl: args.agentUrl, container: undefined, name: undefined } : args),
+        ...imported,
         ref: undefined,
         uuid: undefined,
         snapshotId: undefined,
@@ -72,7 +78,7 @@ export class Snapshot extends pulumi.dynamic.Resource {
         createdAt: undefined,
         memberRoles: undefined,
       },
-      opts,
+      options,
       'snapsync',
       'Snapshot',
     );

@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import { importAsInput } from './import-option';
 import { runtime } from './runtime-loader';
 
 /** The inputs of a {@link SyncFromSnapshot}. */
@@ -63,7 +64,10 @@ export const provider: pulumi.dynamic.ResourceProvider = {
   delete: (id, props) => runtime().syncFromSnapshot.remove(id, props),
 };
 
-/** Keeps a container synced to a snapshot without copying data, preserving the container's own identity. */
+/**
+ * Keeps a container synced to a snapshot without copying data, preserving the container's own identity.
+ * `{ import: targetNameOrUuid }` adopts a target that already descends from the declared snapshot (no sync runs).
+ */
 export class SyncFromSnapshot extends pulumi.dynamic.Resource {
   /** The synced container's name. */
   public readonly target!: pulumi.Output<string>;
@@ -116,11 +120,13 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: SyncFromSnapshotArgs, opts?: pulumi.CustomResourceOptions) {
     const lookup = (args as { [LOOKUP]?: true })[LOOKUP] === true;
+    const [imported, options] = importAsInput(opts);
     super(
       provider,
       name,
       {
         ...(lookup ? { agentUrl: args.agentUrl, target: undefined, snapshot: undefined } : args),
+        ...imported,
         preserved: undefined,
         restored: undefined,
         identity: undefined,
@@ -134,7 +140,7 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
         inSync: undefined,
         drift: undefined,
       },
-      opts,
+      options,
       'snapsync',
       'SyncFromSnapshot',
     );

@@ -29,7 +29,8 @@ function validator(resource: string): Validator {
 /** Failures for `inputs`; inputs not known yet (preview) are checked once they are. */
 export function checkInputs(resource: string, inputs: Record<string, unknown>): CheckFailure[] {
   const known = Object.fromEntries(
-    Object.entries(inputs).filter(([k, v]) => k !== '__provider' && !isUnknown(v)),
+    // Internal keys (`__provider`, the import option's `__import`) are the plugin's, not the resource's.
+    Object.entries(inputs).filter(([k, v]) => !k.startsWith('__') && !isUnknown(v)),
   );
   const validate = validator(resource);
   if (validate(known)) return [];

@@ -3,12 +3,13 @@
  * and clone source replace; size, labels and members update in place.
  */
 import type * as dynamic from '@pulumi/pulumi/dynamic';
-import type { AgentContainer } from './agent-api';
+import type { AgentApi, AgentContainer } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
 import { findContainer } from './find';
 import { wording } from './front-end';
+import { checkImport, difference, importError, importIdOf, importing, withoutImportId } from './import';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
 import { fail, preflight } from './preflight';
@@ -48,6 +49,13 @@ export async function check(
     failures.push({ property: 'members', reason: 'members: only a VM has members' });
   }
   if (failures.length > 0) return { inputs: news, failures };
+  if (importing(olds, news)) {
+    const declared = withoutImportId(inputs) as ContainerInputs;
+    const probe = checkImport('container', inputs.name, olds, news, (agent, id) =>
+      adoptable(agent, id, declared),
+    );
+    return { inputs: news, failures: await probe };
+  }
   const probe = preflight(
     'container',
     inputs.name,
@@ -108,9 +116,43 @@ function outputs(inputs: ContainerInputs, c: AgentContainer): ContainerOutputs {
   };
 }
 
+/**
+ * The `import` option's container (`id`: its name or uuid), when it is what the inputs declare:
+ * everything the next update would change on the agent (labels, members, a declared size) must match.
+ */
+async function adoptable(agent: AgentApi, id: string, inputs: ContainerInputs): Promise<AgentContainer> {
+  const c = await step('read', inputs.name, () => findContainer(agent, id));
+  if (c === null) throw importError(inputs.name, id, 'container', null);
+  const differences = [
+    ...difference('name', inputs.name, c.name),
+    ...difference('type', inputs.type, c.type),
+    ...(inputs.size === undefined || c.type === 'vm' ? [] : difference('size', inputs.size, c.size)),
+    ...difference('labels', inputs.labels ?? {}, c.labels),
+    ...(c.type === 'vm' ? difference('members', inputs.members ?? {}, c.members) : []),
+  ];
+  if (inputs.fromSnapshot) {
+    const lineage = await step('lineage', c.name, () => agent.lineage(c.name));
+    const cloned = lineage.some(
+      (e) => e.snapshot && `${e.snapshot.container}@${e.snapshot.name}` === inputs.fromSnapshot,
+    );
+    if (!cloned)
+      differences.push(
+        `fromSnapshot: declared ${inputs.fromSnapshot}, the container does not descend from it`,
+      );
+  }
+  if (differences.length > 0) throw importError(inputs.name, id, 'container', differences);
+  return c;
+}
+
 /** All or nothing: a step that fails after the container exists deletes it again. */
-export async function create(inputs: ContainerInputs): Promise<dynamic.CreateResult> {
+export async function create(withImport: ContainerInputs): Promise<dynamic.CreateResult> {
+  const inputs = withoutImportId(withImport);
   const agent = await agentFor(inputs.agentUrl, inputs.name);
+  const importId = importIdOf(withImport);
+  if (importId !== undefined) {
+    const adopted = await adoptable(agent, importId, inputs);
+    return { id: adopted.uuid, outs: outputs(inputs, adopted) };
+  }
   const key = (op: string, ...state: unknown[]) =>
     idempotencyKey(`container/${inputs.name}`, op, inputs, ...state);
   if (inputs.fromSnapshot) {
@@ -193,8 +235,9 @@ export async function read(id: string, props: ContainerOutputs): Promise<dynamic
 export async function update(
   _id: string,
   olds: ContainerOutputs,
-  news: ContainerInputs,
+  withImport: ContainerInputs,
 ): Promise<dynamic.UpdateResult> {
+  const news = withoutImportId(withImport); // an import option left in the program is no output
   const agent = await agentFor(news.agentUrl, news.name);
   const key = (op: string, ...state: unknown[]) =>
     idempotencyKey(`container/${news.name}`, op, olds, news, ...state);

@@ -33,10 +33,10 @@ export function disablePreflight(): void {
   enabled = false;
 }
 
-/** Unchanged inputs change nothing on the agent: their preview is not probed. */
+/** Unchanged inputs change nothing on the agent: their preview is not probed (nor is dropping the import id). */
 function unchanged(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
   const plain = (o: Record<string, unknown>) => {
-    const { __provider: _p, ...rest } = o ?? {};
+    const { __provider: _p, __import: _i, ...rest } = o ?? {};
     return stableJson(rest);
   };
   return Object.keys(olds ?? {}).length > 0 && plain(olds) === plain(news);

@@ -4,11 +4,12 @@
  * before the old one is deleted, so a rotated nightly name never leaves a gap.
  */
 import type * as dynamic from '@pulumi/pulumi/dynamic';
-import type { AgentSnapshot } from './agent-api';
+import type { AgentApi, AgentSnapshot } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, step } from './errors';
 import { findSnapshot } from './find';
+import { checkImport, difference, importError, importIdOf, importing, withoutImportId } from './import';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
 import { preflight } from './preflight';
@@ -36,6 +37,13 @@ export async function check(
   const failures = checkInputs('snapshot', news);
   if (failures.length > 0) return { inputs: news, failures };
   const inputs = news as Partial<SnapshotInputs>;
+  if (importing(olds, news)) {
+    const declared = withoutImportId(inputs) as SnapshotInputs;
+    const probe = checkImport('snapshot', inputs.container, olds, news, (agent, id) =>
+      adoptable(agent, id, declared),
+    );
+    return { inputs: news, failures: await probe };
+  }
   // The container may be created by this same update (its name is known in a preview), and a
   // name already taken cannot be told from a delete-before-replace (the engine re-checks a
   // replacement without its old inputs): the connection and the token are what is certain.
@@ -74,8 +82,27 @@ export function outputs(inputs: SnapshotInputs, s: AgentSnapshot): SnapshotOutpu
   };
 }
 
-export async function create(inputs: SnapshotInputs): Promise<dynamic.CreateResult> {
+/** The `import` option's snapshot (`id`: `container@name` or its uuid), when it is the one declared. */
+async function adoptable(agent: AgentApi, id: string, inputs: SnapshotInputs): Promise<AgentSnapshot> {
+  const s = await step('read snapshot', inputs.container, () => findSnapshot(agent, id));
+  if (s === null) throw importError(inputs.container, id, 'snapshot', null);
+  const differences = [
+    ...difference('container', inputs.container, s.container),
+    ...difference('name', inputs.name, s.name),
+    ...difference('labels', inputs.labels ?? {}, s.labels),
+  ];
+  if (differences.length > 0) throw importError(inputs.container, id, 'snapshot', differences);
+  return s;
+}
+
+export async function create(withImport: SnapshotInputs): Promise<dynamic.CreateResult> {
+  const inputs = withoutImportId(withImport);
   const agent = await agentFor(inputs.agentUrl, inputs.container);
+  const importId = importIdOf(withImport);
+  if (importId !== undefined) {
+    const adopted = await adoptable(agent, importId, inputs);
+    return { id: adopted.uuid, outs: outputs(inputs, adopted) };
+  }
   const ref = `${inputs.container}@${inputs.name}`;
   const made = await step('snapshot', inputs.container, () =>
     agent.snapshot(

@@ -11,6 +11,7 @@ import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
 import { wording } from './front-end';
+import { checkImport, difference, importError, importIdOf, importing, withoutImportId } from './import';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey } from './keys';
 import { fail, preflight } from './preflight';
@@ -75,6 +76,13 @@ export async function check(
   }
   if (failures.length > 0) return { inputs: news, failures };
   const inputs = news as Partial<SyncInputs>;
+  if (importing(olds, news)) {
+    const declared = withoutImportId(inputs) as SyncInputs;
+    const probe = checkImport('sync', inputs.target, olds, news, (agent, id) =>
+      adoptable(agent, id, declared),
+    );
+    return { inputs: news, failures: await probe };
+  }
   // A target not there yet may be created by this same update; a snapshot's ref is not known
   // until it exists, so a known ref must name a snapshot that exists.
   const probe = preflight(
@@ -195,8 +203,35 @@ async function driftOf(agent: AgentApi, props: SyncOutputs): Promise<string | nu
   return null;
 }
 
-export async function create(inputs: SyncInputs): Promise<dynamic.CreateResult> {
+/**
+ * The `import` option's sync (`id`: the target's name or uuid): the target must descend from the
+ * declared snapshot (every declared member). The other inputs (preserve, onDelete, …) are taken as
+ * declared; the identity report of a sync the stack did not run is empty until its next re-sync.
+ */
+async function adoptable(agent: AgentApi, id: string, inputs: SyncInputs): Promise<SyncOutputs> {
+  const adopted = await adoptSync(agent, id, inputs.agentUrl);
+  if (adopted === null) throw importError(inputs.target, id, 'synced container', null);
+  const roles = inputs.members ?? Object.keys(adopted.sourceSnapshotIds);
+  const differences = [
+    ...difference('target', inputs.target, adopted.target),
+    ...difference('snapshot', inputs.snapshot, adopted.snapshot),
+    ...roles
+      .filter((role) => !(role in adopted.sourceSnapshotIds))
+      .map((role) => `members: declared "${role}", that member does not descend from ${adopted.snapshot}`),
+  ];
+  if (differences.length > 0) throw importError(inputs.target, id, 'synced container', differences);
+  const ids = Object.fromEntries(roles.map((role) => [role, adopted.sourceSnapshotIds[role]!]));
+  return { ...adopted, ...inputs, sourceSnapshotIds: ids };
+}
+
+export async function create(withImport: SyncInputs): Promise<dynamic.CreateResult> {
+  const inputs = withoutImportId(withImport);
   const agent = await agentFor(inputs.agentUrl, inputs.target);
+  const importId = importIdOf(withImport);
+  if (importId !== undefined) {
+    const adopted = await adoptable(agent, importId, inputs);
+    return { id: adopted.targetUuid, outs: adopted };
+  }
   const base = `sync/${inputs.target}`;
   const outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs));
   // The answer is believed once the target shows it (it descends from the snapshot).
@@ -228,7 +263,12 @@ export async function read(id: string, props: SyncOutputs): Promise<dynamic.Read
   return readResult(id, { ...props, inSync: false, drift });
 }
 
-export async function update(id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.UpdateResult> {
+export async function update(
+  id: string,
+  olds: SyncOutputs,
+  withImport: SyncInputs,
+): Promise<dynamic.UpdateResult> {
+  const news = withoutImportId(withImport); // an import option left in the program is no output
   const agent = await agentFor(news.agentUrl, news.target);
   if (olds.inSync !== false && changedKeys(olds as never, news as never, RESYNC_ON).length === 0) {
     return { outs: { ...olds, ...news } }; // only onDelete or whenAttached changed: nothing to do on the agent
