@@ -1,7 +1,9 @@
 /**
- * Runs the real `tofu` (SNAPSYNC_TOFU) in a work directory whose
- * TF_CLI_CONFIG_FILE points `snapsync/snapsync` at this checkout's bin/ with
- * dev_overrides (no registry, no init), as the README's setup does.
+ * Runs the real `tofu` (SNAPSYNC_TOFU) or `terraform` (SNAPSYNC_TERRAFORM) in
+ * a work directory whose TF_CLI_CONFIG_FILE points `snapsync/snapsync` at
+ * this checkout's bin/ with dev_overrides (no registry, no init), as the
+ * README's setup does. Both CLIs take the same commands and print the same
+ * plan and apply lines, so one test file runs against each.
  */
 import * as assert from 'node:assert/strict';
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
@@ -9,6 +11,30 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const BIN_DIR = path.resolve(__dirname, '../../../bin');
+
+export interface HclCli {
+  name: 'tofu' | 'terraform';
+  /** The binary, from the environment (undefined: the suite fails in `before`, saying how to get one). */
+  bin: string | undefined;
+}
+
+/**
+ * The CLIs an e2e file runs against: OpenTofu always (SNAPSYNC_TOFU, built by
+ * scripts/build-tofu-cli.sh), Terraform v1.5.7 too when SNAPSYNC_TERRAFORM names
+ * one (scripts/build-terraform-cli.sh; `make e2e` builds and passes both).
+ */
+export function hclClis(): HclCli[] {
+  const clis: HclCli[] = [{ name: 'tofu', bin: process.env.SNAPSYNC_TOFU }];
+  if (process.env.SNAPSYNC_TERRAFORM) clis.push({ name: 'terraform', bin: process.env.SNAPSYNC_TERRAFORM });
+  return clis;
+}
+
+/** The binary of `cli`, or a failure that says how to get one. */
+export function cliBinary(cli: HclCli): string {
+  const variable = cli.name === 'tofu' ? 'SNAPSYNC_TOFU' : 'SNAPSYNC_TERRAFORM';
+  assert.ok(cli.bin, `no ${cli.name}: run \`make e2e\` (it builds one) or set ${variable}`);
+  return cli.bin;
+}
 
 /** Writes `work/tofu.rc` with the dev_overrides block. */
 export function writeTofuRc(work: string): void {
@@ -31,7 +57,7 @@ export interface TofuRunner {
  * leading `-chdir=DIR` (a global option) runs another configuration.
  */
 export function tofuRunner(
-  bin: string,
+  bin: () => string,
   work: () => string,
   env: () => Record<string, string>,
   transcript: string[],
@@ -42,7 +68,7 @@ export function tofuRunner(
     const state = args[0] === 'state';
     const [command, rest] = state ? [args.slice(0, 2), args.slice(2)] : [args.slice(0, 1), args.slice(1)];
     const options = state ? [] : command[0] === 'output' ? ['-no-color'] : ['-no-color', '-input=false'];
-    const r = spawnSync(bin, [...chdir, ...command, ...options, ...rest], {
+    const r = spawnSync(bin(), [...chdir, ...command, ...options, ...rest], {
       cwd: work(),
       encoding: 'utf8',
       env: {
