@@ -1,8 +1,11 @@
 /**
  * The Terraform/OpenTofu provider with the real `tofu` (built by
- * scripts/build-tofu-cli.sh, passed in SNAPSYNC_TOFU) against a real agent:
- * the CLI finds bin/terraform-provider-snapsync through `dev_overrides` in a
- * TF_CLI_CONFIG_FILE (no registry, no `init`), as a user runs it. `make e2e`.
+ * scripts/build-tofu-cli.sh, passed in SNAPSYNC_TOFU) and, when
+ * SNAPSYNC_TERRAFORM is set, Terraform v1.5.7 (scripts/build-terraform-cli.sh)
+ * against a real agent: the CLI finds bin/terraform-provider-snapsync through
+ * `dev_overrides` in a TF_CLI_CONFIG_FILE (no registry, no `init`), as a user
+ * runs it. Lifecycle, drift, import of every resource (`import` and `import {}`
+ * blocks), timeouts and Ctrl-C against a paused agent. `make e2e`.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -10,12 +13,12 @@ import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { cliBinary, hclClis, tofuRunner, writeTofuRc } from './helpers/tofu';
+import { cliBinary, hclClis, type Interrupted, tofuRunner, writeTofuRc } from './helpers/tofu';
 
 const MiB = 1 << 20;
 
-function config(snapshotName: string): string {
-  return `
+/** The provider block every configuration here starts with. */
+const PROVIDER = `
 terraform {
   required_providers {
     snapsync = { source = "snapsync/snapsync" }
@@ -28,7 +31,10 @@ variable "url" { type = string }
 provider "snapsync" {
   url = var.url
 }
+`;
 
+function config(snapshotName: string): string {
+  return `${PROVIDER}
 resource "snapsync_container" "disk" {
   name   = "tofu-disk"
   type   = "vdisk"
@@ -54,21 +60,8 @@ resource "snapsync_sync_from_snapshot" "refresh" {
 `;
 }
 
-/** Every file under dir (state, backups, plan files, logs), as text. */
 /** A second configuration: the latest nightly found by the \`snapsync_snapshots\` data source, synced to a copy. */
-const LATEST_NIGHTLY = `
-terraform {
-  required_providers {
-    snapsync = { source = "snapsync/snapsync" }
-  }
-}
-
-variable "url" { type = string }
-
-provider "snapsync" {
-  url = var.url
-}
-
+const LATEST_NIGHTLY = `${PROVIDER}
 data "snapsync_snapshots" "nightlies" {
   container = "tofu-disk"
   labels    = { kind = "nightly" }
@@ -90,6 +83,43 @@ output "latest" {
 }
 `;
 
+/** The import {} blocks for the three resources of \`config\` (the ids as the README lists them). */
+const IMPORTS = `
+import {
+  to = snapsync_container.disk
+  id = "tofu-disk"
+}
+
+import {
+  to = snapsync_snapshot.nightly
+  id = "tofu-disk@nightly-2"
+}
+
+import {
+  to = snapsync_sync_from_snapshot.refresh
+  id = "tofu-staging"
+}
+`;
+
+/** One container, with \`extra\` (a timeouts block) in its resource block. */
+function interruptedConfig(extra: string): string {
+  return `${PROVIDER}
+resource "snapsync_container" "int" {
+  name = "tofu-int"
+  type = "vdisk"
+  size = ${MiB}
+  ${extra}
+}
+`;
+}
+
+/** The resources a state file in \`dir\` records (none without a state file). */
+function stateResources(dir: string): unknown[] {
+  const file = path.join(dir, 'terraform.tfstate');
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')).resources : [];
+}
+
+/** Every file under dir (state, backups, plan files, logs), as text. */
 function filesUnder(dir: string): Array<[string, string]> {
   return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).flatMap((entry) => {
     if (!entry.isFile()) return [];
@@ -115,7 +145,7 @@ for (const hcl of hclClis()) {
       }
     };
 
-    const { tofu, ok } = tofuRunner(
+    const { tofu, ok, interrupt } = tofuRunner(
       () => cliBinary(hcl),
       () => work,
       () => ({
@@ -219,6 +249,38 @@ for (const hcl of hclClis()) {
       assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     });
 
+    it('tofu import of the snapshot (container@name) and the sync (its target), then the plan is empty', () => {
+      ok('state', 'rm', 'snapsync_snapshot.nightly', 'snapsync_sync_from_snapshot.refresh');
+      assert.match(ok('import', 'snapsync_snapshot.nightly', 'tofu-disk@nightly-2'), /Import successful/);
+      assert.match(ok('import', 'snapsync_sync_from_snapshot.refresh', 'tofu-staging'), /Import successful/);
+      const state = JSON.parse(fs.readFileSync(path.join(work, 'terraform.tfstate'), 'utf8'));
+      const sync = state.resources.find((r: { type: string }) => r.type === 'snapsync_sync_from_snapshot');
+      assert.equal(sync.instances[0].attributes.snapshot, 'tofu-disk@nightly-2');
+      assert.equal(sync.instances[0].attributes.generation, cli('describe', 'tofu-staging').generation);
+      const r = tofu('plan', '-detailed-exitcode');
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    });
+
+    it('import {} blocks adopt the container, the snapshot and the sync; then the plan is empty', () => {
+      ok(
+        'state',
+        'rm',
+        'snapsync_container.disk',
+        'snapsync_snapshot.nightly',
+        'snapsync_sync_from_snapshot.refresh',
+      );
+      fs.writeFileSync(path.join(work, 'imports.tf'), IMPORTS);
+      const plan = ok('plan', '-out', 'import.plan');
+      assert.match(plan, /Plan: 3 to import, 0 to add, 0 to change, 0 to destroy/);
+      assert.match(
+        ok('apply', 'import.plan'),
+        /Apply complete! Resources: 3 imported, 0 added, 0 changed, 0 destroyed/,
+      );
+      fs.rmSync(path.join(work, 'imports.tf'));
+      const r = tofu('plan', '-detailed-exitcode');
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    });
+
     it('data "snapsync_snapshots" finds the latest nightly by label, and a sync uses its ref', async () => {
       await byHand(async (agent) => {
         await agent.call('snapshot', { container: 'tofu-disk', name: 'n-old', labels: { kind: 'nightly' } });
@@ -253,6 +315,54 @@ for (const hcl of hclClis()) {
         for (const name of ['n-old', 'n-new', 'adhoc'])
           await agent.call('deleteSnapshot', { snapshot: `tofu-disk@${name}` });
       });
+    });
+
+    it('timeouts { create } against a hung agent: the apply fails naming the resource and the limit; nothing is recorded', () => {
+      const dir = path.join(work, 'interrupted');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'main.tf'), interruptedConfig('timeouts {\n    create = "2s"\n  }'));
+      agent.pause(true);
+      try {
+        const r = tofu(`-chdir=${dir}`, 'apply', '-auto-approve');
+        assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+        assert.match(
+          r.stderr,
+          /Error: snapsync_container "tofu-int": create timed out after 2s \(timeouts\.create\) \[TIMEOUT\]/,
+        );
+        assert.match(r.stderr, /Nothing had been sent to the agent/);
+      } finally {
+        agent.pause(false);
+      }
+      assert.deepEqual(stateResources(dir), []);
+      assert.equal(
+        cli('ls').some((c: { name: string }) => c.name === 'tofu-int'),
+        false,
+      );
+    });
+
+    it('Ctrl-C during apply: the CLI sends StopProvider, the create stops with a diagnostic, nothing half done; apply then converges', async () => {
+      const dir = path.join(work, 'interrupted');
+      fs.writeFileSync(path.join(dir, 'main.tf'), interruptedConfig(''));
+      agent.pause(true);
+      let r: Interrupted;
+      try {
+        r = await interrupt([`-chdir=${dir}`, 'apply', '-auto-approve'], /Creating\.\.\./);
+      } finally {
+        agent.pause(false);
+      }
+      const output = `${r.stdout}\n${r.stderr}`;
+      assert.ok(r.interrupted, output);
+      assert.equal(r.status, 1, output);
+      assert.match(output, /Interrupt received/);
+      assert.match(output, /Error: snapsync_container "tofu-int": create stopped \[STOPPED\]/);
+      assert.deepEqual(stateResources(dir), []);
+      assert.equal(
+        cli('ls').some((c: { name: string }) => c.name === 'tofu-int'),
+        false,
+      );
+      assert.match(ok(`-chdir=${dir}`, 'apply', '-auto-approve'), /Resources: 1 added/);
+      assert.equal(tofu(`-chdir=${dir}`, 'plan', '-detailed-exitcode').status, 0);
+      assert.match(ok(`-chdir=${dir}`, 'destroy', '-auto-approve'), /Resources: 1 destroyed/);
     });
 
     it('destroy leaves no container, fsck clean', () => {

@@ -6,7 +6,7 @@
  * plan and apply lines, so one test file runs against each.
  */
 import * as assert from 'node:assert/strict';
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -49,6 +49,16 @@ export interface TofuRunner {
   tofu(...args: string[]): SpawnSyncReturns<string>;
   /** The same, asserting exit 0; its stdout. */
   ok(...args: string[]): string;
+  /** Runs a command and sends it SIGINT (Ctrl-C) a second after its stdout matches `when`. */
+  interrupt(args: string[], when: RegExp): Promise<Interrupted>;
+}
+
+export interface Interrupted {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** Whether `when` was seen and SIGINT sent. */
+  interrupted: boolean;
 }
 
 /**
@@ -62,32 +72,57 @@ export function tofuRunner(
   env: () => Record<string, string>,
   transcript: string[],
 ): TofuRunner {
-  const tofu = (...given: string[]): SpawnSyncReturns<string> => {
+  const argv = (given: string[]): string[] => {
     const args = [...given];
     const chdir = args[0]?.startsWith('-chdir=') ? [args.shift()!] : [];
     const state = args[0] === 'state';
     const [command, rest] = state ? [args.slice(0, 2), args.slice(2)] : [args.slice(0, 1), args.slice(1)];
     const options = state ? [] : command[0] === 'output' ? ['-no-color'] : ['-no-color', '-input=false'];
-    const r = spawnSync(bin(), [...chdir, ...command, ...options, ...rest], {
-      cwd: work(),
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        // The plugin's `#!/usr/bin/env node` must find the project's Node.
-        PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
-        TF_CLI_CONFIG_FILE: path.join(work(), 'tofu.rc'),
-        TF_IN_AUTOMATION: '1',
-        CHECKPOINT_DISABLE: '1',
-        ...env(),
-      },
-    });
+    return [...chdir, ...command, ...options, ...rest];
+  };
+  const spawnOptions = () => ({
+    cwd: work(),
+    env: {
+      ...process.env,
+      // The plugin's `#!/usr/bin/env node` must find the project's Node.
+      PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
+      TF_CLI_CONFIG_FILE: path.join(work(), 'tofu.rc'),
+      TF_IN_AUTOMATION: '1',
+      CHECKPOINT_DISABLE: '1',
+      ...env(),
+    },
+  });
+  const tofu = (...given: string[]): SpawnSyncReturns<string> => {
+    const r = spawnSync(bin(), argv(given), { ...spawnOptions(), encoding: 'utf8' });
     transcript.push(r.stdout, r.stderr);
     return r;
   };
+  const interrupt = (given: string[], when: RegExp) =>
+    new Promise<Interrupted>((resolve) => {
+      const child = spawn(bin(), argv(given), { ...spawnOptions(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      let sent = false;
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (!sent && when.test(stdout)) {
+          sent = true;
+          // A moment for the provider to be inside the call, then Ctrl-C (the host's SIGINT).
+          setTimeout(() => child.kill('SIGINT'), 1_000);
+        }
+      });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('close', (status) => {
+        transcript.push(stdout, stderr);
+        resolve({ status, stdout, stderr, interrupted: sent });
+      });
+    });
   const ok = (...args: string[]) => {
     const r = tofu(...args);
     assert.equal(r.status, 0, `tofu ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
   };
-  return { tofu, ok };
+  return { tofu, ok, interrupt };
 }
