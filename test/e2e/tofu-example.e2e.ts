@@ -105,6 +105,30 @@ for (const hcl of hclClis()) {
       assert.equal(plan.status, 0, `${plan.stdout}\n${plan.stderr}`);
     });
 
+    it('import of the VM sync by its target: one re-sync in place (the agent keeps no sync options), then no change', () => {
+      const vars = ['-var', 'snapshot_name=nightly-2026-11-30'];
+      ok('state', 'rm', 'snapsync_sync_from_snapshot.refresh');
+      assert.match(
+        ok('import', ...vars, 'snapsync_sync_from_snapshot.refresh', 'staging-web'),
+        /Import successful/,
+      );
+      const state = JSON.parse(fs.readFileSync(path.join(work, 'terraform.tfstate'), 'utf8'));
+      const sync = state.resources.find((r: { type: string }) => r.type === 'snapsync_sync_from_snapshot');
+      assert.equal(sync.instances[0].attributes.snapshot, 'prod-web@nightly-2026-11-30');
+      assert.deepEqual(Object.keys(sync.instances[0].attributes.source_snapshot_ids).sort(), [
+        'config',
+        'disk0',
+        'disk1',
+      ]);
+      // main.tf sets safety_snapshot, on_delete and when_attached, which an import cannot read back.
+      const plan = tofu('plan', '-detailed-exitcode', ...vars);
+      assert.equal(plan.status, 2, `${plan.stdout}\n${plan.stderr}`);
+      assert.match(plan.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
+      assert.match(plan.stdout, /Plan: 0 to add, 1 to change, 0 to destroy/);
+      ok('apply', '-auto-approve', ...vars);
+      assert.equal(tofu('plan', '-detailed-exitcode', ...vars).status, 0);
+    });
+
     it('destroy leaves no container, fsck clean, and the token is in no file', () => {
       assert.match(
         ok('destroy', '-auto-approve', '-var', 'snapshot_name=nightly-2026-11-30'),
