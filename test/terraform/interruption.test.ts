@@ -119,6 +119,30 @@ describe('terraform provider: StopProvider and timeouts against a hung agent', f
     assert.equal(names().includes('tf-after'), false);
   });
 
+  it('a delete that times out before sending anything keeps the object in the state, as read back from the agent', async () => {
+    const made = await create(disk('tf-kept', { delete: '1s' }));
+    assert.deepEqual(made.diagnostics, []);
+    agent.pause(true); // the delete's first read hangs
+    const pending = rpc('ApplyResourceChange', {
+      type_name: 'snapsync_container',
+      prior_state: made.new_state,
+      planned_state: dv(null),
+      config: dv(null),
+    });
+    await sleep(2_000);
+    agent.pause(false); // the read back after the timeout gets its answer
+    const r = await pending;
+    assert.match(
+      r.diagnostics[0]!.summary,
+      /"tf-kept": delete timed out after 1s \(timeouts\.delete\) \[TIMEOUT\]/,
+    );
+    assert.match(
+      r.diagnostics[0]!.detail,
+      /Nothing had been sent.*The state records what the agent now shows/,
+    );
+    assert.equal(value(r, 'new_state')!.id, agentCli(agent)('describe', 'tf-kept').uuid);
+  });
+
   it('a mutation unanswered past the grace: the outcome is unknown, and the agent applies it whole once it runs', async () => {
     assert.deepEqual((await create(disk('tf-first'))).diagnostics, []);
     agent.pause(true);
