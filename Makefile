@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: deps system-deps pulumi-cli tofu-cli demo test e2e lint typecheck bench drill check clean
+.PHONY: deps system-deps pulumi-cli tofu-cli terraform-cli demo test e2e lint typecheck bench drill check clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -30,13 +30,18 @@ pulumi-cli:
 tofu-cli:
 	bash scripts/build-tofu-cli.sh >/dev/null
 
+## Terraform v1.5.7 (the last MPL release) for the same tests, built once into ~/.cache/snapsync-terraform.
+terraform-cli:
+	bash scripts/build-terraform-cli.sh >/dev/null
+
 ## Real `pulumi up`/`refresh`/`destroy` of examples/refresh-staging against a real agent (inline, and as a
 ## project directory under the nodejs language host, built like the CLI into ~/.cache/snapsync-pulumi),
-## and real `tofu apply`/`plan`/`destroy` of the Terraform provider.
+## and real `tofu` and `terraform` `apply`/`plan`/`import`/`destroy` of the Terraform provider.
 e2e: deps
 	pulumi="$$(bash scripts/build-pulumi-cli.sh)" && host="$$(bash scripts/build-pulumi-language-nodejs.sh)" && \
-	  tofu="$$(bash scripts/build-tofu-cli.sh)" && \
-	  SNAPSYNC_PULUMI="$$pulumi" SNAPSYNC_PULUMI_LANGUAGE_NODEJS="$$host" SNAPSYNC_TOFU="$$tofu" npm run --silent e2e
+	  tofu="$$(bash scripts/build-tofu-cli.sh)" && terraform="$$(bash scripts/build-terraform-cli.sh)" && \
+	  SNAPSYNC_PULUMI="$$pulumi" SNAPSYNC_PULUMI_LANGUAGE_NODEJS="$$host" SNAPSYNC_TOFU="$$tofu" \
+	  SNAPSYNC_TERRAFORM="$$terraform" npm run --silent e2e
 
 lint: deps
 	npx biome check .

@@ -10,12 +10,14 @@ export interface Diagnostic {
 
 export const ERROR = 1;
 
-export function attributeError(resource: string, attribute: string, message: string): Diagnostic {
+/** `attribute`: a name, or a path into a nested block (["timeouts", "create"]). */
+export function attributeError(resource: string, attribute: string | string[], message: string): Diagnostic {
+  const path = typeof attribute === 'string' ? [attribute] : attribute;
   return {
     severity: ERROR,
-    summary: `${resource}: invalid ${attribute}`,
+    summary: `${resource}: invalid ${path.join('.')}`,
     detail: message,
-    attribute: { steps: [{ attribute_name: attribute }] },
+    attribute: { steps: path.map((a) => ({ attribute_name: a })) },
   };
 }
 

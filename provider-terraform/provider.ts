@@ -5,15 +5,19 @@
  * without naming the resource).
  */
 import type * as grpc from '@grpc/grpc-js';
+import { setConnector } from '../provider/runtime/connections';
 import { disablePreflight } from '../provider/runtime/preflight';
 import { configureFrom, providerSchema } from './config';
 import { DATA_SOURCES } from './data-sources/data-sources';
 import { attributeError, type Diagnostic, errorDiagnostic } from './diagnostics';
+import { afterInterruption, interruptedDiagnostic } from './interrupted';
+import { guardedConnect, OperationInterrupted, runOperation, stopAll } from './operations';
 import { BridgedResource, type ResourceBinding, type State } from './resources/bridge';
 import { containerBinding } from './resources/container';
 import { snapshotBinding } from './resources/snapshot';
 import { syncFromSnapshotBinding } from './resources/sync-from-snapshot';
 import { objectType, protoSchema } from './schema';
+import { type Action, timeoutFailures, timeoutFor } from './timeouts';
 import { decode, encode, fromJson } from './wire/cty';
 
 type Request = Record<string, unknown> & { type_name?: string };
@@ -29,6 +33,8 @@ export interface ProviderHooks {
 export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceImplementation {
   // Terraform validates resources before it configures the provider: no agent to ask yet.
   disablePreflight();
+  // Every agent call runs inside an operation that StopProvider or a timeout can interrupt.
+  setConnector(guardedConnect);
   const resources = new Map(BINDINGS.map((b) => [b.typeName, new BridgedResource(b)]));
   const dv = (request: Request, field: string) => (request[field] as { msgpack?: Buffer } | null)?.msgpack;
   const resourceOf = (request: Request) => {
@@ -76,7 +82,10 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
     async ValidateResourceConfig(request) {
       const r = resourceOf(request);
       const config = stateOf(r, dv(request, 'config')) ?? {};
-      const failures = await r.validate(config);
+      const failures: Array<[string | string[], string]> = [
+        ...(await r.validate(config)),
+        ...timeoutFailures(config.timeouts),
+      ];
       return { diagnostics: failures.map(([a, m]) => attributeError(r.binding.typeName, a, m)) };
     },
     async ValidateDataResourceConfig(request) {
@@ -96,15 +105,14 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
     async ReadResource(request) {
       const r = resourceOf(request);
       const current = stateOf(r, dv(request, 'current_state'));
-      const now = current === null ? null : await r.read(current);
+      const now = current === null ? null : await runOperation(null, () => r.read(current));
       return { new_state: value(r, now), diagnostics: [], private: request.private ?? Buffer.alloc(0) };
     },
     async PlanResourceChange(request) {
       const r = resourceOf(request);
-      const { planned, requiresReplace } = await r.plan(
-        stateOf(r, dv(request, 'prior_state')),
-        stateOf(r, dv(request, 'proposed_new_state')),
-      );
+      const prior = stateOf(r, dv(request, 'prior_state'));
+      const proposed = stateOf(r, dv(request, 'proposed_new_state'));
+      const { planned, requiresReplace } = await runOperation(null, () => r.plan(prior, proposed));
       return {
         planned_state: value(r, planned),
         requires_replace: requiresReplace.map((a) => ({ steps: [{ attribute_name: a }] })),
@@ -114,15 +122,25 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
     },
     async ApplyResourceChange(request) {
       const r = resourceOf(request);
-      const state = await r.apply(
-        stateOf(r, dv(request, 'prior_state')),
-        stateOf(r, dv(request, 'planned_state')),
-      );
-      return { new_state: value(r, state), private: Buffer.alloc(0), diagnostics: [] };
+      const prior = stateOf(r, dv(request, 'prior_state'));
+      const planned = stateOf(r, dv(request, 'planned_state'));
+      const action: Action = prior === null ? 'create' : planned === null ? 'delete' : 'update';
+      const limit = timeoutFor((planned ?? prior)?.timeouts, action);
+      const name = r.binding.importId((planned ?? prior)!);
+      try {
+        const reason = `${action} timed out after ${limit.text} (timeouts.${action})`;
+        const state = await runOperation({ ms: limit.ms, reason }, () => r.apply(prior, planned));
+        return { new_state: value(r, state), private: Buffer.alloc(0), diagnostics: [] };
+      } catch (err) {
+        if (!(err instanceof OperationInterrupted)) throw err;
+        const { state, recorded } = await afterInterruption(r, action, prior, planned, err);
+        const diagnostic = interruptedDiagnostic(r.binding.typeName, name, action, err, recorded);
+        return { new_state: value(r, state), private: Buffer.alloc(0), diagnostics: [diagnostic] };
+      }
     },
     async ImportResourceState(request) {
       const r = resourceOf(request);
-      const state = await r.import(String(request.id));
+      const state = await runOperation(null, () => r.import(String(request.id)));
       return {
         imported_resources: [
           { type_name: r.binding.typeName, state: value(r, state), private: Buffer.alloc(0) },
@@ -134,9 +152,12 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
       const d = dataSourceOf(request);
       const type = objectType(d.schema);
       const config = (decode(dv(request, 'config'), type) ?? {}) as State;
-      return { state: { msgpack: encode(await d.read(config), type) }, diagnostics: [] };
+      const state = await runOperation(null, () => d.read(config));
+      return { state: { msgpack: encode(state, type) }, diagnostics: [] };
     },
     async StopProvider() {
+      // Answered at once; the calls in flight then return their diagnostics (operations.ts).
+      stopAll('stopped: the CLI asked the provider to stop (an interrupt, Ctrl-C)');
       return { Error: '' };
     },
   };

@@ -16,10 +16,17 @@ export interface AttributeSpec {
   nestedMap?: Record<string, AttributeSpec>;
 }
 
+/** A nested block of nesting SINGLE (`timeouts { … }`): null when absent from the configuration. */
+export interface NestedBlockSpec {
+  description: string;
+  attributes: Record<string, AttributeSpec>;
+}
+
 export interface BlockSpec {
   version: number;
   description: string;
   attributes: Record<string, AttributeSpec>;
+  blocks?: Record<string, NestedBlockSpec>;
 }
 
 export function attributeType(spec: AttributeSpec): CtyType {
@@ -32,14 +39,19 @@ export function attributeType(spec: AttributeSpec): CtyType {
   return spec.type;
 }
 
-export function objectType(block: BlockSpec): CtyType {
+export function objectType(block: BlockSpec | NestedBlockSpec): CtyType {
+  const nested = 'blocks' in block ? Object.entries(block.blocks ?? {}) : [];
   return [
     'object',
-    Object.fromEntries(Object.entries(block.attributes).map(([k, a]) => [k, attributeType(a)])),
+    Object.fromEntries([
+      ...Object.entries(block.attributes).map(([k, a]) => [k, attributeType(a)]),
+      ...nested.map(([k, b]) => [k, objectType(b)]),
+    ]),
   ];
 }
 
 const NESTING_MAP = 4;
+const NESTING_SINGLE = 1;
 
 function protoAttribute(name: string, spec: AttributeSpec): Record<string, unknown> {
   return {
@@ -68,7 +80,16 @@ export function protoSchema(block: BlockSpec): Record<string, unknown> {
       version: block.version,
       description: block.description,
       attributes: Object.entries(block.attributes).map(([name, spec]) => protoAttribute(name, spec)),
-      block_types: [],
+      block_types: Object.entries(block.blocks ?? {}).map(([name, nested]) => ({
+        type_name: name,
+        nesting: NESTING_SINGLE,
+        block: {
+          version: block.version,
+          description: nested.description,
+          attributes: Object.entries(nested.attributes).map(([k, spec]) => protoAttribute(k, spec)),
+          block_types: [],
+        },
+      })),
     },
   };
 }

@@ -41,8 +41,7 @@ start=$SECONDS
 # version.dev=no makes it a release build (no "-dev" suffix), as the release tooling does.
 if ! go build -v -o "$binary.tmp" \
   -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" "$package" 2>&1 |
-  awk -v total="$total" '{ n++; if (n % 100 == 0) printf "tofu-cli: compiled %d/%d packages\n", n, total > "/dev/stderr" }
-                         /^(#|go: )|\.go:[0-9]+:/ { print > "/dev/stderr" }'; then
+  awk -v name=tofu-cli -v total="$total" -f ../../../scripts/go-build-progress.awk; then
   say "go build failed"
   exit 1
 fi

@@ -33,6 +33,8 @@ export interface ResourceBinding {
   changedByUpdate: string[];
   /** `tofu import` / `import {}`: the state of the object the import id names. */
   importState(id: string): Promise<{ id: string; outs: Record<string, unknown> }>;
+  /** The import id of the object a (planned or prior) state describes; diagnostics name it too. */
+  importId(state: State): string;
 }
 
 export interface Planned {
@@ -119,27 +121,35 @@ export class BridgedResource {
     }
     if (prior === null) {
       const { id, outs } = await runtime.create(this.toInputs(planned) as never);
-      return this.fromRuntime(id, outs ?? {});
+      return withTimeouts(this.fromRuntime(id, outs ?? {}), planned);
     }
-    if (!runtime.update) throw new Error(`${this.binding.typeName} has no in-place update`);
     const id = String(prior.id);
-    const { outs } = await runtime.update(
-      id,
-      this.toOutputs(prior) as never,
-      this.toInputs(planned) as never,
-    );
-    return this.fromRuntime(id, outs ?? {});
+    const olds = this.toOutputs(prior) as never;
+    const news = this.toInputs(planned) as never;
+    // Only the timeouts changed: nothing to do on the agent (and a snapshot has no update at all).
+    if (!(await runtime.diff(id, olds, news)).changes) return withTimeouts(prior, planned);
+    if (!runtime.update) throw new Error(`${this.binding.typeName} has no in-place update`);
+    const { outs } = await runtime.update(id, olds, news);
+    return withTimeouts(this.fromRuntime(id, outs ?? {}), planned);
   }
 
   /** The object as it is now, or null when it is gone. */
   async read(state: State): Promise<State | null> {
     const result = await this.binding.runtime.read(String(state.id), this.toOutputs(state) as never);
     if (!result.id) return null;
-    return this.fromRuntime(result.id, { ...this.toOutputs(state), ...(result.props ?? {}) });
+    return withTimeouts(
+      this.fromRuntime(result.id, { ...this.toOutputs(state), ...(result.props ?? {}) }),
+      state,
+    );
   }
 
   async import(id: string): Promise<State> {
     const { id: runtimeId, outs } = await this.binding.importState(id);
     return this.fromRuntime(runtimeId, outs);
   }
+}
+
+/** The `timeouts` block is configuration only (the agent never sees it): carried from state to state. */
+function withTimeouts(state: State, from: State): State {
+  return { ...state, timeouts: from.timeouts ?? null };
 }

@@ -2,6 +2,7 @@
 import { agentFor } from '../../provider/runtime/connections';
 import * as runtime from '../../provider/runtime/container';
 import { ProviderError, step } from '../../provider/runtime/errors';
+import { timeoutsBlock } from '../timeouts';
 import type { ResourceBinding } from './bridge';
 
 export const containerBinding: ResourceBinding = {
@@ -36,6 +37,7 @@ export const containerBinding: ResourceBinding = {
         description: 'container@snapshot it was cloned from.',
       },
     },
+    blocks: { timeouts: timeoutsBlock },
   },
   inputs: {
     name: 'name',
@@ -49,6 +51,7 @@ export const containerBinding: ResourceBinding = {
   },
   outputs: { uuid: 'uuid', generation: 'generation', parent_snapshot: 'parentSnapshot' },
   changedByUpdate: ['generation'],
+  importId: (state) => String(state.name),
   /** The import id is the container's name on the provider's default agent. */
   async importState(name) {
     const agent = await agentFor(undefined, name);

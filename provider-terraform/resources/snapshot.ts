@@ -2,6 +2,7 @@
 import { agentFor } from '../../provider/runtime/connections';
 import { ProviderError, step } from '../../provider/runtime/errors';
 import * as runtime from '../../provider/runtime/snapshot';
+import { timeoutsBlock } from '../timeouts';
 import type { ResourceBinding } from './bridge';
 
 export const snapshotBinding: ResourceBinding = {
@@ -27,6 +28,7 @@ export const snapshotBinding: ResourceBinding = {
       created_at: { type: 'string', computed: true, description: 'When it was taken.' },
       member_roles: { type: ['list', 'string'], computed: true, description: 'A VM snapshot: member roles.' },
     },
+    blocks: { timeouts: timeoutsBlock },
   },
   inputs: { container: 'container', name: 'name', labels: 'labels', agent_url: 'agentUrl' },
   outputs: {
@@ -38,6 +40,7 @@ export const snapshotBinding: ResourceBinding = {
     member_roles: 'memberRoles',
   },
   changedByUpdate: [],
+  importId: (state) => `${state.container}@${state.name}`,
   /** The import id is container@name on the provider's default agent. */
   async importState(ref) {
     const at = ref.indexOf('@');

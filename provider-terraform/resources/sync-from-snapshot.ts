@@ -7,8 +7,11 @@
  * `in_sync = false` and the next plan re-syncs.
  */
 import { agentFor } from '../../provider/runtime/connections';
-import { ProviderError } from '../../provider/runtime/errors';
+import { ProviderError, step } from '../../provider/runtime/errors';
+import { findContainer } from '../../provider/runtime/find';
+import { adoptSync } from '../../provider/runtime/sync-adopt';
 import * as runtime from '../../provider/runtime/sync-from-snapshot';
+import { timeoutsBlock } from '../timeouts';
 import type { CtyType } from '../wire/cty';
 import type { ResourceBinding } from './bridge';
 
@@ -94,6 +97,7 @@ export const syncFromSnapshotBinding: ResourceBinding = {
       },
       drift: { type: 'string', computed: true, description: 'What changed by hand, when in_sync is false.' },
     },
+    blocks: { timeouts: timeoutsBlock },
   },
   inputs: {
     target: 'target',
@@ -133,14 +137,28 @@ export const syncFromSnapshotBinding: ResourceBinding = {
     'in_sync',
     'drift',
   ],
-  /** A sync is a relation, not an object on the agent: nothing to import it from yet. */
+  importId: (state) => String(state.target),
+  /**
+   * The import id is the target container's name (or uuid) on the provider's default agent. The
+   * agent keeps no record of a sync: its state is read from the target's lineage (the snapshot of
+   * another container it descends from, its generation, its newest safety snapshot), as Pulumi's
+   * `SyncFromSnapshot.get` adopts one; the options a sync was run with (preserve, safety_snapshot,
+   * …) and its identity report are not known, so the imported state has none.
+   */
   async importState(target) {
-    await agentFor(undefined, target);
-    throw new ProviderError(
-      'import',
-      target,
-      'NOT_SUPPORTED',
-      'a sync cannot be imported yet; declare it and apply (it re-syncs the target)',
-    );
+    const agent = await agentFor(undefined, target);
+    const adopted = await adoptSync(agent, target, undefined);
+    if (adopted === null) {
+      const live = await step('import', target, () => findContainer(agent, target));
+      if (live === null)
+        throw new ProviderError('import', target, 'NOT_FOUND', `no container "${target}" on the agent`);
+      throw new ProviderError(
+        'import',
+        target,
+        'NOT_SYNCED',
+        `"${live.name}" does not descend from a snapshot of another container: there is no sync to import; declare the sync and apply it`,
+      );
+    }
+    return { id: adopted.targetUuid, outs: { ...adopted } };
   },
 };

@@ -1,9 +1,13 @@
 /** The gRPC service definitions the plugin serves, loaded from protocol/*.proto. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-const PROTO_DIR = path.join(__dirname, '..', 'protocol');
+// Next to the bundle (dist/terraform-provider/protocol, copied by the build), or in the sources.
+const PROTO_DIR = [path.join(__dirname, 'protocol'), path.join(__dirname, '..', 'protocol')].find((dir) =>
+  fs.existsSync(path.join(dir, 'tfplugin6.proto')),
+)!;
 
 export interface Protocols {
   provider: grpc.ServiceDefinition;
@@ -23,12 +27,20 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-export function protocols(): Protocols {
-  if (loaded) return loaded;
-  const definition = protoLoader.loadSync(
+let definition: protoLoader.PackageDefinition | null = null;
+
+/** The .proto files, parsed once per process. */
+function packageDefinition(): protoLoader.PackageDefinition {
+  definition ??= protoLoader.loadSync(
     ['tfplugin6.proto', 'go-plugin.proto', 'health.proto'].map((f) => path.join(PROTO_DIR, f)),
     LOADER_OPTIONS,
   );
+  return definition;
+}
+
+export function protocols(): Protocols {
+  if (loaded) return loaded;
+  const definition = packageDefinition();
   const service = (name: string) => definition[name] as grpc.ServiceDefinition;
   loaded = {
     provider: service('tfplugin6.Provider'),
@@ -44,9 +56,5 @@ export function protocols(): Protocols {
 export function clientConstructor(
   name: 'tfplugin6.Provider' | 'grpc.health.v1.Health' | 'plugin.GRPCController',
 ) {
-  const definition = protoLoader.loadSync(
-    ['tfplugin6.proto', 'go-plugin.proto', 'health.proto'].map((f) => path.join(PROTO_DIR, f)),
-    LOADER_OPTIONS,
-  );
-  return grpc.makeClientConstructor(definition[name] as grpc.ServiceDefinition, name);
+  return grpc.makeClientConstructor(packageDefinition()[name] as grpc.ServiceDefinition, name);
 }

@@ -1,10 +1,11 @@
 /**
  * bin/snapsync-agent: runs the compiled bundle when it is fresh, the sources
  * when one is newer (an edit is never shadowed by an old build), and always
- * on Node >= 22, switching to the project's own Node when started by an older one.
+ * on Node >= 22, switching to the project's own Node when started by an older one
+ * (bin/launcher.js, shared with bin/terraform-provider-snapsync).
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { commandsFor, commandWord, knownCommandWords, wordOf } from '../../agent/cli/command-loader';
@@ -19,6 +20,7 @@ function stubProject(): string {
   const root = tempDir('snapsync-launcher-');
   fs.mkdirSync(path.join(root, 'bin'));
   fs.copyFileSync(LAUNCHER, path.join(root, 'bin', 'snapsync-agent'));
+  fs.copyFileSync(path.join(REPO, 'bin', 'launcher.js'), path.join(root, 'bin', 'launcher.js'));
   fs.mkdirSync(path.join(root, 'agent', 'cli'), { recursive: true });
   fs.writeFileSync(
     path.join(root, 'agent', 'cli', 'main.ts'),
@@ -85,6 +87,33 @@ describe('bin/snapsync-agent launcher', () => {
     const systemNode = fs.existsSync('/usr/bin/node') ? '/usr/bin/node' : PROJECT_NODE;
     const r = spawnSync(systemNode, [path.join(root, 'bin', 'snapsync-agent')], { encoding: 'utf8' });
     assert.equal(r.status, 4, r.stderr);
+  });
+
+  it('a process handed over to exits when its launcher is killed outright (no orphan)', async () => {
+    const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((candidate) => fs.existsSync(candidate));
+    const version = systemNode ? spawnSync(systemNode, ['--version'], { encoding: 'utf8' }).stdout : '';
+    if (!systemNode || major(` ${version.trim()}.`) >= 22) return; // no hand-over here: nothing can be orphaned
+    const root = stubProject();
+    fs.writeFileSync(
+      path.join(root, 'dist', 'agent', 'cli.js'),
+      'exports.main = () => { console.log(process.pid); setInterval(() => {}, 1000); };\n',
+    );
+    const launcher = spawn(systemNode, [path.join(root, 'bin', 'snapsync-agent')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const child = Number(await new Promise<string>((resolve) => launcher.stdout!.once('data', resolve)));
+    assert.notEqual(child, launcher.pid);
+    launcher.kill('SIGKILL'); // as a plugin host's force-kill: the child gets no signal
+    const alive = () => {
+      try {
+        process.kill(child, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && alive(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(alive(), false, 'the handed-over process outlived its launcher');
   });
 
   it('loads only the named command: the word is found past global options', () => {

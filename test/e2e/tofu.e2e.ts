@@ -1,8 +1,11 @@
 /**
  * The Terraform/OpenTofu provider with the real `tofu` (built by
- * scripts/build-tofu-cli.sh, passed in SNAPSYNC_TOFU) against a real agent:
- * the CLI finds bin/terraform-provider-snapsync through `dev_overrides` in a
- * TF_CLI_CONFIG_FILE (no registry, no `init`), as a user runs it. `make e2e`.
+ * scripts/build-tofu-cli.sh, passed in SNAPSYNC_TOFU) and, when
+ * SNAPSYNC_TERRAFORM is set, Terraform v1.5.7 (scripts/build-terraform-cli.sh)
+ * against a real agent: the CLI finds bin/terraform-provider-snapsync through
+ * `dev_overrides` in a TF_CLI_CONFIG_FILE (no registry, no `init`), as a user
+ * runs it. Lifecycle, drift, import of every resource (`import` and `import {}`
+ * blocks), timeouts and Ctrl-C against a paused agent. `make e2e`.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -10,12 +13,12 @@ import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { tofuRunner, writeTofuRc } from './helpers/tofu';
+import { cliBinary, hclClis, type Interrupted, tofuRunner, writeTofuRc } from './helpers/tofu';
 
 const MiB = 1 << 20;
 
-function config(snapshotName: string): string {
-  return `
+/** The provider block every configuration here starts with. */
+const PROVIDER = `
 terraform {
   required_providers {
     snapsync = { source = "snapsync/snapsync" }
@@ -28,7 +31,10 @@ variable "url" { type = string }
 provider "snapsync" {
   url = var.url
 }
+`;
 
+function config(snapshotName: string): string {
+  return `${PROVIDER}
 resource "snapsync_container" "disk" {
   name   = "tofu-disk"
   type   = "vdisk"
@@ -54,21 +60,8 @@ resource "snapsync_sync_from_snapshot" "refresh" {
 `;
 }
 
-/** Every file under dir (state, backups, plan files, logs), as text. */
 /** A second configuration: the latest nightly found by the \`snapsync_snapshots\` data source, synced to a copy. */
-const LATEST_NIGHTLY = `
-terraform {
-  required_providers {
-    snapsync = { source = "snapsync/snapsync" }
-  }
-}
-
-variable "url" { type = string }
-
-provider "snapsync" {
-  url = var.url
-}
-
+const LATEST_NIGHTLY = `${PROVIDER}
 data "snapsync_snapshots" "nightlies" {
   container = "tofu-disk"
   labels    = { kind = "nightly" }
@@ -90,6 +83,43 @@ output "latest" {
 }
 `;
 
+/** The import {} blocks for the three resources of \`config\` (the ids as the README lists them). */
+const IMPORTS = `
+import {
+  to = snapsync_container.disk
+  id = "tofu-disk"
+}
+
+import {
+  to = snapsync_snapshot.nightly
+  id = "tofu-disk@nightly-2"
+}
+
+import {
+  to = snapsync_sync_from_snapshot.refresh
+  id = "tofu-staging"
+}
+`;
+
+/** One container, with \`extra\` (a timeouts block) in its resource block. */
+function interruptedConfig(extra: string): string {
+  return `${PROVIDER}
+resource "snapsync_container" "int" {
+  name = "tofu-int"
+  type = "vdisk"
+  size = ${MiB}
+  ${extra}
+}
+`;
+}
+
+/** The resources a state file in \`dir\` records (none without a state file). */
+function stateResources(dir: string): unknown[] {
+  const file = path.join(dir, 'terraform.tfstate');
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')).resources : [];
+}
+
+/** Every file under dir (state, backups, plan files, logs), as text. */
 function filesUnder(dir: string): Array<[string, string]> {
   return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).flatMap((entry) => {
     if (!entry.isFile()) return [];
@@ -98,185 +128,270 @@ function filesUnder(dir: string): Array<[string, string]> {
   });
 }
 
-describe('tofu CLI end to end: containers, a snapshot and a sync', function () {
-  this.timeout(600_000);
-  const tofuBin = process.env.SNAPSYNC_TOFU;
-  let agent: AgentProcess;
-  let work: string;
-  const transcript: string[] = [];
-  const cli = (...args: string[]) => agentCli(agent)(...args);
-  /** A change made outside tofu, as an operator would. */
-  const byHand = async (change: (client: AgentClient) => Promise<unknown>) => {
-    const client = await AgentClient.connect(agent.url, { token: agent.token });
-    try {
-      await change(client);
-    } finally {
-      await client.close();
-    }
-  };
+for (const hcl of hclClis()) {
+  describe(`${hcl.name} CLI end to end: containers, a snapshot and a sync`, function () {
+    this.timeout(600_000);
+    let agent: AgentProcess;
+    let work: string;
+    const transcript: string[] = [];
+    const cli = (...args: string[]) => agentCli(agent)(...args);
+    /** A change made outside tofu, as an operator would. */
+    const byHand = async (change: (client: AgentClient) => Promise<unknown>) => {
+      const client = await AgentClient.connect(agent.url, { token: agent.token });
+      try {
+        await change(client);
+      } finally {
+        await client.close();
+      }
+    };
 
-  const { tofu, ok } = tofuRunner(
-    tofuBin ?? 'tofu',
-    () => work,
-    () => ({
-      TF_VAR_url: agent.url,
-      TF_LOG: 'trace',
-      TF_LOG_PATH: path.join(work, 'tofu.log'),
-      SNAPSYNC_URL: '',
-      SNAPSYNC_TOKEN: agent.token,
-    }),
-    transcript,
-  );
+    const { tofu, ok, interrupt } = tofuRunner(
+      () => cliBinary(hcl),
+      () => work,
+      () => ({
+        TF_VAR_url: agent.url,
+        TF_LOG: 'trace',
+        TF_LOG_PATH: path.join(work, 'tofu.log'),
+        SNAPSYNC_URL: '',
+        SNAPSYNC_TOKEN: agent.token,
+      }),
+      transcript,
+    );
 
-  before(async () => {
-    assert.ok(tofuBin, 'no tofu: run `make e2e` (it builds one) or set SNAPSYNC_TOFU');
-    agent = await startAgentProcess();
-    work = tempDir('snapsync-tofu-');
-    writeTofuRc(work);
-    fs.writeFileSync(path.join(work, 'main.tf'), config('nightly-1'));
-  });
-  after(async () => {
-    await agent?.stop();
-    cleanupTempDirs();
-  });
-
-  it('apply creates the container and the snapshot on the agent', () => {
-    const out = ok('apply', '-auto-approve');
-    assert.match(out, /Apply complete! Resources: 4 added, 0 changed, 0 destroyed/);
-    const disk = cli('describe', 'tofu-disk');
-    assert.equal(disk.type, 'vdisk');
-    assert.equal(disk.size, 8 * MiB);
-    assert.deepEqual(disk.labels, { env: 'staging' });
-    const state = JSON.parse(fs.readFileSync(path.join(work, 'terraform.tfstate'), 'utf8'));
-    const container = state.resources.find((r: { type: string }) => r.type === 'snapsync_container');
-    assert.equal(container.instances[0].attributes.uuid, disk.uuid);
-  });
-
-  it('a second plan is empty (-detailed-exitcode 0)', () => {
-    const r = tofu('plan', '-detailed-exitcode');
-    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /No changes/);
-  });
-
-  it('a new snapshot name replaces the snapshot and re-syncs in place', () => {
-    fs.writeFileSync(path.join(work, 'main.tf'), config('nightly-2'));
-    const r = tofu('plan', '-detailed-exitcode', '-out', 'next.plan');
-    assert.equal(r.status, 2, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /snapsync_snapshot\.nightly must be replaced/);
-    assert.match(r.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
-    assert.match(r.stdout, /Plan: 1 to add, 1 to change, 1 to destroy/);
-    ok('apply', 'next.plan');
-    assert.equal(cli('describe', 'tofu-disk').type, 'vdisk');
-  });
-
-  it('a re-sync by hand with the agent CLI shows as drift in plan -refresh-only; apply converges', () => {
-    cli('snapshot', 'tofu-disk', 'manual');
-    cli('sync', 'tofu-staging', 'tofu-disk@manual');
-    const refresh = tofu('plan', '-refresh-only', '-detailed-exitcode');
-    assert.equal(refresh.status, 2, `${refresh.stdout}\n${refresh.stderr}`);
-    assert.match(refresh.stdout, /in_sync\s+= true -> false/);
-    assert.match(refresh.stdout, /no longer descends from tofu-disk@nightly-2/);
-    const plan = tofu('plan', '-detailed-exitcode');
-    assert.equal(plan.status, 2, `${plan.stdout}\n${plan.stderr}`);
-    assert.match(plan.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
-    ok('apply', '-auto-approve');
-    assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
-  });
-
-  it('labels changed by hand show as drift and the next apply converges', async () => {
-    await byHand((agent) => agent.call('setLabels', { container: 'tofu-disk', labels: { env: 'tampered' } }));
-    const r = tofu('plan', '-detailed-exitcode');
-    assert.equal(r.status, 2, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /snapsync_container\.disk will be updated in-place/);
-    ok('apply', '-auto-approve');
-    assert.deepEqual(cli('describe', 'tofu-disk').labels, { env: 'staging' });
-    assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
-  });
-
-  it("an agent's refusal reaches the user as a diagnostic naming the resource and the code", async () => {
-    // Grown by hand: converging would shrink it, which the agent refuses without allow_shrink.
-    await byHand((agent) => agent.call('resize', { container: 'tofu-disk', size: 16 * MiB, shrink: false }));
-    const r = tofu('apply', '-auto-approve');
-    assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stderr, /Error: snapsync_container "tofu-disk": resize failed \[INVALID_ARGUMENT\]/);
-    assert.match(r.stderr, /with snapsync_container\.disk/);
-    await byHand((agent) => agent.call('resize', { container: 'tofu-disk', size: 8 * MiB, shrink: true }));
-    assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
-  });
-
-  it('tofu import of an existing container, then the plan is empty', () => {
-    const uuid = cli('describe', 'tofu-disk').uuid;
-    ok('state', 'rm', 'snapsync_container.disk');
-    assert.match(ok('import', 'snapsync_container.disk', 'tofu-disk'), /Import successful/);
-    const state = JSON.parse(fs.readFileSync(path.join(work, 'terraform.tfstate'), 'utf8'));
-    const container = state.resources.find((r: { type: string }) => r.type === 'snapsync_container');
-    assert.equal(container.instances[0].attributes.id, uuid);
-    const r = tofu('plan', '-detailed-exitcode');
-    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-  });
-
-  it('data "snapsync_snapshots" finds the latest nightly by label, and a sync uses its ref', async () => {
-    await byHand(async (agent) => {
-      await agent.call('snapshot', { container: 'tofu-disk', name: 'n-old', labels: { kind: 'nightly' } });
-      await agent.call('snapshot', { container: 'tofu-disk', name: 'n-new', labels: { kind: 'nightly' } });
-      await agent.call('snapshot', { container: 'tofu-disk', name: 'adhoc', labels: { kind: 'manual' } });
+    before(async () => {
+      cliBinary(hcl);
+      agent = await startAgentProcess();
+      work = tempDir('snapsync-tofu-');
+      writeTofuRc(work);
+      fs.writeFileSync(path.join(work, 'main.tf'), config('nightly-1'));
     });
-    const dir = path.join(work, 'latest-nightly');
-    fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'main.tf'), LATEST_NIGHTLY);
-    const chdir = `-chdir=${dir}`;
-    const out = ok(chdir, 'apply', '-auto-approve');
-    assert.match(out, /Apply complete! Resources: 2 added, 0 changed, 0 destroyed/);
-    assert.match(out, /latest = "tofu-disk@n-new"/);
-    const state = JSON.parse(fs.readFileSync(path.join(dir, 'terraform.tfstate'), 'utf8'));
-    const sync = state.resources.find((r: { type: string }) => r.type === 'snapsync_sync_from_snapshot');
-    assert.equal(sync.instances[0].attributes.snapshot, 'tofu-disk@n-new');
-    const data = state.resources.find((r: { mode: string }) => r.mode === 'data');
-    assert.deepEqual(
-      data.instances[0].attributes.snapshots.map((s: { name: string }) => s.name),
-      ['n-new', 'n-old'],
-    );
-    const again = tofu(chdir, 'plan', '-detailed-exitcode');
-    assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
-    const missing = LATEST_NIGHTLY.replace('container = "tofu-disk"', 'container = "tofu-nothing"');
-    fs.writeFileSync(path.join(dir, 'main.tf'), missing);
-    const refused = tofu(chdir, 'plan');
-    assert.equal(refused.status, 1, `${refused.stdout}\n${refused.stderr}`);
-    assert.match(refused.stderr, /snapsync_snapshots "tofu-nothing".*\[NOT_FOUND\]/);
-    fs.writeFileSync(path.join(dir, 'main.tf'), LATEST_NIGHTLY);
-    assert.match(ok(chdir, 'destroy', '-auto-approve'), /Resources: 2 destroyed/);
-    await byHand(async (agent) => {
-      for (const name of ['n-old', 'n-new', 'adhoc'])
-        await agent.call('deleteSnapshot', { snapshot: `tofu-disk@${name}` });
+    after(async () => {
+      await agent?.stop();
+      cleanupTempDirs();
+    });
+
+    it('apply creates the container and the snapshot on the agent', () => {
+      const out = ok('apply', '-auto-approve');
+      assert.match(out, /Apply complete! Resources: 4 added, 0 changed, 0 destroyed/);
+      const disk = cli('describe', 'tofu-disk');
+      assert.equal(disk.type, 'vdisk');
+      assert.equal(disk.size, 8 * MiB);
+      assert.deepEqual(disk.labels, { env: 'staging' });
+      const state = JSON.parse(fs.readFileSync(path.join(work, 'terraform.tfstate'), 'utf8'));
+      const container = state.resources.find((r: { type: string }) => r.type === 'snapsync_container');
+      assert.equal(container.instances[0].attributes.uuid, disk.uuid);
+    });
+
+    it('a second plan is empty (-detailed-exitcode 0)', () => {
+      const r = tofu('plan', '-detailed-exitcode');
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /No changes/);
+    });
+
+    it('a new snapshot name replaces the snapshot and re-syncs in place', () => {
+      fs.writeFileSync(path.join(work, 'main.tf'), config('nightly-2'));
+      const r = tofu('plan', '-detailed-exitcode', '-out', 'next.plan');
+      assert.equal(r.status, 2, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /snapsync_snapshot\.nightly must be replaced/);
+      assert.match(r.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
+      assert.match(r.stdout, /Plan: 1 to add, 1 to change, 1 to destroy/);
+      ok('apply', 'next.plan');
+      assert.equal(cli('describe', 'tofu-disk').type, 'vdisk');
+    });
+
+    it('a re-sync by hand with the agent CLI shows as drift in plan -refresh-only; apply converges', () => {
+      cli('snapshot', 'tofu-disk', 'manual');
+      cli('sync', 'tofu-staging', 'tofu-disk@manual');
+      const refresh = tofu('plan', '-refresh-only', '-detailed-exitcode');
+      assert.equal(refresh.status, 2, `${refresh.stdout}\n${refresh.stderr}`);
+      assert.match(refresh.stdout, /in_sync\s+= true -> false/);
+      assert.match(refresh.stdout, /no longer descends from tofu-disk@nightly-2/);
+      const plan = tofu('plan', '-detailed-exitcode');
+      assert.equal(plan.status, 2, `${plan.stdout}\n${plan.stderr}`);
+      assert.match(plan.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
+      ok('apply', '-auto-approve');
+      assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
+    });
+
+    it('labels changed by hand show as drift and the next apply converges', async () => {
+      await byHand((agent) =>
+        agent.call('setLabels', { container: 'tofu-disk', labels: { env: 'tampered' } }),
+      );
+      const r = tofu('plan', '-detailed-exitcode');
+      assert.equal(r.status, 2, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /snapsync_container\.disk will be updated in-place/);
+      ok('apply', '-auto-approve');
+      assert.deepEqual(cli('describe', 'tofu-disk').labels, { env: 'staging' });
+      assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
+    });
+
+    it("an agent's refusal reaches the user as a diagnostic naming the resource and the code", async () => {
+      // Grown by hand: converging would shrink it, which the agent refuses without allow_shrink.
+      await byHand((agent) =>
+        agent.call('resize', { container: 'tofu-disk', size: 16 * MiB, shrink: false }),
+      );
+      const r = tofu('apply', '-auto-approve');
+      assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /Error: snapsync_container "tofu-disk": resize failed \[INVALID_ARGUMENT\]/);
+      assert.match(r.stderr, /with snapsync_container\.disk/);
+      await byHand((agent) => agent.call('resize', { container: 'tofu-disk', size: 8 * MiB, shrink: true }));
+      assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
+    });
+
+    it('tofu import of an existing container, then the plan is empty', () => {
+      const uuid = cli('describe', 'tofu-disk').uuid;
+      ok('state', 'rm', 'snapsync_container.disk');
+      assert.match(ok('import', 'snapsync_container.disk', 'tofu-disk'), /Import successful/);
+      const state = JSON.parse(fs.readFileSync(path.join(work, 'terraform.tfstate'), 'utf8'));
+      const container = state.resources.find((r: { type: string }) => r.type === 'snapsync_container');
+      assert.equal(container.instances[0].attributes.id, uuid);
+      const r = tofu('plan', '-detailed-exitcode');
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    });
+
+    it('tofu import of the snapshot (container@name) and the sync (its target), then the plan is empty', () => {
+      ok('state', 'rm', 'snapsync_snapshot.nightly', 'snapsync_sync_from_snapshot.refresh');
+      assert.match(ok('import', 'snapsync_snapshot.nightly', 'tofu-disk@nightly-2'), /Import successful/);
+      assert.match(ok('import', 'snapsync_sync_from_snapshot.refresh', 'tofu-staging'), /Import successful/);
+      const state = JSON.parse(fs.readFileSync(path.join(work, 'terraform.tfstate'), 'utf8'));
+      const sync = state.resources.find((r: { type: string }) => r.type === 'snapsync_sync_from_snapshot');
+      assert.equal(sync.instances[0].attributes.snapshot, 'tofu-disk@nightly-2');
+      assert.equal(sync.instances[0].attributes.generation, cli('describe', 'tofu-staging').generation);
+      const r = tofu('plan', '-detailed-exitcode');
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    });
+
+    it('import {} blocks adopt the container, the snapshot and the sync; then the plan is empty', () => {
+      ok(
+        'state',
+        'rm',
+        'snapsync_container.disk',
+        'snapsync_snapshot.nightly',
+        'snapsync_sync_from_snapshot.refresh',
+      );
+      fs.writeFileSync(path.join(work, 'imports.tf'), IMPORTS);
+      const plan = ok('plan', '-out', 'import.plan');
+      assert.match(plan, /Plan: 3 to import, 0 to add, 0 to change, 0 to destroy/);
+      assert.match(
+        ok('apply', 'import.plan'),
+        /Apply complete! Resources: 3 imported, 0 added, 0 changed, 0 destroyed/,
+      );
+      fs.rmSync(path.join(work, 'imports.tf'));
+      const r = tofu('plan', '-detailed-exitcode');
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    });
+
+    it('data "snapsync_snapshots" finds the latest nightly by label, and a sync uses its ref', async () => {
+      await byHand(async (agent) => {
+        await agent.call('snapshot', { container: 'tofu-disk', name: 'n-old', labels: { kind: 'nightly' } });
+        await agent.call('snapshot', { container: 'tofu-disk', name: 'n-new', labels: { kind: 'nightly' } });
+        await agent.call('snapshot', { container: 'tofu-disk', name: 'adhoc', labels: { kind: 'manual' } });
+      });
+      const dir = path.join(work, 'latest-nightly');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'main.tf'), LATEST_NIGHTLY);
+      const chdir = `-chdir=${dir}`;
+      const out = ok(chdir, 'apply', '-auto-approve');
+      assert.match(out, /Apply complete! Resources: 2 added, 0 changed, 0 destroyed/);
+      assert.match(out, /latest = "tofu-disk@n-new"/);
+      const state = JSON.parse(fs.readFileSync(path.join(dir, 'terraform.tfstate'), 'utf8'));
+      const sync = state.resources.find((r: { type: string }) => r.type === 'snapsync_sync_from_snapshot');
+      assert.equal(sync.instances[0].attributes.snapshot, 'tofu-disk@n-new');
+      const data = state.resources.find((r: { mode: string }) => r.mode === 'data');
+      assert.deepEqual(
+        data.instances[0].attributes.snapshots.map((s: { name: string }) => s.name),
+        ['n-new', 'n-old'],
+      );
+      const again = tofu(chdir, 'plan', '-detailed-exitcode');
+      assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
+      const missing = LATEST_NIGHTLY.replace('container = "tofu-disk"', 'container = "tofu-nothing"');
+      fs.writeFileSync(path.join(dir, 'main.tf'), missing);
+      const refused = tofu(chdir, 'plan');
+      assert.equal(refused.status, 1, `${refused.stdout}\n${refused.stderr}`);
+      assert.match(refused.stderr, /snapsync_snapshots "tofu-nothing".*\[NOT_FOUND\]/);
+      fs.writeFileSync(path.join(dir, 'main.tf'), LATEST_NIGHTLY);
+      assert.match(ok(chdir, 'destroy', '-auto-approve'), /Resources: 2 destroyed/);
+      await byHand(async (agent) => {
+        for (const name of ['n-old', 'n-new', 'adhoc'])
+          await agent.call('deleteSnapshot', { snapshot: `tofu-disk@${name}` });
+      });
+    });
+
+    it('timeouts { create } against a hung agent: the apply fails naming the resource and the limit; nothing is recorded', () => {
+      const dir = path.join(work, 'interrupted');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'main.tf'), interruptedConfig('timeouts {\n    create = "2s"\n  }'));
+      agent.pause(true);
+      try {
+        const r = tofu(`-chdir=${dir}`, 'apply', '-auto-approve');
+        assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+        assert.match(
+          r.stderr,
+          /Error: snapsync_container "tofu-int": create timed out after 2s \(timeouts\.create\) \[TIMEOUT\]/,
+        );
+        assert.match(r.stderr, /Nothing had been sent to the agent/);
+      } finally {
+        agent.pause(false);
+      }
+      assert.deepEqual(stateResources(dir), []);
+      assert.equal(
+        cli('ls').some((c: { name: string }) => c.name === 'tofu-int'),
+        false,
+      );
+    });
+
+    it('Ctrl-C during apply: the CLI sends StopProvider, the create stops with a diagnostic, nothing half done; apply then converges', async () => {
+      const dir = path.join(work, 'interrupted');
+      fs.writeFileSync(path.join(dir, 'main.tf'), interruptedConfig(''));
+      agent.pause(true);
+      let r: Interrupted;
+      try {
+        r = await interrupt([`-chdir=${dir}`, 'apply', '-auto-approve'], /Creating\.\.\./);
+      } finally {
+        agent.pause(false);
+      }
+      const output = `${r.stdout}\n${r.stderr}`;
+      assert.ok(r.interrupted, output);
+      assert.equal(r.status, 1, output);
+      assert.match(output, /Interrupt received/);
+      assert.match(output, /Error: snapsync_container "tofu-int": create stopped \[STOPPED\]/);
+      assert.deepEqual(stateResources(dir), []);
+      assert.equal(
+        cli('ls').some((c: { name: string }) => c.name === 'tofu-int'),
+        false,
+      );
+      assert.match(ok(`-chdir=${dir}`, 'apply', '-auto-approve'), /Resources: 1 added/);
+      assert.equal(tofu(`-chdir=${dir}`, 'plan', '-detailed-exitcode').status, 0);
+      assert.match(ok(`-chdir=${dir}`, 'destroy', '-auto-approve'), /Resources: 1 destroyed/);
+    });
+
+    it('destroy leaves no container, fsck clean', () => {
+      const out = ok('destroy', '-auto-approve');
+      assert.match(out, /Destroy complete! Resources: 4 destroyed/);
+      assert.equal(
+        cli('ls').some((c: { name: string }) => c.name.startsWith('tofu-')),
+        false,
+      );
+      assert.equal(cli('fsck').ok, true);
+    });
+
+    it('apply after destroy builds everything again, and destroy again', () => {
+      assert.match(ok('apply', '-auto-approve'), /Resources: 4 added, 0 changed, 0 destroyed/);
+      assert.equal(cli('describe', 'tofu-disk').size, 8 * MiB);
+      assert.match(ok('destroy', '-auto-approve'), /Resources: 4 destroyed/);
+      assert.equal(cli('fsck').ok, true);
+    });
+
+    it('the token is in no state file, plan file, log or output', () => {
+      const holding = filesUnder(work)
+        .filter(([, text]) => text.includes(agent.token))
+        .map(([file]) => path.relative(work, file));
+      assert.deepEqual(holding, []);
+      assert.ok(fs.existsSync(path.join(work, 'tofu.log')), 'TF_LOG=trace wrote a log');
+      assert.equal(
+        transcript.some((t) => t.includes(agent.token)),
+        false,
+      );
     });
   });
-
-  it('destroy leaves no container, fsck clean', () => {
-    const out = ok('destroy', '-auto-approve');
-    assert.match(out, /Destroy complete! Resources: 4 destroyed/);
-    assert.equal(
-      cli('ls').some((c: { name: string }) => c.name.startsWith('tofu-')),
-      false,
-    );
-    assert.equal(cli('fsck').ok, true);
-  });
-
-  it('apply after destroy builds everything again, and destroy again', () => {
-    assert.match(ok('apply', '-auto-approve'), /Resources: 4 added, 0 changed, 0 destroyed/);
-    assert.equal(cli('describe', 'tofu-disk').size, 8 * MiB);
-    assert.match(ok('destroy', '-auto-approve'), /Resources: 4 destroyed/);
-    assert.equal(cli('fsck').ok, true);
-  });
-
-  it('the token is in no state file, plan file, log or output', () => {
-    const holding = filesUnder(work)
-      .filter(([, text]) => text.includes(agent.token))
-      .map(([file]) => path.relative(work, file));
-    assert.deepEqual(holding, []);
-    assert.ok(fs.existsSync(path.join(work, 'tofu.log')), 'TF_LOG=trace wrote a log');
-    assert.equal(
-      transcript.some((t) => t.includes(agent.token)),
-      false,
-    );
-  });
-});
+}

@@ -19,6 +19,18 @@ export interface AgentProcess {
   logs(): string;
   stop(): Promise<number | null>;
   kill(): Promise<void>;
+  /** Pauses (SIGSTOP) or resumes (SIGCONT) the agent itself: a hung agent, as clients see one. */
+  pause(paused: boolean): void;
+}
+
+/** The agent's own pid: the launcher's child when it handed over to the project's Node. */
+function agentPid(launcher: number): number {
+  try {
+    const children = fs.readFileSync(`/proc/${launcher}/task/${launcher}/children`, 'utf8').trim();
+    return children ? Number(children.split(/\s+/)[0]) : launcher;
+  } catch {
+    return launcher;
+  }
 }
 
 /** The agent's first stdout line (`nbd` with --nbd). */
@@ -81,6 +93,7 @@ export async function startAgentProcess(
       child.kill('SIGKILL');
       await exited;
     },
+    pause: (paused) => process.kill(agentPid(child.pid!), paused ? 'SIGSTOP' : 'SIGCONT'),
   };
 }
 

@@ -46,9 +46,13 @@ export function certPemFromHandshake(cert: string): string {
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`.replace('\n\n', '\n');
 }
 
-export async function startPlugin(env: Record<string, string> = {}): Promise<PluginProcess> {
+/** Starts the plugin with `node` (the Node that runs the tests unless given) as tofu would. */
+export async function startPlugin(
+  env: Record<string, string> = {},
+  node: string = process.execPath,
+): Promise<PluginProcess> {
   const clientCert = selfSignedCertificate();
-  const child = spawn(process.execPath, [PLUGIN_BIN], {
+  const child = spawn(node, [PLUGIN_BIN], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
