@@ -35,7 +35,7 @@ async function measure(dir: string, fill: (pool: Pool) => Promise<void>) {
   const env = open({ path: path.join(dir, 'meta'), readOnly: true, maxDbs: 16 });
   const stats = env.getStats() as { pageSize: number };
   let pages = 0;
-  for (const key of env.getKeys({})) {
+  for (const key of [...env.getKeys({})]) {
     const s = env.openDB({ name: String(key) }).getStats() as Record<string, number>;
     pages += s.treeBranchPageCount! + s.treeLeafPageCount! + s.overflowPages!;
   }
