@@ -66,11 +66,12 @@ export class EngineCore implements IoContext {
     const spaceOps = this.space.dirtyOps();
     if (batch.isEmpty && spaceOps.length === 0) return;
     this.device.syncData();
-    const ops: StoreOp[] = [...batch.recordOps(), ...this.tables.stagedOps(batch)];
+    const ops: StoreOp[] = [...batch.recordOps(), ...this.tables.presenceOps(batch)];
     ops.push(...spaceOps);
     const release = this.space.planRelease(batch.released);
     ops.push(...release.ops);
-    this.store.commit(ops);
+    // Map groups merge staged entries into committed records, read inside the commit's own transaction.
+    this.store.commit(ops, () => this.tables.blocks.write(batch.mapOps));
     this.space.committed();
     release.apply();
     batch.clear();

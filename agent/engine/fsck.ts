@@ -14,7 +14,7 @@ import type { ContainerRecord, PoolRecord, SnapshotRecord, TableRecord } from '.
 export const FSCK_CODES = [
   /** The stored pool record is missing or differs from the one the pool was opened with. */
   'POOL_RECORD_INVALID',
-  /** A container, snapshot or table record that is not a version-1 record of its key's id, or a map group record whose length disagrees with its bitmap. */
+  /** A container, snapshot or table record that is not a version-1 record of its key's id, or a map group record that does not decode. */
   'RECORD_INVALID',
   /** The container name index and the container records disagree. */
   'NAME_INDEX_MISMATCH',

@@ -39,7 +39,7 @@ import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } fro
 import { SpaceMap } from './space-map';
 import { discardIncomplete, StagedContainer } from './staged';
 import { BlockDevice, deviceSize } from './store/block-device';
-import { MAX_PHYSICAL_BLOCK } from './store/block-map';
+import { MAX_PHYSICAL_BLOCK } from './store/group-record';
 import {
   CURRENT_FORMAT_VERSION,
   DB,

@@ -148,9 +148,9 @@ export class TableRegistry {
     return value;
   }
 
-  /** Store ops for the batch's staged map entries and the presence chunks they touched. */
-  stagedOps(batch: WriteBatch): StoreOp[] {
-    const ops = this.blocks.ops(batch.mapOps);
+  /** Store ops for the presence chunks the batch touched (its map entries go through `blocks.write`). */
+  presenceOps(batch: WriteBatch): StoreOp[] {
+    const ops: StoreOp[] = [];
     for (const [tableId, chunks] of batch.dirtyChunks) {
       const table = this.tables.get(tableId);
       for (const chunk of chunks) {

@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { type Key, open } from 'lmdb';
 import { FSCK_CODES, type FsckCode, Pool } from '../../agent/engine';
-import { decodeGroup, encodeGroup, GROUP_SHIFT, groupKey } from '../../agent/engine/store/block-map';
+import { decodeGroup, encodeGroup, GROUP_SHIFT, groupKey } from '../../agent/engine/store/group-record';
 import type {
   ContainerRecord,
   SequenceRecord,
@@ -190,7 +190,7 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       },
     },
     {
-      what: "a map group record longer than its bitmap says (a@s's, the first)",
+      what: "a map group record whose length does not decode (a@s's, the first)",
       edit: (s) => {
         const { key, value } = s.entries('map-groups')[0]!;
         const table = (key as Buffer).readUInt32BE(0);

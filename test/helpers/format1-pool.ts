@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { open } from 'lmdb';
-import { decodeGroup, GROUP_SHIFT } from '../../agent/engine/store/block-map';
+import { decodeGroup, GROUP_SHIFT } from '../../agent/engine/store/group-record';
 
 export async function rewriteAsFormat1(dir: string): Promise<void> {
   const root = open({ path: path.join(dir, 'meta'), maxDbs: 16 });

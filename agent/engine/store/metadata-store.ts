@@ -117,11 +117,12 @@ export class MetadataStore {
   }
 
   /**
-   * Applies every op in one write transaction. Throws OUT_OF_SPACE if the host
+   * Applies every op, then runs `alsoInTransaction` (writes that read what
+   * they change, e.g. map groups), in one write transaction. Throws OUT_OF_SPACE if the host
    * filesystem is full even after `onNoSpace` made what room it could, and
    * IO_ERROR if LMDB refuses otherwise (nothing is applied then).
    */
-  commit(ops: Iterable<StoreOp>): void {
+  commit(ops: Iterable<StoreOp>, alsoInTransaction?: () => void): void {
     const all = [...ops];
     this.transaction('metadata commit', () => {
       for (const op of all) {
@@ -129,6 +130,7 @@ export class MetadataStore {
         if (op.value === undefined) db.removeSync(op.key);
         else db.putSync(op.key, op.value);
       }
+      alsoInTransaction?.();
     });
   }
 

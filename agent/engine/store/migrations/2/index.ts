@@ -11,7 +11,7 @@
  * records before the old pages are freed, at the commit.
  */
 import { CORRUPT, INVALID_ARGUMENT } from '../../../errors';
-import { encodeGroup, GROUP_BLOCKS, GROUP_SHIFT, groupKey, MAX_PHYSICAL_BLOCK } from '../../block-map';
+import { encodeGroup, GROUP_BLOCKS, GROUP_SHIFT, groupKey, MAX_PHYSICAL_BLOCK } from '../../group-record';
 import { DB, META_POOL } from '../../keys';
 import type { MetadataStore } from '../../metadata-store';
 import type { PoolRecord } from '../../records';
