@@ -12,6 +12,7 @@
  * Cost: `get` is one B-tree lookup and a scan of one record; `write` reads and
  * rewrites each touched group once per commit.
  */
+import { CORRUPT } from '../errors';
 import {
   decodeGroup,
   encodeGroup,
@@ -57,8 +58,8 @@ export class BlockMap {
 
   /**
    * Every committed entry (of one table, if given), in (table, block) order.
-   * A format-2 record that does not decode is skipped and
-   * reported to `onInvalid`.
+   * A format-2 record that does not decode is skipped and reported to
+   * `onInvalid` (-1 for what its key does not say).
    */
   *entries(
     table?: number,
@@ -73,12 +74,12 @@ export class BlockMap {
     }
     const range = table === undefined ? {} : { start: groupKey(table, 0), end: groupKey(table + 1, 0) };
     for (const { key, value } of this.store.entries<Buffer, Buffer>(DB.mapGroups, range, transaction)) {
-      const t = key.readUInt32BE(0);
-      const group = key.readUInt32BE(4);
       if (key.length !== 8 || groupEntryCount(value) < 0) {
-        onInvalid?.(t, group);
+        onInvalid?.(key.length >= 4 ? key.readUInt32BE(0) : -1, key.length === 8 ? key.readUInt32BE(4) : -1);
         continue;
       }
+      const t = key.readUInt32BE(0);
+      const group = key.readUInt32BE(4);
       const base = group * GROUP_BLOCKS;
       // Decoded before yielding: the consumer's own reads may reuse the buffer lmdb handed out.
       for (const [offset, physical] of [...decodeGroup(value)])
@@ -115,8 +116,12 @@ export class BlockMap {
         const key = groupKey(table, group);
         physicals.fill(-1);
         const committed = db.getBinaryFast(key);
-        if (committed !== undefined && groupEntryCount(committed) > 0)
+        if (committed !== undefined) {
+          // Rewriting a record that does not decode would lose its entries for good: refused (fsck names it).
+          if (groupEntryCount(committed) < 0)
+            throw CORRUPT(`map group record ${group} of table ${table} is invalid`, { table, group });
           for (const [offset, physical] of decodeGroup(committed)) physicals[offset] = physical;
+        }
         for (const [offset, physical] of list) physicals[offset] = physical ?? -1;
         const record = encodeGroup(physicals);
         if (record === undefined) db.removeSync(key);
