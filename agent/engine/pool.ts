@@ -143,7 +143,7 @@ export class Pool {
     if (capacityBlocks < 1) {
       throw INVALID_ARGUMENT('capacity must hold at least one block', { argument: 'capacityBytes' });
     }
-    // Format 2 stores physical block numbers as u32 (store/block-map.ts).
+    // Format 2 stores physical block numbers as u32 (store/group-record.ts).
     if (capacityBlocks > MAX_PHYSICAL_BLOCK) {
       throw INVALID_ARGUMENT(
         `capacity must be at most ${MAX_PHYSICAL_BLOCK} blocks; use a larger block size`,

@@ -29,6 +29,16 @@ describe('pool lifecycle', () => {
     }
   });
 
+  it('refuses a capacity of 2^32 blocks or more (format 2 numbers physical blocks in 32 bits)', async () => {
+    rejects(
+      () => Pool.create(tempDir(), { blockSize: 4096, capacityBytes: 2 ** 32 * 4096 }),
+      'INVALID_ARGUMENT',
+    );
+    const largest = Pool.create(tempDir(), { blockSize: 4096, capacityBytes: (2 ** 32 - 1) * 4096 });
+    assert.equal(largest.info().capacityBlocks, 2 ** 32 - 1);
+    await largest.close();
+  });
+
   it('keeps data on a given file and caps capacity at its size', async () => {
     const dir = tempDir();
     const data = path.join(tempDir(), 'device.img');
