@@ -35,12 +35,15 @@ async function measure(dir: string, fill: (pool: Pool) => Promise<void>) {
   const env = open({ path: path.join(dir, 'meta'), readOnly: true, maxDbs: 16 });
   const stats = env.getStats() as { pageSize: number };
   let pages = 0;
+  const perDb: Record<string, number> = {};
   for (const key of [...env.getKeys({})]) {
     const s = env.openDB({ name: String(key) }).getStats() as Record<string, number>;
-    pages += s.treeBranchPageCount! + s.treeLeafPageCount! + s.overflowPages!;
+    const n = s.treeBranchPageCount! + s.treeLeafPageCount! + s.overflowPages!;
+    pages += n;
+    if (n > 0) perDb[String(key)] = n * stats.pageSize;
   }
   await env.close();
-  return { format, entries: checked.mapEntries, file, used: pages * stats.pageSize };
+  return { format, entries: checked.mapEntries, file, used: pages * stats.pageSize, perDb };
 }
 
 async function main() {
@@ -74,7 +77,11 @@ async function main() {
       const r = await measure(path.join(root, String(n++)), fill);
       console.log(
         `${label} (format ${r.format}): ${r.entries} mapped blocks, data.mdb ${(r.file / MiB).toFixed(1)} MiB = ` +
-          `${(r.file / r.entries).toFixed(1)} B/block; pages in use ${(r.used / r.entries).toFixed(1)} B/block`,
+          `${(r.file / r.entries).toFixed(1)} B/block; pages in use ${(r.used / r.entries).toFixed(1)} B/block (` +
+          Object.entries(r.perDb)
+            .map(([db, bytes]) => `${db} ${(bytes / r.entries).toFixed(1)}`)
+            .join(', ') +
+          ')',
       );
     }
   } finally {

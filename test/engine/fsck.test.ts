@@ -72,7 +72,7 @@ class Store {
       const [table, group] = [(key as Buffer).readUInt32BE(0), (key as Buffer).readUInt32BE(4)];
       return [...decodeGroup(value as Buffer)].map(([offset, physical]) => ({
         table,
-        block: (group << GROUP_SHIFT) + offset,
+        block: group * (1 << GROUP_SHIFT) + offset,
         physical,
       }));
     });

@@ -1,6 +1,6 @@
 /**
  * Format 2's block-map record (store/group-record.ts): any set of entries of
- * a group encodes to one record (sparse below 32 entries, dense from 32) that
+ * a group encodes to one record (sparse below 64 entries, dense from 64) that
  * decodes and looks up to exactly those entries; a record of any other length
  * does not decode.
  */
@@ -16,7 +16,10 @@ import {
 } from '../../agent/engine/store/group-record';
 
 const groups = fc
-  .uniqueArray(fc.integer({ min: 0, max: GROUP_BLOCKS - 1 }), { maxLength: GROUP_BLOCKS })
+  .oneof(
+    fc.uniqueArray(fc.integer({ min: 0, max: GROUP_BLOCKS - 1 }), { maxLength: 80 }),
+    fc.uniqueArray(fc.integer({ min: 0, max: GROUP_BLOCKS - 1 }), { maxLength: GROUP_BLOCKS }),
+  )
   .chain((offsets) =>
     fc.tuple(
       fc.constant(offsets),
@@ -38,7 +41,9 @@ describe('format-2 map group records', () => {
         const record = encodeGroup(slots);
         if (offsets.length === 0) return record === undefined;
         assert.ok(record);
-        assert.equal(record.length, offsets.length < 32 ? 5 * offsets.length : 32 + 4 * offsets.length);
+        const sparse = 6 * offsets.length;
+        const dense = GROUP_BLOCKS / 8 + 4 * offsets.length;
+        assert.equal(record.length, Math.min(sparse, dense), 'the smaller encoding');
         assert.equal(groupEntryCount(record), offsets.length);
         const expected = offsets.map((o) => [o, slots[o]!]).sort((a, b) => a[0]! - b[0]!);
         assert.deepEqual([...decodeGroup(record)], expected);
@@ -55,7 +60,8 @@ describe('format-2 map group records', () => {
     assert.equal(groupEntryCount(sparse), 2);
     assert.equal(groupEntryCount(Buffer.alloc(0)), -1);
     assert.equal(groupEntryCount(Buffer.concat([sparse, Buffer.alloc(1)])), -1);
-    assert.equal(groupEntryCount(Buffer.concat([sparse.subarray(5), sparse.subarray(0, 5)])), -1);
+    assert.equal(groupEntryCount(Buffer.concat([sparse.subarray(6), sparse.subarray(0, 6)])), -1);
+    assert.equal(groupEntryCount(Buffer.from([0xff, 0xff, 0, 0, 0, 1])), -1, 'an offset past the group');
     const dense = encodeGroup(new Array<number>(GROUP_BLOCKS).fill(1))!;
     assert.equal(groupEntryCount(dense), GROUP_BLOCKS);
     assert.equal(groupEntryCount(dense.subarray(0, dense.length - 4)), -1);

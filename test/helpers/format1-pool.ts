@@ -16,7 +16,7 @@ export async function rewriteAsFormat1(dir: string): Promise<void> {
   root.transactionSync(() => {
     for (const { key, value } of groups.getRange({})) {
       const table = (key as Buffer).readUInt32BE(0);
-      const base = (key as Buffer).readUInt32BE(4) << GROUP_SHIFT;
+      const base = (key as Buffer).readUInt32BE(4) * (1 << GROUP_SHIFT);
       for (const [offset, physical] of decodeGroup(value as Buffer))
         map.putSync([table, base + offset], physical);
     }

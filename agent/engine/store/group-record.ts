@@ -1,24 +1,27 @@
 /**
  * Format 2's block-map record: the entries (logical block → physical block,
- * 0 = explicit zeros) of one table in one group of GROUP_BLOCKS = 256 logical
+ * 0 = explicit zeros) of one table in one group of GROUP_BLOCKS = 1024 logical
  * blocks, in the smaller of two encodings, told apart by length:
- * - sparse, fewer than DENSE_MIN entries: `offset u8, physical u32 BE` per
- *   entry, offsets strictly increasing (5 bytes each; length < 160);
- * - dense, DENSE_MIN or more: a 32-byte bitmap of the mapped offsets (bit
+ * - sparse, fewer than DENSE_MIN (64) entries: `offset u16 BE, physical u32
+ *   BE` per entry, offsets strictly increasing (6 bytes each; length < 384);
+ * - dense, DENSE_MIN or more: a 128-byte bitmap of the mapped offsets (bit
  *   o & 7 of byte o >> 3, as presence bitmaps), then one physical u32 BE per
- *   set bit in offset order (length = 32 + 4 × entries ≥ 160).
+ *   set bit in offset order (length = 128 + 4 × entries ≥ 384).
+ * Big groups spread LMDB's per-record cost (node header, key) over many
+ * blocks even in sparsely written tables; a dense group's record (up to
+ * 4 KiB) lives on LMDB overflow pages.
  * Key: `table u32 BE | group u32 BE`, so records sort by table, then block.
  * Physical blocks are u32: a format-2 pool holds fewer than 2^32 blocks.
  *
- * Cost: a lookup scans ≤ 31 sparse entries or popcounts ≤ 32 bytes.
+ * Cost: a lookup binary-searches ≤ 63 sparse entries or popcounts ≤ 128 bytes.
  */
-export const GROUP_SHIFT = 8;
+export const GROUP_SHIFT = 10;
 export const GROUP_BLOCKS = 1 << GROUP_SHIFT;
 export const GROUP_MASK = GROUP_BLOCKS - 1;
 const BITMAP_BYTES = GROUP_BLOCKS / 8;
-/** Entries from which the dense encoding is the smaller (32 + 4n ≤ 5n). */
-const DENSE_MIN = BITMAP_BYTES;
-const SPARSE_ENTRY = 5;
+const SPARSE_ENTRY = 6;
+/** Entries from which the dense encoding is the smaller (128 + 4n ≤ 6n): 64. */
+const DENSE_MIN = BITMAP_BYTES / (SPARSE_ENTRY - 4);
 /** The largest physical block a format-2 record can hold. */
 export const MAX_PHYSICAL_BLOCK = 0xffffffff;
 
@@ -39,13 +42,18 @@ const u32 = (record: Uint8Array, at: number) =>
   ((record[at]! << 24) | (record[at + 1]! << 16) | (record[at + 2]! << 8) | record[at + 3]!) >>> 0;
 
 const isSparse = (record: Uint8Array) => record.length < BITMAP_BYTES + 4 * DENSE_MIN;
+const offsetAt = (record: Uint8Array, at: number) => (record[at]! << 8) | record[at + 1]!;
 
 /** Entries a group record holds, or -1 if it does not decode (or holds none). */
 export function groupEntryCount(record: Uint8Array): number {
   if (isSparse(record)) {
     if (record.length === 0 || record.length % SPARSE_ENTRY !== 0) return -1;
-    for (let at = SPARSE_ENTRY; at < record.length; at += SPARSE_ENTRY)
-      if (record[at]! <= record[at - SPARSE_ENTRY]!) return -1;
+    for (let at = 0; at < record.length; at += SPARSE_ENTRY)
+      if (
+        offsetAt(record, at) >= GROUP_BLOCKS ||
+        (at > 0 && offsetAt(record, at) <= offsetAt(record, at - SPARSE_ENTRY))
+      )
+        return -1;
     return record.length / SPARSE_ENTRY;
   }
   let n = 0;
@@ -56,9 +64,15 @@ export function groupEntryCount(record: Uint8Array): number {
 /** The physical block of `offset` in a valid group record, or undefined if it does not map it. */
 export function groupLookup(record: Uint8Array, offset: number): number | undefined {
   if (isSparse(record)) {
-    for (let at = 0; at < record.length; at += SPARSE_ENTRY) {
-      if (record[at] === offset) return u32(record, at + 1);
-      if (record[at]! > offset) return undefined;
+    let low = 0;
+    let high = record.length / SPARSE_ENTRY - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const at = middle * SPARSE_ENTRY;
+      const found = offsetAt(record, at);
+      if (found === offset) return u32(record, at + 2);
+      if (found < offset) low = middle + 1;
+      else high = middle - 1;
     }
     return undefined;
   }
@@ -73,7 +87,8 @@ export function groupLookup(record: Uint8Array, offset: number): number | undefi
 /** Every (offset, physical) of a valid group record, in offset order. */
 export function* decodeGroup(record: Uint8Array): Generator<[offset: number, physical: number]> {
   if (isSparse(record)) {
-    for (let at = 0; at < record.length; at += SPARSE_ENTRY) yield [record[at]!, u32(record, at + 1)];
+    for (let at = 0; at < record.length; at += SPARSE_ENTRY)
+      yield [offsetAt(record, at), u32(record, at + 2)];
     return;
   }
   let at = BITMAP_BYTES;
@@ -94,8 +109,8 @@ export function encodeGroup(physicals: ArrayLike<number>): Buffer | undefined {
     let at = 0;
     for (let offset = 0; offset < GROUP_BLOCKS; offset++) {
       if (physicals[offset]! < 0) continue;
-      record[at] = offset;
-      record.writeUInt32BE(physicals[offset]!, at + 1);
+      record.writeUInt16BE(offset, at);
+      record.writeUInt32BE(physicals[offset]!, at + 2);
       at += SPARSE_ENTRY;
     }
     return record;
