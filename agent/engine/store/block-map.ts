@@ -3,7 +3,7 @@
  * (0 = explicit zeros), in the layout of the pool's format version.
  *
  * Format 2 (what this build writes): DB `map-groups`, one record per table and
- * group of 256 logical blocks (group-record.ts: 5 bytes per entry while a
+ * group of 1024 logical blocks (group-record.ts: 6 bytes per entry while a
  * group is sparse, a bitmap and 4 bytes per entry once it is dense), where
  * format 1 paid a whole B-tree entry per block (~23 bytes before page fill).
  * Format 1 (read only, for the migration and fsck): DB `map`, ordered-binary

@@ -8,7 +8,7 @@
  * Format versions (the pool record's `formatVersion`, checked at open):
  * - 1: `map` holds one entry per mapped block (ordered-binary `[table, block]`
  *   → number). Read by the migration and by fsck only; opening migrates it.
- * - 2: `map-groups` holds one record per 256 logical blocks of a table
+ * - 2: `map-groups` holds one record per 1024 logical blocks of a table
  *   (block-map.ts); `map` is empty. Incompatible: a format-1 build refuses it.
  */
 
