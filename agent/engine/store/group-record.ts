@@ -8,8 +8,9 @@
  *   o & 7 of byte o >> 3, as presence bitmaps), then one physical u32 BE per
  *   set bit in offset order (length = 128 + 4 × entries ≥ 384).
  * Big groups spread LMDB's per-record cost (node header, key) over many
- * blocks even in sparsely written tables; a dense group's record (up to
- * 4 KiB) lives on LMDB overflow pages.
+ * blocks even in sparsely written tables; from ~470 entries a record (up to
+ * 4.2 KiB) no longer fits a 4 KiB leaf's node limit and lives on LMDB
+ * overflow pages (2 per fully mapped group: 8 bytes per block).
  * Key: `table u32 BE | group u32 BE`, so records sort by table, then block.
  * Physical blocks are u32: a format-2 pool holds fewer than 2^32 blocks.
  *
