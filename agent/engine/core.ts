@@ -4,7 +4,7 @@
  * snapshots, sync, …) work through it.
  *
  * Commit order: data fdatasync → one metadata transaction (records, map
- * entries, presence chunks, space map) → then freed blocks become allocatable.
+ * groups, presence chunks, space map) → then freed blocks become allocatable.
  * `mutate` runs a metadata operation as one transaction: acknowledged writes
  * are committed first, so a failure rolls back the operation and nothing else.
  */
@@ -66,23 +66,12 @@ export class EngineCore implements IoContext {
     const spaceOps = this.space.dirtyOps();
     if (batch.isEmpty && spaceOps.length === 0) return;
     this.device.syncData();
-    const ops: StoreOp[] = [...batch.recordOps()];
-    for (const [table, entries] of batch.mapOps) {
-      for (const [block, physical] of entries) {
-        ops.push({ db: DB.map, key: [table, block], value: physical === null ? undefined : physical });
-      }
-    }
-    for (const [tableId, chunks] of batch.dirtyChunks) {
-      const table = this.tables.tables.get(tableId);
-      for (const chunk of chunks) {
-        const bits = table?.presence.chunks.get(chunk);
-        ops.push({ db: DB.presence, key: [tableId, chunk], value: bits ? Buffer.from(bits) : undefined });
-      }
-    }
+    const ops: StoreOp[] = [...batch.recordOps(), ...this.tables.presenceOps(batch)];
     ops.push(...spaceOps);
     const release = this.space.planRelease(batch.released);
     ops.push(...release.ops);
-    this.store.commit(ops);
+    // Map groups merge staged entries into committed records, read inside the commit's own transaction.
+    this.store.commit(ops, () => this.tables.blocks.write(batch.mapOps));
     this.space.committed();
     release.apply();
     batch.clear();

@@ -7,13 +7,14 @@
  */
 import type { EngineCore } from './core';
 import { CHUNK_BLOCKS, CHUNK_SHIFT, popcount } from './presence';
-import { DB, META_HWM, META_POOL, ZERO_BLOCK } from './store/keys';
+import { BlockMap } from './store/block-map';
+import { CURRENT_FORMAT_VERSION, DB, META_HWM, META_POOL, ZERO_BLOCK } from './store/keys';
 import type { ContainerRecord, PoolRecord, SnapshotRecord, TableRecord } from './store/records';
 
 export const FSCK_CODES = [
   /** The stored pool record is missing or differs from the one the pool was opened with. */
   'POOL_RECORD_INVALID',
-  /** A container, snapshot or table record that is not a version-1 record of its key's id. */
+  /** A container, snapshot or table record that is not a version-1 record of its key's id, or a map group record that does not decode. */
   'RECORD_INVALID',
   /** The container name index and the container records disagree. */
   'NAME_INDEX_MISMATCH',
@@ -55,6 +56,8 @@ export const FSCK_CODES = [
   'FREE_OVERLAPS_OWNED',
   /** Presence bitmaps that disagree with the map entries. */
   'PRESENCE_MISMATCH',
+  /** Map records in the layout of another format version than the pool record's (a migration half applied). */
+  'FORMAT_MIXED',
   /** An id sequence below an id it already handed out (the next one would collide). */
   'SEQUENCE_BEHIND',
   /** A frozen (snapshot) table whose map entries differ from what it held when it froze: it was written. */
@@ -305,10 +308,13 @@ export async function fsck(
     const perChunk = new Map<string, number>();
     const perTable = new Map<number, number>();
     let mapEntries = 0;
-    const approxTotal = Math.max(1, store.db(DB.map).getCount({ transaction: txn } as never));
-    for (const { key, value } of store.entries<[number, number], number>(DB.map, {}, txn)) {
+    // The opened record's format says where the entries are (offline fsck reads format 1 without migrating it).
+    const blocks = new BlockMap(store, core.record.formatVersion ?? CURRENT_FORMAT_VERSION);
+    const approxTotal = Math.max(1, blocks.recordCount(txn));
+    const invalidGroup = (table: number, group: number) =>
+      report('RECORD_INVALID', `map group record ${group} of table ${table} is invalid`, { table, group });
+    for (const { table: tableId, block, physical: value } of blocks.entries(undefined, txn, invalidGroup)) {
       mapEntries++;
-      const [tableId, block] = key;
       if (!tables.has(tableId)) {
         report('MAP_TABLE_MISSING', `map entry for missing table ${tableId}`, { table: tableId, block });
         continue;
@@ -380,16 +386,24 @@ export async function fsck(
         { table, chunk },
       );
     }
+    // One layout only: a migration commits the new records, the old ones' removal and the version together.
+    const otherLayout = blocks.formatVersion === 1 ? DB.mapGroups : DB.map;
+    const stray = store.count(otherLayout, txn);
+    if (stray > 0)
+      report(
+        'FORMAT_MIXED',
+        `${stray} record(s) in ${otherLayout}, a map layout of another format than the pool's ${blocks.formatVersion}`,
+        { db: otherLayout, records: stray },
+      );
     // Exact check that each map entry's presence bit is set.
-    for (const { key } of store.entries<[number, number], number>(DB.map, {}, txn)) {
-      const bits = store.get<Buffer>(DB.presence, [key[0], key[1] >>> CHUNK_SHIFT], txn);
-      const i = key[1] & (CHUNK_BLOCKS - 1);
+    for (const { table, block } of blocks.entries(undefined, txn)) {
+      const bits = store.get<Buffer>(DB.presence, [table, block >>> CHUNK_SHIFT], txn);
+      const i = block & (CHUNK_BLOCKS - 1);
       if (bits && !(bits[i >>> 3]! & (1 << (i & 7)))) {
-        report(
-          'PRESENCE_MISMATCH',
-          `table ${key[0]} block ${key[1]} is mapped but its presence bit is clear`,
-          { table: key[0], block: key[1] },
-        );
+        report('PRESENCE_MISMATCH', `table ${table} block ${block} is mapped but its presence bit is clear`, {
+          table,
+          block,
+        });
       }
     }
 

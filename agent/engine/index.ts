@@ -4,6 +4,7 @@ export * from './errors';
 export type { FsckCode, FsckProblem, FsckReport } from './fsck';
 export { FSCK_CODES } from './fsck';
 export { fsckPoolDir } from './offline-fsck';
+export { type MigrationResult, migratePoolDir } from './offline-migrate';
 export type { SnapshotPin } from './pins';
 export { type CreatePoolOptions, type LineageEntry, type OpenPoolOptions, Pool } from './pool';
 export type { SnapshotSelector } from './snapshots';

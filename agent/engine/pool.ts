@@ -39,6 +39,7 @@ import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } fro
 import { SpaceMap } from './space-map';
 import { discardIncomplete, StagedContainer } from './staged';
 import { BlockDevice, deviceSize } from './store/block-device';
+import { MAX_PHYSICAL_BLOCK } from './store/group-record';
 import {
   CURRENT_FORMAT_VERSION,
   DB,
@@ -49,6 +50,7 @@ import {
 } from './store/keys';
 import { defaultReserveBytes, MetadataReserve } from './store/metadata-reserve';
 import { MetadataStore, type StoreOp } from './store/metadata-store';
+import { migrate } from './store/migrations';
 import { PoolLock } from './store/pool-lock';
 import type { ContainerRecord, IdempotencyRecord, PoolRecord } from './store/records';
 import { type SyncHooks, type SyncResult, syncContainer } from './sync';
@@ -101,6 +103,8 @@ const DEFAULT_CAPACITY = 2 ** 40;
 export class Pool {
   /** Containers an interrupted import left incomplete, deleted when this pool opened. */
   discardedAtOpen: string[] = [];
+  /** The format version this open migrated the pool from (to the current one), or null. */
+  migratedFrom: number | null = null;
 
   private constructor(
     private readonly core: EngineCore,
@@ -138,6 +142,15 @@ export class Pool {
     const capacityBlocks = Math.floor((capacityBytes ?? DEFAULT_CAPACITY) / blockSize);
     if (capacityBlocks < 1) {
       throw INVALID_ARGUMENT('capacity must hold at least one block', { argument: 'capacityBytes' });
+    }
+    // Format 2 stores physical block numbers as u32 (store/group-record.ts).
+    if (capacityBlocks > MAX_PHYSICAL_BLOCK) {
+      throw INVALID_ARGUMENT(
+        `capacity must be at most ${MAX_PHYSICAL_BLOCK} blocks; use a larger block size`,
+        {
+          argument: 'capacityBytes',
+        },
+      );
     }
     const lock = PoolLock.acquire(dir);
     const undo: Undo = [() => lock.release()];
@@ -182,19 +195,24 @@ export class Pool {
     try {
       const store = MetadataStore.open(path.join(dir, 'meta'));
       undo.push(() => void store.close());
-      const record = store.get<PoolRecord>(DB.meta, META_POOL);
-      if (record?.format !== FORMAT_NAME) throw CORRUPT(`${dir} has no valid pool record`);
-      if (!SUPPORTED_FORMAT_VERSIONS.includes(record.formatVersion)) {
-        throw UNSUPPORTED_VERSION(dir, record.formatVersion, SUPPORTED_FORMAT_VERSIONS);
+      const stored = store.get<PoolRecord>(DB.meta, META_POOL);
+      if (stored?.format !== FORMAT_NAME) throw CORRUPT(`${dir} has no valid pool record`);
+      if (!SUPPORTED_FORMAT_VERSIONS.includes(stored.formatVersion)) {
+        throw UNSUPPORTED_VERSION(dir, stored.formatVersion, SUPPORTED_FORMAT_VERSIONS);
       }
       const reserve = new MetadataReserve(
         dir,
-        options.metadataReserveBytes ?? defaultReserveBytes(record.capacityBlocks * record.blockSize),
+        options.metadataReserveBytes ?? defaultReserveBytes(stored.capacityBlocks * stored.blockSize),
       );
       undo.push(() => reserve.close());
       // Best effort: a pool whose host is full still opens (so deletes can free space), its data file not growing.
       reserve.take();
-      return Pool.assemble(dir, store, record, lock, reserve, options, undo);
+      // An older format is migrated here, in one transaction (store/migrations): before it, a format-1 pool; after, format 2.
+      store.onNoSpace = () => reserve.release();
+      const record = migrate(store, stored);
+      const pool = Pool.assemble(dir, store, record, lock, reserve, options, undo);
+      if (record !== stored) pool.migratedFrom = stored.formatVersion;
+      return pool;
     } catch (err) {
       undoAll(undo);
       throw err;

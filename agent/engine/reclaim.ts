@@ -16,12 +16,9 @@ export function reclaimStep(core: EngineCore): boolean {
   const { store, batch } = core;
   let n = 0;
   core.mutate(() => {
-    for (const { key, value } of store.entries<[number, number], number>(DB.map, {
-      start: [garbage.id, 0],
-      end: [garbage.id, Number.MAX_SAFE_INTEGER],
-    })) {
-      if (value !== ZERO_BLOCK) batch.released.push({ start: value, count: 1 });
-      batch.setMap(garbage.id, key[1], null);
+    for (const { block, physical } of core.tables.blocks.entries(garbage.id)) {
+      if (physical !== ZERO_BLOCK) batch.released.push({ start: physical, count: 1 });
+      batch.setMap(garbage.id, block, null);
       if (++n >= STEP_ENTRIES) break;
     }
     if (n < STEP_ENTRIES) {

@@ -11,8 +11,9 @@
 import { CORRUPT } from './errors';
 import { OwnerIndex } from './owner-index';
 import { CHUNK_MASK, CHUNK_SHIFT } from './presence';
-import { DB } from './store/keys';
-import type { MetadataStore } from './store/metadata-store';
+import { BlockMap } from './store/block-map';
+import { CURRENT_FORMAT_VERSION, DB } from './store/keys';
+import type { MetadataStore, StoreOp } from './store/metadata-store';
 import type { TableOwner, TableRecord } from './store/records';
 import { TableState } from './table-state';
 import type { WriteBatch } from './write-batch';
@@ -20,12 +21,15 @@ import type { WriteBatch } from './write-batch';
 export class TableRegistry {
   readonly tables = new Map<number, TableState>();
   readonly owners: OwnerIndex;
+  /** Committed map entries (an open pool is always of the current format: older ones are migrated first). */
+  readonly blocks: BlockMap;
 
   constructor(
     private readonly store: MetadataStore,
     ownerIndexChunks?: number,
   ) {
     this.owners = new OwnerIndex(ownerIndexChunks);
+    this.blocks = new BlockMap(store, CURRENT_FORMAT_VERSION);
   }
 
   /** Loads every table and its presence set; derives dependents. */
@@ -139,9 +143,22 @@ export class TableRegistry {
   physical(batch: WriteBatch, tableId: number, block: number): number {
     const staged = batch.pendingMap(tableId, block);
     if (staged !== undefined && staged !== null) return staged;
-    const value = staged === null ? undefined : this.store.mapDb.get([tableId, block]);
+    const value = staged === null ? undefined : this.blocks.get(tableId, block);
     if (value === undefined) throw CORRUPT(`table ${tableId} marks block ${block} present but has no entry`);
     return value;
+  }
+
+  /** Store ops for the presence chunks the batch touched (its map entries go through `blocks.write`). */
+  presenceOps(batch: WriteBatch): StoreOp[] {
+    const ops: StoreOp[] = [];
+    for (const [tableId, chunks] of batch.dirtyChunks) {
+      const table = this.tables.get(tableId);
+      for (const chunk of chunks) {
+        const bits = table?.presence.chunks.get(chunk);
+        ops.push({ db: DB.presence, key: [tableId, chunk], value: bits ? Buffer.from(bits) : undefined });
+      }
+    }
+    return ops;
   }
 
   /** Sets (or replaces) an entry of a current table. */

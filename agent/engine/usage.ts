@@ -73,15 +73,12 @@ function tablesFreedByDeleting(core: EngineCore, container: ContainerRecord): Se
 
 function physicalBlocks(core: EngineCore, table: TableState): number {
   let n = 0;
-  for (const { value } of core.store.entries<[number, number], number>('map', {
-    start: [table.id, 0],
-    end: [table.id, Number.MAX_SAFE_INTEGER],
-  })) {
-    if (value !== ZERO_BLOCK) n++;
+  for (const { physical } of core.tables.blocks.entries(table.id)) {
+    if (physical !== ZERO_BLOCK) n++;
   }
   // Staged (uncommitted) entries of a current table.
   for (const [block, physical] of core.batch.mapOps.get(table.id) ?? []) {
-    const committed = core.store.mapDb.get([table.id, block]);
+    const committed = core.tables.blocks.get(table.id, block);
     const before = committed !== undefined && committed !== ZERO_BLOCK ? 1 : 0;
     const after = physical !== null && physical !== ZERO_BLOCK ? 1 : 0;
     n += after - before;

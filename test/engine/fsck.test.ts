@@ -8,6 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { type Key, open } from 'lmdb';
 import { FSCK_CODES, type FsckCode, Pool } from '../../agent/engine';
+import { decodeGroup, encodeGroup, GROUP_SHIFT, groupKey } from '../../agent/engine/store/group-record';
 import type {
   ContainerRecord,
   SequenceRecord,
@@ -65,6 +66,26 @@ class Store {
   entries(name: string): Array<{ key: Key; value: unknown }> {
     return [...this.db(name).getRange({})];
   }
+  /** Every map entry (format 2: decoded from the group records). */
+  mapEntries(): Array<{ table: number; block: number; physical: number }> {
+    return this.entries('map-groups').flatMap(({ key, value }) => {
+      const [table, group] = [(key as Buffer).readUInt32BE(0), (key as Buffer).readUInt32BE(4)];
+      return [...decodeGroup(value as Buffer)].map(([offset, physical]) => ({
+        table,
+        block: group * (1 << GROUP_SHIFT) + offset,
+        physical,
+      }));
+    });
+  }
+  /** Sets one map entry in its group record. */
+  setMap(table: number, block: number, physical: number): void {
+    const key = groupKey(table, block >>> GROUP_SHIFT);
+    const physicals = new Array<number>(1 << GROUP_SHIFT).fill(-1);
+    const record = this.db('map-groups').get(key) as Buffer | undefined;
+    for (const [offset, p] of record ? decodeGroup(record) : []) physicals[offset] = p;
+    physicals[block & ((1 << GROUP_SHIFT) - 1)] = physical;
+    this.put('map-groups', key, encodeGroup(physicals));
+  }
   container(name: string): ContainerRecord {
     return this.get('containers', this.get<number>('names', name));
   }
@@ -89,8 +110,12 @@ async function corrupt(dir: string, edit: (store: Store) => void): Promise<void>
   const dbs = new Map<string, Db>();
   const db = (name: string) => {
     if (!dbs.has(name)) {
-      const encoding = name === 'map' ? 'ordered-binary' : name === 'presence' ? 'binary' : 'msgpack';
-      dbs.set(name, root.openDB({ name, encoding, keyEncoding: 'ordered-binary' }));
+      const binary = name === 'presence' || name === 'map-groups';
+      const encoding = name === 'map' ? 'ordered-binary' : binary ? 'binary' : 'msgpack';
+      dbs.set(
+        name,
+        root.openDB({ name, encoding, keyEncoding: name === 'map-groups' ? 'binary' : 'ordered-binary' }),
+      );
     }
     return dbs.get(name)!;
   };
@@ -162,6 +187,23 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       edit: (s) => {
         s.put('containers', 99, s.container('a'));
         return [problem('RECORD_INVALID', { container: 99 })];
+      },
+    },
+    {
+      what: "a map group record whose length does not decode (a@s's, the first)",
+      edit: (s) => {
+        const { key, value } = s.entries('map-groups')[0]!;
+        const table = (key as Buffer).readUInt32BE(0);
+        assert.equal(table, s.snapshot('a', 's').table);
+        const physicals = [...decodeGroup(value as Buffer)].map(([, physical]) => physical);
+        s.put('map-groups', key, Buffer.concat([value as Buffer, Buffer.alloc(4)]));
+        // Its entries are unreadable: the snapshot's table seems emptied and the blocks they held leak.
+        return [
+          problem('RECORD_INVALID', { table, group: 0 }),
+          problem('FROZEN_TABLE_WRITTEN', { table, entries: 0, frozenEntries: physicals.length }),
+          problem('PRESENCE_MISMATCH', { table, chunk: 0 }),
+          problem('BLOCK_LEAKED', { leaked: physicals.length, firstLeak: Math.min(...physicals) }),
+        ];
       },
     },
     {
@@ -348,7 +390,7 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       what: 'a map entry left behind by a table that is gone',
       edit: (s) => {
         const free = s.entries('free')[0]!.key as number;
-        s.put('map', [42, 3], free);
+        s.setMap(42, 3, free);
         return [problem('MAP_TABLE_MISSING', { table: 42, block: 3 })];
       },
     },
@@ -357,12 +399,11 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
     {
       what: 'a map entry past the high-water mark',
       edit: (s) => {
-        const { key, value } = s.entries('map')[0]!;
-        s.put('map', key, 10_000);
-        const [table, block] = key as [number, number];
+        const { table, block, physical } = s.mapEntries()[0]!;
+        s.setMap(table, block, 10_000);
         return [
           problem('BLOCK_OUT_OF_RANGE', { table, block, physical: 10_000 }),
-          problem('BLOCK_LEAKED', { leaked: 1, firstLeak: value }), // the block it used to own
+          problem('BLOCK_LEAKED', { leaked: 1, firstLeak: physical }), // the block it used to own
         ];
       },
     },
@@ -371,12 +412,12 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
     {
       what: 'two entries on one physical block',
       edit: (s) => {
-        const [first, second] = s.entries('map').filter((e) => e.value !== 0);
-        s.put('map', second!.key, first!.value);
-        const [table, block] = second!.key as [number, number];
+        const [first, second] = s.mapEntries().filter((e) => e.physical !== 0);
+        const { table, block } = second!;
+        s.setMap(table, block, first!.physical);
         return [
-          problem('BLOCK_DOUBLE_OWNED', { physical: first!.value, table, block }),
-          problem('BLOCK_LEAKED', { leaked: 1, firstLeak: second!.value }), // the block it used to own
+          problem('BLOCK_DOUBLE_OWNED', { physical: first!.physical, table, block }),
+          problem('BLOCK_LEAKED', { leaked: 1, firstLeak: second!.physical }), // the block it used to own
         ];
       },
     },
@@ -437,6 +478,15 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       },
     },
   ],
+  FORMAT_MIXED: [
+    {
+      what: 'a format-1 map entry left in a format-2 pool',
+      edit: (s) => {
+        s.put('map', [1, 0], 0);
+        return [problem('FORMAT_MIXED', { db: 'map', records: 1 })];
+      },
+    },
+  ],
   SEQUENCE_BEHIND: [
     {
       what: 'a table id sequence below the tables it numbered',
@@ -452,7 +502,7 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       what: "a block mapped into a snapshot's table after it froze (map entry and presence bit both written)",
       edit: (s) => {
         const table = s.snapshot('a', 's').table!;
-        s.put('map', [table, 9], 0);
+        s.setMap(table, 9, 0);
         const bits = Buffer.from(s.get<Buffer>('presence', [table, 0]));
         bits[1]! |= 1 << 1; // block 9
         s.put('presence', [table, 0], bits);

@@ -16,7 +16,7 @@ describe('pool lifecycle', () => {
     const pool = Pool.create(dir);
     const info = pool.info();
     assert.equal(info.blockSize, 65536);
-    assert.equal(info.formatVersion, 1);
+    assert.equal(info.formatVersion, 2);
     await pool.close();
     const again = Pool.open(dir);
     assert.equal(again.info().uuid, info.uuid);
@@ -27,6 +27,16 @@ describe('pool lifecycle', () => {
     for (const blockSize of [2048, 3 * 4096, 2 * 1048576]) {
       rejects(() => Pool.create(tempDir(), { blockSize }), 'INVALID_ARGUMENT');
     }
+  });
+
+  it('refuses a capacity of 2^32 blocks or more (format 2 numbers physical blocks in 32 bits)', async () => {
+    rejects(
+      () => Pool.create(tempDir(), { blockSize: 4096, capacityBytes: 2 ** 32 * 4096 }),
+      'INVALID_ARGUMENT',
+    );
+    const largest = Pool.create(tempDir(), { blockSize: 4096, capacityBytes: (2 ** 32 - 1) * 4096 });
+    assert.equal(largest.info().capacityBlocks, 2 ** 32 - 1);
+    await largest.close();
   });
 
   it('keeps data on a given file and caps capacity at its size', async () => {

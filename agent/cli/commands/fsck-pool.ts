@@ -5,8 +5,9 @@
  * checked (its error code printed: UNSUPPORTED_VERSION, IO_ERROR, …).
  */
 import type { FsckReport } from '../../engine';
-import { fsckPoolDir, isSnapsyncError } from '../../engine';
+import { fsckPoolDir } from '../../engine';
 import { EXIT } from '../exit-codes';
+import { reportPoolDirError } from '../pool-dir-error';
 
 export async function fsckPool(
   dir: string,
@@ -18,12 +19,6 @@ export async function fsckPool(
     if (!report.ok) process.exitCode = EXIT.FSCK_PROBLEMS;
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${human(report)}\n`);
   } catch (err) {
-    const code = isSnapsyncError(err) ? err.code : 'INTERNAL';
-    const message = (err as Error).message;
-    const details = isSnapsyncError(err) ? err.details : {};
-    if (options.json)
-      process.stdout.write(`${JSON.stringify({ error: { code, message, details } }, null, 2)}\n`);
-    else process.stderr.write(`error: [${code}] ${message}\n`);
-    process.exitCode = EXIT.OPERATION_FAILED;
+    reportPoolDirError(err, options.json);
   }
 }

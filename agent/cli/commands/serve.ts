@@ -159,6 +159,11 @@ export const serve: CommandModule<object, ServeArgs> = {
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
     if (pool.discardedAtOpen.length > 0)
       logger.warn('removed containers of interrupted imports', { containers: pool.discardedAtOpen });
+    if (pool.migratedFrom !== null)
+      logger.warn("migrated the pool to this build's on-disk format (older builds can no longer open it)", {
+        from: pool.migratedFrom,
+        to: pool.info().formatVersion,
+      });
     let running: RunningAgent | null = null;
     let nbd: NbdServer | null = null;
     try {

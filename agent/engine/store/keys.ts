@@ -3,13 +3,19 @@
  *
  * Every record carries `v` (its record version); a reader refuses versions it
  * does not know instead of guessing. Map entries and presence chunks are the
- * only high-volume records and are kept as bare numbers / bitmaps.
+ * only high-volume records and are kept as packed binary groups / bitmaps.
+ *
+ * Format versions (the pool record's `formatVersion`, checked at open):
+ * - 1: `map` holds one entry per mapped block (ordered-binary `[table, block]`
+ *   → number). Read by the migration and by fsck only; opening migrates it.
+ * - 2: `map-groups` holds one record per 1024 logical blocks of a table
+ *   (block-map.ts); `map` is empty. Incompatible: a format-1 build refuses it.
  */
 
 export const FORMAT_NAME = 'snapsync-pool';
-/** Pool format versions this build can open. */
-export const SUPPORTED_FORMAT_VERSIONS = [1];
-export const CURRENT_FORMAT_VERSION = 1;
+/** Pool format versions this build can open (older ones are migrated at open). */
+export const SUPPORTED_FORMAT_VERSIONS = [1, 2];
+export const CURRENT_FORMAT_VERSION = 2;
 
 export const DB = {
   /** 'pool' → PoolRecord, 'hwm' → number (next never-used physical block), 'seq' → SequenceRecord */
@@ -24,8 +30,10 @@ export const DB = {
   snapshotNames: 'snapshot-names',
   /** table id → TableRecord */
   tables: 'tables',
-  /** [table id, logical block] → physical block (0 = explicit zeros, a "tombstone") */
+  /** Format 1 only: [table id, logical block] → physical block (0 = explicit zeros, a "tombstone") */
   map: 'map',
+  /** Format 2: table u32 BE | group u32 BE (8 bytes) → packed group record (block-map.ts) */
+  mapGroups: 'map-groups',
   /** [table id, chunk index] → bitmap of the logical blocks the table maps in that chunk */
   presence: 'presence',
   /** first free physical block → run length */
@@ -40,12 +48,8 @@ export const META_POOL = 'pool';
 export const META_HWM = 'hwm';
 export const META_SEQ = 'seq';
 
-export type MapKey = [table: number, logicalBlock: number];
 export type PresenceKey = [table: number, chunk: number];
 export type SnapshotNameKey = [container: number, name: string];
-
-export const mapKey = (table: number, block: number): MapKey => [table, block];
-export const presenceKey = (table: number, chunk: number): PresenceKey => [table, chunk];
 
 /** Physical block value meaning "this table says: zeros here" (hides the parent). */
 export const ZERO_BLOCK = 0;

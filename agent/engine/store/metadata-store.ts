@@ -11,8 +11,11 @@
  * metadata on disk still points at it).
  */
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
-import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
+import { HOST_OUT_OF_SPACE, IO_ERROR, isSnapsyncError } from '../errors';
 import { DB, type DbName } from './keys';
+
+/** Databases whose values are raw bytes (presence bitmaps, format-2 map groups). */
+const binaryValues = new Set<DbName>([DB.presence, DB.mapGroups]);
 
 export interface StoreOp {
   db: DbName;
@@ -27,7 +30,7 @@ export class MetadataStore {
   private readonly root: RootDatabase;
   private readonly dbs = new Map<DbName, Database<unknown, Key>>();
   /** The hot-path databases, kept as fields to skip a Map lookup per block. */
-  readonly mapDb: Database<number, [number, number]>;
+  readonly mapGroupsDb: Database<Buffer, Buffer>;
   readonly presenceDb: Database<Buffer, [number, number]>;
   /**
    * Called when a commit finds the host filesystem full; returns true if it
@@ -44,11 +47,14 @@ export class MetadataStore {
   ) {
     this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: false, readOnly });
     for (const name of Object.values(DB)) {
-      const encoding = name === DB.map ? 'ordered-binary' : name === DB.presence ? 'binary' : 'msgpack';
-      this.dbs.set(name, this.root.openDB({ name, encoding, keyEncoding: 'ordered-binary' }));
+      const encoding = name === DB.map ? 'ordered-binary' : binaryValues.has(name) ? 'binary' : 'msgpack';
+      const keyEncoding = name === DB.mapGroups ? 'binary' : 'ordered-binary';
+      const db = this.root.openDB({ name, encoding, keyEncoding });
+      // Read-only, a database the pool's format never created (format 1 has no map-groups) is absent: reads find nothing.
+      if (db) this.dbs.set(name, db);
       if (readOnly && encoding === 'msgpack') this.tolerant.add(name);
     }
-    this.mapDb = this.dbs.get(DB.map) as unknown as Database<number, [number, number]>;
+    this.mapGroupsDb = this.dbs.get(DB.mapGroups) as unknown as Database<Buffer, Buffer>;
     this.presenceDb = this.dbs.get(DB.presence) as unknown as Database<Buffer, [number, number]>;
   }
 
@@ -80,6 +86,7 @@ export class MetadataStore {
 
   get<V>(name: DbName, key: Key, transaction?: ReadTransaction): V | undefined {
     const options = transaction ? { transaction } : undefined;
+    if (!this.dbs.has(name)) return undefined;
     if (!this.tolerant.has(name)) return this.db<V>(name).get(key, options) as V | undefined;
     try {
       return this.db<V>(name).get(key, options) as V | undefined;
@@ -95,6 +102,7 @@ export class MetadataStore {
   ): Generator<{ key: K; value: V }> {
     const options: Record<string, unknown> = { ...range };
     if (transaction) options.transaction = transaction;
+    if (!this.dbs.has(name)) return;
     if (this.tolerant.has(name)) {
       for (const key of this.db<V, K>(name).getKeys(options))
         yield { key: key as K, value: this.get<V>(name, key, transaction) as V };
@@ -103,35 +111,54 @@ export class MetadataStore {
     for (const entry of this.db<V, K>(name).getRange(options)) yield entry as { key: K; value: V };
   }
 
+  /** Number of entries in `name` (0 for a database a read-only store found absent). */
+  count(name: DbName, transaction?: ReadTransaction): number {
+    return this.dbs.get(name)?.getCount({ transaction } as never) ?? 0;
+  }
+
   /**
-   * Applies every op in one write transaction. Throws OUT_OF_SPACE if the host
+   * Applies every op, then runs `alsoInTransaction` (writes that read what
+   * they change, e.g. map groups), in one write transaction. Throws OUT_OF_SPACE if the host
    * filesystem is full even after `onNoSpace` made what room it could, and
    * IO_ERROR if LMDB refuses otherwise (nothing is applied then).
    */
-  commit(ops: Iterable<StoreOp>): void {
+  commit(ops: Iterable<StoreOp>, alsoInTransaction?: () => void): void {
     const all = [...ops];
-    try {
-      this.apply(all);
-    } catch (err) {
-      if (!isNoSpace(err)) throw IO_ERROR('metadata commit', err);
-      if (!this.onNoSpace?.()) throw HOST_OUT_OF_SPACE('metadata commit', err);
-      try {
-        this.apply(all);
-      } catch (again) {
-        if (isNoSpace(again)) throw HOST_OUT_OF_SPACE('metadata commit', again);
-        throw IO_ERROR('metadata commit', again);
-      }
-    }
-  }
-
-  private apply(ops: StoreOp[]): void {
-    this.root.transactionSync(() => {
-      for (const op of ops) {
+    this.transaction('metadata commit', () => {
+      for (const op of all) {
         const db = this.dbs.get(op.db)!;
         if (op.value === undefined) db.removeSync(op.key);
         else db.putSync(op.key, op.value);
       }
+      alsoInTransaction?.();
     });
+  }
+
+  /**
+   * Runs `fn` as one write transaction (reads inside it see its writes; a
+   * throw aborts it), with `commit`'s errors: HOST_OUT_OF_SPACE if the host is
+   * full even after `onNoSpace`, else IO_ERROR for a failure of LMDB's.
+   */
+  transaction(op: string, fn: () => void): void {
+    try {
+      this.root.transactionSync(fn);
+    } catch (err) {
+      if (isSnapsyncError(err)) throw err;
+      if (!isNoSpace(err)) throw IO_ERROR(op, err);
+      if (!this.onNoSpace?.()) throw HOST_OUT_OF_SPACE(op, err);
+      try {
+        this.root.transactionSync(fn);
+      } catch (again) {
+        if (isSnapsyncError(again)) throw again;
+        if (isNoSpace(again)) throw HOST_OUT_OF_SPACE(op, again);
+        throw IO_ERROR(op, again);
+      }
+    }
+  }
+
+  /** Removes every entry of `name`, inside a `transaction` (a nested one: aborted with it). */
+  clear(name: DbName): void {
+    this.dbs.get(name)!.clearSync();
   }
 
   /** Resolves when every commit so far is on stable storage. */
