@@ -3,6 +3,7 @@ export type { IdempotencyOptions, MutationOptions } from './core';
 export * from './errors';
 export type { FsckCode, FsckProblem, FsckReport } from './fsck';
 export { FSCK_CODES } from './fsck';
+export type { ImportInPlace } from './import-in-place';
 export { fsckPoolDir } from './offline-fsck';
 export type { SnapshotPin } from './pins';
 export { type CreatePoolOptions, type LineageEntry, type OpenPoolOptions, Pool } from './pool';

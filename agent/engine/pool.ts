@@ -32,6 +32,7 @@ import {
 } from './errors';
 import { flattenContainer, type Progress } from './flatten';
 import { type FsckReport, fsck } from './fsck';
+import { ImportInPlace, restoreInterruptedImports } from './import-in-place';
 import { containerInfo, snapshotInfo } from './infos';
 import { freeReaderHeld, pinSnapshot, type SnapshotPin } from './pins';
 import { reclaimAll, reclaimStep } from './reclaim';
@@ -101,6 +102,8 @@ const DEFAULT_CAPACITY = 2 ** 40;
 export class Pool {
   /** Containers an interrupted import left incomplete, deleted when this pool opened. */
   discardedAtOpen: string[] = [];
+  /** Containers an interrupted import into them had changed, put back as they were when this pool opened. */
+  restoredAtOpen: string[] = [];
 
   private constructor(
     private readonly core: EngineCore,
@@ -228,6 +231,7 @@ export class Pool {
     const pool = new Pool(new EngineCore(dir, record, store, device, lock, space, tables, catalog), reserve);
     pool.pruneIdempotency();
     pool.discardedAtOpen = discardIncomplete(pool.core);
+    pool.restoredAtOpen = restoreInterruptedImports(pool.core);
     // Reader pins are not stored: what only a reader held before the last close or crash goes now.
     freeReaderHeld(pool.core);
     pool.core.scheduleReclaim();
@@ -309,6 +313,15 @@ export class Pool {
   stageContainer(spec: ContainerSpec): StagedContainer {
     this.core.assertOpen();
     return StagedContainer.create(this.core, spec, (c) => this.info_(c));
+  }
+
+  /**
+   * An import into the existing vdisk or file `name`: written through the
+   * returned object, kept by `complete()`, and undone by `abandon()` or by a
+   * crash before `complete()` (the next open restores it; import-in-place.ts).
+   */
+  importInto(name: string): ImportInPlace {
+    return ImportInPlace.begin(this.core, this.container(name), (c) => this.info_(c));
   }
 
   describe(name: string): ContainerInfo {
@@ -515,7 +528,12 @@ export class Pool {
   attachedContainer(id: number, uuid: string, generation: number, size: number): string | null {
     this.core.assertOpen();
     const c = this.core.catalog.containers.get(id);
-    return c !== undefined && c.uuid === uuid && c.generation === generation && c.size === size
+    // A disk an import is rewriting (importUndo) is nobody's until the import completes or is undone.
+    return c !== undefined &&
+      c.importUndo === undefined &&
+      c.uuid === uuid &&
+      c.generation === generation &&
+      c.size === size
       ? c.name
       : null;
   }

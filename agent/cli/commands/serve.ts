@@ -159,6 +159,10 @@ export const serve: CommandModule<object, ServeArgs> = {
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
     if (pool.discardedAtOpen.length > 0)
       logger.warn('removed containers of interrupted imports', { containers: pool.discardedAtOpen });
+    if (pool.restoredAtOpen.length > 0)
+      logger.warn('restored containers an interrupted import had changed', {
+        containers: pool.restoredAtOpen,
+      });
     let running: RunningAgent | null = null;
     let nbd: NbdServer | null = null;
     try {
