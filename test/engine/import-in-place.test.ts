@@ -189,4 +189,87 @@ describe('import into an existing container: all or nothing', () => {
     await clean(pool);
     await pool.close();
   });
+
+  it('random histories, images and ends (complete, abandon, a crash before or after complete): old or new, exactly', async () => {
+    const seed = Number(process.env.SNAPSYNC_MODEL_SEED ?? Date.now() % 2 ** 31);
+    let rng = seed >>> 0;
+    const rand = (n: number) => {
+      rng = (Math.imul(rng, 1103515245) + 12345) >>> 0;
+      return (rng >>> 8) % n;
+    };
+    const runs = Number(process.env.SNAPSYNC_MODEL_RUNS ?? 12);
+    for (let run = 0; run < runs; run++) {
+      const dir = path.join(tempDir(), 'pool');
+      let pool = Pool.create(dir, { blockSize: BS, capacityBytes: 1024 * BS });
+      const blocks = 4 + rand(28);
+      pool.createContainer({ name: 'd', type: 'vdisk', size: blocks * BS });
+      // A history: writes, zeros, snapshots, a clone sharing the chain, a revert.
+      for (let step = 0; step < 12; step++) {
+        const at = rand(blocks) * BS + rand(2) * rand(BS);
+        const length = Math.min(blocks * BS - at, 1 + rand(3 * BS));
+        const op = rand(10);
+        if (op < 5) pool.write('d', at, Buffer.alloc(length, 1 + rand(250)));
+        else if (op < 7) pool.writeZeroes('d', at, length);
+        else if (op < 9) pool.snapshot('d', `s${step}`);
+        else if (pool.listSnapshots('d').length > 0) {
+          const s = pool.listSnapshots('d')[rand(pool.listSnapshots('d').length)]!;
+          if (rand(2) === 0) pool.clone(`d@${s.name}`, `c${step}`);
+          else pool.revert('d', s.name);
+        }
+      }
+      // Two imports in a row, each ending at random.
+      for (let round = 0; round < 2; round++) {
+        const others = (p: Pool) =>
+          JSON.stringify([
+            ...p
+              .listContainers()
+              .filter((c) => c.name !== 'd')
+              .map((c) => p.read(c.name, 0, c.size).toString('base64')),
+            ...p
+              .listSnapshots()
+              .map((s) => p.readSnapshot(`${s.container}@${s.name}`, 0, s.size).toString('base64')),
+          ]);
+        const before = { ...state(pool), others: others(pool) };
+        const length = Math.min(blocks * BS, rand(blocks + 1) * BS + rand(2) * rand(BS));
+        const image = Buffer.alloc(length);
+        for (let b = 0; b * BS < length; b++)
+          if (rand(3) > 0) image.fill(1 + rand(250), b * BS, Math.min((b + 1) * BS, length));
+        const expected = Buffer.from(before.bytes);
+        image.copy(expected);
+        const end = ['complete', 'abandon', 'crash', 'crash after complete'][rand(4)]!;
+        const kept = end === 'complete' || end === 'crash after complete';
+        const target = pool.importInto('d');
+        writeImage(target, image, kept ? length : rand(length + 1));
+        if (kept) target.complete(() => null);
+        if (end === 'abandon') target.abandon();
+        if (end.startsWith('crash')) {
+          await pool.close();
+          assert.deepEqual((await fsckPoolDir(dir)).problems, [], `seed ${seed} run ${run}: offline fsck`);
+          pool = Pool.open(dir);
+          assert.deepEqual(pool.restoredAtOpen, end === 'crash' ? ['d'] : []);
+        }
+        const after = state(pool);
+        const what = `seed ${seed} run ${run} round ${round} (${end}, image ${length} of ${blocks * BS})`;
+        assert.ok(after.bytes.equals(kept ? expected : before.bytes), `${what}: content`);
+        assert.deepEqual(
+          [after.uuid, after.generation, after.size, others(pool)],
+          [before.uuid, before.generation, before.size, before.others],
+          `${what}: identity and everything else`,
+        );
+        if (!kept) assert.deepEqual(after.lineage, before.lineage, `${what}: the same tables`);
+        // Kept: read through the old chain, or through the old table too when the image left some of its data.
+        else
+          assert.ok(
+            [before.lineage.slice(1), before.lineage].some(
+              (below) => JSON.stringify(below) === JSON.stringify(after.lineage.slice(1)),
+            ),
+            `${what}: the same chain below`,
+          );
+        pool.reclaim();
+        await pool.flush();
+        assert.deepEqual((await pool.fsck()).problems, [], `${what}: fsck`);
+      }
+      await pool.close();
+    }
+  });
 });
