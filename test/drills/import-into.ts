@@ -157,8 +157,9 @@ async function onAgent(
       await client.call('import', { path: expect.oldImage, container: name, create: true });
       const before = identity(await client.call('describe', { container: name }));
       await client.close();
-      // After a random number of chunks (0: at the first progress event), or once answered.
-      agent = await interrupt(agent, dir, params, key, Math.floor(next() * (CHUNKS + 1)) * CHUNK);
+      // After a random number of chunks (0: at the first progress event; CHUNKS: after the last chunk, before
+      // the last commit), or once answered (past the end).
+      agent = await interrupt(agent, dir, params, key, Math.floor(next() * (CHUNKS + 2)) * CHUNK);
       client = await AgentClient.connect(agent.url, { token: agent.token });
       try {
         await verify(
