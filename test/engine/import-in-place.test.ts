@@ -1,6 +1,7 @@
 /**
  * Imports into an existing container (Pool.importInto): kept whole by
- * complete(), undone exactly by abandon(), by a device error, and by a crash
+ * complete(), undone exactly by abandon(), by a device error or a full pool,
+ * and by a crash
  * (a close without complete, then the open that restores it); the marked
  * state a crash leaves is fsck-clean, offline too.
  */
@@ -140,6 +141,24 @@ describe('import into an existing container: all or nothing', () => {
       (err) => isSnapsyncError(err, 'IO_ERROR'),
     );
     pool.device.setFaultInjector(null);
+    target.abandon();
+    assert.deepEqual(state(pool), before);
+    await clean(pool);
+    await pool.close();
+  });
+
+  it('a pool too full for the new image next to the old fails the import with OUT_OF_SPACE and keeps the old', async () => {
+    const dir = path.join(tempDir(), 'pool');
+    const pool = Pool.create(dir, { blockSize: BS, capacityBytes: 40 * BS });
+    pool.createContainer({ name: 'd', type: 'vdisk', size: SIZE });
+    pool.write('d', 0, Buffer.alloc(SIZE, 5));
+    await pool.flush();
+    const before = state(pool);
+    const target = pool.importInto('d');
+    assert.throws(
+      () => writeImage(target, Buffer.alloc(SIZE, 6)),
+      (err) => isSnapsyncError(err, 'OUT_OF_SPACE'),
+    );
     target.abandon();
     assert.deepEqual(state(pool), before);
     await clean(pool);
