@@ -1,9 +1,8 @@
 /**
  * Imports into an existing container (Pool.importInto): kept whole by
  * complete(), undone exactly by abandon(), by a device error or a full pool,
- * and by a crash
- * (a close without complete, then the open that restores it); the marked
- * state a crash leaves is fsck-clean, offline too.
+ * and by a crash (a close without complete, then the open that restores it);
+ * the marked state a crash leaves is fsck-clean, offline too.
  */
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
