@@ -62,6 +62,11 @@ export const FSCK_CODES = [
   'SEQUENCE_BEHIND',
   /** A frozen (snapshot) table whose map entries differ from what it held when it froze: it was written. */
   'FROZEN_TABLE_WRITTEN',
+  /**
+   * A container marked as being imported into (importUndo: a crash leaves that, the next open restores it)
+   * whose undo point is not a hidden data snapshot of its own that its current table reads through directly.
+   */
+  'IMPORT_UNDO_INVALID',
 ] as const;
 
 export type FsckCode = (typeof FSCK_CODES)[number];
@@ -258,6 +263,21 @@ export async function fsck(
             container: c.name,
           });
         }
+      }
+      if (c.importUndo !== undefined) {
+        const undo = snapshots.get(c.importUndo);
+        const current = c.table === null ? undefined : tables.get(c.table);
+        if (
+          undo?.hidden !== true ||
+          undo.container !== c.id ||
+          undo.table === null ||
+          current === undefined ||
+          current.parent !== undo.table
+        )
+          report('IMPORT_UNDO_INVALID', `container "${c.name}" is marked with an invalid import undo point`, {
+            container: c.name,
+            snapshot: c.importUndo,
+          });
       }
       if (c.memberOf && containers.get(c.memberOf.vm)?.members[c.memberOf.role] !== c.id) {
         report('MEMBER_INVALID', `"${c.name}" claims membership its VM does not list`, { container: c.name });

@@ -3,6 +3,7 @@ export type { IdempotencyOptions, MutationOptions } from './core';
 export * from './errors';
 export type { FsckCode, FsckProblem, FsckReport } from './fsck';
 export { FSCK_CODES } from './fsck';
+export type { ImportInPlace } from './import-in-place';
 export { fsckPoolDir } from './offline-fsck';
 export { type MigrationResult, migratePoolDir } from './offline-migrate';
 export type { SnapshotPin } from './pins';

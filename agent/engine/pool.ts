@@ -32,6 +32,7 @@ import {
 } from './errors';
 import { flattenContainer, type Progress } from './flatten';
 import { type FsckReport, fsck } from './fsck';
+import { ImportInPlace, restoreInterruptedImports } from './import-in-place';
 import { containerInfo, snapshotInfo } from './infos';
 import { freeReaderHeld, pinSnapshot, type SnapshotPin } from './pins';
 import { reclaimAll, reclaimStep } from './reclaim';
@@ -105,6 +106,8 @@ export class Pool {
   discardedAtOpen: string[] = [];
   /** The format version this open migrated the pool from (to the current one), or null. */
   migratedFrom: number | null = null;
+  /** Containers an interrupted import into them had changed, put back as they were when this pool opened. */
+  restoredAtOpen: string[] = [];
 
   private constructor(
     private readonly core: EngineCore,
@@ -246,6 +249,7 @@ export class Pool {
     const pool = new Pool(new EngineCore(dir, record, store, device, lock, space, tables, catalog), reserve);
     pool.pruneIdempotency();
     pool.discardedAtOpen = discardIncomplete(pool.core);
+    pool.restoredAtOpen = restoreInterruptedImports(pool.core);
     // Reader pins are not stored: what only a reader held before the last close or crash goes now.
     freeReaderHeld(pool.core);
     pool.core.scheduleReclaim();
@@ -327,6 +331,15 @@ export class Pool {
   stageContainer(spec: ContainerSpec): StagedContainer {
     this.core.assertOpen();
     return StagedContainer.create(this.core, spec, (c) => this.info_(c));
+  }
+
+  /**
+   * An import into the existing vdisk or file `name`: written through the
+   * returned object, kept by `complete()`, and undone by `abandon()` or by a
+   * crash before `complete()` (the next open restores it; import-in-place.ts).
+   */
+  importInto(name: string): ImportInPlace {
+    return ImportInPlace.begin(this.core, this.container(name), (c) => this.info_(c));
   }
 
   describe(name: string): ContainerInfo {
@@ -533,7 +546,12 @@ export class Pool {
   attachedContainer(id: number, uuid: string, generation: number, size: number): string | null {
     this.core.assertOpen();
     const c = this.core.catalog.containers.get(id);
-    return c !== undefined && c.uuid === uuid && c.generation === generation && c.size === size
+    // A disk an import is rewriting (importUndo) is nobody's until the import completes or is undone.
+    return c !== undefined &&
+      c.importUndo === undefined &&
+      c.uuid === uuid &&
+      c.generation === generation &&
+      c.size === size
       ? c.name
       : null;
   }

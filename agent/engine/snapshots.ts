@@ -69,7 +69,7 @@ export function freezeContainer(
   return record;
 }
 
-function snapshotRecord(
+export function snapshotRecord(
   id: number,
   container: ContainerRecord,
   name: string,

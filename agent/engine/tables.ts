@@ -100,6 +100,26 @@ export class TableRegistry {
     batch.put(DB.tables, table.id, table.record());
   }
 
+  /**
+   * Makes a frozen table a container's current table again. Only for one
+   * nothing else reads: no dependents but the caller's, no readers (an
+   * interrupted import's undo point, import-in-place.ts).
+   */
+  thaw(batch: WriteBatch, table: TableState, owner: TableOwner): void {
+    if (table.dependents > 0 || table.readers > 0) throw CORRUPT(`table ${table.id} is still read through`);
+    const before = { frozen: table.frozen, owner: table.owner, entries: table.frozenEntries };
+    table.frozen = false;
+    table.owner = owner;
+    table.frozenEntries = null;
+    this.owners.evict(table.id);
+    batch.onAbort(() => {
+      table.frozen = before.frozen;
+      table.owner = before.owner;
+      table.frozenEntries = before.entries;
+    });
+    batch.put(DB.tables, table.id, table.record());
+  }
+
   setOwner(batch: WriteBatch, table: TableState, owner: TableOwner): void {
     const before = table.owner;
     table.owner = owner;

@@ -3,7 +3,9 @@
  * all-zero blocks are not written (import) and holes stay holes (export).
  * host-files.ts opens the files (paths, types, links); this file copies.
  * `import --create` fills a staged container that nothing sees until the
- * import's last commit (engine/staged.ts): all or nothing, also on a crash.
+ * import's last commit (engine/staged.ts); an import into an existing one
+ * writes over an undo point that a failure or a crash reverts to
+ * (engine/import-in-place.ts): all or nothing either way.
  */
 import * as fs from 'node:fs';
 import type { ContainerInfo, MutationOptions, Pool } from '../engine';
@@ -25,7 +27,7 @@ export interface TransferResult {
 const isZero = (b: Buffer) => b.every((x) => x === 0);
 const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
 
-/** Where an import writes: a staged new container, or an existing one. */
+/** Where an import writes: a staged new container, or an existing one over its undo point. */
 interface ImportSink {
   blockSize: number;
   write(offset: number, data: Buffer): void;
@@ -35,7 +37,8 @@ interface ImportSink {
 /**
  * Copies a raw image into a vdisk. With `create`, into a new vdisk of the
  * image's size that becomes visible, with the idempotency record, only once
- * the whole image is in; else into an existing vdisk or file, in place.
+ * the whole image is in; else into an existing vdisk or file, whose old
+ * content comes back if the import fails or the agent dies before its end.
  */
 export async function importImage(
   pool: Pool,
@@ -68,18 +71,15 @@ export async function importImage(
         argument: 'path',
       });
     }
-    const dataBytes = await copyIn(
-      source,
-      {
-        blockSize: pool.blockSize,
-        write: (offset, data) => pool.write(container, offset, data),
-        writeZeroes: (offset, length) => pool.writeZeroes(container, offset, length),
-      },
-      progress,
-    );
-    await pool.flush();
-    // Keyed on the whole import's result, in a commit of its own: a crash before it leaves no record.
-    return pool.recordIdempotent({ container, path: requested, bytes: size, dataBytes }, mutation);
+    const into = pool.importInto(container);
+    try {
+      const dataBytes = await copyIn(source, { blockSize: pool.blockSize, ...bind(into) }, progress);
+      await pool.flush();
+      return into.complete(() => ({ container, path: requested, bytes: size, dataBytes }), mutation);
+    } catch (err) {
+      into.abandon();
+      throw err;
+    }
   } finally {
     source.close();
   }

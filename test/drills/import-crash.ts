@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
+import type { OpMap } from '../../schema';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
 import { tempDir } from '../helpers/tmp';
 
@@ -27,7 +28,7 @@ const MiB = 1024 * 1024;
 const CHUNKS = 8; // the agent copies 4 MiB at a time and yields between chunks
 
 /** A tiny deterministic generator (mulberry32). */
-function random(seed: number) {
+export function random(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -47,6 +48,42 @@ async function whole(client: AgentClient, name: string): Promise<boolean> {
   return true;
 }
 
+/** An agent allowed to import from `dir`: on a fresh pool, or on `previous`'s pool with its token. */
+export function startDrillAgent(dir: string, previous?: AgentProcess): Promise<AgentProcess> {
+  return startAgentProcess({
+    ...(previous ? { poolDir: previous.poolDir, token: previous.token } : {}),
+    args: ['--allow-dir', dir],
+  });
+}
+
+/**
+ * Runs `import` under `key` and SIGKILLs the agent once `killAfter` bytes are
+ * copied (or once answered, if that comes first); returns the agent restarted
+ * on the same pool.
+ */
+export async function importKilled(
+  agent: AgentProcess,
+  dir: string,
+  params: OpMap['import']['params'],
+  key: string,
+  killAfter: number,
+): Promise<AgentProcess> {
+  const client = await AgentClient.connect(agent.url, { token: agent.token });
+  let kill: Promise<void> | null = null;
+  await client
+    .call('import', params, {
+      idempotencyKey: key,
+      onProgress: (done) => {
+        if (kill === null && done >= Math.max(killAfter, 1)) kill = agent.kill();
+      },
+    })
+    .catch(() => {});
+  if (kill === null) kill = agent.kill(); // answered before the chosen point: kill it now
+  await kill;
+  await client.close().catch(() => {});
+  return startDrillAgent(dir, agent);
+}
+
 export async function importCrashDrill(cycles: number, seed: number): Promise<ImportCrashResult> {
   const result: ImportCrashResult = {
     cycles: 0,
@@ -63,35 +100,15 @@ export async function importCrashDrill(cycles: number, seed: number): Promise<Im
   const fd = fs.openSync(image, 'w');
   for (let chunk = 0; chunk < CHUNKS; chunk++) fs.writeSync(fd, Buffer.alloc(4 * MiB, chunk + 1));
   fs.closeSync(fd);
-  const start = (poolDir?: string, token?: string) =>
-    startAgentProcess({
-      ...(poolDir ? { poolDir } : {}),
-      ...(token ? { token } : {}),
-      args: ['--allow-dir', images],
-    });
-  let agent: AgentProcess = await start();
+  let agent: AgentProcess = await startDrillAgent(images);
   try {
     for (let cycle = 0; cycle < cycles; cycle++) {
       const name = `img-${cycle}`;
       const key = `urn:drill:import:${seed}:${cycle}`;
       const params = { path: image, container: name, create: true };
       // Kill after a random number of chunks (0: at the first progress event).
-      const killAfter = Math.floor(next() * CHUNKS) * 4 * MiB;
-      let client = await AgentClient.connect(agent.url, { token: agent.token });
-      let kill: Promise<void> | null = null;
-      await client
-        .call('import', params, {
-          idempotencyKey: key,
-          onProgress: (done) => {
-            if (kill === null && done >= Math.max(killAfter, 1)) kill = agent.kill();
-          },
-        })
-        .catch(() => {});
-      if (kill === null) kill = agent.kill(); // answered before the chosen point: kill it now
-      await kill;
-      await client.close().catch(() => {});
-      agent = await start(agent.poolDir, agent.token);
-      client = await AgentClient.connect(agent.url, { token: agent.token });
+      agent = await importKilled(agent, images, params, key, Math.floor(next() * CHUNKS) * 4 * MiB);
+      const client = await AgentClient.connect(agent.url, { token: agent.token });
       try {
         result.cycles++;
         const there = (await client.call('listContainers', {})).some(

@@ -3,7 +3,9 @@
  * Sizes: SNAPSYNC_DRILL_CRASH_CYCLES (1000), SNAPSYNC_DRILL_FRAMES (5000),
  * SNAPSYNC_DRILL_FAULTS (1000), SNAPSYNC_DRILL_CLIENTS (32),
  * SNAPSYNC_DRILL_SECONDS (30), SNAPSYNC_DRILL_FLOOD (50), SNAPSYNC_DRILL_HOST_FULL_ROUNDS (5),
- * SNAPSYNC_DRILL_PATH_RACES (500), SNAPSYNC_DRILL_IMPORT_KILLS (50); SNAPSYNC_DRILL_SEED.
+ * SNAPSYNC_DRILL_PATH_RACES (500), SNAPSYNC_DRILL_IMPORT_KILLS (50, each for import --create and
+ * for an import into an existing vdisk), SNAPSYNC_DRILL_IMPORT_FAULTS (100), SNAPSYNC_DRILL_IMPORT_DROPS (10);
+ * SNAPSYNC_DRILL_SEED.
  */
 import { cleanupTempDirs } from '../helpers/tmp';
 import { crashDrill } from './crash';
@@ -11,6 +13,7 @@ import { faultDrill } from './faults';
 import { hostFullDrill } from './host-full';
 import { hostileDrill } from './hostile';
 import { importCrashDrill } from './import-crash';
+import { importIntoDisconnectDrill, importIntoFaultDrill, importIntoKillDrill } from './import-into';
 import { loadDrill } from './load';
 import { pathAttackDrill } from './path-attack';
 import { securityDrill } from './security';
@@ -37,6 +40,12 @@ async function main() {
   log(`path attacks: ${JSON.stringify(paths)}`);
   const imports = await importCrashDrill(env('SNAPSYNC_DRILL_IMPORT_KILLS', 50), seed);
   log(`import crash: ${JSON.stringify(imports)}`);
+  const into = [
+    await importIntoKillDrill(env('SNAPSYNC_DRILL_IMPORT_KILLS', 50), seed),
+    await importIntoFaultDrill(env('SNAPSYNC_DRILL_IMPORT_FAULTS', 100), seed),
+    await importIntoDisconnectDrill(env('SNAPSYNC_DRILL_IMPORT_DROPS', 10), seed),
+  ];
+  log(`import into existing vdisks: ${JSON.stringify(into)}`);
   cleanupTempDirs();
 
   const lost = crash.lostWrites + faults.lostWrites + load.lostWrites;
@@ -106,6 +115,17 @@ async function main() {
         imports.partialContainers === 0 &&
         imports.fsckProblems === 0 &&
         imports.retryFailures === 0,
+    ],
+    [
+      'import into an existing vdisk killed / faulted / client gone',
+      into
+        .map(
+          (r, i) =>
+            `${r.cycles} ${['kills', 'faults', 'disconnects'][i]} (${r.old} old, ${r.new} new, ${r.mixed} mixed)`,
+        )
+        .join(', ') +
+        `: ${into.reduce((n, r) => n + r.identityChanged, 0)} identity changes, ${into.reduce((n, r) => n + r.fsckProblems, 0)} fsck problems, ${into.reduce((n, r) => n + r.retryFailures, 0)} failed retries`,
+      into.every((r) => r.wrong.length === 0 && r.mixed === 0),
     ],
     ['acknowledged writes lost', `${lost}`, lost === 0],
   ];

@@ -510,6 +510,23 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       },
     },
   ],
+  IMPORT_UNDO_INVALID: [
+    {
+      what: 'an import mark naming a visible snapshot (the pool opens and leaves it)',
+      edit: (s) => {
+        const snapshot = s.snapshot('a', 's').id;
+        s.change<ContainerRecord>('containers', s.container('a').id, { importUndo: snapshot });
+        return [problem('IMPORT_UNDO_INVALID', { container: 'a', snapshot })];
+      },
+    },
+    {
+      what: 'an import mark naming a snapshot that does not exist',
+      edit: (s) => {
+        s.change<ContainerRecord>('containers', s.container('b').id, { importUndo: 999 });
+        return [problem('IMPORT_UNDO_INVALID', { container: 'b', snapshot: 999 })];
+      },
+    },
+  ],
 };
 
 describe('fsck detects corruption and names it', () => {

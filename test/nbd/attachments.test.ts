@@ -109,7 +109,7 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
     return { src, target };
   }
 
-  it('sync, revert, resize and delete of an attached vdisk are refused with IN_USE; nothing changes', async () => {
+  it('sync, revert, resize, delete, flatten and import of an attached vdisk are refused with IN_USE; nothing changes', async () => {
     const { src, target } = await disks();
     const { client: vm } = await RawClient.open(nbdPort, target, { structured: false });
     await writeVia(vm, BS, Buffer.alloc(BS, 0x11));
@@ -124,6 +124,8 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
     await refusedInUse(client.call('resize', { container: target, size: 2 * SIZE }), [target]);
     await refusedInUse(client.call('deleteContainer', { container: target, recursive: true }), [target]);
     await refusedInUse(client.call('flatten', { container: target }), [target]);
+    // An import into it too, before its path is even looked at (this agent allows no directory).
+    await refusedInUse(client.call('import', { container: target, path: '/var/tmp/image.raw' }), [target]);
 
     const after = await client.call('describe', { container: target });
     assert.equal(after.generation, before.generation);

@@ -85,7 +85,8 @@ export const importCmd: CommandModule<
   GlobalArgs & { path: string; container: string; create?: boolean; force?: boolean }
 > = {
   command: 'import <path> <container>',
-  describe: 'Import a raw disk image from the agent host (sparse: zero blocks are not stored)',
+  describe:
+    'Import a raw disk image from the agent host (sparse: zero blocks are not stored; all or nothing: a failed or interrupted import leaves the vdisk as it was)',
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
       .option('create', {

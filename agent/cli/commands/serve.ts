@@ -164,6 +164,10 @@ export const serve: CommandModule<object, ServeArgs> = {
         from: pool.migratedFrom,
         to: pool.info().formatVersion,
       });
+    if (pool.restoredAtOpen.length > 0)
+      logger.warn('restored containers an interrupted import had changed', {
+        containers: pool.restoredAtOpen,
+      });
     let running: RunningAgent | null = null;
     let nbd: NbdServer | null = null;
     try {

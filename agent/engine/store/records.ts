@@ -41,6 +41,14 @@ export interface ContainerRecord {
    * lookup by name, and removed when the pool opens (an interrupted import).
    */
   incomplete?: true;
+  /**
+   * Set while an import writes into this existing container (absent
+   * otherwise): the id of the hidden snapshot holding its content from before
+   * the import. The import's last commit drops it; the pool, opening with it
+   * still set, reverts the container to that snapshot (import-in-place.ts).
+   * A compatible, optional addition to version 1.
+   */
+  importUndo?: number;
 }
 
 export interface SnapshotRecord {
