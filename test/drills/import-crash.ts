@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { seededRandom } from '../helpers/seeded-random';
 import { tempDir } from '../helpers/tmp';
 
 export interface ImportCrashResult {
@@ -26,17 +27,7 @@ export interface ImportCrashResult {
 const MiB = 1024 * 1024;
 const CHUNKS = 8; // the agent copies 4 MiB at a time and yields between chunks
 
-/** A tiny deterministic generator (mulberry32). */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = seededRandom;
 
 /** Reads one probe per chunk: true when every chunk holds its own byte. */
 async function whole(client: AgentClient, name: string): Promise<boolean> {
