@@ -177,10 +177,31 @@ export class Transmission {
     }
   }
 
+  /**
+   * Queues a reply. Replies completed in one turn of the event loop (the
+   * requests of one batch of received bytes, the reads that finished
+   * together) go out in one socket write: the first corks, a nextTick
+   * (after the promise callbacks of this turn) uncorks.
+   */
+  private send(b: Buffer, written?: () => void): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.conn.cork();
+      process.nextTick(this.uncork);
+    }
+    this.conn.send(b, written);
+  }
+
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.conn.uncork();
+  };
+
   /** Sends a reply buffer that came from `buffers`, and takes it back once written. */
   private sendData(b: Buffer): void {
-    if (b.length >= ReplyBuffers.MIN) this.conn.send(b, this.recycle(b));
-    else this.conn.send(b);
+    if (b.length >= ReplyBuffers.MIN) this.send(b, this.recycle(b));
+    else this.send(b);
   }
 
   // ---- commands ----
@@ -201,7 +222,7 @@ export class Transmission {
       return;
     }
     if (length === 0) {
-      this.conn.send(structured ? noneChunk(handle) : simpleReply(handle, 0));
+      this.send(structured ? noneChunk(handle) : simpleReply(handle, 0));
       return;
     }
     if (structured && length >= SPARSE_READ_MIN && !(flags & CMD_FLAG.DF)) {
@@ -252,7 +273,7 @@ export class Transmission {
     // Everything was read before anything is sent, so the last chunk can carry DONE.
     const last = chunks[chunks.length - 1]!;
     last.writeUInt16BE(1, 4);
-    for (const chunk of chunks) this.conn.send(chunk);
+    for (const chunk of chunks) this.send(chunk);
   }
 
   private checkWrite(flags: number, offset: number, length: number, size: number): NbdError | null {
@@ -336,7 +357,7 @@ export class Transmission {
       const descriptors = toDescriptors(extents, length, (flags & CMD_FLAG.REQ_ONE) !== 0);
       if (descriptors.length === 0)
         throw new NbdError('INVALID_REQUEST', 'no allocation information', NBD_ERR.EIO);
-      this.conn.send(blockStatusChunk(handle, BASE_ALLOCATION_ID, descriptors));
+      this.send(blockStatusChunk(handle, BASE_ALLOCATION_ID, descriptors));
     } catch (err) {
       this.fail(handle, err);
     }
@@ -376,7 +397,7 @@ export class Transmission {
   private async(handle: Buffer, work: Promise<void>): void {
     this.run(
       handle,
-      work.then(() => this.conn.send(simpleReply(handle, 0))),
+      work.then(() => this.send(simpleReply(handle, 0))),
     );
   }
 
@@ -397,7 +418,7 @@ export class Transmission {
   private fail(handle: Buffer, err: unknown): void {
     const errno = toNbdErrno(err);
     if (errno === NBD_ERR.EIO) this.onError(err);
-    this.conn.send(
+    this.send(
       this.session.structured ? errorChunk(handle, errno, errorMessage(err)) : simpleReply(handle, errno),
     );
   }

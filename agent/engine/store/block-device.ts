@@ -9,15 +9,19 @@
  * finished here, unseen by the engine; one that stops making progress is
  * IO_ERROR.
  *
- * `readAsync`/`writeAsync` do the same on libuv's threadpool (fs.read /
- * fs.writev), so several callers keep several disk I/Os in flight; the fault
- * seam runs first for them too. The pool size is UV_THREADPOOL_SIZE, which
+ * `writeAsync` does the same on libuv's threadpool (fs.writev), so several
+ * callers keep several disk I/Os in flight; `readAsync` too, except while
+ * reads are page-cache hits (see there). The fault seam runs first for them
+ * too. The pool size is UV_THREADPOOL_SIZE, which
  * bin/snapsync-agent sets (32 unless given) before anything loads.
  */
 import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
+
+/** Async reads sent to the threadpool after one on the event loop went to the disk, before the event loop is tried again. */
+const SLOW_READ_BACKOFF = 256;
 
 /**
  * Called before every device operation; throw an errno-style error to inject a
@@ -43,6 +47,10 @@ export class BlockDevice {
    * The pool sets it when the data file shares a filesystem with the metadata.
    */
   growthGate: (() => boolean) | null = null;
+  /** Async reads still to send to the threadpool since one on the event loop went to the disk (readAsync). */
+  private threadpoolReads = 0;
+  /** The process's block inputs (ru_inblock) after the last read on the event loop. */
+  private blockInputs = 0;
   /** The data file's length as far as we know (grows with writes past it). */
   private fileBytes: number;
 
@@ -123,8 +131,35 @@ export class BlockDevice {
     }
   }
 
-  /** `read` on the threadpool: the engine's metadata is settled before the call, only the bytes move. */
+  /**
+   * `read` for the async path. A read the page cache answers costs a few µs
+   * on the event loop and several times that through the threadpool, so
+   * reads run synchronously while they are cache hits; one that went to the
+   * disk (the process's block-input count, getrusage's ru_inblock, moved)
+   * sends the next SLOW_READ_BACKOFF reads to the threadpool, where many
+   * wait on the disk at once; then a read tries the event loop again. The
+   * count, not the time taken, tells a miss: on a loaded host a hit can take
+   * long too. The metadata is settled before the call; only the bytes move.
+   */
   async readAsync(block: number, offset: number, length: number, target: Buffer, targetOffset: number) {
+    if (this.threadpoolReads > 0) {
+      this.threadpoolReads--;
+      await this.readOnThreadpool(block, offset, length, target, targetOffset);
+      return;
+    }
+    this.read(block, offset, length, target, targetOffset);
+    const blockInputs = process.resourceUsage().fsRead;
+    if (blockInputs > this.blockInputs) this.threadpoolReads = SLOW_READ_BACKOFF;
+    this.blockInputs = blockInputs;
+  }
+
+  private async readOnThreadpool(
+    block: number,
+    offset: number,
+    length: number,
+    target: Buffer,
+    targetOffset: number,
+  ): Promise<void> {
     const start = (block - 1) * this.blockSize + offset;
     try {
       this.faults?.('read', block, Math.ceil((offset + length) / this.blockSize));

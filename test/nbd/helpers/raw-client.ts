@@ -3,7 +3,8 @@
  * bytes a test asks for, including broken ones, and decodes replies.
  * The server answers requests as they complete, in any order: `reply()`
  * returns them in request order (holding early ones back), `nextReply()` as
- * they arrive.
+ * they arrive, `replyFor(handle)` the one to a given request (several callers
+ * may wait at once). Use one of the three per client.
  */
 import * as net from 'node:net';
 import { ByteQueue } from '../../../agent/nbd/byte-queue';
@@ -169,6 +170,39 @@ export class RawClient {
         return got;
       }
       this.early.set(got.handle, got);
+    }
+  }
+
+  private readonly waiters = new Map<bigint, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private dispatching = false;
+
+  /** The reply to request `handle`, whenever it comes; callers may wait for several requests at once. */
+  replyFor(handle: bigint): Promise<Reply> {
+    const early = this.early.get(handle);
+    if (early) {
+      this.early.delete(handle);
+      return Promise.resolve(early);
+    }
+    const reply = new Promise<Reply>((resolve, reject) => this.waiters.set(handle, { resolve, reject }));
+    if (!this.dispatching) void this.dispatch();
+    return reply;
+  }
+
+  private async dispatch(): Promise<void> {
+    this.dispatching = true;
+    try {
+      while (this.waiters.size > 0) {
+        const reply = await this.nextReply();
+        const waiter = this.waiters.get(reply.handle);
+        this.waiters.delete(reply.handle);
+        if (waiter) waiter.resolve(reply);
+        else this.early.set(reply.handle, reply);
+      }
+    } catch (err) {
+      for (const w of this.waiters.values()) w.reject(err as Error);
+      this.waiters.clear();
+    } finally {
+      this.dispatching = false;
     }
   }
 
