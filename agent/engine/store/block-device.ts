@@ -49,8 +49,6 @@ export class BlockDevice {
   growthGate: (() => boolean) | null = null;
   /** Async reads still to send to the threadpool since one on the event loop went to the disk (readAsync). */
   private threadpoolReads = 0;
-  /** The process's block inputs (ru_inblock) after the last read on the event loop. */
-  private blockInputs = 0;
   /** The data file's length as far as we know (grows with writes past it). */
   private fileBytes: number;
 
@@ -147,10 +145,10 @@ export class BlockDevice {
       await this.readOnThreadpool(block, offset, length, target, targetOffset);
       return;
     }
+    // Counted around the read: the threadpool's own reads move it too (any thread's count is the process's).
+    const before = process.resourceUsage().fsRead;
     this.read(block, offset, length, target, targetOffset);
-    const blockInputs = process.resourceUsage().fsRead;
-    if (blockInputs > this.blockInputs) this.threadpoolReads = SLOW_READ_BACKOFF;
-    this.blockInputs = blockInputs;
+    if (process.resourceUsage().fsRead > before) this.threadpoolReads = SLOW_READ_BACKOFF;
   }
 
   private async readOnThreadpool(
