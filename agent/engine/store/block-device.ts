@@ -20,6 +20,8 @@ import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
 
+/** A read on the event loop faster than this was a page-cache hit (a disk read takes longer). */
+const HIT_MICROS = 20;
 /** Async reads sent to the threadpool after one on the event loop went to the disk, before the event loop is tried again. */
 const SLOW_READ_BACKOFF = 256;
 
@@ -49,6 +51,12 @@ export class BlockDevice {
   growthGate: (() => boolean) | null = null;
   /** Async reads still to send to the threadpool since one on the event loop went to the disk (readAsync). */
   private threadpoolReads = 0;
+  /**
+   * The process's block inputs (ru_inblock) at the last check. Reads on the
+   * threadpool move it too, so the first slow read after them may count as
+   * a miss once more: a second round on the threadpool, never a wrong byte.
+   */
+  private blockInputs = 0;
   /** The data file's length as far as we know (grows with writes past it). */
   private fileBytes: number;
 
@@ -133,11 +141,11 @@ export class BlockDevice {
    * `read` for the async path. A read the page cache answers costs a few µs
    * on the event loop and several times that through the threadpool, so
    * reads run synchronously while they are cache hits; one that went to the
-   * disk (the process's block-input count, getrusage's ru_inblock, moved)
-   * sends the next SLOW_READ_BACKOFF reads to the threadpool, where many
-   * wait on the disk at once; then a read tries the event loop again. The
-   * count, not the time taken, tells a miss: on a loaded host a hit can take
-   * long too. The metadata is settled before the call; only the bytes move.
+   * disk (slower than HIT_MICROS, and the process's block-input count,
+   * getrusage's ru_inblock, moved) sends the next SLOW_READ_BACKOFF reads to
+   * the threadpool, where many wait on the disk at once; then a read tries
+   * the event loop again. The count, not the time alone, tells a miss: on a
+   * loaded host a hit can take long too. The metadata is settled before the call; only the bytes move.
    */
   async readAsync(block: number, offset: number, length: number, target: Buffer, targetOffset: number) {
     if (this.threadpoolReads > 0) {
@@ -145,10 +153,13 @@ export class BlockDevice {
       await this.readOnThreadpool(block, offset, length, target, targetOffset);
       return;
     }
-    // Counted around the read: the threadpool's own reads move it too (any thread's count is the process's).
-    const before = process.resourceUsage().fsRead;
+    const started = performance.now();
     this.read(block, offset, length, target, targetOffset);
-    if (process.resourceUsage().fsRead > before) this.threadpoolReads = SLOW_READ_BACKOFF;
+    // A fast read was a hit; only a slower one pays for getrusage (µs) to learn whether it was.
+    if ((performance.now() - started) * 1000 < HIT_MICROS) return;
+    const blockInputs = process.resourceUsage().fsRead;
+    if (blockInputs > this.blockInputs) this.threadpoolReads = SLOW_READ_BACKOFF;
+    this.blockInputs = blockInputs;
   }
 
   private async readOnThreadpool(
