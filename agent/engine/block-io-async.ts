@@ -21,6 +21,18 @@ import { type IoContext, planRead, planWrite, zeroRange } from './block-io';
 import type { RangeUse } from './io-tracker';
 import type { TableState } from './table-state';
 
+/**
+ * The same read done now, on the event loop, while reads are page-cache hits
+ * (`BlockDevice.readsHit`); false (nothing read) otherwise. A synchronous
+ * read holds no range: nothing can run while it does.
+ */
+export function readRangeNow(ctx: IoContext, table: TableState, offset: number, target: Buffer): boolean {
+  if (!ctx.device.readsHit) return false;
+  for (const r of planRead(ctx, table, offset, target.length, target))
+    ctx.device.readWatched(r.block, r.offset, r.length, target, r.at);
+  return true;
+}
+
 export function readRangeAsync(
   ctx: IoContext,
   container: number,

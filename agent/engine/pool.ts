@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type AllocationExtent, allocation, readRange, writeRange, zeroRange } from './block-io';
-import { readRangeAsync, writeRangeAsync, zeroRangeHeld } from './block-io-async';
+import { readRangeAsync, readRangeNow, writeRangeAsync, zeroRangeHeld } from './block-io-async';
 import { Catalog } from './catalog';
 import { cloneSnapshot, revertContainer } from './clone-revert';
 import {
@@ -400,6 +400,17 @@ export class Pool {
     this.checkIo(c, offset, target.length);
     if (target.length === 0) return;
     await readRangeAsync(this.core, c.id, this.currentTable(c, check), offset, target);
+  }
+
+  /**
+   * Reads into `target` now if reads are page-cache hits lately (true), else
+   * does nothing (false: use `readAsync`). The NBD path's cheap case: no
+   * promise, no thread.
+   */
+  readNow(name: string, offset: number, target: Buffer): boolean {
+    const c = this.dataContainer(name);
+    this.checkIo(c, offset, target.length);
+    return readRangeNow(this.core, this.core.tables.get(c.table!), offset, target);
   }
 
   /** `write` with the device writes on the threadpool (a vdisk, or a file within its size). */

@@ -1,8 +1,9 @@
 /**
- * What the NBD server needs from storage. Reads, writes, trims and zeroes
- * return promises (their disk I/O runs on the threadpool, several at once)
- * and report failures by rejecting, never by throwing; block status is
- * synchronous (memory only).
+ * What the NBD server needs from storage. Writes, trims and zeroes return
+ * promises (their disk I/O runs on the threadpool, several at once) and
+ * report failures by rejecting; a read is done at once when the page cache
+ * has it (returns undefined, or throws) and otherwise returns a promise;
+ * block status is synchronous (memory only).
  */
 
 import type { SessionTarget } from './sessions';
@@ -31,8 +32,11 @@ export interface NbdBackend {
   readonly multiConn: boolean;
   /** Preferred I/O size (power of two, at least 512): requests this aligned avoid read-modify-write. */
   readonly blockSize: number;
-  /** Fills `target` (exactly `target.length` bytes) from `offset`. */
-  read(offset: number, target: Buffer): Promise<void>;
+  /**
+   * Fills `target` (exactly `target.length` bytes) from `offset`: at once
+   * (undefined; a page-cache hit, or a throw) or when the promise resolves.
+   */
+  read(offset: number, target: Buffer): Promise<void> | undefined;
   /** Resolves once the data is written (acknowledged: the next flush on any connection covers it). */
   write(offset: number, data: Buffer): Promise<void>;
   /** Every write acknowledged before the call is durable when it resolves. */

@@ -204,8 +204,10 @@ class VdiskBackend implements NbdBackend {
     this.bound();
   };
 
-  async read(offset: number, target: Buffer): Promise<void> {
-    await this.pool.readAsync(this.bound(), offset, target, this.stillBound);
+  read(offset: number, target: Buffer): Promise<void> | undefined {
+    const name = this.bound();
+    if (this.pool.readNow(name, offset, target)) return undefined;
+    return this.pool.readAsync(name, offset, target, this.stillBound);
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
@@ -289,8 +291,9 @@ class SnapshotBackend implements NbdBackend {
     return this.pin;
   }
 
-  async read(offset: number, target: Buffer): Promise<void> {
-    await this.bound().readAsync(offset, target);
+  read(offset: number, target: Buffer): Promise<void> | undefined {
+    const pin = this.bound();
+    return pin.readNow(offset, target) ? undefined : pin.readAsync(offset, target);
   }
 
   async write(): Promise<void> {

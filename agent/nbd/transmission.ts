@@ -242,9 +242,22 @@ export class Transmission {
       ? dataChunk(handle, offset, length, true, this.buffers)
       : simpleReply(handle, 0, length, this.buffers);
     const prefix = structured ? DATA_CHUNK_PREFIX : SIMPLE_REPLY_BYTES;
+    let later: Promise<void> | undefined;
+    try {
+      later = this.backend.read(offset, reply.subarray(prefix));
+    } catch (err) {
+      this.buffers.release(reply);
+      this.fail(handle, err);
+      return;
+    }
+    // A page-cache hit was read at once: no promise, answered in this turn.
+    if (later === undefined) {
+      this.sendData(reply);
+      return;
+    }
     this.run(
       handle,
-      this.backend.read(offset, reply.subarray(prefix)).then(
+      later.then(
         () => this.sendData(reply),
         (err) => {
           this.buffers.release(reply);
@@ -257,7 +270,7 @@ export class Transmission {
   /** Sends zeros as hole chunks, data as data chunks (read concurrently). */
   private async readSparse(handle: Buffer, offset: number, length: number, extents: NbdExtent[]) {
     const chunks: Buffer[] = [];
-    const reads: Promise<void>[] = [];
+    const reads: Array<Promise<void> | undefined> = [];
     for (const e of extents) {
       const start = Math.max(e.offset, offset);
       const bytes = Math.min(e.offset + e.length, offset + length) - start;

@@ -153,6 +153,16 @@ export class BlockDevice {
       await this.readOnThreadpool(block, offset, length, target, targetOffset);
       return;
     }
+    this.readWatched(block, offset, length, target, targetOffset);
+  }
+
+  /** Whether reads are page-cache hits lately: then a caller may read synchronously (`readWatched`). */
+  get readsHit(): boolean {
+    return this.threadpoolReads === 0;
+  }
+
+  /** `read` on the event loop that notes whether it went to the disk (then the next reads go to the threadpool). */
+  readWatched(block: number, offset: number, length: number, target: Buffer, targetOffset: number): void {
     const started = performance.now();
     this.read(block, offset, length, target, targetOffset);
     // A fast read was a hit; only a slower one pays for getrusage (µs) to learn whether it was.
