@@ -13,7 +13,7 @@
  * callers keep several disk I/Os in flight; `readAsync` too, except while
  * reads are page-cache hits (see there). The fault seam runs first for them
  * too. The pool size is UV_THREADPOOL_SIZE, which
- * bin/snapsync-agent sets (32 unless given) before anything loads.
+ * bin/snapsync-agent sets (16 unless given) before anything loads.
  */
 import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
