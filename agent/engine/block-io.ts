@@ -15,6 +15,7 @@
  */
 
 import { FROZEN_TABLE } from './errors';
+import type { IoTracker } from './io-tracker';
 import { CHUNK_BLOCKS, CHUNK_SHIFT } from './presence';
 import type { Run, SpaceMap } from './space-map';
 import type { BlockDevice } from './store/block-device';
@@ -29,6 +30,8 @@ export interface IoContext {
   readonly space: SpaceMap;
   readonly batch: WriteBatch;
   readonly blockSize: number;
+  /** Async device calls in flight and write range locks (block-io-async.ts). */
+  readonly io: IoTracker;
 }
 
 export type AllocationState = 'data' | 'zero' | 'hole';
@@ -45,23 +48,29 @@ export function resolve(ctx: IoContext, table: TableState, block: number): numbe
   return owner === 0 ? ZERO_BLOCK : ctx.tables.physical(ctx.batch, owner, block);
 }
 
-export function readRange(
+/** One device read of a planned read: `length` bytes from `offset` into physical `block`, to `at` of the target. */
+export interface ReadRun {
+  block: number;
+  offset: number;
+  length: number;
+  at: number;
+}
+
+/**
+ * Resolves a read through the table: fills the zero parts of `target` and
+ * returns the device reads that fill the rest (physically contiguous blocks
+ * in one run). Memory only; the caller does the I/O, synchronously or not.
+ */
+export function planRead(
   ctx: IoContext,
   table: TableState,
   offset: number,
   length: number,
-  out?: Buffer,
-): Buffer {
-  const target = out ?? Buffer.allocUnsafe(length);
+  target: Buffer,
+): ReadRun[] {
   const bs = ctx.blockSize;
-  let runBlock = 0; // physical block where the pending run starts
-  let runOffset = 0; // byte offset into runBlock
-  let runTarget = 0;
-  let runLength = 0;
-  const flushRun = () => {
-    if (runLength > 0) ctx.device.read(runBlock, runOffset, runLength, target, runTarget);
-    runLength = 0;
-  };
+  const runs: ReadRun[] = [];
+  let run: ReadRun | null = null;
   const end = offset + length;
   for (let pos = offset; pos < end; ) {
     const block = Math.floor(pos / bs);
@@ -70,24 +79,33 @@ export function readRange(
     const physical = resolve(ctx, table, block);
     const at = pos - offset;
     if (physical === ZERO_BLOCK) {
-      flushRun();
+      run = null;
       target.fill(0, at, at + take);
     } else if (
-      runLength > 0 &&
+      run !== null &&
       inBlock === 0 &&
-      (runBlock - 1) * bs + runOffset + runLength === (physical - 1) * bs
+      (run.block - 1) * bs + run.offset + run.length === (physical - 1) * bs
     ) {
-      runLength += take;
+      run.length += take;
     } else {
-      flushRun();
-      runBlock = physical;
-      runOffset = inBlock;
-      runTarget = at;
-      runLength = take;
+      run = { block: physical, offset: inBlock, length: take, at };
+      runs.push(run);
     }
     pos += take;
   }
-  flushRun();
+  return runs;
+}
+
+export function readRange(
+  ctx: IoContext,
+  table: TableState,
+  offset: number,
+  length: number,
+  out?: Buffer,
+): Buffer {
+  const target = out ?? Buffer.allocUnsafe(length);
+  for (const r of planRead(ctx, table, offset, length, target))
+    ctx.device.read(r.block, r.offset, r.length, target, r.at);
   return target;
 }
 
@@ -105,7 +123,36 @@ function assertWritable(table: TableState): void {
   if (table.frozen || table.owner.kind !== 'container') throw FROZEN_TABLE(table.id);
 }
 
-export function writeRange(ctx: IoContext, table: TableState, offset: number, data: Buffer): void {
+/** A new block's old content to read (from physical `source`, 0: zeros) before `bytes` go over it at `at`. */
+export interface CopyUp {
+  source: number;
+  into: Buffer;
+  bytes: Buffer;
+  at: number;
+}
+
+/** One device write of a planned write. */
+export interface WriteRun {
+  physical: number;
+  inBlock: number;
+  parts: Buffer[];
+}
+
+/**
+ * A write, decided in memory: which blocks are overwritten in place, which
+ * new blocks are allocated (already taken from the space map), what copy-up
+ * reads must fill first, and the device writes. `finish` stages the map
+ * entries and may only run once every device write completed; `abandon`
+ * gives the new blocks back.
+ */
+export interface WritePlan {
+  copyUps: CopyUp[];
+  writes: WriteRun[];
+  finish(): void;
+  abandon(): void;
+}
+
+export function planWrite(ctx: IoContext, table: TableState, offset: number, data: Buffer): WritePlan {
   assertWritable(table);
   const bs = ctx.blockSize;
   const segments: Segment[] = [];
@@ -121,60 +168,77 @@ export function writeRange(ctx: IoContext, table: TableState, offset: number, da
   }
   const runs = fresh > 0 ? ctx.space.allocate(fresh) : [];
   const newBlocks = expandRuns(runs);
-  try {
-    let next = 0;
-    let pending: { physical: number; inBlock: number; parts: Buffer[]; bytes: number } | null = null;
-    const flush = () => {
-      if (pending) ctx.device.write(pending.physical, pending.inBlock, pending.parts);
-      pending = null;
-    };
-    for (const seg of segments) {
-      let physical = seg.physical;
-      let bytes = data.subarray(seg.dataOffset, seg.dataOffset + seg.length);
-      let inBlock = seg.inBlock;
-      if (physical === ZERO_BLOCK) {
-        physical = newBlocks[next++]!;
-        if (seg.length < bs) {
-          // Copy-up: the new block starts as what the table reads there now.
-          const whole = oldContent(ctx, table, seg.block);
-          bytes.copy(whole, seg.inBlock);
-          bytes = whole;
-          inBlock = 0;
-        }
-      }
-      const p = pending as { physical: number; inBlock: number; parts: Buffer[]; bytes: number } | null;
-      if (p && inBlock === 0 && (p.physical - 1) * bs + p.inBlock + p.bytes === (physical - 1) * bs) {
-        const last = p.parts[p.parts.length - 1]!;
-        // Adjacent views of the caller's buffer stay one iovec.
-        if (last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
-          p.parts[p.parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
-        } else p.parts.push(bytes);
-        p.bytes += bytes.length;
-        if (p.parts.length >= 512) flush();
-      } else {
-        flush();
-        pending = { physical, inBlock, parts: [bytes], bytes: bytes.length };
+  if (runs.length > 0) ctx.io.unwritten.add(runs);
+  const copyUps: CopyUp[] = [];
+  const writes: WriteRun[] = [];
+  let next = 0;
+  let pending: (WriteRun & { bytes: number }) | null = null;
+  for (const seg of segments) {
+    let physical = seg.physical;
+    let bytes = data.subarray(seg.dataOffset, seg.dataOffset + seg.length);
+    let inBlock = seg.inBlock;
+    if (physical === ZERO_BLOCK) {
+      physical = newBlocks[next++]!;
+      if (seg.length < bs) {
+        // Copy-up: the new block starts as what the table reads there now.
+        const whole = Buffer.alloc(bs);
+        copyUps.push({ source: oldPhysical(ctx, table, seg.block), into: whole, bytes, at: seg.inBlock });
+        bytes = whole;
+        inBlock = 0;
       }
     }
-    flush();
-  } catch (err) {
-    ctx.space.giveBack(runs);
-    throw err;
+    const p = pending as (WriteRun & { bytes: number }) | null;
+    if (p && inBlock === 0 && (p.physical - 1) * bs + p.inBlock + p.bytes === (physical - 1) * bs) {
+      const last = p.parts[p.parts.length - 1]!;
+      // Adjacent views of the caller's buffer stay one iovec.
+      if (last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+        p.parts[p.parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+      } else p.parts.push(bytes);
+      p.bytes += bytes.length;
+      if (p.parts.length >= 512) pending = null;
+    } else {
+      pending = { physical, inBlock, parts: [bytes], bytes: bytes.length };
+      writes.push(pending);
+    }
   }
-  let next = 0;
-  for (const seg of segments) {
-    if (seg.physical === ZERO_BLOCK) ctx.tables.map(ctx.batch, table, seg.block, newBlocks[next++]!);
-  }
-  ctx.batch.allocated.push(...runs);
+  return {
+    copyUps,
+    writes,
+    finish: () => {
+      ctx.io.unwritten.delete(runs);
+      let n = 0;
+      for (const seg of segments) {
+        if (seg.physical === ZERO_BLOCK) ctx.tables.map(ctx.batch, table, seg.block, newBlocks[n++]!);
+      }
+      ctx.batch.allocated.push(...runs);
+    },
+    abandon: () => {
+      ctx.io.unwritten.delete(runs);
+      ctx.space.giveBack(runs);
+    },
+  };
 }
 
-/** What `table` reads for one whole block, as a new buffer. */
-function oldContent(ctx: IoContext, table: TableState, block: number): Buffer {
-  const buffer = Buffer.alloc(ctx.blockSize);
-  const owned = table.presence.has(block);
-  const physical = owned ? ctx.tables.physical(ctx.batch, table.id, block) : resolve(ctx, table, block);
-  if (physical !== ZERO_BLOCK) ctx.device.read(physical, 0, ctx.blockSize, buffer, 0);
-  return buffer;
+export function writeRange(ctx: IoContext, table: TableState, offset: number, data: Buffer): void {
+  const plan = planWrite(ctx, table, offset, data);
+  try {
+    for (const c of plan.copyUps) {
+      if (c.source !== ZERO_BLOCK) ctx.device.read(c.source, 0, ctx.blockSize, c.into, 0);
+      c.bytes.copy(c.into, c.at);
+    }
+    for (const w of plan.writes) ctx.device.write(w.physical, w.inBlock, w.parts);
+  } catch (err) {
+    plan.abandon();
+    throw err;
+  }
+  plan.finish();
+}
+
+/** The physical block `table` reads for one whole block (0: zeros). */
+function oldPhysical(ctx: IoContext, table: TableState, block: number): number {
+  return table.presence.has(block)
+    ? ctx.tables.physical(ctx.batch, table.id, block)
+    : resolve(ctx, table, block);
 }
 
 export function zeroRange(ctx: IoContext, table: TableState, offset: number, length: number): void {

@@ -11,6 +11,7 @@
 import type { IoContext } from './block-io';
 import type { Catalog } from './catalog';
 import { CLOSED } from './errors';
+import { IoTracker } from './io-tracker';
 import type { SpaceMap } from './space-map';
 import type { BlockDevice } from './store/block-device';
 import { DB } from './store/keys';
@@ -36,6 +37,7 @@ const AUTO_COMMIT_ENTRIES = 65536;
 
 export class EngineCore implements IoContext {
   readonly batch = new WriteBatch();
+  readonly io = new IoTracker();
   readonly blockSize: number;
   closed = false;
   private reclaimScheduled = false;
@@ -63,18 +65,25 @@ export class EngineCore implements IoContext {
   /** Commits everything staged. Throws IO_ERROR (then nothing of it is committed and it stays staged). */
   commit(): void {
     const batch = this.batch;
-    const spaceOps = this.space.dirtyOps();
-    if (batch.isEmpty && spaceOps.length === 0) return;
-    this.device.syncData();
-    const ops: StoreOp[] = [...batch.recordOps(), ...this.tables.presenceOps(batch)];
-    ops.push(...spaceOps);
-    const release = this.space.planRelease(batch.released);
-    ops.push(...release.ops);
-    // Map groups merge staged entries into committed records, read inside the commit's own transaction.
-    this.store.commit(ops, () => this.tables.blocks.write(batch.mapOps));
-    this.space.committed();
-    release.apply();
-    batch.clear();
+    // Blocks of writes still on the threadpool are recorded as free: no map entry points at them yet.
+    const unwritten = [...this.io.unwritten].flat();
+    this.space.giveBack(unwritten);
+    try {
+      const spaceOps = this.space.dirtyOps();
+      if (batch.isEmpty && spaceOps.length === 0) return;
+      this.device.syncData();
+      const ops: StoreOp[] = [...batch.recordOps(), ...this.tables.presenceOps(batch)];
+      ops.push(...spaceOps);
+      const release = this.space.planRelease(batch.released);
+      ops.push(...release.ops);
+      // Map groups merge staged entries into committed records, read inside the commit's own transaction.
+      this.store.commit(ops, () => this.tables.blocks.write(batch.mapOps));
+      this.space.committed();
+      release.apply();
+      batch.clear();
+    } finally {
+      this.space.retake(unwritten);
+    }
   }
 
   /** Called after each acknowledged write: keeps the staged batch bounded. */

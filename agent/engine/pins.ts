@@ -9,6 +9,7 @@
  * is not a leak and the next open frees it (`freeReaderHeld`).
  */
 import { type AllocationExtent, allocation, readRange } from './block-io';
+import { readRangeAsync, readRangeNow } from './block-io-async';
 import type { EngineCore } from './core';
 import { NOT_FOUND, OUT_OF_RANGE, TYPE_MISMATCH } from './errors';
 import { releaseChain } from './snapshots';
@@ -32,6 +33,20 @@ export class SnapshotPin {
   read(offset: number, length: number, target?: Buffer): Buffer {
     this.check(offset, length);
     return readRange(this.core, this.table, offset, length, target);
+  }
+
+  /** Reads now if reads are page-cache hits lately (Pool.readNow); false: use readAsync. */
+  readNow(offset: number, target: Buffer): boolean {
+    this.check(offset, target.length);
+    return readRangeNow(this.core, this.table, offset, target);
+  }
+
+  /** `read` with the device reads on the threadpool (tracked, so the pool closes only once they are done). */
+  async readAsync(offset: number, target: Buffer): Promise<void> {
+    this.check(offset, target.length);
+    if (target.length === 0) return;
+    // Frozen: nothing ever writes or trims it, so its range key only needs to be its own (negative table id).
+    await readRangeAsync(this.core, -this.table.id, () => this.table, offset, target);
   }
 
   allocation(offset: number, length: number): AllocationExtent[] {

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type AllocationExtent, allocation, readRange, writeRange, zeroRange } from './block-io';
+import { readRangeAsync, readRangeNow, writeRangeAsync, zeroRangeHeld } from './block-io-async';
 import { Catalog } from './catalog';
 import { cloneSnapshot, revertContainer } from './clone-revert';
 import {
@@ -26,6 +27,7 @@ import {
   HOST_OUT_OF_SPACE,
   INVALID_ARGUMENT,
   isSnapsyncError,
+  NOT_FOUND,
   OUT_OF_RANGE,
   TYPE_MISMATCH,
   UNSUPPORTED_VERSION,
@@ -264,6 +266,9 @@ export class Pool {
   async close(): Promise<void> {
     const core = this.core;
     if (core.closed) return;
+    // Nothing may still be on the threadpool when the data file closes.
+    await core.io.quiesce();
+    if (core.closed) return;
     let failure: unknown = null;
     try {
       core.commit();
@@ -412,6 +417,59 @@ export class Pool {
   /** Same as writeZeroes: a trimmed range reads as zeros. */
   trim(name: string, offset: number, length: number): void {
     this.writeZeroes(name, offset, length);
+  }
+
+  // ---- I/O on the threadpool (the NBD data path: block-io-async.ts) ----
+
+  /**
+   * Reads into `target` (its whole length) with the device reads on the
+   * threadpool. `check` runs once the request holds its blocks, before it
+   * touches anything: it throws if the caller's binding no longer holds.
+   */
+  async readAsync(name: string, offset: number, target: Buffer, check?: () => void): Promise<void> {
+    const c = this.dataContainer(name);
+    this.checkIo(c, offset, target.length);
+    if (target.length === 0) return;
+    await readRangeAsync(this.core, c.id, this.currentTable(c, check), offset, target);
+  }
+
+  /**
+   * Reads into `target` now if reads are page-cache hits lately (true), else
+   * does nothing (false: use `readAsync`). The NBD path's cheap case: no
+   * promise, no thread.
+   */
+  readNow(name: string, offset: number, target: Buffer): boolean {
+    const c = this.dataContainer(name);
+    this.checkIo(c, offset, target.length);
+    return readRangeNow(this.core, this.core.tables.get(c.table!), offset, target);
+  }
+
+  /** `write` with the device writes on the threadpool (a vdisk, or a file within its size). */
+  async writeAsync(name: string, offset: number, data: Buffer, check?: () => void): Promise<void> {
+    const c = this.dataContainer(name);
+    this.checkIo(c, offset, data.length);
+    if (data.length === 0) return;
+    await writeRangeAsync(this.core, c.id, this.currentTable(c, check), offset, data);
+    this.core.afterWrite();
+  }
+
+  /** `writeZeroes` (and trim) ordered with the async reads and writes of its blocks. */
+  async writeZeroesAsync(name: string, offset: number, length: number, check?: () => void): Promise<void> {
+    const c = this.dataContainer(name);
+    this.checkIo(c, offset, length);
+    if (length === 0) return;
+    await zeroRangeHeld(this.core, c.id, this.currentTable(c, check), offset, length);
+    this.core.afterWrite();
+  }
+
+  /**
+   * Resolves when no async read or write is in flight; new ones start only
+   * after the caller's synchronous continuation. The agent calls it right
+   * before a synchronous metadata operation or write (io-tracker.ts).
+   */
+  quiesce(): Promise<void> {
+    this.core.assertOpen();
+    return this.core.io.quiesce();
   }
 
   /** Every write acknowledged before this call is durable when it resolves. */
@@ -657,6 +715,18 @@ export class Pool {
     if (s.table === null)
       throw TYPE_MISMATCH(`snapshot "${s.name}" is a VM snapshot: read its members`, { snapshot: s.name });
     return s;
+  }
+
+  /** The container's current table when asked (after the request waited for its blocks), `check` first. */
+  private currentTable(c: ContainerRecord, check?: () => void) {
+    const { id } = c;
+    return () => {
+      this.core.assertOpen();
+      check?.();
+      const now = this.core.catalog.containers.get(id);
+      if (now === undefined || now.table === null) throw NOT_FOUND('container', c.name);
+      return this.core.tables.get(now.table);
+    };
   }
 
   private checkIo(c: ContainerRecord, offset: number, length: number): void {

@@ -79,6 +79,22 @@ export class SpaceMap {
     for (const run of runs) this.insert(run.start, run.count, true);
   }
 
+  /**
+   * Takes back runs that `giveBack` returned (each lies within one free
+   * extent now): a commit records blocks of writes still in flight as free
+   * and takes them again after (core.ts), so a crash never leaks them.
+   */
+  retake(runs: Run[]): void {
+    for (const run of runs) {
+      const s = this.starts[lowerBound(this.starts, run.start + 1) - 1]!;
+      const length = this.lengths.get(s)!;
+      this.remove(s);
+      if (run.start > s) this.add(s, run.start - s);
+      const end = run.start + run.count;
+      if (end < s + length) this.add(end, s + length - end);
+    }
+  }
+
   /** Store ops for everything allocated or given back since the last commit. */
   dirtyOps(): StoreOp[] {
     const ops: StoreOp[] = [];

@@ -67,7 +67,7 @@ export class NbdAccessList {
 export function restrictExports(exports: NbdExports, visible: (name: string) => boolean): NbdExports {
   return {
     list: () => exports.list().filter((e) => visible(e.name)),
-    describe: (name) => (visible(name) ? exports.describe(name) : null),
-    open: (name) => (visible(name) ? exports.open(name) : null),
+    describe: (name, client) => (visible(name) ? exports.describe(name, client) : null),
+    open: (name, client) => (visible(name) ? exports.open(name, client) : null),
   };
 }

@@ -1,7 +1,9 @@
 /**
- * What the NBD server needs from storage. Data calls are synchronous on
- * purpose: the engine is synchronous, and a promise per 4 KiB read costs more
- * than the read itself. Only flush waits on the disk.
+ * What the NBD server needs from storage. Writes, trims and zeroes return
+ * promises (their disk I/O runs on the threadpool, several at once) and
+ * report failures by rejecting; a read is done at once when the page cache
+ * has it (returns undefined, or throws) and otherwise returns a promise;
+ * block status is synchronous (memory only).
  */
 
 import type { SessionTarget } from './sessions';
@@ -22,16 +24,26 @@ export interface NbdBackend {
   /** Size in bytes, fixed for the session. */
   readonly size: number;
   readonly readOnly: boolean;
+  /**
+   * NBD_FLAG_CAN_MULTI_CONN: the client may open more connections to this
+   * export and write through them, and a FLUSH on any of them covers every
+   * write acknowledged on all of them.
+   */
+  readonly multiConn: boolean;
   /** Preferred I/O size (power of two, at least 512): requests this aligned avoid read-modify-write. */
   readonly blockSize: number;
-  /** Fills `target` (exactly `target.length` bytes) from `offset`. */
-  read(offset: number, target: Buffer): void;
-  write(offset: number, data: Buffer): void;
+  /**
+   * Fills `target` (exactly `target.length` bytes) from `offset`: at once
+   * (undefined; a page-cache hit, or a throw) or when the promise resolves.
+   */
+  read(offset: number, target: Buffer): Promise<void> | undefined;
+  /** Resolves once the data is written (acknowledged: the next flush on any connection covers it). */
+  write(offset: number, data: Buffer): Promise<void>;
   /** Every write acknowledged before the call is durable when it resolves. */
   flush(): Promise<void>;
-  trim(offset: number, length: number): void;
+  trim(offset: number, length: number): Promise<void>;
   /** Makes the range read as zeros; `noHole` asks for it to stay allocated. */
-  writeZeroes(offset: number, length: number, noHole: boolean): void;
+  writeZeroes(offset: number, length: number, noHole: boolean): Promise<void>;
   /** Allocation of the range, as consecutive extents covering it. */
   blockStatus(offset: number, length: number): NbdExtent[];
   /** Ends this client's use (releases the writer slot). Idempotent. */
@@ -44,6 +56,17 @@ export interface NbdBackend {
   drain?(): Promise<void>;
 }
 
+/** Who a connection is: an authenticated TLS identity (`cn:NAME`, `psk:NAME`), or null. */
+export type NbdClientId = string | null;
+
+export interface NbdExportDescription {
+  size: number;
+  readOnly: boolean;
+  multiConn: boolean;
+  blockSize: number;
+  description: string;
+}
+
 export interface NbdExportInfo {
   name: string;
   description: string;
@@ -54,9 +77,9 @@ export interface NbdExports {
   list(): NbdExportInfo[];
   /**
    * Describes an export without opening it (NBD_OPT_INFO), or null if it does not exist.
-   * `readOnly` tells what a client connecting now would get.
+   * `readOnly` and `multiConn` tell what client `client` connecting now would get.
    */
-  describe(name: string): { size: number; readOnly: boolean; blockSize: number; description: string } | null;
-  /** Opens an export for one connection, or null if it does not exist. */
-  open(name: string): NbdBackend | null;
+  describe(name: string, client?: NbdClientId): NbdExportDescription | null;
+  /** Opens an export for one connection of `client`, or null if it does not exist. */
+  open(name: string, client?: NbdClientId): NbdBackend | null;
 }

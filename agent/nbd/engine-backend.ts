@@ -1,7 +1,15 @@
 /**
- * NbdExports over an engine Pool: every vdisk by name (one writer at a time:
- * a client that connects while another holds the writer slot gets the export
- * read-only), every vdisk snapshot read-only as `name@snapshot`.
+ * NbdExports over an engine Pool: every vdisk by name, every vdisk snapshot
+ * read-only as `name@snapshot`.
+ *
+ * One writer per vdisk: a client that connects while another holds the
+ * writer slot gets the export read-only. The slot is held by a client, not a
+ * connection: more connections of the same authenticated TLS identity join
+ * it as writers (NBD multi-conn: nbdcopy --connections, QEMU's multi-conn),
+ * and their sessions see NBD_FLAG_CAN_MULTI_CONN. A client without an
+ * identity (Unix socket, loopback without TLS) cannot be told apart from
+ * another one, so it writes through one connection and is not offered
+ * multi-conn on a writable export. Snapshot exports offer it to everyone.
  *
  * A name is resolved once, when the client opens the export: a vdisk session
  * is then bound to the container's id, uuid, generation and size, checked on
@@ -13,7 +21,14 @@
  */
 import type { AllocationExtent, Pool, SnapshotPin } from '../engine';
 import { isSnapsyncError } from '../engine/errors';
-import type { NbdBackend, NbdExportInfo, NbdExports, NbdExtent } from './backend';
+import type {
+  NbdBackend,
+  NbdClientId,
+  NbdExportDescription,
+  NbdExportInfo,
+  NbdExports,
+  NbdExtent,
+} from './backend';
 import { NBD_ERR } from './constants';
 import { NbdError } from './errors';
 import type { SessionTarget } from './sessions';
@@ -45,9 +60,18 @@ function missing(err: unknown): boolean {
   return isSnapsyncError(err, 'NOT_FOUND') || isSnapsyncError(err, 'INVALID_ARGUMENT');
 }
 
+/** The connections of one client holding a vdisk's writer slot. */
+interface WriterGroup {
+  readonly client: NbdClientId;
+  readonly members: Set<VdiskBackend>;
+}
+
+const liveGroup = (g: WriterGroup | undefined): g is WriterGroup =>
+  g !== undefined && [...g.members].some((b) => b.live());
+
 export class EngineExports implements NbdExports {
-  /** vdisk uuid → the backend holding its writer slot. */
-  private readonly writers = new Map<string, VdiskBackend>();
+  /** vdisk uuid → the client (connections) holding its writer slot. */
+  private readonly writers = new Map<string, WriterGroup>();
 
   constructor(private readonly pool: Pool) {}
 
@@ -63,18 +87,28 @@ export class EngineExports implements NbdExports {
     return out;
   }
 
-  describe(name: string) {
+  describe(name: string, client: NbdClientId = null): NbdExportDescription | null {
     try {
       if (name.includes('@')) {
         const s = this.pool.describeSnapshot(name);
         if (s.containerType !== 'vdisk') return null;
-        return { size: s.size, readOnly: true, blockSize: this.pool.blockSize, description: 'snapshot' };
+        return {
+          size: s.size,
+          readOnly: true,
+          multiConn: true,
+          blockSize: this.pool.blockSize,
+          description: 'snapshot',
+        };
       }
       const c = this.pool.describe(name);
       if (c.type !== 'vdisk') return null;
+      const group = this.writers.get(c.uuid);
+      const readOnly = liveGroup(group) && (client === null || group.client !== client);
       return {
         size: c.size,
-        readOnly: this.writers.get(c.uuid)?.live() === true,
+        readOnly,
+        // Read-only: every connection sees the same data. Writable: only a client that can open more writers.
+        multiConn: readOnly || client !== null,
         blockSize: this.pool.blockSize,
         description: 'vdisk',
       };
@@ -84,8 +118,8 @@ export class EngineExports implements NbdExports {
     }
   }
 
-  open(name: string): NbdBackend | null {
-    const info = this.describe(name);
+  open(name: string, client: NbdClientId = null): NbdBackend | null {
+    const info = this.describe(name, client);
     if (info === null) return null;
     if (name.includes('@')) {
       const s = this.pool.describeSnapshot(name);
@@ -104,33 +138,46 @@ export class EngineExports implements NbdExports {
       generation: c.generation,
       container: c.name,
     };
-    const backend = new VdiskBackend(this.pool, name, info.size, info.readOnly, target, () => {
-      if (this.writers.get(c.uuid) === backend) this.writers.delete(c.uuid);
+    let group = this.writers.get(c.uuid);
+    if (!info.readOnly && !liveGroup(group)) {
+      group = { client, members: new Set() };
+      this.writers.set(c.uuid, group);
+    }
+    const joined = info.readOnly ? null : group!;
+    const backend = new VdiskBackend(this.pool, name, info, target, () => {
+      if (joined === null) return;
+      joined.members.delete(backend);
+      if (joined.members.size === 0 && this.writers.get(c.uuid) === joined) this.writers.delete(c.uuid);
     });
-    if (!info.readOnly) this.writers.set(c.uuid, backend);
+    joined?.members.add(backend);
     return backend;
   }
 
   /** Names of vdisks a client is writing now (for status pages and tests). */
   activeWriters(): string[] {
-    return [...this.writers.values()].map((b) => b.name);
+    return [...this.writers.values()].flatMap((g) => [...g.members].map((b) => b.name));
   }
 }
 
 class VdiskBackend implements NbdBackend {
   readonly blockSize: number;
+  readonly size: number;
+  readonly readOnly: boolean;
+  readonly multiConn: boolean;
   private closed = false;
   private stopped = false;
 
   constructor(
     private readonly pool: Pool,
     readonly name: string,
-    readonly size: number,
-    readonly readOnly: boolean,
+    info: NbdExportDescription,
     readonly target: SessionTarget & { kind: 'vdisk' },
     private readonly release: () => void,
   ) {
     this.blockSize = pool.blockSize;
+    this.size = info.size;
+    this.readOnly = info.readOnly;
+    this.multiConn = info.multiConn;
   }
 
   /** The container's current name while it is still the disk this session opened; otherwise ESHUTDOWN. */
@@ -152,12 +199,19 @@ class VdiskBackend implements NbdBackend {
     return this.bound();
   }
 
-  read(offset: number, target: Buffer): void {
-    this.pool.read(this.bound(), offset, target.length, target);
+  /** Throws ESHUTDOWN once the session was stopped: checked again when a request got its blocks. */
+  private readonly stillBound = () => {
+    this.bound();
+  };
+
+  read(offset: number, target: Buffer): Promise<void> | undefined {
+    const name = this.bound();
+    if (this.pool.readNow(name, offset, target)) return undefined;
+    return this.pool.readAsync(name, offset, target, this.stillBound);
   }
 
-  write(offset: number, data: Buffer): void {
-    this.pool.write(this.writable(), offset, data);
+  async write(offset: number, data: Buffer): Promise<void> {
+    await this.pool.writeAsync(this.writable(), offset, data, this.stillBound);
   }
 
   flush(): Promise<void> {
@@ -166,21 +220,22 @@ class VdiskBackend implements NbdBackend {
     return this.pool.flush();
   }
 
-  trim(offset: number, length: number): void {
-    this.pool.trim(this.writable(), offset, length);
+  async trim(offset: number, length: number): Promise<void> {
+    await this.pool.writeZeroesAsync(this.writable(), offset, length, this.stillBound);
   }
 
-  writeZeroes(offset: number, length: number, noHole: boolean): void {
+  async writeZeroes(offset: number, length: number, noHole: boolean): Promise<void> {
     const name = this.writable();
     if (!noHole) {
-      this.pool.writeZeroes(name, offset, length);
+      await this.pool.writeZeroesAsync(name, offset, length, this.stillBound);
       return;
     }
     // NO_HOLE: the range must stay allocated, so real zero blocks are written.
     const zeros = Buffer.alloc(Math.min(length, ZERO_PIECE));
     for (let done = 0; done < length; done += zeros.length) {
       const take = Math.min(zeros.length, length - done);
-      this.pool.write(name, offset + done, take === zeros.length ? zeros : zeros.subarray(0, take));
+      const piece = take === zeros.length ? zeros : zeros.subarray(0, take);
+      await this.pool.writeAsync(name, offset + done, piece, this.stillBound);
     }
   }
 
@@ -213,6 +268,7 @@ class VdiskBackend implements NbdBackend {
  */
 class SnapshotBackend implements NbdBackend {
   readonly readOnly = true;
+  readonly multiConn = true;
   readonly blockSize: number;
   private stopped = false;
 
@@ -235,22 +291,23 @@ class SnapshotBackend implements NbdBackend {
     return this.pin;
   }
 
-  read(offset: number, target: Buffer): void {
-    this.bound().read(offset, target.length, target);
+  read(offset: number, target: Buffer): Promise<void> | undefined {
+    const pin = this.bound();
+    return pin.readNow(offset, target) ? undefined : pin.readAsync(offset, target);
   }
 
-  write(): void {
+  async write(): Promise<void> {
     throw readOnlyError(this.name);
   }
 
   // Nothing to make durable, but a client may still ask.
   async flush(): Promise<void> {}
 
-  trim(): void {
+  async trim(): Promise<void> {
     throw readOnlyError(this.name);
   }
 
-  writeZeroes(): void {
+  async writeZeroes(): Promise<void> {
     throw readOnlyError(this.name);
   }
 

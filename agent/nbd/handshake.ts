@@ -6,6 +6,7 @@
  * connection (the protocol leaves no other way).
  */
 import type { NbdBackend, NbdExports } from './backend';
+import { clientIdentity } from './client-auth';
 import type { NbdConnection } from './connection';
 import {
   BASE_ALLOCATION,
@@ -59,15 +60,20 @@ interface Haggle {
 
 const violation = (message: string) => new NbdError('PROTOCOL_VIOLATION', message);
 
-/** Transmission flags for an export as this session would see it. */
-export function transmissionFlags(readOnly: boolean, structured: boolean): number {
+/**
+ * Transmission flags for an export as this session would see it.
+ * CAN_MULTI_CONN only when the backend says more connections may write it
+ * (or it is read-only): a flush is pool-wide, so it then covers every
+ * connection's acknowledged writes.
+ */
+export function transmissionFlags(
+  info: { readOnly: boolean; multiConn: boolean },
+  structured: boolean,
+): number {
   let flags = TFLAG.HAS_FLAGS | TFLAG.SEND_FLUSH | TFLAG.SEND_FUA;
-  if (readOnly) {
-    // No writer, so every connection sees the same data: clients may spread reads over several.
-    flags |= TFLAG.READ_ONLY | TFLAG.CAN_MULTI_CONN;
-  } else {
-    flags |= TFLAG.SEND_TRIM | TFLAG.SEND_WRITE_ZEROES | TFLAG.SEND_FAST_ZERO;
-  }
+  if (info.readOnly) flags |= TFLAG.READ_ONLY;
+  else flags |= TFLAG.SEND_TRIM | TFLAG.SEND_WRITE_ZEROES | TFLAG.SEND_FAST_ZERO;
+  if (info.multiConn) flags |= TFLAG.CAN_MULTI_CONN;
   if (structured) flags |= TFLAG.SEND_DF;
   return flags;
 }
@@ -130,15 +136,11 @@ export async function negotiate(conn: NbdConnection, config: HandshakeConfig): P
         const name = parseName(data);
         const fence = name === null ? null : (config.fenced?.(name) ?? null);
         if (fence !== null) throw new NbdError('EXPORT_FENCED', fence);
-        const backend = name === null ? null : config.exports.open(name);
+        const backend = name === null ? null : config.exports.open(name, clientOf(conn));
         // EXPORT_NAME cannot be answered with an error: the session ends.
         if (backend === null) throw new NbdError('EXPORT_NOT_FOUND', `no export "${name}"`);
         conn.send(
-          exportNameReply(
-            backend.size,
-            transmissionFlags(backend.readOnly, state.structured),
-            state.noZeroes,
-          ),
+          exportNameReply(backend.size, transmissionFlags(backend, state.structured), state.noZeroes),
         );
         return session(backend, state, name!);
       }
@@ -178,13 +180,13 @@ export async function negotiate(conn: NbdConnection, config: HandshakeConfig): P
           error(REP.ERR_POLICY, fence);
           break;
         }
-        const opened = go ? config.exports.open(request.name) : null;
-        const info = go ? opened : config.exports.describe(request.name);
+        const opened = go ? config.exports.open(request.name, clientOf(conn)) : null;
+        const info = go ? opened : config.exports.describe(request.name, clientOf(conn));
         if (info === null) {
           error(REP.ERR_UNKNOWN, `no export "${request.name}"`);
           break;
         }
-        reply(REP.INFO, infoExport(info.size, transmissionFlags(info.readOnly, state.structured)));
+        reply(REP.INFO, infoExport(info.size, transmissionFlags(info, state.structured)));
         for (const item of new Set(request.requests)) {
           if (item === INFO.NAME) reply(REP.INFO, infoString(INFO.NAME, request.name));
           else if (item === INFO.DESCRIPTION)
@@ -238,6 +240,11 @@ export async function negotiate(conn: NbdConnection, config: HandshakeConfig): P
         error(REP.ERR_UNSUP, `option ${option} is not supported`);
     }
   }
+}
+
+/** The connection's authenticated TLS identity (writer groups, engine-backend.ts), or null. */
+function clientOf(conn: NbdConnection): string | null {
+  return clientIdentity(conn.tls ? conn.stream : null);
 }
 
 function session(backend: NbdBackend, state: Haggle, name: string): Session {

@@ -1,13 +1,17 @@
 /**
  * The transmission phase: parse requests off the connection, run them on the
- * backend, reply. Requests are handled synchronously in arrival order (the
- * engine is synchronous); only FLUSH and FUA wait, and their replies may
- * overtake nothing that was acknowledged before them.
+ * backend, reply. Requests start in arrival order; reads, writes and zeroes
+ * run on the backend concurrently (their disk I/O on the threadpool) and are
+ * answered as they complete, up to MAX_IN_FLIGHT per connection (then parsing
+ * waits). A FLUSH first waits for the writes this connection sent before it,
+ * then flushes the pool: every write acknowledged on any connection is
+ * covered (what NBD_FLAG_CAN_MULTI_CONN promises). A write payload is copied
+ * out of the receive arena, which is reused as soon as parsing returns.
  *
  * A broken request header (bad magic) cannot be resynchronised: that
  * connection is dropped. Every other bad request gets an error reply.
  */
-import type { NbdBackend } from './backend';
+import type { NbdBackend, NbdExtent } from './backend';
 import { MAX_STATUS_QUERY, toDescriptors } from './block-status';
 import type { NbdConnection } from './connection';
 import {
@@ -40,6 +44,9 @@ export interface Session {
   blockStatus: boolean;
 }
 
+/** Requests a connection may have running at once; more wait in the socket. */
+const MAX_IN_FLIGHT = 64;
+
 /** Reads at least this long are split into data and hole chunks when they cover zeros. */
 const SPARSE_READ_MIN = 256 * 1024;
 
@@ -50,8 +57,10 @@ export class Transmission {
   /** Payload bytes of a refused WRITE still to skip, and the error to answer it with. */
   private discard = 0;
   private discardReply: { handle: Buffer; error: NbdError } | null = null;
-  /** FLUSH/FUA requests in flight. */
+  /** Requests started and not answered. */
   private pending = 0;
+  /** Writes, trims and zeroes in flight: a FLUSH waits for these first. */
+  private readonly writes = new Set<Promise<void>>();
   private readonly idleWaiters: Array<() => void> = [];
   private disconnecting = false;
   /**
@@ -61,8 +70,6 @@ export class Transmission {
    */
   onDisconnect: (() => void) | null = null;
   private pumping = false;
-  /** Where a write payload that arrived in pieces is joined; reused, the backend does not keep it. */
-  private joined = Buffer.alloc(0);
   private readonly buffers = new ReplyBuffers();
   private readonly recycle = (b: Buffer) => () => this.buffers.release(b);
 
@@ -74,7 +81,7 @@ export class Transmission {
     this.backend = session.backend;
   }
 
-  /** Resolves when no FLUSH/FUA request is in flight (every other request is answered synchronously). */
+  /** Resolves when no request is in flight (every started one answered). */
   idle(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
@@ -104,7 +111,7 @@ export class Transmission {
   private parse(): void {
     const q = this.conn.queue;
     const size = this.backend.size;
-    while (!this.conn.closed) {
+    while (!this.conn.closed && this.pending < MAX_IN_FLIGHT) {
       if (this.discard > 0) {
         this.discard -= q.skip(this.discard);
         if (this.discard > 0) return;
@@ -133,46 +140,68 @@ export class Transmission {
           continue;
         }
         if (q.length < REQUEST_HEADER_BYTES + length) return;
+        const own = Buffer.from(handle);
         q.skip(REQUEST_HEADER_BYTES);
-        this.write(handle, flags, offset, q.takeTransient(length, this.scratch(length)));
+        // The payload outlives this parse (the write completes later): it gets a buffer of its own.
+        const data = this.buffers.get(length);
+        const view = q.takeTransient(length, data);
+        if (view.buffer !== data.buffer || view.byteOffset !== data.byteOffset) view.copy(data);
+        this.write(own, flags, offset, data.subarray(0, length));
         continue;
       }
+      const own = Buffer.from(handle);
       q.skip(REQUEST_HEADER_BYTES);
       switch (type) {
         case CMD.READ:
-          this.read(handle, flags, offset, length, size);
+          this.read(own, flags, offset, length, size);
           break;
         case CMD.DISC:
           this.disconnect();
           return;
         case CMD.FLUSH:
-          if (flags & ~CMD_FLAG.FUA) this.fail(handle, invalid('FLUSH takes no flags'));
-          else this.async(handle, this.backend.flush());
+          if (flags & ~CMD_FLAG.FUA) this.fail(own, invalid('FLUSH takes no flags'));
+          else this.async(own, this.flushAfterWrites());
           break;
         case CMD.TRIM:
-          this.trim(handle, flags, offset, length, size);
+          this.trim(own, flags, offset, length, size);
           break;
         case CMD.WRITE_ZEROES:
-          this.writeZeroes(handle, flags, offset, length, size);
+          this.writeZeroes(own, flags, offset, length, size);
           break;
         case CMD.BLOCK_STATUS:
-          this.blockStatus(handle, flags, offset, length, size);
+          this.blockStatus(own, flags, offset, length, size);
           break;
         default:
-          this.fail(handle, invalid(`unknown command ${type}`));
+          this.fail(own, invalid(`unknown command ${type}`));
       }
     }
   }
 
-  /** Sends a reply buffer that came from `buffers`, and takes it back once written. */
-  private sendData(b: Buffer): void {
-    if (b.length >= ReplyBuffers.MIN) this.conn.send(b, this.recycle(b));
-    else this.conn.send(b);
+  /**
+   * Queues a reply. Replies completed in one turn of the event loop (the
+   * requests of one batch of received bytes, the reads that finished
+   * together) go out in one socket write: the first corks, a nextTick
+   * (after the promise callbacks of this turn) uncorks.
+   */
+  private send(b: Buffer, written?: () => void): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.conn.cork();
+      process.nextTick(this.uncork);
+    }
+    this.conn.send(b, written);
   }
 
-  private scratch(bytes: number): Buffer {
-    if (this.joined.length < bytes) this.joined = Buffer.allocUnsafe(Math.max(bytes, 1024 * 1024));
-    return this.joined;
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.conn.uncork();
+  };
+
+  /** Sends a reply buffer that came from `buffers`, and takes it back once written. */
+  private sendData(b: Buffer): void {
+    if (b.length >= ReplyBuffers.MIN) this.send(b, this.recycle(b));
+    else this.send(b);
   }
 
   // ---- commands ----
@@ -192,32 +221,56 @@ export class Transmission {
       this.fail(handle, outOfBounds(offset, length, size, NBD_ERR.EINVAL));
       return;
     }
-    try {
-      if (length === 0) {
-        this.conn.send(structured ? noneChunk(handle) : simpleReply(handle, 0));
-      } else if (!structured) {
-        const reply = simpleReply(handle, 0, length, this.buffers);
-        this.backend.read(offset, reply.subarray(SIMPLE_REPLY_BYTES));
-        this.sendData(reply);
-      } else if (
-        length < SPARSE_READ_MIN ||
-        flags & CMD_FLAG.DF ||
-        !this.readSparse(handle, offset, length)
-      ) {
-        const chunk = dataChunk(handle, offset, length, true, this.buffers);
-        this.backend.read(offset, chunk.subarray(DATA_CHUNK_PREFIX));
-        this.sendData(chunk);
-      }
-    } catch (err) {
-      this.fail(handle, err);
+    if (length === 0) {
+      this.send(structured ? noneChunk(handle) : simpleReply(handle, 0));
+      return;
     }
+    if (structured && length >= SPARSE_READ_MIN && !(flags & CMD_FLAG.DF)) {
+      let extents: NbdExtent[];
+      try {
+        extents = this.backend.blockStatus(offset, length);
+      } catch (err) {
+        this.fail(handle, err);
+        return;
+      }
+      if (extents.some((e) => e.zero || e.hole)) {
+        this.run(handle, this.readSparse(handle, offset, length, extents));
+        return;
+      }
+    }
+    const reply = structured
+      ? dataChunk(handle, offset, length, true, this.buffers)
+      : simpleReply(handle, 0, length, this.buffers);
+    const prefix = structured ? DATA_CHUNK_PREFIX : SIMPLE_REPLY_BYTES;
+    let later: Promise<void> | undefined;
+    try {
+      later = this.backend.read(offset, reply.subarray(prefix));
+    } catch (err) {
+      this.buffers.release(reply);
+      this.fail(handle, err);
+      return;
+    }
+    // A page-cache hit was read at once: no promise, answered in this turn.
+    if (later === undefined) {
+      this.sendData(reply);
+      return;
+    }
+    this.run(
+      handle,
+      later.then(
+        () => this.sendData(reply),
+        (err) => {
+          this.buffers.release(reply);
+          throw err;
+        },
+      ),
+    );
   }
 
-  /** Sends zeros as hole chunks; false (nothing sent) if the range is all data. */
-  private readSparse(handle: Buffer, offset: number, length: number): boolean {
-    const extents = this.backend.blockStatus(offset, length);
-    if (!extents.some((e) => e.zero || e.hole)) return false;
+  /** Sends zeros as hole chunks, data as data chunks (read concurrently). */
+  private async readSparse(handle: Buffer, offset: number, length: number, extents: NbdExtent[]) {
     const chunks: Buffer[] = [];
+    const reads: Array<Promise<void> | undefined> = [];
     for (const e of extents) {
       const start = Math.max(e.offset, offset);
       const bytes = Math.min(e.offset + e.length, offset + length) - start;
@@ -225,15 +278,15 @@ export class Transmission {
       if (e.zero || e.hole) chunks.push(holeChunk(handle, start, bytes, false));
       else {
         const chunk = dataChunk(handle, start, bytes, false);
-        this.backend.read(start, chunk.subarray(DATA_CHUNK_PREFIX));
+        reads.push(this.backend.read(start, chunk.subarray(DATA_CHUNK_PREFIX)));
         chunks.push(chunk);
       }
     }
+    await Promise.all(reads);
     // Everything was read before anything is sent, so the last chunk can carry DONE.
     const last = chunks[chunks.length - 1]!;
     last.writeUInt16BE(1, 4);
-    for (const chunk of chunks) this.conn.send(chunk);
-    return true;
+    for (const chunk of chunks) this.send(chunk);
   }
 
   private checkWrite(flags: number, offset: number, length: number, size: number): NbdError | null {
@@ -245,12 +298,10 @@ export class Transmission {
   }
 
   private write(handle: Buffer, flags: number, offset: number, data: Buffer): void {
-    try {
-      if (data.length > 0) this.backend.write(offset, data);
-      this.acknowledgeWrite(handle, flags);
-    } catch (err) {
-      this.fail(handle, err);
-    }
+    const done = data.length > 0 ? this.backend.write(offset, data) : Promise.resolve();
+    this.runWrite(handle, flags, done);
+    const recycle = () => this.buffers.release(data);
+    done.then(recycle, recycle);
   }
 
   private trim(handle: Buffer, flags: number, offset: number, length: number, size: number): void {
@@ -266,12 +317,7 @@ export class Transmission {
       this.fail(handle, outOfBounds(offset, length, size, NBD_ERR.EINVAL));
       return;
     }
-    try {
-      if (length > 0) this.backend.trim(offset, length);
-      this.acknowledgeWrite(handle, flags);
-    } catch (err) {
-      this.fail(handle, err);
-    }
+    this.runWrite(handle, flags, length > 0 ? this.backend.trim(offset, length) : Promise.resolve());
   }
 
   private writeZeroes(handle: Buffer, flags: number, offset: number, length: number, size: number): void {
@@ -292,12 +338,13 @@ export class Transmission {
       this.fail(handle, new NbdError('INVALID_REQUEST', 'NO_HOLE zeroing is not fast', NBD_ERR.ENOTSUP));
       return;
     }
-    try {
-      if (length > 0) this.backend.writeZeroes(offset, length, (flags & CMD_FLAG.NO_HOLE) !== 0);
-      this.acknowledgeWrite(handle, flags);
-    } catch (err) {
-      this.fail(handle, err);
-    }
+    this.runWrite(
+      handle,
+      flags,
+      length > 0
+        ? this.backend.writeZeroes(offset, length, (flags & CMD_FLAG.NO_HOLE) !== 0)
+        : Promise.resolve(),
+    );
   }
 
   private blockStatus(handle: Buffer, flags: number, offset: number, length: number, size: number): void {
@@ -323,7 +370,7 @@ export class Transmission {
       const descriptors = toDescriptors(extents, length, (flags & CMD_FLAG.REQ_ONE) !== 0);
       if (descriptors.length === 0)
         throw new NbdError('INVALID_REQUEST', 'no allocation information', NBD_ERR.EIO);
-      this.conn.send(blockStatusChunk(handle, BASE_ALLOCATION_ID, descriptors));
+      this.send(blockStatusChunk(handle, BASE_ALLOCATION_ID, descriptors));
     } catch (err) {
       this.fail(handle, err);
     }
@@ -341,31 +388,50 @@ export class Transmission {
 
   // ---- replies ----
 
-  private acknowledgeWrite(handle: Buffer, flags: number): void {
-    if (flags & CMD_FLAG.FUA) this.async(handle, this.backend.flush());
-    else this.conn.send(simpleReply(handle, 0));
+  /** A write, trim or zeroing: FUA flushes once it completed; a later FLUSH waits for it. */
+  private runWrite(handle: Buffer, flags: number, work: Promise<void>): void {
+    const done = flags & CMD_FLAG.FUA ? work.then(() => this.backend.flush()) : work;
+    const settled = done.then(
+      () => {},
+      () => {},
+    );
+    this.writes.add(settled);
+    void settled.then(() => this.writes.delete(settled));
+    this.async(handle, done);
   }
 
-  /** Replies when `work` settles; DISC waits for these. */
+  /** FLUSH: after the writes this connection sent before it, the pool-wide flush. */
+  private flushAfterWrites(): Promise<void> {
+    if (this.writes.size === 0) return this.backend.flush();
+    return Promise.all(this.writes).then(() => this.backend.flush());
+  }
+
+  /** Replies (a simple reply) when `work` settles; DISC and `idle` wait for these. */
   private async(handle: Buffer, work: Promise<void>): void {
-    const own = Buffer.from(handle);
+    this.run(
+      handle,
+      work.then(() => this.send(simpleReply(handle, 0))),
+    );
+  }
+
+  /** Counts `work` (which sends its own reply) in flight; answers its failure. */
+  private run(handle: Buffer, work: Promise<void>): void {
     this.pending++;
     work
-      .then(
-        () => this.conn.send(simpleReply(own, 0)),
-        (err) => this.fail(own, err),
-      )
+      .catch((err) => this.fail(handle, err))
       .finally(() => {
         this.pending--;
         if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
         if (this.disconnecting && this.pending === 0) this.endAfterDisconnect();
+        // Parsing stopped at MAX_IN_FLIGHT: go on with what is queued.
+        else if (this.pending === MAX_IN_FLIGHT - 1) this.pump();
       });
   }
 
   private fail(handle: Buffer, err: unknown): void {
     const errno = toNbdErrno(err);
     if (errno === NBD_ERR.EIO) this.onError(err);
-    this.conn.send(
+    this.send(
       this.session.structured ? errorChunk(handle, errno, errorMessage(err)) : simpleReply(handle, errno),
     );
   }

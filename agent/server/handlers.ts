@@ -1,6 +1,8 @@
 /**
  * What each operation does: params (already schema-checked) → engine calls →
- * result. `locks` names the containers an operation must hold.
+ * result. `locks` names the containers an operation must hold. An operation
+ * that changes tables or writes data synchronously awaits `pool.quiesce()`
+ * right before the engine call, so no NBD request is half done under it.
  */
 
 import type { OpMap, OpName } from '../../schema';
@@ -62,11 +64,13 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   createContainer: (p, { pool, mutation }) => pool.createContainer(p, mutation),
   resize: async (p, { pool, mutation, attachments }) => {
     await attachments.clear('resize', p);
+    await pool.quiesce();
     return pool.resize(p.container, p.size, { shrink: p.shrink, ...mutation });
   },
   setLabels: (p, { pool, mutation }) => pool.setLabels(p.container, p.labels, mutation),
   deleteContainer: async (p, { pool, mutation, attachments }) => {
     await attachments.clear('deleteContainer', p);
+    await pool.quiesce();
     pool.deleteContainer(p.container, { recursive: p.recursive, ...mutation });
     return {};
   },
@@ -79,7 +83,7 @@ export const handlers: { [K in OpName]: Handler<K> } = {
     sendData(data);
     return { length: data.length };
   },
-  write: (p, { pool, data }) => {
+  write: async (p, { pool, data }) => {
     if (data === null || data.length !== p.length) {
       throw new WireError(
         'DATA_MISSING',
@@ -89,14 +93,17 @@ export const handlers: { [K in OpName]: Handler<K> } = {
         },
       );
     }
+    await pool.quiesce();
     pool.write(p.container, p.offset, data);
     return { length: data.length };
   },
-  writeZeroes: (p, { pool }) => {
+  writeZeroes: async (p, { pool }) => {
+    await pool.quiesce();
     pool.writeZeroes(p.container, p.offset, p.length);
     return {};
   },
-  trim: (p, { pool }) => {
+  trim: async (p, { pool }) => {
+    await pool.quiesce();
     pool.trim(p.container, p.offset, p.length);
     return {};
   },
@@ -105,16 +112,22 @@ export const handlers: { [K in OpName]: Handler<K> } = {
     return {};
   },
   allocation: (p, { pool }) => pool.allocation(p.container, p.offset, p.length),
-  snapshot: (p, { pool, mutation }) => pool.snapshot(p.container, p.name, { labels: p.labels, ...mutation }),
+  // Every NBD write acknowledged before it is in the snapshot; none is half done (engine/io-tracker.ts).
+  snapshot: async (p, { pool, mutation }) => {
+    await pool.quiesce();
+    return pool.snapshot(p.container, p.name, { labels: p.labels, ...mutation });
+  },
   listSnapshots: (p, { pool }) => pool.listSnapshots(p.container, { includeHidden: p.includeHidden }),
   describeSnapshot: (p, { pool }) => pool.describeSnapshot(p.snapshot),
   deleteSnapshot: async (p, { pool, mutation, attachments }) => {
     await attachments.clear('deleteSnapshot', p);
+    await pool.quiesce();
     pool.deleteSnapshot(p.snapshot, mutation);
     return {};
   },
   sync: async (p, { pool, mutation, identityHooks, attachments }) => {
     await attachments.clear('sync', p);
+    await pool.quiesce();
     const hooks = identityHooks(p.preserve ?? 'default', {
       referenceMap: p.referenceMap,
       allowSourceReferences: p.allowSourceReferences,
@@ -129,10 +142,12 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   clone: (p, { pool, mutation }) => pool.clone(p.source, p.name, { labels: p.labels, ...mutation }),
   revert: async (p, { pool, mutation, attachments }) => {
     await attachments.clear('revert', p);
+    await pool.quiesce();
     return pool.revert(p.container, p.snapshot, mutation);
   },
   flatten: async (p, { pool, progress, mutation, attachments }) => {
     await attachments.clear('flatten', p);
+    await pool.quiesce();
     return pool.recordIdempotent(await pool.flatten(p.container, { onProgress: progress }), mutation);
   },
   lineage: (p, { pool }) => pool.lineage(p.container),
@@ -141,6 +156,7 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   // Paths are opened relative to the allowed directories' descriptors, following no link (host-files.ts).
   import: async (p, { pool, dirs, progress, mutation, attachments }) => {
     await attachments.clear('import', p);
+    await pool.quiesce();
     return importImage(pool, dirs, p.path, p.container, p.create === true, progress, mutation);
   },
   export: (p, { pool, dirs, progress }) =>

@@ -1,6 +1,8 @@
 /**
  * The crash drill's attached writer: an NBD client writing checksummed
- * records to vdisk `att` (flushing every few writes) while a forced sync of
+ * records to vdisk `att` with LANES requests in flight (each lane its own
+ * slots, flushing every few writes: the agent runs them concurrently, their
+ * disk I/O on its threadpool) while a forced sync of
  * `att` drains and disconnects it, and a SIGKILL may land anywhere in
  * between. After the restart: a sync that was answered kept a safety
  * snapshot holding exactly the writes the client had acknowledged (none it
@@ -15,6 +17,8 @@ import { diskProblems, type FlushedLog, logEntry, record } from './crash';
 const BS = 4096;
 const SLOTS = 32;
 const BASE = 0x50;
+/** Concurrent writers on the one connection; lane l writes the slots ≡ l (mod LANES). */
+const LANES = 4;
 /** The writer's record numbers: a range of their own, so the disk load's sequence is left alone. */
 let nextSeq = 2_000_000_000;
 
@@ -59,24 +63,25 @@ export async function startAttached(
     safetyBefore,
     done: Promise.resolve(),
   };
-  const writer = (async () => {
+  const lane = async (l: number) => {
     for (let n = 1; ; n++) {
-      const slot = Math.floor(random() * SLOTS);
+      const slot = l + LANES * Math.floor(random() * (SLOTS / LANES));
       const seq = nextSeq++;
-      nbd.request(CMD.WRITE, 0, slot * BS, BS, record(seq));
-      if (!(await ok(nbd))) {
+      if (!(await ok(nbd, nbd.request(CMD.WRITE, 0, slot * BS, BS, record(seq))))) {
         cycle.unacked.set(slot, seq);
         return;
       }
       cycle.acked.set(slot, seq);
       if (n % 4 === 0) {
+        // Whatever any lane had acknowledged when the FLUSH went out is durable once it is answered.
         const pending = new Map(cycle.acked);
-        nbd.request(CMD.FLUSH, 0, 0, 0);
-        if (!(await ok(nbd))) return;
-        for (const [s, q] of pending) cycle.flushed.set(s, logEntry(q));
+        if (!(await ok(nbd, nbd.request(CMD.FLUSH, 0, 0, 0)))) return;
+        for (const [s, q] of pending)
+          if ((cycle.flushed.get(s)?.seq ?? 0) < q) cycle.flushed.set(s, logEntry(q));
       }
     }
-  })();
+  };
+  const writer = Promise.all(Array.from({ length: LANES }, (_, l) => lane(l)));
   const sync = (async () => {
     await new Promise((resolve) => setTimeout(resolve, syncAfterMs));
     try {
@@ -90,9 +95,9 @@ export async function startAttached(
   return cycle;
 }
 
-async function ok(nbd: RawClient): Promise<boolean> {
+async function ok(nbd: RawClient, handle: bigint): Promise<boolean> {
   try {
-    return (await nbd.reply()).error === 0;
+    return (await nbd.replyFor(handle)).error === 0;
   } catch {
     return false; // the connection closed (detached, or the agent was killed)
   }

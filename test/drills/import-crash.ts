@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import type { OpMap } from '../../schema';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { seededRandom } from '../helpers/seeded-random';
 import { tempDir } from '../helpers/tmp';
 
 export interface ImportCrashResult {
@@ -26,18 +27,6 @@ export interface ImportCrashResult {
 
 const MiB = 1024 * 1024;
 const CHUNKS = 8; // the agent copies 4 MiB at a time and yields between chunks
-
-/** A tiny deterministic generator (mulberry32). */
-export function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Reads one probe per chunk: true when every chunk holds its own byte. */
 async function whole(client: AgentClient, name: string): Promise<boolean> {
@@ -94,7 +83,7 @@ export async function importCrashDrill(cycles: number, seed: number): Promise<Im
     retryFailures: 0,
     wrong: [],
   };
-  const next = random(seed);
+  const next = seededRandom(seed);
   const images = tempDir('snapsync-import-crash-');
   const image = path.join(images, 'image.raw');
   const fd = fs.openSync(image, 'w');

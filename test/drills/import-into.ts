@@ -21,8 +21,9 @@ import { isSnapsyncError, Pool } from '../../agent/engine';
 import { AllowedDirs } from '../../agent/server/paths';
 import { importImage } from '../../agent/server/transfer';
 import type { AgentProcess } from '../helpers/agent-process';
+import { seededRandom } from '../helpers/seeded-random';
 import { tempDir } from '../helpers/tmp';
-import { importKilled, random, startDrillAgent } from './import-crash';
+import { importKilled, startDrillAgent } from './import-crash';
 
 export interface ImportIntoResult {
   /** Imports interrupted (a kill, an injected fault, a dropped client). */
@@ -144,7 +145,7 @@ async function onAgent(
   ) => Promise<AgentProcess>,
 ): Promise<ImportIntoResult> {
   const result = emptyResult();
-  const next = random(seed);
+  const next = seededRandom(seed);
   const dir = tempDir(`snapsync-import-into-${what}-`);
   const expect = images(dir);
   let agent: AgentProcess = await startDrillAgent(dir);
@@ -220,7 +221,7 @@ export function importIntoDisconnectDrill(cycles: number, seed: number): Promise
  */
 export async function importIntoFaultDrill(rounds: number, seed: number): Promise<ImportIntoResult> {
   const result = emptyResult();
-  const next = random(seed);
+  const next = seededRandom(seed);
   const dir = tempDir('snapsync-import-into-faults-');
   const expect = images(dir);
   const dirs = new AllowedDirs([dir]);

@@ -150,3 +150,17 @@ export function makeNbdCredentials(dir: string): NbdCredentials {
     serverPskFile,
   };
 }
+
+/** `serve` arguments for NBD on a free loopback port with x509 client authentication by these credentials. */
+export function nbdX509ServeArgs(creds: NbdCredentials): string[] {
+  return [
+    '--nbd',
+    '127.0.0.1:0',
+    '--nbd-tls-cert',
+    creds.serverCert,
+    '--nbd-tls-key',
+    creds.serverKey,
+    '--nbd-tls-ca',
+    creds.caCert,
+  ];
+}

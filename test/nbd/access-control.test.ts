@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
-import { makeNbdCredentials, type NbdCredentials } from '../helpers/nbd-credentials';
+import { makeNbdCredentials, type NbdCredentials, nbdX509ServeArgs } from '../helpers/nbd-credentials';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 import { run, runOk } from './helpers/served-pool';
 
@@ -69,18 +69,7 @@ describe('nbd access control (serve)', function () {
     );
     agent = await startAgentProcess({
       poolDir,
-      args: [
-        '--nbd',
-        '127.0.0.1:0',
-        '--nbd-tls-cert',
-        creds.serverCert,
-        '--nbd-tls-key',
-        creds.serverKey,
-        '--nbd-tls-ca',
-        creds.caCert,
-        '--nbd-access',
-        access,
-      ],
+      args: [...nbdX509ServeArgs(creds), '--nbd-access', access],
     });
     assert.match(agent.nbd ?? '', /^nbds:\/\/127\.0\.0\.1:\d+$/);
     port = Number(new URL(agent.nbd!).port);

@@ -8,11 +8,22 @@
  * ENOSPC and short writes without touching the engine. A short write is
  * finished here, unseen by the engine; one that stops making progress is
  * IO_ERROR.
+ *
+ * `writeAsync` does the same on libuv's threadpool (fs.writev), so several
+ * callers keep several disk I/Os in flight; `readAsync` too, except while
+ * reads are page-cache hits (see there). The fault seam runs first for them
+ * too. The pool size is UV_THREADPOOL_SIZE, which
+ * bin/snapsync-agent sets (16 unless given) before anything loads.
  */
 import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
+
+/** A read on the event loop faster than this was a page-cache hit (a disk read takes longer). */
+const HIT_MICROS = 20;
+/** Async reads sent to the threadpool after one on the event loop went to the disk, before the event loop is tried again. */
+const SLOW_READ_BACKOFF = 256;
 
 /**
  * Called before every device operation; throw an errno-style error to inject a
@@ -38,6 +49,14 @@ export class BlockDevice {
    * The pool sets it when the data file shares a filesystem with the metadata.
    */
   growthGate: (() => boolean) | null = null;
+  /** Async reads still to send to the threadpool since one on the event loop went to the disk (readAsync). */
+  private threadpoolReads = 0;
+  /**
+   * The process's block inputs (ru_inblock) at the last check. Reads on the
+   * threadpool move it too, so the first slow read after them may count as
+   * a miss once more: a second round on the threadpool, never a wrong byte.
+   */
+  private blockInputs = 0;
   /** The data file's length as far as we know (grows with writes past it). */
   private fileBytes: number;
 
@@ -89,30 +108,19 @@ export class BlockDevice {
    * `block` (may run on into the following blocks): one pwritev, no copying.
    */
   write(block: number, offset: number, parts: Buffer[]): void {
-    let length = 0;
-    for (const part of parts) length += part.length;
-    const count = Math.ceil((offset + length) / this.blockSize);
-    const start = (block - 1) * this.blockSize + offset;
-    if (start + length > this.fileBytes && this.growthGate && !this.growthGate())
-      throw HOST_OUT_OF_SPACE('data write: the metadata reserve is in use, so the data file may not grow');
+    const w = this.placeWrite(block, offset, parts);
     try {
-      const limit = this.faults?.('write', block, count) ?? Number.POSITIVE_INFINITY;
-      this.unsynced = true;
-      let done = fs.writevSync(this.fd, limit < length ? truncate(parts, limit) : parts, start);
-      if (done < length) {
-        // Rare short write: finish the rest byte range by byte range.
-        const all = Buffer.concat(parts);
-        while (done < length) {
-          const n = fs.writeSync(this.fd, all, done, Math.min(length - done, limit), start + done);
-          if (n <= 0)
-            throw Object.assign(new Error(`short write: ${done} of ${length} bytes`), { code: 'EIO' });
-          done += n;
-        }
+      const limit = this.writeFault(w);
+      let done = fs.writevSync(this.fd, limit < w.length ? truncate(parts, limit) : parts, w.start);
+      // Rare short write: finish the rest byte range by byte range.
+      const all = done < w.length ? Buffer.concat(parts) : null;
+      while (all !== null && done < w.length) {
+        const n = fs.writeSync(this.fd, all, done, Math.min(w.length - done, limit), w.start + done);
+        done += madeProgress(n, done, w);
       }
-      if (start + length > this.fileBytes) this.fileBytes = start + length;
+      this.wrote(w);
     } catch (err) {
-      this.fileBytes = Math.max(this.fileBytes, fileLength(this.fd));
-      throw deviceError('write', err, block, count);
+      throw this.writeFailed(err, w);
     }
   }
 
@@ -127,6 +135,109 @@ export class BlockDevice {
       this.unsynced = true;
       throw deviceError('sync', err, 0, 0);
     }
+  }
+
+  /**
+   * `read` for the async path. A read the page cache answers costs a few µs
+   * on the event loop and several times that through the threadpool, so
+   * reads run synchronously while they are cache hits; one that went to the
+   * disk (slower than HIT_MICROS, and the process's block-input count,
+   * getrusage's ru_inblock, moved) sends the next SLOW_READ_BACKOFF reads to
+   * the threadpool, where many wait on the disk at once; then a read tries
+   * the event loop again. The count, not the time alone, tells a miss: on a
+   * loaded host a hit can take long too. The metadata is settled before the call; only the bytes move.
+   */
+  async readAsync(block: number, offset: number, length: number, target: Buffer, targetOffset: number) {
+    if (this.threadpoolReads > 0) {
+      this.threadpoolReads--;
+      await this.readOnThreadpool(block, offset, length, target, targetOffset);
+      return;
+    }
+    this.readWatched(block, offset, length, target, targetOffset);
+  }
+
+  /** Whether reads are page-cache hits lately: then a caller may read synchronously (`readWatched`). */
+  get readsHit(): boolean {
+    return this.threadpoolReads === 0;
+  }
+
+  /** `read` on the event loop that notes whether it went to the disk (then the next reads go to the threadpool). */
+  readWatched(block: number, offset: number, length: number, target: Buffer, targetOffset: number): void {
+    const started = performance.now();
+    this.read(block, offset, length, target, targetOffset);
+    // A fast read was a hit; only a slower one pays for getrusage (µs) to learn whether it was.
+    if ((performance.now() - started) * 1000 < HIT_MICROS) return;
+    const blockInputs = process.resourceUsage().fsRead;
+    if (blockInputs > this.blockInputs) this.threadpoolReads = SLOW_READ_BACKOFF;
+    this.blockInputs = blockInputs;
+  }
+
+  private async readOnThreadpool(
+    block: number,
+    offset: number,
+    length: number,
+    target: Buffer,
+    targetOffset: number,
+  ): Promise<void> {
+    const start = (block - 1) * this.blockSize + offset;
+    try {
+      this.faults?.('read', block, Math.ceil((offset + length) / this.blockSize));
+      let done = 0;
+      while (done < length) {
+        const n = await readAt(this.fd, target, targetOffset + done, length - done, start + done);
+        if (n === 0) break;
+        done += n;
+      }
+      if (done < length) target.fill(0, targetOffset + done, targetOffset + length);
+    } catch (err) {
+      throw IO_ERROR('read', err, { block, offset, length });
+    }
+  }
+
+  /** `write` on the threadpool (one pwritev); the caller stages nothing that points at it until it resolves. */
+  async writeAsync(block: number, offset: number, parts: Buffer[]): Promise<void> {
+    const w = this.placeWrite(block, offset, parts);
+    try {
+      const limit = this.writeFault(w);
+      let done = await writevAt(this.fd, limit < w.length ? truncate(parts, limit) : parts, w.start);
+      const all = done < w.length ? Buffer.concat(parts) : null;
+      while (all !== null && done < w.length) {
+        const piece = all.subarray(done, done + Math.min(w.length - done, limit));
+        done += madeProgress(await writevAt(this.fd, [piece], w.start + done), done, w);
+      }
+      this.wrote(w);
+    } catch (err) {
+      throw this.writeFailed(err, w);
+    } finally {
+      // A sync that began while this write ran did not cover it: the next one must not be skipped.
+      this.unsynced = true;
+    }
+  }
+
+  /** Where a write goes; refuses one that would grow the data file while the growth gate says no. */
+  private placeWrite(block: number, offset: number, parts: Buffer[]): PlacedWrite {
+    let length = 0;
+    for (const part of parts) length += part.length;
+    const start = (block - 1) * this.blockSize + offset;
+    if (start + length > this.fileBytes && this.growthGate && !this.growthGate())
+      throw HOST_OUT_OF_SPACE('data write: the metadata reserve is in use, so the data file may not grow');
+    return { block, start, length, count: Math.ceil((offset + length) / this.blockSize) };
+  }
+
+  /** The fault seam for a write: the byte limit per system call (infinite unless a drill makes it short). */
+  private writeFault(w: PlacedWrite): number {
+    const limit = this.faults?.('write', w.block, w.count) ?? Number.POSITIVE_INFINITY;
+    this.unsynced = true;
+    return limit;
+  }
+
+  private wrote(w: PlacedWrite): void {
+    if (w.start + w.length > this.fileBytes) this.fileBytes = w.start + w.length;
+  }
+
+  private writeFailed(err: unknown, w: PlacedWrite) {
+    this.fileBytes = Math.max(this.fileBytes, fileLength(this.fd));
+    return deviceError('write', err, w.block, w.count);
   }
 
   /** Same as syncData, off the event loop: most of a flush's wait happens here. */
@@ -154,6 +265,33 @@ export class BlockDevice {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+function readAt(fd: number, target: Buffer, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.read(fd, target, at, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
+
+function writevAt(fd: number, parts: Buffer[], position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.writev(fd, parts, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
+
+interface PlacedWrite {
+  block: number;
+  /** Byte position in the data file. */
+  start: number;
+  length: number;
+  /** Blocks it touches (for faults and errors). */
+  count: number;
+}
+
+/** Bytes a system call of a short-write loop moved; none is EIO (a write that stops making progress). */
+function madeProgress(n: number, done: number, w: PlacedWrite): number {
+  if (n <= 0) throw Object.assign(new Error(`short write: ${done} of ${w.length} bytes`), { code: 'EIO' });
+  return n;
 }
 
 /** The first `bytes` bytes of `parts`, as views. */

@@ -1,6 +1,10 @@
 /**
  * A deliberately low-level NBD client for protocol tests: it sends whatever
  * bytes a test asks for, including broken ones, and decodes replies.
+ * The server answers requests as they complete, in any order: `reply()`
+ * returns them in request order (holding early ones back), `nextReply()` as
+ * they arrive, `replyFor(handle)` the one to a given request (several callers
+ * may wait at once). Use one of the three per client.
  */
 import * as net from 'node:net';
 import { ByteQueue } from '../../../agent/nbd/byte-queue';
@@ -35,6 +39,10 @@ export class RawClient {
   private readonly queue = new ByteQueue();
   readonly closed: Promise<void>;
   private nextHandle = 1n;
+  /** Requests sent and not answered yet, oldest first, with a READ's length (to parse simple replies). */
+  private readonly outstanding = new Map<bigint, { type: number; length: number }>();
+  /** Replies that overtook an older request's. */
+  private readonly early = new Map<bigint, Reply>();
 
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (d) => this.queue.push(d));
@@ -141,17 +149,85 @@ export class RawClient {
     h.writeBigUInt64BE(BigInt(offset), 16);
     h.writeUInt32BE(length, 24);
     this.send(payload ? Buffer.concat([h, payload]) : h);
+    if (type !== CMD.DISC) this.outstanding.set(handle, { type, length });
     return handle;
   }
 
-  /** One reply; a simple reply to a successful read carries `readLength` bytes. */
+  /**
+   * The reply to the oldest unanswered request (replies to later ones that
+   * arrive first are kept for their turn). `readLength`: the data length of a
+   * simple read reply to a request not sent with `request`.
+   */
   async reply(readLength = 0): Promise<Reply> {
+    const oldest = this.outstanding.keys().next();
+    if (oldest.done) return this.nextReply(readLength);
+    const want = oldest.value;
+    for (;;) {
+      const got = this.early.get(want) ?? (await this.wireReply(readLength));
+      if (got.handle === want) {
+        this.early.delete(want);
+        this.outstanding.delete(want);
+        return got;
+      }
+      this.early.set(got.handle, got);
+    }
+  }
+
+  private readonly waiters = new Map<bigint, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private dispatching = false;
+
+  /** The reply to request `handle`, whenever it comes; callers may wait for several requests at once. */
+  replyFor(handle: bigint): Promise<Reply> {
+    const early = this.early.get(handle);
+    if (early) {
+      this.early.delete(handle);
+      return Promise.resolve(early);
+    }
+    const reply = new Promise<Reply>((resolve, reject) => this.waiters.set(handle, { resolve, reject }));
+    if (!this.dispatching) void this.dispatch();
+    return reply;
+  }
+
+  private async dispatch(): Promise<void> {
+    this.dispatching = true;
+    try {
+      while (this.waiters.size > 0) {
+        const reply = await this.nextReply();
+        const waiter = this.waiters.get(reply.handle);
+        this.waiters.delete(reply.handle);
+        if (waiter) waiter.resolve(reply);
+        else this.early.set(reply.handle, reply);
+      }
+    } catch (err) {
+      for (const w of this.waiters.values()) w.reject(err as Error);
+      this.waiters.clear();
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  /** Requests sent and not answered yet. */
+  pending(): number {
+    return this.outstanding.size;
+  }
+
+  /** The next reply off the wire, whichever request it answers. */
+  async nextReply(readLength = 0): Promise<Reply> {
+    const reply = await this.wireReply(readLength);
+    this.outstanding.delete(reply.handle);
+    return reply;
+  }
+
+  private async wireReply(readLength: number): Promise<Reply> {
     const magic = (await this.read(4)).readUInt32BE(0);
     if (magic === SIMPLE_REPLY_MAGIC) {
       const rest = await this.read(12);
       const error = rest.readUInt32BE(0);
-      const data = error === 0 && readLength > 0 ? await this.read(readLength) : Buffer.alloc(0);
-      return { kind: 'simple', error, handle: rest.readBigUInt64BE(4), data };
+      const handle = rest.readBigUInt64BE(4);
+      const sent = this.outstanding.get(handle);
+      const length = sent === undefined ? readLength : sent.type === CMD.READ ? sent.length : 0;
+      const data = error === 0 && length > 0 ? await this.read(length) : Buffer.alloc(0);
+      return { kind: 'simple', error, handle, data };
     }
     if (magic !== STRUCTURED_REPLY_MAGIC) throw new Error(`bad reply magic 0x${magic.toString(16)}`);
     const chunks: Chunk[] = [];

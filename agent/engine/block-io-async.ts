@@ -1,0 +1,113 @@
+/**
+ * Reads, writes and trims of the NBD data path, with the device I/O on
+ * libuv's threadpool so that N requests in flight are N disk I/Os in flight.
+ *
+ * Contract (the same as block-io.ts, plus concurrency):
+ * - the metadata work (resolving blocks, allocating, staging map entries) is
+ *   synchronous and in memory; only the bytes move off the event loop;
+ * - a write's map entries are staged only once all its device writes
+ *   completed, so a commit (flush) never makes durable an entry that points
+ *   at data not yet written; a failed write gives its new blocks back;
+ * - each request holds its block range (io-tracker.ts): overlapping writes and
+ *   trims of one container run in arrival order, a trim waits for the reads
+ *   it could free blocks under;
+ * - `table()` is asked after the range is held: it is the container's current
+ *   table then (a snapshot that ran while the request waited froze the old
+ *   one), or throws if the caller's binding no longer holds.
+ * Cost: one threadpool round trip per physically contiguous run (reads) or
+ * per copy-up and run (writes); O(blocks) memory work as block-io.ts.
+ */
+import { type IoContext, planRead, planWrite, zeroRange } from './block-io';
+import type { RangeUse } from './io-tracker';
+import type { TableState } from './table-state';
+
+/**
+ * The same read done now, on the event loop, while reads are page-cache hits
+ * (`BlockDevice.readsHit`); false (nothing read) otherwise. A synchronous
+ * read holds no range: nothing can run while it does.
+ */
+export function readRangeNow(ctx: IoContext, table: TableState, offset: number, target: Buffer): boolean {
+  if (!ctx.device.readsHit) return false;
+  for (const r of planRead(ctx, table, offset, target.length, target))
+    ctx.device.readWatched(r.block, r.offset, r.length, target, r.at);
+  return true;
+}
+
+export function readRangeAsync(
+  ctx: IoContext,
+  container: number,
+  table: () => TableState,
+  offset: number,
+  target: Buffer,
+): Promise<void> {
+  return holding(ctx, container, offset, target.length, 'read', async () => {
+    const runs = planRead(ctx, table(), offset, target.length, target);
+    if (runs.length === 1) {
+      const r = runs[0]!;
+      await ctx.device.readAsync(r.block, r.offset, r.length, target, r.at);
+    } else if (runs.length > 1) {
+      await Promise.all(runs.map((r) => ctx.device.readAsync(r.block, r.offset, r.length, target, r.at)));
+    }
+  });
+}
+
+export function writeRangeAsync(
+  ctx: IoContext,
+  container: number,
+  table: () => TableState,
+  offset: number,
+  data: Buffer,
+): Promise<void> {
+  return holding(ctx, container, offset, data.length, 'write', async () => {
+    const plan = planWrite(ctx, table(), offset, data);
+    try {
+      if (plan.copyUps.length > 0) {
+        await Promise.all(
+          plan.copyUps.map(async (c) => {
+            if (c.source !== 0) await ctx.device.readAsync(c.source, 0, ctx.blockSize, c.into, 0);
+            c.bytes.copy(c.into, c.at);
+          }),
+        );
+      }
+      await Promise.all(plan.writes.map((w) => ctx.device.writeAsync(w.physical, w.inBlock, w.parts)));
+    } catch (err) {
+      plan.abandon();
+      throw err;
+    }
+    plan.finish();
+  });
+}
+
+/** zeroRange (block-io.ts) holding the range: it waits for the reads and writes it could free blocks under. */
+export function zeroRangeHeld(
+  ctx: IoContext,
+  container: number,
+  table: () => TableState,
+  offset: number,
+  length: number,
+): Promise<void> {
+  return holding(ctx, container, offset, length, 'trim', async () => zeroRange(ctx, table(), offset, length));
+}
+
+/** Runs `work` holding the blocks of [offset, offset + length) of `container` (io-tracker.ts). */
+async function holding(
+  ctx: IoContext,
+  container: number,
+  offset: number,
+  length: number,
+  use: RangeUse,
+  work: () => Promise<void>,
+): Promise<void> {
+  const bs = ctx.blockSize;
+  const release = await ctx.io.begin(
+    container,
+    Math.floor(offset / bs),
+    Math.floor((offset + length - 1) / bs),
+    use,
+  );
+  try {
+    await work();
+  } finally {
+    release();
+  }
+}
