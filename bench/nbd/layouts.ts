@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { type BenchAgent, startAgent, whenDetached } from './agent';
 import type { AioMode } from './config';
 import { exec } from './procs';
-import { overlay, type QemuNbd, startQemuNbd } from './qemu';
+import { layerOnly, overlay, type QemuNbd, startQemuNbd } from './qemu';
 
 const MiB = 1024 * 1024;
 /** Layer granularity: the pool block and the qcow2 cluster are both 64 KiB. */
@@ -113,8 +113,8 @@ export async function buildLayout(o: LayoutOptions): Promise<Layout> {
       build.snapsync += seconds(t0);
       t0 = process.hrtime.bigint();
       const next = path.join(o.dir, `layer${depth}.qcow2`);
-      await overlay(qcow2Top, next);
-      await exec('qemu-io', ['-f', 'qcow2', ...commands, next]);
+      await overlay(qcow2Top, next, o.sizeBytes);
+      await exec('qemu-io', [...commands, layerOnly(next)]);
       qcow2Top = next;
       build.qcow2 += seconds(t0);
     }
@@ -143,7 +143,7 @@ export async function buildLayout(o: LayoutOptions): Promise<Layout> {
       const start = async () => {
         servers.length = 0;
         for (const [i, top] of tops.entries()) {
-          await overlay(qcow2Top, top);
+          await overlay(qcow2Top, top, o.sizeBytes);
           const server = await startQemuNbd(
             top,
             aio,
