@@ -137,6 +137,13 @@ export async function copyCases(
       return s.uri;
     });
   }
+  // nbdcopy opens several connections only to an export that advertises multi-conn: say which did.
+  const multiConn: string[] = [];
+  for (const side of layout.sides) {
+    const info = JSON.parse(await exec('nbdinfo', ['--json', side.uris[0]!]));
+    multiConn.push(`${side.id} ${info.exports?.[0]?.can_multi_conn ? 'yes' : 'no'}`);
+  }
+  const note = `nbdcopy with its default options; multi-conn advertised for the disk read: ${multiConn.join(', ')}`;
   const reports: CaseReport[] = [];
   const copyServers: { stop(): Promise<void> }[] = [];
   for (const direction of ['in', 'out'] as const)
@@ -165,6 +172,7 @@ export async function copyCases(
             workload: direction === 'in' ? 'nbdcopy file → export' : 'nbdcopy export → file',
             cache,
             unit: 'MiB/s',
+            note,
           },
           contenders,
           config.reps,

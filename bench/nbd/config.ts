@@ -58,7 +58,7 @@ function num(raw: string | undefined, fallback: number, what: string): number {
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv, tmp: string): BenchConfig {
   const quick = argv.includes('--quick');
   const d = quick
-    ? { size: 64, runtime: 0.5, ramp: 0, reps: 1, depths: '1,8', clients: 4, syncReps: 3, budget: 60 }
+    ? { size: 64, runtime: 0.5, ramp: 0, reps: 1, depths: '8', clients: 2, syncReps: 3, budget: 60 }
     : {
         size: 1024,
         runtime: 8,

@@ -9,9 +9,9 @@
  *
  * Prints markdown tables on stdout (progress on stderr) and writes every raw
  * figure to BENCH_NBD_OUT (JSON). Knobs: see config.ts and the README's
- * "NBD figures"; `--quick` is a smoke run (< 2 minutes). Cost: the default
- * run takes about an hour (5 layouts × 5 workloads × warm/cold × 3 servers × 3
- * repetitions of 9 s).
+ * "NBD figures"; `--quick` is a smoke run (about 2 minutes). Cost: the default
+ * run takes about an hour and a half on 2 cores (5 layouts × 5 workloads ×
+ * warm/cold × 3 servers × 3 repetitions of 9 s, and the builds).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -72,7 +72,7 @@ export function renderMarkdown(report: BenchReport): string {
   const notes = [
     ...report.notes,
     ...report.layouts.filter((l) => l.note).map((l) => `${l.id}: ${l.note}`),
-    ...sync.filter((c) => c.note).map((c) => `${c.id}: ${c.note}`),
+    ...[...new Set(report.cases.filter((c) => c.note).map((c) => `${c.group}: ${c.note}`))],
   ];
   for (const n of notes) out.push(`- ${n}`);
   return `${out.join('\n')}\n`;
