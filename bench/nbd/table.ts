@@ -18,7 +18,7 @@ function header(report: BenchReport): string[] {
   const m = report.machine;
   const c = report.config;
   return [
-    `bench:nbd — ${c.sizeMiB} MiB disks, ${c.reps} repetitions (order alternating), fio ${c.runtime} s + ${c.ramp} s ramp per run;`,
+    `bench:nbd — ${c.sizeMiB} MiB disks, ${c.reps} repetition${c.reps === 1 ? '' : 's'} (order alternating), fio ${c.runtime} s + ${c.ramp} s ramp per run;`,
     `${m.nproc} CPUs (${m.cpu}), ${m.memMiB} MiB, Linux ${m.kernel}; load average before ${m.loadavgBefore}, after ${m.loadavgAfter}.`,
     `Tools: ${Object.entries(m.tools)
       .map(([k, v]) => `${k} ${v}`)
@@ -66,7 +66,7 @@ function syncTable(cases: CaseReport[]): string[] {
 export function renderMarkdown(report: BenchReport): string {
   const io = report.cases.filter((c) => c.group !== 'sync');
   const sync = report.cases.filter((c) => c.group === 'sync');
-  const out = [...header(report), ''];
+  const out = [header(report).join('\n\n'), ''];
   if (io.length > 0) out.push(...ioTable(report, io), '');
   if (sync.length > 0) out.push(...syncTable(sync), '');
   const notes = [
