@@ -51,6 +51,8 @@ export interface LayoutReport {
 
 export interface BenchReport {
   version: 1;
+  /** False while the run goes on (or when it stopped half way): the cases measured so far. */
+  complete: boolean;
   startedAt: string;
   finishedAt: string;
   machine: {

@@ -59,6 +59,31 @@ async function main(): Promise<void> {
   ];
   const layouts: LayoutReport[] = [];
   const cases: CaseReport[] = [];
+  const tools = await toolVersions();
+  // Written after every layout too (complete: false), so a long run that stops keeps what it measured.
+  const writeReport = (complete: boolean): BenchReport => {
+    const report: BenchReport = {
+      version: 1,
+      complete,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine: {
+        nproc: os.availableParallelism(),
+        cpu: os.cpus()[0]?.model ?? 'unknown',
+        memMiB: Math.round(os.totalmem() / MiB),
+        kernel: os.release(),
+        loadavgBefore,
+        loadavgAfter: loadavg(),
+        tools,
+      },
+      config: { ...config },
+      notes,
+      layouts,
+      cases,
+    };
+    if (config.out) fs.writeFileSync(config.out, `${JSON.stringify(report, null, 2)}\n`);
+    return report;
+  };
   try {
     const uring = config.aio.includes('io_uring') ? await ioUringWorks(root) : { ok: true, reason: '' };
     if (!uring.ok) {
@@ -106,30 +131,13 @@ async function main(): Promise<void> {
         if (p === smallest && config.copy)
           cases.push(...(await copyCases(layout, config, baseImage, dir, log)));
         if (p === smallest) cases.push(...(await syncCases(layout, config, dir, log)));
+        writeReport(false);
       } finally {
         await layout.close();
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }
-    const report: BenchReport = {
-      version: 1,
-      startedAt,
-      finishedAt: new Date().toISOString(),
-      machine: {
-        nproc: os.availableParallelism(),
-        cpu: os.cpus()[0]?.model ?? 'unknown',
-        memMiB: Math.round(os.totalmem() / MiB),
-        kernel: os.release(),
-        loadavgBefore,
-        loadavgAfter: loadavg(),
-        tools: await toolVersions(),
-      },
-      config: { ...config },
-      notes,
-      layouts,
-      cases,
-    };
-    if (config.out) fs.writeFileSync(config.out, `${JSON.stringify(report, null, 2)}\n`);
+    const report = writeReport(true);
     process.stdout.write(renderMarkdown(report));
   } finally {
     await stopAll();

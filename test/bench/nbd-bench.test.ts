@@ -76,6 +76,7 @@ describe('bench:nbd (smoke)', () => {
         ['clients-2', 1, 2],
       ],
     );
+    assert.equal(report.complete, true);
     assert.match(report.machine.loadavgBefore, /^\d/);
     assert.ok(report.machine.nproc >= 1);
     assert.equal(run.stdout, renderMarkdown(report));
