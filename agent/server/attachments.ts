@@ -77,6 +77,22 @@ export class Attachments {
     }
   }
 
+  /**
+   * clear(), then waits until no NBD data I/O is in flight (pool.quiesce).
+   * Resolves at a moment when nothing is attached to what `op` changes and no
+   * request is in flight; the caller's synchronous step runs before anything
+   * new can start. While quiesce waits, a client may attach again: then it
+   * clears again (refused without force).
+   */
+  async clearQuiesced(op: GuardedOp, params: object): Promise<void> {
+    for (;;) {
+      await this.clear(op, params);
+      await this.pool.quiesce();
+      const scope = this.scope(op, params as Record<string, unknown>);
+      if (this.registry.sessionsOn(scope.containers, scope.snapshots).length === 0) return;
+    }
+  }
+
   /** Fences the vdisk exports of sessions about to be disconnected (snapshot readers are never detached). */
   private fence(op: GuardedOp, sessions: AttachedSession[]): void {
     const byContainer = new Map<string, { uuid: string; clients: string[] }>();

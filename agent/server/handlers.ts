@@ -2,7 +2,9 @@
  * What each operation does: params (already schema-checked) → engine calls →
  * result. `locks` names the containers an operation must hold. An operation
  * that changes tables or writes data synchronously awaits `pool.quiesce()`
- * right before the engine call, so no NBD request is half done under it.
+ * right before the engine call, so no NBD request is half done under it; one
+ * that attached clients must not see awaits `attachments.clearQuiesced`
+ * instead, which also makes sure no client attached while it waited.
  */
 
 import type { OpMap, OpName } from '../../schema';
@@ -63,14 +65,12 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   unfence: (p, { attachments }) => ({ lifted: attachments.unfence(p.container) }),
   createContainer: (p, { pool, mutation }) => pool.createContainer(p, mutation),
   resize: async (p, { pool, mutation, attachments }) => {
-    await attachments.clear('resize', p);
-    await pool.quiesce();
+    await attachments.clearQuiesced('resize', p);
     return pool.resize(p.container, p.size, { shrink: p.shrink, ...mutation });
   },
   setLabels: (p, { pool, mutation }) => pool.setLabels(p.container, p.labels, mutation),
   deleteContainer: async (p, { pool, mutation, attachments }) => {
-    await attachments.clear('deleteContainer', p);
-    await pool.quiesce();
+    await attachments.clearQuiesced('deleteContainer', p);
     pool.deleteContainer(p.container, { recursive: p.recursive, ...mutation });
     return {};
   },
@@ -120,14 +120,12 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   listSnapshots: (p, { pool }) => pool.listSnapshots(p.container, { includeHidden: p.includeHidden }),
   describeSnapshot: (p, { pool }) => pool.describeSnapshot(p.snapshot),
   deleteSnapshot: async (p, { pool, mutation, attachments }) => {
-    await attachments.clear('deleteSnapshot', p);
-    await pool.quiesce();
+    await attachments.clearQuiesced('deleteSnapshot', p);
     pool.deleteSnapshot(p.snapshot, mutation);
     return {};
   },
   sync: async (p, { pool, mutation, identityHooks, attachments }) => {
-    await attachments.clear('sync', p);
-    await pool.quiesce();
+    await attachments.clearQuiesced('sync', p);
     const hooks = identityHooks(p.preserve ?? 'default', {
       referenceMap: p.referenceMap,
       allowSourceReferences: p.allowSourceReferences,
@@ -141,13 +139,11 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   },
   clone: (p, { pool, mutation }) => pool.clone(p.source, p.name, { labels: p.labels, ...mutation }),
   revert: async (p, { pool, mutation, attachments }) => {
-    await attachments.clear('revert', p);
-    await pool.quiesce();
+    await attachments.clearQuiesced('revert', p);
     return pool.revert(p.container, p.snapshot, mutation);
   },
   flatten: async (p, { pool, progress, mutation, attachments }) => {
-    await attachments.clear('flatten', p);
-    await pool.quiesce();
+    await attachments.clearQuiesced('flatten', p);
     return pool.recordIdempotent(await pool.flatten(p.container, { onProgress: progress }), mutation);
   },
   lineage: (p, { pool }) => pool.lineage(p.container),
@@ -155,8 +151,7 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   fsck: (_p, { pool, progress }) => pool.fsck({ onProgress: progress }),
   // Paths are opened relative to the allowed directories' descriptors, following no link (host-files.ts).
   import: async (p, { pool, dirs, progress, mutation, attachments }) => {
-    await attachments.clear('import', p);
-    await pool.quiesce();
+    await attachments.clearQuiesced('import', p);
     return importImage(pool, dirs, p.path, p.container, p.create === true, progress, mutation);
   },
   export: (p, { pool, dirs, progress }) =>
