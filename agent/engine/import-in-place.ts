@@ -22,23 +22,23 @@
  * compares the two tables' in-memory presence bitmaps (512 bytes per 4096
  * blocks the old table maps).
  */
-import { writeRange, zeroRange } from './block-io';
 import type { EngineCore, MutationOptions } from './core';
-import { CORRUPT, INVALID_ARGUMENT, OUT_OF_RANGE, TYPE_MISMATCH } from './errors';
+import { CORRUPT, INVALID_ARGUMENT, TYPE_MISMATCH } from './errors';
+import { ImportWriter } from './import-writer';
 import type { PresenceSet } from './presence';
 import { dropTable, snapshotRecord } from './snapshots';
 import type { ContainerRecord, SnapshotRecord } from './store/records';
 import type { ContainerInfo } from './types';
 
-export class ImportInPlace {
-  private done = false;
-
+export class ImportInPlace extends ImportWriter {
   private constructor(
-    private readonly core: EngineCore,
+    core: EngineCore,
     private readonly id: number,
     private readonly undo: number,
     private readonly info: (c: ContainerRecord) => ContainerInfo,
-  ) {}
+  ) {
+    super(core);
+  }
 
   /** Sets the undo point and the mark on `container` in one commit. */
   static begin(
@@ -52,28 +52,12 @@ export class ImportInPlace {
     return new ImportInPlace(core, marked.id, marked.importUndo!, info);
   }
 
-  private get record(): ContainerRecord {
+  protected get record(): ContainerRecord {
     this.core.assertOpen();
     const c = this.core.catalog.containers.get(this.id);
     if (this.done || c?.importUndo !== this.undo)
       throw INVALID_ARGUMENT('the import was completed or abandoned', { argument: 'container' });
     return c;
-  }
-
-  get size(): number {
-    return this.record.size;
-  }
-
-  write(offset: number, data: Buffer): void {
-    const c = this.checked(offset, data.length);
-    writeRange(this.core, this.core.tables.get(c.table!), offset, data);
-    this.core.afterWrite();
-  }
-
-  writeZeroes(offset: number, length: number): void {
-    const c = this.checked(offset, length);
-    zeroRange(this.core, this.core.tables.get(c.table!), offset, length);
-    this.core.afterWrite();
   }
 
   /**
@@ -102,13 +86,6 @@ export class ImportInPlace {
     } catch {
       /* left marked: restored at the next open */
     }
-  }
-
-  private checked(offset: number, length: number): ContainerRecord {
-    const c = this.record;
-    if (offset < 0 || length < 0 || offset + length > c.size)
-      throw OUT_OF_RANGE(c.name, offset, length, c.size);
-    return c;
   }
 }
 

@@ -6,21 +6,21 @@
  * deletes when it opens (`discardIncomplete`), so an interrupted import
  * leaves nothing and its retry with the same key runs again from scratch.
  */
-import { writeRange, zeroRange } from './block-io';
 import { type ContainerSpec, createContainer, deleteContainer } from './containers';
 import type { EngineCore, MutationOptions } from './core';
-import { INVALID_ARGUMENT, OUT_OF_RANGE } from './errors';
+import { INVALID_ARGUMENT } from './errors';
+import { ImportWriter } from './import-writer';
 import type { ContainerRecord } from './store/records';
 import type { ContainerInfo } from './types';
 
-export class StagedContainer {
-  private done = false;
-
+export class StagedContainer extends ImportWriter {
   private constructor(
-    private readonly core: EngineCore,
+    core: EngineCore,
     private readonly id: number,
     private readonly info: (c: ContainerRecord) => ContainerInfo,
-  ) {}
+  ) {
+    super(core);
+  }
 
   /** Creates the container, marked incomplete, in one commit. */
   static create(
@@ -39,26 +39,10 @@ export class StagedContainer {
     return new StagedContainer(core, record.id, info);
   }
 
-  private get record(): ContainerRecord {
+  protected get record(): ContainerRecord {
     this.core.assertOpen();
     if (this.done) throw INVALID_ARGUMENT('the staged container was completed or discarded', {});
     return this.core.catalog.container(this.id);
-  }
-
-  get size(): number {
-    return this.record.size;
-  }
-
-  write(offset: number, data: Buffer): void {
-    const c = this.checked(offset, data.length);
-    writeRange(this.core, this.core.tables.get(c.table!), offset, data);
-    this.core.afterWrite();
-  }
-
-  writeZeroes(offset: number, length: number): void {
-    const c = this.checked(offset, length);
-    zeroRange(this.core, this.core.tables.get(c.table!), offset, length);
-    this.core.afterWrite();
   }
 
   /**
@@ -83,13 +67,6 @@ export class StagedContainer {
     const c = this.core.catalog.containers.get(this.id);
     this.done = true;
     if (c?.incomplete) this.core.mutate(() => deleteContainer(this.core, c, true));
-  }
-
-  private checked(offset: number, length: number): ContainerRecord {
-    const c = this.record;
-    if (offset < 0 || length < 0 || offset + length > c.size)
-      throw OUT_OF_RANGE(c.name, offset, length, c.size);
-    return c;
   }
 }
 
