@@ -5,8 +5,6 @@
  * a missing container is a diagnostic naming the data source and NOT_FOUND.
  */
 import * as assert from 'node:assert/strict';
-import type * as grpc from '@grpc/grpc-js';
-import { AgentClient } from '../../agent/client/client';
 import {
   containerDataSource,
   type DataSource,
@@ -15,32 +13,14 @@ import {
 } from '../../provider-terraform/data-sources/data-sources';
 import { objectType } from '../../provider-terraform/schema';
 import { decode, encode } from '../../provider-terraform/wire/cty';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
-import { cleanupTempDirs } from '../helpers/tmp';
-import { call, configuredPlugin, type PluginProcess } from './plugin-process';
+import { pluginOnAgent } from './plugin-on-agent';
 
 type Diagnostic = { severity: string | number; summary: string; detail: string };
 type Response = { state: { msgpack: Buffer } | null; diagnostics: Diagnostic[] } & Record<string, unknown>;
 type Snap = { ref: string; name: string; labels: Record<string, string>; created_at: string };
 
 describe('terraform provider: data sources over gRPC against a real agent', () => {
-  let agent: AgentProcess;
-  let plugin: PluginProcess;
-  let client: grpc.Client;
-  const rpc = (method: string, request: object) => call<Response>(client, method, request);
-  const read = async (d: DataSource, config: object) => {
-    const T = objectType(d.schema);
-    const r = await rpc('ReadDataSource', { type_name: d.typeName, config: { msgpack: encode(config, T) } });
-    return {
-      diagnostics: r.diagnostics,
-      state: r.state?.msgpack ? (decode(r.state.msgpack, T) as never) : null,
-    };
-  };
-
-  before(async () => {
-    agent = await startAgentProcess();
-    ({ plugin, client } = await configuredPlugin(agent));
-    const hand = await AgentClient.connect(agent.url, { token: agent.token });
+  const on = pluginOnAgent<Response>(async (hand) => {
     await hand.call('createContainer', {
       name: 'ds-disk',
       type: 'vdisk',
@@ -55,14 +35,16 @@ describe('terraform provider: data sources over gRPC against a real agent', () =
     ] as const) {
       await hand.call('snapshot', { container: 'ds-disk', name, labels });
     }
-    await hand.close();
   });
-  after(async () => {
-    client?.close();
-    plugin?.child.kill('SIGKILL');
-    await agent?.stop();
-    cleanupTempDirs();
-  });
+  const rpc = on.rpc;
+  const read = async (d: DataSource, config: object) => {
+    const T = objectType(d.schema);
+    const r = await rpc('ReadDataSource', { type_name: d.typeName, config: { msgpack: encode(config, T) } });
+    return {
+      diagnostics: r.diagnostics,
+      state: r.state?.msgpack ? (decode(r.state.msgpack, T) as never) : null,
+    };
+  };
 
   it('declares the three data sources in the schema and metadata', async () => {
     const schema = await rpc('GetProviderSchema', {});

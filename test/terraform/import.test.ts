@@ -6,16 +6,13 @@
  * never synced from a snapshot is NOT_SYNCED, a missing one NOT_FOUND.
  */
 import * as assert from 'node:assert/strict';
-import type * as grpc from '@grpc/grpc-js';
-import { AgentClient } from '../../agent/client/client';
 import type { ResourceBinding } from '../../provider-terraform/resources/bridge';
 import { snapshotBinding } from '../../provider-terraform/resources/snapshot';
 import { syncFromSnapshotBinding } from '../../provider-terraform/resources/sync-from-snapshot';
 import { objectType } from '../../provider-terraform/schema';
 import { decode, encode } from '../../provider-terraform/wire/cty';
-import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
-import { cleanupTempDirs } from '../helpers/tmp';
-import { call, configuredPlugin, type PluginProcess } from './plugin-process';
+import { agentCli } from '../helpers/agent-process';
+import { pluginOnAgent } from './plugin-on-agent';
 
 type Response = Record<string, { msgpack: Buffer }> & {
   diagnostics: Array<{ summary: string; detail: string }>;
@@ -25,10 +22,18 @@ type Response = Record<string, { msgpack: Buffer }> & {
 type State = Record<string, unknown>;
 
 describe('terraform provider: import of snapshots and syncs', () => {
-  let agent: AgentProcess;
-  let plugin: PluginProcess;
-  let client: grpc.Client;
-  const rpc = (method: string, request: object) => call<Response>(client, method, request);
+  const on = pluginOnAgent<Response>(async (admin) => {
+    for (const name of ['imp-prod', 'imp-staging', 'imp-alone'])
+      await admin.call('createContainer', { name, type: 'vdisk', size: 1 << 20, labels: {} });
+    await admin.call('snapshot', { container: 'imp-prod', name: 'nightly', labels: { kind: 'nightly' } });
+    await admin.call('sync', {
+      target: 'imp-staging',
+      source: 'imp-prod@nightly',
+      preserve: 'default',
+      safetySnapshot: true,
+    });
+  });
+  const rpc = on.rpc;
 
   /** Import, then the host's read, then a plan for `config` (attributes left out are null). */
   async function importAndPlan(binding: ResourceBinding, id: string, config: State) {
@@ -62,33 +67,13 @@ describe('terraform provider: import of snapshots and syncs', () => {
     return { state, planned: decode(plan.planned_state!.msgpack, T) as State, plan };
   }
 
-  before(async () => {
-    agent = await startAgentProcess();
-    const admin = await AgentClient.connect(agent.url, { token: agent.token });
-    for (const name of ['imp-prod', 'imp-staging', 'imp-alone'])
-      await admin.call('createContainer', { name, type: 'vdisk', size: 1 << 20, labels: {} });
-    await admin.call('snapshot', { container: 'imp-prod', name: 'nightly', labels: { kind: 'nightly' } });
-    await admin.call('sync', {
-      target: 'imp-staging',
-      source: 'imp-prod@nightly',
-      preserve: 'default',
-      safetySnapshot: true,
-    });
-    await admin.close();
-    ({ plugin, client } = await configuredPlugin(agent));
-  });
-  after(async () => {
-    client?.close();
-    plugin?.child.kill('SIGKILL');
-    await agent?.stop();
-    cleanupTempDirs();
-  });
-
   it('a snapshot imports as container@name, and the same configuration plans no change', async () => {
     const config = { container: 'imp-prod', name: 'nightly', labels: { kind: 'nightly' } };
     const { state, planned, plan } = await importAndPlan(snapshotBinding, 'imp-prod@nightly', config);
     assert.equal(state.ref, 'imp-prod@nightly');
-    const live = agentCli(agent)('snapshots', 'imp-prod').find((s: { name: string }) => s.name === 'nightly');
+    const live = agentCli(on.agent)('snapshots', 'imp-prod').find(
+      (s: { name: string }) => s.name === 'nightly',
+    );
     assert.equal(state.id, live.uuid);
     assert.deepEqual(planned, state);
     assert.deepEqual(plan.requires_replace, []);
@@ -97,7 +82,7 @@ describe('terraform provider: import of snapshots and syncs', () => {
   it('a sync imports by its target: the snapshot, generation and safety snapshot from the agent; no change planned', async () => {
     const config = { target: 'imp-staging', snapshot: 'imp-prod@nightly' };
     const { state, planned, plan } = await importAndPlan(syncFromSnapshotBinding, 'imp-staging', config);
-    const live = agentCli(agent)('describe', 'imp-staging');
+    const live = agentCli(on.agent)('describe', 'imp-staging');
     assert.equal(state.id, live.uuid);
     assert.equal(state.target, 'imp-staging');
     assert.equal(state.snapshot, 'imp-prod@nightly');

@@ -5,14 +5,12 @@
  * name the resource and the agent's code.
  */
 import * as assert from 'node:assert/strict';
-import type * as grpc from '@grpc/grpc-js';
 import { AgentClient } from '../../agent/client/client';
 import { containerBinding } from '../../provider-terraform/resources/container';
 import { objectType } from '../../provider-terraform/schema';
 import { decode, encode, UNKNOWN } from '../../provider-terraform/wire/cty';
-import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
-import { cleanupTempDirs } from '../helpers/tmp';
-import { call, configuredPlugin, type PluginProcess } from './plugin-process';
+import { agentCli } from '../helpers/agent-process';
+import { pluginOnAgent } from './plugin-on-agent';
 
 type Response = Record<string, { msgpack: Buffer }> & {
   diagnostics: Array<{ severity: string | number; summary: string; detail: string; attribute: unknown }>;
@@ -25,23 +23,10 @@ describe('terraform provider: container lifecycle over gRPC against a real agent
   const T = objectType(containerBinding.schema);
   const dv = (v: unknown) => ({ msgpack: encode(v, T) });
   const value = (r: Response, field: string) => decode(r[field]!.msgpack, T) as State | null;
-  let agent: AgentProcess;
-  let plugin: PluginProcess;
-  let client: grpc.Client;
-  const rpc = (method: string, request: object) => call<Response>(client, method, request);
+  const on = pluginOnAgent<Response>();
+  const rpc = on.rpc;
   const resource = (fields: object) => ({ type_name: 'snapsync_container', ...fields });
   const config = { name: 'tf-disk', type: 'vdisk', size: 1 << 20, labels: { env: 'staging' } };
-
-  before(async () => {
-    agent = await startAgentProcess();
-    ({ plugin, client } = await configuredPlugin(agent));
-  });
-  after(async () => {
-    client?.close();
-    plugin?.child.kill('SIGKILL');
-    await agent?.stop();
-    cleanupTempDirs();
-  });
 
   it('validates with the shared checks, naming the attribute, and lets unknowns through', async () => {
     const bad = await rpc('ValidateResourceConfig', resource({ config: dv({ ...config, type: 'disk' }) }));
@@ -74,7 +59,7 @@ describe('terraform provider: container lifecycle over gRPC against a real agent
     );
     assert.deepEqual(created.diagnostics, []);
     const state = value(created, 'new_state')!;
-    const live = agentCli(agent)('describe', 'tf-disk');
+    const live = agentCli(on.agent)('describe', 'tf-disk');
     assert.equal(state.id, live.uuid);
     assert.equal(state.uuid, live.uuid);
     assert.equal(live.size, 1 << 20);
@@ -103,7 +88,7 @@ describe('terraform provider: container lifecycle over gRPC against a real agent
   it('reads drift, imports by name, and upgrades a stored state', async () => {
     const read = await rpc('ReadResource', resource({ current_state: created.new_state }));
     assert.deepEqual(value(read, 'new_state'), value(created, 'new_state'));
-    const hand = await AgentClient.connect(agent.url, { token: agent.token });
+    const hand = await AgentClient.connect(on.agent.url, { token: on.agent.token });
     await hand.call('resize', { container: 'tf-disk', size: 3 << 20, shrink: false });
     await hand.close();
     const drifted = await rpc('ReadResource', resource({ current_state: created.new_state }));
@@ -129,6 +114,6 @@ describe('terraform provider: container lifecycle over gRPC against a real agent
     }
     const read = await rpc('ReadResource', resource({ current_state: created.new_state }));
     assert.equal(value(read, 'new_state'), null);
-    assert.equal(agentCli(agent)('fsck').ok, true);
+    assert.equal(agentCli(on.agent)('fsck').ok, true);
   });
 });

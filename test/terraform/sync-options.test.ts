@@ -6,14 +6,10 @@
  * agent, and the plan says neither replaces.
  */
 import * as assert from 'node:assert/strict';
-import type * as grpc from '@grpc/grpc-js';
-import { AgentClient } from '../../agent/client/client';
 import { syncFromSnapshotBinding } from '../../provider-terraform/resources/sync-from-snapshot';
 import { objectType } from '../../provider-terraform/schema';
 import { decode, encode, UNKNOWN } from '../../provider-terraform/wire/cty';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
-import { cleanupTempDirs } from '../helpers/tmp';
-import { call, configuredPlugin, type PluginProcess } from './plugin-process';
+import { pluginOnAgent } from './plugin-on-agent';
 
 type Response = Record<string, { msgpack: Buffer }> & {
   diagnostics: Array<{ severity: string | number; summary: string; detail: string }>;
@@ -25,10 +21,12 @@ describe('terraform provider: sync options (reference_map, allow_source_referenc
   const T = objectType(syncFromSnapshotBinding.schema);
   const dv = (v: unknown) => ({ msgpack: encode(v, T) });
   const value = (r: Response, field: string) => decode(r[field]!.msgpack, T) as State | null;
-  let agent: AgentProcess;
-  let plugin: PluginProcess;
-  let client: grpc.Client;
-  const rpc = (method: string, request: object) => call<Response>(client, method, request);
+  const on = pluginOnAgent<Response>(async (admin) => {
+    for (const name of ['opt-prod', 'opt-staging'])
+      await admin.call('createContainer', { name, type: 'vdisk', size: 1 << 20, labels: {} });
+    await admin.call('snapshot', { container: 'opt-prod', name: 'nightly' });
+  });
+  const rpc = on.rpc;
   const resource = (fields: object) => ({ type_name: 'snapsync_sync_from_snapshot', ...fields });
   const blank = Object.fromEntries(
     Object.keys(syncFromSnapshotBinding.schema.attributes).map((a) => [a, null]),
@@ -41,22 +39,6 @@ describe('terraform provider: sync options (reference_map, allow_source_referenc
     allow_source_references: ['opt-prod'],
     when_attached: 'fail',
   };
-
-  before(async () => {
-    agent = await startAgentProcess();
-    const admin = await AgentClient.connect(agent.url, { token: agent.token });
-    for (const name of ['opt-prod', 'opt-staging'])
-      await admin.call('createContainer', { name, type: 'vdisk', size: 1 << 20, labels: {} });
-    await admin.call('snapshot', { container: 'opt-prod', name: 'nightly' });
-    await admin.close();
-    ({ plugin, client } = await configuredPlugin(agent));
-  });
-  after(async () => {
-    client?.close();
-    plugin?.child.kill('SIGKILL');
-    await agent?.stop();
-    cleanupTempDirs();
-  });
 
   it('declares the three attributes as optional inputs', async () => {
     const { attributes } = syncFromSnapshotBinding.schema;
