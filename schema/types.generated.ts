@@ -224,7 +224,7 @@ export interface Session {
   export: string;
   mode: 'read-write' | 'read-only';
   /**
-   * Client address, host:port
+   * Who the client is: host:port on TCP; on the Unix socket unix:pid=PID,uid=UID (the connecting process, from the kernel), or unix:SOCKET where that is unknown
    */
   client: string;
   /**

@@ -9,6 +9,7 @@ import type * as tls from 'node:tls';
 import { ByteQueue } from './byte-queue';
 import { NbdError } from './errors';
 import { type TlsPolicy, upgradeToTls } from './tls';
+import { type UnixPeer, unixPeer, unixPeerLabel } from './unix-peer';
 
 /** Stop reading from a client that does not read its replies once this much is queued. */
 const WRITE_HIGH_WATER = 64 * 1024 * 1024;
@@ -96,11 +97,14 @@ export class NbdConnection {
     private readonly onError: (err: unknown) => void,
     arenaReads = false,
   ) {
-    // A Unix-socket peer has no address: name the socket's side instead of "undefined:undefined".
+    // A Unix-socket peer has no address: name its process (or, unknown, the socket) instead.
+    this.unixPeer = accepted.remoteAddress === undefined ? unixPeer(accepted) : null;
     const remote =
-      accepted.remoteAddress === undefined
-        ? `unix:${accepted.localAddress ?? 'socket'}`
-        : `${accepted.remoteAddress}:${accepted.remotePort}`;
+      accepted.remoteAddress !== undefined
+        ? `${accepted.remoteAddress}:${accepted.remotePort}`
+        : this.unixPeer !== null
+          ? unixPeerLabel(this.unixPeer)
+          : `unix:${accepted.localAddress ?? 'socket'}`;
     this.socket = arenaReads ? withArenaReads(accepted, this.queue, this.onData) : accepted;
     this.remote = remote;
     this.stream = this.socket;
@@ -110,6 +114,9 @@ export class NbdConnection {
   }
 
   readonly remote: string;
+
+  /** The process on the other end of a Unix-socket connection, when the kernel says (unix-peer.ts). */
+  readonly unixPeer: UnixPeer | null;
 
   onClose(handler: () => void): void {
     if (this.closed) handler();

@@ -4,12 +4,14 @@
  *
  * One writer per vdisk: a client that connects while another holds the
  * writer slot gets the export read-only. The slot is held by a client, not a
- * connection: more connections of the same authenticated TLS identity join
- * it as writers (NBD multi-conn: nbdcopy --connections, QEMU's multi-conn),
- * and their sessions see NBD_FLAG_CAN_MULTI_CONN. A client without an
- * identity (Unix socket, loopback without TLS) cannot be told apart from
- * another one, so it writes through one connection and is not offered
- * multi-conn on a writable export. Snapshot exports offer it to everyone.
+ * connection: more connections of the same client join it as writers (NBD
+ * multi-conn: nbdcopy --connections, QEMU's multi-conn), and their sessions
+ * see NBD_FLAG_CAN_MULTI_CONN. A client is an authenticated TLS identity, or
+ * on the Unix socket the process the kernel names (unix-peer.ts). A client
+ * without either (loopback TCP without TLS, a host without koffi) cannot be
+ * told apart from another one, so it writes through one connection and is
+ * not offered multi-conn on a writable export. Snapshot exports offer it to
+ * everyone.
  *
  * A name is resolved once, when the client opens the export: a vdisk session
  * is then bound to the container's id, uuid, generation and size, checked on

@@ -39,6 +39,7 @@ import {
 } from './option-codec';
 import type { TlsPolicy } from './tls';
 import type { Session } from './transmission';
+import { unixPeerIdentity } from './unix-peer';
 
 export interface HandshakeConfig {
   exports: NbdExports;
@@ -242,9 +243,15 @@ export async function negotiate(conn: NbdConnection, config: HandshakeConfig): P
   }
 }
 
-/** The connection's authenticated TLS identity (writer groups, engine-backend.ts), or null. */
+/**
+ * Who the client is, for writer groups (engine-backend.ts): its authenticated
+ * TLS identity, else the process of a Unix-socket peer (unix-peer.ts), else
+ * null (a client that cannot be told from another).
+ */
 function clientOf(conn: NbdConnection): string | null {
-  return clientIdentity(conn.tls ? conn.stream : null);
+  const tlsIdentity = clientIdentity(conn.tls ? conn.stream : null);
+  if (tlsIdentity !== null) return tlsIdentity;
+  return conn.unixPeer !== null ? unixPeerIdentity(conn.unixPeer) : null;
 }
 
 function session(backend: NbdBackend, state: Haggle, name: string): Session {

@@ -28,7 +28,7 @@ export interface SessionInfo {
   /** The export name the client opened (`name` or `name@snapshot`). */
   export: string;
   mode: SessionMode;
-  /** Client address, host:port. */
+  /** host:port on TCP; unix:pid=PID,uid=UID on the Unix socket (unix-peer.ts), unix:SOCKET where unknown. */
   client: string;
   /** When the client attached (ISO 8601). */
   since: string;

@@ -1,12 +1,13 @@
 /**
  * NBD multi-conn with the real agent and real clients: connections of one
- * authenticated client share a vdisk's writer slot and see
- * NBD_FLAG_CAN_MULTI_CONN (nbdinfo, nbdcopy --connections=4 writing and
- * reading an export exactly); another client, or one without an identity,
- * gets it read-only; and a FLUSH on one connection makes durable what was
+ * client (one TLS identity, or one process on the Unix socket) share a
+ * vdisk's writer slot and see NBD_FLAG_CAN_MULTI_CONN (nbdinfo, nbdcopy
+ * --connections=4 writing and reading an export exactly); another client, or
+ * one without an identity, gets it read-only; and a FLUSH on one connection makes durable what was
  * acknowledged on another: SIGKILL, reopen, it is there.
  */
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -92,6 +93,67 @@ describe('nbd multi-conn (real agent, nbdinfo, nbdcopy, raw client)', function (
       assert.equal(other.is_read_only, true, 'another client: read-only');
       assert.equal(other.can_multi_conn, true, 'read-only connections all see the same data');
       assert.equal((await holder).code, 0);
+    });
+  });
+
+  describe('on the Unix socket: one process, several writing connections', () => {
+    let agent: AgentProcess;
+    let client: AgentClient;
+    let socket: string;
+    const uri = (name: string) => `nbd+unix:///${name}?socket=${socket}`;
+
+    before(async () => {
+      dir = tempDir('snapsync-multiconn-unix-');
+      socket = path.join(dir, 'nbd.sock');
+      agent = await startAgentProcess({ args: ['--nbd', `unix:${socket}`] });
+      client = await AgentClient.connect(agent.url, { token: agent.token });
+      await client.call('createContainer', { name: 'mu', type: 'vdisk', size: 32 * MiB });
+    });
+    after(async () => {
+      client?.close();
+      await agent?.stop();
+    });
+
+    it('nbdinfo shows can_multi_conn on a writable vdisk; nbdcopy --connections=4 writes and reads it exactly', async () => {
+      const shown = await info(uri('mu'));
+      assert.equal(shown.can_multi_conn, true);
+      assert.equal(shown.is_read_only, false);
+      const local = path.join(dir, 'in.img');
+      const image = randomBytes(32 * MiB);
+      image.fill(0, 3 * MiB, 7 * MiB);
+      fs.writeFileSync(local, image);
+      await runOk('nbdcopy', ['--connections=4', '--requests=16', local, uri('mu')]);
+      const out = path.join(dir, 'out.img');
+      await runOk('nbdcopy', ['--connections=4', uri('mu'), out]);
+      assert.ok(fs.readFileSync(out).equals(image), 'read back over 4 connections');
+      assert.ok(
+        (await client.read('mu', 0, 4 * MiB)).equals(image.subarray(0, 4 * MiB)),
+        'the engine agrees',
+      );
+    });
+
+    it('while one process writes, another process gets the disk read-only; sessions name the writer by pid', async () => {
+      const holder = spawn('qemu-io', ['-f', 'raw', uri('mu'), '-c', 'sleep 8000'], { stdio: 'ignore' });
+      const holderExit = new Promise<number | null>((resolve) => holder.on('exit', resolve));
+      let sessions = (await client.call('sessions', { container: 'mu' })).sessions;
+      for (let i = 0; i < 100 && sessions.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        sessions = (await client.call('sessions', { container: 'mu' })).sessions;
+      }
+      if (sessions.length === 0) assert.fail(`qemu-io did not attach (exit ${await holderExit})`);
+      assert.deepEqual(
+        sessions.map((x) => x.mode),
+        ['read-write'],
+      );
+      assert.equal(sessions[0]!.client, `unix:pid=${holder.pid},uid=${process.getuid!()}`);
+      const other = await info(uri('mu'));
+      assert.equal(other.is_read_only, true, 'another process: read-only');
+      assert.equal(other.can_multi_conn, true, 'read-only connections all see the same data');
+      const before = await client.read('mu', 0, 4096);
+      const write = await run('qemu-io', ['-f', 'raw', uri('mu'), '-c', 'write -P 0x55 0 4096']);
+      assert.notEqual(write.code, 0, `a second process must not write: ${write.stdout}`);
+      assert.ok((await client.read('mu', 0, 4096)).equals(before), 'the disk is unchanged');
+      assert.equal(await holderExit, 0);
     });
   });
 
