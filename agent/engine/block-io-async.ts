@@ -27,11 +27,18 @@ import type { TableState } from './table-state';
  * read holds no range: nothing can run while it does.
  */
 export function readRangeNow(ctx: IoContext, table: TableState, offset: number, target: Buffer): boolean {
-  if (!ctx.device.readsHit) return false;
+  if (!ctx.device.readsHit || target.length >= THREADPOOL_READ_BYTES) return false;
   for (const r of planRead(ctx, table, offset, target.length, target))
     ctx.device.readWatched(r.block, r.offset, r.length, target, r.at);
   return true;
 }
+
+/**
+ * A read this large goes to the threadpool even from the page cache: its
+ * copy (tens of µs) then runs on another core, beside the event loop's work
+ * and other connections' copies, and the hop costs little next to it.
+ */
+export const THREADPOOL_READ_BYTES = 128 * 1024;
 
 export function readRangeAsync(
   ctx: IoContext,
@@ -42,11 +49,14 @@ export function readRangeAsync(
 ): Promise<void> {
   return holding(ctx, container, offset, target.length, 'read', async () => {
     const runs = planRead(ctx, table(), offset, target.length, target);
+    const offload = target.length >= THREADPOOL_READ_BYTES;
     if (runs.length === 1) {
       const r = runs[0]!;
-      await ctx.device.readAsync(r.block, r.offset, r.length, target, r.at);
+      await ctx.device.readAsync(r.block, r.offset, r.length, target, r.at, offload);
     } else if (runs.length > 1) {
-      await Promise.all(runs.map((r) => ctx.device.readAsync(r.block, r.offset, r.length, target, r.at)));
+      await Promise.all(
+        runs.map((r) => ctx.device.readAsync(r.block, r.offset, r.length, target, r.at, offload)),
+      );
     }
   });
 }

@@ -41,33 +41,54 @@ export function writeChunkHeader(
 }
 
 /**
- * Large reply buffers, recycled once the socket has taken their bytes: a
- * fresh 1 MiB buffer costs ~50 µs (mmap + page faults), a fifth of a
- * sequential read's budget. Only big sizes; small ones come from Node's pool.
+ * Large request and reply buffers, recycled once the socket has taken their
+ * bytes: a fresh 1 MiB buffer costs ~50 µs (mmap + page faults), a fifth of
+ * a sequential read's budget, and the garbage collector pays for it again.
+ * Only big sizes; small ones come from Node's pool. One set serves every
+ * connection (`sharedBuffers`), so what the agent keeps for reuse is bounded
+ * however many VMs are attached.
  */
 export class ReplyBuffers {
   private readonly free = new Map<number, Buffer[]>();
+  private freeBytes = 0;
   static readonly MIN = 64 * 1024;
-  private static readonly KEEP = 16;
+  /** Sizes kept at once: more means clients changed sizes, and the old ones are dropped. */
+  private static readonly SIZES = 8;
+
+  /**
+   * `keepBytes`: what is kept for reuse, in all. The default holds the
+   * queues of nbdcopy's four connections (4 × 64 × 256 KiB): reusing only
+   * part of a deep queue left most replies paying for a fresh buffer.
+   */
+  constructor(private readonly keepBytes = 64 * 1024 * 1024) {}
 
   get(bytes: number): Buffer {
     if (bytes < ReplyBuffers.MIN) return Buffer.allocUnsafe(bytes);
-    return this.free.get(bytes)?.pop() ?? Buffer.allocUnsafe(bytes);
+    const b = this.free.get(bytes)?.pop();
+    if (b === undefined) return Buffer.allocUnsafe(bytes);
+    this.freeBytes -= bytes;
+    return b;
   }
 
   /** Call when the socket no longer needs `b`. */
   release(b: Buffer): void {
-    if (b.length < ReplyBuffers.MIN) return;
+    if (b.length < ReplyBuffers.MIN || this.freeBytes + b.length > this.keepBytes) return;
     let list = this.free.get(b.length);
     if (!list) {
-      // Sizes clients stop using are dropped rather than kept forever.
-      if (this.free.size >= 4) this.free.clear();
+      if (this.free.size >= ReplyBuffers.SIZES) {
+        this.free.clear();
+        this.freeBytes = 0;
+      }
       list = [];
       this.free.set(b.length, list);
     }
-    if (list.length < ReplyBuffers.KEEP) list.push(b);
+    list.push(b);
+    this.freeBytes += b.length;
   }
 }
+
+/** The buffers every NBD connection of this process draws from. */
+export const sharedBuffers = new ReplyBuffers();
 
 /** An OFFSET_DATA chunk with room for `dataBytes` after the prefix (the caller fills it). */
 export function dataChunk(

@@ -33,6 +33,7 @@ import {
   holeChunk,
   noneChunk,
   ReplyBuffers,
+  sharedBuffers,
   simpleReply,
 } from './replies';
 
@@ -70,7 +71,7 @@ export class Transmission {
    */
   onDisconnect: (() => void) | null = null;
   private pumping = false;
-  private readonly buffers = new ReplyBuffers();
+  private readonly buffers = sharedBuffers;
   private readonly recycle = (b: Buffer) => () => this.buffers.release(b);
 
   constructor(

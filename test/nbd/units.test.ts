@@ -7,8 +7,23 @@ import { NBD_ERR } from '../../agent/nbd/constants';
 import { isNbdError, NbdError, toNbdErrno } from '../../agent/nbd/errors';
 import { matchContexts } from '../../agent/nbd/meta-context';
 import { parseInfoRequest, parseMetaContextRequest } from '../../agent/nbd/option-codec';
+import { ReplyBuffers } from '../../agent/nbd/replies';
 
 describe('nbd units', () => {
+  it('ReplyBuffers hands back deep queues of reply buffers, and keeps no more than its budget', () => {
+    const buffers = new ReplyBuffers(16 * 1024 * 1024);
+    const size = 256 * 1024 + 24;
+    const queue = Array.from({ length: 64 }, () => buffers.get(size));
+    for (const b of queue) buffers.release(b);
+    const again = Array.from({ length: 64 }, () => buffers.get(size));
+    assert.equal(again.filter((b) => queue.includes(b)).length, 63, 'all that fit in 16 MiB are reused');
+    const big = Array.from({ length: 40 }, () => buffers.get(1024 * 1024));
+    for (const b of big) buffers.release(b);
+    const kept = Array.from({ length: 40 }, () => buffers.get(1024 * 1024)).filter((b) => big.includes(b));
+    assert.equal(kept.length, 16, 'at most the budget held for reuse');
+    assert.equal(buffers.get(4096).length, 4096, 'small replies come from Node');
+  });
+
   it('ByteQueue joins bytes across chunks, skips, and tracks which memory it holds', async () => {
     const q = new ByteQueue();
     // Buffer.alloc, not Buffer.from: small Buffer.from results share one pooled slab.
