@@ -52,6 +52,11 @@ function loadGetSockOpt(): GetSockOpt | null {
   return getsockopt;
 }
 
+/** Whether this host can name Unix-socket peers (loads koffi now, so the first client does not wait for it). */
+export function unixPeersKnown(): boolean {
+  return loadGetSockOpt() !== null;
+}
+
 /** The socket's file descriptor (libuv's handle keeps it; -1 when closed or not a stream). */
 function socketFd(socket: net.Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;

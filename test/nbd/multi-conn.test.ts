@@ -157,6 +157,36 @@ describe('nbd multi-conn (real agent, nbdinfo, nbdcopy, raw client)', function (
     });
   });
 
+  it('on a host without koffi the agent says so, and a Unix client writes through one connection', async () => {
+    const noKoffiDir = tempDir('snapsync-no-koffi-');
+    const preload = path.join(noKoffiDir, 'no-koffi.js');
+    // The package missing, as on a host where the optional install failed.
+    fs.writeFileSync(
+      preload,
+      `const Module = require('module'); const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request === 'koffi') throw Object.assign(new Error("Cannot find module 'koffi'"), { code: 'MODULE_NOT_FOUND' });
+  return resolve.call(this, request, ...rest);
+};`,
+    );
+    const socket = path.join(noKoffiDir, 'nbd.sock');
+    const agent = await startAgentProcess({
+      args: ['--nbd', `unix:${socket}`],
+      env: { NODE_OPTIONS: `--require ${preload}` },
+    });
+    try {
+      const client = await AgentClient.connect(agent.url, { token: agent.token });
+      await client.call('createContainer', { name: 'one', type: 'vdisk', size: MiB });
+      client.close();
+      const shown = await info(`nbd+unix:///one?socket=${socket}`);
+      assert.equal(shown.can_multi_conn, false);
+      assert.equal(shown.is_read_only, false);
+      assert.match(agent.logs(), /optional koffi package is missing/);
+    } finally {
+      await agent.stop();
+    }
+  });
+
   describe('a FLUSH on connection B covers the writes acknowledged on connection A', () => {
     let agent: AgentProcess;
     after(async () => {

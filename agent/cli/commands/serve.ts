@@ -6,6 +6,7 @@ import { createIdentityHooks } from '../../identity';
 import { type NbdServer, startNbdServer } from '../../nbd';
 import { FENCE_FILE, Fences } from '../../nbd/fences';
 import { SessionRegistry } from '../../nbd/sessions';
+import { unixPeersKnown } from '../../nbd/unix-peer';
 import { RefusalLog } from '../../server/connection-limits';
 import { Logger } from '../../server/logger';
 import { isLoopback } from '../../server/loopback';
@@ -91,6 +92,11 @@ async function startNbd(
       auth: settings.auth,
       ...(settings.options.accessList ? { accessClients: settings.options.accessList.clients() } : {}),
     });
+  if (nbd.socketPath !== null && !unixPeersKnown())
+    logger.warn(
+      'nbd: the process behind a Unix-socket client cannot be known here (the optional koffi package is missing): each vdisk gets one writing connection, no multi-conn',
+      { nbd: url },
+    );
   return nbd;
 }
 
