@@ -103,15 +103,20 @@ export class Transmission {
   private pump(): void {
     if (this.pumping || this.disconnecting) return;
     this.pumping = true;
-    // Replies produced from one batch of received bytes go out in one write.
-    this.conn.cork();
+    // Replies produced from one batch of received bytes go out in one write, when parsing ends
+    // (not a tick later: a reply answered at once, a read hit or a write done now, leaves in this turn).
+    const outer = !this.corked;
+    if (outer) {
+      this.corked = true;
+      this.conn.cork();
+    }
     try {
       this.parse();
     } catch (err) {
       this.onError(err);
       this.conn.destroy();
     } finally {
-      this.conn.uncork();
+      if (outer) this.uncork();
       this.pumping = false;
     }
   }
