@@ -1,10 +1,11 @@
 /**
- * Pool.writeNow, the NBD path's write on the event loop: it writes what
+ * The NBD path's I/O on the event loop. Pool.writeNow writes what
  * writeAsync would (copy-up included), and declines (false, nothing done)
  * whenever it would have to wait — an earlier write or trim of its blocks
  * still in flight, a quiesce in progress, a write that stalled lately — so
  * the later write lands after the earlier one. A failed device write gives
- * its new blocks back.
+ * its new blocks back. Pool.readNow reads at once while reads are hits, and
+ * while they are not only when the caller is alone and nothing is in flight.
  */
 import * as assert from 'node:assert/strict';
 import { Pool, SnapsyncError } from '../../agent/engine';
@@ -85,5 +86,20 @@ describe('Pool.writeNow: small writes on the event loop', () => {
     assert.ok(pool.read('d', 0, 4096).equals(Buffer.alloc(4096)));
     await pool.flush();
     assert.deepEqual((await pool.fsck()).problems, []);
+  });
+
+  it('readNow after reads went to the disk: only alone, with nothing in flight, and small', async () => {
+    pool.write('d', 0, Buffer.alloc(4 * BS, 5));
+    // The state a read from the disk leaves (BlockDevice.readWatched): the next reads go to the threadpool.
+    (pool.device as unknown as { threadpoolReads: number }).threadpoolReads = 256;
+    const target = Buffer.alloc(4096);
+    assert.equal(pool.readNow('d', 0, target), false);
+    assert.equal(pool.readNow('d', 0, target, true), true);
+    assert.ok(target.equals(Buffer.alloc(4096, 5)));
+    assert.equal(pool.readNow('d', 0, Buffer.alloc(2 * BS), true), false);
+    const inFlight = pool.writeAsync('d', BS, Buffer.alloc(4096, 6));
+    assert.equal(pool.readNow('d', 0, target, true), false);
+    await inFlight;
+    assert.equal(pool.readNow('d', 0, target, true), true);
   });
 });
