@@ -21,6 +21,7 @@
  */
 import { type IoContext, planRead, planWrite, zeroRange } from './block-io';
 import type { RangeUse } from './io-tracker';
+import { ZERO_BLOCK } from './store/keys';
 import type { TableState } from './table-state';
 
 /** A read this small may wait on the disk on the event loop when it is alone (readRangeNow). */
@@ -77,7 +78,8 @@ export const WRITE_NOW_MAX = 64 * 1024;
 /**
  * The same write done now, on the event loop (copy-up reads, device writes,
  * then the map entries: the order writeRangeAsync keeps), when it is small,
- * reads are page-cache hits and writes do not stall (`BlockDevice.writesFast`),
+ * writes do not stall (`BlockDevice.writesFast`), reads are page-cache hits
+ * if it has a copy-up to read,
  * and nothing it must wait for holds its blocks (`IoTracker.mayRunNow`);
  * false (nothing done) otherwise. It holds no range: nothing runs meanwhile.
  */
@@ -89,14 +91,19 @@ export function writeRangeNow(
   data: Buffer,
 ): boolean {
   const bs = ctx.blockSize;
-  if (data.length > WRITE_NOW_MAX || !ctx.device.writesFast || !ctx.device.readsHit) return false;
+  if (data.length > WRITE_NOW_MAX || !ctx.device.writesFast) return false;
   const first = Math.floor(offset / bs);
   const last = Math.floor((offset + data.length - 1) / bs);
   if (!ctx.io.mayRunNow(container, first, last, 'write')) return false;
   const plan = planWrite(ctx, table, offset, data);
+  // A copy-up read that may go to the disk is left to the threadpool (its blocks go back unused).
+  if (!ctx.device.readsHit && plan.copyUps.some((c) => c.source !== ZERO_BLOCK)) {
+    plan.abandon();
+    return false;
+  }
   try {
     for (const c of plan.copyUps) {
-      if (c.source !== 0) ctx.device.readWatched(c.source, 0, bs, c.into, 0);
+      if (c.source !== ZERO_BLOCK) ctx.device.readWatched(c.source, 0, bs, c.into, 0);
       c.bytes.copy(c.into, c.at);
     }
     for (const w of plan.writes) ctx.device.writeWatched(w.physical, w.inBlock, w.parts);

@@ -102,4 +102,23 @@ describe('Pool.writeNow: small writes on the event loop', () => {
     await inFlight;
     assert.equal(pool.readNow('d', 0, target, true), true);
   });
+
+  it('after reads went to the disk, a write with a copy-up to read declines (blocks given back); others still run now', async () => {
+    pool.write('d', 0, Buffer.alloc(2 * BS, 7));
+    pool.snapshot('d', 's');
+    pool.clone('d@s', 'c');
+    pool.write('c', 0, Buffer.alloc(BS, 8));
+    (pool.device as unknown as { threadpoolReads: number }).threadpoolReads = 256;
+    const free = pool.info().freeBlocks;
+    assert.equal(pool.writeNow('c', BS + 100, Buffer.alloc(4096, 9)), false);
+    assert.equal(pool.info().freeBlocks, free);
+    assert.equal(pool.writeNow('c', 100, Buffer.alloc(4096, 9)), true);
+    assert.equal(pool.writeNow('c', 3 * BS, Buffer.alloc(4096, 9)), true);
+    await pool.writeAsync('c', BS + 100, Buffer.alloc(4096, 9));
+    const got = pool.read('c', BS, 8192);
+    assert.ok(got.subarray(0, 100).equals(Buffer.alloc(100, 7)));
+    assert.ok(got.subarray(100, 4196).equals(Buffer.alloc(4096, 9)));
+    await pool.flush();
+    assert.deepEqual((await pool.fsck()).problems, []);
+  });
 });
