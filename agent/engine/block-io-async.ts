@@ -79,9 +79,9 @@ export const WRITE_NOW_MAX = 64 * 1024;
  * The same write done now, on the event loop (copy-up reads, device writes,
  * then the map entries: the order writeRangeAsync keeps), when it is small,
  * writes do not stall (`BlockDevice.writesFast`), reads are page-cache hits
- * if it has a copy-up to read,
- * and nothing it must wait for holds its blocks (`IoTracker.mayRunNow`);
- * false (nothing done) otherwise. It holds no range: nothing runs meanwhile.
+ * if it has a copy-up to read, and nothing it must wait for holds its blocks
+ * (`IoTracker.mayRunNow`); false (nothing done) otherwise. It holds no
+ * range: nothing runs meanwhile.
  */
 export function writeRangeNow(
   ctx: IoContext,
