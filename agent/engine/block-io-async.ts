@@ -24,27 +24,13 @@ import type { RangeUse } from './io-tracker';
 import { ZERO_BLOCK } from './store/keys';
 import type { TableState } from './table-state';
 
-/** A read this small may wait on the disk on the event loop when it is alone (readRangeNow). */
-export const ALONE_READ_MAX = 64 * 1024;
-
 /**
  * The same read done now, on the event loop, while reads are page-cache hits
- * (`BlockDevice.readsHit`), or when the caller says it is `alone` (its client
- * has nothing else in flight or waiting), no async request is in flight and
- * it is small: a read that goes to the disk then blocks nobody and saves the
- * threadpool round trip (two thread wake-ups; on a small VM most of a
- * queue-depth-1 read's latency). False (nothing read) otherwise. A
- * synchronous read holds no range: nothing can run while it does.
+ * (`BlockDevice.readsHit`); false (nothing read) otherwise. A synchronous
+ * read holds no range: nothing can run while it does.
  */
-export function readRangeNow(
-  ctx: IoContext,
-  table: TableState,
-  offset: number,
-  target: Buffer,
-  alone = false,
-): boolean {
-  if (!ctx.device.readsHit && !(alone && ctx.io.active === 0 && target.length <= ALONE_READ_MAX))
-    return false;
+export function readRangeNow(ctx: IoContext, table: TableState, offset: number, target: Buffer): boolean {
+  if (!ctx.device.readsHit) return false;
   for (const r of planRead(ctx, table, offset, target.length, target))
     ctx.device.readWatched(r.block, r.offset, r.length, target, r.at);
   return true;

@@ -35,10 +35,10 @@ export class SnapshotPin {
     return readRange(this.core, this.table, offset, length, target);
   }
 
-  /** Reads now if reads are page-cache hits lately or the read is `alone` (Pool.readNow); false: use readAsync. */
-  readNow(offset: number, target: Buffer, alone = false): boolean {
+  /** Reads now if reads are page-cache hits lately (Pool.readNow); false: use readAsync. */
+  readNow(offset: number, target: Buffer): boolean {
     this.check(offset, target.length);
-    return readRangeNow(this.core, this.table, offset, target, alone);
+    return readRangeNow(this.core, this.table, offset, target);
   }
 
   /** `read` with the device reads on the threadpool (tracked, so the pool closes only once they are done). */

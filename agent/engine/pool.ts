@@ -440,15 +440,14 @@ export class Pool {
   }
 
   /**
-   * Reads into `target` now if reads are page-cache hits lately, or if the
-   * caller's client has nothing else in flight (`alone`, block-io-async.ts)
-   * (true); else does nothing (false: use `readAsync`). The NBD path's cheap case: no
+   * Reads into `target` now if reads are page-cache hits lately (true), else
+   * does nothing (false: use `readAsync`). The NBD path's cheap case: no
    * promise, no thread.
    */
-  readNow(name: string, offset: number, target: Buffer, alone = false): boolean {
+  readNow(name: string, offset: number, target: Buffer): boolean {
     const c = this.dataContainer(name);
     this.checkIo(c, offset, target.length);
-    return readRangeNow(this.core, this.core.tables.get(c.table!), offset, target, alone);
+    return readRangeNow(this.core, this.core.tables.get(c.table!), offset, target);
   }
 
   /**

@@ -35,10 +35,8 @@ export interface NbdBackend {
   /**
    * Fills `target` (exactly `target.length` bytes) from `offset`: at once
    * (undefined; a page-cache hit, or a throw) or when the promise resolves.
-   * `alone`: the client has no other request in flight or waiting, so a
-   * read that may wait on the disk can be done at once.
    */
-  read(offset: number, target: Buffer, alone?: boolean): Promise<void> | undefined;
+  read(offset: number, target: Buffer): Promise<void> | undefined;
   /** Resolves once the data is written (acknowledged: the next flush on any connection covers it). */
   write(offset: number, data: Buffer): Promise<void>;
   /**

@@ -204,9 +204,9 @@ class VdiskBackend implements NbdBackend {
     this.bound();
   };
 
-  read(offset: number, target: Buffer, alone = false): Promise<void> | undefined {
+  read(offset: number, target: Buffer): Promise<void> | undefined {
     const name = this.bound();
-    if (this.pool.readNow(name, offset, target, alone)) return undefined;
+    if (this.pool.readNow(name, offset, target)) return undefined;
     return this.pool.readAsync(name, offset, target, this.stillBound);
   }
 
@@ -295,9 +295,9 @@ class SnapshotBackend implements NbdBackend {
     return this.pin;
   }
 
-  read(offset: number, target: Buffer, alone = false): Promise<void> | undefined {
+  read(offset: number, target: Buffer): Promise<void> | undefined {
     const pin = this.bound();
-    return pin.readNow(offset, target, alone) ? undefined : pin.readAsync(offset, target);
+    return pin.readNow(offset, target) ? undefined : pin.readAsync(offset, target);
   }
 
   async write(): Promise<void> {

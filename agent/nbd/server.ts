@@ -17,7 +17,7 @@ import { negotiate } from './handshake';
 import { listenUnix } from './listen-address';
 import { SessionRegistry } from './sessions';
 import { type NbdTlsOptions, tlsPolicy } from './tls';
-import { Transmission, type TransmissionPeers } from './transmission';
+import { Transmission } from './transmission';
 
 export interface NbdServerOptions extends NbdAccessOptions {
   exports: NbdExports;
@@ -101,7 +101,6 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
     return message;
   };
 
-  const transmissions: TransmissionPeers = { open: 0 };
   // Without TLS no socket is ever re-wrapped, so reads can go straight into our own buffers.
   const arenaReads = tls === null;
   const server = net.createServer({ pauseOnConnect: arenaReads }, (socket) => {
@@ -132,12 +131,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
         if (session === null) return conn.end();
         if (conn.closed) return session.backend.close();
         backend = session.backend;
-        const transmission = new Transmission(
-          conn,
-          session,
-          (err) => report(err, { remote: conn.remote }),
-          transmissions,
-        );
+        const transmission = new Transmission(conn, session, (err) => report(err, { remote: conn.remote }));
         attachSession(sessions, conn, session.backend, transmission);
         transmission.start();
       },

@@ -58,15 +58,6 @@ const SPARSE_READ_MIN = 256 * 1024;
 
 const invalid = (message: string) => new NbdError('INVALID_REQUEST', message, NBD_ERR.EINVAL);
 
-/**
- * The transmissions of one server, counted: a read is only `alone` (may wait
- * on the disk on the event loop) while its connection is the only one, since
- * another client's request could be waiting in its socket meanwhile.
- */
-export interface TransmissionPeers {
-  open: number;
-}
-
 export class Transmission {
   private readonly backend: NbdBackend;
   /** Payload bytes of a refused WRITE still to skip, and the error to answer it with. */
@@ -94,7 +85,6 @@ export class Transmission {
     private readonly conn: NbdConnection,
     private readonly session: Session,
     private readonly onError: (err: unknown) => void,
-    private readonly peers: TransmissionPeers = { open: 0 },
   ) {
     this.backend = session.backend;
   }
@@ -106,8 +96,6 @@ export class Transmission {
   }
 
   start(): void {
-    this.peers.open++;
-    this.conn.onClose(() => this.peers.open--);
     this.conn.onBytes = () => this.pump();
     this.pump();
   }
@@ -265,9 +253,7 @@ export class Transmission {
     const prefix = structured ? DATA_CHUNK_PREFIX : SIMPLE_REPLY_BYTES;
     let later: Promise<void> | undefined;
     try {
-      // Alone: the only connection, with nothing in flight or queued behind this read (queue depth 1).
-      const alone = this.peers.open === 1 && this.pending === 0 && this.conn.queue.length === 0;
-      later = this.backend.read(offset, reply.subarray(prefix), alone);
+      later = this.backend.read(offset, reply.subarray(prefix));
     } catch (err) {
       this.buffers.release(reply);
       this.fail(handle, err);

@@ -88,21 +88,6 @@ describe('Pool.writeNow: small writes on the event loop', () => {
     assert.deepEqual((await pool.fsck()).problems, []);
   });
 
-  it('readNow after reads went to the disk: only alone, with nothing in flight, and small', async () => {
-    pool.write('d', 0, Buffer.alloc(4 * BS, 5));
-    // The state a read from the disk leaves (BlockDevice.readWatched): the next reads go to the threadpool.
-    (pool.device as unknown as { threadpoolReads: number }).threadpoolReads = 256;
-    const target = Buffer.alloc(4096);
-    assert.equal(pool.readNow('d', 0, target), false);
-    assert.equal(pool.readNow('d', 0, target, true), true);
-    assert.ok(target.equals(Buffer.alloc(4096, 5)));
-    assert.equal(pool.readNow('d', 0, Buffer.alloc(2 * BS), true), false);
-    const inFlight = pool.writeAsync('d', BS, Buffer.alloc(4096, 6));
-    assert.equal(pool.readNow('d', 0, target, true), false);
-    await inFlight;
-    assert.equal(pool.readNow('d', 0, target, true), true);
-  });
-
   it('after reads went to the disk, a write with a copy-up to read declines (blocks given back); others still run now', async () => {
     pool.write('d', 0, Buffer.alloc(2 * BS, 7));
     pool.snapshot('d', 's');
