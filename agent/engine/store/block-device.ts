@@ -12,12 +12,14 @@
  * `writeAsync` does the same on libuv's threadpool (fs.writev), so several
  * callers keep several disk I/Os in flight; `readAsync` too, except while
  * reads are page-cache hits (see there). Small writes may run on the event
- * loop while writes do not stall (`writesFast`, `writeWatched`). The fault seam runs first for them
- * too. The pool size is UV_THREADPOOL_SIZE, which
+ * loop while writes do not stall and the host's dirty pages are far below
+ * the kernel's throttling point (`writesFast`, `writeWatched`,
+ * dirty-pages.ts). The fault seam runs first for them too. The pool size is UV_THREADPOOL_SIZE, which
  * bin/snapsync-agent sets (16 unless given) before anything loads.
  */
 import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
+import { DirtyPages } from './dirty-pages';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
 
@@ -61,6 +63,8 @@ export class BlockDevice {
   private threadpoolReads = 0;
   /** Writes still to send to the threadpool since one on the event loop stalled (writeWatched). */
   private threadpoolWrites = 0;
+  /** Whether the kernel is far from throttling writers (dirty-pages.ts): else no write on the event loop. */
+  private readonly dirtyPages = new DirtyPages();
   /**
    * The process's block inputs (ru_inblock) at the last check. Reads on the
    * threadpool move it too, so the first slow read after them may count as
@@ -210,7 +214,7 @@ export class BlockDevice {
    * costs a few µs there and several times that through the threadpool.
    */
   get writesFast(): boolean {
-    return this.threadpoolWrites === 0;
+    return this.threadpoolWrites === 0 && this.dirtyPages.low;
   }
 
   /** `write` on the event loop that notes whether it stalled (then the next writes go to the threadpool). */
