@@ -15,10 +15,13 @@
  *   table then (a snapshot that ran while the request waited froze the old
  *   one), or throws if the caller's binding no longer holds.
  * Cost: one threadpool round trip per physically contiguous run (reads) or
- * per copy-up and run (writes); O(blocks) memory work as block-io.ts.
+ * per copy-up and run (writes); O(blocks) memory work as block-io.ts. Small
+ * reads and writes run on the event loop while the page cache answers
+ * (`readRangeNow`, `writeRangeNow`): no threadpool round trip at all.
  */
 import { type IoContext, planRead, planWrite, zeroRange } from './block-io';
 import type { RangeUse } from './io-tracker';
+import { ZERO_BLOCK } from './store/keys';
 import type { TableState } from './table-state';
 
 /**
@@ -59,6 +62,53 @@ export function readRangeAsync(
       );
     }
   });
+}
+
+/**
+ * Writes up to this many bytes may run on the event loop: a buffered write
+ * (and a block's copy-up) of this size costs less there than the two
+ * threadpool hand-offs, which on a small host are context switches.
+ */
+export const WRITE_NOW_MAX = 64 * 1024;
+
+/**
+ * The same write done now, on the event loop (copy-up reads, device writes,
+ * then the map entries: the order writeRangeAsync keeps), when it is small,
+ * writes do not stall (`BlockDevice.writesFast`), reads are page-cache hits
+ * if it has a copy-up to read, and nothing it must wait for holds its blocks
+ * (`IoTracker.mayRunNow`); false (nothing done) otherwise. It holds no
+ * range: nothing runs meanwhile.
+ */
+export function writeRangeNow(
+  ctx: IoContext,
+  container: number,
+  table: TableState,
+  offset: number,
+  data: Buffer,
+): boolean {
+  const bs = ctx.blockSize;
+  if (data.length > WRITE_NOW_MAX || !ctx.device.writesFast) return false;
+  const first = Math.floor(offset / bs);
+  const last = Math.floor((offset + data.length - 1) / bs);
+  if (!ctx.io.mayRunNow(container, first, last, 'write')) return false;
+  const plan = planWrite(ctx, table, offset, data);
+  // A copy-up read that may go to the disk is left to the threadpool (its blocks go back unused).
+  if (!ctx.device.readsHit && plan.copyUps.some((c) => c.source !== ZERO_BLOCK)) {
+    plan.abandon();
+    return false;
+  }
+  try {
+    for (const c of plan.copyUps) {
+      if (c.source !== ZERO_BLOCK) ctx.device.readWatched(c.source, 0, bs, c.into, 0);
+      c.bytes.copy(c.into, c.at);
+    }
+    for (const w of plan.writes) ctx.device.writeWatched(w.physical, w.inBlock, w.parts);
+  } catch (err) {
+    plan.abandon();
+    throw err;
+  }
+  plan.finish();
+  return true;
 }
 
 export function writeRangeAsync(

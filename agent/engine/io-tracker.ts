@@ -13,6 +13,9 @@
  *   synchronous writes of the WebSocket API call it first, so they never see
  *   a half-done write, nothing they free is still being read, and every write
  *   acknowledged before them is in what they freeze.
+ * - A synchronous request (a small write done on the event loop,
+ *   block-io-async.ts) holds no range: it runs only when `mayRunNow` says
+ *   nothing it would wait for is held and no gate is up.
  * - `unwritten` holds the blocks of writes whose data is not on the device yet:
  *   a commit meanwhile records them as free (core.ts), so a crash leaks none.
  * Cost: O(ranges held) per request (the queue depth of the clients), O(1) otherwise.
@@ -74,6 +77,21 @@ export class IoTracker {
     };
     if (earlier.length > 0) await Promise.all(earlier);
     return release;
+  }
+
+  /**
+   * Whether a request of `use` on blocks [first, last] of `container` could
+   * run to its end right now, holding nothing (a synchronous one: nothing
+   * else runs meanwhile): no gate is up and no held range is one `begin`
+   * would wait for. O(ranges held).
+   */
+  mayRunNow(container: number, first: number, last: number, use: RangeUse): boolean {
+    if (this.gate) return false;
+    const waits = WAITS_FOR[use];
+    if (waits.size === 0) return true;
+    for (const l of this.ranges)
+      if (l.container === container && l.first <= last && first <= l.last && waits.has(l.use)) return false;
+    return true;
   }
 
   /**

@@ -9,7 +9,13 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type AllocationExtent, allocation, readRange, writeRange, zeroRange } from './block-io';
-import { readRangeAsync, readRangeNow, writeRangeAsync, zeroRangeHeld } from './block-io-async';
+import {
+  readRangeAsync,
+  readRangeNow,
+  writeRangeAsync,
+  writeRangeNow,
+  zeroRangeHeld,
+} from './block-io-async';
 import { Catalog } from './catalog';
 import { cloneSnapshot, revertContainer } from './clone-revert';
 import {
@@ -442,6 +448,20 @@ export class Pool {
     const c = this.dataContainer(name);
     this.checkIo(c, offset, target.length);
     return readRangeNow(this.core, this.core.tables.get(c.table!), offset, target);
+  }
+
+  /**
+   * Writes `data` now, on the event loop, if it is small and the device is
+   * answering quickly (true); else does nothing (false: use `writeAsync`).
+   * The NBD path's cheap case, with writeAsync's ordering and staging.
+   */
+  writeNow(name: string, offset: number, data: Buffer): boolean {
+    const c = this.dataContainer(name);
+    this.checkIo(c, offset, data.length);
+    if (data.length === 0) return true;
+    if (!writeRangeNow(this.core, c.id, this.core.tables.get(c.table!), offset, data)) return false;
+    this.core.afterWrite();
+    return true;
   }
 
   /** `write` with the device writes on the threadpool (a vdisk, or a file within its size). */

@@ -39,6 +39,12 @@ export interface NbdBackend {
   read(offset: number, target: Buffer): Promise<void> | undefined;
   /** Resolves once the data is written (acknowledged: the next flush on any connection covers it). */
   write(offset: number, data: Buffer): Promise<void>;
+  /**
+   * `write` done at once if it can be (true: written, as acknowledged as a
+   * resolved `write`), else nothing done (false: call `write`). `data` is
+   * only valid during the call. A backend without it always uses `write`.
+   */
+  writeNow?(offset: number, data: Buffer): boolean;
   /** Every write acknowledged before the call is durable when it resolves. */
   flush(): Promise<void>;
   trim(offset: number, length: number): Promise<void>;

@@ -216,6 +216,10 @@ class VdiskBackend implements NbdBackend {
     await this.pool.writeAsync(this.writable(), offset, data, this.stillBound);
   }
 
+  writeNow(offset: number, data: Buffer): boolean {
+    return this.pool.writeNow(this.writable(), offset, data);
+  }
+
   flush(): Promise<void> {
     // A stopped session's writes were flushed when it was stopped; a flush now must not report success.
     if (this.stopped) return Promise.reject(endedError(this.name));

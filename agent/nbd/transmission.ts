@@ -5,8 +5,11 @@
  * answered as they complete, up to MAX_IN_FLIGHT per connection (then parsing
  * waits). A FLUSH first waits for the writes this connection sent before it,
  * then flushes the pool: every write acknowledged on any connection is
- * covered (what NBD_FLAG_CAN_MULTI_CONN promises). A write payload is copied
- * out of the receive arena, which is reused as soon as parsing returns.
+ * covered (what NBD_FLAG_CAN_MULTI_CONN promises). A small write the backend
+ * can do at once (`writeNow`: page-cache speed, nothing it must wait for) is
+ * done from the receive arena and answered in the same turn; any other write
+ * payload is copied out of the arena, which is reused as soon as parsing
+ * returns.
  *
  * A broken request header (bad magic) cannot be resynchronised: that
  * connection is dropped. Every other bad request gets an error reply.
@@ -48,6 +51,9 @@ export interface Session {
 /** Requests a connection may have running at once; more wait in the socket. */
 const MAX_IN_FLIGHT = 64;
 
+/** WRITEs up to this long are offered to the backend's `writeNow` (done in the same turn, no copy). */
+const SCRATCH_BYTES = 64 * 1024;
+
 /** Reads at least this long are split into data and hole chunks when they cover zeros. */
 const SPARSE_READ_MIN = 256 * 1024;
 
@@ -72,6 +78,8 @@ export class Transmission {
   onDisconnect: (() => void) | null = null;
   private pumping = false;
   private readonly buffers = sharedBuffers;
+  /** Where a small WRITE payload that straddles two reads is put together for `writeNow`. */
+  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   private readonly recycle = (b: Buffer) => () => this.buffers.release(b);
 
   constructor(
@@ -96,15 +104,20 @@ export class Transmission {
   private pump(): void {
     if (this.pumping || this.disconnecting) return;
     this.pumping = true;
-    // Replies produced from one batch of received bytes go out in one write.
-    this.conn.cork();
+    // Replies produced from one batch of received bytes go out in one write, when parsing ends
+    // (not a tick later: a reply answered at once, a read hit or a write done now, leaves in this turn).
+    const outer = !this.corked;
+    if (outer) {
+      this.corked = true;
+      this.conn.cork();
+    }
     try {
       this.parse();
     } catch (err) {
       this.onError(err);
       this.conn.destroy();
     } finally {
-      this.conn.uncork();
+      if (outer) this.uncork();
       this.pumping = false;
     }
   }
@@ -143,11 +156,7 @@ export class Transmission {
         if (q.length < REQUEST_HEADER_BYTES + length) return;
         const own = Buffer.from(handle);
         q.skip(REQUEST_HEADER_BYTES);
-        // The payload outlives this parse (the write completes later): it gets a buffer of its own.
-        const data = this.buffers.get(length);
-        const view = q.takeTransient(length, data);
-        if (view.buffer !== data.buffer || view.byteOffset !== data.byteOffset) view.copy(data);
-        this.write(own, flags, offset, data.subarray(0, length));
+        this.write(own, flags, offset, length);
         continue;
       }
       const own = Buffer.from(handle);
@@ -298,7 +307,38 @@ export class Transmission {
     return null;
   }
 
-  private write(handle: Buffer, flags: number, offset: number, data: Buffer): void {
+  /** A WRITE whose `length` payload bytes are next in the queue. */
+  private write(handle: Buffer, flags: number, offset: number, length: number): void {
+    const q = this.conn.queue;
+    if (length > 0 && length <= SCRATCH_BYTES && this.backend.writeNow) {
+      // Tried at once, straight from the receive arena (or the scratch when it straddles reads).
+      const view = q.takeTransient(length, this.scratch);
+      let done: boolean;
+      try {
+        done = this.backend.writeNow(offset, view);
+      } catch (err) {
+        this.fail(handle, err);
+        return;
+      }
+      if (!done) this.writeLater(handle, flags, offset, this.ownCopy(view));
+      else if (flags & CMD_FLAG.FUA) this.runWrite(handle, flags, Promise.resolve());
+      else this.send(simpleReply(handle, 0));
+      return;
+    }
+    // The payload outlives this parse (the write completes later): it gets a buffer of its own.
+    const data = this.buffers.get(length);
+    const view = q.takeTransient(length, data);
+    if (view.buffer !== data.buffer || view.byteOffset !== data.byteOffset) view.copy(data);
+    this.writeLater(handle, flags, offset, data.subarray(0, length));
+  }
+
+  private ownCopy(view: Buffer): Buffer {
+    const data = this.buffers.get(view.length);
+    view.copy(data);
+    return data.subarray(0, view.length);
+  }
+
+  private writeLater(handle: Buffer, flags: number, offset: number, data: Buffer): void {
     const done = data.length > 0 ? this.backend.write(offset, data) : Promise.resolve();
     this.runWrite(handle, flags, done);
     const recycle = () => this.buffers.release(data);

@@ -368,6 +368,39 @@ describe('nbd protocol', function () {
       }
     });
 
+    it('small writes done at once: a payload split across reads, FUA, and a write queued behind a trim of its block', async () => {
+      s.pool.createContainer({ name: 'now', type: 'vdisk', size: SIZE });
+      const { client } = await RawClient.open(port, 'now');
+      // Header and half the payload, then (after the server has read them) the rest.
+      const split = patternBytes(8 * KiB, 3);
+      const header = Buffer.alloc(28);
+      header.writeUInt32BE(0x25609513, 0);
+      header.writeUInt16BE(CMD.WRITE, 6);
+      header.writeBigUInt64BE(77n, 8);
+      header.writeBigUInt64BE(BigInt(100 * KiB), 16);
+      header.writeUInt32BE(split.length, 24);
+      client.send(Buffer.concat([header, split.subarray(0, 3000)]));
+      await new Promise((r) => setTimeout(r, 20));
+      client.send(split.subarray(3000));
+      const wire = await client.nextReply();
+      assert.equal(wire.error, 0);
+      assert.ok(s.pool.read('now', 100 * KiB, split.length).equals(split));
+      const fua = patternBytes(4 * KiB, 4);
+      client.request(CMD.WRITE, CMD_FLAG.FUA, 0, fua.length, fua);
+      assert.equal((await client.reply()).error, 0);
+      // A trim of the whole block, then a write into it: the write lands after the trim.
+      client.request(CMD.TRIM, 0, 0, 64 * KiB);
+      const after = patternBytes(4 * KiB, 5);
+      client.request(CMD.WRITE, 0, 8 * KiB, after.length, after);
+      assert.equal((await client.reply()).error, 0);
+      assert.equal((await client.reply()).error, 0);
+      const block = s.pool.read('now', 0, 64 * KiB);
+      assert.ok(block.subarray(0, 8 * KiB).equals(Buffer.alloc(8 * KiB)));
+      assert.ok(block.subarray(8 * KiB, 12 * KiB).equals(after));
+      client.disconnect();
+      await client.closed;
+    });
+
     it('a client that vanishes mid-write loses nothing it flushed', async () => {
       s.pool.createContainer({ name: 'vanish', type: 'vdisk', size: SIZE });
       const { client } = await RawClient.open(port, 'vanish');

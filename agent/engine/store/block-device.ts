@@ -11,12 +11,15 @@
  *
  * `writeAsync` does the same on libuv's threadpool (fs.writev), so several
  * callers keep several disk I/Os in flight; `readAsync` too, except while
- * reads are page-cache hits (see there). The fault seam runs first for them
- * too. The pool size is UV_THREADPOOL_SIZE, which
+ * reads are page-cache hits (see there). Small writes may run on the event
+ * loop while writes do not stall and the host's dirty pages are far below
+ * the kernel's throttling point (`writesFast`, `writeWatched`,
+ * dirty-pages.ts). The fault seam runs first for them too. The pool size is UV_THREADPOOL_SIZE, which
  * bin/snapsync-agent sets (16 unless given) before anything loads.
  */
 import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
+import { DirtyPages } from './dirty-pages';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
 
@@ -30,6 +33,13 @@ const HIT_MICROS = 20;
 const HIT_BYTES_PER_MICRO = 2048;
 /** Async reads sent to the threadpool after one on the event loop went to the disk, before the event loop is tried again. */
 const SLOW_READ_BACKOFF = 256;
+/**
+ * A write on the event loop slower than this stalled in the kernel (dirty-page
+ * throttling, a device that writes through): the next SLOW_WRITE_BACKOFF
+ * writes go to the threadpool, where such stalls do not stop the loop.
+ */
+const SLOW_WRITE_MICROS = 1000;
+const SLOW_WRITE_BACKOFF = 256;
 
 /**
  * Called before every device operation; throw an errno-style error to inject a
@@ -57,6 +67,10 @@ export class BlockDevice {
   growthGate: (() => boolean) | null = null;
   /** Async reads still to send to the threadpool since one on the event loop went to the disk (readAsync). */
   private threadpoolReads = 0;
+  /** Writes still to send to the threadpool since one on the event loop stalled (writeWatched). */
+  private threadpoolWrites = 0;
+  /** Whether the kernel is far from throttling writers (dirty-pages.ts): else no write on the event loop. */
+  private readonly dirtyPages = new DirtyPages();
   /**
    * The process's block inputs (ru_inblock) at the last check. Reads on the
    * threadpool move it too, so the first slow read after them may count as
@@ -209,8 +223,25 @@ export class BlockDevice {
     }
   }
 
+  /**
+   * Whether writes complete quickly lately: then a caller may write a small
+   * range on the event loop (`writeWatched`). A buffered write of a few KiB
+   * costs a few µs there and several times that through the threadpool.
+   */
+  get writesFast(): boolean {
+    return this.threadpoolWrites === 0 && this.dirtyPages.low;
+  }
+
+  /** `write` on the event loop that notes whether it stalled (then the next writes go to the threadpool). */
+  writeWatched(block: number, offset: number, parts: Buffer[]): void {
+    const started = performance.now();
+    this.write(block, offset, parts);
+    if ((performance.now() - started) * 1000 >= SLOW_WRITE_MICROS) this.threadpoolWrites = SLOW_WRITE_BACKOFF;
+  }
+
   /** `write` on the threadpool (one pwritev); the caller stages nothing that points at it until it resolves. */
   async writeAsync(block: number, offset: number, parts: Buffer[]): Promise<void> {
+    if (this.threadpoolWrites > 0) this.threadpoolWrites--;
     const w = this.placeWrite(block, offset, parts);
     try {
       const limit = this.writeFault(w);

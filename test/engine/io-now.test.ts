@@ -1,0 +1,109 @@
+/**
+ * The NBD path's I/O on the event loop. Pool.writeNow writes what
+ * writeAsync would (copy-up included), and declines (false, nothing done)
+ * whenever it would have to wait — an earlier write or trim of its blocks
+ * still in flight, a quiesce in progress, a write that stalled lately — so
+ * the later write lands after the earlier one. A failed device write gives
+ * its new blocks back. Pool.readNow reads at once while reads are hits, and
+ * while they are not only when the caller is alone and nothing is in flight.
+ */
+import * as assert from 'node:assert/strict';
+import { Pool, SnapsyncError } from '../../agent/engine';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+
+const BS = 64 * 1024;
+
+describe('Pool.writeNow: small writes on the event loop', () => {
+  let pool: Pool;
+  beforeEach(() => {
+    pool = Pool.create(tempDir(), { blockSize: BS, capacityBytes: 64 * BS });
+    pool.createContainer({ name: 'd', type: 'vdisk', size: 8 * BS });
+  });
+  afterEach(() => pool.close());
+  after(cleanupTempDirs);
+
+  it('writes copy-on-write into a clone: the clone reads old bytes around the new ones, the source is unchanged', async () => {
+    pool.write('d', 0, Buffer.alloc(2 * BS, 7));
+    pool.snapshot('d', 's');
+    pool.clone('d@s', 'c');
+    assert.equal(pool.writeNow('c', 100, Buffer.alloc(4096, 9)), true);
+    const got = pool.read('c', 0, BS);
+    assert.ok(got.subarray(0, 100).equals(Buffer.alloc(100, 7)));
+    assert.ok(got.subarray(100, 4196).equals(Buffer.alloc(4096, 9)));
+    assert.ok(got.subarray(4196).equals(Buffer.alloc(BS - 4196, 7)));
+    assert.ok(pool.read('d', 0, BS).equals(Buffer.alloc(BS, 7)));
+    await pool.flush();
+    assert.deepEqual((await pool.fsck()).problems, []);
+  });
+
+  it('declines while an earlier write of the same block is in flight, so the later one (async) lands last', async () => {
+    const first = pool.writeAsync('d', 0, Buffer.alloc(4096, 1));
+    assert.equal(pool.writeNow('d', 2048, Buffer.alloc(4096, 2)), false);
+    // Another block is free to go now.
+    assert.equal(pool.writeNow('d', BS, Buffer.alloc(4096, 3)), true);
+    const second = pool.writeAsync('d', 2048, Buffer.alloc(4096, 2));
+    await Promise.all([first, second]);
+    const got = pool.read('d', 0, 6144);
+    assert.ok(got.equals(Buffer.concat([Buffer.alloc(2048, 1), Buffer.alloc(4096, 2)])));
+    assert.equal(pool.read('d', BS, 1)[0], 3);
+    assert.equal(pool.writeNow('d', 0, Buffer.alloc(4096, 4)), true);
+    assert.equal(pool.read('d', 0, 1)[0], 4);
+  });
+
+  it('declines while a quiesce holds new requests back', async () => {
+    const quiet = pool.quiesce();
+    assert.equal(pool.writeNow('d', 0, Buffer.alloc(4096, 1)), false);
+    await quiet;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(pool.writeNow('d', 0, Buffer.alloc(4096, 1)), true);
+  });
+
+  it('declines after a write stalled (the next writes go to the threadpool), and a large write always', async () => {
+    assert.equal(pool.writeNow('d', 0, Buffer.alloc(2 * BS, 1)), false);
+    pool.device.setFaultInjector((op) => {
+      if (op !== 'write') return;
+      const until = performance.now() + 5;
+      while (performance.now() < until); // a write that blocks the loop, as dirty-page throttling would
+    });
+    assert.equal(pool.writeNow('d', 0, Buffer.alloc(4096, 1)), true);
+    pool.device.setFaultInjector(null);
+    assert.equal(pool.writeNow('d', 0, Buffer.alloc(4096, 2)), false);
+    await pool.writeAsync('d', 0, Buffer.alloc(4096, 2));
+    assert.equal(pool.read('d', 0, 1)[0], 2);
+  });
+
+  it('a failed device write throws IO_ERROR, stages nothing and gives its new block back', async () => {
+    const free = pool.info().freeBlocks;
+    pool.device.setFaultInjector((op) => {
+      if (op === 'write') throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+    });
+    assert.throws(
+      () => pool.writeNow('d', 0, Buffer.alloc(4096, 1)),
+      (err: unknown) => err instanceof SnapsyncError && err.code === 'IO_ERROR',
+    );
+    pool.device.setFaultInjector(null);
+    assert.equal(pool.info().freeBlocks, free);
+    assert.ok(pool.read('d', 0, 4096).equals(Buffer.alloc(4096)));
+    await pool.flush();
+    assert.deepEqual((await pool.fsck()).problems, []);
+  });
+
+  it('after reads went to the disk, a write with a copy-up to read declines (blocks given back); others still run now', async () => {
+    pool.write('d', 0, Buffer.alloc(2 * BS, 7));
+    pool.snapshot('d', 's');
+    pool.clone('d@s', 'c');
+    pool.write('c', 0, Buffer.alloc(BS, 8));
+    (pool.device as unknown as { threadpoolReads: number }).threadpoolReads = 256;
+    const free = pool.info().freeBlocks;
+    assert.equal(pool.writeNow('c', BS + 100, Buffer.alloc(4096, 9)), false);
+    assert.equal(pool.info().freeBlocks, free);
+    assert.equal(pool.writeNow('c', 100, Buffer.alloc(4096, 9)), true);
+    assert.equal(pool.writeNow('c', 3 * BS, Buffer.alloc(4096, 9)), true);
+    await pool.writeAsync('c', BS + 100, Buffer.alloc(4096, 9));
+    const got = pool.read('c', BS, 8192);
+    assert.ok(got.subarray(0, 100).equals(Buffer.alloc(100, 7)));
+    assert.ok(got.subarray(100, 4196).equals(Buffer.alloc(4096, 9)));
+    await pool.flush();
+    assert.deepEqual((await pool.fsck()).problems, []);
+  });
+});
