@@ -1,8 +1,14 @@
 /**
  * Page cache state before a measured run, the same for both servers' files:
  * cold — `sync`, then POSIX_FADV_DONTNEED on every file (python3's
- * os.posix_fadvise); warm — every data extent read once (SEEK_DATA/SEEK_HOLE,
- * so a sparse pool file costs what it holds). What each server keeps in its own
+ * os.posix_fadvise); warm — the same drop, then every data extent read once
+ * (SEEK_DATA/SEEK_HOLE, so a sparse pool file costs what it holds) in 64 KiB
+ * reads with readahead off (POSIX_FADV_RANDOM), as the servers read. A
+ * sequential read in large chunks would leave the files in 2 MiB page-cache
+ * folios, and a 4 KiB write into a cached 2 MiB folio costs ext4 tens of µs
+ * (it walks the folio's buffer heads): a state no server makes, which would
+ * fall on the side whose writes land in blocks the warm step read (the pool's
+ * freed blocks, not a fresh qcow2 overlay). What each server keeps in its own
  * memory (qemu-nbd's L2 cache, the agent's in-memory tables) stays as it is.
  * `resident` says what fincore(1) then finds in the cache, so a reader can
  * check that cold was cold. Cost: one short python3 and one fincore process.
@@ -15,9 +21,10 @@ mode = sys.argv[1]
 for path in sys.argv[2:]:
     fd = os.open(path, os.O_RDONLY)
     try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         if mode == 'drop':
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             continue
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
         end = os.fstat(fd).st_size
         offset = 0
         while offset < end:
@@ -27,7 +34,7 @@ for path in sys.argv[2:]:
                 break
             hole = os.lseek(fd, offset, os.SEEK_HOLE)
             while offset < hole:
-                chunk = os.pread(fd, min(1 << 22, hole - offset), offset)
+                chunk = os.pread(fd, min(1 << 16, hole - offset), offset)
                 if not chunk:
                     break
                 offset += len(chunk)

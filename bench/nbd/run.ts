@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const loadavgBefore = loadavg();
   const notes: string[] = [
     'Both servers: out of process, NBD over a Unix socket, one fio job (one NBD connection) per disk.',
-    'qemu-nbd: default --cache=writeback (host page cache, like the agent); cold = `sync` and POSIX_FADV_DONTNEED on every pool and qcow2 file before each run, warm = every data extent of them read before each run (residentBytes in the JSON).',
+    'qemu-nbd: default --cache=writeback (host page cache, like the agent); cold = `sync` and POSIX_FADV_DONTNEED on every pool and qcow2 file before each run, warm = the same drop, then every data extent of them read in 64 KiB reads with readahead off before each run (no 2 MiB page-cache folios; residentBytes in the JSON).',
     'Disks: depth data layers (every depth-th 64 KiB unit rewritten per layer) under an empty top layer; writes go to a top emptied before each write run.',
     `fio, the agent and qemu-nbd share the machine's ${os.cpus().length} CPUs.`,
   ];
