@@ -57,7 +57,7 @@ export function readRangeAsync(
       const r = runs[0]!;
       await ctx.device.readAsync(r.block, r.offset, r.length, target, r.at, offload);
     } else if (runs.length > 1) {
-      await Promise.all(
+      await settleAll(
         runs.map((r) => ctx.device.readAsync(r.block, r.offset, r.length, target, r.at, offload)),
       );
     }
@@ -122,14 +122,14 @@ export function writeRangeAsync(
     const plan = planWrite(ctx, table(), offset, data);
     try {
       if (plan.copyUps.length > 0) {
-        await Promise.all(
+        await settleAll(
           plan.copyUps.map(async (c) => {
             if (c.source !== 0) await ctx.device.readAsync(c.source, 0, ctx.blockSize, c.into, 0);
             c.bytes.copy(c.into, c.at);
           }),
         );
       }
-      await Promise.all(plan.writes.map((w) => ctx.device.writeAsync(w.physical, w.inBlock, w.parts)));
+      await settleAll(plan.writes.map((w) => ctx.device.writeAsync(w.physical, w.inBlock, w.parts)));
     } catch (err) {
       plan.abandon();
       throw err;
@@ -150,6 +150,19 @@ export function zeroRangeHeld(
 }
 
 /** Runs `work` holding the blocks of [offset, offset + length) of `container` (io-tracker.ts). */
+/**
+ * Waits for every device I/O of a request, then throws the first failure.
+ * Not Promise.all: it rejects at the first failure while the others still
+ * run on the threadpool, and the caller would then give back the blocks they
+ * are writing (a later write could get one and be overwritten) and the
+ * buffer they read into (recycled into another client's reply).
+ */
+export async function settleAll(ios: Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(ios);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 async function holding(
   ctx: IoContext,
   container: number,

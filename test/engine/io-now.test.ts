@@ -4,8 +4,7 @@
  * whenever it would have to wait — an earlier write or trim of its blocks
  * still in flight, a quiesce in progress, a write that stalled lately — so
  * the later write lands after the earlier one. A failed device write gives
- * its new blocks back. Pool.readNow reads at once while reads are hits, and
- * while they are not only when the caller is alone and nothing is in flight.
+ * its new blocks back, and only once none of its device writes still runs.
  */
 import * as assert from 'node:assert/strict';
 import { Pool, SnapsyncError } from '../../agent/engine';
@@ -105,5 +104,32 @@ describe('Pool.writeNow: small writes on the event loop', () => {
     assert.ok(got.subarray(100, 4196).equals(Buffer.alloc(4096, 9)));
     await pool.flush();
     assert.deepEqual((await pool.fsck()).problems, []);
+  });
+
+  it('a failed async write answers only once every device write of it settled, so its blocks are never handed out under one', async () => {
+    // Blocks 0 and 1 of d physically apart (another disk's block between them): one write over both is two device writes.
+    pool.createContainer({ name: 'e', type: 'vdisk', size: 8 * BS });
+    pool.write('d', 0, Buffer.alloc(BS, 1));
+    pool.write('e', 0, Buffer.alloc(BS, 2));
+    pool.write('d', BS, Buffer.alloc(BS, 3));
+    const device = pool.device as unknown as { writeAsync: (...args: unknown[]) => Promise<void> };
+    const original = device.writeAsync.bind(device);
+    let calls = 0;
+    let running = 0;
+    device.writeAsync = async (...args: unknown[]) => {
+      const call = calls++;
+      running++;
+      try {
+        if (call === 0) throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return await original(...args);
+      } finally {
+        running--;
+      }
+    };
+    await assert.rejects(pool.writeAsync('d', BS - 4096, Buffer.alloc(8192, 9)));
+    assert.equal(calls, 2, 'two device writes');
+    assert.equal(running, 0, 'the other device write had finished when the failure was answered');
+    device.writeAsync = original;
   });
 });
