@@ -25,8 +25,16 @@ import { ZERO_BLOCK } from './store/keys';
 import type { TableState } from './table-state';
 
 /**
+ * A read this large goes to the threadpool even from the page cache: its
+ * copy (tens of µs) then runs on another core, beside the event loop's work
+ * and other connections' copies, and the hop costs little next to it.
+ */
+export const THREADPOOL_READ_BYTES = 128 * 1024;
+
+/**
  * The same read done now, on the event loop, while reads are page-cache hits
- * (`BlockDevice.readsHit`); false (nothing read) otherwise. A synchronous
+ * (`BlockDevice.readsHit`) and it is smaller than THREADPOOL_READ_BYTES;
+ * false (nothing read) otherwise. A synchronous
  * read holds no range: nothing can run while it does.
  */
 export function readRangeNow(ctx: IoContext, table: TableState, offset: number, target: Buffer): boolean {
@@ -35,13 +43,6 @@ export function readRangeNow(ctx: IoContext, table: TableState, offset: number, 
     ctx.device.readWatched(r.block, r.offset, r.length, target, r.at);
   return true;
 }
-
-/**
- * A read this large goes to the threadpool even from the page cache: its
- * copy (tens of µs) then runs on another core, beside the event loop's work
- * and other connections' copies, and the hop costs little next to it.
- */
-export const THREADPOOL_READ_BYTES = 128 * 1024;
 
 export function readRangeAsync(
   ctx: IoContext,
@@ -149,7 +150,6 @@ export function zeroRangeHeld(
   return holding(ctx, container, offset, length, 'trim', async () => zeroRange(ctx, table(), offset, length));
 }
 
-/** Runs `work` holding the blocks of [offset, offset + length) of `container` (io-tracker.ts). */
 /**
  * Waits for every device I/O of a request, then throws the first failure.
  * Not Promise.all: it rejects at the first failure while the others still
@@ -157,12 +157,13 @@ export function zeroRangeHeld(
  * are writing (a later write could get one and be overwritten) and the
  * buffer they read into (recycled into another client's reply).
  */
-export async function settleAll(ios: Promise<void>[]): Promise<void> {
+async function settleAll(ios: Promise<void>[]): Promise<void> {
   const results = await Promise.allSettled(ios);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }
 
+/** Runs `work` holding the blocks of [offset, offset + length) of `container` (io-tracker.ts). */
 async function holding(
   ctx: IoContext,
   container: number,
