@@ -8,6 +8,7 @@ import { Socket as NetSocket } from 'node:net';
 import type * as tls from 'node:tls';
 import { ByteQueue } from './byte-queue';
 import { NbdError } from './errors';
+import { raiseSendBuffer } from './send-buffer';
 import { type TlsPolicy, upgradeToTls } from './tls';
 import { type UnixPeer, unixPeer, unixPeerLabel } from './unix-peer';
 
@@ -105,6 +106,8 @@ export class NbdConnection {
         : this.unixPeer !== null
           ? unixPeerLabel(this.unixPeer)
           : `unix:${accepted.localAddress ?? 'socket'}`;
+    // Room for whole large read replies (send-buffer.ts); TCP sizes its own.
+    if (accepted.remoteAddress === undefined) raiseSendBuffer(accepted);
     this.socket = arenaReads ? withArenaReads(accepted, this.queue, this.onData) : accepted;
     this.remote = remote;
     this.stream = this.socket;

@@ -16,6 +16,7 @@
  */
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
+import { libcFunction } from '../native/libc';
 
 export interface UnixPeer {
   pid: number;
@@ -34,22 +35,9 @@ const UCRED_BYTES = 12;
 
 type GetSockOpt = (fd: number, level: number, name: number, value: Buffer, length: number[]) => number;
 
-let getsockopt: GetSockOpt | null | undefined;
-
 /** getsockopt(2) from libc, or null where koffi or libc cannot be loaded. */
 function loadGetSockOpt(): GetSockOpt | null {
-  if (getsockopt !== undefined) return getsockopt;
-  getsockopt = null;
-  if (process.platform !== 'linux') return null;
-  try {
-    // Optional: required lazily so a host without it still runs (and `--version` stays fast).
-    const koffi = require('koffi') as typeof import('koffi');
-    const libc = koffi.load('libc.so.6');
-    getsockopt = libc.func('int getsockopt(int, int, int, void *, _Inout_ uint32_t *)') as GetSockOpt;
-  } catch {
-    getsockopt = null;
-  }
-  return getsockopt;
+  return libcFunction('int getsockopt(int, int, int, void *, _Inout_ uint32_t *)') as GetSockOpt | null;
 }
 
 /** Whether this host can name Unix-socket peers (loads koffi now, so the first client does not wait for it). */
@@ -58,7 +46,7 @@ export function unixPeersKnown(): boolean {
 }
 
 /** The socket's file descriptor (libuv's handle keeps it; -1 when closed or not a stream). */
-function socketFd(socket: net.Socket): number {
+export function socketFd(socket: net.Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   return typeof fd === 'number' ? fd : -1;
 }
