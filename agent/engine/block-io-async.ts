@@ -33,14 +33,15 @@ export const THREADPOOL_READ_BYTES = 128 * 1024;
 
 /**
  * The same read done now, on the event loop, while reads are page-cache hits
- * (`BlockDevice.readsHit`) and it is smaller than THREADPOOL_READ_BYTES;
- * false (nothing read) otherwise. A synchronous
- * read holds no range: nothing can run while it does.
+ * (`BlockDevice.readsHit`), it is smaller than THREADPOOL_READ_BYTES and the
+ * page cache holds all of it (`BlockDevice.readNow`); false otherwise (then
+ * `target` may hold part of the bytes: the caller reads it all again). A
+ * synchronous read holds no range: nothing can run while it does.
  */
 export function readRangeNow(ctx: IoContext, table: TableState, offset: number, target: Buffer): boolean {
   if (!ctx.device.readsHit || target.length >= THREADPOOL_READ_BYTES) return false;
   for (const r of planRead(ctx, table, offset, target.length, target))
-    ctx.device.readWatched(r.block, r.offset, r.length, target, r.at);
+    if (!ctx.device.readNow(r.block, r.offset, r.length, target, r.at)) return false;
   return true;
 }
 
@@ -75,8 +76,8 @@ export const WRITE_NOW_MAX = 64 * 1024;
 /**
  * The same write done now, on the event loop (copy-up reads, device writes,
  * then the map entries: the order writeRangeAsync keeps), when it is small,
- * writes do not stall (`BlockDevice.writesFast`), reads are page-cache hits
- * if it has a copy-up to read, and nothing it must wait for holds its blocks
+ * writes do not stall (`BlockDevice.writesFast`), the blocks it copies up
+ * are in the page cache, and nothing it must wait for holds its blocks
  * (`IoTracker.mayRunNow`); false (nothing done) otherwise. It holds no
  * range: nothing runs meanwhile.
  */
@@ -100,7 +101,11 @@ export function writeRangeNow(
   }
   try {
     for (const c of plan.copyUps) {
-      if (c.source !== ZERO_BLOCK) ctx.device.readWatched(c.source, 0, bs, c.into, 0);
+      // The block to copy up is not all in the page cache: the threadpool reads it (nothing written yet).
+      if (c.source !== ZERO_BLOCK && !ctx.device.readNow(c.source, 0, bs, c.into, 0)) {
+        plan.abandon();
+        return false;
+      }
       c.bytes.copy(c.into, c.at);
     }
     for (const w of plan.writes) ctx.device.writeWatched(w.physical, w.inBlock, w.parts);

@@ -10,8 +10,10 @@
  * IO_ERROR.
  *
  * `writeAsync` does the same on libuv's threadpool (fs.writev), so several
- * callers keep several disk I/Os in flight; `readAsync` too, except while
- * reads are page-cache hits (see there). Small writes may run on the event
+ * callers keep several disk I/Os in flight; `readAsync` too, except for what
+ * the page cache holds: that is read on the event loop (`readNow`), with
+ * RWF_NOWAIT where the host has it (nowait-read.ts), so such a read never
+ * waits for the disk. Small writes may run on the event
  * loop while writes do not stall and the host's dirty pages are far below
  * the kernel's throttling point (`writesFast`, `writeWatched`,
  * dirty-pages.ts). The fault seam runs first for them too. The pool size is UV_THREADPOOL_SIZE, which
@@ -20,6 +22,7 @@
 import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
 import { DirtyPages } from './dirty-pages';
+import { type NowaitRead, nowaitReader, WOULD_BLOCK } from './nowait-read';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
 
@@ -31,8 +34,15 @@ export type DeviceOp = 'read' | 'write' | 'sync';
  */
 const HIT_MICROS = 20;
 const HIT_BYTES_PER_MICRO = 2048;
-/** Async reads sent to the threadpool after one on the event loop went to the disk, before the event loop is tried again. */
+/**
+ * Async reads sent to the threadpool after one on the event loop went to the
+ * disk, before the event loop is tried again. Timed reads (no RWF_NOWAIT):
+ * each try may wait for the disk once, so tries are rare. RWF_NOWAIT: a try
+ * costs a system call that copies nothing, so the loop soon tries again and
+ * a working set that came back into the cache is read there.
+ */
 const SLOW_READ_BACKOFF = 256;
+const NOWAIT_MISS_BACKOFF = 16;
 /**
  * A write on the event loop slower than this stalled in the kernel (dirty-page
  * throttling, a device that writes through): the next SLOW_WRITE_BACKOFF
@@ -79,6 +89,8 @@ export class BlockDevice {
   private blockInputs = 0;
   /** The data file's length as far as we know (grows with writes past it). */
   private fileBytes: number;
+  /** Page-cache-only reads of the data file, or null where the host has none (then event-loop reads are timed). */
+  private readonly nowait: NowaitRead | null;
 
   constructor(path: string, blockSize: number, flags: 'r+' | 'w+' = 'r+') {
     this.path = path;
@@ -89,6 +101,12 @@ export class BlockDevice {
     } catch (err) {
       throw IO_ERROR('open data device', err, { path });
     }
+    this.nowait = nowaitReader(this.fd);
+  }
+
+  /** Whether reads on the event loop can never wait for the disk (RWF_NOWAIT works here). */
+  get readsNeverWait(): boolean {
+    return this.nowait !== null;
   }
 
   /** True if the data file and `dir` are on one filesystem (then data can fill what metadata needs). */
@@ -160,12 +178,11 @@ export class BlockDevice {
   /**
    * `read` for the async path. A read the page cache answers costs a few µs
    * on the event loop and several times that through the threadpool, so
-   * reads run synchronously while they are cache hits; one that went to the
-   * disk (slower than HIT_MICROS, and the process's block-input count,
-   * getrusage's ru_inblock, moved) sends the next SLOW_READ_BACKOFF reads to
-   * the threadpool, where many wait on the disk at once; then a read tries
-   * the event loop again. The count, not the time alone, tells a miss: on a
-   * loaded host a hit can take long too. The metadata is settled before the call; only the bytes move.
+   * what the cache holds is read there (`readNow`); a read that would go to
+   * the disk goes to the threadpool, where many wait on the disk at once,
+   * and so do the next reads for a while (NOWAIT_MISS_BACKOFF, or
+   * SLOW_READ_BACKOFF without RWF_NOWAIT); then the event loop is tried
+   * again. The metadata is settled before the call; only the bytes move.
    * `threadpool`: read there whatever the cache says (a large read's copy is worth another core).
    */
   async readAsync(
@@ -182,16 +199,55 @@ export class BlockDevice {
       await this.readOnThreadpool(block, offset, length, target, targetOffset);
       return;
     }
-    this.readWatched(block, offset, length, target, targetOffset);
+    if (!this.readNow(block, offset, length, target, targetOffset))
+      await this.readOnThreadpool(block, offset, length, target, targetOffset);
   }
 
-  /** Whether reads are page-cache hits lately: then a caller may read synchronously (`readWatched`). */
+  /** Whether reads are page-cache hits lately: then a caller may try one on the event loop (`readNow`). */
   get readsHit(): boolean {
     return this.threadpoolReads === 0;
   }
 
+  /**
+   * `read` now, on the event loop, of what the page cache holds: true when
+   * all of it was there (`target` filled); false when part was not (then
+   * `target` holds some of the bytes, and the caller reads again off the
+   * loop). With RWF_NOWAIT it never waits for the disk. Without it the read
+   * is done and timed (`readWatched`): always true, and a miss waits once.
+   */
+  readNow(block: number, offset: number, length: number, target: Buffer, targetOffset: number): boolean {
+    if (this.nowait === null) {
+      this.readWatched(block, offset, length, target, targetOffset);
+      return true;
+    }
+    const start = (block - 1) * this.blockSize + offset;
+    try {
+      this.faults?.('read', block, Math.ceil((offset + length) / this.blockSize));
+      let done = 0;
+      while (done < length) {
+        const n = this.nowait(target, targetOffset + done, length - done, start + done);
+        if (n === WOULD_BLOCK) {
+          this.threadpoolReads = NOWAIT_MISS_BACKOFF;
+          return false;
+        }
+        if (n === 0) break;
+        done += n;
+      }
+      if (done < length) target.fill(0, targetOffset + done, targetOffset + length);
+      return true;
+    } catch (err) {
+      throw IO_ERROR('read', err, { block, offset, length });
+    }
+  }
+
   /** `read` on the event loop that notes whether it went to the disk (then the next reads go to the threadpool). */
-  readWatched(block: number, offset: number, length: number, target: Buffer, targetOffset: number): void {
+  private readWatched(
+    block: number,
+    offset: number,
+    length: number,
+    target: Buffer,
+    targetOffset: number,
+  ): void {
     const started = performance.now();
     this.read(block, offset, length, target, targetOffset);
     // A fast read was a hit; only a slower one pays for getrusage (µs) to learn whether it was.
