@@ -133,3 +133,25 @@ describe('Pool.writeNow: small writes on the event loop', () => {
     device.writeAsync = original;
   });
 });
+
+describe('Pool.readNow: reads of what the page cache holds, on the event loop', () => {
+  let pool: Pool;
+  beforeEach(() => {
+    pool = Pool.create(tempDir(), { blockSize: BS, capacityBytes: 64 * BS });
+    pool.createContainer({ name: 'd', type: 'vdisk', size: 16 * BS });
+    pool.write('d', 0, Buffer.alloc(16 * BS, 5));
+  });
+  afterEach(() => pool.close());
+  after(cleanupTempDirs);
+
+  it('answers a cached read of up to 256 KiB now (nbdcopy asks 256 KiB); a larger one goes to the threadpool', async () => {
+    assert.equal(pool.device.readsNeverWait, true, 'RWF_NOWAIT works on the test host');
+    const quarter = Buffer.alloc(256 * 1024);
+    assert.equal(pool.readNow('d', BS, quarter), true);
+    assert.ok(quarter.equals(Buffer.alloc(256 * 1024, 5)));
+    const larger = Buffer.alloc(256 * 1024 + 4096);
+    assert.equal(pool.readNow('d', 0, larger), false, 'its copy would hold the event loop too long');
+    await pool.readAsync('d', 0, larger);
+    assert.ok(larger.equals(Buffer.alloc(larger.length, 5)));
+  });
+});
