@@ -36,7 +36,7 @@ function evict(file: string, offset: number, length: number): void {
   }
 }
 
-describe('nowait-read: reads that never wait for the disk', () => {
+describe('nowait-read: reads that do not wait for the disk', () => {
   after(cleanupTempDirs);
 
   it('reads cached bytes exactly, into views at any offset, short at the end of the file', () => {

@@ -12,8 +12,8 @@
  * `writeAsync` does the same on libuv's threadpool (fs.writev), so several
  * callers keep several disk I/Os in flight; `readAsync` too, except for what
  * the page cache holds: that is read on the event loop (`readNow`), with
- * RWF_NOWAIT where the host has it (nowait-read.ts), so such a read never
- * waits for the disk. Small writes may run on the event
+ * RWF_NOWAIT where the host has it (nowait-read.ts), so such a read does
+ * not wait for a disk read. Small writes may run on the event
  * loop while writes do not stall and the host's dirty pages are far below
  * the kernel's throttling point (`writesFast`, `writeWatched`,
  * dirty-pages.ts). The fault seam runs first for them too. The pool size is UV_THREADPOOL_SIZE, which
@@ -104,7 +104,7 @@ export class BlockDevice {
     this.nowait = nowaitReader(this.fd);
   }
 
-  /** Whether reads on the event loop can never wait for the disk (RWF_NOWAIT works here). */
+  /** Whether reads on the event loop do not wait for disk reads (RWF_NOWAIT works here). */
   get readsNeverWait(): boolean {
     return this.nowait !== null;
   }
@@ -212,7 +212,7 @@ export class BlockDevice {
    * `read` now, on the event loop, of what the page cache holds: true when
    * all of it was there (`target` filled); false when part was not (then
    * `target` holds some of the bytes, and the caller reads again off the
-   * loop). With RWF_NOWAIT it never waits for the disk. Without it the read
+   * loop). With RWF_NOWAIT it does not wait for a disk read. Without it the read
    * is done and timed (`readWatched`): always true, and a miss waits once.
    */
   readNow(block: number, offset: number, length: number, target: Buffer, targetOffset: number): boolean {

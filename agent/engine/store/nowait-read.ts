@@ -1,8 +1,11 @@
 /**
- * Reads that never wait for the disk: preadv2(2) with RWF_NOWAIT copies what
- * the page cache holds and returns EAGAIN instead of starting a disk read.
+ * Reads that do not wait for the disk: preadv2(2) with RWF_NOWAIT copies what
+ * the page cache holds and returns EAGAIN instead of waiting for a disk read.
  * The event loop may read this way without the risk that one read of a slow
- * or stuck disk stops every VM's I/O and the agent's API with it.
+ * or stuck disk stops every VM's I/O and the agent's API with it. (For the
+ * pages it misses the kernel still starts a readahead, which the threadpool
+ * read then waits for; starting it can only wait where the device's request
+ * queue is full.)
  *
  * Contract: `nowaitReader(fd)` is null where this cannot be done (no koffi,
  * not Linux, a file system or device without RWF_NOWAIT support: EOPNOTSUPP);
