@@ -44,6 +44,15 @@ export function libcFunction(signature: string): NativeFunction | null {
   return fn;
 }
 
+/**
+ * The address of `buffer`'s first byte (its view's, offset included), for a
+ * pointer inside a struct a call takes (an iovec). Valid only while the
+ * caller holds `buffer`; never keep it. Null without koffi.
+ */
+export function bufferAddress(buffer: Buffer): bigint | null {
+  return loadLibc()?.koffi.address(buffer) ?? null;
+}
+
 /** errno after the last native call on this thread (0 without koffi). */
 export function lastErrno(): number {
   return libc ? libc.koffi.errno() : 0;
