@@ -7,6 +7,8 @@
  * groups, presence chunks, space map) → then freed blocks become allocatable.
  * `mutate` runs a metadata operation as one transaction: acknowledged writes
  * are committed first, so a failure rolls back the operation and nothing else.
+ * `rehearse` runs operations the same way and always rolls them back: what
+ * they would refuse, learned before a step that cannot be undone.
  */
 import type { IoContext } from './block-io';
 import type { Catalog } from './catalog';
@@ -35,12 +37,17 @@ export interface MutationOptions {
 /** Staged entries above which acknowledged writes are committed without waiting for a flush. */
 const AUTO_COMMIT_ENTRIES = 65536;
 
+/** Thrown by `commit` during a rehearsal: the rehearsed operation would have committed part way. */
+class RehearsalCommit extends Error {}
+
 export class EngineCore implements IoContext {
   readonly batch = new WriteBatch();
   readonly io = new IoTracker();
   readonly blockSize: number;
   closed = false;
   private reclaimScheduled = false;
+  /** True while `rehearse` runs: mutations stage and are rolled back; nothing commits. */
+  private rehearsing = false;
   /** Set by the pool: frees garbage tables a step at a time. */
   reclaimStep: (() => boolean) | null = null;
   onBackgroundError: (err: unknown) => void = () => {};
@@ -64,6 +71,7 @@ export class EngineCore implements IoContext {
 
   /** Commits everything staged. Throws IO_ERROR (then nothing of it is committed and it stays staged). */
   commit(): void {
+    if (this.rehearsing) throw new RehearsalCommit('commit during a rehearsal');
     const batch = this.batch;
     // Blocks of writes still on the threadpool are recorded as free: no map entry points at them yet.
     const unwritten = [...this.io.unwritten].flat();
@@ -107,6 +115,11 @@ export class EngineCore implements IoContext {
    */
   mutate<T>(fn: () => T, options: MutationOptions = {}, finalize?: (result: T, entries: number) => T): T {
     this.assertOpen();
+    if (this.rehearsing) {
+      // Inside `rehearse`: its transaction, rolled back there; no idempotency record.
+      const result = fn();
+      return finalize ? finalize(result, this.pendingEntries()) : result;
+    }
     if (!this.batch.isEmpty) this.commit();
     this.batch.transactional = true;
     try {
@@ -130,6 +143,48 @@ export class EngineCore implements IoContext {
     } finally {
       this.batch.transactional = false;
     }
+  }
+
+  /**
+   * Runs `fn` (engine operations) as one transaction and rolls it back
+   * whatever happens: throws what they would throw, changes nothing (memory
+   * is left exactly as the store has it, the blocks they took are given
+   * back). For the checks an operation makes, run before a step outside the
+   * engine that cannot be undone (disconnecting a VM for a forced sync).
+   * False: no verdict (the operation would have committed part way, which a
+   * rehearsal cannot do). Costs what the operations cost; synchronous, so no
+   * NBD request runs meanwhile.
+   */
+  rehearse(fn: () => void): boolean {
+    this.assertOpen();
+    if (this.rehearsing) throw new Error('rehearsals do not nest');
+    if (!this.batch.isEmpty) this.commit();
+    this.rehearsing = true;
+    this.batch.transactional = true;
+    // Data may go only into blocks the rehearsal took (rolled back with it), never over kept data.
+    this.device.writeGuard = (block, count) => {
+      if (!this.takenSinceCommit(block, count)) throw new RehearsalCommit('a data write over kept blocks');
+    };
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      if (err instanceof RehearsalCommit) return false;
+      throw err;
+    } finally {
+      this.device.writeGuard = null;
+      this.abort();
+      this.batch.transactional = false;
+      this.rehearsing = false;
+    }
+  }
+
+  /** Whether blocks [block, block + count) were all taken since the last commit (staged, or being written). */
+  private takenSinceCommit(block: number, count: number): boolean {
+    const runs = [this.batch.allocated, ...this.io.unwritten].flat();
+    for (let b = block; b < block + count; b++)
+      if (!runs.some((r) => b >= r.start && b < r.start + r.count)) return false;
+    return true;
   }
 
   private abort(): void {

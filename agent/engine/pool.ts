@@ -567,6 +567,14 @@ export class Pool {
     }, options);
   }
 
+  /**
+   * Runs engine operations and rolls them back (EngineCore.rehearse): throws
+   * what they would refuse, changes nothing. False: no verdict.
+   */
+  rehearse(fn: () => void): boolean {
+    return this.core.rehearse(fn);
+  }
+
   // ---- sync, clone, revert, flatten ----
 
   sync<Report = unknown>(

@@ -5,7 +5,10 @@
  * looked up by uuid. Without `force` the operation is refused with IN_USE
  * naming them, and nothing changes; with `force` they are drained and
  * disconnected first (their acknowledged writes are flushed into the state
- * before the operation), then it runs. Their exports are fenced before they
+ * before the operation), then it runs — but only once a rehearsal of the
+ * operation (EngineCore.rehearse, or the import's file checks) shows it
+ * would not be refused: a forced sync naming a snapshot that does not
+ * exist, or that the identity checks refuse, disconnects no one. Their exports are fenced before they
  * are disconnected (agent/nbd/fences.ts): a hypervisor's NBD client that
  * reconnects by name on its own is refused until the operator lifts the
  * fence (`unfence`), so a running guest never reaches the changed disk.
@@ -60,18 +63,23 @@ export class Attachments {
 
   /**
    * Clears the way for `op`: refuses with IN_USE when clients are attached to
-   * what it changes, or with `force` disconnects them (drained and flushed).
+   * what it changes, or with `force` disconnects them (drained and flushed),
+   * after `rehearse` (throws what the operation would refuse) has passed.
    * Call it holding the operation's container locks, right before the change.
    */
-  async clear(op: GuardedOp, params: object): Promise<void> {
+  async clear(op: GuardedOp, params: object, rehearse?: () => void): Promise<void> {
     const p = params as Record<string, unknown>;
     const force = p.force === true;
+    let rehearsed = false;
     // A client may attach while others drain: look again until nothing is attached.
     for (;;) {
       const scope = this.scope(op, p);
       const sessions = this.registry.sessionsOn(scope.containers, scope.snapshots);
       if (sessions.length === 0) return;
       if (!force) throw inUse(op, sessions);
+      // Nothing is disconnected for an operation that would then be refused.
+      if (!rehearsed) rehearse?.();
+      rehearsed = true;
       this.fence(op, sessions);
       await Promise.all(sessions.map((s) => s.detach()));
     }
@@ -84,9 +92,9 @@ export class Attachments {
    * new can start. While quiesce waits, a client may attach again: then it
    * clears again (refused without force).
    */
-  async clearQuiesced(op: GuardedOp, params: object): Promise<void> {
+  async clearQuiesced(op: GuardedOp, params: object, rehearse?: () => void): Promise<void> {
     for (;;) {
-      await this.clear(op, params);
+      await this.clear(op, params, rehearse);
       await this.pool.quiesce();
       const scope = this.scope(op, params as Record<string, unknown>);
       if (this.registry.sessionsOn(scope.containers, scope.snapshots).length === 0) return;

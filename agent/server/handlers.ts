@@ -11,7 +11,7 @@ import type { OpMap, OpName } from '../../schema';
 import type { MutationOptions, Pool, SyncHooks } from '../engine';
 import type { Attachments } from './attachments';
 import type { AllowedDirs } from './paths';
-import { exportImage, importImage } from './transfer';
+import { checkImport, exportImage, importImage } from './transfer';
 import { WireError } from './wire-error';
 
 export interface HandlerContext {
@@ -64,14 +64,19 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   // Only the operator lifts a fence, having stopped the VM the forced operation cut off (nbd/fences.ts).
   unfence: (p, { attachments }) => ({ lifted: attachments.unfence(p.container) }),
   createContainer: (p, { pool, mutation }) => pool.createContainer(p, mutation),
+  // A forced operation is rehearsed first (rolled back): one it would refuse disconnects no one (attachments.ts).
+  // No verdict from a rehearsal (false) lets the operation go ahead as before.
   resize: async (p, { pool, mutation, attachments }) => {
-    await attachments.clearQuiesced('resize', p);
-    return pool.resize(p.container, p.size, { shrink: p.shrink, ...mutation });
+    const resize = (m: MutationOptions) => pool.resize(p.container, p.size, { shrink: p.shrink, ...m });
+    await attachments.clearQuiesced('resize', p, () => pool.rehearse(() => resize({})));
+    return resize(mutation);
   },
   setLabels: (p, { pool, mutation }) => pool.setLabels(p.container, p.labels, mutation),
   deleteContainer: async (p, { pool, mutation, attachments }) => {
-    await attachments.clearQuiesced('deleteContainer', p);
-    pool.deleteContainer(p.container, { recursive: p.recursive, ...mutation });
+    const remove = (m: MutationOptions) =>
+      pool.deleteContainer(p.container, { recursive: p.recursive, ...m });
+    await attachments.clearQuiesced('deleteContainer', p, () => pool.rehearse(() => remove({})));
+    remove(mutation);
     return {};
   },
   addMember: (p, { pool, mutation }) => pool.addMember(p.vm, p.role, p.member, mutation),
@@ -125,21 +130,27 @@ export const handlers: { [K in OpName]: Handler<K> } = {
     return {};
   },
   sync: async (p, { pool, mutation, identityHooks, attachments }) => {
-    await attachments.clearQuiesced('sync', p);
-    const hooks = identityHooks(p.preserve ?? 'default', {
-      referenceMap: p.referenceMap,
-      allowSourceReferences: p.allowSourceReferences,
-    });
-    return pool.sync(p.target, p.source, {
-      safetySnapshot: p.safetySnapshot,
-      members: p.members,
-      ...(hooks ? { hooks } : {}),
-      ...mutation,
-    });
+    // Fresh hooks per run: they gather the run's identity report.
+    const sync = (m: MutationOptions) => {
+      const hooks = identityHooks(p.preserve ?? 'default', {
+        referenceMap: p.referenceMap,
+        allowSourceReferences: p.allowSourceReferences,
+      });
+      return pool.sync(p.target, p.source, {
+        safetySnapshot: p.safetySnapshot,
+        members: p.members,
+        ...(hooks ? { hooks } : {}),
+        ...m,
+      });
+    };
+    await attachments.clearQuiesced('sync', p, () => pool.rehearse(() => sync({})));
+    return sync(mutation);
   },
   clone: (p, { pool, mutation }) => pool.clone(p.source, p.name, { labels: p.labels, ...mutation }),
   revert: async (p, { pool, mutation, attachments }) => {
-    await attachments.clearQuiesced('revert', p);
+    await attachments.clearQuiesced('revert', p, () =>
+      pool.rehearse(() => pool.revert(p.container, p.snapshot)),
+    );
     return pool.revert(p.container, p.snapshot, mutation);
   },
   flatten: async (p, { pool, progress, mutation, attachments }) => {
@@ -151,7 +162,8 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   fsck: (_p, { pool, progress }) => pool.fsck({ onProgress: progress }),
   // Paths are opened relative to the allowed directories' descriptors, following no link (host-files.ts).
   import: async (p, { pool, dirs, progress, mutation, attachments }) => {
-    await attachments.clearQuiesced('import', p);
+    const check = () => (p.create === true ? undefined : checkImport(pool, dirs, p.path, p.container));
+    await attachments.clearQuiesced('import', p, check);
     return importImage(pool, dirs, p.path, p.container, p.create === true, progress, mutation);
   },
   export: (p, { pool, dirs, progress }) =>

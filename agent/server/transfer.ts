@@ -63,14 +63,7 @@ export async function importImage(
         throw err;
       }
     }
-    const info: ContainerInfo = pool.describe(container);
-    if (info.type === 'vm')
-      throw INVALID_ARGUMENT('import into a vdisk or file, not a VM', { argument: 'container' });
-    if (info.size < size) {
-      throw INVALID_ARGUMENT(`the image (${size} bytes) is larger than "${container}" (${info.size} bytes)`, {
-        argument: 'path',
-      });
-    }
+    checkImportInto(pool, container, size);
     const into = pool.importInto(container);
     try {
       const dataBytes = await copyIn(source, { blockSize: pool.blockSize, ...bind(into) }, progress);
@@ -80,6 +73,32 @@ export async function importImage(
       into.abandon();
       throw err;
     }
+  } finally {
+    source.close();
+  }
+}
+
+/** What an import into existing `container` refuses, for an image of `size` bytes. */
+function checkImportInto(pool: Pool, container: string, size: number): void {
+  const info: ContainerInfo = pool.describe(container);
+  if (info.type === 'vm')
+    throw INVALID_ARGUMENT('import into a vdisk or file, not a VM', { argument: 'container' });
+  if (info.size < size) {
+    throw INVALID_ARGUMENT(`the image (${size} bytes) is larger than "${container}" (${info.size} bytes)`, {
+      argument: 'path',
+    });
+  }
+}
+
+/**
+ * Throws what `importImage` into an existing container would refuse before
+ * it copies: the path (allowed directory, file type, links) and the sizes.
+ * Opens the image and closes it again.
+ */
+export function checkImport(pool: Pool, dirs: AllowedDirs, requested: string, container: string): void {
+  const source = openImageSource(dirs, requested);
+  try {
+    checkImportInto(pool, container, source.size);
   } finally {
     source.close();
   }

@@ -309,6 +309,51 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
     assert.deepEqual(await client.read(target, 0, BS), Buffer.alloc(BS), 'the new vdisk was not written');
   });
 
+  it('a forced operation the agent would refuse disconnects no one: the client keeps its disk, no fence', async () => {
+    const { src, target } = await disks();
+    const { client: vm } = await RawClient.open(nbdPort, target, { structured: false });
+    await writeVia(vm, BS, Buffer.alloc(BS, 0x5a));
+    const refused = async (call: Promise<unknown>, code: string) =>
+      assert.rejects(call, (err: unknown) => {
+        assert.ok(err instanceof AgentError, String(err));
+        assert.equal(err.code, code, err.message);
+        return true;
+      });
+    // A typo in the source or the snapshot, a shrink without shrink, a delete that would need
+    // recursive, an import of a path this agent does not allow.
+    await refused(client.call('sync', { target, source: `${src}@no-such`, force: true }), 'NOT_FOUND');
+    await refused(
+      client.call('revert', { container: target, snapshot: 'no-such', force: true }),
+      'NOT_FOUND',
+    );
+    await refused(
+      client.call('resize', { container: target, size: SIZE / 2, force: true }),
+      'INVALID_ARGUMENT',
+    );
+    await refused(client.call('deleteContainer', { container: target, force: true }), 'HAS_DEPENDENTS');
+    await refused(
+      client.call('import', { container: target, path: '/var/tmp/image.raw', force: true }),
+      'PATH_NOT_ALLOWED',
+    );
+    // Still attached, unfenced, and its disk as it left it.
+    const { sessions, fences } = await client.call('sessions', { container: target });
+    assert.equal(sessions.length, 1);
+    assert.deepEqual(fences, []);
+    assert.deepEqual(
+      await readVia(vm, 0, 2 * BS),
+      Buffer.concat([Buffer.alloc(BS, 0xbb), Buffer.alloc(BS, 0x5a)]),
+    );
+    await writeVia(vm, 2 * BS, Buffer.alloc(BS, 0x5b));
+    const after = await client.call('describe', { container: target });
+    assert.equal(after.size, SIZE);
+    assert.equal((await client.call('listSnapshots', { container: target })).length, 1, 'no safety snapshot');
+    // The same sync spelled right goes ahead, and disconnects it.
+    await client.call('sync', { target, source: `${src}@s1`, force: true });
+    await vm.closed;
+    assert.deepEqual(await client.read(target, 0, BS), Buffer.alloc(BS, 0xaa));
+    assert.equal((await client.call('fsck', {})).ok, true);
+  });
+
   it('a VM sync is refused while any synced member disk is attached, not for a role it leaves alone', async () => {
     counter++;
     const [prod, stag] = [`prodvm${counter}`, `stagvm${counter}`];

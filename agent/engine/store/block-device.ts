@@ -75,6 +75,12 @@ export class BlockDevice {
    * The pool sets it when the data file shares a filesystem with the metadata.
    */
   growthGate: (() => boolean) | null = null;
+  /**
+   * Asked before every write with its first block and block count; throws to
+   * refuse it before anything reaches the device. Null: all allowed. Set
+   * during a rehearsal (EngineCore.rehearse), which may write only into blocks it took.
+   */
+  writeGuard: ((block: number, count: number) => void) | null = null;
   /** Async reads still to send to the threadpool since one on the event loop went to the disk (readAsync). */
   private threadpoolReads = 0;
   /** Writes still to send to the threadpool since one on the event loop stalled (writeWatched). */
@@ -321,6 +327,7 @@ export class BlockDevice {
     let length = 0;
     for (const part of parts) length += part.length;
     const start = (block - 1) * this.blockSize + offset;
+    this.writeGuard?.(block, Math.ceil((offset + length) / this.blockSize));
     if (start + length > this.fileBytes && this.growthGate && !this.growthGate())
       throw HOST_OUT_OF_SPACE('data write: the metadata reserve is in use, so the data file may not grow');
     return { block, start, length, count: Math.ceil((offset + length) / this.blockSize) };
