@@ -53,6 +53,14 @@ export function bufferAddress(buffer: Buffer): bigint | null {
   return loadLibc()?.koffi.address(buffer) ?? null;
 }
 
+/** getsockopt(2): `length` is in-out (the option's size in bytes). */
+export type GetSockOpt = (fd: number, level: number, name: number, value: Buffer, length: number[]) => number;
+
+/** getsockopt(2) from libc, or null where it cannot be loaded. */
+export function getSockOpt(): GetSockOpt | null {
+  return libcFunction('int getsockopt(int, int, int, void *, _Inout_ uint32_t *)') as GetSockOpt | null;
+}
+
 /** errno after the last native call on this thread (0 without koffi). */
 export function lastErrno(): number {
   return libc ? libc.koffi.errno() : 0;

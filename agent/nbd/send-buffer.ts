@@ -21,7 +21,7 @@
  * with the stock 208 KiB cap gets 416 KiB, still a whole 256 KiB reply.
  */
 import type * as net from 'node:net';
-import { libcFunction } from '../native/libc';
+import { getSockOpt, libcFunction } from '../native/libc';
 import { socketFd } from './unix-peer';
 
 /** What is asked of the kernel (it doubles it, and caps it at net.core.wmem_max × 2). */
@@ -31,7 +31,6 @@ const SOL_SOCKET = 1;
 const SO_SNDBUF = 7;
 
 type SetSockOpt = (fd: number, level: number, name: number, value: Buffer, length: number) => number;
-type GetSockOpt = (fd: number, level: number, name: number, value: Buffer, length: number[]) => number;
 
 /**
  * Raises the socket's send buffer to SEND_BUFFER_BYTES (as far as the host
@@ -40,7 +39,7 @@ type GetSockOpt = (fd: number, level: number, name: number, value: Buffer, lengt
  */
 export function raiseSendBuffer(socket: net.Socket, bytes = SEND_BUFFER_BYTES): number | null {
   const set = libcFunction('int setsockopt(int, int, int, void *, uint32_t)') as SetSockOpt | null;
-  const get = libcFunction('int getsockopt(int, int, int, void *, _Inout_ uint32_t *)') as GetSockOpt | null;
+  const get = getSockOpt();
   const fd = socketFd(socket);
   if (set === null || get === null || fd < 0) return null;
   const value = Buffer.alloc(4);

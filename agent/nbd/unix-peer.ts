@@ -16,7 +16,7 @@
  */
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { libcFunction } from '../native/libc';
+import { getSockOpt } from '../native/libc';
 
 export interface UnixPeer {
   pid: number;
@@ -33,16 +33,9 @@ const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
 const UCRED_BYTES = 12;
 
-type GetSockOpt = (fd: number, level: number, name: number, value: Buffer, length: number[]) => number;
-
-/** getsockopt(2) from libc, or null where koffi or libc cannot be loaded. */
-function loadGetSockOpt(): GetSockOpt | null {
-  return libcFunction('int getsockopt(int, int, int, void *, _Inout_ uint32_t *)') as GetSockOpt | null;
-}
-
 /** Whether this host can name Unix-socket peers (loads koffi now, so the first client does not wait for it). */
 export function unixPeersKnown(): boolean {
-  return loadGetSockOpt() !== null;
+  return getSockOpt() !== null;
 }
 
 /** The socket's file descriptor (libuv's handle keeps it; -1 when closed or not a stream). */
@@ -66,7 +59,7 @@ export function processStartTime(pid: number): string | null {
 
 /** The connected peer's credentials, or null when they cannot be known (see the header). */
 export function unixPeer(socket: net.Socket): UnixPeer | null {
-  const call = loadGetSockOpt();
+  const call = getSockOpt();
   const fd = socketFd(socket);
   if (call === null || fd < 0) return null;
   const value = Buffer.alloc(UCRED_BYTES);

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { libcFunction } from '../../agent/native/libc';
+import { getSockOpt } from '../../agent/native/libc';
 import { NbdConnection } from '../../agent/nbd/connection';
 import { raiseSendBuffer, SEND_BUFFER_BYTES } from '../../agent/nbd/send-buffer';
 import { socketFd } from '../../agent/nbd/unix-peer';
@@ -15,7 +15,7 @@ import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 /** SO_SNDBUF of `socket` as the kernel reports it. */
 function sendBufferOf(socket: net.Socket): number {
-  const get = libcFunction('int getsockopt(int, int, int, void *, _Inout_ uint32_t *)');
+  const get = getSockOpt();
   assert.ok(get, 'koffi loads on the test host');
   const value = Buffer.alloc(4);
   assert.equal(get(socketFd(socket), 1, 7, value, [4]), 0);
