@@ -3,4 +3,16 @@
 // TypeScript on every run. lmdb and koffi (native) stay external packages.
 import { bundle } from './bundle.mjs';
 
-await bundle({ entry: 'agent/cli/main.ts', outfile: 'dist/agent/cli.js', external: ['lmdb', 'koffi'] });
+// The NBD transmission thread's code (agent/nbd/relay/worker.mts) is loaded by file name, next to the agent.
+await bundle({
+  entry: 'agent/nbd/relay/worker.mts',
+  outfile: 'dist/agent/nbd-relay-worker.js',
+  external: ['koffi'],
+  inputsFile: false,
+});
+await bundle({
+  entry: 'agent/cli/main.ts',
+  outfile: 'dist/agent/cli.js',
+  external: ['lmdb', 'koffi'],
+  extraInputs: ['agent/nbd/relay/worker.mts'],
+});

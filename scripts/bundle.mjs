@@ -7,10 +7,11 @@ import * as path from 'node:path';
 import { build } from 'esbuild';
 
 /**
- * @param {{ entry: string, outfile: string, external?: string[], extraInputs?: string[] }} options
+ * @param {{ entry: string, outfile: string, external?: string[], extraInputs?: string[], inputsFile?: boolean }} options
  *   extraInputs: files the bundle reads at run time rather than imports (checked for staleness too).
+ *   inputsFile: false for a second bundle loaded by the first (its sources go in the first's extraInputs).
  */
-export async function bundle({ entry, outfile, external = [], extraInputs = [] }) {
+export async function bundle({ entry, outfile, external = [], extraInputs = [], inputsFile = true }) {
   const result = await build({
     entryPoints: [entry],
     outfile,
@@ -26,6 +27,7 @@ export async function bundle({ entry, outfile, external = [], extraInputs = [] }
     define: { 'import.meta.url': '__importMetaUrl' },
     banner: { js: 'const __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
   });
+  if (!inputsFile) return;
   const inputs = Object.keys(result.metafile.inputs).filter((file) => !file.startsWith('node_modules/'));
   fs.writeFileSync(
     path.join(path.dirname(outfile), 'inputs.json'),

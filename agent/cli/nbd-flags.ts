@@ -34,6 +34,7 @@ export interface NbdFlags {
   nbdHandshakeTimeout: number;
   nbdMaxConnectionsPerAddress: number;
   nbdMaxConnections: number;
+  nbdThreads: number;
 }
 
 /** The NBD options of serve (yargs `.options()`). */
@@ -76,6 +77,12 @@ export const NBD_FLAG_OPTIONS = {
     describe: 'Open NBD connections per client address',
   },
   'nbd-max-connections': { type: 'number', default: 1024, describe: 'Open NBD connections in all' },
+  'nbd-threads': {
+    type: 'number',
+    default: 16,
+    describe:
+      'NBD connections served by threads of their own after the handshake (reads answered there); more wait on the event loop; 0: none',
+  },
 } as const satisfies Record<string, Options>;
 
 const read = (file: string, flag: string) => {
@@ -100,6 +107,12 @@ function positive(value: number, flag: string): number {
   return value;
 }
 
+function threadCount(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 1024)
+    throw new UsageError('--nbd-threads must be a whole number from 0 to 1024');
+  return value;
+}
+
 export interface NbdServeSettings {
   address: NbdListenAddress;
   options: Omit<StartNbdServerOptions, 'pool'>;
@@ -117,6 +130,7 @@ export function nbdSettings(args: NbdFlags & { tlsCert?: string; tlsKey?: string
       positive(args.nbdMaxConnectionsPerAddress, '--nbd-max-connections-per-address'),
     ),
     maxConnections: Math.floor(positive(args.nbdMaxConnections, '--nbd-max-connections')),
+    transmissionThreads: threadCount(args.nbdThreads),
   };
   if (address.kind === 'unix') {
     for (const [flag, given] of [

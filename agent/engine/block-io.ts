@@ -48,6 +48,21 @@ export function resolve(ctx: IoContext, table: TableState, block: number): numbe
   return owner === 0 ? ZERO_BLOCK : ctx.tables.physical(ctx.batch, owner, block);
 }
 
+/** Where a table reads a run of its blocks from, for a reader outside the event loop (mapping-events.ts). */
+export interface BlockLocation {
+  /** The table resolved through: `remapped` events of it concern these blocks. */
+  table: number;
+  /** Physical block of each block asked for (0: reads as zeros). */
+  blocks: number[];
+}
+
+/** Where `table` reads blocks [first, first + count) from now. */
+export function locateBlocks(ctx: IoContext, table: TableState, first: number, count: number): BlockLocation {
+  const blocks = new Array<number>(count);
+  for (let i = 0; i < count; i++) blocks[i] = resolve(ctx, table, first + i);
+  return { table: table.id, blocks };
+}
+
 /** One device read of a planned read: `length` bytes from `offset` into physical `block`, to `at` of the target. */
 export interface ReadRun {
   block: number;

@@ -63,6 +63,7 @@ export class EngineCore implements IoContext {
     readonly catalog: Catalog,
   ) {
     this.blockSize = record.blockSize;
+    device.onFaultsChanged = () => tables.events.reset();
   }
 
   assertOpen(): void {
@@ -88,6 +89,8 @@ export class EngineCore implements IoContext {
       this.store.commit(ops, () => this.tables.blocks.write(batch.mapOps));
       this.space.committed();
       release.apply();
+      // Freed blocks may be handed out from now on: no outside reader may keep an address of one.
+      if (batch.released.length > 0) this.tables.events.reset();
       batch.clear();
     } finally {
       this.space.retake(unwritten);
@@ -142,6 +145,8 @@ export class EngineCore implements IoContext {
       throw err;
     } finally {
       this.batch.transactional = false;
+      // A metadata operation may end sessions (generations, sizes) without touching a chain.
+      this.tables.events.reset();
     }
   }
 
@@ -191,6 +196,8 @@ export class EngineCore implements IoContext {
     this.batch.rollback();
     this.space.giveBack(this.batch.allocated);
     this.batch.clear();
+    // Entries outside readers were given may have pointed at what was rolled back.
+    this.tables.events.reset();
   }
 
   /** Starts the background reclaimer if it is not running. */

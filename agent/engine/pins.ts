@@ -8,7 +8,7 @@
  * `heldByReader` on its record (snapshots.ts), so after a crash fsck knows it
  * is not a leak and the next open frees it (`freeReaderHeld`).
  */
-import { type AllocationExtent, allocation, readRange } from './block-io';
+import { type AllocationExtent, allocation, type BlockLocation, locateBlocks, readRange } from './block-io';
 import { readRangeAsync, readRangeNow } from './block-io-async';
 import type { EngineCore } from './core';
 import { NOT_FOUND, OUT_OF_RANGE, TYPE_MISMATCH } from './errors';
@@ -47,6 +47,14 @@ export class SnapshotPin {
     if (target.length === 0) return;
     // Frozen: nothing ever writes or trims it, so its range key only needs to be its own (negative table id).
     await readRangeAsync(this.core, -this.table.id, () => this.table, offset, target);
+  }
+
+  /** Where blocks [first, first + count) are read from (Pool.locate); null while a fault injector is installed. */
+  locate(first: number, count: number): BlockLocation | null {
+    const bs = this.core.blockSize;
+    this.check(first * bs, Math.min(count * bs, this.snapshot.size - first * bs));
+    if (this.core.device.faulty) return null;
+    return locateBlocks(this.core, this.table, first, count);
   }
 
   allocation(offset: number, length: number): AllocationExtent[] {

@@ -8,7 +8,15 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type AllocationExtent, allocation, readRange, writeRange, zeroRange } from './block-io';
+import {
+  type AllocationExtent,
+  allocation,
+  type BlockLocation,
+  locateBlocks,
+  readRange,
+  writeRange,
+  zeroRange,
+} from './block-io';
 import {
   readRangeAsync,
   readRangeNow,
@@ -42,6 +50,7 @@ import { flattenContainer, type Progress } from './flatten';
 import { type FsckReport, fsck } from './fsck';
 import { ImportInPlace, restoreInterruptedImports } from './import-in-place';
 import { containerInfo, snapshotInfo } from './infos';
+import type { MappingEvents } from './mapping-events';
 import { freeReaderHeld, pinSnapshot, type SnapshotPin } from './pins';
 import { reclaimAll, reclaimStep } from './reclaim';
 import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } from './snapshots';
@@ -437,6 +446,32 @@ export class Pool {
     this.checkIo(c, offset, target.length);
     if (target.length === 0) return;
     await readRangeAsync(this.core, c.id, this.currentTable(c, check), offset, target);
+  }
+
+  /**
+   * Where blocks [first, first + count) of data container `name` are read
+   * from now, for a reader of the data file outside the event loop
+   * (nbd/relay): it must drop what it holds on `mappingEvents`. Null while
+   * nothing may be read that way (a fault injector installed: every read goes
+   * through the device). Memory only.
+   */
+  locate(name: string, first: number, count: number): BlockLocation | null {
+    const c = this.dataContainer(name);
+    const bs = this.core.blockSize;
+    // The last block may extend past the end of a size that is not a multiple of the block size.
+    this.checkIo(c, first * bs, Math.min(count * bs, c.size - first * bs));
+    if (this.core.device.faulty) return null;
+    return locateBlocks(this.core, this.core.tables.get(c.table!), first, count);
+  }
+
+  /** Changes outside readers of the data file must hear of (mapping-events.ts). */
+  get mappingEvents(): MappingEvents {
+    return this.core.tables.events;
+  }
+
+  /** The data file (or device): physical block p (≥ 1) at byte (p − 1) × blockSize. */
+  get dataPath(): string {
+    return this.core.device.path;
   }
 
   /**

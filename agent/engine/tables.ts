@@ -9,6 +9,7 @@
  * store lookup (or a staged value).
  */
 import { CORRUPT } from './errors';
+import { MappingEvents } from './mapping-events';
 import { OwnerIndex } from './owner-index';
 import { CHUNK_MASK, CHUNK_SHIFT } from './presence';
 import { BlockMap } from './store/block-map';
@@ -23,6 +24,8 @@ export class TableRegistry {
   readonly owners: OwnerIndex;
   /** Committed map entries (an open pool is always of the current format: older ones are migrated first). */
   readonly blocks: BlockMap;
+  /** Readers outside the engine told about changed entries and chains (mapping-events.ts). */
+  readonly events = new MappingEvents();
 
   constructor(
     private readonly store: MetadataStore,
@@ -77,6 +80,7 @@ export class TableRegistry {
     if (before) before.dependents--;
     if (parent) parent.dependents++;
     table.parent = parent;
+    this.changedChain();
     batch.onAbort(() => {
       if (parent) parent.dependents--;
       if (before) before.dependents++;
@@ -91,6 +95,7 @@ export class TableRegistry {
     table.frozen = true;
     table.owner = owner;
     table.frozenEntries = table.presence.count;
+    this.changedChain();
     batch.onAbort(() => {
       table.frozen = before.frozen;
       table.owner = before.owner;
@@ -112,6 +117,7 @@ export class TableRegistry {
     table.owner = owner;
     table.frozenEntries = null;
     this.owners.evict(table.id);
+    this.changedChain();
     batch.onAbort(() => {
       table.frozen = before.frozen;
       table.owner = before.owner;
@@ -123,6 +129,7 @@ export class TableRegistry {
   setOwner(batch: WriteBatch, table: TableState, owner: TableOwner): void {
     const before = table.owner;
     table.owner = owner;
+    this.changedChain();
     batch.onAbort(() => {
       table.owner = before;
     });
@@ -186,6 +193,7 @@ export class TableRegistry {
     if (table.presence.add(block)) batch.onAbort(() => table.presence.delete(block));
     batch.setMap(table.id, block, physical);
     batch.markChunk(table.id, block >>> CHUNK_SHIFT);
+    if (this.events.active) this.events.remapped(table.id, block);
   }
 
   /** Removes an entry of a current table. */
@@ -193,5 +201,11 @@ export class TableRegistry {
     if (table.presence.delete(block)) batch.onAbort(() => table.presence.add(block));
     batch.setMap(table.id, block, null);
     batch.markChunk(table.id, block >>> CHUNK_SHIFT);
+    if (this.events.active) this.events.remapped(table.id, block);
+  }
+
+  /** A parent, owner or frozen state changed: what any table reads may have. */
+  private changedChain(): void {
+    if (this.events.active) this.events.reset();
   }
 }

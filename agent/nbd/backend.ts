@@ -6,7 +6,24 @@
  * block status is synchronous (memory only).
  */
 
+import type { BlockLocation } from '../engine/block-io';
+import type { MappingListener } from '../engine/mapping-events';
 import type { SessionTarget } from './sessions';
+
+/**
+ * What a transmission thread (relay/) needs to answer reads itself, from the
+ * data file, while the engine tells it where each block is and when what it
+ * was told may no longer hold (engine/mapping-events.ts).
+ */
+export interface DirectReads {
+  /** The data file: physical block p (≥ 1) at byte (p − 1) × blockSize. */
+  readonly path: string;
+  readonly blockSize: number;
+  /** Where export blocks [first, first + count) are read from now; null: not now (read through the backend). */
+  locate(first: number, count: number): BlockLocation | null;
+  /** Tells `listener` of changes (and resets it when the session stops); returns the call that stops it. */
+  listen(listener: MappingListener): () => void;
+}
 
 /** One extent of base:allocation, in bytes. `hole` implies it reads as zeros too. */
 export interface NbdExtent {
@@ -60,6 +77,8 @@ export interface NbdBackend {
   stop?(): void;
   /** Makes every write this session had acknowledged durable (also once stopped). */
   drain?(): Promise<void>;
+  /** Present when reads may be served from the data file directly (engine exports). */
+  readonly directReads?: DirectReads;
 }
 
 /** Who a connection is: an authenticated TLS identity (`cn:NAME`, `psk:NAME`), or null. */

@@ -77,6 +77,21 @@ function withArenaReads(socket: net.Socket, queue: ByteQueue, onData: (data: Buf
   return fast;
 }
 
+/** Where replies go once another thread owns the socket (relay/relay.ts). */
+export interface Transport {
+  send(data: Buffer, written?: () => void): void;
+  cork(): void;
+  uncork(): void;
+  end(): void;
+  destroy(): void;
+}
+
+/** The socket handed to another thread: its descriptor (a duplicate) and the bytes received but not parsed. */
+export interface HandedSocket {
+  fd: number;
+  pending: Buffer;
+}
+
 export class NbdConnection {
   readonly queue = new ByteQueue();
   stream: net.Socket | tls.TLSSocket;
@@ -126,9 +141,43 @@ export class NbdConnection {
     else this.closeHandlers.push(handler);
   }
 
+  /** Set once another thread owns the socket: everything goes through it. */
+  private transport: Transport | null = null;
+
+  /**
+   * Hands the socket to another thread (relay/): the descriptor is
+   * duplicated with `dup` and this side's socket closed without ending the
+   * connection; `attach` gets the duplicate and the unparsed bytes and
+   * returns the transport replies go through from now on. False (nothing
+   * changed) for a TLS connection, a closed one, or a socket without a descriptor.
+   */
+  handOver(dup: (fd: number) => number, attach: (socket: HandedSocket) => Transport): boolean {
+    if (this.tls || this.closed || this.transport !== null) return false;
+    // Bytes the socket still holds would be lost with it.
+    if (this.socket.writableLength > 0 || this.socket.writableCorked > 0) return false;
+    const fd = (this.socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return false;
+    const copy = dup(fd);
+    if (copy < 0) return false;
+    const pending = Buffer.from(this.queue.drain());
+    this.transport = attach({ fd: copy, pending });
+    // Its events no longer concern the connection (listen() checks `transport`).
+    this.socket.destroy();
+    return true;
+  }
+
+  /** The other thread is done with the connection: it is closed. */
+  transportClosed(): void {
+    this.closedNow();
+  }
+
   /** Queues `data`; `written` runs once the socket no longer needs the buffer. */
   send(data: Buffer, written?: () => void): void {
     if (this.closed) return;
+    if (this.transport) {
+      this.transport.send(data, written);
+      return;
+    }
     this.stream.write(data, written);
     if (this.stream.writableLength > WRITE_HIGH_WATER && !this.stream.isPaused()) {
       // Backpressure: stop taking requests until the client drains its replies.
@@ -138,11 +187,13 @@ export class NbdConnection {
   }
 
   cork(): void {
-    this.stream.cork();
+    if (this.transport) this.transport.cork();
+    else this.stream.cork();
   }
 
   uncork(): void {
-    this.stream.uncork();
+    if (this.transport) this.transport.uncork();
+    else this.stream.uncork();
   }
 
   /** Switches to TLS right after the STARTTLS acknowledgement was written. */
@@ -160,6 +211,10 @@ export class NbdConnection {
   /** Orderly close (after a soft disconnect): flush what is queued, then close. */
   end(): void {
     if (this.closed) return;
+    if (this.transport) {
+      this.transport.end();
+      return;
+    }
     this.stream.end();
     // The client closes its side after a soft disconnect; do not wait forever if it does not.
     setTimeout(() => this.destroy(), 5000).unref();
@@ -167,14 +222,21 @@ export class NbdConnection {
 
   /** Hard disconnect. */
   destroy(): void {
+    if (this.transport) {
+      if (!this.closed) this.transport.destroy();
+      return;
+    }
     if (!this.stream.destroyed) this.stream.destroy();
     if (!this.socket.destroyed) this.socket.destroy();
   }
 
   private listen(stream: net.Socket | tls.TLSSocket, arena = false): void {
     if (!arena) stream.on('data', this.onData);
-    stream.on('end', () => this.queue.fail());
+    stream.on('end', () => {
+      if (!this.transport) this.queue.fail();
+    });
     stream.on('error', (err) => {
+      if (this.transport) return;
       const code = (err as NodeJS.ErrnoException).code;
       // A client going away mid-stream is normal; anything else is worth a log line.
       if (code !== 'ECONNRESET' && code !== 'EPIPE') {
@@ -182,7 +244,9 @@ export class NbdConnection {
       }
       this.destroy();
     });
-    stream.on('close', () => this.closedNow());
+    stream.on('close', () => {
+      if (!this.transport) this.closedNow();
+    });
   }
 
   private closedNow(): void {

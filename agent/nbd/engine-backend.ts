@@ -22,8 +22,11 @@
  * when the last reader goes).
  */
 import type { AllocationExtent, Pool, SnapshotPin } from '../engine';
+import type { BlockLocation } from '../engine/block-io';
 import { isSnapsyncError } from '../engine/errors';
+import type { MappingListener } from '../engine/mapping-events';
 import type {
+  DirectReads,
   NbdBackend,
   NbdClientId,
   NbdExportDescription,
@@ -66,6 +69,48 @@ function missing(err: unknown): boolean {
 interface WriterGroup {
   readonly client: NbdClientId;
   readonly members: Set<VdiskBackend>;
+}
+
+/**
+ * A session's direct reads (backend.ts): locations come from the engine
+ * while the session is bound; once it is stopped or ended there are none,
+ * and every listener was reset, so a transmission thread reads nothing more
+ * on its own.
+ */
+class SessionDirectReads implements DirectReads {
+  private readonly listeners = new Set<MappingListener>();
+  private revoked = false;
+
+  constructor(
+    readonly path: string,
+    readonly blockSize: number,
+    private readonly pool: Pool,
+    private readonly where: (first: number, count: number) => BlockLocation | null,
+  ) {}
+
+  locate(first: number, count: number): BlockLocation | null {
+    if (this.revoked) return null;
+    try {
+      return this.where(first, count);
+    } catch {
+      // Ended, out of range, pool closed: the backend answers the read itself, with its error.
+      return null;
+    }
+  }
+
+  listen(listener: MappingListener): () => void {
+    const stop = this.pool.mappingEvents.listen(listener);
+    this.listeners.add(listener);
+    return () => {
+      stop();
+      this.listeners.delete(listener);
+    };
+  }
+
+  revoke(): void {
+    this.revoked = true;
+    for (const l of this.listeners) l.reset();
+  }
 }
 
 const liveGroup = (g: WriterGroup | undefined): g is WriterGroup =>
@@ -129,7 +174,7 @@ export class EngineExports implements NbdExports {
         this.pool.pinSnapshot(s.uuid),
         name,
         { kind: 'snapshot', id: s.id, uuid: s.uuid, container: s.container, snapshot: s.name },
-        this.pool.blockSize,
+        this.pool,
       );
     }
     const c = this.pool.describe(name);
@@ -168,6 +213,7 @@ class VdiskBackend implements NbdBackend {
   readonly multiConn: boolean;
   private closed = false;
   private stopped = false;
+  readonly directReads: SessionDirectReads;
 
   constructor(
     private readonly pool: Pool,
@@ -180,6 +226,9 @@ class VdiskBackend implements NbdBackend {
     this.size = info.size;
     this.readOnly = info.readOnly;
     this.multiConn = info.multiConn;
+    this.directReads = new SessionDirectReads(pool.dataPath, pool.blockSize, pool, (first, count) =>
+      this.pool.locate(this.bound(), first, count),
+    );
   }
 
   /** The container's current name while it is still the disk this session opened; otherwise ESHUTDOWN. */
@@ -255,6 +304,7 @@ class VdiskBackend implements NbdBackend {
 
   stop(): void {
     this.stopped = true;
+    this.directReads.revoke();
     // The writer slot goes with it: the next client of the (new) disk may write.
     this.release();
   }
@@ -262,6 +312,7 @@ class VdiskBackend implements NbdBackend {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.directReads.revoke();
     this.release();
   }
 }
@@ -277,14 +328,18 @@ class SnapshotBackend implements NbdBackend {
   readonly multiConn = true;
   readonly blockSize: number;
   private stopped = false;
+  readonly directReads: SessionDirectReads;
 
   constructor(
     private readonly pin: SnapshotPin,
     readonly name: string,
     readonly target: SessionTarget & { kind: 'snapshot' },
-    blockSize: number,
+    pool: Pool,
   ) {
-    this.blockSize = blockSize;
+    this.blockSize = pool.blockSize;
+    this.directReads = new SessionDirectReads(pool.dataPath, pool.blockSize, pool, (first, count) =>
+      this.bound().locate(first, count),
+    );
   }
 
   get size(): number {
@@ -323,10 +378,12 @@ class SnapshotBackend implements NbdBackend {
 
   stop(): void {
     this.stopped = true;
+    this.directReads.revoke();
     this.pin.release();
   }
 
   close(): void {
+    this.directReads.revoke();
     this.pin.release();
   }
 }

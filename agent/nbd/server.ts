@@ -15,9 +15,12 @@ import { isNbdError, NbdError } from './errors';
 import { fencedMessage } from './fences';
 import { negotiate } from './handshake';
 import { listenUnix } from './listen-address';
+import { TransmissionThreads } from './relay/threads';
 import { SessionRegistry } from './sessions';
 import { type NbdTlsOptions, tlsPolicy } from './tls';
 import { Transmission } from './transmission';
+
+const DEFAULT_TRANSMISSION_THREADS = 16;
 
 export interface NbdServerOptions extends NbdAccessOptions {
   exports: NbdExports;
@@ -45,6 +48,12 @@ export interface NbdServerOptions extends NbdAccessOptions {
   onError?: (err: unknown, context: { remote: string }) => void;
   /** Where attached sessions are registered (shared with the agent); default: a registry of its own. */
   sessions?: SessionRegistry;
+  /**
+   * Threads that serve connections after the handshake (relay/threads.ts):
+   * at most this many connections are served off the event loop at once
+   * (default 16; 0: all on the event loop).
+   */
+  transmissionThreads?: number;
 }
 
 export interface NbdServer {
@@ -59,6 +68,8 @@ export interface NbdServer {
   connections(): number;
   /** Sessions in transmission, by what they are bound to. */
   readonly sessions: SessionRegistry;
+  /** Transmission threads (relay/threads.ts): started, serving a connection now, reads they answered. */
+  threadStats(): { threads: number; connections: number; reads: number };
   /** Stops listening and drops every connection. */
   close(): Promise<void>;
 }
@@ -88,6 +99,10 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
       console.error(`nbd: ${context.remote}: ${err instanceof Error ? err.message : String(err)}`));
   const open = new Set<NbdConnection>();
   const sessions = options.sessions ?? new SessionRegistry();
+  const threads = new TransmissionThreads(
+    options.transmissionThreads ?? DEFAULT_TRANSMISSION_THREADS,
+    (err) => report(err, { remote: 'transmission thread' }),
+  );
   let shuttingDown = false;
   const config = { exports: options.exports, tls, shuttingDown: () => shuttingDown };
   const onFenced =
@@ -133,6 +148,14 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
         backend = session.backend;
         const transmission = new Transmission(conn, session, (err) => report(err, { remote: conn.remote }));
         attachSession(sessions, conn, session.backend, transmission);
+        threads.take({
+          conn,
+          backend: session.backend,
+          structured: session.structured,
+          busy: () => transmission.busy,
+          idle: () => transmission.idle(),
+          movable: () => transmission.movable,
+        });
         transmission.start();
       },
       (err) => {
@@ -173,11 +196,12 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
         : `${tls ? 'nbds+unix' : 'nbd+unix'}:///${encodeURIComponent(name)}?socket=${socketPath}`,
     connections: () => open.size,
     sessions,
+    threadStats: () => ({ threads: threads.count, connections: threads.serving, reads: threads.reads }),
     close: async () => {
       shuttingDown = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const conn of open) conn.destroy();
-      await closed;
+      await Promise.all([closed, threads.close()]);
     },
   };
 }

@@ -55,7 +55,7 @@ const MAX_IN_FLIGHT = 64;
 const SCRATCH_BYTES = 64 * 1024;
 
 /** Reads at least this long are split into data and hole chunks when they cover zeros. */
-const SPARSE_READ_MIN = 256 * 1024;
+export const SPARSE_READ_MIN = 256 * 1024;
 
 const invalid = (message: string) => new NbdError('INVALID_REQUEST', message, NBD_ERR.EINVAL);
 
@@ -88,6 +88,20 @@ export class Transmission {
     private readonly onError: (err: unknown) => void,
   ) {
     this.backend = session.backend;
+  }
+
+  /** Whether a request is in flight or bytes of one wait to be parsed. */
+  get busy(): boolean {
+    return this.pending > 0 || this.conn.queue.length > 0;
+  }
+
+  /**
+   * Whether the connection may move to another thread now (relay/): not in
+   * the middle of skipping a refused WRITE's payload, not disconnecting, no
+   * reply held back in a cork.
+   */
+  get movable(): boolean {
+    return this.discard === 0 && !this.disconnecting && !this.corked;
   }
 
   /** Resolves when no request is in flight (every started one answered). */

@@ -124,7 +124,16 @@ export class BlockDevice {
   /** Installs (or with null removes) a fault injector. Test and drill seam. */
   setFaultInjector(injector: FaultInjector | null): void {
     this.faults = injector;
+    this.onFaultsChanged?.();
   }
+
+  /** Whether a fault injector is installed: reads must then all come through this device. */
+  get faulty(): boolean {
+    return this.faults !== null;
+  }
+
+  /** Called when a fault injector is installed or removed (readers outside the engine drop what they hold). */
+  onFaultsChanged: (() => void) | null = null;
 
   /**
    * Reads `length` bytes starting `offset` bytes into physical block `block`

@@ -15,7 +15,12 @@ export interface ServedPool {
 }
 
 export async function servePool(
-  options: { blockSize?: number; capacityBytes?: number; tls?: NbdTlsOptions } = {},
+  options: {
+    blockSize?: number;
+    capacityBytes?: number;
+    tls?: NbdTlsOptions;
+    transmissionThreads?: number;
+  } = {},
 ): Promise<ServedPool> {
   const dir = tempDir('snapsync-nbd-');
   const pool = Pool.create(dir, {
@@ -29,6 +34,9 @@ export async function servePool(
     // Loopback TCP without client authentication: these tests are about the protocol, not access.
     insecureNoAuth: true,
     ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.transmissionThreads !== undefined
+      ? { transmissionThreads: options.transmissionThreads }
+      : {}),
     onError: (err) => errors.push(err),
   });
   return {

@@ -1,0 +1,195 @@
+/**
+ * One connection served by a transmission thread (worker.mts), seen from the
+ * event loop: the transport NbdConnection sends through once the socket is
+ * the thread's. The thread passes up the requests it does not answer (their
+ * bytes go into the connection's queue, where Transmission parses them as
+ * ever) and asks for block addresses (read-map.ts); replies come down in one
+ * message per turn of the event loop, and an eventfd wakes the thread.
+ *
+ * The thread waits for the disk only while this connection has nothing
+ * else to do: each message down says whether the event loop still has one
+ * of its requests, and when it becomes idle it says so.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
+import type { NbdConnection, Transport } from '../connection';
+import type { ReadMap } from './read-map';
+import type { RelayDownMessage, RelayUpMessage, RelayWorkerData, WireConstants } from './worker.mjs';
+
+/** What the event loop's side of a relayed connection needs. */
+export interface RelaySetup {
+  conn: NbdConnection;
+  map: ReadMap;
+  /** Stops the map hearing of engine changes. */
+  unlisten: () => void;
+  structured: boolean;
+  size: number;
+  blockSize: number;
+  dataPath: string;
+  wire: WireConstants;
+  /** Requests of this connection in flight or queued on the event loop. */
+  busy: () => boolean;
+  /** Resolves once none is in flight. */
+  idle: () => Promise<void>;
+}
+
+/** The native calls the event loop's side makes (threads.ts loads them). */
+export interface RelayNative {
+  eventfd(): number;
+  /** Wakes the thread: adds one to the eventfd. */
+  wake(fd: number): void;
+  close(fd: number): void;
+}
+
+export class Relay implements Transport {
+  private readonly port: MessagePort;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private written: Array<() => void> = [];
+  private corks = 0;
+  private flushQueued = false;
+  /** Requests passed up so far, as the thread last said. */
+  private seen = 0;
+  private watchingIdle = false;
+  private done = false;
+
+  constructor(
+    private readonly setup: RelaySetup,
+    private readonly native: RelayNative,
+    private readonly wakeFd: number,
+    private readonly socketFd: number,
+    initial: Buffer,
+    post: (data: RelayWorkerData, port: MessagePort) => void,
+    /** Called once the thread is done with the connection (it may serve another). */
+    private readonly released: () => void,
+  ) {
+    const channel = new MessageChannel();
+    this.port = channel.port1;
+    this.port.on('message', (m: RelayUpMessage) => this.up(m));
+    // The listening socket keeps the agent alive, not a client's connection.
+    this.port.unref();
+    post(
+      {
+        socketFd,
+        wakeFd,
+        dataPath: setup.dataPath,
+        blockSize: setup.blockSize,
+        size: setup.size,
+        structured: setup.structured,
+        control: setup.map.control,
+        entries: setup.map.entries,
+        answered: setup.map.answered,
+        initial: new Uint8Array(initial),
+        port: channel.port2,
+        wire: setup.wire,
+      },
+      channel.port2,
+    );
+  }
+
+  /** Reads the thread answered itself. */
+  get reads(): number {
+    return this.setup.map.reads;
+  }
+
+  // ---- Transport (NbdConnection sends through these) ----
+
+  send(data: Buffer, written?: () => void): void {
+    if (this.done) return;
+    this.out.push(data);
+    this.outBytes += data.length;
+    if (written) this.written.push(written);
+    if (this.corks === 0 && !this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(() => {
+        this.flushQueued = false;
+        this.flush();
+      });
+    }
+  }
+
+  cork(): void {
+    this.corks++;
+  }
+
+  uncork(): void {
+    if (this.corks > 0 && --this.corks === 0) this.flush();
+  }
+
+  end(): void {
+    this.flush();
+    this.down({ end: true });
+  }
+
+  destroy(): void {
+    this.down({ destroy: true });
+  }
+
+  // ---- the thread's messages ----
+
+  private up(m: RelayUpMessage): void {
+    const conn = this.setup.conn;
+    if (m.fills)
+      for (let i = 0; i + 1 < m.fills.length; i += 2) this.setup.map.fill(m.fills[i]!, m.fills[i + 1]!);
+    this.seen = m.passed;
+    if (m.bytes && !this.done) {
+      conn.queue.push(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+      conn.onBytes?.();
+    }
+    if (m.closed !== undefined) this.finish();
+    else this.tellWhenIdle();
+  }
+
+  /** The thread ended without a word (it crashed): the connection is closed. */
+  lost(): void {
+    // It never got to close the socket: the client would wait forever.
+    if (!this.done && !this.setup.map.socketClosed) this.native.close(this.socketFd);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.setup.map.stop();
+    this.setup.unlisten();
+    this.port.close();
+    this.native.close(this.wakeFd);
+    for (const w of this.written.splice(0)) w();
+    this.released();
+    this.setup.conn.transportClosed();
+  }
+
+  /** Sends the replies of this turn down in one message. */
+  private flush(): void {
+    if (this.outBytes === 0 || this.done) return;
+    const all = Buffer.allocUnsafeSlow(this.outBytes);
+    let at = 0;
+    for (const b of this.out) at += b.copy(all, at);
+    this.out = [];
+    this.outBytes = 0;
+    for (const w of this.written.splice(0)) w();
+    this.down({ out: all }, [all.buffer as ArrayBuffer]);
+  }
+
+  private down(m: Omit<RelayDownMessage, 'seen' | 'busy'>, transfer: ArrayBuffer[] = []): void {
+    if (this.done) return;
+    const busy = this.setup.busy();
+    this.port.postMessage({ ...m, seen: this.seen, busy } satisfies RelayDownMessage, transfer);
+    this.native.wake(this.wakeFd);
+    if (busy) this.tellWhenIdle();
+  }
+
+  /** Once the event loop has none of this connection's requests, the thread may wait for the disk again. */
+  private tellWhenIdle(): void {
+    if (this.watchingIdle || this.done || !this.setup.busy()) return;
+    this.watchingIdle = true;
+    void this.setup.idle().then(() => {
+      this.watchingIdle = false;
+      // A later turn: the replies of the last requests went down first.
+      setImmediate(() => {
+        if (!this.setup.busy()) this.down({});
+        else this.tellWhenIdle();
+      });
+    });
+  }
+}

@@ -1,0 +1,486 @@
+/**
+ * A transmission thread: owns one NBD connection's socket after the
+ * handshake. It answers the reads it can from the data file itself, at the
+ * block addresses the event loop gave it (read-map.ts), and passes every
+ * other request, byte for byte and in order, to the event loop, whose
+ * Transmission answers it; those replies come back here to be sent. So the
+ * socket's system calls, the page-cache copy and the client's wake-up of the
+ * common read run on this thread, next to other connections' threads.
+ *
+ * Rules it keeps:
+ * - It reads only blocks whose address the event loop gave it, and checks
+ *   after each read that the map's epoch did not move (read-map.ts): bytes
+ *   read while a block may have been freed and handed out are never sent;
+ *   the request goes to the event loop instead.
+ * - It waits for the disk only when this connection has nothing else to do
+ *   (no other request received, none with the event loop); otherwise it
+ *   reads with RWF_NOWAIT and passes a page-cache miss to the event loop,
+ *   whose threadpool keeps many disk reads in flight.
+ * - It never blocks on the socket: sends and receives are non-blocking, and
+ *   it waits in poll(2) for the socket and for the event loop's eventfd.
+ *
+ * Self-contained (node: modules and koffi only), so it runs from the bundle
+ * and, unbundled, under Node's own type stripping. Its constants come from
+ * the event loop in `workerData` (one source: nbd/constants.ts).
+ */
+
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_threads';
+
+/** What relay.ts passes in `workerData`. */
+export interface RelayWorkerData {
+  socketFd: number;
+  wakeFd: number;
+  dataPath: string;
+  blockSize: number;
+  size: number;
+  structured: boolean;
+  control: SharedArrayBuffer;
+  entries: SharedArrayBuffer;
+  /** [reads answered here, their bytes]. */
+  answered: SharedArrayBuffer;
+  initial: Uint8Array;
+  port: MessagePort;
+  wire: WireConstants;
+}
+
+/** The protocol numbers this thread needs (from nbd/constants.ts and read-map.ts). */
+export interface WireConstants {
+  requestMagic: number;
+  simpleReplyMagic: number;
+  structuredReplyMagic: number;
+  cmdRead: number;
+  cmdWrite: number;
+  flagFua: number;
+  flagDf: number;
+  replyTypeOffsetData: number;
+  replyFlagDone: number;
+  /** Structured reads at least this long that cover zeros are split into chunks: the event loop does those. */
+  sparseReadMin: number;
+  /** Longest read answered here. */
+  maxRead: number;
+  epochIndex: number;
+  stoppedIndex: number;
+  socketClosedIndex: number;
+  zeroEntry: number;
+}
+
+/** To the event loop: request bytes to parse, blocks to locate, the end of the socket. */
+export interface RelayUpMessage {
+  bytes?: Uint8Array;
+  /** Pairs (first block, count) to locate. */
+  fills?: number[];
+  /** Requests passed up so far (with `seen`, tells whether the event loop still has one). */
+  passed: number;
+  /** The client closed, or the socket failed (the message); the thread has ended. */
+  closed?: string;
+}
+
+/** From the event loop: reply bytes to send, and whether it still has requests of this connection. */
+export interface RelayDownMessage {
+  out?: Uint8Array;
+  /** Requests passed up that the event loop had received when it wrote this. */
+  seen: number;
+  /** It still has requests of this connection in flight or queued. */
+  busy: boolean;
+  /** Send what is queued, close the sending side, and end once the client closes (5 s at most). */
+  end?: boolean;
+  /** Close now. */
+  destroy?: boolean;
+}
+
+type NativeFn = (...args: unknown[]) => number;
+interface Koffi {
+  load(path: string): { func(signature: string): NativeFn };
+  errno(): number;
+  address(buffer: Buffer): bigint;
+}
+
+const EAGAIN = 11;
+const EINTR = 4;
+const POLLIN = 0x1;
+const POLLOUT = 0x4;
+const MSG_DONTWAIT = 0x40;
+const MSG_NOSIGNAL = 0x4000;
+const RWF_NOWAIT = 0x8;
+const FIONREAD = 0x541b;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0x800;
+const HEADER_BYTES = 28;
+/** The receive buffer; a longer WRITE payload is received straight into buffers of its own. */
+const IN_BYTES = 4 * 1024 * 1024;
+/** Payload still to pass up from which it is received into a buffer of its own (no copy). */
+const DIRECT_PAYLOAD_MIN = 128 * 1024;
+const END_GRACE_MS = 5000;
+const SHUT_WR = 1;
+/** Reply bytes the client has not taken at which requests stop being read (as connection.ts). */
+const QUEUED_HIGH_WATER = 64 * 1024 * 1024;
+
+const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+const libc = koffi.load('libc.so.6');
+const poll = libc.func('int poll(void *, unsigned long, int)');
+const recv = libc.func('intptr_t recv(int, void *, size_t, int)');
+const send = libc.func('intptr_t send(int, void *, size_t, int)');
+const pread = libc.func('intptr_t pread(int, void *, size_t, int64_t)');
+const preadv2 = libc.func('intptr_t preadv2(int, void *, int, int64_t, int)');
+const readFd = libc.func('intptr_t read(int, void *, size_t)');
+const ioctl = libc.func('int ioctl(int, unsigned long, void *)');
+const fcntl = libc.func('int fcntl(int, int, int)');
+const shutdown = libc.func('int shutdown(int, int)');
+// The socket was not opened through node:fs (which warns when such a descriptor is closed through it).
+const closeFd = libc.func('int close(int)');
+const errno = () => koffi.errno();
+
+/** Serves one connection until it ends (this thread does nothing else meanwhile). */
+function serve(data: RelayWorkerData): void {
+  const w = data.wire;
+  const sock = data.socketFd;
+  fcntl(sock, F_SETFL, fcntl(sock, F_GETFL, 0) | O_NONBLOCK);
+  const dataFd = fs.openSync(data.dataPath, 'r');
+  const control = new Int32Array(data.control);
+  const entries = new Uint32Array(data.entries);
+  const answered = new BigInt64Array(data.answered);
+  const port = data.port;
+  const bs = data.blockSize;
+
+  const pollFds = Buffer.alloc(16);
+  pollFds.writeInt32LE(sock, 0);
+  pollFds.writeInt32LE(data.wakeFd, 8);
+  pollFds.writeInt16LE(POLLIN, 12);
+  const eventBuf = Buffer.alloc(8);
+  const countBuf = Buffer.alloc(4);
+  // Room for a reply header (simple 16 or structured 28 bytes) and the longest read.
+  const out = Buffer.allocUnsafeSlow(32 + w.maxRead);
+  const outAddress = koffi.address(out);
+  const iov = Buffer.alloc(16);
+
+  const input = Buffer.allocUnsafeSlow(Math.max(IN_BYTES, data.initial.length));
+  input.set(data.initial, 0);
+  let have = data.initial.length;
+
+  /** Bytes of the current request still to pass up (header and WRITE payload). */
+  let passLeft = 0;
+  /** A request whose header could not be parsed: everything from here goes up (the event loop drops the connection). */
+  let passAll = false;
+  let passed = 0;
+  let seen = 0;
+  let mainBusy = false;
+  let closed: string | null = null;
+  /** After NBD_CMD_DISC: send what is queued, shut the sending side, wait for the client to close until `endBy`. */
+  let ending = false;
+  let shutDown = false;
+  let endBy = 0;
+  const sendQueue: Buffer[] = [];
+  let queuedBytes = 0;
+  let up: Buffer[] = [];
+  let upBytes = 0;
+  let fills: number[] = [];
+
+  /** Sends `b` whole or queues what is left (non-blocking); false if the socket failed. */
+  function sendOrQueue(b: Buffer): boolean {
+    if (sendQueue.length > 0) {
+      // Queued behind bytes not sent yet: `b` may be our reused reply buffer, so it is copied.
+      sendQueue.push(b === out || b.buffer === out.buffer ? Buffer.from(b) : b);
+      queuedBytes += b.length;
+      return true;
+    }
+    let at = 0;
+    while (at < b.length) {
+      const n = send(sock, at === 0 ? b : b.subarray(at), b.length - at, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) at += n;
+      else if (n < 0 && errno() === EINTR) continue;
+      else if (n < 0 && errno() === EAGAIN) {
+        // The reply buffer is ours and reused: keep a copy of what is left.
+        sendQueue.push(Buffer.from(b.subarray(at)));
+        queuedBytes += b.length - at;
+        return true;
+      } else {
+        closed = `send: errno ${errno()}`;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Sends queued bytes until the socket would block. */
+  function flushQueue(): void {
+    while (sendQueue.length > 0 && closed === null) {
+      const b = sendQueue[0]!;
+      const n = send(sock, b, b.length, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) queuedBytes -= n;
+      if (n === b.length) sendQueue.shift();
+      else if (n > 0) sendQueue[0] = b.subarray(n);
+      else if (n < 0 && (errno() === EAGAIN || errno() === EINTR)) return;
+      else closed = `send: errno ${errno()}`;
+    }
+  }
+
+  function passUp(from: number, to: number): void {
+    if (to <= from) return;
+    up.push(input.subarray(from, to));
+    upBytes += to - from;
+  }
+
+  /** Sends what goes to the event loop (one message per batch of received bytes). */
+  function flushUp(own?: Buffer): void {
+    if (upBytes === 0 && fills.length === 0 && own === undefined) return;
+    const message: RelayUpMessage = { passed };
+    const transfer: ArrayBuffer[] = [];
+    if (own !== undefined) {
+      message.bytes = own;
+      transfer.push(own.buffer as ArrayBuffer);
+    } else if (upBytes > 0) {
+      const bytes = Buffer.allocUnsafeSlow(upBytes);
+      let at = 0;
+      for (const part of up) at += part.copy(bytes, at);
+      message.bytes = bytes;
+      transfer.push(bytes.buffer as ArrayBuffer);
+    }
+    if (fills.length > 0) message.fills = fills;
+    port.postMessage(message, transfer);
+    up = [];
+    upBytes = 0;
+    fills = [];
+  }
+
+  /** Whether this connection has nothing else to do: a read here may then wait for the disk. */
+  function alone(next: number): boolean {
+    if (have - next > 0 || mainBusy || passed !== seen || sendQueue.length > 0) return false;
+    return ioctl(sock, FIONREAD, countBuf) === 0 && countBuf.readInt32LE(0) === 0;
+  }
+
+  /** Reads `length` bytes at `position` into `out` at `at`: blocking, or null when the page cache misses. */
+  function readData(at: number, length: number, position: number, wait: boolean): boolean {
+    while (length > 0) {
+      let n: number;
+      if (wait) n = pread(dataFd, out.subarray(at), length, position);
+      else {
+        iov.writeBigUInt64LE(outAddress + BigInt(at), 0);
+        iov.writeBigUInt64LE(BigInt(length), 8);
+        n = preadv2(dataFd, iov, 1, position, RWF_NOWAIT);
+      }
+      if (n > 0) {
+        at += n;
+        position += n;
+        length -= n;
+      } else if (n < 0 && errno() === EINTR) continue;
+      else return false; // a miss (EAGAIN), an error or the end of the file: the event loop reads it
+    }
+    return true;
+  }
+
+  /**
+   * Answers the READ whose header is at `at` here if every block's address is
+   * known and the bytes come without a disk wait it may not take; false: pass it up.
+   */
+  function readHere(at: number, flags: number, offset: number, length: number): boolean {
+    const allowed = w.flagFua | (data.structured ? w.flagDf : 0);
+    if (flags & ~allowed || length === 0 || length > w.maxRead || offset + length > data.size) return false;
+    if (Atomics.load(control, w.stoppedIndex) !== 0) return false;
+    const epoch = Atomics.load(control, w.epochIndex);
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((offset + length - 1) / bs);
+    let zeros = false;
+    for (let b = first; b <= last; b++) {
+      const e = Atomics.load(entries, b);
+      if (e === 0) {
+        fills.push(first, last - first + 1);
+        return false;
+      }
+      if (e === w.zeroEntry) zeros = true;
+    }
+    // A long structured read over zeros is answered with hole chunks: the event loop's Transmission does that.
+    if (zeros && data.structured && length >= w.sparseReadMin && !(flags & w.flagDf)) return false;
+    const prefix = data.structured ? 28 : 16;
+    const wait = alone(at + HEADER_BYTES);
+    // Physically contiguous blocks are read with one call.
+    let runStart = -1;
+    let runPosition = 0;
+    let runLength = 0;
+    for (let pos = offset; pos < offset + length; ) {
+      const b = Math.floor(pos / bs);
+      const inBlock = pos - b * bs;
+      const take = Math.min(bs - inBlock, offset + length - pos);
+      const e = Atomics.load(entries, b);
+      const dst = prefix + (pos - offset);
+      if (e === 0) return false;
+      if (e === w.zeroEntry) {
+        if (runLength > 0 && !readData(runStart, runLength, runPosition, wait)) return false;
+        runLength = 0;
+        out.fill(0, dst, dst + take);
+      } else {
+        const position = (e - 2) * bs + inBlock;
+        if (runLength > 0 && runPosition + runLength === position) runLength += take;
+        else {
+          if (runLength > 0 && !readData(runStart, runLength, runPosition, wait)) return false;
+          runStart = dst;
+          runPosition = position;
+          runLength = take;
+        }
+      }
+      pos += take;
+    }
+    if (runLength > 0 && !readData(runStart, runLength, runPosition, wait)) return false;
+    // An address may have been dropped while it was read: then the bytes are not sent.
+    if (Atomics.load(control, w.epochIndex) !== epoch) return false;
+    if (data.structured) {
+      out.writeUInt32BE(w.structuredReplyMagic, 0);
+      out.writeUInt16BE(w.replyFlagDone, 4);
+      out.writeUInt16BE(w.replyTypeOffsetData, 6);
+      input.copy(out, 8, at + 8, at + 16);
+      out.writeUInt32BE(8 + length, 16);
+      out.writeUInt32BE(Math.floor(offset / 0x100000000), 20);
+      out.writeUInt32BE(offset >>> 0, 24);
+    } else {
+      out.writeUInt32BE(w.simpleReplyMagic, 0);
+      out.writeUInt32BE(0, 4);
+      input.copy(out, 8, at + 8, at + 16);
+    }
+    Atomics.add(answered, 0, 1n);
+    Atomics.add(answered, 1, BigInt(length));
+    return sendOrQueue(out.subarray(0, prefix + length));
+  }
+
+  /** Parses what was received: reads answered here, everything else passed up in order. */
+  function parse(): void {
+    let pos = 0;
+    while (pos < have && closed === null) {
+      if (passAll) {
+        passUp(pos, have);
+        pos = have;
+        break;
+      }
+      if (passLeft > 0) {
+        const take = Math.min(passLeft, have - pos);
+        passUp(pos, pos + take);
+        pos += take;
+        passLeft -= take;
+        continue;
+      }
+      if (have - pos < HEADER_BYTES) break;
+      if (input.readUInt32BE(pos) !== w.requestMagic) {
+        passAll = true;
+        continue;
+      }
+      const flags = input.readUInt16BE(pos + 4);
+      const type = input.readUInt16BE(pos + 6);
+      const offset = input.readUInt32BE(pos + 16) * 0x100000000 + input.readUInt32BE(pos + 20);
+      const length = input.readUInt32BE(pos + 24);
+      if (type === w.cmdRead && readHere(pos, flags, offset, length)) {
+        pos += HEADER_BYTES;
+        continue;
+      }
+      passed++;
+      passLeft = HEADER_BYTES + (type === w.cmdWrite ? length : 0);
+    }
+    // What goes up is copied out first; then the start of a header that is not all here yet moves to the front.
+    flushUp();
+    if (pos < have) input.copyWithin(0, pos, have);
+    have -= pos;
+  }
+
+  /** Takes the event loop's messages: replies to send, its state, end or destroy. */
+  function takeDown(): void {
+    for (;;) {
+      const m = receiveMessageOnPort(port)?.message as RelayDownMessage | undefined;
+      if (m === undefined) return;
+      seen = m.seen;
+      mainBusy = m.busy;
+      if (m.out !== undefined && closed === null) {
+        const b = Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength);
+        if (!sendOrQueue(b)) return;
+      }
+      if (m.destroy) closed = 'closed by the agent';
+      else if (m.end && !ending) {
+        ending = true;
+        endBy = Date.now() + END_GRACE_MS;
+      }
+    }
+  }
+
+  function receive(): void {
+    // A long WRITE payload goes into a buffer of its own, handed to the event loop as it is.
+    if (passLeft >= DIRECT_PAYLOAD_MIN && have === 0 && !passAll) {
+      const own = Buffer.allocUnsafeSlow(Math.min(passLeft, IN_BYTES));
+      const n = recv(sock, own, own.length, MSG_DONTWAIT);
+      if (n > 0) {
+        passLeft -= n;
+        flushUp(own.subarray(0, n));
+        return;
+      }
+      received(n);
+      return;
+    }
+    const n = recv(sock, input.subarray(have), input.length - have, MSG_DONTWAIT);
+    if (n > 0) {
+      have += n;
+      parse();
+      return;
+    }
+    received(n);
+  }
+
+  function received(n: number): void {
+    if (n === 0) closed = 'client closed';
+    else if (errno() !== EAGAIN && errno() !== EINTR) closed = `recv: errno ${errno()}`;
+  }
+
+  try {
+    if (have > 0) parse();
+    while (closed === null) {
+      takeDown();
+      flushQueue();
+      if (closed !== null) break;
+      if (ending && sendQueue.length === 0) {
+        // What was queued went out: close our sending side, then wait (bounded) for the client to close.
+        if (!shutDown) shutdown(sock, SHUT_WR);
+        shutDown = true;
+        if (Date.now() > endBy) break;
+      }
+      // Requests are not read while the client leaves this many reply bytes unread (it must read them first).
+      const events = (queuedBytes < QUEUED_HIGH_WATER ? POLLIN : 0) | (sendQueue.length > 0 ? POLLOUT : 0);
+      pollFds.writeInt16LE(events, 4);
+      pollFds.writeInt16LE(0, 6);
+      pollFds.writeInt16LE(0, 14);
+      const ready = poll(pollFds, 2, ending ? 250 : -1);
+      if (ready < 0 && errno() !== EINTR) {
+        closed = `poll: errno ${errno()}`;
+        break;
+      }
+      if (pollFds.readInt16LE(14) !== 0) readFd(data.wakeFd, eventBuf, 8);
+      const happened = pollFds.readInt16LE(6);
+      if (happened & POLLOUT) flushQueue();
+      // Readable, or hung up / failed (the receive tells which).
+      if (happened & ~POLLOUT) receive();
+    }
+  } catch (err) {
+    closed = `thread failed: ${(err as Error).message}`;
+  } finally {
+    Atomics.store(control, w.socketClosedIndex, 1);
+    fs.closeSync(dataFd);
+    closeFd(sock);
+    port.postMessage({ passed, closed: closed ?? 'ended' } satisfies RelayUpMessage);
+    port.close();
+  }
+}
+
+/** From the event loop to an idle thread: serve this connection. */
+export interface RelayAssignment {
+  serve: RelayWorkerData;
+}
+
+// Loaded (koffi and libc found): the event loop may hand connections over. Each is served to its end.
+parentPort!.postMessage('ready');
+parentPort!.on('message', (m: RelayAssignment) => {
+  try {
+    serve(m.serve);
+  } catch (err) {
+    // Failed before serving (the data file would not open): the connection is closed, the thread stays.
+    Atomics.store(new Int32Array(m.serve.control), m.serve.wire.socketClosedIndex, 1);
+    closeFd(m.serve.socketFd);
+    m.serve.port.postMessage({ passed: 0, closed: `thread failed: ${(err as Error).message}` });
+    m.serve.port.close();
+  }
+});
