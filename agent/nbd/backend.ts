@@ -19,10 +19,14 @@ export interface DirectReads {
   /** The data file: physical block p (≥ 1) at byte (p − 1) × blockSize. */
   readonly path: string;
   readonly blockSize: number;
+  /** Sessions with the same key read the same blocks: they may share what they were told. */
+  readonly key: string;
   /** Where export blocks [first, first + count) are read from now; null: not now (read through the backend). */
   locate(first: number, count: number): BlockLocation | null;
-  /** Tells `listener` of changes (and resets it when the session stops); returns the call that stops it. */
+  /** Tells `listener` of changes to what `locate` said; returns the call that stops it. */
   listen(listener: MappingListener): () => void;
+  /** Runs `stopped` once the session is stopped or closed (no more reads of its own); returns the call that cancels it. */
+  onStop(stopped: () => void): () => void;
 }
 
 /** One extent of base:allocation, in bytes. `hole` implies it reads as zeros too. */

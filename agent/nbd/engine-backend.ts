@@ -73,17 +73,17 @@ interface WriterGroup {
 
 /**
  * A session's direct reads (backend.ts): locations come from the engine
- * while the session is bound; once it is stopped or ended there are none,
- * and every listener was reset, so a transmission thread reads nothing more
- * on its own.
+ * while the session is bound; once it is stopped or closed there are none,
+ * and whoever read on its behalf was told to stop.
  */
 class SessionDirectReads implements DirectReads {
-  private readonly listeners = new Set<MappingListener>();
+  private readonly stops = new Set<() => void>();
   private revoked = false;
 
   constructor(
     readonly path: string,
     readonly blockSize: number,
+    readonly key: string,
     private readonly pool: Pool,
     private readonly where: (first: number, count: number) => BlockLocation | null,
   ) {}
@@ -99,17 +99,23 @@ class SessionDirectReads implements DirectReads {
   }
 
   listen(listener: MappingListener): () => void {
-    const stop = this.pool.mappingEvents.listen(listener);
-    this.listeners.add(listener);
-    return () => {
-      stop();
-      this.listeners.delete(listener);
-    };
+    return this.pool.mappingEvents.listen(listener);
+  }
+
+  onStop(stopped: () => void): () => void {
+    if (this.revoked) {
+      stopped();
+      return () => {};
+    }
+    this.stops.add(stopped);
+    return () => this.stops.delete(stopped);
   }
 
   revoke(): void {
+    if (this.revoked) return;
     this.revoked = true;
-    for (const l of this.listeners) l.reset();
+    for (const stopped of [...this.stops]) stopped();
+    this.stops.clear();
   }
 }
 
@@ -226,7 +232,9 @@ class VdiskBackend implements NbdBackend {
     this.size = info.size;
     this.readOnly = info.readOnly;
     this.multiConn = info.multiConn;
-    this.directReads = new SessionDirectReads(pool.dataPath, pool.blockSize, pool, (first, count) =>
+    const t = target;
+    const key = `vdisk:${t.id}:${t.uuid}:${t.generation}:${info.size}`;
+    this.directReads = new SessionDirectReads(pool.dataPath, pool.blockSize, key, pool, (first, count) =>
       this.pool.locate(this.bound(), first, count),
     );
   }
@@ -337,8 +345,12 @@ class SnapshotBackend implements NbdBackend {
     pool: Pool,
   ) {
     this.blockSize = pool.blockSize;
-    this.directReads = new SessionDirectReads(pool.dataPath, pool.blockSize, pool, (first, count) =>
-      this.bound().locate(first, count),
+    this.directReads = new SessionDirectReads(
+      pool.dataPath,
+      pool.blockSize,
+      `snapshot:${target.uuid}`,
+      pool,
+      (first, count) => this.bound().locate(first, count),
     );
   }
 

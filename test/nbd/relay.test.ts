@@ -94,7 +94,11 @@ describe('nbd transmission threads: reads answered off the event loop', function
       const where = `${offset}+${length} (SNAPSYNC_MODEL_SEED=${seed})`;
       same(await read(structured, offset, length), s.pool.read('a', offset, length), `a ${where}`);
       same(await read(simple, offset, length), s.pool.read('clone', offset, length), `clone ${where}`);
-      same(await read(snapshot, offset, length), s.pool.readSnapshot('a@s1', offset, length), `a@s1 ${where}`);
+      same(
+        await read(snapshot, offset, length),
+        s.pool.readSnapshot('a@s1', offset, length),
+        `a@s1 ${where}`,
+      );
     }
     // Not the event loop's doing: most of the 900 reads never left their threads.
     assert.ok(

@@ -3,8 +3,7 @@
  * shared with the event loop, which alone writes them.
  *
  * Layout: one 32-bit entry per export block (0: not known, ask; 1: reads as
- * zeros; p + 1: physical block p), and a control array (`CONTROL`): the
- * epoch, and whether the session stopped.
+ * zeros; p + 1: physical block p), and the epoch.
  *
  * Contract with the thread (a seqlock): it loads the epoch, then the
  * entries, reads the data file, and sends the bytes only if the epoch is
@@ -20,47 +19,51 @@
 import type { BlockLocation } from '../../engine/block-io';
 import type { MappingListener } from '../../engine/mapping-events';
 
-/** Slots of the control array: the epoch; the session stopped; the thread closed the socket (set just before). */
-export const CONTROL = { EPOCH: 0, STOPPED: 1, SOCKET_CLOSED: 2 } as const;
-const CONTROL_SLOTS = 3;
 /** The entry of a block that reads as zeros. */
 export const ZERO_ENTRY = 1;
-/** Blocks located at once: an aligned group, so neighbours of a read need no round trip of their own. */
-const FILL_GROUP = 64;
-const PAGE_SHIFT = 10;
+/** Slot of the epoch in `ReadMap.epoch`. */
+export const EPOCH_SLOT = 0;
+/**
+ * Blocks located at once (one page of entries): so a read's neighbours need
+ * no round trip of their own, and a sequential reader finds the next group
+ * located too (`fill` takes the group after the one asked for).
+ */
+const GROUP_SHIFT = 10;
 /** Largest physical block an entry holds (p + 1 fits 32 bits). */
 const MAX_PHYSICAL = 0xffff_fffe;
 /** Exports with more blocks are served on the event loop (the map would reserve over 256 MiB of address space). */
 export const MAX_MAPPED_BLOCKS = 64 * 1024 * 1024;
 
+export type Locate = (first: number, count: number) => BlockLocation | null;
+
+/**
+ * One export's addresses (shared by every connection reading the same
+ * thing, and kept a while after the last one closed: a client that
+ * reconnects finds them located).
+ */
 export class ReadMap implements MappingListener {
-  readonly control = new SharedArrayBuffer(CONTROL_SLOTS * 4);
-  /** Reads the thread answered itself, and their bytes (it adds to them). */
-  readonly answered = new SharedArrayBuffer(16);
   readonly entries: SharedArrayBuffer;
-  private readonly ctl = new Int32Array(this.control);
+  /** [epoch] (EPOCH_SLOT). */
+  readonly epoch = new SharedArrayBuffer(4);
+  private readonly epochs = new Int32Array(this.epoch);
   private readonly map: Uint32Array;
-  /** Pages of `map` (1024 entries) holding addresses. */
+  /** Groups of `map` holding addresses. */
   private readonly filled = new Set<number>();
   /** The table the entries were located through (its `remapped` events concern them). */
   private table = -1;
 
-  constructor(
-    readonly blocks: number,
-    private readonly locate: (first: number, count: number) => BlockLocation | null,
-  ) {
+  constructor(readonly blocks: number) {
     if (blocks > MAX_MAPPED_BLOCKS) throw new RangeError(`${blocks} blocks: too many for a read map`);
     this.entries = new SharedArrayBuffer(Math.max(1, blocks) * 4);
     this.map = new Uint32Array(this.entries);
   }
 
-  /** Locates the group(s) of blocks around [first, first + count) and publishes their addresses. */
-  fill(first: number, count: number): void {
-    if (Atomics.load(this.ctl, CONTROL.STOPPED) !== 0) return;
-    const from = Math.max(0, Math.floor(first / FILL_GROUP) * FILL_GROUP);
-    const to = Math.min(this.blocks, Math.ceil((first + count) / FILL_GROUP) * FILL_GROUP);
-    if (to <= from) return;
-    const where = this.locate(from, to - from);
+  /** Locates the group of blocks around [first, first + count), and the group after it, and publishes their addresses. */
+  fill(first: number, count: number, locate: Locate): void {
+    const from = (first >>> GROUP_SHIFT) << GROUP_SHIFT;
+    const to = Math.min(this.blocks, (((first + count - 1) >>> GROUP_SHIFT) + 2) << GROUP_SHIFT);
+    if (first < 0 || count <= 0 || to <= from) return;
+    const where = locate(from, to - from);
     if (where === null) return;
     if (where.table !== this.table) {
       // Another table now (a snapshot froze the old one): nothing located through the old one stays.
@@ -72,7 +75,7 @@ export class ReadMap implements MappingListener {
       if (physical > MAX_PHYSICAL) continue;
       Atomics.store(this.map, from + i, physical === 0 ? ZERO_ENTRY : physical + 1);
     }
-    for (let page = from >>> PAGE_SHIFT; page <= (to - 1) >>> PAGE_SHIFT; page++) this.filled.add(page);
+    for (let g = from >>> GROUP_SHIFT; g <= (to - 1) >>> GROUP_SHIFT; g++) this.filled.add(g);
   }
 
   remapped(table: number, block: number): void {
@@ -80,25 +83,9 @@ export class ReadMap implements MappingListener {
   }
 
   reset(): void {
-    for (const page of this.filled) this.map.fill(0, page << PAGE_SHIFT, (page + 1) << PAGE_SHIFT);
+    for (const g of this.filled) this.map.fill(0, g << GROUP_SHIFT, (g + 1) << GROUP_SHIFT);
     this.filled.clear();
     // After the entries: a read that loaded an old address sees the epoch move.
-    Atomics.add(this.ctl, CONTROL.EPOCH, 1);
-  }
-
-  /** Reads the thread answered itself so far. */
-  get reads(): number {
-    return Number(Atomics.load(new BigInt64Array(this.answered), 0));
-  }
-
-  /** Whether the thread has closed (or is closing) the connection's socket. */
-  get socketClosed(): boolean {
-    return Atomics.load(this.ctl, CONTROL.SOCKET_CLOSED) !== 0;
-  }
-
-  /** No more reads on the thread's own: the session ended. */
-  stop(): void {
-    Atomics.store(this.ctl, CONTROL.STOPPED, 1);
-    this.reset();
+    Atomics.add(this.epochs, EPOCH_SLOT, 1);
   }
 }

@@ -13,15 +13,22 @@
 import type { MessagePort } from 'node:worker_threads';
 import { MessageChannel } from 'node:worker_threads';
 import type { NbdConnection, Transport } from '../connection';
-import type { ReadMap } from './read-map';
+import type { Locate, ReadMap } from './read-map';
+
+/** Slots of a relayed connection's control array: its session stopped; its thread closed the socket (set just before). */
+export const RELAY_CONTROL = { STOPPED: 0, SOCKET_CLOSED: 1 } as const;
+
 import type { RelayDownMessage, RelayUpMessage, RelayWorkerData, WireConstants } from './worker.mjs';
 
 /** What the event loop's side of a relayed connection needs. */
 export interface RelaySetup {
   conn: NbdConnection;
+  /** The export's addresses (shared with other connections of the same export). */
   map: ReadMap;
-  /** Stops the map hearing of engine changes. */
-  unlisten: () => void;
+  /** Where blocks are, asked through this connection's session. */
+  locate: Locate;
+  /** Runs its argument once the session stops; returns the call that cancels it. */
+  onStop: (stopped: () => void) => () => void;
   structured: boolean;
   size: number;
   blockSize: number;
@@ -52,6 +59,10 @@ export class Relay implements Transport {
   private seen = 0;
   private watchingIdle = false;
   private done = false;
+  private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  /** [reads answered by the thread, their bytes]. */
+  private readonly answered = new Float64Array(new SharedArrayBuffer(16));
+  private readonly cancelStop: () => void;
 
   constructor(
     private readonly setup: RelaySetup,
@@ -63,6 +74,8 @@ export class Relay implements Transport {
     /** Called once the thread is done with the connection (it may serve another). */
     private readonly released: () => void,
   ) {
+    // A stopped session reads nothing more on the thread (its requests then fail on the event loop, ESHUTDOWN).
+    this.cancelStop = setup.onStop(() => Atomics.store(this.control, RELAY_CONTROL.STOPPED, 1));
     const channel = new MessageChannel();
     this.port = channel.port1;
     this.port.on('message', (m: RelayUpMessage) => this.up(m));
@@ -76,9 +89,10 @@ export class Relay implements Transport {
         blockSize: setup.blockSize,
         size: setup.size,
         structured: setup.structured,
-        control: setup.map.control,
+        control: this.control.buffer as SharedArrayBuffer,
+        epoch: setup.map.epoch,
         entries: setup.map.entries,
-        answered: setup.map.answered,
+        answered: this.answered.buffer as SharedArrayBuffer,
         initial: new Uint8Array(initial),
         port: channel.port2,
         wire: setup.wire,
@@ -89,7 +103,7 @@ export class Relay implements Transport {
 
   /** Reads the thread answered itself. */
   get reads(): number {
-    return this.setup.map.reads;
+    return this.answered[0]!;
   }
 
   // ---- Transport (NbdConnection sends through these) ----
@@ -129,8 +143,10 @@ export class Relay implements Transport {
 
   private up(m: RelayUpMessage): void {
     const conn = this.setup.conn;
-    if (m.fills)
-      for (let i = 0; i + 1 < m.fills.length; i += 2) this.setup.map.fill(m.fills[i]!, m.fills[i + 1]!);
+    // A stopped session locates nothing (its requests fail on the event loop).
+    if (m.fills && Atomics.load(this.control, RELAY_CONTROL.STOPPED) === 0)
+      for (let i = 0; i + 1 < m.fills.length; i += 2)
+        this.setup.map.fill(m.fills[i]!, m.fills[i + 1]!, this.setup.locate);
     this.seen = m.passed;
     if (m.bytes && !this.done) {
       conn.queue.push(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
@@ -143,15 +159,16 @@ export class Relay implements Transport {
   /** The thread ended without a word (it crashed): the connection is closed. */
   lost(): void {
     // It never got to close the socket: the client would wait forever.
-    if (!this.done && !this.setup.map.socketClosed) this.native.close(this.socketFd);
+    if (!this.done && Atomics.load(this.control, RELAY_CONTROL.SOCKET_CLOSED) === 0)
+      this.native.close(this.socketFd);
     this.finish();
   }
 
   private finish(): void {
     if (this.done) return;
     this.done = true;
-    this.setup.map.stop();
-    this.setup.unlisten();
+    Atomics.store(this.control, RELAY_CONTROL.STOPPED, 1);
+    this.cancelStop();
     this.port.close();
     this.native.close(this.wakeFd);
     for (const w of this.written.splice(0)) w();

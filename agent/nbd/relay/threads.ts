@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type MessagePort, Worker } from 'node:worker_threads';
 import { libcFunction } from '../../native/libc';
-import type { NbdBackend } from '../backend';
+import type { DirectReads, NbdBackend } from '../backend';
 import type { NbdConnection } from '../connection';
 import {
   CMD,
@@ -31,9 +31,12 @@ import {
   STRUCTURED_REPLY_MAGIC,
 } from '../constants';
 import { SPARSE_READ_MIN } from '../transmission';
-import { CONTROL, MAX_MAPPED_BLOCKS, ReadMap, ZERO_ENTRY } from './read-map';
-import { Relay, type RelayNative } from './relay';
+import { EPOCH_SLOT, MAX_MAPPED_BLOCKS, ReadMap, ZERO_ENTRY } from './read-map';
+import { RELAY_CONTROL, Relay, type RelayNative } from './relay';
 import type { RelayAssignment, RelayWorkerData, WireConstants } from './worker.mjs';
+
+/** Address maps kept for exports no connection reads now (a client that reconnects finds its addresses). */
+const KEPT_MAPS = 16;
 
 /** Longest read a thread answers itself (longer ones go to the event loop and its threadpool). */
 const THREAD_READ_MAX = 4 * 1024 * 1024;
@@ -50,9 +53,9 @@ const WIRE: WireConstants = {
   replyFlagDone: REPLY_FLAG_DONE,
   sparseReadMin: SPARSE_READ_MIN,
   maxRead: Math.min(THREAD_READ_MAX, MAX_PAYLOAD),
-  epochIndex: CONTROL.EPOCH,
-  stoppedIndex: CONTROL.STOPPED,
-  socketClosedIndex: CONTROL.SOCKET_CLOSED,
+  epochIndex: EPOCH_SLOT,
+  stoppedIndex: RELAY_CONTROL.STOPPED,
+  socketClosedIndex: RELAY_CONTROL.SOCKET_CLOSED,
   zeroEntry: ZERO_ENTRY,
 };
 
@@ -119,6 +122,8 @@ export class TransmissionThreads {
   private broken = false;
   /** Connections on the event loop until a thread is ready for them. */
   private readonly waiting: ThreadCandidate[] = [];
+  /** Address maps by what they map (DirectReads.key): in use, or kept (most recently used last). */
+  private readonly maps = new Map<string, { map: ReadMap; users: number; unlisten: () => void }>();
 
   /** `max`: threads at most (0: none, every connection on the event loop). `onError`: a thread failed. */
   constructor(
@@ -196,18 +201,17 @@ export class TransmissionThreads {
     if (thread === undefined || c.conn.closed || !c.movable()) return false;
     const wakeFd = native.eventfd();
     if (wakeFd < 0) return false;
-    const map = new ReadMap(Math.ceil(c.backend.size / direct.blockSize), (first, count) =>
-      direct.locate(first, count),
-    );
-    let unlisten: (() => void) | null = null;
+    const held = this.mapFor(direct, Math.ceil(c.backend.size / direct.blockSize));
+    const map = held.map;
     const handed = c.conn.handOver(native.dup, (socket) => {
       thread.busy = true;
-      unlisten = direct.listen(map);
+      held.users++;
       thread.relay = new Relay(
         {
           conn: c.conn,
           map,
-          unlisten: () => unlisten?.(),
+          locate: (first, count) => direct.locate(first, count),
+          onStop: (stopped) => direct.onStop(stopped),
           structured: c.structured,
           size: c.backend.size,
           blockSize: direct.blockSize,
@@ -223,24 +227,73 @@ export class TransmissionThreads {
         (data: RelayWorkerData, port: MessagePort) =>
           thread.worker.postMessage({ serve: data } satisfies RelayAssignment, [port]),
         () => {
-          this.finishedReads += map.reads;
+          this.finishedReads += thread.relay?.reads ?? 0;
           thread.busy = false;
           thread.relay = null;
+          this.releaseMap(direct.key);
           this.serveWaiting();
         },
       );
       return thread.relay;
     });
-    if (!handed) native.close(wakeFd);
+    if (!handed) {
+      native.close(wakeFd);
+      this.trimMaps();
+    }
     // The next connection finds one ready too.
     else if (!this.threadFree()) this.spawn();
     return handed;
   }
 
-  /** Ends idle threads; serving ones end with their connections (the server destroys those). */
+  /** The address map of what `direct` reads (a kept one, or a new one listening to the engine). */
+  private mapFor(direct: DirectReads, blocks: number) {
+    const key = direct.key;
+    let held = this.maps.get(key);
+    if (held === undefined || held.map.blocks !== blocks) {
+      held?.unlisten();
+      const map = new ReadMap(blocks);
+      held = { map, users: 0, unlisten: direct.listen(map) };
+    }
+    // Most recently used last.
+    this.maps.delete(key);
+    this.maps.set(key, held);
+    return held;
+  }
+
+  /** One connection less reads this map. */
+  private releaseMap(key: string): void {
+    const held = this.maps.get(key);
+    if (held !== undefined && held.users > 0) held.users--;
+    this.trimMaps();
+  }
+
+  /** Unused maps beyond KEPT_MAPS stop listening and go, oldest first. */
+  private trimMaps(): void {
+    let unused = [...this.maps.values()].filter((h) => h.users === 0).length;
+    for (const [k, h] of this.maps) {
+      if (unused <= KEPT_MAPS) break;
+      if (h.users > 0) continue;
+      h.unlisten();
+      this.maps.delete(k);
+      unused--;
+    }
+  }
+
+  /** Ends the threads (the server destroyed their connections first). */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.threads].filter((t) => !t.busy).map((t) => t.worker.terminate()));
+    for (const held of this.maps.values()) held.unlisten();
+    this.maps.clear();
+    // Asked, not terminated: a thread cut off inside a native call takes the process down.
+    const ended = [...this.threads].map(
+      (t) =>
+        new Promise<void>((resolve) => {
+          t.worker.once('exit', () => resolve());
+          t.worker.postMessage('exit');
+        }),
+    );
+    // Serving threads end with their connections (the server destroyed them); a stuck one is left behind (unref'd).
+    await Promise.race([Promise.all(ended), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
   }
 
   private spawn(): void {

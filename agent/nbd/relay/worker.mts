@@ -36,7 +36,10 @@ export interface RelayWorkerData {
   blockSize: number;
   size: number;
   structured: boolean;
+  /** This connection's: [session stopped, socket closed]. */
   control: SharedArrayBuffer;
+  /** The export's address map: [epoch] and the entries (read-map.ts). */
+  epoch: SharedArrayBuffer;
   entries: SharedArrayBuffer;
   /** [reads answered here, their bytes]. */
   answered: SharedArrayBuffer;
@@ -140,8 +143,10 @@ function serve(data: RelayWorkerData): void {
   fcntl(sock, F_SETFL, fcntl(sock, F_GETFL, 0) | O_NONBLOCK);
   const dataFd = fs.openSync(data.dataPath, 'r');
   const control = new Int32Array(data.control);
+  const epochs = new Int32Array(data.epoch);
   const entries = new Uint32Array(data.entries);
-  const answered = new BigInt64Array(data.answered);
+  // Only this thread writes them; the event loop reads them for statistics.
+  const answered = new Float64Array(data.answered);
   const port = data.port;
   const bs = data.blockSize;
 
@@ -153,8 +158,8 @@ function serve(data: RelayWorkerData): void {
   const countBuf = Buffer.alloc(4);
   // Room for a reply header (simple 16 or structured 28 bytes) and the longest read.
   const out = Buffer.allocUnsafeSlow(32 + w.maxRead);
-  const outAddress = koffi.address(out);
-  const iov = Buffer.alloc(16);
+  const outAddress = Number(koffi.address(out));
+  const iov = Buffer.alloc(16); // the length's high half stays 0
 
   const input = Buffer.allocUnsafeSlow(Math.max(IN_BYTES, data.initial.length));
   input.set(data.initial, 0);
@@ -179,22 +184,22 @@ function serve(data: RelayWorkerData): void {
   let fills: number[] = [];
 
   /** Sends `b` whole or queues what is left (non-blocking); false if the socket failed. */
-  function sendOrQueue(b: Buffer): boolean {
+  function sendOrQueue(b: Buffer, length = b.length): boolean {
     if (sendQueue.length > 0) {
-      // Queued behind bytes not sent yet: `b` may be our reused reply buffer, so it is copied.
-      sendQueue.push(b === out || b.buffer === out.buffer ? Buffer.from(b) : b);
-      queuedBytes += b.length;
+      // Queued behind bytes not sent yet: our reused reply buffer is copied.
+      sendQueue.push(b.buffer === out.buffer ? Buffer.from(b.subarray(0, length)) : b.subarray(0, length));
+      queuedBytes += length;
       return true;
     }
     let at = 0;
-    while (at < b.length) {
-      const n = send(sock, at === 0 ? b : b.subarray(at), b.length - at, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (at < length) {
+      const n = send(sock, at === 0 ? b : b.subarray(at), length - at, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) at += n;
       else if (n < 0 && errno() === EINTR) continue;
       else if (n < 0 && errno() === EAGAIN) {
-        // The reply buffer is ours and reused: keep a copy of what is left.
-        sendQueue.push(Buffer.from(b.subarray(at)));
-        queuedBytes += b.length - at;
+        // The rest waits for the socket. Our reply buffer is not reused meanwhile: parsing stops while anything waits.
+        sendQueue.push(b.subarray(at, length));
+        queuedBytes += length - at;
         return true;
       } else {
         closed = `send: errno ${errno()}`;
@@ -251,14 +256,23 @@ function serve(data: RelayWorkerData): void {
     return ioctl(sock, FIONREAD, countBuf) === 0 && countBuf.readInt32LE(0) === 0;
   }
 
-  /** Reads `length` bytes at `position` into `out` at `at`: blocking, or null when the page cache misses. */
-  function readData(at: number, length: number, position: number, wait: boolean): boolean {
+  /**
+   * Reads `length` bytes at `position` into `out` at `at`: from the page
+   * cache, or (`mayWait()` says this connection has nothing else to do) from
+   * the disk; false when it would have to wait and may not, or on an error
+   * (the event loop then reads it and answers).
+   */
+  function readData(at: number, length: number, position: number, mayWait: () => boolean): boolean {
+    let wait = false;
     while (length > 0) {
       let n: number;
       if (wait) n = pread(dataFd, out.subarray(at), length, position);
       else {
-        iov.writeBigUInt64LE(outAddress + BigInt(at), 0);
-        iov.writeBigUInt64LE(BigInt(length), 8);
+        // The iovec { base, len } written as 32-bit halves: no BigInt per read (user addresses fit 2^53).
+        const base = outAddress + at;
+        iov.writeUInt32LE(base % 0x1_0000_0000, 0);
+        iov.writeUInt32LE(Math.floor(base / 0x1_0000_0000), 4);
+        iov.writeUInt32LE(length, 8);
         n = preadv2(dataFd, iov, 1, position, RWF_NOWAIT);
       }
       if (n > 0) {
@@ -266,7 +280,8 @@ function serve(data: RelayWorkerData): void {
         position += n;
         length -= n;
       } else if (n < 0 && errno() === EINTR) continue;
-      else return false; // a miss (EAGAIN), an error or the end of the file: the event loop reads it
+      else if (n < 0 && errno() === EAGAIN && !wait && mayWait()) wait = true;
+      else return false;
     }
     return true;
   }
@@ -279,7 +294,7 @@ function serve(data: RelayWorkerData): void {
     const allowed = w.flagFua | (data.structured ? w.flagDf : 0);
     if (flags & ~allowed || length === 0 || length > w.maxRead || offset + length > data.size) return false;
     if (Atomics.load(control, w.stoppedIndex) !== 0) return false;
-    const epoch = Atomics.load(control, w.epochIndex);
+    const epoch = Atomics.load(epochs, w.epochIndex);
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + length - 1) / bs);
     let zeros = false;
@@ -294,7 +309,8 @@ function serve(data: RelayWorkerData): void {
     // A long structured read over zeros is answered with hole chunks: the event loop's Transmission does that.
     if (zeros && data.structured && length >= w.sparseReadMin && !(flags & w.flagDf)) return false;
     const prefix = data.structured ? 28 : 16;
-    const wait = alone(at + HEADER_BYTES);
+    // Asked only when the page cache misses (an ioctl).
+    const wait = () => alone(at + HEADER_BYTES);
     // Physically contiguous blocks are read with one call.
     let runStart = -1;
     let runPosition = 0;
@@ -324,7 +340,7 @@ function serve(data: RelayWorkerData): void {
     }
     if (runLength > 0 && !readData(runStart, runLength, runPosition, wait)) return false;
     // An address may have been dropped while it was read: then the bytes are not sent.
-    if (Atomics.load(control, w.epochIndex) !== epoch) return false;
+    if (Atomics.load(epochs, w.epochIndex) !== epoch) return false;
     if (data.structured) {
       out.writeUInt32BE(w.structuredReplyMagic, 0);
       out.writeUInt16BE(w.replyFlagDone, 4);
@@ -338,9 +354,9 @@ function serve(data: RelayWorkerData): void {
       out.writeUInt32BE(0, 4);
       input.copy(out, 8, at + 8, at + 16);
     }
-    Atomics.add(answered, 0, 1n);
-    Atomics.add(answered, 1, BigInt(length));
-    return sendOrQueue(out.subarray(0, prefix + length));
+    answered[0]! += 1;
+    answered[1]! += length;
+    return sendOrQueue(out, prefix + length);
   }
 
   /** Parses what was received: reads answered here, everything else passed up in order. */
@@ -368,6 +384,8 @@ function serve(data: RelayWorkerData): void {
       const type = input.readUInt16BE(pos + 6);
       const offset = input.readUInt32BE(pos + 16) * 0x100000000 + input.readUInt32BE(pos + 20);
       const length = input.readUInt32BE(pos + 24);
+      // A reply that cannot be sent now is not made: the client must read what waits first.
+      if (type === w.cmdRead && sendQueue.length > 0) break;
       if (type === w.cmdRead && readHere(pos, flags, offset, length)) {
         pos += HEADER_BYTES;
         continue;
@@ -413,7 +431,7 @@ function serve(data: RelayWorkerData): void {
       received(n);
       return;
     }
-    const n = recv(sock, input.subarray(have), input.length - have, MSG_DONTWAIT);
+    const n = recv(sock, have === 0 ? input : input.subarray(have), input.length - have, MSG_DONTWAIT);
     if (n > 0) {
       have += n;
       parse();
@@ -433,6 +451,8 @@ function serve(data: RelayWorkerData): void {
       takeDown();
       flushQueue();
       if (closed !== null) break;
+      // Requests left while replies waited: their turn now.
+      if (sendQueue.length === 0 && have >= HEADER_BYTES) parse();
       if (ending && sendQueue.length === 0) {
         // What was queued went out: close our sending side, then wait (bounded) for the client to close.
         if (!shutDown) shutdown(sock, SHUT_WR);
@@ -440,7 +460,8 @@ function serve(data: RelayWorkerData): void {
         if (Date.now() > endBy) break;
       }
       // Requests are not read while the client leaves this many reply bytes unread (it must read them first).
-      const events = (queuedBytes < QUEUED_HIGH_WATER ? POLLIN : 0) | (sendQueue.length > 0 ? POLLOUT : 0);
+      const room = have < input.length && queuedBytes < QUEUED_HIGH_WATER;
+      const events = (room ? POLLIN : 0) | (sendQueue.length > 0 ? POLLOUT : 0);
       pollFds.writeInt16LE(events, 4);
       pollFds.writeInt16LE(0, 6);
       pollFds.writeInt16LE(0, 14);
@@ -453,7 +474,7 @@ function serve(data: RelayWorkerData): void {
       const happened = pollFds.readInt16LE(6);
       if (happened & POLLOUT) flushQueue();
       // Readable, or hung up / failed (the receive tells which).
-      if (happened & ~POLLOUT) receive();
+      if (happened & ~POLLOUT && have < input.length) receive();
     }
   } catch (err) {
     closed = `thread failed: ${(err as Error).message}`;
@@ -466,14 +487,19 @@ function serve(data: RelayWorkerData): void {
   }
 }
 
-/** From the event loop to an idle thread: serve this connection. */
+/** From the event loop to an idle thread: serve this connection (or the string 'exit': end). */
 export interface RelayAssignment {
   serve: RelayWorkerData;
 }
 
 // Loaded (koffi and libc found): the event loop may hand connections over. Each is served to its end.
 parentPort!.postMessage('ready');
-parentPort!.on('message', (m: RelayAssignment) => {
+parentPort!.on('message', (m: RelayAssignment | 'exit') => {
+  // The server closes: the thread ends once idle (never cut off inside a native call).
+  if (m === 'exit') {
+    parentPort!.close();
+    return;
+  }
   try {
     serve(m.serve);
   } catch (err) {
