@@ -16,9 +16,13 @@ import type { NbdConnection, Transport } from '../connection';
 import type { Locate, ReadMap } from './read-map';
 
 /** Slots of a relayed connection's control array: its session stopped; its thread closed the socket (set just before). */
-export const RELAY_CONTROL = { STOPPED: 0, SOCKET_CLOSED: 1 } as const;
+export const RELAY_CONTROL = { STOPPED: 0, SOCKET_CLOSED: 1, STARVING: 2 } as const;
 
+// Types only: the thread's module runs in the thread, never here.
 import type { RelayDownMessage, RelayUpMessage, RelayWorkerData, WireConstants } from './worker.mjs';
+
+/** Receive slots a thread may have (worker.mts): with none free, what it passes up is copied. */
+const RELAY_SLOTS = 8;
 
 /** What the event loop's side of a relayed connection needs. */
 export interface RelaySetup {
@@ -59,10 +63,15 @@ export class Relay implements Transport {
   private seen = 0;
   private watchingIdle = false;
   private done = false;
-  private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  private readonly control = new Int32Array(new SharedArrayBuffer(12));
   /** [reads answered by the thread, their bytes]. */
   private readonly answered = new Float64Array(new SharedArrayBuffer(16));
   private readonly cancelStop: () => void;
+  /** The thread's receive slots (worker.mts): their memory, and 1 while the queue holds bytes of one. */
+  private readonly slots: SharedArrayBuffer[] = [];
+  private readonly slotStates = new Int32Array(new SharedArrayBuffer(4 * RELAY_SLOTS));
+  /** Slots whose bytes came up and are not given back yet. */
+  private readonly slotsHeld = new Set<number>();
 
   constructor(
     private readonly setup: RelaySetup,
@@ -94,6 +103,7 @@ export class Relay implements Transport {
         entries: setup.map.entries,
         answered: this.answered.buffer as SharedArrayBuffer,
         initial: new Uint8Array(initial),
+        slotStates: this.slotStates.buffer as SharedArrayBuffer,
         port: channel.port2,
         wire: setup.wire,
       },
@@ -148,9 +158,26 @@ export class Relay implements Transport {
       for (let i = 0; i + 1 < m.fills.length; i += 2)
         this.setup.map.fill(m.fills[i]!, m.fills[i + 1]!, this.setup.locate);
     this.seen = m.passed;
-    if (m.bytes && !this.done) {
-      conn.queue.push(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+    if (m.slotMemory !== undefined && m.slot !== undefined) this.slots[m.slot] = m.slotMemory;
+    if (!this.done && (m.bytes || m.ranges)) {
+      if (m.bytes) conn.queue.push(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+      const memory = m.slot !== undefined ? this.slots[m.slot] : undefined;
+      if (m.ranges && memory)
+        for (let i = 0; i + 1 < m.ranges.length; i += 2)
+          conn.queue.push(Buffer.from(memory, m.ranges[i]!, m.ranges[i + 1]! - m.ranges[i]!));
+      if (m.slot !== undefined) this.slotsHeld.add(m.slot);
       conn.onBytes?.();
+      // Parsed: a slot whose bytes came (this message or an earlier one) and that the queue holds nothing of
+      // is the thread's again. Never one whose message is still on its way: the thread sends a slot only when free.
+      let freed = false;
+      for (const i of this.slotsHeld)
+        if (!conn.queue.holds(this.slots[i]!)) {
+          this.slotsHeld.delete(i);
+          Atomics.store(this.slotStates, i, 0);
+          freed = true;
+        }
+      // It stopped receiving for want of one.
+      if (freed && Atomics.load(this.control, RELAY_CONTROL.STARVING) === 1) this.native.wake(this.wakeFd);
     }
     if (m.closed !== undefined) this.finish();
     else this.tellWhenIdle();

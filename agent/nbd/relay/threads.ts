@@ -56,6 +56,7 @@ const WIRE: WireConstants = {
   epochIndex: EPOCH_SLOT,
   stoppedIndex: RELAY_CONTROL.STOPPED,
   socketClosedIndex: RELAY_CONTROL.SOCKET_CLOSED,
+  starvingIndex: RELAY_CONTROL.STARVING,
   zeroEntry: ZERO_ENTRY,
 };
 

@@ -44,6 +44,8 @@ export interface RelayWorkerData {
   /** [reads answered here, their bytes]. */
   answered: SharedArrayBuffer;
   initial: Uint8Array;
+  /** Per receive slot (as many as it has entries): 1 while the event loop holds bytes of it (it sets 0 once parsed). */
+  slotStates: SharedArrayBuffer;
   port: MessagePort;
   wire: WireConstants;
 }
@@ -66,11 +68,19 @@ export interface WireConstants {
   epochIndex: number;
   stoppedIndex: number;
   socketClosedIndex: number;
+  /** Set while the thread waits for a receive slot: giving one back wakes it. */
+  starvingIndex: number;
   zeroEntry: number;
 }
 
 /** To the event loop: request bytes to parse, blocks to locate, the end of the socket. */
 export interface RelayUpMessage {
+  /** Request bytes, in order: [start, end) pairs in receive slot `slot`. */
+  ranges?: number[];
+  slot?: number;
+  /** The slot's memory, the first time it goes up. */
+  slotMemory?: SharedArrayBuffer;
+  /** A copy of the bytes, when no slot was free. */
   bytes?: Uint8Array;
   /** Pairs (first block, count) to locate. */
   fills?: number[];
@@ -112,10 +122,14 @@ const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0x800;
 const HEADER_BYTES = 28;
-/** The receive buffer; a longer WRITE payload is received straight into buffers of its own. */
-const IN_BYTES = 4 * 1024 * 1024;
-/** Payload still to pass up from which it is received into a buffer of its own (no copy). */
-const DIRECT_PAYLOAD_MIN = 128 * 1024;
+/**
+ * A receive slot: shared memory the event loop parses passed-up requests
+ * from in place. Slots are reused (no allocation, no page faults, nothing
+ * for the garbage collector); the one received into is switched when its
+ * bytes went up.
+ */
+const SLOT_BYTES = 2 * 1024 * 1024;
+
 const END_GRACE_MS = 5000;
 const SHUT_WR = 1;
 /** Reply bytes the client has not taken at which requests stop being read (as connection.ts). */
@@ -161,7 +175,25 @@ function serve(data: RelayWorkerData): void {
   const outAddress = Number(koffi.address(out));
   const iov = Buffer.alloc(16); // the length's high half stays 0
 
-  const input = Buffer.allocUnsafeSlow(Math.max(IN_BYTES, data.initial.length));
+  const slotStates = new Int32Array(data.slotStates);
+  const slots: Buffer[] = [];
+  /** A slot the event loop holds none of (a new one while fewer than RELAY_SLOTS exist), or -1. */
+  const freeSlot = (not: number) => {
+    for (let i = 0; i < slots.length; i++) if (i !== not && Atomics.load(slotStates, i) === 0) return i;
+    if (slots.length < slotStates.length) {
+      slots.push(Buffer.from(new SharedArrayBuffer(SLOT_BYTES)));
+      return slots.length - 1;
+    }
+    return -1;
+  };
+  /** Bytes to carry into the next slot while none is free (nothing is received meanwhile). */
+  let starved: Buffer | null = null;
+  /** Slots whose memory the event loop has (sent with their first use). */
+  const shared: boolean[] = [];
+  let slot = freeSlot(-1);
+  let input = slots[slot]!;
+  // What came before the thread took over (normally nothing; at most the event loop's arena, 4 MiB).
+  if (data.initial.length > input.length) input = Buffer.allocUnsafeSlow(data.initial.length);
   input.set(data.initial, 0);
   let have = data.initial.length;
 
@@ -228,14 +260,37 @@ function serve(data: RelayWorkerData): void {
     upBytes += to - from;
   }
 
-  /** Sends what goes to the event loop (one message per batch of received bytes). */
-  function flushUp(own?: Buffer): void {
-    if (upBytes === 0 && fills.length === 0 && own === undefined) return;
+  /**
+   * Sends what goes to the event loop (one message per batch of received
+   * bytes): ranges of the slot received into, which is then switched for a
+   * free one (`keep`: bytes at its end carried over first). With none free
+   * the thread receives nothing until the event loop gives one back
+   * (`starved`). Bytes received before the thread took over go up as a copy.
+   */
+  function flushUp(keep: number): void {
+    if (upBytes === 0 && fills.length === 0) return;
     const message: RelayUpMessage = { passed };
     const transfer: ArrayBuffer[] = [];
-    if (own !== undefined) {
-      message.bytes = own;
-      transfer.push(own.buffer as ArrayBuffer);
+    if (upBytes > 0 && input === slots[slot]) {
+      message.slot = slot;
+      message.ranges = [];
+      for (const part of up) message.ranges.push(part.byteOffset, part.byteOffset + part.length);
+      if (!shared[slot]) {
+        message.slotMemory = input.buffer as SharedArrayBuffer;
+        shared[slot] = true;
+      }
+      Atomics.store(slotStates, slot, 1);
+      const next = freeSlot(slot);
+      if (next >= 0) {
+        slots[next]!.set(input.subarray(have - keep, have), 0);
+        slot = next;
+        input = slots[next]!;
+        have = keep;
+      } else {
+        starved = Buffer.from(input.subarray(have - keep, have));
+        have = 0;
+        Atomics.store(control, w.starvingIndex, 1);
+      }
     } else if (upBytes > 0) {
       const bytes = Buffer.allocUnsafeSlow(upBytes);
       let at = 0;
@@ -248,6 +303,19 @@ function serve(data: RelayWorkerData): void {
     up = [];
     upBytes = 0;
     fills = [];
+  }
+
+  /** Takes a slot the event loop gave back, if the thread was waiting for one. */
+  function unstarve(): void {
+    if (starved === null) return;
+    const free = freeSlot(-1);
+    if (free < 0) return;
+    Atomics.store(control, w.starvingIndex, 0);
+    slot = free;
+    input = slots[free]!;
+    input.set(starved, 0);
+    have = starved.length;
+    starved = null;
   }
 
   /** Whether this connection has nothing else to do: a read here may then wait for the disk. */
@@ -393,10 +461,13 @@ function serve(data: RelayWorkerData): void {
       passed++;
       passLeft = HEADER_BYTES + (type === w.cmdWrite ? length : 0);
     }
-    // What goes up is copied out first; then the start of a header that is not all here yet moves to the front.
-    flushUp();
-    if (pos < have) input.copyWithin(0, pos, have);
-    have -= pos;
+    // The start of a header that is not all here yet stays: in the next slot if this one went up, else at the front.
+    const before = input;
+    flushUp(have - pos);
+    if (input === before) {
+      if (pos < have) input.copyWithin(0, pos, have);
+      have -= pos;
+    }
   }
 
   /** Takes the event loop's messages: replies to send, its state, end or destroy. */
@@ -419,18 +490,6 @@ function serve(data: RelayWorkerData): void {
   }
 
   function receive(): void {
-    // A long WRITE payload goes into a buffer of its own, handed to the event loop as it is.
-    if (passLeft >= DIRECT_PAYLOAD_MIN && have === 0 && !passAll) {
-      const own = Buffer.allocUnsafeSlow(Math.min(passLeft, IN_BYTES));
-      const n = recv(sock, own, own.length, MSG_DONTWAIT);
-      if (n > 0) {
-        passLeft -= n;
-        flushUp(own.subarray(0, n));
-        return;
-      }
-      received(n);
-      return;
-    }
     const n = recv(sock, have === 0 ? input : input.subarray(have), input.length - have, MSG_DONTWAIT);
     if (n > 0) {
       have += n;
@@ -451,8 +510,9 @@ function serve(data: RelayWorkerData): void {
       takeDown();
       flushQueue();
       if (closed !== null) break;
-      // Requests left while replies waited: their turn now.
-      if (sendQueue.length === 0 && have >= HEADER_BYTES) parse();
+      // Requests left while replies waited (or while no slot was free): their turn now.
+      unstarve();
+      if (sendQueue.length === 0 && starved === null && have >= HEADER_BYTES) parse();
       if (ending && sendQueue.length === 0) {
         // What was queued went out: close our sending side, then wait (bounded) for the client to close.
         if (!shutDown) shutdown(sock, SHUT_WR);
@@ -460,7 +520,8 @@ function serve(data: RelayWorkerData): void {
         if (Date.now() > endBy) break;
       }
       // Requests are not read while the client leaves this many reply bytes unread (it must read them first).
-      const room = have < input.length && queuedBytes < QUEUED_HIGH_WATER;
+      unstarve();
+      const room = starved === null && have < input.length && queuedBytes < QUEUED_HIGH_WATER;
       const events = (room ? POLLIN : 0) | (sendQueue.length > 0 ? POLLOUT : 0);
       pollFds.writeInt16LE(events, 4);
       pollFds.writeInt16LE(0, 6);
@@ -470,11 +531,15 @@ function serve(data: RelayWorkerData): void {
         closed = `poll: errno ${errno()}`;
         break;
       }
-      if (pollFds.readInt16LE(14) !== 0) readFd(data.wakeFd, eventBuf, 8);
+      if (pollFds.readInt16LE(14) !== 0) {
+        readFd(data.wakeFd, eventBuf, 8);
+        takeDown();
+      }
       const happened = pollFds.readInt16LE(6);
       if (happened & POLLOUT) flushQueue();
       // Readable, or hung up / failed (the receive tells which).
-      if (happened & ~POLLOUT && have < input.length) receive();
+      // Never into a slot the event loop holds (a hang-up is noticed once a slot is back).
+      if (happened & ~POLLOUT && starved === null && have < input.length) receive();
     }
   } catch (err) {
     closed = `thread failed: ${(err as Error).message}`;
