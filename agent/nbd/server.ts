@@ -148,14 +148,16 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
         backend = session.backend;
         const transmission = new Transmission(conn, session, (err) => report(err, { remote: conn.remote }));
         attachSession(sessions, conn, session.backend, transmission);
-        threads.take({
-          conn,
-          backend: session.backend,
-          structured: session.structured,
-          busy: () => transmission.busy,
-          idle: () => transmission.idle(),
-          movable: () => transmission.movable,
-        });
+        // A connection that reads moves to a thread of its own (relay/threads.ts); one that only writes stays here.
+        transmission.onFirstRead = () =>
+          threads.take({
+            conn,
+            backend: session.backend,
+            structured: session.structured,
+            busy: () => transmission.busy,
+            idle: () => transmission.idle(),
+            movable: () => transmission.movable,
+          });
         transmission.start();
       },
       (err) => {

@@ -76,6 +76,12 @@ export class Transmission {
    * connection close never finds it still attached.
    */
   onDisconnect: (() => void) | null = null;
+  /**
+   * Called once, after the turn that parsed the connection's first READ:
+   * the server then moves it to a transmission thread (relay/). A client that
+   * only writes stays on the event loop, where a write costs less.
+   */
+  onFirstRead: (() => void) | null = null;
   private pumping = false;
   private readonly buffers = sharedBuffers;
   /** Where a small WRITE payload that straddles two reads is put together for `writeNow`. */
@@ -177,6 +183,10 @@ export class Transmission {
       q.skip(REQUEST_HEADER_BYTES);
       switch (type) {
         case CMD.READ:
+          if (this.onFirstRead) {
+            setImmediate(this.onFirstRead);
+            this.onFirstRead = null;
+          }
           this.read(own, flags, offset, length, size);
           break;
         case CMD.DISC:

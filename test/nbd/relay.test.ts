@@ -32,7 +32,10 @@ async function until(what: string, test: () => boolean, ms = 10_000): Promise<vo
   }
 }
 
-/** Opens `name` and waits until a thread serves the connection (the server's count reaches `serving`). */
+/**
+ * Opens `name`, reads from it (a connection moves to a thread once it reads)
+ * and waits until a thread serves it (the server's count reaches `serving`).
+ */
 async function openThreaded(
   s: ServedPool,
   name: string,
@@ -40,6 +43,7 @@ async function openThreaded(
   structured = true,
 ): Promise<RawClient> {
   const { client } = await RawClient.open(s.server.port, name, { structured, meta: structured });
+  assert.equal(await outcome(client, CMD.READ, 0, 512), 0);
   await until(`${serving} threaded connections`, () => s.server.threadStats().connections >= serving);
   return client;
 }
@@ -177,6 +181,23 @@ describe('nbd transmission threads: reads answered off the event loop', function
     }
     assert.equal(await outcome(client, CMD.FLUSH, 0, 0), 0);
     same(s.pool.read('stream', 0, size), model, `through the engine (SNAPSYNC_MODEL_SEED=${seed})`);
+    client.disconnect();
+  });
+
+  it('a client that only writes stays on the event loop; its first read moves it to a thread', async () => {
+    s = await servePool({ blockSize: BS });
+    s.pool.createContainer({ name: 'writer', type: 'vdisk', size: SIZE });
+    const { client } = await RawClient.open(s.server.port, 'writer');
+    for (let i = 0; i < 8; i++)
+      assert.equal(await outcome(client, CMD.WRITE, i * BS, BS, patternBytes(BS, 40 + i)), 0);
+    // Threads are started (one waits for the first client) but none serves this connection.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(s.server.threadStats().connections, 0);
+    same(await read(client, 0, 8 * BS), s.pool.read('writer', 0, 8 * BS), 'first read, on the event loop');
+    await until('the connection on a thread', () => s.server.threadStats().connections === 1);
+    // The first read there asks for the addresses (answered on the event loop), the next is the thread's.
+    for (let i = 0; i < 2; i++) same(await read(client, BS, BS), patternBytes(BS, 41), 'read on the thread');
+    assert.equal(s.server.threadStats().reads, 1);
     client.disconnect();
   });
 

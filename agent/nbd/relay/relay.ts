@@ -16,7 +16,7 @@ import type { NbdConnection, Transport } from '../connection';
 import type { Locate, ReadMap } from './read-map';
 
 /** Slots of a relayed connection's control array: its session stopped; its thread closed the socket (set just before). */
-export const RELAY_CONTROL = { STOPPED: 0, SOCKET_CLOSED: 1, STARVING: 2 } as const;
+export const RELAY_CONTROL = { STOPPED: 0, SOCKET_CLOSED: 1, STARVING: 2, SLEEPING: 3 } as const;
 
 // Types only: the thread's module runs in the thread, never here.
 import type { RelayDownMessage, RelayUpMessage, RelayWorkerData, WireConstants } from './worker.mjs';
@@ -63,7 +63,7 @@ export class Relay implements Transport {
   private seen = 0;
   private watchingIdle = false;
   private done = false;
-  private readonly control = new Int32Array(new SharedArrayBuffer(12));
+  private readonly control = new Int32Array(new SharedArrayBuffer(16));
   /** [reads answered by the thread, their bytes]. */
   private readonly answered = new Float64Array(new SharedArrayBuffer(16));
   private readonly cancelStop: () => void;
@@ -219,7 +219,8 @@ export class Relay implements Transport {
     if (this.done) return;
     const busy = this.setup.busy();
     this.port.postMessage({ ...m, seen: this.seen, busy } satisfies RelayDownMessage, transfer);
-    this.native.wake(this.wakeFd);
+    // A thread that is not asleep takes it before it sleeps (worker.mts): no system call to wake it.
+    if (Atomics.load(this.control, RELAY_CONTROL.SLEEPING) === 1) this.native.wake(this.wakeFd);
     if (busy) this.tellWhenIdle();
   }
 

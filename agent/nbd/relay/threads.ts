@@ -57,6 +57,7 @@ const WIRE: WireConstants = {
   stoppedIndex: RELAY_CONTROL.STOPPED,
   socketClosedIndex: RELAY_CONTROL.SOCKET_CLOSED,
   starvingIndex: RELAY_CONTROL.STARVING,
+  sleepingIndex: RELAY_CONTROL.SLEEPING,
   zeroEntry: ZERO_ENTRY,
 };
 

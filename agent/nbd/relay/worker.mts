@@ -70,6 +70,8 @@ export interface WireConstants {
   socketClosedIndex: number;
   /** Set while the thread waits for a receive slot: giving one back wakes it. */
   starvingIndex: number;
+  /** Set while the thread waits in poll(2): only then does a message need the eventfd. */
+  sleepingIndex: number;
   zeroEntry: number;
 }
 
@@ -150,6 +152,10 @@ const shutdown = libc.func('int shutdown(int, int)');
 const closeFd = libc.func('int close(int)');
 const errno = () => koffi.errno();
 
+/** Receive slots and the reply buffer, reused by the connections this thread serves one after another. */
+const threadSlots: Buffer[] = [];
+let threadOut: Buffer | undefined;
+
 /** Serves one connection until it ends (this thread does nothing else meanwhile). */
 function serve(data: RelayWorkerData): void {
   const w = data.wire;
@@ -170,8 +176,9 @@ function serve(data: RelayWorkerData): void {
   pollFds.writeInt16LE(POLLIN, 12);
   const eventBuf = Buffer.alloc(8);
   const countBuf = Buffer.alloc(4);
-  // Room for a reply header (simple 16 or structured 28 bytes) and the longest read.
-  const out = Buffer.allocUnsafeSlow(32 + w.maxRead);
+  // Room for a reply header (simple 16 or structured 28 bytes) and the longest read; kept for the next connection.
+  threadOut ??= Buffer.allocUnsafeSlow(32 + w.maxRead);
+  const out = threadOut;
   const outAddress = Number(koffi.address(out));
   const iov = Buffer.alloc(16); // the length's high half stays 0
 
@@ -181,7 +188,9 @@ function serve(data: RelayWorkerData): void {
   const freeSlot = (not: number) => {
     for (let i = 0; i < slots.length; i++) if (i !== not && Atomics.load(slotStates, i) === 0) return i;
     if (slots.length < slotStates.length) {
-      slots.push(Buffer.from(new SharedArrayBuffer(SLOT_BYTES)));
+      // The thread's own, kept for its next connections: their pages are faulted in once.
+      threadSlots[slots.length] ??= Buffer.from(new SharedArrayBuffer(SLOT_BYTES));
+      slots.push(threadSlots[slots.length]!);
       return slots.length - 1;
     }
     return -1;
@@ -470,16 +479,18 @@ function serve(data: RelayWorkerData): void {
     }
   }
 
-  /** Takes the event loop's messages: replies to send, its state, end or destroy. */
-  function takeDown(): void {
+  /** Takes the event loop's messages: replies to send, its state, end or destroy; whether there was one. */
+  function takeDown(): boolean {
+    let took = false;
     for (;;) {
       const m = receiveMessageOnPort(port)?.message as RelayDownMessage | undefined;
-      if (m === undefined) return;
+      if (m === undefined) return took;
+      took = true;
       seen = m.seen;
       mainBusy = m.busy;
       if (m.out !== undefined && closed === null) {
         const b = Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength);
-        if (!sendOrQueue(b)) return;
+        if (!sendOrQueue(b)) return true;
       }
       if (m.destroy) closed = 'closed by the agent';
       else if (m.end && !ending) {
@@ -526,7 +537,15 @@ function serve(data: RelayWorkerData): void {
       pollFds.writeInt16LE(events, 4);
       pollFds.writeInt16LE(0, 6);
       pollFds.writeInt16LE(0, 14);
+      // Asleep from here: the event loop wakes the thread (the eventfd) only while this is set. A message
+      // posted before it was set is taken now instead.
+      Atomics.store(control, w.sleepingIndex, 1);
+      if (takeDown()) {
+        Atomics.store(control, w.sleepingIndex, 0);
+        continue;
+      }
       const ready = poll(pollFds, 2, ending ? 250 : -1);
+      Atomics.store(control, w.sleepingIndex, 0);
       if (ready < 0 && errno() !== EINTR) {
         closed = `poll: errno ${errno()}`;
         break;
