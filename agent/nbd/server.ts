@@ -49,8 +49,8 @@ export interface NbdServerOptions extends NbdAccessOptions {
   /** Where attached sessions are registered (shared with the agent); default: a registry of its own. */
   sessions?: SessionRegistry;
   /**
-   * Threads that serve connections after the handshake (relay/threads.ts):
-   * at most this many connections are served off the event loop at once
+   * Threads that serve connections once they read (relay/threads.ts): at
+   * most this many connections are served off the event loop at once
    * (default 16; 0: all on the event loop).
    */
   transmissionThreads?: number;

@@ -1,18 +1,20 @@
 /**
  * Transmission threads: worker threads that each own one NBD connection's
- * socket after the handshake (worker.mts, relay.ts). The event loop is one
+ * socket once it reads (worker.mts, relay.ts). The event loop is one
  * CPU; with several VMs reading at once, their reads, socket calls and
  * client wake-ups then run on as many threads as the host has cores, and a
  * read the page cache misses waits on the connection's own thread instead
  * of the threadpool's round trip.
  *
- * A connection gets a thread that is ready (started and loaded) when its
- * handshake ends; otherwise the event loop serves it until one is (a thread
- * is started for it) and it then moves, between two of its requests. At
- * most `max` threads exist, one per connection; a thread whose connection
- * ended waits for the next; connections beyond `max` stay on the event loop. Not for TLS connections
+ * A connection moves to a thread after its first READ (server.ts: one that
+ * only writes costs less on the event loop), to a ready one (started and
+ * loaded; SPARE_THREADS are kept ready), or, if none is, as soon as one is
+ * (between two of its requests). At most `max` threads exist, one per
+ * connection; a thread whose connection ended waits for the next;
+ * connections beyond `max` stay on the event loop. Not for TLS connections
  * (the TLS session lives on the event loop) or without koffi.
- * Cost per thread: a V8 isolate (about 10 MB of memory) and 50 ms of CPU to start.
+ * Cost per thread: a V8 isolate and its buffers (about 13 MB of memory) and
+ * 50 ms of CPU to start.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -34,6 +36,9 @@ import { SPARSE_READ_MIN } from '../transmission';
 import { EPOCH_SLOT, MAX_MAPPED_BLOCKS, ReadMap, ZERO_ENTRY } from './read-map';
 import { RELAY_CONTROL, Relay, type RelayNative } from './relay';
 import type { RelayAssignment, RelayWorkerData, WireConstants } from './worker.mjs';
+
+/** Free threads kept ready for the next connections (at most `max` in all). */
+const SPARE_THREADS = 4;
 
 /** Address maps kept for exports no connection reads now (a client that reconnects finds its addresses). */
 const KEPT_MAPS = 16;
@@ -134,7 +139,7 @@ export class TransmissionThreads {
   ) {
     this.native = max > 0 ? loadNative() : null;
     // One ready before the first client: its connection need not wait for the next.
-    if (this.native !== null) this.spawn();
+    if (this.native !== null) this.keepSpares();
   }
 
   /** Threads started (serving or waiting). */
@@ -243,7 +248,7 @@ export class TransmissionThreads {
       this.trimMaps();
     }
     // The next connection finds one ready too.
-    else if (!this.threadFree()) this.spawn();
+    else this.keepSpares();
     return handed;
   }
 
@@ -296,6 +301,19 @@ export class TransmissionThreads {
     );
     // Serving threads end with their connections (the server destroyed them); a stuck one is left behind (unref'd).
     await Promise.race([Promise.all(ended), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+  }
+
+  /**
+   * Starts threads until SPARE_THREADS are free (started or starting): a
+   * client opening several connections at once (nbdcopy opens four) finds a
+   * thread for each instead of waiting on the event loop for one to start.
+   */
+  private keepSpares(): void {
+    let free = [...this.threads].filter((t) => !t.busy).length;
+    while (free < SPARE_THREADS && this.threads.size < this.max && !this.broken && !this.closed) {
+      this.spawn();
+      free++;
+    }
   }
 
   private spawn(): void {
