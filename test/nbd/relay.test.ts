@@ -190,7 +190,7 @@ describe('nbd transmission threads: reads answered off the event loop', function
     const { client } = await RawClient.open(s.server.port, 'writer');
     for (let i = 0; i < 8; i++)
       assert.equal(await outcome(client, CMD.WRITE, i * BS, BS, patternBytes(BS, 40 + i)), 0);
-    // Threads are started (one waits for the first client) but none serves this connection.
+    // No thread serves it (none is even started before a connection reads).
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(s.server.threadStats().connections, 0);
     same(await read(client, 0, 8 * BS), s.pool.read('writer', 0, 8 * BS), 'first read, on the event loop');

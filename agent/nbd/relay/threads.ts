@@ -137,9 +137,8 @@ export class TransmissionThreads {
     private readonly max: number,
     private readonly onError: (err: unknown) => void,
   ) {
+    // Threads start with the first connection that reads (a server that never gets one, TLS only, starts none).
     this.native = max > 0 ? loadNative() : null;
-    // One ready before the first client: its connection need not wait for the next.
-    if (this.native !== null) this.keepSpares();
   }
 
   /** Threads started (serving or waiting). */
@@ -174,7 +173,7 @@ export class TransmissionThreads {
     if (this.assign(c)) return true;
     this.waiting.push(c);
     c.conn.onClose(() => this.forget(c));
-    this.spawn();
+    this.keepSpares();
     return false;
   }
 
@@ -304,12 +303,13 @@ export class TransmissionThreads {
   }
 
   /**
-   * Starts threads until SPARE_THREADS are free (started or starting): a
-   * client opening several connections at once (nbdcopy opens four) finds a
-   * thread for each instead of waiting on the event loop for one to start.
+   * Starts threads until SPARE_THREADS are free (started or starting), and
+   * one more for each connection waiting: a client opening several
+   * connections at once (nbdcopy opens four) finds a thread for each instead
+   * of waiting on the event loop for one to start.
    */
   private keepSpares(): void {
-    let free = [...this.threads].filter((t) => !t.busy).length;
+    let free = [...this.threads].filter((t) => !t.busy).length - this.waiting.length;
     while (free < SPARE_THREADS && this.threads.size < this.max && !this.broken && !this.closed) {
       this.spawn();
       free++;
