@@ -81,7 +81,7 @@ export const NBD_FLAG_OPTIONS = {
     type: 'number',
     default: 16,
     describe:
-      'NBD connections served by threads of their own after the handshake (reads answered there); more wait on the event loop; 0: none',
+      'NBD connections served by threads of their own once they read (reads answered there); more stay on the event loop; 0: none',
   },
 } as const satisfies Record<string, Options>;
 

@@ -28,10 +28,13 @@ import {
   MAX_PAYLOAD,
   REPLY_FLAG_DONE,
   REPLY_TYPE,
+  REQUEST_HEADER_BYTES,
   REQUEST_MAGIC,
+  SIMPLE_REPLY_BYTES,
   SIMPLE_REPLY_MAGIC,
   STRUCTURED_REPLY_MAGIC,
 } from '../constants';
+import { DATA_CHUNK_PREFIX } from '../replies';
 import { SPARSE_READ_MIN } from '../transmission';
 import { EPOCH_SLOT, MAX_MAPPED_BLOCKS, ReadMap, ZERO_ENTRY } from './read-map';
 import { RELAY_CONTROL, Relay, type RelayNative } from './relay';
@@ -48,6 +51,9 @@ const THREAD_READ_MAX = 4 * 1024 * 1024;
 
 const WIRE: WireConstants = {
   requestMagic: REQUEST_MAGIC,
+  requestHeaderBytes: REQUEST_HEADER_BYTES,
+  simpleReplyBytes: SIMPLE_REPLY_BYTES,
+  dataChunkPrefix: DATA_CHUNK_PREFIX,
   simpleReplyMagic: SIMPLE_REPLY_MAGIC,
   structuredReplyMagic: STRUCTURED_REPLY_MAGIC,
   cmdRead: CMD.READ,

@@ -53,6 +53,10 @@ export interface RelayWorkerData {
 /** The protocol numbers this thread needs (from nbd/constants.ts and read-map.ts). */
 export interface WireConstants {
   requestMagic: number;
+  /** A request header, a simple reply, and a one-chunk structured read reply before its data. */
+  requestHeaderBytes: number;
+  simpleReplyBytes: number;
+  dataChunkPrefix: number;
   simpleReplyMagic: number;
   structuredReplyMagic: number;
   cmdRead: number;
@@ -123,7 +127,6 @@ const FIONREAD = 0x541b;
 const F_GETFL = 3;
 const F_SETFL = 4;
 const O_NONBLOCK = 0x800;
-const HEADER_BYTES = 28;
 /**
  * A receive slot: shared memory the event loop parses passed-up requests
  * from in place. Slots are reused (no allocation, no page faults, nothing
@@ -177,7 +180,7 @@ function serve(data: RelayWorkerData): void {
   const eventBuf = Buffer.alloc(8);
   const countBuf = Buffer.alloc(4);
   // Room for a reply header (simple 16 or structured 28 bytes) and the longest read; kept for the next connection.
-  threadOut ??= Buffer.allocUnsafeSlow(32 + w.maxRead);
+  threadOut ??= Buffer.allocUnsafeSlow(Math.max(w.simpleReplyBytes, w.dataChunkPrefix) + w.maxRead);
   const out = threadOut;
   const outAddress = Number(koffi.address(out));
   const iov = Buffer.alloc(16); // the length's high half stays 0
@@ -385,9 +388,9 @@ function serve(data: RelayWorkerData): void {
     }
     // A long structured read over zeros is answered with hole chunks: the event loop's Transmission does that.
     if (zeros && data.structured && length >= w.sparseReadMin && !(flags & w.flagDf)) return false;
-    const prefix = data.structured ? 28 : 16;
+    const prefix = data.structured ? w.dataChunkPrefix : w.simpleReplyBytes;
     // Asked only when the page cache misses (an ioctl).
-    const wait = () => alone(at + HEADER_BYTES);
+    const wait = () => alone(at + w.requestHeaderBytes);
     // Physically contiguous blocks are read with one call.
     let runStart = -1;
     let runPosition = 0;
@@ -452,7 +455,7 @@ function serve(data: RelayWorkerData): void {
         passLeft -= take;
         continue;
       }
-      if (have - pos < HEADER_BYTES) break;
+      if (have - pos < w.requestHeaderBytes) break;
       if (input.readUInt32BE(pos) !== w.requestMagic) {
         passAll = true;
         continue;
@@ -464,11 +467,11 @@ function serve(data: RelayWorkerData): void {
       // A reply that cannot be sent now is not made: the client must read what waits first.
       if (type === w.cmdRead && sendQueue.length > 0) break;
       if (type === w.cmdRead && readHere(pos, flags, offset, length)) {
-        pos += HEADER_BYTES;
+        pos += w.requestHeaderBytes;
         continue;
       }
       passed++;
-      passLeft = HEADER_BYTES + (type === w.cmdWrite ? length : 0);
+      passLeft = w.requestHeaderBytes + (type === w.cmdWrite ? length : 0);
     }
     // The start of a header that is not all here yet stays: in the next slot if this one went up, else at the front.
     const before = input;
@@ -523,7 +526,7 @@ function serve(data: RelayWorkerData): void {
       if (closed !== null) break;
       // Requests left while replies waited (or while no slot was free): their turn now.
       unstarve();
-      if (sendQueue.length === 0 && starved === null && have >= HEADER_BYTES) parse();
+      if (sendQueue.length === 0 && starved === null && have >= w.requestHeaderBytes) parse();
       if (ending && sendQueue.length === 0) {
         // What was queued went out: close our sending side, then wait (bounded) for the client to close.
         if (!shutDown) shutdown(sock, SHUT_WR);
