@@ -1,6 +1,7 @@
-/** Prometheus metrics: operations, latencies, errors by code, pool space, connections. */
+/** Prometheus metrics: operations, latencies, errors by code, pool space, connections, NBD threads. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Pool } from '../engine';
+import type { NbdServer } from '../nbd';
 import type { SessionRegistry } from '../nbd/sessions';
 
 export class AgentMetrics {
@@ -68,6 +69,36 @@ export class AgentMetrics {
       registers: [this.registry],
       collect() {
         this.set(pool.blockSize);
+      },
+    });
+  }
+
+  /** The NBD server's transmission threads (relay/threads.ts), from when the server starts. */
+  watchNbd(nbd: Pick<NbdServer, 'threadStats'>): void {
+    new Gauge({
+      name: 'snapsync_nbd_threads',
+      help: 'NBD transmission threads started (serving a connection or kept ready)',
+      registers: [this.registry],
+      collect() {
+        this.set(nbd.threadStats().threads);
+      },
+    });
+    new Gauge({
+      name: 'snapsync_nbd_thread_connections',
+      help: 'NBD connections a transmission thread serves now (the others are on the event loop)',
+      registers: [this.registry],
+      collect() {
+        this.set(nbd.threadStats().connections);
+      },
+    });
+    new Counter({
+      name: 'snapsync_nbd_thread_reads_total',
+      help: 'NBD reads a transmission thread answered itself from the data file (not through the event loop)',
+      registers: [this.registry],
+      collect() {
+        // The server keeps the running total; a counter cannot be set, so it is rebuilt from it.
+        this.reset();
+        this.inc(nbd.threadStats().reads);
       },
     });
   }

@@ -5,7 +5,8 @@
  * IN_USE naming the session, and nothing changes; with force the client is
  * drained and disconnected (NBD_ESHUTDOWN), its acknowledged writes are in the
  * safety snapshot, and none of its later requests reaches any container.
- * Attachments show in sessions, describe, ls and /metrics.
+ * Attachments show in sessions, describe, ls and /metrics, and so do the
+ * transmission threads that serve reading clients.
  */
 import * as assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
@@ -190,6 +191,41 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual((await client.call('sessions', { container: target })).sessions, []);
     assert.equal((await client.call('describe', { container: target })).sessions, undefined);
+  });
+
+  it('/metrics shows the transmission threads: a reading client moves to one, its reads are counted there', async () => {
+    const { src } = await disks();
+    const metric = async (name: string): Promise<number> => {
+      const text = await (
+        await fetch(`${agent.url.replace('ws', 'http')}/metrics`, {
+          headers: { authorization: `Bearer ${agent.token}` },
+        })
+      ).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      assert.ok(line, `${name} in /metrics`);
+      return Number(line.slice(name.length + 1));
+    };
+    const readsBefore = await metric('snapsync_nbd_thread_reads_total');
+    const { client: reader } = await RawClient.open(nbdPort, `${src}@s1`, { structured: false });
+    // The first read moves the connection; the thread answers later ones once it knows their addresses.
+    let reads = readsBefore;
+    for (let i = 0; i < 50 && reads === readsBefore; i++) {
+      assert.ok((await readVia(reader, 0, BS)).equals(Buffer.alloc(BS, 0xaa)), "the snapshot's bytes");
+      reads = await metric('snapsync_nbd_thread_reads_total');
+    }
+    assert.ok(reads > readsBefore, 'reads answered by a thread are counted');
+    assert.equal(await metric('snapsync_nbd_thread_connections'), 1);
+    assert.ok((await metric('snapsync_nbd_threads')) >= 1);
+    reader.disconnect();
+    await reader.closed;
+    let serving = 1;
+    for (let i = 0; i < 200 && serving !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      serving = await metric('snapsync_nbd_thread_connections');
+    }
+    assert.equal(serving, 0, 'the thread let the connection go');
+    // A total: the reads of a connection that went stay counted.
+    assert.ok((await metric('snapsync_nbd_thread_reads_total')) >= reads);
   });
 
   it('deleting a snapshot a reader has open goes ahead: its name is free, the reader reads the old data exactly, the space is freed when it goes', async () => {

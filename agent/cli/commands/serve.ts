@@ -193,6 +193,7 @@ export const serve: CommandModule<object, ServeArgs> = {
         sessions,
       });
       nbd = nbdAt ? await startNbd(pool, nbdAt, logger, sessions) : null;
+      if (nbd) running.agent.metrics.watchNbd(nbd);
     } catch (err) {
       // Startup failed half way (a port in use): release the pool so the process can exit.
       await (running ? running.stop() : pool.close());
