@@ -1,7 +1,8 @@
 /**
  * Bytes received and not yet parsed. The handshake waits on it (`need`), the
  * transmission loop parses from it synchronously. Views are zero-copy unless
- * the bytes straddle received chunks, then they are coalesced once.
+ * the bytes straddle received chunks (reads that landed side by side in one
+ * buffer are one chunk), then they are coalesced once.
  */
 import { NbdError } from './errors';
 
@@ -16,7 +17,16 @@ export class ByteQueue {
 
   push(data: Buffer): void {
     if (data.length === 0) return;
-    this.chunks.push(data);
+    const last = this.chunks[this.chunks.length - 1];
+    // A read that landed right after the previous one in the same memory (arena reads) extends its
+    // chunk: a payload that came in several reads is then one view, taken without a copy.
+    if (last && last.buffer === data.buffer && last.byteOffset + last.length === data.byteOffset)
+      this.chunks[this.chunks.length - 1] = Buffer.from(
+        data.buffer,
+        last.byteOffset,
+        last.length + data.length,
+      );
+    else this.chunks.push(data);
     this.length += data.length;
     const w = this.waiter;
     if (w && this.length >= w.bytes) {
@@ -82,6 +92,15 @@ export class ByteQueue {
       this.consume(take);
     }
     return scratch.subarray(0, bytes);
+  }
+
+  /** Consumes the next `bytes` bytes and returns them as a view when one received chunk holds them all; else null (nothing consumed). */
+  takeWhole(bytes: number): Buffer | null {
+    const first = this.chunks[0];
+    if (bytes === 0 || first === undefined || first.length - this.head < bytes) return null;
+    const view = first.subarray(this.head, this.head + bytes);
+    this.consume(bytes);
+    return view;
   }
 
   /** Whether unconsumed bytes still live in `memory` (so it must not be overwritten). */

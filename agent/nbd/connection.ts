@@ -20,21 +20,25 @@ const MIN_READ_BYTES = 64 * 1024;
 const MAX_ARENAS = 4;
 
 /**
- * Where the next read goes. Everything parsed from a read is used before the
- * parser returns, so an arena is reused as soon as the queue holds none of
- * its bytes; big buffers are not allocated per read (each costs ~0.1 ms).
+ * Where the next read goes. An arena is reused once the queue holds none of
+ * its bytes and none of them is lent out (a WRITE's payload, read by the
+ * device write until it completes: lent rather than copied, a copy of 1 MiB
+ * costs about as much as the rest of the request on the event loop); big
+ * buffers are not allocated per read (each costs ~0.1 ms).
  */
 class Arenas {
   private readonly all: Buffer[] = [Buffer.allocUnsafe(ARENA_BYTES)];
   private current = this.all[0]!;
   private used = 0;
+  /** Views lent out, by the arena memory they lie in. */
+  private readonly lent = new Map<ArrayBufferLike, number>();
 
   constructor(private readonly queue: ByteQueue) {}
 
   next(): Buffer {
-    if (!this.queue.holds(this.current.buffer)) this.used = 0;
+    if (!this.busy(this.current)) this.used = 0;
     else if (this.current.length - this.used < MIN_READ_BYTES) {
-      const free = this.all.find((a) => a !== this.current && !this.queue.holds(a.buffer));
+      const free = this.all.find((a) => a !== this.current && !this.busy(a));
       this.current = free ?? Buffer.allocUnsafe(ARENA_BYTES);
       if (!free && this.all.length < MAX_ARENAS) this.all.push(this.current);
       this.used = 0;
@@ -45,6 +49,25 @@ class Arenas {
   filled(bytes: number): void {
     this.used += bytes;
   }
+
+  /** Keeps `view`'s bytes from being overwritten until the returned release runs; null if no arena holds it. */
+  lend(view: Buffer): (() => void) | null {
+    const memory = view.buffer;
+    if (memory !== this.current.buffer && !this.all.some((a) => a.buffer === memory)) return null;
+    this.lent.set(memory, (this.lent.get(memory) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.lent.get(memory)! - 1;
+      if (left === 0) this.lent.delete(memory);
+      else this.lent.set(memory, left);
+    };
+  }
+
+  private busy(arena: Buffer): boolean {
+    return this.lent.has(arena.buffer) || this.queue.holds(arena.buffer);
+  }
 }
 
 /**
@@ -54,11 +77,10 @@ class Arenas {
  * the socket's handle, which Node does not document: if it is not there, the
  * plain socket is used as is.
  */
-function withArenaReads(socket: net.Socket, queue: ByteQueue, onData: (data: Buffer) => void): net.Socket {
+function withArenaReads(socket: net.Socket, arenas: Arenas, onData: (data: Buffer) => void): net.Socket {
   const internal = socket as unknown as { _handle?: unknown };
   const handle = internal._handle;
   if (!handle) return socket;
-  const arenas = new Arenas(queue);
   internal._handle = null;
   const fast = new NetSocket({
     handle,
@@ -106,6 +128,8 @@ export class NbdConnection {
   };
 
   readonly socket: net.Socket;
+  /** Where the kernel puts received bytes (arena reads), or null ('data' events: Node's buffers). */
+  private readonly arenas: Arenas | null;
 
   /** `arenaReads`: the socket was accepted paused and will never be upgraded to TLS. */
   constructor(
@@ -123,7 +147,8 @@ export class NbdConnection {
           : `unix:${accepted.localAddress ?? 'socket'}`;
     // Room for whole large read replies (send-buffer.ts); TCP sizes its own.
     if (accepted.remoteAddress === undefined) raiseSendBuffer(accepted);
-    this.socket = arenaReads ? withArenaReads(accepted, this.queue, this.onData) : accepted;
+    this.arenas = arenaReads ? new Arenas(this.queue) : null;
+    this.socket = this.arenas ? withArenaReads(accepted, this.arenas, this.onData) : accepted;
     this.remote = remote;
     this.stream = this.socket;
     this.socket.setNoDelay(true);
@@ -194,6 +219,15 @@ export class NbdConnection {
   uncork(): void {
     if (this.transport) this.transport.uncork();
     else this.stream.uncork();
+  }
+
+  /**
+   * Received bytes (a view the queue just gave) kept as they are until the
+   * returned release runs, so a WRITE's payload need not be copied; null
+   * where they are not in this connection's receive arenas (then copy them).
+   */
+  lendReceived(view: Buffer): (() => void) | null {
+    return this.arenas?.lend(view) ?? null;
   }
 
   /** Switches to TLS right after the STARTTLS acknowledgement was written. */

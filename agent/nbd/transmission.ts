@@ -349,24 +349,41 @@ export class Transmission {
       else this.send(simpleReply(handle, 0));
       return;
     }
-    // The payload outlives this parse (the write completes later): it gets a buffer of its own.
+    // The payload outlives this parse (the write completes later). Whole in one receive arena, the
+    // arena lends it until then; otherwise (straddling two reads, a TLS or relayed connection) it is copied.
+    const whole = q.takeWhole(length);
+    const lent = whole && this.conn.lendReceived(whole);
+    if (whole && lent) {
+      this.writeLater(handle, flags, offset, { data: whole, release: lent });
+      return;
+    }
     const data = this.buffers.get(length);
-    const view = q.takeTransient(length, data);
-    if (view.buffer !== data.buffer || view.byteOffset !== data.byteOffset) view.copy(data);
-    this.writeLater(handle, flags, offset, data.subarray(0, length));
+    if (whole) whole.copy(data);
+    else q.takeTransient(length, data);
+    this.writeLater(handle, flags, offset, this.owned(data.subarray(0, length)));
   }
 
-  private ownCopy(view: Buffer): Buffer {
+  private ownCopy(view: Buffer): { data: Buffer; release: () => void } {
     const data = this.buffers.get(view.length);
     view.copy(data);
-    return data.subarray(0, view.length);
+    return this.owned(data.subarray(0, view.length));
   }
 
-  private writeLater(handle: Buffer, flags: number, offset: number, data: Buffer): void {
+  /** A payload in a buffer of `buffers`, given back once the write completed. */
+  private owned(data: Buffer): { data: Buffer; release: () => void } {
+    return { data, release: () => this.buffers.release(data) };
+  }
+
+  private writeLater(
+    handle: Buffer,
+    flags: number,
+    offset: number,
+    payload: { data: Buffer; release: () => void },
+  ): void {
+    const { data, release } = payload;
     const done = data.length > 0 ? this.backend.write(offset, data) : Promise.resolve();
     this.runWrite(handle, flags, done);
-    const recycle = () => this.buffers.release(data);
-    done.then(recycle, recycle);
+    done.then(release, release);
   }
 
   private trim(handle: Buffer, flags: number, offset: number, length: number, size: number): void {

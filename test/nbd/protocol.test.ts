@@ -401,6 +401,29 @@ describe('nbd protocol', function () {
       await client.closed;
     });
 
+    it('large writes still in flight keep their payloads: 40 writes sent at once, the device slowed, land exactly', async () => {
+      // Payloads of large writes are lent from the receive arenas, not copied; an arena must not take new
+      // bytes while a write still reads from it. Short device writes (64 KiB per system call) keep the
+      // writes in flight while the rest arrives.
+      s.pool.createContainer({ name: 'lent', type: 'vdisk', size: 64 * MiB });
+      const { client } = await RawClient.open(port, 'lent');
+      const writes = Array.from({ length: 40 }, (_, i) => {
+        const length = MiB + (i % 5) * 96 * KiB - (i % 3) * 512;
+        return { offset: i * ((3 * MiB) / 2), data: patternBytes(length, 100 + i) };
+      });
+      s.pool.device.setFaultInjector((op) => (op === 'write' ? 64 * KiB : undefined));
+      try {
+        for (const w of writes) client.request(CMD.WRITE, 0, w.offset, w.data.length, w.data);
+        for (const _ of writes) assert.equal((await client.reply()).error, 0);
+      } finally {
+        s.pool.device.setFaultInjector(null);
+      }
+      for (const [i, w] of writes.entries())
+        assert.ok(s.pool.read('lent', w.offset, w.data.length).equals(w.data), `write ${i} landed exactly`);
+      client.disconnect();
+      await client.closed;
+    });
+
     it('a client that vanishes mid-write loses nothing it flushed', async () => {
       s.pool.createContainer({ name: 'vanish', type: 'vdisk', size: SIZE });
       const { client } = await RawClient.open(port, 'vanish');

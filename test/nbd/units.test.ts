@@ -46,6 +46,24 @@ describe('nbd units', () => {
     await assert.rejects(q.need(3), (err) => isNbdError(err, 'CONNECTION_CLOSED'));
   });
 
+  it('ByteQueue: reads that landed side by side in one buffer are one chunk, taken whole without a copy', () => {
+    const q = new ByteQueue();
+    const arena = Buffer.alloc(64);
+    arena.write('0123456789abcdef');
+    q.push(arena.subarray(0, 3));
+    q.push(arena.subarray(3, 10));
+    q.push(Buffer.alloc(4, 'x')); // other memory: a chunk of its own
+    assert.equal(q.take(1).toString(), '0');
+    const whole = q.takeWhole(9);
+    assert.ok(whole, 'one view across both reads');
+    assert.equal(whole.toString(), '123456789');
+    assert.equal(whole.buffer, arena.buffer, 'a view of the arena, not a copy');
+    q.push(arena.subarray(10, 12));
+    assert.equal(q.takeWhole(6), null, 'straddles two buffers: nothing taken');
+    assert.equal(q.length, 6);
+    assert.equal(q.takeTransient(6, Buffer.alloc(8)).toString(), 'xxxxab');
+  });
+
   it('maps engine and NBD errors to wire errnos', () => {
     const engine = (code: ConstructorParameters<typeof SnapsyncError>[0]) => new SnapsyncError(code, 'x');
     assert.equal(toNbdErrno(engine('OUT_OF_RANGE')), NBD_ERR.EINVAL);
