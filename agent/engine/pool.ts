@@ -283,6 +283,7 @@ export class Pool {
     if (core.closed) return;
     // Nothing may still be on the threadpool when the data file closes.
     await core.io.quiesce();
+    await core.autoCommit;
     if (core.closed) return;
     let failure: unknown = null;
     try {
