@@ -41,8 +41,8 @@ export interface MutationOptions {
  * and on the event loop every client and the API would wait for it).
  */
 const AUTO_COMMIT_ENTRIES = 65536;
-/** Staged entries above which the commit is made at once (writes outran the background one): the batch stays bounded. */
-const FORCED_COMMIT_ENTRIES = 4 * AUTO_COMMIT_ENTRIES;
+/** Times the threshold above which the commit is made at once (writes outran the background one): the batch stays bounded. */
+const FORCED_COMMIT_FACTOR = 4;
 
 /** Thrown by `commit` during a rehearsal: the rehearsed operation would have committed part way. */
 class RehearsalCommit extends Error {}
@@ -113,7 +113,7 @@ export class EngineCore implements IoContext {
   afterWrite(): void {
     if (this.batch.mapOps.size === 0) return;
     const entries = this.batch.entryCount;
-    if (entries > (FORCED_COMMIT_ENTRIES / AUTO_COMMIT_ENTRIES) * this.autoCommitEntries) this.commit();
+    if (entries > FORCED_COMMIT_FACTOR * this.autoCommitEntries) this.commit();
     else if (entries > this.autoCommitEntries) this.commitInBackground();
   }
 
