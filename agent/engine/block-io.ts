@@ -14,6 +14,7 @@
  * and one device call per physically contiguous run.
  */
 
+import { giveBlockBuffers, takeBlockBuffer } from './copy-up-buffers';
 import { FROZEN_TABLE } from './errors';
 import type { IoTracker } from './io-tracker';
 import { CHUNK_BLOCKS, CHUNK_SHIFT } from './presence';
@@ -158,7 +159,8 @@ export interface WriteRun {
  * new blocks are allocated (already taken from the space map), what copy-up
  * reads must fill first, and the device writes. `finish` stages the map
  * entries and may only run once every device write completed; `abandon`
- * gives the new blocks back.
+ * gives the new blocks back. Either gives the copy-up buffers back for reuse
+ * (copy-up-buffers.ts), so neither may run while a device I/O uses them.
  */
 export interface WritePlan {
   copyUps: CopyUp[];
@@ -195,9 +197,11 @@ export function planWrite(ctx: IoContext, table: TableState, offset: number, dat
     if (physical === ZERO_BLOCK) {
       physical = newBlocks[next++]!;
       if (seg.length < bs) {
-        // Copy-up: the new block starts as what the table reads there now.
-        const whole = Buffer.alloc(bs);
-        copyUps.push({ source: oldPhysical(ctx, table, seg.block), into: whole, bytes, at: seg.inBlock });
+        // Copy-up: the new block starts as what the table reads there now (a read fills all of it).
+        const whole = takeBlockBuffer(bs);
+        const source = oldPhysical(ctx, table, seg.block);
+        if (source === ZERO_BLOCK) whole.fill(0);
+        copyUps.push({ source, into: whole, bytes, at: seg.inBlock });
         bytes = whole;
         inBlock = 0;
       }
@@ -216,10 +220,17 @@ export function planWrite(ctx: IoContext, table: TableState, offset: number, dat
       writes.push(pending);
     }
   }
+  // Once: a buffer given back twice could be handed to two writes at once.
+  let buffersKept = copyUps.length > 0;
+  const giveBuffersBack = () => {
+    if (buffersKept) giveBlockBuffers(copyUps.map((c) => c.into));
+    buffersKept = false;
+  };
   return {
     copyUps,
     writes,
     finish: () => {
+      giveBuffersBack();
       ctx.io.unwritten.delete(runs);
       let n = 0;
       for (const seg of segments) {
@@ -228,6 +239,7 @@ export function planWrite(ctx: IoContext, table: TableState, offset: number, dat
       ctx.batch.allocated.push(...runs);
     },
     abandon: () => {
+      giveBuffersBack();
       ctx.io.unwritten.delete(runs);
       ctx.space.giveBack(runs);
     },
