@@ -1,7 +1,10 @@
 /**
  * dirty-pages.ts: when the event loop may write into the page cache. The
- * kernel throttles writers past halfway between its background and foreground
- * dirty limits; the agent writes on the event loop only below half of that.
+ * kernel throttles writers past "freerun", halfway between its background and
+ * foreground dirty limits; the agent writes on the event loop only below
+ * that, less what a fast writer dirties between two samples, and, in a
+ * memory-limited cgroup v2 (whose limits the kernel does not publish), below
+ * half of the cgroup's estimated freerun.
  */
 import * as assert from 'node:assert/strict';
 import {
@@ -12,10 +15,14 @@ import {
 } from '../../agent/engine/store/dirty-pages';
 
 const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
 const host = (over: Partial<DirtyInputs> = {}): DirtyInputs => ({
   dirty: 0,
   writeback: 0,
-  available: 20 * GiB,
+  threshold: 4 * GiB,
+  backgroundThreshold: 2 * GiB,
+  cgroupLimit: null,
+  cgroupDirty: 0,
   ratio: 20,
   backgroundRatio: 10,
   bytes: 0,
@@ -24,22 +31,41 @@ const host = (over: Partial<DirtyInputs> = {}): DirtyInputs => ({
 });
 
 describe('dirty pages: may the event loop write?', () => {
-  it('ratios: headroom is half of freerun (halfway between 10% and 20% of available memory), less dirty and writeback', () => {
-    // freerun = (4 GiB + 2 GiB) / 2 = 3 GiB; half of it 1.5 GiB.
-    assert.equal(dirtyHeadroom(host()), 1.5 * GiB);
-    assert.equal(dirtyHeadroom(host({ dirty: GiB, writeback: 0.25 * GiB })), 0.25 * GiB);
-    assert.ok(dirtyHeadroom(host({ dirty: GiB, writeback: GiB })) < 0, 'past half of freerun: not low');
+  it("the kernel's own limits: headroom is freerun less an eighth of it, less dirty and writeback", () => {
+    // freerun = (4 GiB + 2 GiB) / 2 = 3 GiB; margin 384 MiB.
+    assert.equal(dirtyHeadroom(host()), 3 * GiB - 384 * MiB);
+    assert.equal(dirtyHeadroom(host({ dirty: GiB, writeback: GiB })), GiB - 384 * MiB);
+    assert.ok(
+      dirtyHeadroom(host({ dirty: 2 * GiB, writeback: 0.7 * GiB })) < 0,
+      'within the margin of freerun: not low',
+    );
   });
 
-  it('vm.dirty_bytes / dirty_background_bytes win over the ratios when set', () => {
-    const small = host({ bytes: 400 * 1024 ** 2, backgroundBytes: 200 * 1024 ** 2 });
-    assert.equal(dirtyHeadroom(small), 150 * 1024 ** 2);
-    assert.ok(dirtyHeadroom({ ...small, dirty: 160 * 1024 ** 2 }) < 0);
+  it('small limits keep a margin of at least 256 MiB', () => {
+    const small = host({ threshold: 400 * MiB, backgroundThreshold: 200 * MiB });
+    assert.equal(dirtyHeadroom(small), 300 * MiB - 256 * MiB);
+    assert.ok(dirtyHeadroom({ ...small, dirty: 50 * MiB }) < 0);
+  });
+
+  it("a cgroup v2 memory limit: the cgroup's dirty pages stay below half of its estimated freerun", () => {
+    // 2 GiB limit: 20% and 10% of it, freerun 307 MiB, half of it about 154 MiB.
+    const limited = host({ cgroupLimit: 2 * GiB });
+    assert.ok(Math.abs(dirtyHeadroom(limited) - 0.075 * 2 * GiB) < 1);
+    assert.ok(dirtyHeadroom({ ...limited, cgroupDirty: 160 * MiB }) < 0, "past half of the cgroup's freerun");
+    // vm.dirty_bytes set: the cgroup's limits are those bytes.
+    assert.equal(
+      dirtyHeadroom(host({ cgroupLimit: 2 * GiB, bytes: 400 * MiB, backgroundBytes: 200 * MiB })),
+      150 * MiB,
+    );
   });
 
   it('reads this host, and says "not low" when /proc cannot be read', () => {
     const inputs = readDirtyInputs();
-    assert.ok(inputs.available > 0 && inputs.ratio + inputs.bytes > 0, JSON.stringify(inputs));
+    assert.ok(
+      inputs.threshold > inputs.backgroundThreshold && inputs.backgroundThreshold > 0,
+      JSON.stringify(inputs),
+    );
+    assert.ok(inputs.threshold % 4096 === 0, 'whole pages');
     const failing = new DirtyPages(() => {
       throw new Error('no /proc');
     });

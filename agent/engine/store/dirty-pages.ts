@@ -5,54 +5,123 @@
  * balance_dirty_pages: past the "freerun" level (halfway between the
  * background and the foreground dirty limits) the kernel throttles writers,
  * and with a stuck disk it would hold the agent's only thread, its WebSocket
- * API and /healthz included, indefinitely. Below half of that level the
- * kernel never throttles, so the event loop may write.
+ * API and /healthz included, indefinitely.
  *
- * Sampled from /proc/meminfo and /proc/sys/vm at most every SAMPLE_MS (one
- * small read, ~20 µs), not per write. Where those files cannot be read the
- * answer is "not low": writes then go to the threadpool, as before.
- * Approximate by design (the kernel's dirtyable memory is close to
- * MemAvailable; a memory cgroup may have lower limits): the 1 ms stall check
- * in BlockDevice stays as the second guard.
+ * The global limits are the kernel's own, as it uses them now
+ * (`nr_dirty_threshold`, `nr_dirty_background_threshold` in /proc/vmstat),
+ * so the margin below freerun only covers what a fast writer dirties
+ * between two samples (SAMPLE_MARGIN). A cgroup v2 memory limit on the
+ * agent's cgroup gives the kernel a second, smaller domain whose limits it
+ * does not publish: there the estimate from the limit and vm.dirty_* keeps a
+ * margin of half, as the global estimate used to (the limits were guessed
+ * from MemAvailable, which left the event loop writing only up to a quarter
+ * of what the kernel allows, and 4 disks' cold writes went through the
+ * threadpool for most of a run).
+ *
+ * Sampled at most every SAMPLE_MS (a few small reads, about 0.1 ms), not
+ * per write. Where /proc cannot be read the answer is "not low": writes then go
+ * to the threadpool, as before. The 1 ms stall check in BlockDevice stays as
+ * the second guard.
  */
 import * as fs from 'node:fs';
+import { libcFunction } from '../../native/libc';
 
 const SAMPLE_MS = 100;
+/** Bytes a writer may dirty between two samples: at most the freerun level's eighth, at least this. */
+const SAMPLE_MARGIN = 256 * 1024 * 1024;
 
-/** The fields of /proc/meminfo used, in bytes. */
+/** The fields used, in bytes (counts of pages already multiplied out). */
 export interface DirtyInputs {
+  /** nr_dirty + nr_writeback: the host's dirty and under-writeback page cache. */
   dirty: number;
   writeback: number;
-  available: number;
-  /** vm.dirty_ratio / vm.dirty_background_ratio (percent), or the _bytes forms when set (non-zero). */
+  /** nr_dirty_threshold / nr_dirty_background_threshold: the kernel's global limits now. */
+  threshold: number;
+  backgroundThreshold: number;
+  /** The agent's cgroup v2 memory.max (bytes), or null when it has none (cgroup v1: no per-cgroup throttling). */
+  cgroupLimit: number | null;
+  /** The cgroup's file_dirty + file_writeback (memory.stat); 0 without a limit. */
+  cgroupDirty: number;
+  /** vm.dirty_ratio / dirty_background_ratio (percent), or the _bytes forms when set (non-zero): the cgroup's limits. */
   ratio: number;
   backgroundRatio: number;
   bytes: number;
   backgroundBytes: number;
 }
 
-/** Bytes of dirty + writeback pages up to which the kernel cannot throttle a writer (with a margin of half). */
+/** Bytes of dirty + writeback pages still allowed before a writer could be throttled (negative: past that). */
 export function dirtyHeadroom(i: DirtyInputs): number {
-  const limit = i.bytes > 0 ? i.bytes : (i.available * i.ratio) / 100;
-  const background = i.backgroundBytes > 0 ? i.backgroundBytes : (i.available * i.backgroundRatio) / 100;
-  const freerun = (limit + background) / 2;
-  return freerun / 2 - (i.dirty + i.writeback);
+  const freerun = (i.threshold + i.backgroundThreshold) / 2;
+  const global = freerun - Math.max(freerun / 8, SAMPLE_MARGIN) - (i.dirty + i.writeback);
+  if (i.cgroupLimit === null) return global;
+  const limit = i.bytes > 0 ? i.bytes : (i.cgroupLimit * i.ratio) / 100;
+  const background = i.backgroundBytes > 0 ? i.backgroundBytes : (i.cgroupLimit * i.backgroundRatio) / 100;
+  return Math.min(global, (limit + background) / 4 - i.cgroupDirty);
 }
 
-function meminfoBytes(text: string, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
-  if (!m) throw new Error(`/proc/meminfo has no ${field}`);
-  return Number(m[1]) * 1024;
+function field(text: string, name: string, file: string): number {
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  if (!m) throw new Error(`${file} has no ${name}`);
+  return Number(m[1]);
 }
 
 const vm = (name: string) => Number(fs.readFileSync(`/proc/sys/vm/${name}`, 'utf8').trim());
 
-export function readDirtyInputs(): DirtyInputs {
-  const meminfo = fs.readFileSync('/proc/meminfo', 'utf8');
+let ownCgroup: string | null | undefined;
+
+/** The agent's cgroup v2 directory, or null (cgroup v1, or not Linux); looked up once. */
+function cgroupDir(): string | null {
+  if (ownCgroup !== undefined) return ownCgroup;
+  ownCgroup = null;
+  const line = fs
+    .readFileSync('/proc/self/cgroup', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('0::'));
+  if (line) ownCgroup = `/sys/fs/cgroup${line.slice(3)}`;
+  return ownCgroup;
+}
+
+/** memory.max and the dirty bytes of the agent's cgroup v2, or no limit. */
+function cgroupMemory(dir: string | null): { limit: number | null; dirty: number } {
+  if (dir === null) return { limit: null, dirty: 0 };
+  let max: string;
+  try {
+    max = fs.readFileSync(`${dir}/memory.max`, 'utf8').trim();
+  } catch {
+    return { limit: null, dirty: 0 };
+  }
+  if (max === 'max') return { limit: null, dirty: 0 };
+  const stat = fs.readFileSync(`${dir}/memory.stat`, 'utf8');
+  const dirty = field(stat, 'file_dirty', 'memory.stat') + field(stat, 'file_writeback', 'memory.stat');
+  return { limit: Number(max), dirty };
+}
+
+/** _SC_PAGESIZE on Linux. */
+const SC_PAGESIZE = 30;
+let pageBytes: number | undefined;
+
+/**
+ * The page size /proc/vmstat counts in. Without koffi, 4096: where pages are
+ * larger every figure is then scaled down alike and only the fixed margin
+ * grows, so the answer errs towards "not low".
+ */
+function pageSize(): number {
+  pageBytes ??= Number(libcFunction('long sysconf(int)')?.(SC_PAGESIZE) ?? 4096) || 4096;
+  return pageBytes;
+}
+
+export function readDirtyInputs(cgroup: string | null = cgroupDir()): DirtyInputs {
+  const vmstat = fs.readFileSync('/proc/vmstat', 'utf8');
+  const page = pageSize();
+  const pages = (name: string) => field(vmstat, name, '/proc/vmstat') * page;
+  const memory = cgroupMemory(cgroup);
   return {
-    dirty: meminfoBytes(meminfo, 'Dirty'),
-    writeback: meminfoBytes(meminfo, 'Writeback'),
-    available: meminfoBytes(meminfo, 'MemAvailable'),
+    dirty: pages('nr_dirty'),
+    writeback: pages('nr_writeback'),
+    threshold: pages('nr_dirty_threshold'),
+    backgroundThreshold: pages('nr_dirty_background_threshold'),
+    cgroupLimit: memory.limit,
+    cgroupDirty: memory.dirty,
     ratio: vm('dirty_ratio'),
     backgroundRatio: vm('dirty_background_ratio'),
     bytes: vm('dirty_bytes'),
