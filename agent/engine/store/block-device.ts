@@ -9,8 +9,9 @@
  * finished here, unseen by the engine; one that stops making progress is
  * IO_ERROR.
  *
- * `writeAsync` does the same on libuv's threadpool (fs.writev), so several
- * callers keep several disk I/Os in flight; `readAsync` too, except for what
+ * `writeAsync` does the same on libuv's threadpool (fs.writev), at most
+ * two at once for a regular file, whose inode lock lets one run at a time
+ * anyway (write-lanes.ts); `readAsync` too, except for what
  * the page cache holds: that is read on the event loop (`readNow`), with
  * RWF_NOWAIT where the host has it (nowait-read.ts), so such a read does
  * not wait for a disk read. Small writes may run on the event
@@ -23,6 +24,7 @@ import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
 import { DirtyPages } from './dirty-pages';
 import { type NowaitRead, nowaitReader, WOULD_BLOCK } from './nowait-read';
+import { WriteLanes } from './write-lanes';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
 
@@ -50,6 +52,9 @@ const NOWAIT_MISS_BACKOFF = 16;
  */
 const SLOW_WRITE_MICROS = 1000;
 const SLOW_WRITE_BACKOFF = 256;
+
+/** Threadpool writes of a data file at once (write-lanes.ts: its inode lock lets one run at a time). */
+const FILE_WRITE_LANES = 2;
 
 /**
  * Called before every device operation; throw an errno-style error to inject a
@@ -97,13 +102,17 @@ export class BlockDevice {
   private fileBytes: number;
   /** Page-cache-only reads of the data file, or null where the host has none (then event-loop reads are timed). */
   private readonly nowait: NowaitRead | null;
+  /** Limits threadpool writes of a regular file; null for a block device (no inode lock on its writes). */
+  private readonly lanes: WriteLanes | null;
 
   constructor(path: string, blockSize: number, flags: 'r+' | 'w+' = 'r+') {
     this.path = path;
     this.blockSize = blockSize;
     try {
       this.fd = fs.openSync(path, flags);
-      this.fileBytes = fs.fstatSync(this.fd).size;
+      const st = fs.fstatSync(this.fd);
+      this.fileBytes = st.size;
+      this.lanes = st.isBlockDevice() ? null : new WriteLanes(FILE_WRITE_LANES);
     } catch (err) {
       throw IO_ERROR('open data device', err, { path });
     }
@@ -315,19 +324,24 @@ export class BlockDevice {
     if (this.threadpoolWrites > 0) this.threadpoolWrites--;
     const w = this.placeWrite(block, offset, parts);
     try {
-      const limit = this.writeFault(w);
-      let done = await writevAt(this.fd, limit < w.length ? truncate(parts, limit) : parts, w.start);
-      const all = done < w.length ? Buffer.concat(parts) : null;
-      while (all !== null && done < w.length) {
-        const piece = all.subarray(done, done + Math.min(w.length - done, limit));
-        done += madeProgress(await writevAt(this.fd, [piece], w.start + done), done, w);
-      }
+      const write = () => this.writeOnThreadpool(w, parts);
+      await (this.lanes ? this.lanes.run(write) : write());
       this.wrote(w);
     } catch (err) {
       throw this.writeFailed(err, w);
     } finally {
       // A sync that began while this write ran did not cover it: the next one must not be skipped.
       this.unsynced = true;
+    }
+  }
+
+  private async writeOnThreadpool(w: PlacedWrite, parts: Buffer[]): Promise<void> {
+    const limit = this.writeFault(w);
+    let done = await writevAt(this.fd, limit < w.length ? truncate(parts, limit) : parts, w.start);
+    const all = done < w.length ? Buffer.concat(parts) : null;
+    while (all !== null && done < w.length) {
+      const piece = all.subarray(done, done + Math.min(w.length - done, limit));
+      done += madeProgress(await writevAt(this.fd, [piece], w.start + done), done, w);
     }
   }
 
