@@ -7,12 +7,15 @@
  * half of the cgroup's estimated freerun.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {
   type DirtyInputs,
   DirtyPages,
   dirtyHeadroom,
   readDirtyInputs,
 } from '../../agent/engine/store/dirty-pages';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -31,6 +34,8 @@ const host = (over: Partial<DirtyInputs> = {}): DirtyInputs => ({
 });
 
 describe('dirty pages: may the event loop write?', () => {
+  after(cleanupTempDirs);
+
   it("the kernel's own limits: headroom is freerun less an eighth of it, less dirty and writeback", () => {
     // freerun = (4 GiB + 2 GiB) / 2 = 3 GiB; margin 384 MiB.
     assert.equal(dirtyHeadroom(host()), 3 * GiB - 384 * MiB);
@@ -57,6 +62,28 @@ describe('dirty pages: may the event loop write?', () => {
       dirtyHeadroom(host({ cgroupLimit: 2 * GiB, bytes: 400 * MiB, backgroundBytes: 200 * MiB })),
       150 * MiB,
     );
+  });
+
+  it("a limit on an ancestor cgroup counts, with that cgroup's dirty pages", () => {
+    // slice (2 GiB) / service (1 GiB) / agent (no limit); the root has no memory.max.
+    const root = tempDir();
+    const slice = path.join(root, 'slice');
+    const service = path.join(slice, 'service');
+    const agent = path.join(service, 'agent');
+    fs.mkdirSync(agent, { recursive: true });
+    const stat = (dirty: number) => `anon 0\nfile_dirty ${dirty}\nfile_writeback 4096\n`;
+    fs.writeFileSync(path.join(slice, 'memory.max'), `${2 * GiB}\n`);
+    fs.writeFileSync(path.join(slice, 'memory.stat'), stat(8192));
+    fs.writeFileSync(path.join(service, 'memory.max'), `${GiB}\n`);
+    fs.writeFileSync(path.join(service, 'memory.stat'), stat(4096));
+    fs.writeFileSync(path.join(agent, 'memory.max'), 'max\n');
+    fs.writeFileSync(path.join(agent, 'memory.stat'), stat(0));
+    const inputs = readDirtyInputs(agent);
+    assert.equal(inputs.cgroupLimit, GiB, 'the least limit on the way up');
+    assert.equal(inputs.cgroupDirty, 8192, "the service's dirty and writeback bytes");
+    fs.writeFileSync(path.join(service, 'memory.max'), 'max\n');
+    fs.writeFileSync(path.join(slice, 'memory.max'), 'max\n');
+    assert.equal(readDirtyInputs(agent).cgroupLimit, null, 'no limit anywhere');
   });
 
   it('reads this host, and says "not low" when /proc cannot be read', () => {

@@ -24,6 +24,7 @@
  * the second guard.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { libcFunction } from '../../native/libc';
 
 const SAMPLE_MS = 100;
@@ -38,9 +39,9 @@ export interface DirtyInputs {
   /** nr_dirty_threshold / nr_dirty_background_threshold: the kernel's global limits now. */
   threshold: number;
   backgroundThreshold: number;
-  /** The agent's cgroup v2 memory.max (bytes), or null when it has none (cgroup v1: no per-cgroup throttling). */
+  /** The least memory.max of the agent's cgroup v2 and its ancestors (bytes), or null: none (cgroup v1: no per-cgroup throttling). */
   cgroupLimit: number | null;
-  /** The cgroup's file_dirty + file_writeback (memory.stat); 0 without a limit. */
+  /** That cgroup's file_dirty + file_writeback (memory.stat); 0 without a limit. */
   cgroupDirty: number;
   /** vm.dirty_ratio / dirty_background_ratio (percent), or the _bytes forms when set (non-zero): the cgroup's limits. */
   ratio: number;
@@ -81,19 +82,33 @@ function cgroupDir(): string | null {
   return ownCgroup;
 }
 
-/** memory.max and the dirty bytes of the agent's cgroup v2, or no limit. */
-function cgroupMemory(dir: string | null): { limit: number | null; dirty: number } {
-  if (dir === null) return { limit: null, dirty: 0 };
-  let max: string;
-  try {
-    max = fs.readFileSync(`${dir}/memory.max`, 'utf8').trim();
-  } catch {
-    return { limit: null, dirty: 0 };
+/**
+ * The smallest memory.max of the agent's cgroup v2 and its ancestors (the
+ * kernel's cgroup headroom is the least of theirs), with the dirty bytes of
+ * that cgroup (memory.stat counts its descendants too), or no limit. The walk
+ * stops at the first directory without memory.max (the root cgroup has none).
+ */
+function cgroupMemory(leaf: string | null): { limit: number | null; dirty: number } {
+  let limit: number | null = null;
+  let limited = '';
+  for (let dir = leaf; dir !== null; dir = dir === path.dirname(dir) ? null : path.dirname(dir)) {
+    let max: string;
+    try {
+      max = fs.readFileSync(`${dir}/memory.max`, 'utf8').trim();
+    } catch {
+      break;
+    }
+    if (max !== 'max' && (limit === null || Number(max) < limit)) {
+      limit = Number(max);
+      limited = dir;
+    }
   }
-  if (max === 'max') return { limit: null, dirty: 0 };
-  const stat = fs.readFileSync(`${dir}/memory.stat`, 'utf8');
-  const dirty = field(stat, 'file_dirty', 'memory.stat') + field(stat, 'file_writeback', 'memory.stat');
-  return { limit: Number(max), dirty };
+  if (limit === null) return { limit: null, dirty: 0 };
+  const stat = fs.readFileSync(`${limited}/memory.stat`, 'utf8');
+  return {
+    limit,
+    dirty: field(stat, 'file_dirty', 'memory.stat') + field(stat, 'file_writeback', 'memory.stat'),
+  };
 }
 
 /** _SC_PAGESIZE on Linux. */
