@@ -14,9 +14,9 @@
  * agent's cgroup gives the kernel a second, smaller domain whose limits it
  * does not publish: there the estimate from the limit and vm.dirty_* keeps a
  * margin of half, as the global estimate used to (the limits were guessed
- * from MemAvailable, which left the event loop writing only up to a quarter
- * of what the kernel allows, and 4 disks' cold writes went through the
- * threadpool for most of a run).
+ * from MemAvailable, which left the event loop writing only up to half of
+ * the level where the kernel throttles, and 4 disks' cold writes went
+ * through the threadpool for most of a run).
  *
  * Sampled at most every SAMPLE_MS (a few small reads, about 0.1 ms), not
  * per write. Where /proc cannot be read the answer is "not low": writes then go
