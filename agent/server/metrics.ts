@@ -75,22 +75,27 @@ export class AgentMetrics {
 
   /** The NBD server's transmission threads (relay/threads.ts), from when the server starts. */
   watchNbd(nbd: Pick<NbdServer, 'threadStats'>): void {
-    new Gauge({
-      name: 'snapsync_nbd_threads',
-      help: 'NBD transmission threads started (serving a connection or kept ready)',
-      registers: [this.registry],
-      collect() {
-        this.set(nbd.threadStats().threads);
-      },
-    });
-    new Gauge({
-      name: 'snapsync_nbd_thread_connections',
-      help: 'NBD connections a transmission thread serves now (the others are on the event loop)',
-      registers: [this.registry],
-      collect() {
-        this.set(nbd.threadStats().connections);
-      },
-    });
+    const gauges = [
+      [
+        'snapsync_nbd_threads',
+        'NBD transmission threads started (serving a connection or kept ready)',
+        'threads',
+      ],
+      [
+        'snapsync_nbd_thread_connections',
+        'NBD connections a transmission thread serves now (the others are on the event loop)',
+        'connections',
+      ],
+    ] as const;
+    for (const [name, help, stat] of gauges)
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(nbd.threadStats()[stat]);
+        },
+      });
     new Counter({
       name: 'snapsync_nbd_thread_reads_total',
       help: 'NBD reads a transmission thread answered itself from the data file (not through the event loop)',

@@ -18,7 +18,7 @@
  * the level where the kernel throttles, and 4 disks' cold writes went
  * through the threadpool for most of a run).
  *
- * Sampled at most every SAMPLE_MS (a few small reads, about 0.1 ms), not
+ * Sampled at most every SAMPLE_MS (a few small reads, about 50 µs), not
  * per write. Where /proc cannot be read the answer is "not low": writes then go
  * to the threadpool, as before. The 1 ms stall check in BlockDevice stays as
  * the second guard.
@@ -43,7 +43,7 @@ export interface DirtyInputs {
   cgroupLimit: number | null;
   /** That cgroup's file_dirty + file_writeback (memory.stat); 0 without a limit. */
   cgroupDirty: number;
-  /** vm.dirty_ratio / dirty_background_ratio (percent), or the _bytes forms when set (non-zero): the cgroup's limits. */
+  /** vm.dirty_ratio / dirty_background_ratio (percent), or the _bytes forms when set (non-zero): the cgroup's limits (0 without a cgroup limit). */
   ratio: number;
   backgroundRatio: number;
   bytes: number;
@@ -130,6 +130,8 @@ export function readDirtyInputs(cgroup: string | null = cgroupDir()): DirtyInput
   const page = pageSize();
   const pages = (name: string) => field(vmstat, name, '/proc/vmstat') * page;
   const memory = cgroupMemory(cgroup);
+  // vm.dirty_* only size a cgroup's limits: without one they are not read.
+  const limited = memory.limit !== null;
   return {
     dirty: pages('nr_dirty'),
     writeback: pages('nr_writeback'),
@@ -137,10 +139,10 @@ export function readDirtyInputs(cgroup: string | null = cgroupDir()): DirtyInput
     backgroundThreshold: pages('nr_dirty_background_threshold'),
     cgroupLimit: memory.limit,
     cgroupDirty: memory.dirty,
-    ratio: vm('dirty_ratio'),
-    backgroundRatio: vm('dirty_background_ratio'),
-    bytes: vm('dirty_bytes'),
-    backgroundBytes: vm('dirty_background_bytes'),
+    ratio: limited ? vm('dirty_ratio') : 0,
+    backgroundRatio: limited ? vm('dirty_background_ratio') : 0,
+    bytes: limited ? vm('dirty_bytes') : 0,
+    backgroundBytes: limited ? vm('dirty_background_bytes') : 0,
   };
 }
 
