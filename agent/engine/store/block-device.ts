@@ -11,7 +11,8 @@
  *
  * `writeAsync` does the same on libuv's threadpool (fs.writev), at most
  * two at once for a regular file, whose inode lock lets one run at a time
- * anyway (write-lanes.ts); `readAsync` too, except for what
+ * anyway (write-lanes.ts); a large aligned one goes around the page cache
+ * with O_DIRECT, in parallel (direct-writes.ts); `readAsync` too, except for what
  * the page cache holds: that is read on the event loop (`readNow`), with
  * RWF_NOWAIT where the host has it (nowait-read.ts), so such a read does
  * not wait for a disk read. Small writes may run on the event
@@ -22,6 +23,7 @@
  */
 import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
+import { DirectWrites } from './direct-writes';
 import { DirtyPages } from './dirty-pages';
 import { type NowaitRead, nowaitReader, WOULD_BLOCK } from './nowait-read';
 import { WriteLanes } from './write-lanes';
@@ -104,6 +106,8 @@ export class BlockDevice {
   private readonly nowait: NowaitRead | null;
   /** Limits threadpool writes of a regular file; null for a block device (no inode lock on its writes). */
   private readonly lanes: WriteLanes | null;
+  /** Large aligned writes around the page cache (direct-writes.ts); off where O_DIRECT is refused. */
+  private readonly direct: DirectWrites;
 
   constructor(path: string, blockSize: number, flags: 'r+' | 'w+' = 'r+') {
     this.path = path;
@@ -117,6 +121,7 @@ export class BlockDevice {
       throw IO_ERROR('open data device', err, { path });
     }
     this.nowait = nowaitReader(this.fd);
+    this.direct = DirectWrites.open(path);
   }
 
   /** Whether reads on the event loop do not wait for disk reads (RWF_NOWAIT works here). */
@@ -324,8 +329,12 @@ export class BlockDevice {
     if (this.threadpoolWrites > 0) this.threadpoolWrites--;
     const w = this.placeWrite(block, offset, parts);
     try {
-      const write = () => this.writeOnThreadpool(w, parts);
-      await (this.lanes ? this.lanes.run(write) : write());
+      const limit = this.writeFault(w);
+      const direct = limit === Number.POSITIVE_INFINITY && this.direct.wants(w.start, w.length);
+      if (!direct || !(await this.direct.write(parts, w.start, w.length))) {
+        const write = () => this.writeOnThreadpool(w, parts, limit);
+        await (this.lanes ? this.lanes.run(write) : write());
+      }
       this.wrote(w);
     } catch (err) {
       throw this.writeFailed(err, w);
@@ -335,8 +344,7 @@ export class BlockDevice {
     }
   }
 
-  private async writeOnThreadpool(w: PlacedWrite, parts: Buffer[]): Promise<void> {
-    const limit = this.writeFault(w);
+  private async writeOnThreadpool(w: PlacedWrite, parts: Buffer[], limit: number): Promise<void> {
     let done = await writevAt(this.fd, limit < w.length ? truncate(parts, limit) : parts, w.start);
     const all = done < w.length ? Buffer.concat(parts) : null;
     while (all !== null && done < w.length) {
@@ -394,6 +402,7 @@ export class BlockDevice {
   }
 
   close(): void {
+    this.direct.close();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }

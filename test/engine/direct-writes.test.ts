@@ -1,0 +1,127 @@
+/**
+ * direct-writes.ts and aligned-buffers.ts: through BlockDevice, a large
+ * aligned write lands byte for byte around the page cache (nothing of it
+ * cached afterwards), while small, unaligned and short-fault writes stay
+ * buffered; a device that refuses O_DIRECT turns it off and the write is
+ * redone buffered; any other error is the write's error.
+ */
+import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ALIGN, ALIGNED_BYTES, giveAligned, takeAligned } from '../../agent/engine/store/aligned-buffers';
+import { BlockDevice } from '../../agent/engine/store/block-device';
+import { DIRECT_MIN, DirectWrites } from '../../agent/engine/store/direct-writes';
+import { bufferAddress } from '../../agent/native/libc';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+
+const BS = 64 * 1024;
+/** An fd the seamed DirectWrites can close: its writes go to the seam, never to it. */
+const nullFd = () => fs.openSync('/dev/null', 'r');
+const MiB = 1024 * 1024;
+
+function openDevice(): { device: BlockDevice; file: string } {
+  const file = path.join(tempDir(), 'data');
+  fs.writeFileSync(file, Buffer.alloc(0));
+  return { device: new BlockDevice(file, BS), file };
+}
+
+/** Whether every byte of [start, start + length) of the device is in the page cache (RWF_NOWAIT read). */
+function cached(device: BlockDevice, block: number, length: number): boolean {
+  assert.ok(device.readsNeverWait, 'this host reads with RWF_NOWAIT');
+  return device.readNow(block, 0, length, Buffer.alloc(length), 0);
+}
+
+function fileBytes(file: string, start: number, length: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const out = Buffer.alloc(length);
+    fs.readSync(fd, out, 0, length, start);
+    return out;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+describe('direct writes', () => {
+  after(cleanupTempDirs);
+
+  it('gives aligned, reusable buffers', () => {
+    const a = takeAligned()!;
+    assert.equal(a.length, ALIGNED_BYTES);
+    assert.equal(bufferAddress(a)! % BigInt(ALIGN), 0n);
+    giveAligned(a);
+    assert.equal(takeAligned(), a, 'a given-back buffer is handed out again');
+  });
+
+  it('writes a large aligned run of uneven parts byte for byte, and leaves none of it in the page cache', async () => {
+    const { device, file } = openDevice();
+    try {
+      const data = crypto.randomBytes(3 * MiB + 5 * BS);
+      const parts = [data.subarray(0, 100_000), data.subarray(100_000, 2_000_000), data.subarray(2_000_000)];
+      await device.writeAsync(3, 0, parts);
+      assert.equal(cached(device, 3, data.length), false, 'written around the page cache');
+      assert.ok(fileBytes(file, 2 * BS, data.length).equals(data), 'the bytes on the device');
+      // A buffered write of a block inside it, then the direct rewrite: the device has the last bytes.
+      await device.writeAsync(4, 0, [Buffer.alloc(BS, 0x11)]);
+      assert.equal(cached(device, 4, BS), true, 'a 64 KiB write is buffered');
+      const again = crypto.randomBytes(MiB);
+      await device.writeAsync(3, 0, [again]);
+      assert.ok(fileBytes(file, 2 * BS, MiB).equals(again), 'the direct rewrite is what reads see');
+      const viaDevice = Buffer.alloc(MiB);
+      await device.readAsync(3, 0, MiB, viaDevice, 0);
+      assert.ok(viaDevice.equals(again), 'and what the device reads back');
+    } finally {
+      device.close();
+    }
+  });
+
+  it('keeps small, unaligned and fault-shortened writes buffered', async () => {
+    const { device, file } = openDevice();
+    try {
+      const unaligned = crypto.randomBytes(MiB);
+      await device.writeAsync(2, 512, [unaligned]);
+      assert.equal(cached(device, 2, BS), true, 'an unaligned write is buffered');
+      assert.ok(fileBytes(file, BS + 512, MiB).equals(unaligned));
+
+      device.setFaultInjector((op) => (op === 'write' ? 4096 : undefined));
+      const shortened = crypto.randomBytes(MiB);
+      await device.writeAsync(40, 0, [shortened]);
+      device.setFaultInjector(null);
+      assert.equal(cached(device, 40, MiB), true, 'the fault seam writes buffered');
+      assert.ok(fileBytes(file, 39 * BS, MiB).equals(shortened), 'short system calls finish the write');
+
+      device.setFaultInjector((op) => {
+        if (op === 'write') throw Object.assign(new Error('injected'), { code: 'EIO' });
+      });
+      await assert.rejects(device.writeAsync(60, 0, [Buffer.alloc(MiB)]), { code: 'IO_ERROR' });
+    } finally {
+      device.setFaultInjector(null);
+      device.close();
+    }
+  });
+
+  it('turns off where the device refuses O_DIRECT, and reports other errors as the write’s', async () => {
+    const refuse = new DirectWrites(nullFd(), (_fd, _b, _o, _l, _p, done) =>
+      done(Object.assign(new Error('EINVAL'), { code: 'EINVAL' }), 0),
+    );
+    assert.equal(refuse.wants(0, DIRECT_MIN), true);
+    assert.equal(refuse.wants(512, DIRECT_MIN), false, 'unaligned position');
+    assert.equal(refuse.wants(0, DIRECT_MIN - ALIGN), false, 'shorter than DIRECT_MIN');
+    assert.equal(
+      await refuse.write([Buffer.alloc(2 * MiB)], 0, 2 * MiB),
+      false,
+      'the caller writes it buffered',
+    );
+    assert.equal(refuse.wants(0, DIRECT_MIN), false, 'off from then on');
+
+    const short = new DirectWrites(nullFd(), (_fd, _b, _o, length, _p, done) => done(null, length - ALIGN));
+    assert.equal(await short.write([Buffer.alloc(MiB)], 0, MiB), false, 'a short piece is redone buffered');
+
+    const failing = new DirectWrites(nullFd(), (_fd, _b, _o, _l, _p, done) =>
+      done(Object.assign(new Error('EIO'), { code: 'EIO' }), 0),
+    );
+    await assert.rejects(failing.write([Buffer.alloc(MiB)], 0, MiB), { code: 'EIO' });
+    assert.equal(failing.wants(0, MiB), true, 'an I/O error does not turn direct writes off');
+  });
+});
