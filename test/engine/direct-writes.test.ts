@@ -1,7 +1,8 @@
 /**
  * direct-writes.ts and aligned-buffers.ts: through BlockDevice, a large
  * aligned write lands byte for byte around the page cache (nothing of it
- * cached afterwards), while small, unaligned and short-fault writes stay
+ * cached afterwards), a read brings in no neighbouring block (readahead off,
+ * what keeps the page cache coherent), while small, unaligned and short-fault writes stay
  * buffered; a device that refuses O_DIRECT turns it off and the write is
  * redone buffered; any other error is the write's error.
  */
@@ -12,13 +13,15 @@ import * as path from 'node:path';
 import { ALIGN, ALIGNED_BYTES, giveAligned, takeAligned } from '../../agent/engine/store/aligned-buffers';
 import { BlockDevice } from '../../agent/engine/store/block-device';
 import { DIRECT_MIN, DirectWrites } from '../../agent/engine/store/direct-writes';
-import { bufferAddress } from '../../agent/native/libc';
+import { bufferAddress, libcFunction } from '../../agent/native/libc';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BS = 64 * 1024;
 /** An fd the seamed DirectWrites can close: its writes go to the seam, never to it. */
 const nullFd = () => fs.openSync('/dev/null', 'r');
 const MiB = 1024 * 1024;
+/** linux/fadvise.h */
+const POSIX_FADV_DONTNEED = 4;
 
 function openDevice(): { device: BlockDevice; file: string } {
   const file = path.join(tempDir(), 'data');
@@ -71,6 +74,27 @@ describe('direct writes', () => {
       const viaDevice = Buffer.alloc(MiB);
       await device.readAsync(3, 0, MiB, viaDevice, 0);
       assert.ok(viaDevice.equals(again), 'and what the device reads back');
+    } finally {
+      device.close();
+    }
+  });
+
+  it('reads bring in no neighbouring block (no readahead): nothing cached can cover a block being written direct', async () => {
+    const { device, file } = openDevice();
+    try {
+      fs.writeFileSync(file, crypto.randomBytes(64 * BS));
+      const fd = fs.openSync(file, 'r');
+      fs.fdatasyncSync(fd);
+      const fadvise = libcFunction('int posix_fadvise(int, int64_t, int64_t, int)')!;
+      assert.equal(fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+      fs.closeSync(fd);
+      assert.equal(cached(device, 10, BS), false, 'dropped');
+      // Sequential reads: what makes the kernel read ahead of them.
+      const target = Buffer.alloc(BS);
+      for (const block of [10, 11, 12]) await device.readAsync(block, 0, BS, target, 0);
+      assert.equal(cached(device, 10, 3 * BS), true, 'the blocks read are cached');
+      for (const next of [13, 14, 20])
+        assert.equal(cached(device, next, BS), false, `block ${next} was not read ahead`);
     } finally {
       device.close();
     }

@@ -121,7 +121,7 @@ export class BlockDevice {
       throw IO_ERROR('open data device', err, { path });
     }
     this.nowait = nowaitReader(this.fd);
-    this.direct = DirectWrites.open(path);
+    this.direct = DirectWrites.open(path, this.fd);
   }
 
   /** Whether reads on the event loop do not wait for disk reads (RWF_NOWAIT works here). */
