@@ -142,6 +142,19 @@ describe('direct writes', () => {
     const short = new DirectWrites(nullFd(), (_fd, _b, _o, length, _p, done) => done(null, length - ALIGN));
     assert.equal(await short.write([Buffer.alloc(MiB)], 0, MiB), false, 'a short piece is redone buffered');
 
+    // Refused while another write is under way: its fd stays open (a reused fd number would take its bytes) until it settles.
+    const fd = nullFd();
+    const held: Array<(err: NodeJS.ErrnoException | null, written: number) => void> = [];
+    const racing = new DirectWrites(fd, (_fd, _b, _o, _l, _p, done) => held.push(done));
+    const slow = racing.write([Buffer.alloc(MiB)], 0, MiB);
+    const refused = racing.write([Buffer.alloc(MiB)], MiB, MiB);
+    held[1]!(Object.assign(new Error('EINVAL'), { code: 'EINVAL' }), 0);
+    assert.equal(await refused, false);
+    assert.doesNotThrow(() => fs.fstatSync(fd), 'open while a write is under way');
+    held[0]!(null, MiB);
+    assert.equal(await slow, true, 'the write under way completes direct');
+    assert.throws(() => fs.fstatSync(fd), { code: 'EBADF' }, 'closed once it settled');
+
     const failing = new DirectWrites(nullFd(), (_fd, _b, _o, _l, _p, done) =>
       done(Object.assign(new Error('EIO'), { code: 'EIO' }), 0),
     );

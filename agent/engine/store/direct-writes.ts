@@ -64,6 +64,10 @@ type Pwrite = (
 
 export class DirectWrites {
   private fd: number | null;
+  /** Set once direct writes are refused or the device closes: no new one starts. */
+  private off: boolean;
+  /** `write` calls under way: the fd is closed only once none is (a closed fd number can be reused by the next open). */
+  private writing = 0;
 
   /** `fd`: the data file opened with O_DIRECT, or null (off). `pwrite`: a test seam. */
   constructor(
@@ -71,6 +75,7 @@ export class DirectWrites {
     private readonly pwrite: Pwrite = fs.write,
   ) {
     this.fd = fd;
+    this.off = fd === null;
   }
 
   /**
@@ -90,14 +95,9 @@ export class DirectWrites {
     }
   }
 
-  /** Whether direct writes are on. */
-  get on(): boolean {
-    return this.fd !== null;
-  }
-
   /** Whether a write of `length` bytes at byte `start` goes direct. */
   wants(start: number, length: number): boolean {
-    return this.fd !== null && length >= DIRECT_MIN && start % ALIGN === 0 && length % ALIGN === 0;
+    return !this.off && length >= DIRECT_MIN && start % ALIGN === 0 && length % ALIGN === 0;
   }
 
   /**
@@ -108,7 +108,17 @@ export class DirectWrites {
    */
   async write(parts: Buffer[], start: number, length: number): Promise<boolean> {
     const fd = this.fd;
-    if (fd === null) return false;
+    if (this.off || fd === null) return false;
+    this.writing++;
+    try {
+      return await this.writePieces(fd, parts, start, length);
+    } finally {
+      this.writing--;
+      this.closeIfIdle();
+    }
+  }
+
+  private async writePieces(fd: number, parts: Buffer[], start: number, length: number): Promise<boolean> {
     const pieces: Array<Promise<number>> = [];
     const taken: Buffer[] = [];
     let refused = false;
@@ -136,12 +146,19 @@ export class DirectWrites {
       } else if (r.value !== Math.min(ALIGNED_BYTES, length - i * ALIGNED_BYTES)) refused = true;
     }
     // A short or refused piece: the buffered rewrite of the whole run lays the same bytes over it.
-    if (refused) this.close();
+    if (refused) this.off = true;
     return !refused;
   }
 
+  /** No direct write starts from now on; the fd closes once the ones under way have settled. */
   close(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
+    this.off = true;
+    this.closeIfIdle();
+  }
+
+  private closeIfIdle(): void {
+    if (!this.off || this.writing > 0 || this.fd === null) return;
+    fs.closeSync(this.fd);
     this.fd = null;
   }
 }
