@@ -53,8 +53,7 @@ typecheck: deps
 
 check: lint typecheck test
 
-bench: deps
-	bash scripts/system-deps.sh --bench
+bench: deps system-deps
 	npm run bench
 
 ## Reliability drills at full size (crash, faults, hostile input, load, security): one table.

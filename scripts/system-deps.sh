@@ -27,8 +27,10 @@ declare -A package_of=(
   [losetup]=mount
   [mkfifo]=coreutils
   [mknod]=coreutils
+  # test/bench/nbd-bench.test.ts: the bench:nbd smoke test drives fio against the agent and qemu-nbd
+  [fio]=fio
+  [qemu-nbd]=qemu-utils
 )
-[[ "${1:-}" == "--bench" ]] && package_of[fio]=fio && package_of[qemu-nbd]=qemu-utils
 
 missing=()
 for tool in "${!package_of[@]}"; do
