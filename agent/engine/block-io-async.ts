@@ -15,11 +15,13 @@
  *   table then (a snapshot that ran while the request waited froze the old
  *   one), or throws if the caller's binding no longer holds.
  * Cost: one threadpool round trip per physically contiguous run (reads) or
- * per copy-up and run (writes); O(blocks) memory work as block-io.ts. Small
- * reads and writes run on the event loop while the page cache answers
- * (`readRangeNow`, `writeRangeNow`): no threadpool round trip at all.
+ * per copy-up read and run (writes; a write of WRITE_NOW_MAX or less goes
+ * out on the event loop after its copy-up reads while writes are fast);
+ * O(blocks) memory work as block-io.ts. Small reads and writes run on the
+ * event loop while the page cache answers (`readRangeNow`, `writeRangeNow`):
+ * no threadpool round trip at all.
  */
-import { type IoContext, planRead, planWrite, zeroRange } from './block-io';
+import { type IoContext, planRead, planWrite, type WriteRun, zeroRange } from './block-io';
 import type { RangeUse } from './io-tracker';
 import { ZERO_BLOCK } from './store/keys';
 import type { TableState } from './table-state';
@@ -141,13 +143,33 @@ export function writeRangeAsync(
           }),
         );
       }
-      await settleAll(plan.writes.map((w) => ctx.device.writeAsync(w.physical, w.inBlock, w.parts)));
+      if (writesNow(ctx, plan.writes)) {
+        for (const w of plan.writes) ctx.device.writeWatched(w.physical, w.inBlock, w.parts);
+      } else {
+        await settleAll(plan.writes.map((w) => ctx.device.writeAsync(w.physical, w.inBlock, w.parts)));
+      }
     } catch (err) {
       plan.abandon();
       throw err;
     }
     plan.finish();
   });
+}
+
+/**
+ * Whether a write's device writes go out on the event loop: no more than
+ * WRITE_NOW_MAX bytes in all while writes do not stall. A copy-up whose old
+ * block the threadpool had to read from the disk (writeRangeNow could not
+ * run) then costs one hand-off, not two, and its write does not wait on
+ * the data file's inode lock behind threadpool writers. On the 2-core test
+ * host, 4 fio clients writing 4 KiB at random (QD32) into fresh clones,
+ * cold: 5.3-6.6k IOPS with these writes on the threadpool, 14.0-16.5k here.
+ */
+function writesNow(ctx: IoContext, writes: WriteRun[]): boolean {
+  if (!ctx.device.writesFast) return false;
+  let bytes = 0;
+  for (const w of writes) for (const part of w.parts) bytes += part.length;
+  return bytes <= WRITE_NOW_MAX;
 }
 
 /** zeroRange (block-io.ts) holding the range: it waits for the reads and writes it could free blocks under. */

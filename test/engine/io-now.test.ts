@@ -106,6 +106,39 @@ describe('Pool.writeNow: small writes on the event loop', () => {
     assert.deepEqual((await pool.fsck()).problems, []);
   });
 
+  it('a copy-up read on the threadpool is written on the event loop while writes are fast, else on the threadpool', async () => {
+    pool.write('d', 0, Buffer.alloc(2 * BS, 7));
+    pool.snapshot('d', 's');
+    pool.clone('d@s', 'c');
+    const device = pool.device as unknown as {
+      threadpoolReads: number;
+      threadpoolWrites: number;
+      writeAsync: (...args: unknown[]) => Promise<void>;
+    };
+    const original = device.writeAsync.bind(device);
+    let threadpoolWrites = 0;
+    device.writeAsync = (...args: unknown[]) => {
+      threadpoolWrites++;
+      return original(...args);
+    };
+    device.threadpoolReads = 256; // reads went to the disk: writeNow declines the copy-up
+    assert.equal(pool.writeNow('c', 100, Buffer.alloc(4096, 9)), false);
+    await pool.writeAsync('c', 100, Buffer.alloc(4096, 9));
+    assert.equal(threadpoolWrites, 0, 'one hand-off (the read), the write on the loop');
+    device.threadpoolWrites = 256; // a write stalled lately
+    await pool.writeAsync('c', BS + 100, Buffer.alloc(4096, 8));
+    assert.equal(threadpoolWrites, 1);
+    device.writeAsync = original;
+    const got = pool.read('c', 0, 2 * BS);
+    const want = Buffer.alloc(2 * BS, 7);
+    want.fill(9, 100, 4196);
+    want.fill(8, BS + 100, BS + 4196);
+    assert.ok(got.equals(want));
+    assert.ok(pool.read('d', 0, 2 * BS).equals(Buffer.alloc(2 * BS, 7)));
+    await pool.flush();
+    assert.deepEqual((await pool.fsck()).problems, []);
+  });
+
   it('a failed async write answers only once every device write of it settled, so its blocks are never handed out under one', async () => {
     // Blocks 0 and 1 of d physically apart (another disk's block between them): one write over both is two device writes.
     pool.createContainer({ name: 'e', type: 'vdisk', size: 8 * BS });
@@ -127,7 +160,8 @@ describe('Pool.writeNow: small writes on the event loop', () => {
         running--;
       }
     };
-    await assert.rejects(pool.writeAsync('d', BS - 4096, Buffer.alloc(8192, 9)));
+    // More than WRITE_NOW_MAX in all, so both device writes go to the threadpool.
+    await assert.rejects(pool.writeAsync('d', BS - 40960, Buffer.alloc(81920, 9)));
     assert.equal(calls, 2, 'two device writes');
     assert.equal(running, 0, 'the other device write had finished when the failure was answered');
     device.writeAsync = original;
