@@ -78,6 +78,28 @@ describe('bin/snapsync-agent launcher', () => {
     assert.ok(major(line) >= 22, `${line} (started by ${version.trim()})`);
   });
 
+  it('started as a command (its #! line), runs on the project Node in one process, also through a symlink', () => {
+    const root = stubProject();
+    fs.writeFileSync(
+      path.join(root, 'dist', 'agent', 'cli.js'),
+      "exports.main = () => console.log('bundle', process.version, process.ppid);\n",
+    );
+    const link = path.join(tempDir('snapsync-launcher-link-'), 'snapsync-agent');
+    fs.symlinkSync(path.join(root, 'bin', 'snapsync-agent'), link);
+    for (const command of [path.join(root, 'bin', 'snapsync-agent'), link]) {
+      const r = spawnSync(command, [], {
+        encoding: 'utf8',
+        env: { ...process.env, SNAPSYNC_FROM_SOURCE: '' },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const [what, version, parent] = r.stdout.trim().split(' ');
+      assert.equal(what, 'bundle');
+      assert.equal(version, spawnSync(PROJECT_NODE, ['--version'], { encoding: 'utf8' }).stdout.trim());
+      // No hand-over: the Node that ran the bundle is the process this test started.
+      assert.equal(Number(parent), process.pid, command);
+    }
+  });
+
   it('passes the exit code of the agent through a Node switch', () => {
     const root = stubProject();
     fs.writeFileSync(
