@@ -33,10 +33,14 @@
  * of a neighbouring block: readahead reads past it, in large folios that
  * span several blocks, one of them being read while the write ends. So the
  * agent's buffered descriptor is set POSIX_FADV_RANDOM (no readahead: a
- * read brings in exactly its own pages, order-0 folios), and RWF_NOWAIT
- * reads never start I/O. Where that advice cannot be given, direct writes
- * stay off. Another process reading the live data file (a copy of it) can
- * still bring pages in: the kernel then logs a stale page cache warning.
+ * read brings in exactly its own pages, order-0 folios; an RWF_NOWAIT read
+ * that misses starts the read of just its own range too, as perf shows).
+ * Where that advice cannot be given, direct writes stay off. The NBD relay
+ * threads (nbd/relay/worker.mts) read through descriptors of their own,
+ * with the kernel's default readahead; so can another process reading the
+ * live data file (a copy of it): a page they bring in over a block being
+ * written directly is dropped after the write unless held at that moment
+ * (then the kernel logs a stale page cache warning).
  *
  * Where the filesystem refuses O_DIRECT (the open or a write fails with
  * EINVAL), or no aligned memory can be had (no koffi), direct writes are off
