@@ -21,7 +21,7 @@
  * event loop while the page cache answers (`readRangeNow`, `writeRangeNow`):
  * no threadpool round trip at all.
  */
-import { type IoContext, planRead, planWrite, type WriteRun, zeroRange } from './block-io';
+import { type IoContext, planRead, planWrite, zeroRange } from './block-io';
 import type { RangeUse } from './io-tracker';
 import { ZERO_BLOCK } from './store/keys';
 import type { TableState } from './table-state';
@@ -97,7 +97,7 @@ export function writeRangeNow(
   data: Buffer,
 ): boolean {
   const bs = ctx.blockSize;
-  if (data.length > WRITE_NOW_MAX || !ctx.device.writesFast) return false;
+  if (!writesNow(ctx, data)) return false;
   const first = Math.floor(offset / bs);
   const last = Math.floor((offset + data.length - 1) / bs);
   if (!ctx.io.mayRunNow(container, first, last, 'write')) return false;
@@ -143,7 +143,7 @@ export function writeRangeAsync(
           }),
         );
       }
-      if (writesNow(ctx, plan.writes)) {
+      if (writesNow(ctx, data)) {
         for (const w of plan.writes) ctx.device.writeWatched(w.physical, w.inBlock, w.parts);
       } else {
         await settleAll(plan.writes.map((w) => ctx.device.writeAsync(w.physical, w.inBlock, w.parts)));
@@ -157,19 +157,16 @@ export function writeRangeAsync(
 }
 
 /**
- * Whether a write's device writes go out on the event loop: no more than
- * WRITE_NOW_MAX bytes in all while writes do not stall. A copy-up whose old
- * block the threadpool had to read from the disk (writeRangeNow could not
- * run) then costs one hand-off, not two, and its write does not wait on
- * the data file's inode lock behind threadpool writers. On the 2-core test
- * host, 4 fio clients writing 4 KiB at random (QD32) into fresh clones,
- * cold: 5.3-6.6k IOPS with these writes on the threadpool, 14.0-16.5k here.
+ * Whether a write of `data` may go to the device on the event loop: no more
+ * than WRITE_NOW_MAX bytes while writes do not stall. The one rule for
+ * `writeRangeNow` and for a write whose copy-up read went to the threadpool:
+ * that write then costs one hand-off, not two, and does not wait on the data
+ * file's inode lock behind threadpool writers. On the 2-core test host, 4 fio
+ * clients writing 4 KiB at random (QD32) into fresh clones, cold: 5.3-6.6k
+ * IOPS with these writes on the threadpool, 14.0-16.5k on the event loop.
  */
-function writesNow(ctx: IoContext, writes: WriteRun[]): boolean {
-  if (!ctx.device.writesFast) return false;
-  let bytes = 0;
-  for (const w of writes) for (const part of w.parts) bytes += part.length;
-  return bytes <= WRITE_NOW_MAX;
+function writesNow(ctx: IoContext, data: Buffer): boolean {
+  return data.length <= WRITE_NOW_MAX && ctx.device.writesFast;
 }
 
 /** zeroRange (block-io.ts) holding the range: it waits for the reads and writes it could free blocks under. */
