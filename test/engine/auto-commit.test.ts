@@ -45,7 +45,9 @@ describe('automatic commits of many acknowledged writes', () => {
     // The commit runs between the writes; the last one may still be under way.
     await core.autoCommit;
     assert.equal(syncs[0], 'threadpool', `the first data sync ran off the event loop (${syncs.join(', ')})`);
-    assert.ok(core.pendingEntries() <= 16, `staged entries committed (${core.pendingEntries()} left)`);
+    // The threshold counts the batch's entries; pendingEntries() also counts the space map's
+    // changed records, so a commit mid-run that leaves 16 entries staged shows 17 there.
+    assert.ok(core.batch.entryCount <= 16, `staged entries committed (${core.batch.entryCount} left)`);
     for (let b = 0; b < 40; b++)
       assert.ok(pool.read('d', b * BS, BS).equals(Buffer.alloc(BS, b + 1)), `block ${b}`);
   });
