@@ -16,6 +16,7 @@ declare -A package_of=(
   [virt-xml-validate]=libvirt-clients
   [xmllint]=libxml2-utils
   [flock]=util-linux
+  [fincore]=util-linux
   [mount]=mount
   [mkswap]=util-linux
   [blkid]=util-linux
