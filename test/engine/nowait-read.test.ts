@@ -5,14 +5,13 @@
  * block device then reads them on the threadpool.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { giveAligned, takeAligned } from '../../agent/engine/store/aligned-buffers';
 import { BlockDevice } from '../../agent/engine/store/block-device';
 import { nowaitReader, WOULD_BLOCK } from '../../agent/engine/store/nowait-read';
 import { libcFunction } from '../../agent/native/libc';
+import { dropFromPageCache } from '../helpers/page-cache';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const PAGE = 4096;
@@ -22,34 +21,6 @@ function fileWith(bytes: Buffer): string {
   const file = path.join(tempDir('snapsync-nowait-'), 'data');
   fs.writeFileSync(file, bytes);
   return file;
-}
-
-/**
- * Takes `file`'s page-aligned [offset, offset + length) out of the page cache: the same bytes written
- * again with O_DIRECT, after which the kernel drops the range's pages (invalidate_inode_pages2_range).
- * POSIX_FADV_DONTNEED is only advice: after it, no read missed on the CI host (20 tries).
- */
-function evict(file: string, bytes: Buffer, offset: number, length: number): void {
-  assert.equal(offset % PAGE, 0);
-  assert.equal(length % PAGE, 0);
-  const aligned = takeAligned();
-  assert.ok(aligned && length <= aligned.length, 'an aligned buffer for the direct write');
-  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_DIRECT);
-  try {
-    bytes.copy(aligned, 0, offset, offset + length);
-    assert.equal(fs.writeSync(fd, aligned, 0, length, offset), length);
-  } finally {
-    fs.closeSync(fd);
-    giveAligned(aligned);
-  }
-  assert.equal(residentBytes(file), 0, `${file}: no page of it is in the page cache after the direct write`);
-}
-
-/** How many bytes of `file` the page cache holds (util-linux fincore, which asks mincore(2)). */
-function residentBytes(file: string): number {
-  return Number(
-    execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }),
-  );
 }
 
 describe('nowait-read: reads that do not wait for the disk', () => {
@@ -97,14 +68,14 @@ describe('nowait-read: reads that do not wait for the disk', () => {
       // fast virtual disk it may finish before the call returns, so a miss shows in most tries, not all.
       let misses = 0;
       for (let i = 0; i < 10; i++) {
-        evict(file, bytes, 0, bytes.length);
+        dropFromPageCache(file);
         const n = read(target, 0, 8 * PAGE, 0);
         if (n === WOULD_BLOCK) misses++;
         else assert.ok(target.subarray(0, n).equals(bytes.subarray(0, n)), `a cached prefix: ${n} bytes`);
       }
-      assert.ok(misses > 0, 'a read of evicted bytes answered WOULD_BLOCK');
+      assert.ok(misses > 0, 'a read of bytes on the disk only answered WOULD_BLOCK');
       // A range cached in its first part: those bytes, then the call stops short (or a miss).
-      evict(file, bytes, 0, bytes.length);
+      dropFromPageCache(file);
       fs.readSync(fd, Buffer.alloc(2 * PAGE), 0, 2 * PAGE, 16 * PAGE);
       const n = read(target, 0, 8 * PAGE, 16 * PAGE);
       assert.ok(n !== WOULD_BLOCK && n >= 2 * PAGE, `the cached first part: got ${n}`);
@@ -135,8 +106,7 @@ describe('BlockDevice.readNow: the event loop reads only what the page cache hol
   it('says false for a block out of the page cache, readAsync reads it, then it is read now', async () => {
     const bytes = crypto.randomBytes(8 * BS);
     const file = fileWith(bytes);
-    // The whole file: a page-cache folio may span several blocks, and one partly in the range stays.
-    evict(file, bytes, 0, bytes.length);
+    dropFromPageCache(file);
     const device = new BlockDevice(file, BS);
     try {
       assert.equal(device.readsNeverWait, true);
@@ -144,7 +114,7 @@ describe('BlockDevice.readNow: the event loop reads only what the page cache hol
       // As above: the readahead a miss starts may finish at once; one of ten tries must miss.
       let missed = device.readNow(6, 0, BS, target, 0) === false;
       for (let i = 0; i < 9 && !missed; i++) {
-        evict(file, bytes, 0, bytes.length);
+        dropFromPageCache(file);
         missed = device.readNow(6, 0, BS, target, 0) === false;
       }
       assert.ok(missed, 'block 6, on the disk only, is not read now');

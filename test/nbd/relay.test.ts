@@ -6,7 +6,8 @@
  * worker thread. What a user would check:
  * - reads answered there are the engine's bytes (data, holes, zeros,
  *   partial and multi-block, simple and structured replies), and most reads
- *   are answered there;
+ *   are answered there; so are reads that miss the page cache, a burst of
+ *   them at once;
  * - a write, a trim or a snapshot is seen by the next read, on the writing
  *   connection and on another one;
  * - a block freed by one vdisk and handed to another is never read through
@@ -15,7 +16,9 @@
  * - DISC, a vanished client and a server close end the connection and free its thread.
  */
 import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { CMD, NBD_ERR } from '../../agent/nbd/constants';
+import { dropFromPageCache } from '../helpers/page-cache';
 import { seededRandom } from '../helpers/seeded-random';
 import { cleanupTempDirs } from '../helpers/tmp';
 import { RawClient, type Reply } from './helpers/raw-client';
@@ -110,6 +113,46 @@ describe('nbd transmission threads: reads answered off the event loop', function
       `threads answered ${s.server.threadStats().reads} of 900 reads`,
     );
     for (const c of [structured, simple, snapshot]) c.disconnect();
+  });
+
+  it('a burst of reads that miss the page cache is answered by the thread with the engine bytes, none passed to the event loop', async () => {
+    s = await servePool({ blockSize: BS });
+    s.pool.createContainer({ name: 'a', type: 'vdisk', size: SIZE });
+    s.pool.write('a', 0, patternBytes(SIZE, 7));
+    await s.pool.flush();
+    const client = await openThreaded(s, 'a', 1);
+    // Every block's address reaches the thread (its first read of them asks the event loop).
+    same(await read(client, 0, SIZE), s.pool.read('a', 0, SIZE), 'the whole vdisk');
+    same(await read(client, 0, SIZE), s.pool.read('a', 0, SIZE), 'the whole vdisk again');
+    const seed = Number(process.env.SNAPSYNC_MODEL_SEED ?? Date.now() % 1_000_000);
+    const random = seededRandom(seed);
+    // The last round ends with a DISC right behind the reads: every one is still answered.
+    for (let round = 0; round < 4; round++) {
+      dropFromPageCache(path.join(s.dir, 'data'));
+      const before = s.server.threadStats().reads;
+      // 32 in flight at once, as a VM's queue: 4 KiB to 64 KiB, anywhere (across blocks too).
+      const asks = Array.from({ length: 32 }, () => {
+        const length = 4096 * (1 + Math.floor(random() * 16));
+        return { offset: 512 * Math.floor(random() * ((SIZE - length) / 512)), length };
+      });
+      const handles = asks.map((a) => client.request(CMD.READ, 0, a.offset, a.length));
+      if (round === 3) client.disconnect();
+      const replies = await Promise.all(handles.map((h) => client.replyFor(h)));
+      for (const [i, a] of asks.entries()) {
+        assert.equal(replies[i]!.error, 0);
+        same(
+          RawClient.readData(replies[i]!, a.offset, a.length),
+          s.pool.read('a', a.offset, a.length),
+          `round ${round}, ${a.offset}+${a.length} (SNAPSYNC_MODEL_SEED=${seed})`,
+        );
+      }
+      assert.equal(
+        s.server.threadStats().reads - before,
+        32,
+        `round ${round}: the thread answered all 32 (seed ${seed})`,
+      );
+    }
+    await until('the thread to be free again', () => s.server.threadStats().connections === 0);
   });
 
   it('a write, a trim and a snapshot are seen by the next read, on the connection that wrote and on another', async () => {

@@ -58,6 +58,7 @@ const WIRE: WireConstants = {
   structuredReplyMagic: STRUCTURED_REPLY_MAGIC,
   cmdRead: CMD.READ,
   cmdWrite: CMD.WRITE,
+  cmdDisc: CMD.DISC,
   flagFua: CMD_FLAG.FUA,
   flagDf: CMD_FLAG.DF,
   replyTypeOffsetData: REPLY_TYPE.OFFSET_DATA,

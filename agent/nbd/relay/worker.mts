@@ -12,10 +12,14 @@
  *   after each read that the map's epoch did not move (read-map.ts): bytes
  *   read while a block may have been freed and handed out are never sent;
  *   the request goes to the event loop instead.
- * - It waits for the disk only when this connection has nothing else to do
- *   (no other request received, none with the event loop); otherwise it
- *   reads with RWF_NOWAIT and passes a page-cache miss to the event loop,
- *   whose threadpool keeps many disk reads in flight.
+ * - It waits for the disk only for reads whose disk reads are under way:
+ *   it reads with RWF_NOWAIT, and a page-cache miss (which starts the disk
+ *   read of its range) is put aside while the other requests received are
+ *   taken, then read again with a plain pread once nothing else is to be
+ *   done; so a burst of misses is that many disk reads in flight, as with
+ *   io_uring, without a round trip through the event loop and its
+ *   threadpool. Past DEFERRED_MAX reads or bytes set aside, a miss goes to
+ *   the event loop as before.
  * - It never blocks on the socket: sends and receives are non-blocking, and
  *   it waits in poll(2) for the socket and for the event loop's eventfd.
  *
@@ -61,6 +65,7 @@ export interface WireConstants {
   structuredReplyMagic: number;
   cmdRead: number;
   cmdWrite: number;
+  cmdDisc: number;
   flagFua: number;
   flagDf: number;
   replyTypeOffsetData: number;
@@ -139,6 +144,14 @@ const END_GRACE_MS = 5000;
 const SHUT_WR = 1;
 /** Reply bytes the client has not taken at which requests stop being read (as connection.ts). */
 const QUEUED_HIGH_WATER = 64 * 1024 * 1024;
+/**
+ * Reads set aside after a page-cache miss, and their bytes, at most: a
+ * client's queue depth of reads in flight at the disk at once (QEMU and
+ * fio ask up to 32 or 64), and no more reply bytes than the socket queue
+ * holds before requests stop being read.
+ */
+const DEFERRED_MAX = 64;
+const DEFERRED_BYTES_MAX = 16 * 1024 * 1024;
 
 const koffi = createRequire(import.meta.url)('koffi') as Koffi;
 const libc = koffi.load('libc.so.6');
@@ -225,7 +238,18 @@ function serve(data: RelayWorkerData): void {
   let queuedBytes = 0;
   let up: Buffer[] = [];
   let upBytes = 0;
+  /** Whether every part of `up` lies in the current receive slot (else they go up as one copy). */
+  let upInSlot = true;
   let fills: number[] = [];
+  /** Headers (copies) of READs set aside after a page-cache miss, and the bytes they ask. */
+  const deferred: Buffer[] = [];
+  let deferredBytes = 0;
+  /** Set-aside READs that cannot be answered here after all: they go up at the next request boundary. */
+  const toPass: Buffer[] = [];
+  /** Set by readData: the read stopped only because it would have waited for the disk. */
+  let missed = false;
+  /** The socket was read once since the set-aside reads were last waited for. */
+  let receivedBeforeWait = false;
 
   /** Sends `b` whole or queues what is left (non-blocking); false if the socket failed. */
   function sendOrQueue(b: Buffer, length = b.length): boolean {
@@ -283,7 +307,7 @@ function serve(data: RelayWorkerData): void {
     if (upBytes === 0 && fills.length === 0) return;
     const message: RelayUpMessage = { passed };
     const transfer: ArrayBuffer[] = [];
-    if (upBytes > 0 && input === slots[slot]) {
+    if (upBytes > 0 && input === slots[slot] && upInSlot) {
       message.slot = slot;
       message.ranges = [];
       for (const part of up) message.ranges.push(part.byteOffset, part.byteOffset + part.length);
@@ -314,7 +338,38 @@ function serve(data: RelayWorkerData): void {
     port.postMessage(message, transfer);
     up = [];
     upBytes = 0;
+    upInSlot = true;
     fills = [];
+  }
+
+  /** Queues the set-aside READs that go up after all, if the bytes gone up so far end with a whole request. */
+  function passDeferred(): void {
+    if (toPass.length === 0 || passLeft > 0 || passAll) return;
+    for (const header of toPass) {
+      up.push(header);
+      upBytes += header.length;
+      passed++;
+    }
+    toPass.length = 0;
+    upInSlot = false;
+  }
+
+  /**
+   * Answers the set-aside READs, waiting for the disk reads their misses
+   * started (all in flight at once); stops while a reply waits for the
+   * socket. What cannot be answered here (an address dropped meanwhile,
+   * an error) goes up.
+   */
+  function readDeferred(): void {
+    while (deferred.length > 0 && sendQueue.length === 0 && closed === null) {
+      const header = deferred.shift()!;
+      const length = header.readUInt32BE(24);
+      deferredBytes -= length;
+      const offset = header.readUInt32BE(16) * 0x100000000 + header.readUInt32BE(20);
+      if (!readHere(header, 0, header.readUInt16BE(4), offset, length, () => true)) toPass.push(header);
+    }
+    passDeferred();
+    flushUp(0);
   }
 
   /** Takes a slot the event loop gave back, if the thread was waiting for one. */
@@ -332,7 +387,8 @@ function serve(data: RelayWorkerData): void {
 
   /** Whether this connection has nothing else to do: a read here may then wait for the disk. */
   function alone(next: number): boolean {
-    if (have - next > 0 || mainBusy || passed !== seen || sendQueue.length > 0) return false;
+    if (have - next > 0 || mainBusy || passed !== seen || sendQueue.length > 0 || deferred.length > 0)
+      return false;
     return ioctl(sock, FIONREAD, countBuf) === 0 && countBuf.readInt32LE(0) === 0;
   }
 
@@ -361,16 +417,29 @@ function serve(data: RelayWorkerData): void {
         length -= n;
       } else if (n < 0 && errno() === EINTR) continue;
       else if (n < 0 && errno() === EAGAIN && !wait && mayWait()) wait = true;
-      else return false;
+      else {
+        missed = n < 0 && errno() === EAGAIN;
+        return false;
+      }
     }
     return true;
   }
 
   /**
-   * Answers the READ whose header is at `at` here if every block's address is
-   * known and the bytes come without a disk wait it may not take; false: pass it up.
+   * Answers the READ whose header is at `header[at..]` here if every block's
+   * address is known and the bytes come without a disk wait it may not take
+   * (`mayWait`, asked at a miss); false: pass it up, or set it aside if
+   * `missed` says a miss was all that stopped it.
    */
-  function readHere(at: number, flags: number, offset: number, length: number): boolean {
+  function readHere(
+    header: Buffer,
+    at: number,
+    flags: number,
+    offset: number,
+    length: number,
+    mayWait: () => boolean,
+  ): boolean {
+    missed = false;
     const allowed = w.flagFua | (data.structured ? w.flagDf : 0);
     if (flags & ~allowed || length === 0 || length > w.maxRead || offset + length > data.size) return false;
     if (Atomics.load(control, w.stoppedIndex) !== 0) return false;
@@ -389,8 +458,7 @@ function serve(data: RelayWorkerData): void {
     // A long structured read over zeros is answered with hole chunks: the event loop's Transmission does that.
     if (zeros && data.structured && length >= w.sparseReadMin && !(flags & w.flagDf)) return false;
     const prefix = data.structured ? w.dataChunkPrefix : w.simpleReplyBytes;
-    // Asked only when the page cache misses (an ioctl).
-    const wait = () => alone(at + w.requestHeaderBytes);
+    const wait = mayWait;
     // Physically contiguous blocks are read with one call.
     let runStart = -1;
     let runPosition = 0;
@@ -425,14 +493,14 @@ function serve(data: RelayWorkerData): void {
       out.writeUInt32BE(w.structuredReplyMagic, 0);
       out.writeUInt16BE(w.replyFlagDone, 4);
       out.writeUInt16BE(w.replyTypeOffsetData, 6);
-      input.copy(out, 8, at + 8, at + 16);
+      header.copy(out, 8, at + 8, at + 16);
       out.writeUInt32BE(8 + length, 16);
       out.writeUInt32BE(Math.floor(offset / 0x100000000), 20);
       out.writeUInt32BE(offset >>> 0, 24);
     } else {
       out.writeUInt32BE(w.simpleReplyMagic, 0);
       out.writeUInt32BE(0, 4);
-      input.copy(out, 8, at + 8, at + 16);
+      header.copy(out, 8, at + 8, at + 16);
     }
     answered[0]! += 1;
     answered[1]! += length;
@@ -448,6 +516,7 @@ function serve(data: RelayWorkerData): void {
         pos = have;
         break;
       }
+      passDeferred();
       if (passLeft > 0) {
         const take = Math.min(passLeft, have - pos);
         passUp(pos, pos + take);
@@ -466,8 +535,24 @@ function serve(data: RelayWorkerData): void {
       const length = input.readUInt32BE(pos + 24);
       // A reply that cannot be sent now is not made: the client must read what waits first.
       if (type === w.cmdRead && sendQueue.length > 0) break;
-      if (type === w.cmdRead && readHere(pos, flags, offset, length)) {
-        pos += w.requestHeaderBytes;
+      // The reads set aside are answered (or go up) before the disconnect does.
+      if (type === w.cmdDisc && deferred.length > 0) break;
+      // Asked only when the page cache misses (an ioctl).
+      const next = pos + w.requestHeaderBytes;
+      if (type === w.cmdRead && readHere(input, pos, flags, offset, length, () => alone(next))) {
+        pos = next;
+        continue;
+      }
+      if (
+        type === w.cmdRead &&
+        missed &&
+        deferred.length < DEFERRED_MAX &&
+        deferredBytes + length <= DEFERRED_BYTES_MAX
+      ) {
+        // Its disk read is under way (the miss started it): read it again once the requests behind it are taken.
+        deferred.push(Buffer.from(input.subarray(pos, next)));
+        deferredBytes += length;
+        pos = next;
         continue;
       }
       passed++;
@@ -503,14 +588,16 @@ function serve(data: RelayWorkerData): void {
     }
   }
 
-  function receive(): void {
+  /** Takes what the socket holds (non-blocking) and parses it; whether anything came. */
+  function receive(): boolean {
     const n = recv(sock, have === 0 ? input : input.subarray(have), input.length - have, MSG_DONTWAIT);
     if (n > 0) {
       have += n;
       parse();
-      return;
+      return true;
     }
     received(n);
+    return false;
   }
 
   function received(n: number): void {
@@ -527,6 +614,18 @@ function serve(data: RelayWorkerData): void {
       // Requests left while replies waited (or while no slot was free): their turn now.
       unstarve();
       if (sendQueue.length === 0 && starved === null && have >= w.requestHeaderBytes) parse();
+      unstarve();
+      const room = starved === null && have < input.length && queuedBytes < QUEUED_HIGH_WATER;
+      if (deferred.length > 0 && sendQueue.length === 0 && closed === null) {
+        // Requests waiting in the socket first (once: a client that keeps sending does not starve the reads
+        // set aside): their misses start more disk reads before any is waited for.
+        if (!receivedBeforeWait && room && receive()) receivedBeforeWait = true;
+        else {
+          receivedBeforeWait = false;
+          readDeferred();
+        }
+        continue;
+      }
       if (ending && sendQueue.length === 0) {
         // What was queued went out: close our sending side, then wait (bounded) for the client to close.
         if (!shutDown) shutdown(sock, SHUT_WR);
@@ -534,8 +633,6 @@ function serve(data: RelayWorkerData): void {
         if (Date.now() > endBy) break;
       }
       // Requests are not read while the client leaves this many reply bytes unread (it must read them first).
-      unstarve();
-      const room = starved === null && have < input.length && queuedBytes < QUEUED_HIGH_WATER;
       const events = (room ? POLLIN : 0) | (sendQueue.length > 0 ? POLLOUT : 0);
       pollFds.writeInt16LE(events, 4);
       pollFds.writeInt16LE(0, 6);
