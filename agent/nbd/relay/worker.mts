@@ -15,8 +15,9 @@
  * - It waits for the disk only for reads whose disk reads are under way:
  *   it reads with RWF_NOWAIT, and a page-cache miss (which starts the disk
  *   read of its range) is put aside while the other requests received are
- *   taken, then read again with a plain pread once nothing else is to be
- *   done; so a burst of misses is that many disk reads in flight, as with
+ *   taken, then read again with a plain pread, oldest first, the socket
+ *   looked at between two once DEFERRED_REFILL are left; so a burst of
+ *   misses is that many disk reads in flight, as with
  *   io_uring, without a round trip through the event loop and its
  *   threadpool. Past DEFERRED_MAX reads or bytes set aside, a miss goes to
  *   the event loop as before.
@@ -152,6 +153,8 @@ const QUEUED_HIGH_WATER = 64 * 1024 * 1024;
  */
 const DEFERRED_MAX = 64;
 const DEFERRED_BYTES_MAX = 16 * 1024 * 1024;
+/** Set-aside reads left at which the socket is looked at again between two of them. */
+const DEFERRED_REFILL = 4;
 
 const koffi = createRequire(import.meta.url)('koffi') as Koffi;
 const libc = koffi.load('libc.so.6');
@@ -355,13 +358,14 @@ function serve(data: RelayWorkerData): void {
   }
 
   /**
-   * Answers the set-aside READs, waiting for the disk reads their misses
-   * started (all in flight at once); stops while a reply waits for the
-   * socket. What cannot be answered here (an address dropped meanwhile,
-   * an error) goes up.
+   * Answers the oldest set-aside READ, waiting for the disk read its miss
+   * started (the others' are in flight meanwhile). One at a time: once few
+   * are left, the loop takes the requests the client sent on the replies
+   * between two, and their misses start their disk reads too. What cannot
+   * be answered here (an address dropped meanwhile, an error) goes up.
    */
   function readDeferred(): void {
-    while (deferred.length > 0 && sendQueue.length === 0 && closed === null) {
+    if (deferred.length > 0 && sendQueue.length === 0 && closed === null) {
       const header = deferred.shift()!;
       const length = header.readUInt32BE(24);
       deferredBytes -= length;
@@ -617,9 +621,11 @@ function serve(data: RelayWorkerData): void {
       unstarve();
       const room = starved === null && have < input.length && queuedBytes < QUEUED_HIGH_WATER;
       if (deferred.length > 0 && sendQueue.length === 0 && closed === null) {
-        // Requests waiting in the socket first (once: a client that keeps sending does not starve the reads
-        // set aside): their misses start more disk reads before any is waited for.
-        if (!receivedBeforeWait && room && receive()) receivedBeforeWait = true;
+        // Near the end of a burst, the requests the client sent on its replies (once per read set aside:
+        // one that keeps sending does not starve them): their misses start their disk reads before the
+        // last ones are waited for, many back to back (one device notification for several, not one each).
+        if (!receivedBeforeWait && room && deferred.length <= DEFERRED_REFILL && receive())
+          receivedBeforeWait = true;
         else {
           receivedBeforeWait = false;
           readDeferred();
