@@ -462,7 +462,6 @@ function serve(data: RelayWorkerData): void {
     // A long structured read over zeros is answered with hole chunks: the event loop's Transmission does that.
     if (zeros && data.structured && length >= w.sparseReadMin && !(flags & w.flagDf)) return false;
     const prefix = data.structured ? w.dataChunkPrefix : w.simpleReplyBytes;
-    const wait = mayWait;
     // Physically contiguous blocks are read with one call.
     let runStart = -1;
     let runPosition = 0;
@@ -475,14 +474,14 @@ function serve(data: RelayWorkerData): void {
       const dst = prefix + (pos - offset);
       if (e === 0) return false;
       if (e === w.zeroEntry) {
-        if (runLength > 0 && !readData(runStart, runLength, runPosition, wait)) return false;
+        if (runLength > 0 && !readData(runStart, runLength, runPosition, mayWait)) return false;
         runLength = 0;
         out.fill(0, dst, dst + take);
       } else {
         const position = (e - 2) * bs + inBlock;
         if (runLength > 0 && runPosition + runLength === position) runLength += take;
         else {
-          if (runLength > 0 && !readData(runStart, runLength, runPosition, wait)) return false;
+          if (runLength > 0 && !readData(runStart, runLength, runPosition, mayWait)) return false;
           runStart = dst;
           runPosition = position;
           runLength = take;
@@ -490,7 +489,7 @@ function serve(data: RelayWorkerData): void {
       }
       pos += take;
     }
-    if (runLength > 0 && !readData(runStart, runLength, runPosition, wait)) return false;
+    if (runLength > 0 && !readData(runStart, runLength, runPosition, mayWait)) return false;
     // An address may have been dropped while it was read: then the bytes are not sent.
     if (Atomics.load(epochs, w.epochIndex) !== epoch) return false;
     if (data.structured) {
