@@ -13,15 +13,14 @@ import * as path from 'node:path';
 import { ALIGN, ALIGNED_BYTES, giveAligned, takeAligned } from '../../agent/engine/store/aligned-buffers';
 import { BlockDevice } from '../../agent/engine/store/block-device';
 import { DIRECT_MIN, DirectWrites } from '../../agent/engine/store/direct-writes';
-import { bufferAddress, libcFunction } from '../../agent/native/libc';
+import { bufferAddress } from '../../agent/native/libc';
+import { dropFromPageCache } from '../helpers/page-cache';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BS = 64 * 1024;
 /** An fd the seamed DirectWrites can close: its writes go to the seam, never to it. */
 const nullFd = () => fs.openSync('/dev/null', 'r');
 const MiB = 1024 * 1024;
-/** linux/fadvise.h */
-const POSIX_FADV_DONTNEED = 4;
 
 function openDevice(): { device: BlockDevice; file: string } {
   const file = path.join(tempDir(), 'data');
@@ -83,11 +82,7 @@ describe('direct writes', () => {
     const { device, file } = openDevice();
     try {
       fs.writeFileSync(file, crypto.randomBytes(64 * BS));
-      const fd = fs.openSync(file, 'r');
-      fs.fdatasyncSync(fd);
-      const fadvise = libcFunction('int posix_fadvise(int, int64_t, int64_t, int)')!;
-      assert.equal(fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-      fs.closeSync(fd);
+      dropFromPageCache(file);
       assert.equal(cached(device, 10, BS), false, 'dropped');
       // Sequential reads: what makes the kernel read ahead of them.
       const target = Buffer.alloc(BS);
