@@ -302,7 +302,14 @@ export interface PoolInfo {
   capacityBlocks: number;
   usedBlocks: number;
   freeBlocks: number;
+  /**
+   * The data file or device (the first data file of a striped pool).
+   */
   dataPath: string;
+  /**
+   * Every data file the pool's blocks are striped over, the first being dataPath.
+   */
+  dataFiles: string[];
   containers: number;
   snapshots: number;
 }

@@ -8,6 +8,7 @@
 import type { EngineCore } from './core';
 import { CHUNK_BLOCKS, CHUNK_SHIFT, popcount } from './presence';
 import { BlockMap } from './store/block-map';
+import { MAX_DATA_FILES } from './store/data-layout';
 import { CURRENT_FORMAT_VERSION, DB, META_HWM, META_POOL, ZERO_BLOCK } from './store/keys';
 import type { ContainerRecord, PoolRecord, SnapshotRecord, TableRecord } from './store/records';
 
@@ -119,6 +120,17 @@ export async function fsck(
         report('POOL_RECORD_INVALID', `the pool record differs from the open pool in ${fields.join(', ')}`, {
           fields,
         });
+      // Striping is format 3's (data-layout.ts): an earlier format's build would read it as one file.
+      const files = pool.dataFiles;
+      const most = pool.formatVersion >= 3 ? MAX_DATA_FILES : 1;
+      if (files !== undefined && (!Number.isInteger(files) || files < 1 || files > most))
+        report(
+          'POOL_RECORD_INVALID',
+          `the pool record names ${files} data files (format ${pool.formatVersion}: 1 to ${most})`,
+          {
+            fields: ['dataFiles'],
+          },
+        );
     }
     const hwm = store.get<number>(DB.meta, META_HWM, txn) ?? 1;
     // What the open pool allocates within, so a bad record is reported once, not as every block out of range.

@@ -57,6 +57,7 @@ import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } fro
 import { SpaceMap } from './space-map';
 import { discardIncomplete, StagedContainer } from './staged';
 import { BlockDevice, deviceSize } from './store/block-device';
+import { type DataLayout, dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
 import { MAX_PHYSICAL_BLOCK } from './store/group-record';
 import {
   CURRENT_FORMAT_VERSION,
@@ -82,6 +83,11 @@ export interface CreatePoolOptions {
   blockSize?: number;
   /** Data on this file or block device instead of `<dir>/data`. */
   dataPath?: string;
+  /**
+   * Data files to stripe blocks over (store/data-layout.ts), 1 to 64: `<dir>/data`,
+   * `<dir>/data.1`, … (default DEFAULT_DATA_FILES). With `dataPath`: 1, the only choice.
+   */
+  dataFiles?: number;
   /** Capacity of the data area (default: the device's size, or 1 TiB of sparse file). */
   capacityBytes?: number;
   /** Host space kept for metadata commits when the filesystem fills (default: capacity/256, 1–16 MiB; store/metadata-reserve.ts). */
@@ -117,6 +123,12 @@ export interface LineageEntry {
 
 const DEFAULT_BLOCK_SIZE = 64 * 1024;
 const DEFAULT_CAPACITY = 2 ** 40;
+/**
+ * Data files of a pool kept in its own directory: four, so that the writers
+ * of several vdisks (or one vdisk's concurrent copy-ups) take four inode
+ * locks, not one (store/data-layout.ts has the figures).
+ */
+export const DEFAULT_DATA_FILES = 4;
 
 export class Pool {
   /** Containers an interrupted import left incomplete, deleted when this pool opened. */
@@ -152,12 +164,25 @@ export class Pool {
       throw INVALID_ARGUMENT(`${dir} already holds a pool`, { argument: 'dir' });
     }
     const dataPath = path.resolve(options.dataPath ?? path.join(dir, 'data'));
+    const dataFiles = options.dataFiles ?? (options.dataPath ? 1 : DEFAULT_DATA_FILES);
+    if (
+      !Number.isInteger(dataFiles) ||
+      dataFiles < 1 ||
+      dataFiles > MAX_DATA_FILES ||
+      (options.dataPath && dataFiles !== 1)
+    )
+      throw INVALID_ARGUMENT(
+        options.dataPath
+          ? 'data on a named file or device is one data file: dataFiles must be 1'
+          : `dataFiles must be an integer from 1 to ${MAX_DATA_FILES}`,
+        { argument: 'dataFiles', value: dataFiles },
+      );
     let capacityBytes = options.capacityBytes;
     if (options.dataPath) {
       const size = deviceSize(dataPath);
       capacityBytes = Math.min(capacityBytes ?? size, size);
     } else {
-      fs.closeSync(fs.openSync(dataPath, 'a'));
+      for (const file of dataFilePaths(dataPath, dataFiles)) fs.closeSync(fs.openSync(file, 'a'));
     }
     const capacityBlocks = Math.floor((capacityBytes ?? DEFAULT_CAPACITY) / blockSize);
     if (capacityBlocks < 1) {
@@ -193,6 +218,7 @@ export class Pool {
         capacityBlocks,
         // Relative for the default data file, so a pool directory can be moved or restored elsewhere.
         dataPath: options.dataPath ? dataPath : 'data',
+        dataFiles,
         createdAt: new Date().toISOString(),
       };
       store.commit([
@@ -227,7 +253,7 @@ export class Pool {
       undo.push(() => reserve.close());
       // Best effort: a pool whose host is full still opens (so deletes can free space), its data file not growing.
       reserve.take();
-      // An older format is migrated here, in one transaction (store/migrations): before it, a format-1 pool; after, format 2.
+      // An older format is migrated here, in one transaction (store/migrations): each step whole or not at all.
       store.onNoSpace = () => reserve.release();
       const record = migrate(store, stored);
       const pool = Pool.assemble(dir, store, record, lock, reserve, options, undo);
@@ -248,7 +274,13 @@ export class Pool {
     options: OpenPoolOptions,
     undo: Undo,
   ): Pool {
-    const device = new BlockDevice(path.resolve(dir, record.dataPath), record.blockSize);
+    const dataFiles = record.dataFiles ?? 1;
+    if (!Number.isInteger(dataFiles) || dataFiles < 1 || dataFiles > MAX_DATA_FILES)
+      throw CORRUPT(`pool record names ${dataFiles} data files`, { dataFiles });
+    const device = new BlockDevice(
+      dataFilePaths(path.resolve(dir, record.dataPath), dataFiles),
+      record.blockSize,
+    );
     undo.push(() => device.close());
     // A metadata commit that finds the host full gives the reserve back and tries again.
     store.onNoSpace = () => reserve.release();
@@ -326,6 +358,7 @@ export class Pool {
       usedBlocks: space.usedBlocks,
       freeBlocks: space.freeBlocks,
       dataPath: this.core.device.path,
+      dataFiles: [...this.core.device.paths],
       containers: [...catalog.containers.values()].filter((c) => !c.incomplete).length,
       snapshots: [...catalog.snapshots.values()].filter((s) => !s.hidden).length,
     };
@@ -470,9 +503,14 @@ export class Pool {
     return this.core.tables.events;
   }
 
-  /** The data file (or device): physical block p (≥ 1) at byte (p − 1) × blockSize. */
-  get dataPath(): string {
-    return this.core.device.path;
+  /** The data files (or device), in layout order: where physical block p is, `dataLayout` says. */
+  get dataPaths(): string[] {
+    return this.core.device.paths;
+  }
+
+  /** Where each physical block's bytes are (store/data-layout.ts). */
+  get dataLayout(): DataLayout {
+    return this.core.device.layout;
   }
 
   /**

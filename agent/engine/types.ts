@@ -11,7 +11,10 @@ export interface PoolInfo {
   /** Blocks referenced by live or not-yet-reclaimed tables. */
   usedBlocks: number;
   freeBlocks: number;
+  /** The data file or device (the first data file of a striped pool). */
   dataPath: string;
+  /** Every data file the blocks are striped over, the first being `dataPath`. */
+  dataFiles: string[];
   containers: number;
   snapshots: number;
 }

@@ -16,8 +16,8 @@ import type { SessionTarget } from './sessions';
  * was told may no longer hold (engine/mapping-events.ts).
  */
 export interface DirectReads {
-  /** The data file: physical block p (≥ 1) at byte (p − 1) × blockSize. */
-  readonly path: string;
+  /** The data files, in layout order: physical block p (≥ 1) is in file (p − 1) mod n at ⌊(p − 1) / n⌋ × blockSize (engine/store/data-layout.ts). */
+  readonly paths: string[];
   readonly blockSize: number;
   /** Sessions with the same key read the same blocks: they may share what they were told. */
   readonly key: string;

@@ -81,7 +81,7 @@ class SessionDirectReads implements DirectReads {
   private revoked = false;
 
   constructor(
-    readonly path: string,
+    readonly paths: string[],
     readonly blockSize: number,
     readonly key: string,
     private readonly pool: Pool,
@@ -234,7 +234,7 @@ class VdiskBackend implements NbdBackend {
     this.multiConn = info.multiConn;
     const t = target;
     const key = `vdisk:${t.id}:${t.uuid}:${t.generation}:${info.size}`;
-    this.directReads = new SessionDirectReads(pool.dataPath, pool.blockSize, key, pool, (first, count) =>
+    this.directReads = new SessionDirectReads(pool.dataPaths, pool.blockSize, key, pool, (first, count) =>
       this.pool.locate(this.bound(), first, count),
     );
   }
@@ -346,7 +346,7 @@ class SnapshotBackend implements NbdBackend {
   ) {
     this.blockSize = pool.blockSize;
     this.directReads = new SessionDirectReads(
-      pool.dataPath,
+      pool.dataPaths,
       pool.blockSize,
       `snapshot:${target.uuid}`,
       pool,

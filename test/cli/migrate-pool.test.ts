@@ -33,10 +33,10 @@ describe('snapsync-agent migrate --pool DIR (no agent)', () => {
     const dir = formatOnePool();
     const first = migratePool(dir, false);
     assert.equal(first.status, 0, first.err);
-    assert.equal(first.out, `migrated ${dir} from format 1 to format 2\n`);
+    assert.equal(first.out, `migrated ${dir} from format 1 to format 3\n`);
     const again = migratePool(dir);
     assert.equal(again.status, 0, again.err);
-    assert.deepEqual(JSON.parse(again.out), { from: 2, to: 2, migrated: false });
+    assert.deepEqual(JSON.parse(again.out), { from: 3, to: 3, migrated: false });
 
     await patchRecord(dir, 'meta', 'pool', { formatVersion: 99 });
     const newer = migratePool(dir);
@@ -49,7 +49,7 @@ describe('snapsync-agent migrate --pool DIR (no agent)', () => {
     const agent = await startAgentProcess({ poolDir: dir });
     try {
       const cli = agentCli(agent);
-      assert.equal(cli('info').formatVersion, 2);
+      assert.equal(cli('info').formatVersion, 3);
       assert.deepEqual(
         cli('ls').map((c: { name: string }) => c.name),
         ['vm', 'vm-config', 'vm-disk0', 'clone'],
@@ -63,7 +63,7 @@ describe('snapsync-agent migrate --pool DIR (no agent)', () => {
         .find((l) => l.includes('on-disk format'));
       assert.ok(line, agent.logs());
       const { from, to } = JSON.parse(line);
-      assert.deepEqual({ from, to }, { from: 1, to: 2 });
+      assert.deepEqual({ from, to }, { from: 1, to: 3 });
     } finally {
       assert.equal(await agent.stop(), 0);
     }

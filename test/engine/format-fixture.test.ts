@@ -13,7 +13,7 @@ import { format1Entries, rewriteAsFormat1 } from '../helpers/format1-pool';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BS = 4096;
-const FORMATS = [1, 2];
+const FORMATS = [1, 2, 3];
 
 function copyFixture(format: number): string {
   const dir = tempDir();
@@ -61,6 +61,8 @@ describe('released on-disk formats', () => {
       try {
         assert.equal(pool.info().formatVersion, CURRENT_FORMAT_VERSION);
         assert.equal(pool.migratedFrom, format === CURRENT_FORMAT_VERSION ? null : format);
+        // Format 3's fixture stripes its blocks over four files; an older pool keeps its one.
+        assert.equal(pool.info().dataFiles.length, format === 3 ? 4 : 1);
         await assertFixtureContents(pool);
         pool.write('clone', 0, Buffer.from('still writable'));
         await pool.flush();

@@ -16,7 +16,7 @@ describe('pool lifecycle', () => {
     const pool = Pool.create(dir);
     const info = pool.info();
     assert.equal(info.blockSize, 65536);
-    assert.equal(info.formatVersion, 2);
+    assert.equal(info.formatVersion, 3);
     await pool.close();
     const again = Pool.open(dir);
     assert.equal(again.info().uuid, info.uuid);
@@ -53,6 +53,67 @@ describe('pool lifecycle', () => {
     assert.equal(fs.readFileSync(data)[0], 7);
     assert.equal((await pool.fsck()).ok, true);
     await pool.close();
+  });
+
+  it('stripes blocks over four data files by default, block p in file (p - 1) mod 4, and reads them back after a reopen', async () => {
+    const dir = tempDir();
+    const BS = 4096;
+    let pool = Pool.create(dir, { blockSize: BS });
+    const files = ['data', 'data.1', 'data.2', 'data.3'].map((f) => path.join(dir, f));
+    assert.deepEqual(pool.info().dataFiles, files);
+    assert.equal(pool.info().dataPath, files[0]);
+    pool.createContainer({ name: 'd', type: 'vdisk', size: 64 * BS });
+    // Ten blocks, each filled with its own number, written in one run across every file.
+    const bytes = Buffer.concat(Array.from({ length: 10 }, (_, i) => Buffer.alloc(BS, i + 1)));
+    pool.write('d', 0, bytes);
+    await pool.writeAsync('d', 20 * BS + 100, Buffer.alloc(3 * BS, 0x77));
+    await pool.flush();
+    // What a stranger sees on disk: physical blocks 1..10 went round the files, in order.
+    const onDisk = files.map((f) => fs.readFileSync(f));
+    for (let p = 1; p <= 10; p++) {
+      const file = onDisk[(p - 1) % 4]!;
+      const at = Math.floor((p - 1) / 4) * BS;
+      assert.ok(file.subarray(at, at + BS).equals(Buffer.alloc(BS, p)), `block ${p}`);
+    }
+    await pool.close();
+    pool = Pool.open(dir);
+    assert.ok(pool.read('d', 0, 10 * BS).equals(bytes));
+    const unaligned = Buffer.alloc(4 * BS, 0xff);
+    await pool.readAsync('d', 20 * BS, unaligned);
+    assert.ok(unaligned.subarray(100, 100 + 3 * BS).equals(Buffer.alloc(3 * BS, 0x77)));
+    assert.ok(unaligned.subarray(0, 100).equals(Buffer.alloc(100)));
+    assert.equal((await pool.fsck()).ok, true);
+    await pool.close();
+  });
+
+  it('takes dataFiles 1 to 64 (one: the layout of format 2), and only 1 with a named data file', async () => {
+    const one = tempDir();
+    const pool = Pool.create(one, { blockSize: 4096, dataFiles: 1 });
+    assert.deepEqual(pool.info().dataFiles, [path.join(one, 'data')]);
+    pool.createContainer({ name: 'd', type: 'vdisk', size: 8 * 4096 });
+    pool.write('d', 0, Buffer.alloc(3 * 4096, 9));
+    await pool.flush();
+    assert.equal(fs.statSync(path.join(one, 'data')).size, 3 * 4096);
+    assert.equal(fs.existsSync(path.join(one, 'data.1')), false);
+    await pool.close();
+    for (const dataFiles of [0, 65, 1.5])
+      rejects(() => Pool.create(tempDir(), { dataFiles }), 'INVALID_ARGUMENT');
+    const device = path.join(tempDir(), 'device.img');
+    fs.writeFileSync(device, Buffer.alloc(8 * 4096));
+    rejects(
+      () => Pool.create(tempDir(), { blockSize: 4096, dataPath: device, dataFiles: 2 }),
+      'INVALID_ARGUMENT',
+    );
+  });
+
+  it('refuses to open a striped pool whose data file is gone (IO_ERROR), and opens again once it is back', async () => {
+    const dir = tempDir();
+    const pool = Pool.create(dir, { blockSize: 4096 });
+    await pool.close();
+    fs.renameSync(path.join(dir, 'data.2'), path.join(dir, 'moved'));
+    rejects(() => Pool.open(dir), 'IO_ERROR');
+    fs.renameSync(path.join(dir, 'moved'), path.join(dir, 'data.2'));
+    await Pool.open(dir).close();
   });
 
   it('refuses a second open in this process and in another process (POOL_LOCKED)', async () => {

@@ -1,5 +1,5 @@
 /**
- * Rewrites a closed format-2 pool in format 1's layout (one ordered-binary
+ * Rewrites a closed format-3 pool of one data file in format 1's layout (one ordered-binary
  * `map` entry per block, `formatVersion: 1`), as a format-1 build would have
  * left it: how tests get format-1 pools larger than the frozen fixture. The
  * format-fixture test checks it against that fixture.
@@ -21,7 +21,10 @@ export async function rewriteAsFormat1(dir: string): Promise<void> {
         map.putSync([table, base + offset], physical);
     }
     groups.clearSync();
-    meta.putSync('pool', { ...(meta.get('pool') as object), formatVersion: 1 });
+    const { dataFiles, ...record } = meta.get('pool') as { dataFiles?: number };
+    // Format 1 had one data file: a striped pool cannot be rewritten as one.
+    if ((dataFiles ?? 1) !== 1) throw new Error('rewriteAsFormat1: create the pool with dataFiles: 1');
+    meta.putSync('pool', { ...record, formatVersion: 1 });
   });
   await root.close();
 }

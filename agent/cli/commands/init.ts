@@ -8,6 +8,7 @@ interface InitArgs {
   pool: string;
   blockSize: number;
   data?: string;
+  dataFiles?: number;
   capacity?: number;
   tokenFile?: string;
   json?: boolean;
@@ -29,6 +30,11 @@ export const init: CommandModule<object, InitArgs> = {
         type: 'string',
         describe: 'Keep data on this raw device or file instead of <pool>/data',
       })
+      .option('data-files', {
+        type: 'number',
+        describe:
+          'Data files to stripe blocks over, 1-64 (default 4; 1 with --data): several writers of one file wait for its inode lock',
+      })
       .option('capacity', {
         type: 'string',
         coerce: parseSize,
@@ -46,6 +52,7 @@ export const init: CommandModule<object, InitArgs> = {
     const pool = Pool.create(args.pool, {
       blockSize: args.blockSize,
       dataPath: args.data,
+      dataFiles: args.dataFiles,
       capacityBytes: args.capacity,
     });
     const info = pool.info();
@@ -60,6 +67,7 @@ export const init: CommandModule<object, InitArgs> = {
       uuid: info.uuid,
       blockSize: info.blockSize,
       capacityBlocks: info.capacityBlocks,
+      dataFiles: info.dataFiles,
       tokenFile: args.tokenFile ?? null,
       tokenCreated,
     };

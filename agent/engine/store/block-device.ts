@@ -1,7 +1,12 @@
 /**
- * The block device: fixed-size physical blocks in a data file or raw device.
+ * The block device: fixed-size physical blocks in a data file or raw device,
+ * or striped over several data files (data-layout.ts; data-file.ts does the
+ * system calls of each).
  *
- * Contract: physical block p (p ≥ 1) lives at byte (p - 1) × blockSize.
+ * Contract: physical block p (p ≥ 1) lives where DataLayout puts it: with
+ * one file, at byte (p - 1) × blockSize. A request spanning several files
+ * is several system calls, run side by side on the threadpool; it is done
+ * (or failed) once all of them settled, so no buffer is reused under one.
  * `write` is acknowledged when the kernel has it; `syncData` makes every
  * acknowledged write durable. Reads past the end of a sparse file return zeros.
  * Every call goes through the fault seam first, so drills can inject EIO,
@@ -10,7 +15,7 @@
  * IO_ERROR.
  *
  * `writeAsync` does the same on libuv's threadpool (fs.writev), at most
- * two at once for a regular file, whose inode lock lets one run at a time
+ * two at once for each regular data file, whose inode lock lets one run at a time
  * anyway (write-lanes.ts); a large aligned one goes around the page cache
  * with O_DIRECT, in parallel (direct-writes.ts); `readAsync` too, except for what
  * the page cache holds: that is read on the event loop (`readNow`), with
@@ -23,10 +28,9 @@
  */
 import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
-import { DirectWrites } from './direct-writes';
+import { DataFile } from './data-file';
+import { DataLayout, type FileShare, type Segment, sliceParts } from './data-layout';
 import { DirtyPages } from './dirty-pages';
-import { type NowaitRead, nowaitReader, WOULD_BLOCK } from './nowait-read';
-import { WriteLanes } from './write-lanes';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
 
@@ -55,9 +59,6 @@ const NOWAIT_MISS_BACKOFF = 16;
 const SLOW_WRITE_MICROS = 1000;
 const SLOW_WRITE_BACKOFF = 256;
 
-/** Threadpool writes of a data file at once (write-lanes.ts: its inode lock lets one run at a time). */
-const FILE_WRITE_LANES = 2;
-
 /**
  * Called before every device operation; throw an errno-style error to inject a
  * fault. For a write, return a byte count to make it short: each system call
@@ -68,18 +69,18 @@ export type FaultInjector =
   | ((op: DeviceOp, block: number, count: number) => number | undefined);
 
 export class BlockDevice {
+  /** The first data file (the pool record's `dataPath`). */
   readonly path: string;
+  /** Every data file, file i of the layout at index i. */
+  readonly paths: string[];
   readonly blockSize: number;
-  private fd: number;
+  readonly layout: DataLayout;
+  private readonly files: DataFile[] = [];
   private faults: FaultInjector | null = null;
-  /** Writes since the last completed sync: a commit with none skips the fdatasync. */
-  private unsynced = false;
-  /** Async syncs under way: until they finish, their writes are not known durable. */
-  private asyncSyncs = 0;
   /**
-   * Asked before a write that would make the data file longer (so take new
+   * Asked before a write that would make a data file longer (so take new
    * host space); false refuses it with OUT_OF_SPACE. Null: always allowed.
-   * The pool sets it when the data file shares a filesystem with the metadata.
+   * The pool sets it when the data files share a filesystem with the metadata.
    */
   growthGate: (() => boolean) | null = null;
   /**
@@ -100,39 +101,34 @@ export class BlockDevice {
    * a miss once more: a second round on the threadpool, never a wrong byte.
    */
   private blockInputs = 0;
-  /** The data file's length as far as we know (grows with writes past it). */
-  private fileBytes: number;
-  /** Page-cache-only reads of the data file, or null where the host has none (then event-loop reads are timed). */
-  private readonly nowait: NowaitRead | null;
-  /** Limits threadpool writes of a regular file; null for a block device (no inode lock on its writes). */
-  private readonly lanes: WriteLanes | null;
-  /** Large aligned writes around the page cache (direct-writes.ts); off where O_DIRECT is refused. */
-  private readonly direct: DirectWrites;
+  /** Whether every file has page-cache-only reads (then event-loop reads never wait; else they are timed). */
+  private readonly nowait: boolean;
 
-  constructor(path: string, blockSize: number, flags: 'r+' | 'w+' = 'r+') {
-    this.path = path;
+  /** `paths`: the data files in layout order (one path: a single data file or raw device). */
+  constructor(paths: string | string[], blockSize: number, flags: 'r+' | 'w+' = 'r+') {
+    this.paths = typeof paths === 'string' ? [paths] : paths;
+    this.path = this.paths[0]!;
     this.blockSize = blockSize;
-    try {
-      this.fd = fs.openSync(path, flags);
-      const st = fs.fstatSync(this.fd);
-      this.fileBytes = st.size;
-      this.lanes = st.isBlockDevice() ? null : new WriteLanes(FILE_WRITE_LANES);
-    } catch (err) {
-      throw IO_ERROR('open data device', err, { path });
+    this.layout = new DataLayout(this.paths.length, blockSize);
+    for (const file of this.paths) {
+      try {
+        this.files.push(new DataFile(file, flags));
+      } catch (err) {
+        this.close();
+        throw IO_ERROR('open data device', err, { path: file });
+      }
     }
-    this.nowait = nowaitReader(this.fd);
-    this.direct = DirectWrites.open(path, this.fd);
+    this.nowait = this.files.every((f) => f.nowait !== null);
   }
 
   /** Whether reads on the event loop do not wait for disk reads (RWF_NOWAIT works here). */
   get readsNeverWait(): boolean {
-    return this.nowait !== null;
+    return this.nowait;
   }
 
-  /** True if the data file and `dir` are on one filesystem (then data can fill what metadata needs). */
+  /** True if the data files and `dir` are on one filesystem (then data can fill what metadata needs). */
   sharesFilesystemWith(dir: string): boolean {
-    const st = fs.fstatSync(this.fd);
-    return st.isFile() && st.dev === fs.statSync(dir).dev;
+    return this.files.some((f) => f.sharesFilesystemWith(dir));
   }
 
   /** Installs (or with null removes) a fault injector. Test and drill seam. */
@@ -154,17 +150,10 @@ export class BlockDevice {
    * (may run on into the following blocks) into `target` at `targetOffset`.
    */
   read(block: number, offset: number, length: number, target: Buffer, targetOffset: number): void {
-    const start = (block - 1) * this.blockSize + offset;
     try {
-      this.faults?.('read', block, Math.ceil((offset + length) / this.blockSize));
-      let done = 0;
-      while (done < length) {
-        const n = fs.readSync(this.fd, target, targetOffset + done, length - done, start + done);
-        if (n === 0) break;
-        done += n;
-      }
-      // Past the end of a sparse data file: never written, so zeros.
-      if (done < length) target.fill(0, targetOffset + done, targetOffset + length);
+      this.faults?.('read', block, this.blocksOf(offset, length));
+      for (const s of this.layout.segments(block, offset, length))
+        this.files[s.file]!.read(s.position, s.length, target, targetOffset + s.at);
     } catch (err) {
       throw IO_ERROR('read', err, { block, offset, length });
     }
@@ -172,34 +161,26 @@ export class BlockDevice {
 
   /**
    * Writes `parts` back to back, starting `offset` bytes into physical block
-   * `block` (may run on into the following blocks): one pwritev, no copying.
+   * `block` (may run on into the following blocks): one pwritev per data file, no copying.
    */
   write(block: number, offset: number, parts: Buffer[]): void {
     const w = this.placeWrite(block, offset, parts);
     try {
       const limit = this.writeFault(w);
-      let done = fs.writevSync(this.fd, limit < w.length ? truncate(parts, limit) : parts, w.start);
-      // Rare short write: finish the rest byte range by byte range.
-      const all = done < w.length ? Buffer.concat(parts) : null;
-      while (all !== null && done < w.length) {
-        const n = fs.writeSync(this.fd, all, done, Math.min(w.length - done, limit), w.start + done);
-        done += madeProgress(n, done, w);
-      }
-      this.wrote(w);
+      for (const share of w.shares)
+        this.files[share.file]!.write(partsOf(parts, share, w), share.position, share.length, limit);
     } catch (err) {
-      throw this.writeFailed(err, w);
+      throw deviceError('write', err, w.block, w.count);
     }
   }
 
   /** Makes every acknowledged write durable. */
   syncData(): void {
-    if (!this.unsynced && this.asyncSyncs === 0) return;
+    if (!this.files.some((f) => f.needsSync)) return;
     try {
       this.faults?.('sync', 0, 0);
-      this.unsynced = false;
-      fs.fdatasyncSync(this.fd);
+      for (const file of this.files) file.syncData();
     } catch (err) {
-      this.unsynced = true;
       throw deviceError('sync', err, 0, 0);
     }
   }
@@ -245,24 +226,17 @@ export class BlockDevice {
    * is done and timed (`readWatched`): always true, and a miss waits once.
    */
   readNow(block: number, offset: number, length: number, target: Buffer, targetOffset: number): boolean {
-    if (this.nowait === null) {
+    if (!this.nowait) {
       this.readWatched(block, offset, length, target, targetOffset);
       return true;
     }
-    const start = (block - 1) * this.blockSize + offset;
     try {
-      this.faults?.('read', block, Math.ceil((offset + length) / this.blockSize));
-      let done = 0;
-      while (done < length) {
-        const n = this.nowait(target, targetOffset + done, length - done, start + done);
-        if (n === WOULD_BLOCK) {
+      this.faults?.('read', block, this.blocksOf(offset, length));
+      for (const s of this.layout.segments(block, offset, length))
+        if (!this.files[s.file]!.readCached(s.position, s.length, target, targetOffset + s.at)) {
           this.threadpoolReads = NOWAIT_MISS_BACKOFF;
           return false;
         }
-        if (n === 0) break;
-        done += n;
-      }
-      if (done < length) target.fill(0, targetOffset + done, targetOffset + length);
       return true;
     } catch (err) {
       throw IO_ERROR('read', err, { block, offset, length });
@@ -293,16 +267,13 @@ export class BlockDevice {
     target: Buffer,
     targetOffset: number,
   ): Promise<void> {
-    const start = (block - 1) * this.blockSize + offset;
     try {
-      this.faults?.('read', block, Math.ceil((offset + length) / this.blockSize));
-      let done = 0;
-      while (done < length) {
-        const n = await readAt(this.fd, target, targetOffset + done, length - done, start + done);
-        if (n === 0) break;
-        done += n;
-      }
-      if (done < length) target.fill(0, targetOffset + done, targetOffset + length);
+      this.faults?.('read', block, this.blocksOf(offset, length));
+      await settleAll(
+        this.layout
+          .segments(block, offset, length)
+          .map((s) => this.files[s.file]!.readAsync(s.position, s.length, target, targetOffset + s.at)),
+      );
     } catch (err) {
       throw IO_ERROR('read', err, { block, offset, length });
     }
@@ -324,126 +295,98 @@ export class BlockDevice {
     if ((performance.now() - started) * 1000 >= SLOW_WRITE_MICROS) this.threadpoolWrites = SLOW_WRITE_BACKOFF;
   }
 
-  /** `write` on the threadpool (one pwritev); the caller stages nothing that points at it until it resolves. */
+  /**
+   * `write` on the threadpool (a pwritev per data file, side by side); the
+   * caller stages nothing that points at it until it resolves. A large
+   * aligned run goes around the page cache (direct-writes.ts), each file's share of it too.
+   */
   async writeAsync(block: number, offset: number, parts: Buffer[]): Promise<void> {
     if (this.threadpoolWrites > 0) this.threadpoolWrites--;
     const w = this.placeWrite(block, offset, parts);
     try {
       const limit = this.writeFault(w);
-      const direct = limit === Number.POSITIVE_INFINITY && this.direct.wants(w.start, w.length);
-      if (!direct || !(await this.direct.write(parts, w.start, w.length))) {
-        const write = () => this.writeOnThreadpool(w, parts, limit);
-        await (this.lanes ? this.lanes.run(write) : write());
-      }
-      this.wrote(w);
+      const first = w.shares[0]!;
+      const direct =
+        limit === Number.POSITIVE_INFINITY && this.files[first.file]!.direct.wants(first.position, w.length);
+      await settleAll(
+        w.shares.map((share) =>
+          this.files[share.file]!.writeAsync(
+            partsOf(parts, share, w),
+            share.position,
+            share.length,
+            limit,
+            direct,
+          ),
+        ),
+      );
     } catch (err) {
-      throw this.writeFailed(err, w);
-    } finally {
-      // A sync that began while this write ran did not cover it: the next one must not be skipped.
-      this.unsynced = true;
+      throw deviceError('write', err, w.block, w.count);
     }
   }
 
-  private async writeOnThreadpool(w: PlacedWrite, parts: Buffer[], limit: number): Promise<void> {
-    let done = await writevAt(this.fd, limit < w.length ? truncate(parts, limit) : parts, w.start);
-    const all = done < w.length ? Buffer.concat(parts) : null;
-    while (all !== null && done < w.length) {
-      const piece = all.subarray(done, done + Math.min(w.length - done, limit));
-      done += madeProgress(await writevAt(this.fd, [piece], w.start + done), done, w);
-    }
-  }
-
-  /** Where a write goes; refuses one that would grow the data file while the growth gate says no. */
+  /** Where a write goes; refuses one that would grow a data file while the growth gate says no. */
   private placeWrite(block: number, offset: number, parts: Buffer[]): PlacedWrite {
     let length = 0;
     for (const part of parts) length += part.length;
-    const start = (block - 1) * this.blockSize + offset;
-    this.writeGuard?.(block, Math.ceil((offset + length) / this.blockSize));
-    if (start + length > this.fileBytes && this.growthGate && !this.growthGate())
+    const count = this.blocksOf(offset, length);
+    this.writeGuard?.(block, count);
+    const shares = this.layout.shares(block, offset, length);
+    if (
+      this.growthGate &&
+      shares.some((s) => this.files[s.file]!.wouldGrow(s.position, s.length)) &&
+      !this.growthGate()
+    )
       throw HOST_OUT_OF_SPACE('data write: the metadata reserve is in use, so the data file may not grow');
-    return { block, start, length, count: Math.ceil((offset + length) / this.blockSize) };
+    return { block, length, count, shares };
   }
 
   /** The fault seam for a write: the byte limit per system call (infinite unless a drill makes it short). */
   private writeFault(w: PlacedWrite): number {
-    const limit = this.faults?.('write', w.block, w.count) ?? Number.POSITIVE_INFINITY;
-    this.unsynced = true;
-    return limit;
+    return this.faults?.('write', w.block, w.count) ?? Number.POSITIVE_INFINITY;
   }
 
-  private wrote(w: PlacedWrite): void {
-    if (w.start + w.length > this.fileBytes) this.fileBytes = w.start + w.length;
+  /** Blocks touched by `length` bytes from `offset` bytes into a block (for faults and errors). */
+  private blocksOf(offset: number, length: number): number {
+    return Math.ceil((offset + length) / this.blockSize);
   }
 
-  private writeFailed(err: unknown, w: PlacedWrite) {
-    this.fileBytes = Math.max(this.fileBytes, fileLength(this.fd));
-    return deviceError('write', err, w.block, w.count);
-  }
-
-  /** Same as syncData, off the event loop: most of a flush's wait happens here. */
+  /** Same as syncData, off the event loop, every data file at once: most of a flush's wait happens here. */
   async syncDataAsync(): Promise<void> {
-    if (!this.unsynced) return;
+    const files = this.files.filter((f) => f.needsSync);
+    if (files.length === 0) return;
     try {
       this.faults?.('sync', 0, 0);
-      // Cleared before the call: writes that land while it runs set it again.
-      this.unsynced = false;
-      this.asyncSyncs++;
-      try {
-        await new Promise<void>((resolve, reject) =>
-          fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())),
-        );
-      } finally {
-        this.asyncSyncs--;
-      }
+      await settleAll(files.map((f) => f.syncDataAsync()));
     } catch (err) {
-      this.unsynced = true;
       throw deviceError('sync', err, 0, 0);
     }
   }
 
   close(): void {
-    this.direct.close();
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
+    for (const file of this.files) file.close();
   }
-}
-
-function readAt(fd: number, target: Buffer, at: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) =>
-    fs.read(fd, target, at, length, position, (err, n) => (err ? reject(err) : resolve(n))),
-  );
-}
-
-function writevAt(fd: number, parts: Buffer[], position: number): Promise<number> {
-  return new Promise((resolve, reject) =>
-    fs.writev(fd, parts, position, (err, n) => (err ? reject(err) : resolve(n))),
-  );
 }
 
 interface PlacedWrite {
   block: number;
-  /** Byte position in the data file. */
-  start: number;
   length: number;
   /** Blocks it touches (for faults and errors). */
   count: number;
+  /** Each data file's share of it. */
+  shares: FileShare[];
 }
 
-/** Bytes a system call of a short-write loop moved; none is EIO (a write that stops making progress). */
-function madeProgress(n: number, done: number, w: PlacedWrite): number {
-  if (n <= 0) throw Object.assign(new Error(`short write: ${done} of ${w.length} bytes`), { code: 'EIO' });
-  return n;
+/** The parts of a write that go to one file: the whole write with one file, else views of its segments. */
+function partsOf(parts: Buffer[], share: FileShare, w: PlacedWrite): Buffer[] {
+  if (share.length === w.length) return parts;
+  return share.segments.flatMap((s: Segment) => sliceParts(parts, s.at, s.length));
 }
 
-/** The first `bytes` bytes of `parts`, as views. */
-function truncate(parts: Buffer[], bytes: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const part of parts) {
-    if (bytes <= 0) break;
-    out.push(part.subarray(0, bytes));
-    bytes -= part.length;
-  }
-  return out;
+/** Waits for every promise to settle (no buffer may be reused while a system call still has it); throws the first failure. */
+async function settleAll(work: Promise<void>[]): Promise<void> {
+  if (work.length === 1) return work[0];
+  const results = await Promise.allSettled(work);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
 function deviceError(op: DeviceOp, err: unknown, block: number, count: number) {
@@ -454,14 +397,6 @@ function deviceError(op: DeviceOp, err: unknown, block: number, count: number) {
     return e;
   }
   return IO_ERROR(op, err, { block, count });
-}
-
-function fileLength(fd: number): number {
-  try {
-    return fs.fstatSync(fd).size;
-  } catch {
-    return 0;
-  }
 }
 
 /** Size in bytes of a regular file or block device. */

@@ -10,12 +10,15 @@
  *   → number). Read by the migration and by fsck only; opening migrates it.
  * - 2: `map-groups` holds one record per 1024 logical blocks of a table
  *   (block-map.ts); `map` is empty. Incompatible: a format-1 build refuses it.
+ * - 3: as 2, and the pool record's `dataFiles` may stripe the data over
+ *   several files (data-layout.ts). Incompatible: a format-2 build would
+ *   read a striped pool as one file, so it refuses format 3.
  */
 
 export const FORMAT_NAME = 'snapsync-pool';
 /** Pool format versions this build can open (older ones are migrated at open). */
-export const SUPPORTED_FORMAT_VERSIONS = [1, 2];
-export const CURRENT_FORMAT_VERSION = 2;
+export const SUPPORTED_FORMAT_VERSIONS = [1, 2, 3];
+export const CURRENT_FORMAT_VERSION = 3;
 
 export const DB = {
   /** 'pool' → PoolRecord, 'hwm' → number (next never-used physical block), 'seq' → SequenceRecord */

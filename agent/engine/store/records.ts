@@ -10,6 +10,11 @@ export interface PoolRecord {
   capacityBlocks: number;
   /** Data file or device: absolute, or relative to the pool directory (the default `data`). */
   dataPath: string;
+  /**
+   * Format 3: data files the blocks are striped over (data-layout.ts):
+   * `dataPath`, `<dataPath>.1`, …; absent: 1 (every pool of format 1 or 2).
+   */
+  dataFiles?: number;
   createdAt: string;
 }
 

@@ -36,7 +36,8 @@ export interface RelaySetup {
   structured: boolean;
   size: number;
   blockSize: number;
-  dataPath: string;
+  /** The pool's data files, in layout order (engine/store/data-layout.ts). */
+  dataPaths: string[];
   wire: WireConstants;
   /** Requests of this connection in flight or queued on the event loop. */
   busy: () => boolean;
@@ -94,7 +95,7 @@ export class Relay implements Transport {
       {
         socketFd,
         wakeFd,
-        dataPath: setup.dataPath,
+        dataPaths: setup.dataPaths,
         blockSize: setup.blockSize,
         size: setup.size,
         structured: setup.structured,

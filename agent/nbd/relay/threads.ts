@@ -228,7 +228,7 @@ export class TransmissionThreads {
           structured: c.structured,
           size: c.backend.size,
           blockSize: direct.blockSize,
-          dataPath: direct.path,
+          dataPaths: direct.paths,
           wire: WIRE,
           busy: c.busy,
           idle: c.idle,

@@ -37,7 +37,8 @@ import { type MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_
 export interface RelayWorkerData {
   socketFd: number;
   wakeFd: number;
-  dataPath: string;
+  /** The data files, in layout order. */
+  dataPaths: string[];
   blockSize: number;
   size: number;
   structured: boolean;
@@ -180,7 +181,15 @@ function serve(data: RelayWorkerData): void {
   const w = data.wire;
   const sock = data.socketFd;
   fcntl(sock, F_SETFL, fcntl(sock, F_GETFL, 0) | O_NONBLOCK);
-  const dataFd = fs.openSync(data.dataPath, 'r');
+  const dataFds: number[] = [];
+  try {
+    for (const file of data.dataPaths) dataFds.push(fs.openSync(file, 'r'));
+  } catch (err) {
+    for (const fd of dataFds) fs.closeSync(fd);
+    throw err;
+  }
+  // Where physical block p is: file (p − 1) mod n at ⌊(p − 1) / n⌋ blocks (engine/store/data-layout.ts).
+  const files = dataFds.length;
   const control = new Int32Array(data.control);
   const epochs = new Int32Array(data.epoch);
   const entries = new Uint32Array(data.entries);
@@ -402,18 +411,24 @@ function serve(data: RelayWorkerData): void {
    * the disk; false when it would have to wait and may not, or on an error
    * (the event loop then reads it and answers).
    */
-  function readData(at: number, length: number, position: number, mayWait: () => boolean): boolean {
+  function readData(
+    fd: number,
+    at: number,
+    length: number,
+    position: number,
+    mayWait: () => boolean,
+  ): boolean {
     let wait = false;
     while (length > 0) {
       let n: number;
-      if (wait) n = pread(dataFd, out.subarray(at), length, position);
+      if (wait) n = pread(fd, out.subarray(at), length, position);
       else {
         // The iovec { base, len } written as 32-bit halves: no BigInt per read (user addresses fit 2^53).
         const base = outAddress + at;
         iov.writeUInt32LE(base % 0x1_0000_0000, 0);
         iov.writeUInt32LE(Math.floor(base / 0x1_0000_0000), 4);
         iov.writeUInt32LE(length, 8);
-        n = preadv2(dataFd, iov, 1, position, RWF_NOWAIT);
+        n = preadv2(fd, iov, 1, position, RWF_NOWAIT);
       }
       if (n > 0) {
         at += n;
@@ -464,6 +479,7 @@ function serve(data: RelayWorkerData): void {
     const prefix = data.structured ? w.dataChunkPrefix : w.simpleReplyBytes;
     // Physically contiguous blocks are read with one call.
     let runStart = -1;
+    let runFd = -1;
     let runPosition = 0;
     let runLength = 0;
     for (let pos = offset; pos < offset + length; ) {
@@ -474,22 +490,25 @@ function serve(data: RelayWorkerData): void {
       const dst = prefix + (pos - offset);
       if (e === 0) return false;
       if (e === w.zeroEntry) {
-        if (runLength > 0 && !readData(runStart, runLength, runPosition, mayWait)) return false;
+        if (runLength > 0 && !readData(runFd, runStart, runLength, runPosition, mayWait)) return false;
         runLength = 0;
         out.fill(0, dst, dst + take);
       } else {
-        const position = (e - 2) * bs + inBlock;
-        if (runLength > 0 && runPosition + runLength === position) runLength += take;
+        const i = e - 2;
+        const fd = files === 1 ? dataFds[0]! : dataFds[i % files]!;
+        const position = (files === 1 ? i : Math.floor(i / files)) * bs + inBlock;
+        if (runLength > 0 && runFd === fd && runPosition + runLength === position) runLength += take;
         else {
-          if (runLength > 0 && !readData(runStart, runLength, runPosition, mayWait)) return false;
+          if (runLength > 0 && !readData(runFd, runStart, runLength, runPosition, mayWait)) return false;
           runStart = dst;
+          runFd = fd;
           runPosition = position;
           runLength = take;
         }
       }
       pos += take;
     }
-    if (runLength > 0 && !readData(runStart, runLength, runPosition, mayWait)) return false;
+    if (runLength > 0 && !readData(runFd, runStart, runLength, runPosition, mayWait)) return false;
     // An address may have been dropped while it was read: then the bytes are not sent.
     if (Atomics.load(epochs, w.epochIndex) !== epoch) return false;
     if (data.structured) {
@@ -669,7 +688,7 @@ function serve(data: RelayWorkerData): void {
     closed = `thread failed: ${(err as Error).message}`;
   } finally {
     Atomics.store(control, w.socketClosedIndex, 1);
-    fs.closeSync(dataFd);
+    for (const fd of dataFds) fs.closeSync(fd);
     closeFd(sock);
     port.postMessage({ passed, closed: closed ?? 'ended' } satisfies RelayUpMessage);
     port.close();

@@ -1,5 +1,5 @@
 /**
- * Pool format migrations, one directory per target format (`2/`: from 1).
+ * Pool format migrations, one directory per target format (`2/`: from 1, `3/`: from 2).
  * `migrate` brings a pool record of any supported older format to the current
  * one, a step at a time; each step is one LMDB transaction, so a crash leaves
  * the pool in one released format or the next, never between (fsck passes on
@@ -13,6 +13,7 @@ import { CURRENT_FORMAT_VERSION } from '../keys';
 import type { MetadataStore } from '../metadata-store';
 import type { PoolRecord } from '../records';
 import * as format2 from './2';
+import * as format3 from './3';
 
 interface Step {
   from: number;
@@ -20,7 +21,10 @@ interface Step {
   run(store: MetadataStore, record: PoolRecord): PoolRecord;
 }
 
-const STEPS: Step[] = [{ from: format2.FROM_VERSION, to: format2.TO_VERSION, run: format2.migrateToFormat2 }];
+const STEPS: Step[] = [
+  { from: format2.FROM_VERSION, to: format2.TO_VERSION, run: format2.migrateToFormat2 },
+  { from: format3.FROM_VERSION, to: format3.TO_VERSION, run: format3.migrateToFormat3 },
+];
 
 /** Returns the record as it is now stored (the same object if the pool was already current). */
 export function migrate(store: MetadataStore, record: PoolRecord): PoolRecord {
