@@ -183,6 +183,8 @@ export class Pool {
       capacityBytes = Math.min(capacityBytes ?? size, size);
     } else {
       for (const file of dataFilePaths(dataPath, dataFiles)) fs.closeSync(fs.openSync(file, 'a'));
+      // Their names durable before the record that says they exist.
+      syncDirectory(dir);
     }
     const capacityBlocks = Math.floor((capacityBytes ?? DEFAULT_CAPACITY) / blockSize);
     if (capacityBlocks < 1) {
@@ -838,5 +840,15 @@ export class Pool {
 
   private info_(c: ContainerRecord): ContainerInfo {
     return containerInfo(this.core.catalog, this.core.tables, c);
+  }
+}
+
+/** fsync of a directory: the entries made in it so far survive a crash. */
+function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -26,11 +26,25 @@ export interface BenchAgent {
   stop(): Promise<void>;
 }
 
-/** `init` a pool in `dir` and `serve` it; `allowDir` is where images may be imported from. */
-export async function startAgent(dir: string, capacityMiB: number, allowDir: string): Promise<BenchAgent> {
+/** `init` a pool in `dir` and `serve` it; `allowDir` is where images may be imported from; `dataFiles` null: init's default. */
+export async function startAgent(
+  dir: string,
+  capacityMiB: number,
+  allowDir: string,
+  dataFiles: number | null,
+): Promise<BenchAgent> {
   const poolDir = path.join(dir, 'pool');
   const socket = path.join(dir, 'nbd.sock');
-  await exec(process.execPath, [AGENT_BIN, 'init', '--pool', poolDir, '--capacity', `${capacityMiB}M`]);
+  const striping = dataFiles === null ? [] : ['--data-files', String(dataFiles)];
+  await exec(process.execPath, [
+    AGENT_BIN,
+    'init',
+    '--pool',
+    poolDir,
+    '--capacity',
+    `${capacityMiB}M`,
+    ...striping,
+  ]);
   const args = [
     AGENT_BIN,
     'serve',

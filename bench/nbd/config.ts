@@ -29,6 +29,8 @@ export interface BenchConfig {
   caches: CacheMode[];
   aio: AioMode[];
   copy: boolean;
+  /** `init --data-files` of the snapsync pool; null: init's default. */
+  dataFiles: number | null;
   syncReps: number;
   /** Seconds the qcow2 side of a chain may take to build; the chain (both sides) stops at the depth reached. */
   qcow2BuildSeconds: number;
@@ -85,6 +87,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, tmp: string):
     caches: list(env.BENCH_NBD_CACHE || 'warm,cold', ['warm', 'cold'] as const, 'BENCH_NBD_CACHE'),
     aio: list(env.BENCH_NBD_AIO || 'threads,io_uring', ['threads', 'io_uring'] as const, 'BENCH_NBD_AIO'),
     copy: (env.BENCH_NBD_COPY ?? '1') !== '0',
+    dataFiles: env.BENCH_NBD_DATA_FILES ? num(env.BENCH_NBD_DATA_FILES, 0, 'BENCH_NBD_DATA_FILES') : null,
     syncReps: num(env.BENCH_NBD_SYNC_REPS, d.syncReps, 'BENCH_NBD_SYNC_REPS'),
     qcow2BuildSeconds: num(env.BENCH_NBD_QCOW2_BUDGET, d.budget, 'BENCH_NBD_QCOW2_BUDGET'),
     dir: env.BENCH_NBD_DIR || tmp,

@@ -87,13 +87,15 @@ export interface LayoutOptions {
   dir: string;
   /** Also make the empty disks nbdcopy copies into. */
   copyTargets: boolean;
+  /** `init --data-files` of the snapsync pool; null: init's default. */
+  dataFiles: number | null;
 }
 
 /** Starts an agent on a new pool and builds both sides of a layout; leaves every server running. */
 export async function buildLayout(o: LayoutOptions): Promise<Layout> {
   fs.mkdirSync(o.dir, { recursive: true });
   const capacityMiB = Math.ceil((o.sizeBytes * (3 + o.disks)) / MiB) + 256;
-  const agent = await startAgent(o.dir, capacityMiB, path.dirname(o.baseImage));
+  const agent = await startAgent(o.dir, capacityMiB, path.dirname(o.baseImage), o.dataFiles);
   const qemus: QemuNbd[] = [];
   try {
     const build = { snapsync: 0, qcow2: 0 };

@@ -110,6 +110,7 @@ async function main(): Promise<void> {
         qcow2BuildSeconds: config.qcow2BuildSeconds,
         dir,
         copyTargets: p === smallest && config.copy,
+        dataFiles: config.dataFiles,
       });
       try {
         layouts.push({
