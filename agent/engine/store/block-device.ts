@@ -28,8 +28,10 @@
  */
 import * as fs from 'node:fs';
 import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
+import { giveAligned } from './aligned-buffers';
 import { DataFile } from './data-file';
 import { DataLayout, type FileShare, type Segment, sliceParts } from './data-layout';
+import { stageAligned } from './direct-writes';
 import { DirtyPages } from './dirty-pages';
 
 export type DeviceOp = 'read' | 'write' | 'sync';
@@ -308,17 +310,21 @@ export class BlockDevice {
       const first = w.shares[0]!;
       const direct =
         limit === Number.POSITIVE_INFINITY && this.files[first.file]!.direct.wants(first.position, w.length);
-      await settleAll(
-        w.shares.map((share) =>
-          this.files[share.file]!.writeAsync(
-            partsOf(parts, share, w),
-            share.position,
-            share.length,
-            limit,
-            direct,
-          ),
-        ),
-      );
+      // Striped and direct: one copy into aligned memory, each file's share written from views of it.
+      const staged = direct && w.shares.length > 1 ? stageAligned(parts, w.length) : null;
+      try {
+        await settleAll(
+          w.shares.map((share) => {
+            const file = this.files[share.file]!;
+            if (staged === null)
+              return file.writeAsync(partsOf(parts, share, w), share.position, share.length, limit, direct);
+            const views = share.segments.flatMap((s: Segment) => sliceParts(staged, s.at, s.length));
+            return file.writeStagedAsync(views, partsOf(parts, share, w), share.position, share.length);
+          }),
+        );
+      } finally {
+        for (const buffer of staged ?? []) giveAligned(buffer);
+      }
     } catch (err) {
       throw deviceError('write', err, w.block, w.count);
     }
@@ -352,7 +358,7 @@ export class BlockDevice {
 
   /** Same as syncData, off the event loop, every data file at once: most of a flush's wait happens here. */
   async syncDataAsync(): Promise<void> {
-    const files = this.files.filter((f) => f.needsSync);
+    const files = this.files.filter((f) => f.unsyncedWrites);
     if (files.length === 0) return;
     try {
       this.faults?.('sync', 0, 0);

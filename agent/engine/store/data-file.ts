@@ -144,6 +144,25 @@ export class DataFile {
     }
   }
 
+  /**
+   * A direct write of `views` (aligned memory, direct-writes.ts
+   * `writeStaged`); where the file refuses it, `parts` (the same bytes)
+   * are written buffered.
+   */
+  async writeStagedAsync(views: Buffer[], parts: Buffer[], position: number, length: number) {
+    this.unsynced = true;
+    try {
+      if (!(await this.direct.writeStaged(views, position, length)))
+        await this.writeAsync(parts, position, length, Number.POSITIVE_INFINITY, false);
+      this.wrote(position, length);
+    } catch (err) {
+      this.writeFailed();
+      throw err;
+    } finally {
+      this.unsynced = true;
+    }
+  }
+
   private async writeOnThreadpool(parts: Buffer[], position: number, length: number, limit: number) {
     let done = await writevAt(this.fd, limit < length ? truncate(parts, limit) : parts, position);
     const all = done < length ? Buffer.concat(parts) : null;
@@ -162,7 +181,12 @@ export class DataFile {
     this.fileBytes = Math.max(this.fileBytes, fileLength(this.fd));
   }
 
-  /** Whether a write since the last completed sync may not be durable. */
+  /** Whether a write was done since the last sync began (what `syncDataAsync` looks at). */
+  get unsyncedWrites(): boolean {
+    return this.unsynced;
+  }
+
+  /** Whether a write since the last completed sync may not be durable (what `syncData` looks at). */
   get needsSync(): boolean {
     return this.unsynced || this.asyncSyncs > 0;
   }

@@ -122,6 +122,33 @@ export class DirectWrites {
     }
   }
 
+  /**
+   * Writes `views` (`length` bytes in all, each view ALIGN-aligned in memory,
+   * position and length: cut from `stageAligned` buffers) at byte `start`,
+   * with one pwritev: a striped pool's share of a run that BlockDevice
+   * copied into aligned memory once for all its files. False as `write`.
+   */
+  async writeStaged(views: Buffer[], start: number, length: number): Promise<boolean> {
+    const fd = this.fd;
+    if (this.off || fd === null) return false;
+    this.writing++;
+    try {
+      const written = await new Promise<number>((resolve, reject) =>
+        fs.writev(fd, views, start, (err, n) => (err ? reject(err) : resolve(n))),
+      );
+      if (written === length) return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException)?.code !== 'EINVAL') throw err;
+    } finally {
+      this.writing--;
+      this.closeIfIdle();
+    }
+    // Refused or short: the buffered rewrite of the share lays the same bytes over it.
+    this.off = true;
+    this.closeIfIdle();
+    return false;
+  }
+
   private async writePieces(fd: number, parts: Buffer[], start: number, length: number): Promise<boolean> {
     const pieces: Array<Promise<number>> = [];
     const taken: Buffer[] = [];
@@ -165,6 +192,25 @@ export class DirectWrites {
     fs.closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/**
+ * `parts` (`length` bytes) copied into aligned buffers (ALIGNED_BYTES each,
+ * laid end to end: bytes past `length` unspecified), or null where none can
+ * be had; give each back with `giveAligned` once no write uses it.
+ */
+export function stageAligned(parts: Buffer[], length: number): Buffer[] | null {
+  const staged: Buffer[] = [];
+  for (let at = 0; at < length; at += ALIGNED_BYTES) {
+    const buffer = takeAligned();
+    if (buffer === null) {
+      for (const b of staged) giveAligned(b);
+      return null;
+    }
+    copyRange(parts, at, Math.min(ALIGNED_BYTES, length - at), buffer);
+    staged.push(buffer);
+  }
+  return staged;
 }
 
 /** Copies bytes [from, from + length) of `parts`, laid end to end, into `target`. */
