@@ -57,7 +57,7 @@ import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } fro
 import { SpaceMap } from './space-map';
 import { discardIncomplete, StagedContainer } from './staged';
 import { BlockDevice, deviceSize } from './store/block-device';
-import { type DataLayout, dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
+import { dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
 import { MAX_PHYSICAL_BLOCK } from './store/group-record';
 import {
   CURRENT_FORMAT_VERSION,
@@ -508,11 +508,6 @@ export class Pool {
   /** The data files (or device), in layout order: where physical block p is, `dataLayout` says. */
   get dataPaths(): string[] {
     return this.core.device.paths;
-  }
-
-  /** Where each physical block's bytes are (store/data-layout.ts). */
-  get dataLayout(): DataLayout {
-    return this.core.device.layout;
   }
 
   /**
