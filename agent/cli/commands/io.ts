@@ -185,7 +185,8 @@ export const info: CommandModule<GlobalArgs, GlobalArgs> = {
         usedBlocks: number;
         containers: number;
         snapshots: number;
+        dataFiles: string[];
       }) =>
-        `pool ${p.uuid}: ${p.containers} containers, ${p.snapshots} snapshots, ${bytes(p.usedBlocks * p.blockSize)} used of ${bytes(p.capacityBlocks * p.blockSize)} (block ${bytes(p.blockSize)})`,
+        `pool ${p.uuid}: ${p.containers} containers, ${p.snapshots} snapshots, ${bytes(p.usedBlocks * p.blockSize)} used of ${bytes(p.capacityBlocks * p.blockSize)} (block ${bytes(p.blockSize)}; data in ${p.dataFiles.length === 1 ? p.dataFiles[0] : `${p.dataFiles.length} files, ${p.dataFiles[0]}…`})`,
     ),
 };

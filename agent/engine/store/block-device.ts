@@ -117,7 +117,7 @@ export class BlockDevice {
         this.files.push(new DataFile(file, flags));
       } catch (err) {
         this.close();
-        throw IO_ERROR('open data device', err, { path: file });
+        throw IO_ERROR(`open data file ${file}`, err, { path: file });
       }
     }
     this.nowait = this.files.every((f) => f.nowait !== null);
