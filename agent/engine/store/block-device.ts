@@ -315,11 +315,15 @@ export class BlockDevice {
       try {
         await settleAll(
           w.shares.map((share) => {
-            const file = this.files[share.file]!;
-            if (staged === null)
-              return file.writeAsync(partsOf(parts, share, w), share.position, share.length, limit, direct);
-            const views = share.segments.flatMap((s: Segment) => sliceParts(staged, s.at, s.length));
-            return file.writeStagedAsync(views, partsOf(parts, share, w), share.position, share.length);
+            const views =
+              staged && share.segments.flatMap((s: Segment) => sliceParts(staged, s.at, s.length));
+            return this.files[share.file]!.writeAsync(
+              partsOf(parts, share, w),
+              share.position,
+              share.length,
+              limit,
+              views ?? direct,
+            );
           }),
         );
       } finally {

@@ -124,13 +124,27 @@ export class DataFile {
   }
 
   /**
-   * `write` on the threadpool; `direct`: the request may go around the page
-   * cache (direct-writes.ts), else it is written buffered.
+   * `write` on the threadpool. `direct`: false, written buffered; true, it
+   * may go around the page cache (direct-writes.ts `write`, which copies it
+   * into aligned memory); views of aligned memory holding the same bytes
+   * (`stageAligned`), written direct from them (`writeStaged`). Where the
+   * file refuses a direct write, `parts` are written buffered.
    */
-  async writeAsync(parts: Buffer[], position: number, length: number, limit: number, direct: boolean) {
+  async writeAsync(
+    parts: Buffer[],
+    position: number,
+    length: number,
+    limit: number,
+    direct: boolean | Buffer[],
+  ) {
     this.unsynced = true;
     try {
-      if (!direct || !(await this.direct.write(parts, position, length))) {
+      const wentDirect =
+        direct !== false &&
+        (await (direct === true
+          ? this.direct.write(parts, position, length)
+          : this.direct.writeStaged(direct, position, length)));
+      if (!wentDirect) {
         const write = () => this.writeOnThreadpool(parts, position, length, limit);
         await (this.lanes ? this.lanes.run(write) : write());
       }
@@ -140,25 +154,6 @@ export class DataFile {
       throw err;
     } finally {
       // A sync that began while this write ran did not cover it: the next one must not be skipped.
-      this.unsynced = true;
-    }
-  }
-
-  /**
-   * A direct write of `views` (aligned memory, direct-writes.ts
-   * `writeStaged`); where the file refuses it, `parts` (the same bytes)
-   * are written buffered.
-   */
-  async writeStagedAsync(views: Buffer[], parts: Buffer[], position: number, length: number) {
-    this.unsynced = true;
-    try {
-      if (!(await this.direct.writeStaged(views, position, length)))
-        await this.writeAsync(parts, position, length, Number.POSITIVE_INFINITY, false);
-      this.wrote(position, length);
-    } catch (err) {
-      this.writeFailed();
-      throw err;
-    } finally {
       this.unsynced = true;
     }
   }

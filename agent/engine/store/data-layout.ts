@@ -76,6 +76,10 @@ export class DataLayout {
 
   /** `segments` grouped by file: each file's segments are back to back in it (block b and b + n are neighbours there). */
   shares(block: number, offset: number, length: number): FileShare[] {
+    if (this.files === 1) {
+      const only = this.segments(block, offset, length)[0]!;
+      return [{ file: 0, position: only.position, length, segments: [only] }];
+    }
     const byFile = new Map<number, FileShare>();
     for (const s of this.segments(block, offset, length)) {
       const share = byFile.get(s.file);

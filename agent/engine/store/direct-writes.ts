@@ -150,31 +150,29 @@ export class DirectWrites {
   }
 
   private async writePieces(fd: number, parts: Buffer[], start: number, length: number): Promise<boolean> {
-    const pieces: Array<Promise<number>> = [];
-    const taken: Buffer[] = [];
-    let refused = false;
-    for (let at = 0; at < length; at += ALIGNED_BYTES) {
-      const buffer = takeAligned();
-      if (buffer === null) {
-        refused = true;
-        break;
-      }
-      taken.push(buffer);
-      const n = Math.min(ALIGNED_BYTES, length - at);
-      copyRange(parts, at, n, buffer);
-      pieces.push(
-        new Promise((resolve, reject) =>
-          this.pwrite(fd, buffer, 0, n, start + at, (err, written) => (err ? reject(err) : resolve(written))),
-        ),
-      );
+    const staged = stageAligned(parts, length);
+    if (staged === null) {
+      this.off = true;
+      return false;
     }
-    const results = await Promise.allSettled(pieces);
-    for (const buffer of taken) giveAligned(buffer);
+    const pieceLength = (i: number) => Math.min(ALIGNED_BYTES, length - i * ALIGNED_BYTES);
+    const results = await Promise.allSettled(
+      staged.map(
+        (buffer, i) =>
+          new Promise<number>((resolve, reject) =>
+            this.pwrite(fd, buffer, 0, pieceLength(i), start + i * ALIGNED_BYTES, (err, written) =>
+              err ? reject(err) : resolve(written),
+            ),
+          ),
+      ),
+    );
+    for (const buffer of staged) giveAligned(buffer);
+    let refused = false;
     for (const [i, r] of results.entries()) {
       if (r.status === 'rejected') {
         if ((r.reason as NodeJS.ErrnoException)?.code !== 'EINVAL') throw r.reason;
         refused = true;
-      } else if (r.value !== Math.min(ALIGNED_BYTES, length - i * ALIGNED_BYTES)) refused = true;
+      } else if (r.value !== pieceLength(i)) refused = true;
     }
     // A short or refused piece: the buffered rewrite of the whole run lays the same bytes over it.
     if (refused) this.off = true;
