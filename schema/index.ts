@@ -4,32 +4,15 @@
  * checked for drift by a test). The agent validates every request with these;
  * the client validates every reply.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import messages from './protocol/messages.json';
+import type { ErrorObject } from 'ajv';
 import opTable from './protocol/op-table.json';
-import ops from './protocol/ops.json';
 import type { OpName } from './types.generated';
+import { validator } from './validators';
 
 export type * from './types.generated';
 
 export const PROTOCOL_VERSION = 1;
 export const OP_NAMES = Object.keys(opTable) as OpName[];
-
-const ajv = new Ajv({ allErrors: true, strict: false });
-ajv.addSchema(messages, 'messages');
-ajv.addSchema(ops, 'ops');
-
-const compiled = new Map<string, ValidateFunction>();
-function validator(schema: 'messages' | 'ops', definition: string): ValidateFunction {
-  const key = `${schema}#/definitions/${definition}`;
-  let validate = compiled.get(key);
-  if (!validate) {
-    validate = ajv.getSchema(key);
-    if (!validate) throw new Error(`no schema ${key}`);
-    compiled.set(key, validate);
-  }
-  return validate;
-}
 
 export interface SchemaProblem {
   /** JSON path of the offending value, e.g. `/params/size`. */
