@@ -7,8 +7,9 @@
  */
 import type { EngineCore } from './core';
 import { CHUNK_BLOCKS, CHUNK_SHIFT, popcount } from './presence';
+import { deviceSize } from './store/block-device';
 import { BlockMap } from './store/block-map';
-import { MAX_DATA_FILES } from './store/data-layout';
+import { DataLayout, MAX_DATA_FILES } from './store/data-layout';
 import { CURRENT_FORMAT_VERSION, DB, META_HWM, META_POOL, ZERO_BLOCK } from './store/keys';
 import type { ContainerRecord, PoolRecord, SnapshotRecord, TableRecord } from './store/records';
 
@@ -68,6 +69,11 @@ export const FSCK_CODES = [
    * whose undo point is not a hidden data snapshot of its own that its current table reads through directly.
    */
   'IMPORT_UNDO_INVALID',
+  /**
+   * A data file that ends before blocks mapped in it start (truncated, replaced or missing): those
+   * blocks read as zeros. A mapped block's bytes were written, and made durable, before its entry committed.
+   */
+  'DATA_FILE_SHORT',
 ] as const;
 
 export type FsckCode = (typeof FSCK_CODES)[number];
@@ -93,10 +99,20 @@ export interface FsckReport {
 
 const MAX_PROBLEMS = 1000;
 
-/** Reads only the committed store and the record the pool was opened with (an offline check has no core). */
+/** The pool's data files as they are now (`dataFileSizes`): each one's path and size in bytes (-1: missing). */
+export interface DataFileSize {
+  path: string;
+  bytes: number;
+}
+
+/**
+ * Reads only the committed store and the record the pool was opened with (an offline check has no core);
+ * `dataFiles` (in layout order), when given, are checked to hold every mapped block.
+ */
 export async function fsck(
   core: Pick<EngineCore, 'store' | 'record'>,
   onProgress?: (done: number, total: number) => void,
+  dataFiles?: DataFileSize[],
 ): Promise<FsckReport> {
   const { store } = core;
   const txn = store.readTransaction();
@@ -473,6 +489,7 @@ export async function fsck(
         `${leaked} physical block(s) are neither mapped nor free (first: ${firstLeak})`,
         { leaked, firstLeak },
       );
+    if (dataFiles) checkDataFiles(dataFiles, owned, hwm, core.record.blockSize, report);
     onProgress?.(approxTotal, approxTotal);
     return {
       ok: problems.length === 0,
@@ -489,4 +506,45 @@ export async function fsck(
   } finally {
     txn.done();
   }
+}
+
+/** Each data file's size against the blocks mapped in it: one DATA_FILE_SHORT per file that ends too soon. */
+function checkDataFiles(
+  files: DataFileSize[],
+  owned: Uint8Array,
+  hwm: number,
+  blockSize: number,
+  report: (code: FsckCode, message: string, details: Record<string, unknown>) => void,
+): void {
+  if (files.length < 1 || files.length > MAX_DATA_FILES || !(blockSize > 0)) return;
+  const layout = new DataLayout(files.length, blockSize);
+  const past = files.map(() => ({ blocks: 0, first: 0 }));
+  for (let b = 1; b < hwm; b++) {
+    if (!(owned[b >>> 3]! & (1 << (b & 7)))) continue;
+    const { file, position } = layout.locate(b);
+    if (position < files[file]!.bytes) continue;
+    if (past[file]!.blocks++ === 0) past[file]!.first = b;
+  }
+  files.forEach((f, i) => {
+    const { blocks, first } = past[i]!;
+    if (blocks === 0) return;
+    const what = f.bytes < 0 ? 'is missing' : `ends at byte ${f.bytes}`;
+    report(
+      'DATA_FILE_SHORT',
+      `data file ${f.path} ${what}: ${blocks} mapped block(s) lie past its end and read as zeros (first: ${first})`,
+      { path: f.path, bytes: f.bytes, blocks, firstBlock: first },
+    );
+  });
+}
+
+/** `paths`' sizes now (a block device's too; -1 where the file is missing). */
+export function dataFileSizes(paths: string[]): DataFileSize[] {
+  return paths.map((p) => {
+    try {
+      return { path: p, bytes: deviceSize(p) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path: p, bytes: -1 };
+      throw err;
+    }
+  });
 }

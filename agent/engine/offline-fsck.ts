@@ -14,7 +14,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { INVALID_ARGUMENT, UNSUPPORTED_VERSION } from './errors';
-import { type FsckReport, fsck } from './fsck';
+import { dataFileSizes, type FsckReport, fsck } from './fsck';
+import { dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
 import { DB, FORMAT_NAME, META_POOL, SUPPORTED_FORMAT_VERSIONS } from './store/keys';
 import { MetadataStore } from './store/metadata-store';
 import type { PoolRecord } from './store/records';
@@ -37,7 +38,17 @@ export async function fsckPoolDir(
     const record = valid
       ? stored
       : ({ format: FORMAT_NAME, capacityBlocks: Number.MAX_SAFE_INTEGER } as PoolRecord);
-    return await fsck({ store, record }, onProgress);
+    // The data files of a valid record are checked to hold every mapped block (a missing one too).
+    const files = stored?.dataFiles ?? 1;
+    const dataFiles =
+      valid &&
+      typeof stored.dataPath === 'string' &&
+      Number.isInteger(files) &&
+      files >= 1 &&
+      files <= MAX_DATA_FILES
+        ? dataFileSizes(dataFilePaths(path.resolve(dir, stored.dataPath), files))
+        : undefined;
+    return await fsck({ store, record }, onProgress, dataFiles);
   } finally {
     await store.close();
   }

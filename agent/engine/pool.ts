@@ -47,7 +47,7 @@ import {
   UNSUPPORTED_VERSION,
 } from './errors';
 import { flattenContainer, type Progress } from './flatten';
-import { type FsckReport, fsck } from './fsck';
+import { dataFileSizes, type FsckReport, fsck } from './fsck';
 import { ImportInPlace, restoreInterruptedImports } from './import-in-place';
 import { containerInfo, snapshotInfo } from './infos';
 import type { MappingEvents } from './mapping-events';
@@ -505,6 +505,11 @@ export class Pool {
     return this.core.tables.events;
   }
 
+  /** The pool's directory (its metadata, lock and default data files). */
+  get directory(): string {
+    return this.core.dir;
+  }
+
   /** The data files (or device), in layout order: where physical block p is, `dataLayout` says. */
   get dataPaths(): string[] {
     return this.core.device.paths;
@@ -757,7 +762,7 @@ export class Pool {
     } catch (err) {
       if (!isSnapsyncError(err, 'OUT_OF_SPACE')) throw err;
     }
-    return fsck(this.core, options.onProgress);
+    return fsck(this.core, options.onProgress, dataFileSizes(this.dataPaths));
   }
 
   /** Frees every discarded table's blocks now (normally done in the background). */

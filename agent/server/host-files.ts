@@ -120,6 +120,7 @@ export function openImageSource(dirs: AllowedDirs, requested: string): ImageSour
   try {
     const seen = lookAt(at);
     if (seen === null) throw pathNotAllowed(requested, 'missing', 'does not exist');
+    dirs.refuseProtected(requested, seen);
     const kind = checkType(dirs, at, seen);
     const { fd, st } = openChecked(at, O_RDONLY, seen);
     if (kind === 'file' && st.nlink > 1) {
@@ -149,6 +150,7 @@ export function createImageTarget(dirs: AllowedDirs, requested: string, overwrit
   const at = dirs.locate(requested);
   try {
     const seen = lookAt(at);
+    if (seen !== null) dirs.refuseProtected(requested, seen);
     if (seen !== null && !overwrite)
       throw new WireError(
         'ALREADY_EXISTS',

@@ -37,6 +37,12 @@ export interface LocatedPath {
 export interface AllowedDirsOptions {
   /** Import from and export to block devices (never character devices, FIFOs or sockets). */
   blockDevices?: boolean;
+  /**
+   * What no request may reach even inside an allowed directory: the pool's directory (everything
+   * beneath it) and its data files or device. An import of one would read every container's
+   * blocks; an export over one would replace the pool's data under the agent.
+   */
+  protect?: string[];
 }
 
 export const pathNotAllowed = (requested: string, reason: string, message: string, extra = {}) =>
@@ -47,15 +53,28 @@ const components = (p: string) => p.split('/').slice(1);
 export class AllowedDirs {
   private readonly roots: AllowedRoot[];
   readonly blockDevices: boolean;
+  /** `dev:ino` of each protected file and directory, and the device numbers of protected block devices. */
+  private readonly protectedInodes = new Set<string>();
+  private readonly protectedDevices = new Set<number>();
 
   constructor(dirs: string[], options: AllowedDirsOptions = {}) {
     this.blockDevices = options.blockDevices === true;
+    for (const p of options.protect ?? []) {
+      const st = fs.statSync(p);
+      this.protectedInodes.add(`${st.dev}:${st.ino}`);
+      if (st.isBlockDevice()) this.protectedDevices.add(st.rdev);
+    }
     if (dirs.length > 0 && !fs.existsSync('/proc/self/fd'))
       throw new Error('--allow-dir needs /proc mounted (paths are opened relative to directory descriptors)');
     this.roots = dirs.map((d) => {
       const real = fs.realpathSync(d);
       const st = fs.statSync(real);
       if (!st.isDirectory()) throw new Error(`--allow-dir ${d} is not a directory`);
+      const inPool = (options.protect ?? []).find((p) => {
+        const pool = fs.realpathSync(p);
+        return real === pool || real.startsWith(`${pool}/`);
+      });
+      if (inPool !== undefined) throw new Error(`--allow-dir ${d} is inside the pool (${inPool})`);
       const configured = path.resolve(d);
       const prefixes = [components(real), components(configured)].map((c) => c.filter((x) => x !== ''));
       return { prefixes, real, dev: st.dev, ino: st.ino };
@@ -92,10 +111,12 @@ export class AllowedDirs {
       });
     let dirFd = this.openRoot(root, requested);
     try {
+      this.refuseProtected(requested, fs.fstatSync(dirFd));
       for (const name of below.slice(0, -1)) {
         const next = openDirBeneath(dirFd, name, requested);
         fs.closeSync(dirFd);
         dirFd = next;
+        this.refuseProtected(requested, fs.fstatSync(dirFd));
       }
     } catch (err) {
       fs.closeSync(dirFd);
@@ -112,6 +133,19 @@ export class AllowedDirs {
         open = false;
       },
     };
+  }
+
+  /** PATH_NOT_ALLOWED (reason `pool`) when `st` is the pool's directory, a directory beneath it, or one of its data files. */
+  refuseProtected(requested: string, st: fs.Stats): void {
+    if (
+      this.protectedInodes.has(`${st.dev}:${st.ino}`) ||
+      (st.isBlockDevice() && this.protectedDevices.has(st.rdev))
+    )
+      throw pathNotAllowed(
+        requested,
+        'pool',
+        "is the agent's pool or inside it: imports and exports never reach pool files",
+      );
   }
 
   private openRoot(root: AllowedRoot, requested: string): number {

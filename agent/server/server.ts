@@ -84,7 +84,10 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
   const agent = new Agent(
     options.pool,
     logger,
-    new AllowedDirs(options.allowDirs ?? [], { blockDevices: options.allowBlockDevices }),
+    new AllowedDirs(options.allowDirs ?? [], {
+      blockDevices: options.allowBlockDevices,
+      protect: [options.pool.directory, ...options.pool.dataPaths],
+    }),
     {
       maxInFlight: options.maxInFlight ?? 64,
       idempotencyTtlMs: options.idempotencyTtlMs ?? 7 * 24 * 3600 * 1000,

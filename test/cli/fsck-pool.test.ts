@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
 import { patchRecord } from '../engine/helpers/corrupt-records';
@@ -42,6 +43,28 @@ describe('snapsync-agent fsck --pool DIR (no agent)', () => {
     const newer = fsckPool(dir);
     assert.equal(newer.status, 1);
     assert.equal(JSON.parse(newer.out).error.code, 'UNSUPPORTED_VERSION');
+  });
+
+  it('exits 4 naming a data file that is missing or ends before blocks mapped in it', async () => {
+    const dir = path.join(tempDir(), 'pool');
+    const pool = Pool.create(dir, { blockSize: 4096, capacityBytes: 1 << 24, dataFiles: 2 });
+    pool.createContainer({ name: 'd', type: 'vdisk', size: 1 << 20 });
+    pool.write('d', 0, Buffer.alloc(4 * 4096, 7)); // blocks 1-4: two in data, two in data.1
+    await pool.close();
+    fs.rmSync(path.join(dir, 'data.1'));
+    fs.truncateSync(path.join(dir, 'data'), 4096);
+
+    const r = fsckPool(dir);
+    assert.equal(r.status, 4, r.err);
+    const short = JSON.parse(r.out).problems.filter((p: { code: string }) => p.code === 'DATA_FILE_SHORT');
+    assert.deepEqual(
+      short.map((p: { details: unknown }) => p.details),
+      [
+        { path: path.join(dir, 'data'), bytes: 4096, blocks: 1, firstBlock: 3 },
+        { path: path.join(dir, 'data.1'), bytes: -1, blocks: 2, firstBlock: 2 },
+      ],
+    );
+    assert.match(short[1].message, /data\.1 is missing: 2 mapped block\(s\)/);
   });
 
   it('checks the committed state of a pool an agent is serving, without stopping it', async () => {

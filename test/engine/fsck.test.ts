@@ -5,6 +5,7 @@
  * code, so a code without a case does not typecheck.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Key, open } from 'lmdb';
 import { FSCK_CODES, type FsckCode, Pool } from '../../agent/engine';
@@ -134,9 +135,11 @@ interface Case {
   edit: (store: Store) => Expected[];
   /** Edit the store under the open pool: fsck compares the pool record with what the pool opened with. */
   whileOpen?: boolean;
+  /** Damages the pool's files (closed) instead; returns what `edit` would. */
+  files?: (dir: string) => Expected[];
 }
 
-async function problemsAfter(c: Pick<Case, 'edit' | 'whileOpen'>): Promise<{
+async function problemsAfter(c: Pick<Case, 'edit' | 'whileOpen' | 'files'>): Promise<{
   found: Expected[];
   expected: Expected[];
 }> {
@@ -145,7 +148,8 @@ async function problemsAfter(c: Pick<Case, 'edit' | 'whileOpen'>): Promise<{
   const edit = (store: Store) => {
     expected = c.edit(store);
   };
-  if (!c.whileOpen) await corrupt(dir, edit);
+  if (c.files) expected = c.files(dir);
+  else if (!c.whileOpen) await corrupt(dir, edit);
   const pool = Pool.open(dir);
   try {
     if (c.whileOpen) {
@@ -524,6 +528,24 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       edit: (s) => {
         s.change<ContainerRecord>('containers', s.container('b').id, { importUndo: 999 });
         return [problem('IMPORT_UNDO_INVALID', { container: 'b', snapshot: 999 })];
+      },
+    },
+  ],
+  DATA_FILE_SHORT: [
+    {
+      // Four data files: physical block p is in data.((p - 1) mod 4); a, a@s map blocks 1-8 and a copy.
+      what: 'a data file truncated to its first block, another one deleted',
+      edit: () => [],
+      files: (dir) => {
+        const second = path.join(dir, 'data.1');
+        fs.truncateSync(second, BS);
+        const fourth = path.join(dir, 'data.3');
+        fs.rmSync(fourth);
+        fs.writeFileSync(fourth, '');
+        return [
+          problem('DATA_FILE_SHORT', { path: second, bytes: BS, blocks: 2, firstBlock: 6 }),
+          problem('DATA_FILE_SHORT', { path: fourth, bytes: 0, blocks: 2, firstBlock: 4 }),
+        ];
       },
     },
   ],

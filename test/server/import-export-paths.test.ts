@@ -11,6 +11,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { AgentClient, AgentError } from '../../agent/client/client';
+import { Pool } from '../../agent/engine';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
@@ -79,6 +80,58 @@ describe('import/export paths (real agent process)', function () {
     fs.writeFileSync(file, 'decoy');
     return file;
   };
+
+  it("the pool's own directory and files are out of reach, though the allowed directory holds them", async () => {
+    // startAgentProcess allows the directory the pool is in: an operator's --allow-dir /var/lib may too.
+    const pool = agent.poolDir;
+    assert.ok(pool.startsWith(`${agent.dir}/`));
+    const listing = () => fs.readdirSync(pool).sort();
+    const before = listing();
+    const digest = (f: string) => fs.readFileSync(path.join(pool, f)).toString('base64');
+    const data = digest('data');
+    const tries: Array<[string, Promise<unknown>]> = [
+      ['import of a data file', client.call('import', { container: 'v', path: path.join(pool, 'data.1') })],
+      [
+        'import of the metadata',
+        client.call('import', { container: 'v', path: path.join(pool, 'meta', 'data.mdb') }),
+      ],
+      [
+        'export over a data file',
+        client.call('export', { container: 'v', path: path.join(pool, 'data'), overwrite: true }),
+      ],
+      [
+        'export of a new file into the pool',
+        client.call('export', { container: 'v', path: path.join(pool, 'v.raw') }),
+      ],
+      [
+        'export into the metadata directory',
+        client.call('export', { container: 'v', path: path.join(pool, 'meta', 'v.raw') }),
+      ],
+    ];
+    for (const [what, call] of tries) {
+      try {
+        await call;
+        assert.fail(`${what} succeeded`);
+      } catch (err) {
+        assert.ok(err instanceof AgentError, `${what}: ${err}`);
+        assert.equal(err.code, 'PATH_NOT_ALLOWED', `${what}: ${err.message}`);
+        assert.equal(err.details.reason, 'pool', what);
+      }
+    }
+    assert.deepEqual(listing(), before, 'a file appeared in the pool directory');
+    assert.equal(digest('data'), data, 'the data file changed');
+    // The agent still serves the pool as before.
+    assert.ok((await client.read('v', 0, vdiskBytes.length)).equals(vdiskBytes));
+  });
+
+  it('an --allow-dir inside the pool directory is refused at start', async () => {
+    const poolDir = path.join(tempDir(), 'pool');
+    await Pool.create(poolDir, { blockSize: 4096, capacityBytes: 1 << 24 }).close();
+    await assert.rejects(
+      startAgentProcess({ poolDir, args: ['--allow-dir', path.join(poolDir, 'meta')] }),
+      /--allow-dir \S+ is inside the pool/,
+    );
+  });
 
   it('export --overwrite onto a symlink to a file outside refuses, and the file outside is untouched', async () => {
     const target = decoy('decoy-overwrite.txt');
