@@ -45,6 +45,23 @@ export interface AllowedDirsOptions {
   protect?: string[];
 }
 
+/**
+ * What `protect` should hold for a pool: its directory, everything in it now (by inode, so a bind
+ * mount or another name of one is refused too), and its data files or device wherever they are.
+ */
+export function poolPaths(pool: { directory: string; dataPaths: string[] }): string[] {
+  const found = [pool.directory];
+  const directories = [pool.directory];
+  for (let dir = directories.pop(); dir !== undefined; dir = directories.pop()) {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const entry = path.join(dir, e.name);
+      if (e.isDirectory()) directories.push(entry);
+      if (e.isDirectory() || e.isFile()) found.push(entry);
+    }
+  }
+  return [...found, ...pool.dataPaths];
+}
+
 export const pathNotAllowed = (requested: string, reason: string, message: string, extra = {}) =>
   new WireError('PATH_NOT_ALLOWED', `"${requested}": ${message}`, { path: requested, reason, ...extra });
 

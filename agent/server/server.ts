@@ -16,7 +16,7 @@ import { guardConnections } from './connection-guard';
 import { watchIdle } from './idle-watch';
 import { Logger } from './logger';
 import { isLoopback } from './loopback';
-import { AllowedDirs } from './paths';
+import { AllowedDirs, poolPaths } from './paths';
 
 export interface AgentServerOptions {
   pool: Pool;
@@ -86,7 +86,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     logger,
     new AllowedDirs(options.allowDirs ?? [], {
       blockDevices: options.allowBlockDevices,
-      protect: [options.pool.directory, ...options.pool.dataPaths],
+      protect: poolPaths(options.pool),
     }),
     {
       maxInFlight: options.maxInFlight ?? 64,

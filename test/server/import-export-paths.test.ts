@@ -89,7 +89,15 @@ describe('import/export paths (real agent process)', function () {
     const before = listing();
     const digest = (f: string) => fs.readFileSync(path.join(pool, f)).toString('base64');
     const data = digest('data');
+    // Another name of a pool file, outside the pool directory (as a bind mount would give one).
+    const otherName = path.join(allowed, 'metadata-link');
+    fs.linkSync(path.join(pool, 'meta', 'data.mdb'), otherName);
     const tries: Array<[string, Promise<unknown>]> = [
+      ['import of another name of the metadata', client.call('import', { container: 'v', path: otherName })],
+      [
+        'export over another name of the metadata',
+        client.call('export', { container: 'v', path: otherName, overwrite: true }),
+      ],
       ['import of a data file', client.call('import', { container: 'v', path: path.join(pool, 'data.1') })],
       [
         'import of the metadata',
@@ -119,6 +127,8 @@ describe('import/export paths (real agent process)', function () {
       }
     }
     assert.deepEqual(listing(), before, 'a file appeared in the pool directory');
+    assert.equal(fs.statSync(otherName).ino, fs.statSync(path.join(pool, 'meta', 'data.mdb')).ino);
+    fs.rmSync(otherName);
     assert.equal(digest('data'), data, 'the data file changed');
     // The agent still serves the pool as before.
     assert.ok((await client.read('v', 0, vdiskBytes.length)).equals(vdiskBytes));
