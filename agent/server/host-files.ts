@@ -19,6 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { statSize } from '../engine/store/block-device';
 import { type AllowedDirs, beneath, type LocatedPath, pathNotAllowed } from './paths';
 import { WireError } from './wire-error';
 
@@ -108,12 +109,6 @@ function openChecked(at: LocatedPath, flags: number, seen: fs.Stats): { fd: numb
   return { fd, st };
 }
 
-function blockDeviceSize(st: fs.Stats): number {
-  const major = Math.floor(st.rdev / 256) & 0xfff;
-  const minor = (st.rdev & 0xff) | ((Math.floor(st.rdev / 1048576) & 0xfff00) >>> 0);
-  return Number(fs.readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim()) * 512;
-}
-
 /** Opens an image to import: a regular file with one link (or an allowed block device). */
 export function openImageSource(dirs: AllowedDirs, requested: string): ImageSource {
   const at = dirs.locate(requested);
@@ -134,7 +129,7 @@ export function openImageSource(dirs: AllowedDirs, requested: string): ImageSour
         },
       );
     }
-    const size = kind === 'block' ? blockDeviceSize(st) : st.size;
+    const size = kind === 'block' ? statSize(st) : st.size;
     return { fd, size, kind, close: () => fs.closeSync(fd) };
   } finally {
     at.close();
@@ -166,7 +161,7 @@ export function createImageTarget(dirs: AllowedDirs, requested: string, overwrit
       return {
         fd,
         kind: 'block',
-        capacity: blockDeviceSize(st),
+        capacity: statSize(st),
         commit: () => fs.closeSync(fd),
         discard: () => fs.closeSync(fd),
       };

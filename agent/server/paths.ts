@@ -11,6 +11,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { deviceId } from '../engine/store/block-device';
+import { overlappingDevices } from './block-device-overlap';
 import { WireError } from './wire-error';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -70,16 +72,16 @@ const components = (p: string) => p.split('/').slice(1);
 export class AllowedDirs {
   private readonly roots: AllowedRoot[];
   readonly blockDevices: boolean;
-  /** `dev:ino` of each protected file and directory, and the device numbers of protected block devices. */
+  /** `dev:ino` of each protected file and directory; `major:minor` of every device sharing bytes with a protected one. */
   private readonly protectedInodes = new Set<string>();
-  private readonly protectedDevices = new Set<number>();
+  private readonly protectedDevices = new Set<string>();
 
   constructor(dirs: string[], options: AllowedDirsOptions = {}) {
     this.blockDevices = options.blockDevices === true;
     for (const p of options.protect ?? []) {
       const st = fs.statSync(p);
       this.protectedInodes.add(`${st.dev}:${st.ino}`);
-      if (st.isBlockDevice()) this.protectedDevices.add(st.rdev);
+      if (st.isBlockDevice()) for (const id of overlappingDevices(st.rdev)) this.protectedDevices.add(id);
     }
     if (dirs.length > 0 && !fs.existsSync('/proc/self/fd'))
       throw new Error('--allow-dir needs /proc mounted (paths are opened relative to directory descriptors)');
@@ -152,11 +154,14 @@ export class AllowedDirs {
     };
   }
 
-  /** PATH_NOT_ALLOWED (reason `pool`) when `st` is the pool's directory, a directory beneath it, or one of its data files. */
+  /**
+   * PATH_NOT_ALLOWED (reason `pool`) when `st` is the pool's directory, something in it, one of its data
+   * files, or a block device sharing bytes with its data device (block-device-overlap.ts).
+   */
   refuseProtected(requested: string, st: fs.Stats): void {
     if (
       this.protectedInodes.has(`${st.dev}:${st.ino}`) ||
-      (st.isBlockDevice() && this.protectedDevices.has(st.rdev))
+      (st.isBlockDevice() && this.protectedDevices.has(deviceId(st.rdev)))
     )
       throw pathNotAllowed(
         requested,

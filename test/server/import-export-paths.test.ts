@@ -415,4 +415,44 @@ describe('block devices in an allowed directory (real loop device)', function ()
       }
     }
   });
+
+  it("a pool's data device is out of reach through any node of it, even with --allow-block-devices", async () => {
+    const backing = path.join(tempDir('snapsync-loop-'), 'pool-device.img');
+    fs.writeFileSync(backing, Buffer.alloc(4 * MiB));
+    const attach = spawnSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' });
+    assert.equal(attach.status, 0, `losetup: ${attach.stderr}`);
+    const device = attach.stdout.trim();
+    try {
+      const poolDir = path.join(tempDir(), 'pool');
+      await Pool.create(poolDir, { blockSize: 4096, capacityBytes: 4 * MiB, dataPath: device }).close();
+      const agent = await startAgentProcess({ poolDir, args: ['--allow-block-devices'] });
+      const client = await AgentClient.connect(agent.url, { token: agent.token });
+      try {
+        await client.call('createContainer', { name: 'v', type: 'vdisk', size: 64 * KiB });
+        await client.write('v', 0, Buffer.alloc(4 * KiB, 9));
+        await client.call('flush', {});
+        const rdev = fs.statSync(device).rdev;
+        const node = path.join(agent.dir, 'same-device');
+        const [major, minor] = [Math.floor(rdev / 256) & 0xfff, rdev & 0xff];
+        assert.equal(spawnSync('mknod', [node, 'b', String(major), String(minor)]).status, 0);
+        for (const [what, call] of [
+          ['import', client.call('import', { path: node, container: 'copy', create: true })],
+          ['export', client.call('export', { container: 'v', path: node, overwrite: true })],
+        ] as const) {
+          const err = await call.then(
+            () => assert.fail(`${what} through another node of the data device succeeded`),
+            (e: unknown) => e,
+          );
+          assert.ok(err instanceof AgentError && err.code === 'PATH_NOT_ALLOWED', `${what}: ${err}`);
+          assert.equal(err.details.reason, 'pool', what);
+        }
+        assert.ok((await client.read('v', 0, 4 * KiB)).equals(Buffer.alloc(4 * KiB, 9)));
+      } finally {
+        await client.close();
+        await agent.stop();
+      }
+    } finally {
+      spawnSync('losetup', ['-d', device]);
+    }
+  });
 });

@@ -411,12 +411,18 @@ function deviceError(op: DeviceOp, err: unknown, block: number, count: number) {
 
 /** Size in bytes of a regular file or block device. */
 export function deviceSize(path: string): number {
-  const st = fs.statSync(path);
-  if (st.isBlockDevice()) {
-    const major = Math.floor(st.rdev / 256) & 0xfff;
-    const minor = (st.rdev & 0xff) | ((Math.floor(st.rdev / 1048576) & 0xfff00) >>> 0);
-    const sectors = Number(fs.readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim());
-    return sectors * 512;
-  }
-  return st.size;
+  return statSize(fs.statSync(path));
+}
+
+/** Size in bytes of what `st` describes: a block device's from sysfs. */
+export function statSize(st: fs.Stats): number {
+  if (!st.isBlockDevice()) return st.size;
+  return Number(fs.readFileSync(`/sys/dev/block/${deviceId(st.rdev)}/size`, 'utf8').trim()) * 512;
+}
+
+/** `major:minor` of a device number as `stat` gives it (Linux's encoding, as glibc's major()/minor()). */
+export function deviceId(rdev: number): string {
+  const major = Math.floor(rdev / 0x100) & 0xfff;
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 0x1000) & 0xfff00);
+  return `${major}:${minor}`;
 }

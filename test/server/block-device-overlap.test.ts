@@ -1,0 +1,84 @@
+/**
+ * The devices protected with a pool's data device, on a sysfs tree laid out as the kernel does
+ * (/sys/dev/block/M:m links into /sys/devices/…; a partition directory inside its disk's, with a
+ * `partition` file; slaves/ and holders/ links between stacked devices). Loop devices here get no
+ * partitions nor device-mapper, so the tree is built by hand; one real device is checked too.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { deviceId } from '../../agent/engine/store/block-device';
+import { overlappingDevices } from '../../agent/server/block-device-overlap';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+
+/** Linux's device number encoding (glibc makedev) of major:minor. */
+const makedev = (major: number, minor: number) => (minor & 0xff) | (major << 8) | ((minor & ~0xff) * 0x1000);
+
+function fakeSysfs(): string {
+  const sys = tempDir('snapsync-sysfs-');
+  const devices = path.join(sys, 'devices');
+  const device = (rel: string, id: string, partition = false) => {
+    const dir = path.join(devices, rel);
+    fs.mkdirSync(path.join(dir, 'holders'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'slaves'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'dev'), `${id}\n`);
+    if (partition) fs.writeFileSync(path.join(dir, 'partition'), '1\n');
+    fs.mkdirSync(path.join(sys, 'dev', 'block'), { recursive: true });
+    fs.symlinkSync(dir, path.join(sys, 'dev', 'block', id));
+    return dir;
+  };
+  const link = (from: string, list: 'holders' | 'slaves', to: string) =>
+    fs.symlinkSync(to, path.join(from, list, path.basename(to)));
+  // sdb with partitions sdb1 (a PV under two LVs, dm-0 and dm-1) and sdb2; dm-0 under dm-2 (dm-crypt).
+  const sdb = device('pci/block/sdb', '8:16');
+  const sdb1 = device('pci/block/sdb/sdb1', '8:17', true);
+  device('pci/block/sdb/sdb2', '8:18', true);
+  const dm0 = device('virtual/block/dm-0', '253:0');
+  const dm1 = device('virtual/block/dm-1', '253:1');
+  const dm2 = device('virtual/block/dm-2', '253:2');
+  for (const lv of [dm0, dm1]) {
+    link(sdb1, 'holders', lv);
+    link(lv, 'slaves', sdb1);
+  }
+  link(dm0, 'holders', dm2);
+  link(dm2, 'slaves', dm0);
+  assert.ok(fs.existsSync(sdb));
+  return sys;
+}
+
+describe('block devices sharing bytes with the pool data device', () => {
+  after(cleanupTempDirs);
+
+  it('encodes device numbers as the kernel does, minors above 255 included', () => {
+    assert.equal(deviceId(makedev(8, 17)), '8:17');
+    assert.equal(deviceId(makedev(259, 300)), '259:300');
+  });
+
+  it('a partition: itself, its disk and what is stacked on it; not its sibling partition', () => {
+    const sys = fakeSysfs();
+    assert.deepEqual(
+      [...overlappingDevices(makedev(8, 17), sys)].sort(),
+      ['253:0', '253:1', '253:2', '8:16', '8:17'].sort(),
+    );
+  });
+
+  it('a logical volume: itself, its PV partition and disk, its dm-crypt mapping; not the other volume', () => {
+    const sys = fakeSysfs();
+    assert.deepEqual(
+      [...overlappingDevices(makedev(253, 0), sys)].sort(),
+      ['253:0', '253:2', '8:16', '8:17'].sort(),
+    );
+  });
+
+  it('a device sysfs does not list: only itself', () => {
+    assert.deepEqual([...overlappingDevices(makedev(8, 99), fakeSysfs())], ['8:99']);
+  });
+
+  it('a real device of this host is found under /sys', () => {
+    const real = fs.readdirSync('/sys/block').find((d) => fs.existsSync(path.join('/sys/block', d, 'dev')));
+    assert.ok(real, 'no block device listed in /sys/block');
+    const id = fs.readFileSync(path.join('/sys/block', real, 'dev'), 'utf8').trim();
+    const [major, minor] = id.split(':').map(Number) as [number, number];
+    assert.ok(overlappingDevices(makedev(major, minor)).has(id));
+  });
+});
