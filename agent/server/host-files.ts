@@ -129,7 +129,7 @@ export function openImageSource(dirs: AllowedDirs, requested: string): ImageSour
         },
       );
     }
-    const size = kind === 'block' ? statSize(st) : st.size;
+    const size = statSize(st);
     return { fd, size, kind, close: () => fs.closeSync(fd) };
   } finally {
     at.close();

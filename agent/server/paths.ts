@@ -79,7 +79,8 @@ export class AllowedDirs {
   constructor(dirs: string[], options: AllowedDirsOptions = {}) {
     this.blockDevices = options.blockDevices === true;
     for (const p of options.protect ?? []) {
-      const st = fs.statSync(p);
+      const st = statIfThere(p);
+      if (st === null) continue; // gone since it was listed
       this.protectedInodes.add(`${st.dev}:${st.ino}`);
       if (st.isBlockDevice()) for (const id of overlappingDevices(st.rdev)) this.protectedDevices.add(id);
     }
@@ -89,11 +90,9 @@ export class AllowedDirs {
       const real = fs.realpathSync(d);
       const st = fs.statSync(real);
       if (!st.isDirectory()) throw new Error(`--allow-dir ${d} is not a directory`);
-      const inPool = (options.protect ?? []).find((p) => {
-        const pool = fs.realpathSync(p);
-        return real === pool || real.startsWith(`${pool}/`);
-      });
-      if (inPool !== undefined) throw new Error(`--allow-dir ${d} is inside the pool (${inPool})`);
+      // Every directory in the pool was recorded by inode: an allowed one among them lies inside it.
+      if (this.protectedInodes.has(`${st.dev}:${st.ino}`))
+        throw new Error(`--allow-dir ${d} is inside the pool (${real})`);
       const configured = path.resolve(d);
       const prefixes = [components(real), components(configured)].map((c) => c.filter((x) => x !== ''));
       return { prefixes, real, dev: st.dev, ino: st.ino };
@@ -166,7 +165,7 @@ export class AllowedDirs {
       throw pathNotAllowed(
         requested,
         'pool',
-        "is the agent's pool or inside it: imports and exports never reach pool files",
+        "is the agent's pool, in it, or another name of a pool file or device: imports and exports never reach them",
       );
   }
 
@@ -182,6 +181,15 @@ export class AllowedDirs {
       );
     }
     return fd;
+  }
+}
+
+function statIfThere(p: string): fs.Stats | null {
+  try {
+    return fs.statSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
   }
 }
 
