@@ -9,7 +9,9 @@
  *   over the pool's partition), recursively.
  * A sibling partition, or another volume of the same volume group, holds none
  * of the device's bytes and is not included.
- * Cost: a few sysfs reads at start-up; none per request.
+ * Cost: a few sysfs reads at start-up, and again for each block device an
+ * import or export names (paths.ts: a mapping stacked on the data device
+ * since start-up is found then).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -45,6 +45,8 @@ export interface AllowedDirsOptions {
    * blocks; an export over one would replace the pool's data under the agent.
    */
   protect?: string[];
+  /** Where sysfs is mounted (a test seam). */
+  sysfs?: string;
 }
 
 /**
@@ -75,14 +77,20 @@ export class AllowedDirs {
   /** `dev:ino` of each protected file and directory; `major:minor` of every device sharing bytes with a protected one. */
   private readonly protectedInodes = new Set<string>();
   private readonly protectedDevices = new Set<string>();
+  /** `major:minor` of the protected block devices themselves (the pool's data device). */
+  private readonly dataDevices = new Set<string>();
+  private readonly sysfs: string;
 
   constructor(dirs: string[], options: AllowedDirsOptions = {}) {
     this.blockDevices = options.blockDevices === true;
+    this.sysfs = options.sysfs ?? '/sys';
     for (const p of options.protect ?? []) {
       const st = statIfThere(p);
       if (st === null) continue; // gone since it was listed
       this.protectedInodes.add(`${st.dev}:${st.ino}`);
-      if (st.isBlockDevice()) for (const id of overlappingDevices(st.rdev)) this.protectedDevices.add(id);
+      if (!st.isBlockDevice()) continue;
+      this.dataDevices.add(deviceId(st.rdev));
+      for (const id of overlappingDevices(st.rdev, this.sysfs)) this.protectedDevices.add(id);
     }
     if (dirs.length > 0 && !fs.existsSync('/proc/self/fd'))
       throw new Error('--allow-dir needs /proc mounted (paths are opened relative to directory descriptors)');
@@ -157,16 +165,28 @@ export class AllowedDirs {
    * PATH_NOT_ALLOWED (reason `pool`) when `st` is the pool's directory, something in it, one of its data
    * files, or a block device sharing bytes with its data device (block-device-overlap.ts).
    */
-  refuseProtected(requested: string, st: fs.Stats): void {
+  refuseProtected(requested: string, st: Pick<fs.Stats, 'dev' | 'ino' | 'rdev' | 'isBlockDevice'>): void {
     if (
       this.protectedInodes.has(`${st.dev}:${st.ino}`) ||
-      (st.isBlockDevice() && this.protectedDevices.has(deviceId(st.rdev)))
+      (st.isBlockDevice() && this.sharesDataDevice(st.rdev))
     )
       throw pathNotAllowed(
         requested,
         'pool',
         "is the agent's pool, in it, or another name of a pool file or device: imports and exports never reach them",
       );
+  }
+
+  /**
+   * Whether block device `rdev` shares bytes with the data device: one of the devices found at start
+   * (its disk, what lies under it, what was stacked on it then), or, asked again now, a device whose
+   * own stack reaches the data device (a mapping or partition made on it since the agent started).
+   */
+  private sharesDataDevice(rdev: number): boolean {
+    if (this.protectedDevices.has(deviceId(rdev))) return true;
+    if (this.dataDevices.size === 0) return false;
+    for (const id of overlappingDevices(rdev, this.sysfs)) if (this.dataDevices.has(id)) return true;
+    return false;
   }
 
   private openRoot(root: AllowedRoot, requested: string): number {

@@ -5,14 +5,19 @@
  * partitions nor device-mapper, so the tree is built by hand; one real device is checked too.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { deviceId } from '../../agent/engine/store/block-device';
 import { overlappingDevices } from '../../agent/server/block-device-overlap';
+import { AllowedDirs } from '../../agent/server/paths';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 /** Linux's device number encoding (glibc makedev) of major:minor. */
 const makedev = (major: number, minor: number) => (minor & 0xff) | (major << 8) | ((minor & ~0xff) * 0x1000);
+
+/** Adds to the last fakeSysfs() tree a device `id` at `rel` stacked on the one at `under` (a mapping made later). */
+let stackOn: (under: string, rel: string, id: string) => void = () => {};
 
 function fakeSysfs(): string {
   const sys = tempDir('snapsync-sysfs-');
@@ -29,6 +34,12 @@ function fakeSysfs(): string {
   };
   const link = (from: string, list: 'holders' | 'slaves', to: string) =>
     fs.symlinkSync(to, path.join(from, list, path.basename(to)));
+  stackOn = (under, rel, id) => {
+    const dir = device(rel, id);
+    const below = path.join(devices, under);
+    link(below, 'holders', dir);
+    link(dir, 'slaves', below);
+  };
   // sdb with partitions sdb1 (a PV under two LVs, dm-0 and dm-1) and sdb2; dm-0 under dm-2 (dm-crypt).
   const sdb = device('pci/block/sdb', '8:16');
   const sdb1 = device('pci/block/sdb/sdb1', '8:17', true);
@@ -72,6 +83,44 @@ describe('block devices sharing bytes with the pool data device', () => {
 
   it('a device sysfs does not list: only itself', () => {
     assert.deepEqual([...overlappingDevices(makedev(8, 99), fakeSysfs())], ['8:99']);
+  });
+
+  it('a mapping stacked on the data device after start-up is refused at the request', () => {
+    const sys = fakeSysfs();
+    const dir = tempDir('snapsync-protect-');
+    // The pool's data device node: the logical volume dm-0 of the tree.
+    const data = path.join(dir, 'data');
+    assert.equal(spawnSync('mknod', [data, 'b', '253', '0']).status, 0, 'mknod (the tests run as root)');
+    const dirs = new AllowedDirs([dir], { blockDevices: true, protect: [data], sysfs: sys });
+    const device = (major: number, minor: number) => ({
+      dev: 1,
+      ino: 1_000_000 + minor,
+      rdev: makedev(major, minor),
+      isBlockDevice: () => true,
+    });
+    const refused = (major: number, minor: number) =>
+      assert.throws(
+        () => dirs.refuseProtected('/dev/x', device(major, minor)),
+        (e: { code: string; details: { reason: string } }) =>
+          e.code === 'PATH_NOT_ALLOWED' && e.details.reason === 'pool',
+        `${major}:${minor}`,
+      );
+    refused(253, 0);
+    refused(253, 2);
+    refused(8, 17);
+    // dm-3 on dm-0 and dm-4 on dm-3, made once the agent runs: not in the start-up set, found at the request.
+    stackOn('virtual/block/dm-0', 'virtual/block/dm-3', '253:3');
+    stackOn('virtual/block/dm-3', 'virtual/block/dm-4', '253:4');
+    refused(253, 3);
+    refused(253, 4);
+    // The other volume of the group, a sibling partition, and a mapping made on that volume stay allowed.
+    stackOn('virtual/block/dm-1', 'virtual/block/dm-5', '253:5');
+    for (const [major, minor] of [
+      [253, 1],
+      [8, 18],
+      [253, 5],
+    ] as const)
+      dirs.refuseProtected('/dev/y', device(major, minor));
   });
 
   it('a real device of this host is found under /sys', () => {
