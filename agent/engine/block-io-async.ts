@@ -102,8 +102,9 @@ export function writeRangeNow(
   const last = Math.floor((offset + data.length - 1) / bs);
   if (!ctx.io.mayRunNow(container, first, last, 'write')) return false;
   const plan = planWrite(ctx, table, offset, data);
-  // A copy-up read that may go to the disk is left to the threadpool (its blocks go back unused).
-  if (!ctx.device.readsHit && plan.copyUps.some((c) => c.source !== ZERO_BLOCK)) {
+  // A copy-up read that may wait for the disk is left to the threadpool (its blocks go back unused).
+  // With RWF_NOWAIT one never waits: it is tried whatever the last reads did (copyUpsTryCache).
+  if (!copyUpsTryCache(ctx) && plan.copyUps.some((c) => c.source !== ZERO_BLOCK)) {
     plan.abandon();
     return false;
   }
@@ -123,6 +124,20 @@ export function writeRangeNow(
   }
   plan.finish();
   return true;
+}
+
+/**
+ * Whether a write's copy-up reads are tried in the page cache on the event
+ * loop now. Reads back off to the threadpool for a while after a miss
+ * (BlockDevice.readsHit), but a copy-up read sent there costs its write two
+ * hand-offs instead of none, while a try that misses costs one RWF_NOWAIT
+ * system call: in 4 clients' random 4 KiB writes into fresh clones of one
+ * cold 1 GiB disk, most source blocks are cached once a few seconds of
+ * copy-ups read them, yet one miss in ten sent nearly every copy-up read to
+ * the threadpool. Without RWF_NOWAIT a try may wait for the disk: then only while reads hit.
+ */
+function copyUpsTryCache(ctx: IoContext): boolean {
+  return ctx.device.readsNeverWait || ctx.device.readsHit;
 }
 
 export function writeRangeAsync(
