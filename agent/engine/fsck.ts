@@ -508,7 +508,7 @@ export async function fsck(
   }
 }
 
-/** Each data file's size against the blocks mapped in it: one DATA_FILE_SHORT per file that ends too soon. */
+/** Each data file's size against the blocks mapped in it: one DATA_FILE_SHORT per file that ends before one of them does. */
 function checkDataFiles(
   files: DataFileSize[],
   owned: Uint8Array,
@@ -522,7 +522,8 @@ function checkDataFiles(
   for (let b = 1; b < hwm; b++) {
     if (!(owned[b >>> 3]! & (1 << (b & 7)))) continue;
     const { file, position } = layout.locate(b);
-    if (position < files[file]!.bytes) continue;
+    // Every mapped block was written whole (planWrite copies a partial one up): a file cut mid-block lost data too.
+    if (position + blockSize <= files[file]!.bytes) continue;
     if (past[file]!.blocks++ === 0) past[file]!.first = b;
   }
   files.forEach((f, i) => {
@@ -531,7 +532,7 @@ function checkDataFiles(
     const what = f.bytes < 0 ? 'is missing' : `ends at byte ${f.bytes}`;
     report(
       'DATA_FILE_SHORT',
-      `data file ${f.path} ${what}: ${blocks} mapped block(s) lie past its end and read as zeros (first: ${first})`,
+      `data file ${f.path} ${what}: ${blocks} mapped block(s) run past its end and read as zeros there (first: ${first})`,
       { path: f.path, bytes: f.bytes, blocks, firstBlock: first },
     );
   });

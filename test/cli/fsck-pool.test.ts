@@ -45,14 +45,15 @@ describe('snapsync-agent fsck --pool DIR (no agent)', () => {
     assert.equal(JSON.parse(newer.out).error.code, 'UNSUPPORTED_VERSION');
   });
 
-  it('exits 4 naming a data file that is missing or ends before blocks mapped in it', async () => {
+  it('exits 4 naming a data file that is missing or ends within or before blocks mapped in it', async () => {
     const dir = path.join(tempDir(), 'pool');
     const pool = Pool.create(dir, { blockSize: 4096, capacityBytes: 1 << 24, dataFiles: 2 });
     pool.createContainer({ name: 'd', type: 'vdisk', size: 1 << 20 });
     pool.write('d', 0, Buffer.alloc(4 * 4096, 7)); // blocks 1-4: two in data, two in data.1
     await pool.close();
     fs.rmSync(path.join(dir, 'data.1'));
-    fs.truncateSync(path.join(dir, 'data'), 4096);
+    // Cut 512 bytes into block 3 (the second block of `data`): its tail reads as zeros.
+    fs.truncateSync(path.join(dir, 'data'), 4096 + 512);
 
     const r = fsckPool(dir);
     assert.equal(r.status, 4, r.err);
@@ -60,7 +61,7 @@ describe('snapsync-agent fsck --pool DIR (no agent)', () => {
     assert.deepEqual(
       short.map((p: { details: unknown }) => p.details),
       [
-        { path: path.join(dir, 'data'), bytes: 4096, blocks: 1, firstBlock: 3 },
+        { path: path.join(dir, 'data'), bytes: 4096 + 512, blocks: 1, firstBlock: 3 },
         { path: path.join(dir, 'data.1'), bytes: -1, blocks: 2, firstBlock: 2 },
       ],
     );
