@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { deviceId } from '../engine/store/block-device';
-import { overlappingDevices } from './block-device-overlap';
+import { deviceStack } from './block-device-overlap';
 import { WireError } from './wire-error';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -66,6 +66,9 @@ export function poolPaths(pool: { directory: string; dataPaths: string[] }): str
   return [...found, ...pool.dataPaths];
 }
 
+/** Loop devices over loop devices followed at most (the kernel refuses a loop over itself, not a long chain). */
+const MAX_LOOP_NESTING = 8;
+
 export const pathNotAllowed = (requested: string, reason: string, message: string, extra = {}) =>
   new WireError('PATH_NOT_ALLOWED', `"${requested}": ${message}`, { path: requested, reason, ...extra });
 
@@ -88,9 +91,7 @@ export class AllowedDirs {
       const st = statIfThere(p);
       if (st === null) continue; // gone since it was listed
       this.protectedInodes.add(`${st.dev}:${st.ino}`);
-      if (!st.isBlockDevice()) continue;
-      this.dataDevices.add(deviceId(st.rdev));
-      for (const id of overlappingDevices(st.rdev, this.sysfs)) this.protectedDevices.add(id);
+      if (st.isBlockDevice()) this.protectDevice(st.rdev, 0);
     }
     if (dirs.length > 0 && !fs.existsSync('/proc/self/fd'))
       throw new Error('--allow-dir needs /proc mounted (paths are opened relative to directory descriptors)');
@@ -180,13 +181,39 @@ export class AllowedDirs {
   /**
    * Whether block device `rdev` shares bytes with the data device: one of the devices found at start
    * (its disk, what lies under it, what was stacked on it then), or, asked again now, a device whose
-   * own stack reaches the data device (a mapping or partition made on it since the agent started).
+   * own stack reaches the data device (a mapping or partition made on it since the agent started),
+   * or holds a loop device over a pool file or over such a device.
    */
-  private sharesDataDevice(rdev: number): boolean {
+  private sharesDataDevice(rdev: number, depth = 0): boolean {
     if (this.protectedDevices.has(deviceId(rdev))) return true;
-    if (this.dataDevices.size === 0) return false;
-    for (const id of overlappingDevices(rdev, this.sysfs)) if (this.dataDevices.has(id)) return true;
+    const stack = deviceStack(rdev, this.sysfs);
+    for (const id of stack.devices) if (this.dataDevices.has(id)) return true;
+    // A loop device over a pool file, or over a device that shares the data device's bytes.
+    for (const file of stack.backingFiles) {
+      const st = statIfThere(file);
+      if (st === null) continue;
+      if (this.protectedInodes.has(`${st.dev}:${st.ino}`)) return true;
+      if (st.isBlockDevice() && depth < MAX_LOOP_NESTING && this.sharesDataDevice(st.rdev, depth + 1))
+        return true;
+    }
     return false;
+  }
+
+  /**
+   * Protects data device `rdev`, the devices stacked with it, and what loop devices among them read:
+   * their backing files (an import of one would read the pool's bytes) and, for a loop over a
+   * block device, that device's own stack.
+   */
+  private protectDevice(rdev: number, depth: number): void {
+    this.dataDevices.add(deviceId(rdev));
+    const stack = deviceStack(rdev, this.sysfs);
+    for (const id of stack.devices) this.protectedDevices.add(id);
+    for (const file of stack.backingFiles) {
+      const st = statIfThere(file);
+      if (st === null) continue;
+      this.protectedInodes.add(`${st.dev}:${st.ino}`);
+      if (st.isBlockDevice() && depth < MAX_LOOP_NESTING) this.protectDevice(st.rdev, depth + 1);
+    }
   }
 
   private openRoot(root: AllowedRoot, requested: string): number {

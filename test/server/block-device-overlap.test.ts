@@ -18,6 +18,8 @@ const makedev = (major: number, minor: number) => (minor & 0xff) | (major << 8) 
 
 /** Adds to the last fakeSysfs() tree a device `id` at `rel` stacked on the one at `under` (a mapping made later). */
 let stackOn: (under: string, rel: string, id: string) => void = () => {};
+/** Adds to the last fakeSysfs() tree a device `id` at `rel` on nothing (a loop device); returns its directory. */
+let addDevice: (rel: string, id: string) => string = () => '';
 
 function fakeSysfs(): string {
   const sys = tempDir('snapsync-sysfs-');
@@ -34,6 +36,7 @@ function fakeSysfs(): string {
   };
   const link = (from: string, list: 'holders' | 'slaves', to: string) =>
     fs.symlinkSync(to, path.join(from, list, path.basename(to)));
+  addDevice = (rel, id) => device(rel, id);
   stackOn = (under, rel, id) => {
     const dir = device(rel, id);
     const below = path.join(devices, under);
@@ -121,6 +124,64 @@ describe('block devices sharing bytes with the pool data device', () => {
       [253, 5],
     ] as const)
       dirs.refuseProtected('/dev/y', device(major, minor));
+  });
+
+  it('a loop device over a pool file, or over the data device, and what is stacked on one, are refused', () => {
+    const sys = fakeSysfs();
+    const dir = tempDir('snapsync-protect-');
+    const dataFile = path.join(dir, 'data');
+    const unrelated = path.join(dir, 'unrelated.img');
+    fs.writeFileSync(dataFile, 'pool bytes');
+    fs.writeFileSync(unrelated, 'other bytes');
+    const loop = (minor: number, backing: string) => {
+      const dir = addDevice(`virtual/block/loop${minor}`, `7:${minor}`);
+      fs.mkdirSync(path.join(dir, 'loop'));
+      fs.writeFileSync(path.join(dir, 'loop', 'backing_file'), `${backing}\n`);
+    };
+    const device = (major: number, minor: number) => ({
+      dev: 1,
+      ino: 2_000_000 + minor,
+      rdev: makedev(major, minor),
+      isBlockDevice: () => true,
+    });
+    const verdict = (dirs: AllowedDirs, major: number, minor: number) => {
+      try {
+        dirs.refuseProtected('/dev/x', device(major, minor));
+        return 'allowed';
+      } catch (e) {
+        return (e as { details: { reason: string } }).details.reason;
+      }
+    };
+    // A pool on data files: loop1 over one of them, dm-7 on loop1; loop2 over another file.
+    const onFiles = new AllowedDirs([dir], { blockDevices: true, protect: [dataFile], sysfs: sys });
+    loop(1, dataFile);
+    loop(2, unrelated);
+    stackOn('virtual/block/loop1', 'virtual/block/dm-7', '253:7');
+    assert.equal(verdict(onFiles, 7, 1), 'pool');
+    assert.equal(verdict(onFiles, 253, 7), 'pool');
+    assert.equal(verdict(onFiles, 7, 2), 'allowed');
+    // A deleted backing file has no name to compare: the kernel says " (deleted)".
+    loop(3, `${unrelated} (deleted)`);
+    assert.equal(verdict(onFiles, 7, 3), 'allowed');
+
+    // A pool on a loop device (7:4 over a file): a loop over a node of it, over the same file, and the file.
+    const backing = path.join(dir, 'device.img');
+    fs.writeFileSync(backing, 'device bytes');
+    loop(4, backing);
+    const node = path.join(dir, 'data-device');
+    assert.equal(spawnSync('mknod', [node, 'b', '7', '4']).status, 0, 'mknod (the tests run as root)');
+    const onLoop = new AllowedDirs([dir], { blockDevices: true, protect: [node], sysfs: sys });
+    const otherNode = path.join(dir, 'another-name');
+    assert.equal(spawnSync('mknod', [otherNode, 'b', '7', '4']).status, 0);
+    loop(5, otherNode);
+    loop(6, backing);
+    assert.equal(verdict(onLoop, 7, 5), 'pool');
+    assert.equal(verdict(onLoop, 7, 6), 'pool');
+    assert.throws(
+      () => onLoop.refuseProtected(backing, fs.statSync(backing)),
+      (e: { details: { reason: string } }) => e.details.reason === 'pool',
+    );
+    assert.equal(verdict(onLoop, 7, 2), 'allowed');
   });
 
   it('a real device of this host is found under /sys', () => {

@@ -419,9 +419,7 @@ describe('block devices in an allowed directory (real loop device)', function ()
   it("a pool's data device is out of reach through any node of it, even with --allow-block-devices", async () => {
     const backing = path.join(tempDir('snapsync-loop-'), 'pool-device.img');
     fs.writeFileSync(backing, Buffer.alloc(4 * MiB));
-    const attach = spawnSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' });
-    assert.equal(attach.status, 0, `losetup: ${attach.stderr}`);
-    const device = attach.stdout.trim();
+    const device = attachLoop(backing, false);
     try {
       const poolDir = path.join(tempDir(), 'pool');
       await Pool.create(poolDir, { blockSize: 4096, capacityBytes: 4 * MiB, dataPath: device }).close();
@@ -431,15 +429,12 @@ describe('block devices in an allowed directory (real loop device)', function ()
         await client.call('createContainer', { name: 'v', type: 'vdisk', size: 64 * KiB });
         await client.write('v', 0, Buffer.alloc(4 * KiB, 9));
         await client.call('flush', {});
-        const rdev = fs.statSync(device).rdev;
-        const node = path.join(agent.dir, 'same-device');
-        const [major, minor] = [Math.floor(rdev / 256) & 0xfff, rdev & 0xff];
-        assert.equal(spawnSync('mknod', [node, 'b', String(major), String(minor)]).status, 0);
+        const node = nodeFor(device, agent.dir);
         for (const [what, call] of [
-          ['import', client.call('import', { path: node, container: 'copy', create: true })],
-          ['export', client.call('export', { container: 'v', path: node, overwrite: true })],
+          ['import', () => client.call('import', { path: node, container: 'copy', create: true })],
+          ['export', () => client.call('export', { container: 'v', path: node, overwrite: true })],
         ] as const) {
-          const err = await call.then(
+          const err = await call().then(
             () => assert.fail(`${what} through another node of the data device succeeded`),
             (e: unknown) => e,
           );
@@ -447,12 +442,99 @@ describe('block devices in an allowed directory (real loop device)', function ()
           assert.equal(err.details.reason, 'pool', what);
         }
         assert.ok((await client.read('v', 0, 4 * KiB)).equals(Buffer.alloc(4 * KiB, 9)));
+
+        // Loop devices made once the agent runs: over the data device, and over the file behind it;
+        // and that file itself, by a hard link in the allowed directory.
+        const overDevice = attachLoop(device, true);
+        const overBacking = attachLoop(backing, true);
+        fs.linkSync(backing, path.join(agent.dir, 'backing-link.img'));
+        for (const [what, node] of [
+          ['a loop device over the data device', nodeFor(overDevice, agent.dir)],
+          ['a loop device over the file behind it', nodeFor(overBacking, agent.dir)],
+          ['the file behind it', path.join(agent.dir, 'backing-link.img')],
+        ] as const) {
+          const err = await client.call('import', { path: node, container: 'copy', create: true }).then(
+            () => assert.fail(`import of ${what} succeeded`),
+            (e: unknown) => e,
+          );
+          assert.ok(err instanceof AgentError && err.code === 'PATH_NOT_ALLOWED', `${what}: ${err}`);
+          assert.equal(err.details.reason, 'pool', what);
+        }
       } finally {
         await client.close();
         await agent.stop();
       }
     } finally {
-      spawnSync('losetup', ['-d', device]);
+      detachLoops();
+    }
+  });
+
+  it("a loop device over one of the pool's data files is out of reach, read-only or not", async () => {
+    const poolDir = path.join(tempDir(), 'pool');
+    await Pool.create(poolDir, { blockSize: 4096, capacityBytes: 4 * MiB, dataFiles: 2 }).close();
+    const agent = await startAgentProcess({ poolDir, args: ['--allow-block-devices'] });
+    const client = await AgentClient.connect(agent.url, { token: agent.token });
+    try {
+      await client.call('createContainer', { name: 'v', type: 'vdisk', size: 64 * KiB });
+      await client.write('v', 0, Buffer.alloc(64 * KiB, 7));
+      await client.call('flush', {});
+      const readOnly = nodeFor(attachLoop(path.join(poolDir, 'data'), true), agent.dir);
+      await refusedAsPool(
+        client.call('import', { path: readOnly, container: 'leak', create: true }),
+        'import',
+      );
+      const writable = nodeFor(attachLoop(path.join(poolDir, 'data.1'), false), agent.dir);
+      await refusedAsPool(
+        client.call('export', { container: 'v', path: writable, overwrite: true }),
+        'export',
+      );
+      // A device over something else in the allowed directory stays usable.
+      const other = path.join(agent.dir, 'other.img');
+      fs.writeFileSync(other, Buffer.alloc(64 * KiB, 1));
+      await client.call('import', {
+        path: nodeFor(attachLoop(other, true), agent.dir),
+        container: 'o',
+        create: true,
+      });
+      assert.ok((await client.read('o', 0, 4 * KiB)).equals(Buffer.alloc(4 * KiB, 1)));
+      assert.ok((await client.read('v', 0, 64 * KiB)).equals(Buffer.alloc(64 * KiB, 7)));
+    } finally {
+      await client.close();
+      await agent.stop();
+      detachLoops();
     }
   });
 });
+
+const attachedLoops: string[] = [];
+
+/** Attaches a loop device over `file` (read-only or not); detachLoops() detaches them. */
+function attachLoop(file: string, readOnly: boolean): string {
+  const r = spawnSync('losetup', [...(readOnly ? ['-r'] : []), '-f', '--show', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `losetup ${file}: ${r.stderr}`);
+  const device = r.stdout.trim();
+  attachedLoops.push(device);
+  return device;
+}
+
+function detachLoops(): void {
+  for (const device of attachedLoops.splice(0)) spawnSync('losetup', ['-d', device]);
+}
+
+/** A new node in `dir` for block device `device` (as an operator's or attacker's mknod would make). */
+function nodeFor(device: string, dir: string): string {
+  const rdev = fs.statSync(device).rdev;
+  const node = path.join(dir, `node-${path.basename(device)}`);
+  const [major, minor] = [Math.floor(rdev / 256) & 0xfff, (rdev & 0xff) | ((rdev >> 12) & ~0xff)];
+  assert.equal(spawnSync('mknod', [node, 'b', String(major), String(minor)]).status, 0, `mknod ${node}`);
+  return node;
+}
+
+async function refusedAsPool(call: Promise<unknown>, what: string): Promise<void> {
+  const err = await call.then(
+    () => assert.fail(`${what} succeeded`),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof AgentError && err.code === 'PATH_NOT_ALLOWED', `${what}: ${err}`);
+  assert.equal(err.details.reason, 'pool', what);
+}
