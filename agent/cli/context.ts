@@ -39,23 +39,53 @@ export const CONNECTION_CODES = new Set([
 
 function readConfig(file: string | undefined): ConfigFile {
   const where = file ?? path.join(os.homedir(), '.config', 'snapsync', 'cli.json');
-  if (!fs.existsSync(where)) return {};
-  return JSON.parse(fs.readFileSync(where, 'utf8')) as ConfigFile;
+  if (file === undefined && !fs.existsSync(where)) return {};
+  const text = readSetting(where, file === undefined ? 'the CLI config file' : '--config');
+  try {
+    return JSON.parse(text) as ConfigFile;
+  } catch (err) {
+    throw new UsageError(`${where} (CLI config) is not JSON: ${(err as Error).message}`);
+  }
+}
+
+/** A file the command line, environment or config names (a token, a CA): unreadable is a usage error (exit 2). */
+function readSetting(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new UsageError(`${what} ${file} cannot be read (${code})`);
+  }
+}
+
+/** The agent's URL, checked: ws:// or wss:// with a host (a typo is a usage error, not a failed connection). */
+function agentUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`not an agent URL: "${url}" (e.g. ws://127.0.0.1:7890 or wss://agent.example:7890)`);
+  }
+  if ((parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') || parsed.hostname === '')
+    throw new UsageError(`not an agent URL: "${url}" (ws:// or wss:// and a host, e.g. ws://127.0.0.1:7890)`);
+  return url;
 }
 
 export async function connect(args: GlobalArgs): Promise<AgentClient> {
   const config = readConfig(args.config);
-  const url = args.url ?? process.env.SNAPSYNC_URL ?? config.url ?? 'ws://127.0.0.1:7890';
-  const tokenFile = args.tokenFile ?? process.env.SNAPSYNC_TOKEN_FILE ?? config.tokenFile;
+  const url = agentUrl(args.url ?? process.env.SNAPSYNC_URL ?? config.url ?? 'ws://127.0.0.1:7890');
+  // Flags first, then the environment, then the config file: a --token-file given is the one used.
+  const fromFile = (file: string | undefined) => (file ? readSetting(file, 'token file').trim() : undefined);
   const token =
     args.token ??
+    fromFile(args.tokenFile) ??
     process.env.SNAPSYNC_TOKEN ??
-    (tokenFile ? fs.readFileSync(tokenFile, 'utf8').trim() : undefined);
+    fromFile(process.env.SNAPSYNC_TOKEN_FILE ?? config.tokenFile);
   const caFile = args.caFile ?? config.caFile;
   return AgentClient.connect(url, {
     token,
     fingerprint: args.fingerprint ?? config.fingerprint,
-    ca: caFile ? fs.readFileSync(caFile) : undefined,
+    ca: caFile ? Buffer.from(readSetting(caFile, 'CA file')) : undefined,
     clientName: 'snapsync-agent-cli/0.1',
   });
 }

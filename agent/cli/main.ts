@@ -11,22 +11,41 @@ import { EXIT } from './exit-codes';
 import { isUsageError, UsageError } from './usage-error';
 
 export async function main(argv: string[]): Promise<void> {
+  const args = hideBin(argv);
   try {
-    const args = hideBin(argv);
+    refuseNegativeNumbers(args);
     await parser(args, commandsFor(args)).parseAsync();
   } catch (err) {
     // Nothing escapes as an unhandled rejection: every failure is one line and a documented exit code.
-    if (isUsageError(err)) {
-      process.stderr.write(`error: ${err.message}\nrun with --help for usage\n`);
-      process.exitCode = EXIT.USAGE;
-    } else {
-      const code = (err as { code?: unknown })?.code;
-      process.stderr.write(
-        `error: ${typeof code === 'string' ? `[${code}] ` : ''}${(err as Error)?.message ?? String(err)}\n`,
-      );
-      process.exitCode = EXIT.OPERATION_FAILED;
-    }
+    const usage = isUsageError(err);
+    const raw = (err as { code?: unknown })?.code;
+    const code = usage ? 'USAGE' : typeof raw === 'string' ? raw : null;
+    const message = (err as Error)?.message ?? String(err);
+    // --json: the error on stdout as every client command prints one (`run`), whatever failed.
+    if (args.includes('--json'))
+      process.stdout.write(`${JSON.stringify({ error: { code: code ?? 'ERROR', message } }, null, 2)}\n`);
+    if (usage) process.stderr.write(`error: ${message}\nrun with --help for usage\n`);
+    else process.stderr.write(`error: ${code !== null ? `[${code}] ` : ''}${message}\n`);
+    process.exitCode = usage ? EXIT.USAGE : EXIT.OPERATION_FAILED;
   }
+}
+
+/** A negative number or size, as parseSize would read it without the sign (`-5G`, `-1`, `-64KiB`). */
+const NEGATIVE_SIZE = /^-\d+(\.\d+)?\s*([KMGTP](i?B)?)?$/i;
+/** Options whose value is free text, where `-5` may be meant. */
+const FREE_TEXT_OPTIONS = new Set(['--text', '--label', '--member', '--map']);
+
+/**
+ * No option of this CLI is a digit, so `-5G` is a negative size or offset; yargs would read it as
+ * the flags -5 and -G and report something else ("Unknown arguments: 5, G", or an empty size).
+ */
+function refuseNegativeNumbers(args: string[]): void {
+  const end = args.indexOf('--');
+  const negative = (end < 0 ? args : args.slice(0, end)).find(
+    (a, i) => NEGATIVE_SIZE.test(a) && !FREE_TEXT_OPTIONS.has(args[i - 1] ?? ''),
+  );
+  if (negative !== undefined)
+    throw new UsageError(`"${negative}": sizes, offsets and counts are never negative`);
 }
 
 function parser(args: string[], commands: CommandModule[]) {

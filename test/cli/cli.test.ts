@@ -86,6 +86,63 @@ describe('snapsync-agent CLI', function () {
     assert.match(denied.err, /UNAUTHORIZED/);
   });
 
+  it('refuses negative sizes, bad URLs, unreadable token files and empty writes as usage errors, in JSON with --json', () => {
+    cli(['create', 'usage-disk', '--type', 'vdisk', '--size', '1M']);
+    for (const [args, message] of [
+      [
+        ['create', 'neg', '--type', 'vdisk', '--size', '-1G'],
+        /"-1G": sizes, offsets and counts are never negative/,
+      ],
+      [['resize', 'usage-disk', '-5G'], /"-5G": sizes, offsets and counts are never negative/],
+      [['ls', '--url', 'not a url'], /not an agent URL: "not a url"/],
+      [['ls', '--url', 'http://127.0.0.1:1'], /not an agent URL: "http:\/\/127\.0\.0\.1:1"/],
+      [
+        ['ls', '--token-file', '/nonexistent/token'],
+        /token file \/nonexistent\/token cannot be read \(ENOENT\)/,
+      ],
+      [['write', 'usage-disk', '0'], /give --file or --text/],
+      [['write', 'usage-disk', '0', '--text', 'a', '--file', '/etc/hostname'], /mutually exclusive/],
+      [['read', 'usage-disk@s', '0', '1', '--snapshot', 's'], /names a snapshot already/],
+    ] as const) {
+      const r = cli([...args, '--json']);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
+      assert.equal(r.json().error.code, 'USAGE', args.join(' '));
+      assert.match(r.json().error.message, message, args.join(' '));
+      assert.match(r.err, message, args.join(' '));
+    }
+    assert.equal(cli(['describe', 'neg', '--json']).json().error.code, 'NOT_FOUND', 'nothing created');
+    assert.equal(cli(['describe', 'usage-disk', '--json']).json().size, 1 << 20, 'not resized');
+    // Free text may start like a negative number.
+    assert.equal(cli(['write', 'usage-disk', '0', '--text', '-5', '--json']).json().length, 2);
+  });
+
+  it('reads and writes more than one request holds (32 MiB), and takes NAME@SNAPSHOT for read and export', () => {
+    const big = path.join(agent.dir, 'big.bin');
+    const bytes = Buffer.alloc(40 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i);
+    fs.writeFileSync(big, bytes);
+    cli(['create', 'big-disk', '--type', 'vdisk', '--size', '64M']);
+    const wrote = cli(['write', 'big-disk', '1M', '--file', big, '--json']);
+    assert.equal(wrote.status, 0, wrote.err);
+    assert.equal(wrote.json().length, bytes.length);
+    cli(['snapshot', 'big-disk', 'full']);
+    cli(['write', 'big-disk', '1M', '--text', 'changed after the snapshot']);
+    const back = path.join(agent.dir, 'back.bin');
+    const read = cli(['read', 'big-disk@full', '1M', '40M', '--out', back, '--json']);
+    assert.equal(read.status, 0, read.err);
+    assert.equal(read.json().length, bytes.length);
+    assert.ok(fs.readFileSync(back).equals(bytes), 'the bytes read back are the bytes written');
+    const image = path.join(agent.dir, 'full.img');
+    const exported = cli(['export', 'big-disk@full', image, '--json']);
+    assert.equal(exported.status, 0, exported.err);
+    assert.ok(
+      fs
+        .readFileSync(image)
+        .subarray(1 << 20, (1 << 20) + bytes.length)
+        .equals(bytes),
+    );
+  });
+
   it('has --help with examples, for the CLI and for every command', () => {
     const help = cli(['--help']);
     assert.equal(help.status, 0);

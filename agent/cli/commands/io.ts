@@ -2,9 +2,34 @@
 import * as fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import type { TransferResult } from '../../../schema';
+import ops from '../../../schema/protocol/ops.json';
 import { AgentClient } from '../../client/client';
 import { bytes, type GlobalArgs, parseSize, run } from '../context';
+import { UsageError } from '../usage-error';
 import { progressBar } from './maintenance';
+
+/** The most bytes one read or write request carries (the protocol's limit): longer ones are split. */
+const REQUEST_BYTES = Math.min(
+  ops.definitions.ReadParams.properties.length.maximum,
+  ops.definitions.WriteParams.properties.length.maximum,
+);
+
+/** `NAME@SNAPSHOT` (as rm takes it) or NAME with --snapshot; both at once is a usage error. */
+function containerAndSnapshot(named: string, snapshot: string | undefined) {
+  const at = named.indexOf('@');
+  if (at < 0) return { container: named, snapshot };
+  if (snapshot !== undefined)
+    throw new UsageError(`"${named}" names a snapshot already: drop --snapshot ${snapshot}, or the @`);
+  return { container: named.slice(0, at), snapshot: named.slice(at + 1) };
+}
+
+function exportSource(named: string, snapshot: string | undefined) {
+  const source = containerAndSnapshot(named, snapshot);
+  return {
+    container: source.container,
+    ...(source.snapshot !== undefined ? { snapshot: source.snapshot } : {}),
+  };
+}
 
 export function hexdump(data: Buffer, base: number): string {
   const lines: string[] = [];
@@ -26,8 +51,11 @@ export const read: CommandModule<
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
       .positional('offset', { type: 'string', coerce: parseSize, describe: 'e.g. 0, 4096, 1M' })
-      .positional('length', { type: 'string', coerce: parseSize, describe: 'at most 32M' })
-      .option('snapshot', { type: 'string', describe: 'read one of its snapshots' })
+      .positional('length', { type: 'string', coerce: parseSize, describe: 'e.g. 512, 4K, 64M' })
+      .option('snapshot', {
+        type: 'string',
+        describe: 'read one of its snapshots (or name the container NAME@SNAPSHOT)',
+      })
       .option('out', { type: 'string', describe: 'write the bytes to this file' })
       .example('$0 read staging-web-disk0 0 512', 'hexdump the first sector')
       .example(
@@ -39,7 +67,21 @@ export const read: CommandModule<
       args,
       async (c) => {
         const offset = args.offset;
-        const data = await c.read(args.container, offset, args.length, args.snapshot);
+        const { container, snapshot } = containerAndSnapshot(args.container, args.snapshot);
+        const pieces: Buffer[] = [];
+        // The wire takes at most REQUEST_BYTES a request: a longer read is several, in order.
+        for (let done = 0; done < args.length; ) {
+          const piece = await c.read(
+            container,
+            offset + done,
+            Math.min(REQUEST_BYTES, args.length - done),
+            snapshot,
+          );
+          pieces.push(piece);
+          done += piece.length;
+          if (piece.length === 0) break;
+        }
+        const data = Buffer.concat(pieces);
         if (args.out) fs.writeFileSync(args.out, data);
         return {
           container: args.container,
@@ -65,14 +107,20 @@ export const write: CommandModule<
       .positional('offset', { type: 'string', coerce: parseSize, describe: 'e.g. 0, 4096, 1M' })
       .option('file', { type: 'string', describe: 'write the bytes of this local file' })
       .option('text', { type: 'string', describe: 'write this text (UTF-8)' })
+      .conflicts('file', 'text')
+      .check((a) => {
+        if (a.file === undefined && a.text === undefined) throw new UsageError('give --file or --text');
+        return true;
+      })
       .example('$0 write scratch-disk 1M --file patch.bin', 'write a local file at 1 MiB (then flush)')
       .example('$0 write notes 0 --text "hello"', 'write text at the start') as never,
   handler: (args) =>
     run(
       args,
       async (c) => {
-        const data = args.file ? fs.readFileSync(args.file) : Buffer.from(args.text ?? '');
-        await c.write(args.container, args.offset, data);
+        const data = args.file !== undefined ? fs.readFileSync(args.file) : Buffer.from(args.text ?? '');
+        for (let done = 0; done < data.length; done += REQUEST_BYTES)
+          await c.write(args.container, args.offset + done, data.subarray(done, done + REQUEST_BYTES));
         await c.call('flush', {});
         return { container: args.container, offset: args.offset, length: data.length };
       },
@@ -134,7 +182,10 @@ export const exportCmd: CommandModule<
   describe: 'Export a vdisk (or --snapshot) to a sparse raw image on the agent host',
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
-      .option('snapshot', { type: 'string', describe: 'export one of its snapshots' })
+      .option('snapshot', {
+        type: 'string',
+        describe: 'export one of its snapshots (or name the vdisk NAME@SNAPSHOT)',
+      })
       .option('overwrite', { type: 'boolean', describe: 'replace an existing file' })
       .example(
         '$0 export prod-web-disk0 /var/lib/snapsync-images/prod.img --snapshot nightly',
@@ -149,9 +200,8 @@ export const exportCmd: CommandModule<
           return await c.call(
             'export',
             {
-              container: args.container,
+              ...exportSource(args.container, args.snapshot),
               path: args.path,
-              ...(args.snapshot ? { snapshot: args.snapshot } : {}),
               overwrite: args.overwrite,
             },
             { onProgress: bar.update },
