@@ -118,8 +118,10 @@ export class AllowedDirs {
   locate(requested: string): LocatedPath {
     if (typeof requested !== 'string' || !path.isAbsolute(requested))
       throw pathNotAllowed(String(requested), 'relative', 'must be an absolute path');
+    if (requested.includes('\0'))
+      throw pathNotAllowed(requested, 'component', 'contains a NUL byte (no file name can)');
     const parts = components(requested);
-    const bad = parts.find((c) => c === '' || c === '.' || c === '..' || c.includes('\0'));
+    const bad = parts.find((c) => c === '' || c === '.' || c === '..');
     if (bad !== undefined)
       throw pathNotAllowed(requested, 'component', `has an empty, "." or ".." component`, { component: bad });
     let root: AllowedRoot | undefined;
@@ -132,6 +134,13 @@ export class AllowedDirs {
         break;
       }
     }
+    const itself = this.roots.find((r) =>
+      r.prefixes.some((p) => p.length === parts.length && p.every((c, i) => parts[i] === c)),
+    );
+    if (!root && itself)
+      throw pathNotAllowed(requested, 'outside', 'is an allowed directory itself: name a file in it', {
+        allowed: this.roots.map((r) => r.real),
+      });
     if (!root)
       throw pathNotAllowed(requested, 'outside', 'is outside the directories this agent allows', {
         allowed: this.roots.map((r) => r.real),

@@ -233,6 +233,19 @@ describe('import/export paths (real agent process)', function () {
     for (const p of [`${allowed}//x.img`, `${allowed}/./x.img`, `${allowed}/sub/../x.img`, `${allowed}/`]) {
       await refused(client.call('export', { container: 'v', path: p }), 'PATH_NOT_ALLOWED', `export to ${p}`);
     }
+    // Each says what is wrong with the path: a NUL byte is not an empty component, the allowed directory not outside it.
+    for (const [p, message] of [
+      [`${allowed}/a\0b.img`, /contains a NUL byte/],
+      [agent.dir, /is an allowed directory itself: name a file in it/],
+      [`${allowed}/./x.img`, /has an empty, "\." or "\.\." component/],
+    ] as const) {
+      const err = await client.call('export', { container: 'v', path: p }).then(
+        () => assert.fail(`export to ${p} succeeded`),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof AgentError && err.code === 'PATH_NOT_ALLOWED', String(err));
+      assert.match(err.message, message);
+    }
   });
 
   it('importing a FIFO answers NOT_A_REGULAR_FILE at once, and the agent never stops serving', async () => {
