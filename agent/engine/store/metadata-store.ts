@@ -10,9 +10,12 @@
  * returns before its sync, and a block it freed could be rewritten while the
  * metadata on disk still points at it).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import { HOST_OUT_OF_SPACE, IO_ERROR, isSnapsyncError } from '../errors';
 import { DB, type DbName } from './keys';
+import { checkMetadataFile } from './metadata-file-check';
 
 /** Databases whose values are raw bytes (presence bitmaps, format-2 map groups). */
 const binaryValues = new Set<DbName>([DB.presence, DB.mapGroups]);
@@ -58,8 +61,9 @@ export class MetadataStore {
     this.presenceDb = this.dbs.get(DB.presence) as unknown as Database<Buffer, [number, number]>;
   }
 
-  /** Opens (creating if needed) the store in `path` (a directory). */
+  /** Opens (creating if needed) the store in `path` (a directory). CORRUPT if its file is damaged. */
   static open(path: string): MetadataStore {
+    MetadataStore.checkFile(path);
     try {
       return new MetadataStore(path);
     } catch (err) {
@@ -73,11 +77,18 @@ export class MetadataStore {
    * A record that cannot be decoded reads as missing instead of throwing.
    */
   static openReadOnly(path: string): MetadataStore {
+    MetadataStore.checkFile(path);
     try {
       return new MetadataStore(path, true);
     } catch (err) {
       throw IO_ERROR('open metadata store read-only', err, { path });
     }
+  }
+
+  /** A damaged file must never reach LMDB (see metadata-file-check.ts); a missing one is a store to create. */
+  private static checkFile(path: string): void {
+    const file = join(path, 'data.mdb');
+    if (existsSync(file)) checkMetadataFile(file);
   }
 
   db<V = unknown, K extends Key = Key>(name: DbName): Database<V, K> {
