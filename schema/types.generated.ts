@@ -535,6 +535,12 @@ export interface CreateContainerParams {
     uid?: number;
     gid?: number;
   };
+  /**
+   * VM: role → member container (a vdisk or a file no VM holds). All are checked before anything is created; a refused create leaves nothing behind.
+   */
+  members?: {
+    [k: string]: string;
+  };
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema

@@ -14,6 +14,8 @@ export interface ContainerSpec {
   size?: number;
   labels?: Record<string, string>;
   file?: Partial<FileMeta>;
+  /** A VM's members, role → container name: all checked before anything is created, added in the same transaction. */
+  members?: Record<string, string>;
 }
 
 export function createContainer(core: EngineCore, spec: ContainerSpec): ContainerRecord {
@@ -27,6 +29,7 @@ export function createContainer(core: EngineCore, spec: ContainerSpec): Containe
   const labels = checkLabels(spec.labels);
   const { catalog, tables, batch } = core;
   if (catalog.containerIds.has(name)) throw ALREADY_EXISTS('container', name);
+  const members = checkNewMembers(core, type, spec.members);
   const id = catalog.nextId(batch, 'container');
   const table =
     type === 'vm'
@@ -48,7 +51,57 @@ export function createContainer(core: EngineCore, spec: ContainerSpec): Containe
     generation: 0,
   };
   catalog.putContainer(batch, record);
-  return record;
+  let vm = record;
+  for (const [role, member] of members) vm = addMember(core, vm, role, member);
+  return vm;
+}
+
+/**
+ * Every member of a VM being created, checked before anything is created: a
+ * create that fails leaves nothing behind (the providers rely on it).
+ */
+function checkNewMembers(
+  core: EngineCore,
+  type: ContainerType,
+  members: Record<string, string> | undefined,
+): Array<[string, ContainerRecord]> {
+  if (members === undefined) return [];
+  if (members === null || typeof members !== 'object' || Array.isArray(members))
+    throw INVALID_ARGUMENT('members must be an object of role → container name', { argument: 'members' });
+  const entries = Object.entries(members);
+  if (entries.length > 0 && type !== 'vm')
+    throw INVALID_ARGUMENT('only a VM has members', { argument: 'members' });
+  const roleOf = new Map<string, string>();
+  return entries.map(([role, name]) => {
+    checkRole(role);
+    const earlier = roleOf.get(name);
+    if (earlier !== undefined) {
+      throw INVALID_ARGUMENT(`"${name}" is named twice in this request (roles ${earlier} and ${role})`, {
+        argument: 'members',
+        member: name,
+        roles: [earlier, role],
+      });
+    }
+    roleOf.set(name, role);
+    const member = core.catalog.containerByName(name);
+    checkMemberFree(core, member);
+    return [role, member];
+  });
+}
+
+/** A container that can become a member: a vdisk or a file no VM holds. */
+function checkMemberFree(core: EngineCore, member: ContainerRecord): void {
+  if (member.type === 'vm')
+    throw TYPE_MISMATCH('a VM member is a vdisk or a file', { container: member.name });
+  if (member.memberOf) {
+    const vm = core.catalog.container(member.memberOf.vm);
+    throw INVALID_ARGUMENT(`"${member.name}" is already member ${member.memberOf.role} of VM "${vm.name}"`, {
+      argument: 'member',
+      member: member.name,
+      vm: vm.name,
+      role: member.memberOf.role,
+    });
+  }
 }
 
 function checkFileMeta(meta: Partial<FileMeta> | undefined): FileMeta {
@@ -111,12 +164,8 @@ export function addMember(
 ): ContainerRecord {
   checkRole(role);
   if (vm.type !== 'vm') throw TYPE_MISMATCH(`"${vm.name}" is a ${vm.type}, not a vm`, { container: vm.name });
-  if (member.type === 'vm')
-    throw TYPE_MISMATCH('a VM member is a vdisk or a file', { container: member.name });
   if (vm.members[role] !== undefined) throw ALREADY_EXISTS('member role', `${vm.name}.${role}`);
-  if (member.memberOf) {
-    throw INVALID_ARGUMENT(`"${member.name}" is already a member of another VM`, { argument: 'member' });
-  }
+  checkMemberFree(core, member);
   core.catalog.putContainer(core.batch, { ...member, memberOf: { vm: vm.id, role } });
   const updated = { ...vm, members: { ...vm.members, [role]: member.id } };
   core.catalog.putContainer(core.batch, updated);

@@ -28,6 +28,10 @@ describe('snapsync-agent CLI', function () {
     await agent.stop();
     cleanupTempDirs();
   });
+  const names = () =>
+    cli(['ls', '--json'])
+      .json()
+      .map((c: { name: string }) => c.name) as string[];
 
   it('creates, writes, snapshots, syncs and reads back, with --json on every step', () => {
     assert.equal(
@@ -141,6 +145,36 @@ describe('snapsync-agent CLI', function () {
         .subarray(1 << 20, (1 << 20) + bytes.length)
         .equals(bytes),
     );
+  });
+
+  it('create --type vm --member: a refused member creates nothing, and the corrected command then works', () => {
+    for (const d of ['src', 'held'])
+      assert.equal(cli(['create', d, '--type', 'vdisk', '--size', '64K']).status, 0);
+    assert.equal(cli(['create', 'other', '--type', 'vm', '--member', 'disk0=held']).status, 0);
+    const before = names();
+    const attempts: Array<{ args: string[]; status: number; code?: string; message?: RegExp }> = [
+      { args: ['--member', 'disk0=nonexist'], status: 1, code: 'NOT_FOUND' },
+      { args: ['--member', 'disk0'], status: 2 },
+      { args: ['--member', 'disk0=src', '--member', 'disk0=held'], status: 2 },
+      { args: ['--member', '../x=src'], status: 1, code: 'INVALID_REQUEST' },
+      { args: ['--member', 'disk0=src', '--member', 'disk1=held'], status: 1, code: 'INVALID_ARGUMENT' },
+      {
+        args: ['--member', 'disk0=src', '--member', 'disk1=src'],
+        status: 1,
+        code: 'INVALID_ARGUMENT',
+        message: /"src" is named twice in this request/,
+      },
+    ];
+    for (const a of attempts) {
+      const r = cli(['create', 'v2', '--type', 'vm', ...a.args, '--json']);
+      assert.equal(r.status, a.status, `${a.args.join(' ')}: ${r.out}${r.err}`);
+      if (a.code) assert.equal(r.json().error.code, a.code, a.args.join(' '));
+      if (a.message) assert.match(r.json().error.message, a.message);
+      assert.deepEqual(names(), before, `${a.args.join(' ')} left something behind`);
+    }
+    const made = cli(['create', 'v2', '--type', 'vm', '--member', 'disk0=src', '--json']);
+    assert.equal(made.status, 0, made.out);
+    assert.deepEqual(made.json().members, { disk0: 'src' });
   });
 
   it('has --help with examples, for the CLI and for every command', () => {

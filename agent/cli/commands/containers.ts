@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { Container, Usage } from '../../../schema';
 import { AgentClient } from '../../client/client';
 import { bytes, type GlobalArgs, parseSize, run, table } from '../context';
+import { UsageError } from '../usage-error';
 
 type Args<T> = GlobalArgs & T;
 
@@ -92,34 +93,42 @@ export const create: CommandModule<
       })
       .example('$0 create web-disk0 --type vdisk --size 20G', 'a 20 GiB virtual disk (thin)')
       .example('$0 create web --type vm --member disk0=web-disk0', 'a VM grouping its disks') as never,
-  handler: (args) =>
-    run(
+  handler: (args) => {
+    const labels = Object.fromEntries(args.label.map((l) => l.split('=', 2) as [string, string]));
+    const members = memberArgs(args.member);
+    return run(
       args,
-      async (c) => {
-        const labels = Object.fromEntries(args.label.map((l) => l.split('=', 2) as [string, string]));
-        let x = await c.call(
+      // One call: the agent checks every member before it creates anything (all or nothing).
+      (c) =>
+        c.call(
           'createContainer',
           {
             name: args.name,
             type: args.type as Container['type'],
             ...(args.size !== undefined ? { size: args.size } : {}),
             labels,
+            ...(args.member.length > 0 ? { members } : {}),
           },
           { idempotencyKey: AgentClient.newKey() },
-        );
-        for (const m of args.member) {
-          const [role, member] = m.split('=', 2) as [string, string];
-          x = await c.call(
-            'addMember',
-            { vm: args.name, role, member },
-            { idempotencyKey: AgentClient.newKey() },
-          );
-        }
-        return x;
-      },
+        ),
       (x: Container) => `created ${x.type} ${x.name} (${x.uuid})`,
-    ),
+    );
+  },
 };
+
+/** `--member role=container` arguments as role → container; a malformed or repeated role is a usage error. */
+function memberArgs(args: string[]): Record<string, string> {
+  const members: Record<string, string> = {};
+  for (const arg of args) {
+    const at = arg.indexOf('=');
+    if (at <= 0 || at === arg.length - 1)
+      throw new UsageError(`--member "${arg}" must look like role=container (e.g. disk0=web-disk0)`);
+    const role = arg.slice(0, at);
+    if (Object.hasOwn(members, role)) throw new UsageError(`--member: role "${role}" is named twice`);
+    members[role] = arg.slice(at + 1);
+  }
+  return members;
+}
 
 export const rm: CommandModule<
   GlobalArgs,
