@@ -26,7 +26,7 @@ import type { EngineCore, MutationOptions } from './core';
 import { CORRUPT, INVALID_ARGUMENT, TYPE_MISMATCH } from './errors';
 import { ImportWriter } from './import-writer';
 import type { PresenceSet } from './presence';
-import { dropTable, snapshotRecord } from './snapshots';
+import { dropTable, freeSnapshotName, snapshotRecord } from './snapshots';
 import type { ContainerRecord, SnapshotRecord } from './store/records';
 import type { ContainerInfo } from './types';
 
@@ -98,7 +98,7 @@ function markForImport(core: EngineCore, container: ContainerRecord): ContainerR
   const frozen = tables.get(c.table!);
   tables.freeze(batch, frozen, { kind: 'snapshot', id });
   catalog.putSnapshot(batch, {
-    ...snapshotRecord(id, c, `import-undo-${id}`, {
+    ...snapshotRecord(id, c, freeSnapshotName(core, [c.id], `import-undo-${id}`), {
       table: frozen.id,
       vmSnapshot: null,
       labels: {},

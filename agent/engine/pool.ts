@@ -76,7 +76,7 @@ import { type SyncHooks, type SyncResult, syncContainer } from './sync';
 import { TableRegistry } from './tables';
 import type { ContainerInfo, PoolInfo, SnapshotInfo, Usage } from './types';
 import { containerUsage } from './usage';
-import { checkRange } from './validate';
+import { checkRange, checkUserSnapshotName } from './validate';
 
 export interface CreatePoolOptions {
   /** Bytes per block: a power of two from 4 KiB to 1 MiB (default 64 KiB). Fixed for the pool's life. */
@@ -612,7 +612,8 @@ export class Pool {
     options: { labels?: Record<string, string> } & MutationOptions = {},
   ): SnapshotInfo {
     return this.core.mutate(() => {
-      const s = takeSnapshot(this.core, this.container(container), name, 'user', options.labels ?? {});
+      const c = this.container(container);
+      const s = takeSnapshot(this.core, c, checkUserSnapshotName(name), 'user', options.labels ?? {});
       return snapshotInfo(this.core.catalog, s);
     }, options);
   }

@@ -34,6 +34,18 @@ export function findSnapshot(core: EngineCore, selector: SnapshotSelector): Snap
   return core.catalog.snapshotByName(core.catalog.container(id), name);
 }
 
+/**
+ * `base`, or `base-1`, `base-2`, … : the first name no listed container has a
+ * snapshot of. User snapshots cannot take the engine's names now, but a pool
+ * made before may hold one.
+ */
+export function freeSnapshotName(core: EngineCore, containers: number[], base: string): string {
+  for (let n = 0; ; n++) {
+    const name = n === 0 ? base : `${base}-${n}`;
+    if (!containers.some((id) => core.catalog.hasSnapshotName(id, name))) return name;
+  }
+}
+
 /** Freezes one data container's current table as snapshot `name`. Returns the snapshot record. */
 export function freezeContainer(
   core: EngineCore,

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { EngineCore } from './core';
 import { ALREADY_EXISTS, INVALID_ARGUMENT, TYPE_MISMATCH } from './errors';
 import { containerInfo, snapshotInfo } from './infos';
-import { dropTable, freezeContainer, takeSnapshot } from './snapshots';
+import { dropTable, freeSnapshotName, freezeContainer, takeSnapshot } from './snapshots';
 import type { ContainerRecord, SnapshotRecord } from './store/records';
 import type { ContainerInfo, ContainerView, SnapshotInfo } from './types';
 import { EngineContainerView } from './view';
@@ -120,9 +120,9 @@ export function syncContainer<Report>(
 
   let safety: SnapshotRecord | null = null;
   if (options.safetySnapshot !== false) {
-    const name = `safety-g${generation}`;
     const roles = pairs.map((p) => p.role).filter((r): r is string => r !== null);
-    if (catalog.hasSnapshotName(target.id, name)) throw ALREADY_EXISTS('snapshot', `${target.name}@${name}`);
+    const frozen = [target.id, ...pairs.map((p) => p.target.id)];
+    const name = freeSnapshotName(core, frozen, `safety-g${generation}`);
     safety =
       target.type === 'vm'
         ? takeSnapshot(core, target, name, 'safety', {}, roles)

@@ -17,6 +17,24 @@ export function checkName(kind: string, name: unknown): string {
   return name;
 }
 
+/**
+ * Names the engine gives its own snapshots (a sync's `safety-g<generation>`, an
+ * import's hidden `import-undo-<id>`, each maybe with a `-<n>` suffix): a user
+ * snapshot may not take one, so none is ever in the engine's way.
+ */
+export const RESERVED_SNAPSHOT_NAME = /^(safety-g|import-undo-)[0-9]/;
+
+export function checkUserSnapshotName(name: unknown): string {
+  checkName('snapshot', name);
+  if (RESERVED_SNAPSHOT_NAME.test(name as string)) {
+    throw INVALID_ARGUMENT(
+      `snapshot name "${name}" is reserved: names starting "safety-g<digit>" or "import-undo-<digit>" are the agent's own (safety snapshots, import undo points)`,
+      { argument: 'name', value: name, reserved: true },
+    );
+  }
+  return name as string;
+}
+
 export function checkRole(role: unknown): string {
   if (typeof role !== 'string' || !ROLE.test(role)) {
     throw INVALID_ARGUMENT(

@@ -177,6 +177,19 @@ describe('snapsync-agent CLI', function () {
     assert.deepEqual(made.json().members, { disk0: 'src' });
   });
 
+  it('refuses a user snapshot named like a safety snapshot (reserved), so a sync never collides with one', () => {
+    for (const d of ['s2', 't3'])
+      assert.equal(cli(['create', d, '--type', 'vdisk', '--size', '64K']).status, 0);
+    cli(['snapshot', 's2', 'a']);
+    const reserved = cli(['snapshot', 't3', 'safety-g1', '--json']);
+    assert.equal(reserved.status, 1);
+    assert.equal(reserved.json().error.code, 'INVALID_ARGUMENT');
+    assert.match(reserved.json().error.message, /reserved/);
+    const sync = cli(['sync', 't3', 's2@a', '--json']);
+    assert.equal(sync.status, 0, sync.out);
+    assert.equal(sync.json().safetySnapshot.name, 'safety-g1');
+  });
+
   it('has --help with examples, for the CLI and for every command', () => {
     const help = cli(['--help']);
     assert.equal(help.status, 0);

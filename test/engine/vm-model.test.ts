@@ -23,7 +23,7 @@ const ROLES = ['config', 'disk0'] as const;
 const ROLE_TYPE: Record<string, 'file' | 'vdisk'> = { config: 'file', disk0: 'vdisk' };
 /** Every name an operation may address: VMs, clones, and the members they may have. */
 const ALL = [...VMS, ...KS, ...[...VMS, ...KS].flatMap((v) => ROLES.map((r) => `${v}-${r}`))];
-/** Names a user snapshot may get (`safety-g2` collides with sync's safety snapshots on purpose). */
+/** Names a user snapshot may get (`safety-g2` is reserved for sync's safety snapshots: refused). */
 const SNAP_NAMES = ['s0', 's1', 'safety-g2'];
 /** Names snapshots are looked up by. */
 const SNAP_REFS = ['s0', 's1', 'safety-g1', 'safety-g2'];
@@ -163,6 +163,14 @@ class Model {
     return c;
   }
 
+  /** `safety-g<generation>`, or with `-1`, `-2`, … the first none of `containers` has a snapshot of. */
+  private freeSafetyName(containers: MContainer[], generation: number): string {
+    for (let n = 0; ; n++) {
+      const name = n === 0 ? `safety-g${generation}` : `safety-g${generation}-${n}`;
+      if (!containers.some((c) => c.snapshots.has(name))) return name;
+    }
+  }
+
   private snapData(container: string, snap: string): Buffer {
     return this.containers.get(container)!.snapshots.get(snap)!.data!;
   }
@@ -214,6 +222,7 @@ class Model {
         const c = this.containers.get(ALL[op.t]!);
         const name = SNAP_NAMES[op.s]!;
         if (!c) return 'NOT_FOUND';
+        if (name.startsWith('safety-g')) return 'INVALID_ARGUMENT';
         if (c.snapshots.has(name)) return 'ALREADY_EXISTS';
         if (c.type !== 'vm') {
           c.snapshots.set(name, { data: Buffer.from(c.data), roles: new Map(), vmOwned: false });
@@ -239,10 +248,9 @@ class Model {
         const snap = source?.snapshots.get(snapName);
         if (!source || !snap) return 'NOT_FOUND';
         if (target.type !== source.type) return 'TYPE_MISMATCH';
-        const safetyName = `safety-g${target.generation + 1}`;
         if (target.type !== 'vm') {
           if (op.safety) {
-            if (target.snapshots.has(safetyName)) return 'ALREADY_EXISTS';
+            const safetyName = this.freeSafetyName([target], target.generation + 1);
             target.snapshots.set(safetyName, { data: target.data, roles: new Map(), vmOwned: false });
           }
           target.data = Buffer.from(snap.data!);
@@ -257,12 +265,11 @@ class Model {
         }
         // The safety snapshot covers the synced roles the target had before the sync.
         const safetyRoles = [...target.members].filter(([role]) => wanted.includes(role));
-        if (op.safety) {
-          if (target.snapshots.has(safetyName)) return 'ALREADY_EXISTS';
-          for (const [, member] of safetyRoles) {
-            if (this.containers.get(member)!.snapshots.has(safetyName)) return 'ALREADY_EXISTS';
-          }
-        }
+        // A member synced on its own may hold safety-g<N> already: the sync takes the next free name.
+        const safetyName = this.freeSafetyName(
+          [target, ...safetyRoles.map(([, member]) => this.containers.get(member)!)],
+          target.generation + 1,
+        );
         const contents = wanted.map((role) => Buffer.from(this.snapData(snap.roles.get(role)!, snapName)));
         if (op.safety) {
           for (const [, member] of safetyRoles) {
