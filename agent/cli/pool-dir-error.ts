@@ -1,6 +1,6 @@
 /**
- * How a command that works on a pool directory without an agent (`fsck
- * --pool`, `migrate --pool`) reports a failure: the error's code and message
+ * How a command that works on a pool directory without an agent (`init`,
+ * `fsck --pool`, `migrate --pool`) reports a failure: the error's code and message
  * (JSON on stdout with --json, a line on stderr otherwise), exit code 1.
  */
 import { isSnapsyncError } from '../engine';

@@ -87,6 +87,14 @@ export const HAS_DEPENDENTS = (kind: string, name: string, dependents: string[])
 export const POOL_LOCKED = (path: string, holder: string) =>
   new SnapsyncError('POOL_LOCKED', `pool at ${path} is already open (${holder})`, { path, holder });
 
+/** A data file or device another process holds (store/data-claim.ts): another pool's agent, a mount, LVM or RAID. */
+export const DATA_IN_USE = (path: string) =>
+  new SnapsyncError(
+    'POOL_LOCKED',
+    `data file ${path} is in use: another pool's agent has it open (or, for a device, it is mounted or part of LVM or RAID)`,
+    { path, dataInUse: true },
+  );
+
 export const UNSUPPORTED_VERSION = (path: string, found: unknown, supported: number[]) =>
   new SnapsyncError(
     'UNSUPPORTED_VERSION',

@@ -52,11 +52,12 @@ import { ImportInPlace, restoreInterruptedImports } from './import-in-place';
 import { containerInfo, snapshotInfo } from './infos';
 import type { MappingEvents } from './mapping-events';
 import { freeReaderHeld, pinSnapshot, type SnapshotPin } from './pins';
+import { checkDataPath, checkPoolDirectory, removeCreated } from './pool-create-checks';
 import { reclaimAll, reclaimStep } from './reclaim';
 import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } from './snapshots';
 import { SpaceMap } from './space-map';
 import { discardIncomplete, StagedContainer } from './staged';
-import { BlockDevice, deviceSize } from './store/block-device';
+import { BlockDevice } from './store/block-device';
 import { dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
 import { MAX_PHYSICAL_BLOCK } from './store/group-record';
 import {
@@ -83,6 +84,8 @@ export interface CreatePoolOptions {
   blockSize?: number;
   /** Data on this file or block device instead of `<dir>/data`. */
   dataPath?: string;
+  /** Take a `dataPath` file that holds data (allocated blocks): what it holds is lost. */
+  overwriteData?: boolean;
   /**
    * Data files to stripe blocks over (store/data-layout.ts), 1 to 64: `<dir>/data`,
    * `<dir>/data.1`, … (default DEFAULT_DATA_FILES). With `dataPath`: 1, the only choice.
@@ -145,7 +148,10 @@ export class Pool {
     core.reclaimStep = () => reclaimStep(core);
   }
 
-  /** Creates a new pool in `dir` (created if missing; must not already hold a pool). */
+  /**
+   * Creates a new pool in `dir` (created if missing, else empty; pool-create-checks.ts has every
+   * check). A failed create removes what it created.
+   */
   static create(dir: string, options: CreatePoolOptions = {}): Pool {
     const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
     if (
@@ -159,10 +165,7 @@ export class Pool {
         value: blockSize,
       });
     }
-    fs.mkdirSync(dir, { recursive: true });
-    if (fs.existsSync(path.join(dir, 'meta'))) {
-      throw INVALID_ARGUMENT(`${dir} already holds a pool`, { argument: 'dir' });
-    }
+    const before = checkPoolDirectory(dir);
     const dataPath = path.resolve(options.dataPath ?? path.join(dir, 'data'));
     const dataFiles = options.dataFiles ?? (options.dataPath ? 1 : DEFAULT_DATA_FILES);
     if (
@@ -179,12 +182,8 @@ export class Pool {
       );
     let capacityBytes = options.capacityBytes;
     if (options.dataPath) {
-      const size = deviceSize(dataPath);
+      const size = checkDataPath(dataPath, options.overwriteData === true);
       capacityBytes = Math.min(capacityBytes ?? size, size);
-    } else {
-      for (const file of dataFilePaths(dataPath, dataFiles)) fs.closeSync(fs.openSync(file, 'a'));
-      // Their names durable before the record that says they exist.
-      syncDirectory(dir);
     }
     const capacityBlocks = Math.floor((capacityBytes ?? DEFAULT_CAPACITY) / blockSize);
     if (capacityBlocks < 1) {
@@ -199,9 +198,16 @@ export class Pool {
         },
       );
     }
+    // Everything checked: only now is anything created, and a failure from here on removes it again.
+    const firstMadeDir = fs.mkdirSync(dir, { recursive: true });
     const lock = PoolLock.acquire(dir);
-    const undo: Undo = [() => lock.release()];
+    const undo: Undo = [() => lock.release(), () => removeCreated(dir, before, firstMadeDir)];
     try {
+      if (!options.dataPath) {
+        for (const file of dataFilePaths(dataPath, dataFiles)) fs.closeSync(fs.openSync(file, 'a'));
+        // Their names durable before the record that says they exist.
+        syncDirectory(dir);
+      }
       const reserve = new MetadataReserve(
         dir,
         options.metadataReserveBytes ?? defaultReserveBytes(capacityBlocks * blockSize),

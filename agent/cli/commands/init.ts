@@ -1,13 +1,14 @@
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Pool } from '../../engine';
 import { parseSize } from '../context';
+import { writeNewTokenFile } from '../new-token-file';
+import { reportPoolDirError } from '../pool-dir-error';
 
 interface InitArgs {
   pool: string;
   blockSize: number;
   data?: string;
+  overwriteData?: boolean;
   dataFiles?: number;
   capacity?: number;
   tokenFile?: string;
@@ -28,7 +29,12 @@ export const init: CommandModule<object, InitArgs> = {
       })
       .option('data', {
         type: 'string',
-        describe: 'Keep data on this raw device or file instead of <pool>/data',
+        describe:
+          'Keep data on this raw device or file instead of <pool>/data (it must exist; refused while another pool uses it)',
+      })
+      .option('overwrite-data', {
+        type: 'boolean',
+        describe: 'Take a --data file that holds data: what it holds is lost',
       })
       .option('data-files', {
         type: 'number',
@@ -49,32 +55,45 @@ export const init: CommandModule<object, InitArgs> = {
         'a pool with 64 KiB blocks and a new token',
       ) as unknown as Argv<InitArgs>,
   handler: async (args: ArgumentsCamelCase<InitArgs>) => {
-    const pool = Pool.create(args.pool, {
+    try {
+      await createPool(args);
+    } catch (err) {
+      reportPoolDirError(err, args.json);
+    }
+  },
+};
+
+/** The token file first, then the pool: if the pool cannot be made, the token file this made goes again. */
+async function createPool(args: InitArgs): Promise<void> {
+  const token = args.tokenFile ? writeNewTokenFile(args.tokenFile) : null;
+  let pool: Pool;
+  try {
+    pool = Pool.create(args.pool, {
       blockSize: args.blockSize,
       dataPath: args.data,
+      overwriteData: args.overwriteData,
       dataFiles: args.dataFiles,
       capacityBytes: args.capacity,
     });
-    const info = pool.info();
-    await pool.close();
-    let tokenCreated = false;
-    if (args.tokenFile && !fs.existsSync(args.tokenFile)) {
-      fs.writeFileSync(args.tokenFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
-      tokenCreated = true;
-    }
-    const result = {
-      pool: args.pool,
-      uuid: info.uuid,
-      blockSize: info.blockSize,
-      capacityBlocks: info.capacityBlocks,
-      dataFiles: info.dataFiles,
-      tokenFile: args.tokenFile ?? null,
-      tokenCreated,
-    };
-    process.stdout.write(
-      args.json
-        ? `${JSON.stringify(result, null, 2)}\n`
-        : `created pool ${info.uuid} in ${args.pool} (block size ${info.blockSize})${tokenCreated ? `; token in ${args.tokenFile}` : ''}\n`,
-    );
-  },
-};
+  } catch (err) {
+    token?.undo();
+    throw err;
+  }
+  const info = pool.info();
+  await pool.close();
+  const tokenCreated = token?.created === true;
+  const result = {
+    pool: args.pool,
+    uuid: info.uuid,
+    blockSize: info.blockSize,
+    capacityBlocks: info.capacityBlocks,
+    dataFiles: info.dataFiles,
+    tokenFile: args.tokenFile ?? null,
+    tokenCreated,
+  };
+  process.stdout.write(
+    args.json
+      ? `${JSON.stringify(result, null, 2)}\n`
+      : `created pool ${info.uuid} in ${args.pool} (block size ${info.blockSize})${tokenCreated ? `; token in ${args.tokenFile}` : ''}\n`,
+  );
+}

@@ -27,7 +27,7 @@
  * bin/snapsync-agent sets (16 unless given) before anything loads.
  */
 import * as fs from 'node:fs';
-import { HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
+import { DATA_IN_USE, HOST_OUT_OF_SPACE, IO_ERROR } from '../errors';
 import { giveAligned } from './aligned-buffers';
 import { DataFile } from './data-file';
 import { DataLayout, type FileShare, type Segment, sliceParts } from './data-layout';
@@ -117,6 +117,7 @@ export class BlockDevice {
         this.files.push(new DataFile(file, flags));
       } catch (err) {
         this.close();
+        if ((err as NodeJS.ErrnoException).code === 'EBUSY') throw DATA_IN_USE(file);
         throw IO_ERROR(`open data file ${file}`, err, { path: file });
       }
     }

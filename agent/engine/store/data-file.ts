@@ -7,7 +7,7 @@
  * zeros; a write is done when the kernel has it, finished here if the
  * kernel takes it in parts (a call that moves nothing is EIO); `syncData*`
  * make every write done before the call durable. Errors are the raw errno
- * errors: the caller names them.
+ * errors (EBUSY: another pool holds the file or device): the caller names them.
  *
  * Threadpool writes of a regular file go through two lanes (write-lanes.ts:
  * its inode lock lets one run at a time anyway); a large aligned one goes
@@ -15,6 +15,7 @@
  * RWF_NOWAIT answer only from the page cache (nowait-read.ts).
  */
 import * as fs from 'node:fs';
+import { openClaimed } from './data-claim';
 import { DirectWrites } from './direct-writes';
 import { type NowaitRead, nowaitReader, WOULD_BLOCK } from './nowait-read';
 import { WriteLanes } from './write-lanes';
@@ -42,7 +43,8 @@ export class DataFile {
     readonly path: string,
     flags: 'r+' | 'w+' = 'r+',
   ) {
-    this.fd = fs.openSync(path, flags);
+    // Claimed: no other pool can open it while this one has it (data-claim.ts).
+    this.fd = openClaimed(path, flags);
     try {
       const st = fs.fstatSync(this.fd);
       this.fileBytes = st.size;

@@ -4,13 +4,10 @@
  * last file descriptor closes, so a process that dies (SIGKILL, OOM, power
  * loss) frees the pool at once and nothing is ever "stale".
  *
- * Node has no flock API, so the lock is taken by util-linux's `flock -n 3`
- * run once with our descriptor as its fd 3 (spawnSync: synchronous, like the
- * rest of open). flock locks belong to the open file description, not the
- * process: the lock the child takes stays with the description our fd keeps
- * open after the child exits, and is released when we close that fd (or die).
- * Node opens every fd close-on-exec, so no other child inherits it.
- * Measured here: 4–7 ms per acquire, paid once per open.
+ * file-lock.ts takes it (libc's flock through koffi, or util-linux's `flock`
+ * on our descriptor): it belongs to the open file description our fd keeps
+ * and is released when we close that fd (or die). Node opens every fd
+ * close-on-exec, so no child inherits it.
  *
  * Why not the others: the pid-file scheme this replaces let two processes in
  * (an empty file still being written looked stale; a rename could move another
@@ -21,20 +18,18 @@
  * per process (another open+close of the file in this process would drop
  * them). util-linux is on every Linux host the agent runs on.
  *
- * The lock file is never removed or renamed: a second inode would be a
- * second lock. The holder's pid is written into it only to name the holder in
+ * The lock file is never removed or renamed (a second inode would be a
+ * second lock), except by a create that fails: it removes what it made,
+ * the lock file too, while it still holds the lock. The holder's pid is written into it only to name the holder in
  * POOL_LOCKED. Within one process, a registry refuses a second open with a
  * clearer message (flock would refuse it too: it is per open description).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { IO_ERROR, POOL_LOCKED } from '../errors';
+import { lockExclusive } from './file-lock';
 
 const openInThisProcess = new Set<string>();
-
-/** `flock`'s exit code when the lock is held elsewhere (our choice, -E). */
-const CONFLICT = 75;
 
 function holderOf(fd: number): string {
   try {
@@ -63,19 +58,13 @@ export class PoolLock {
       throw IO_ERROR('open pool lock', err, { path: file });
     }
     try {
-      const result = spawnSync(
-        'flock',
-        ['--exclusive', '--nonblock', '--conflict-exit-code', `${CONFLICT}`, '3'],
-        {
-          stdio: ['ignore', 'ignore', 'pipe', fd],
-        },
-      );
-      if (result.status === CONFLICT) throw POOL_LOCKED(dir, holderOf(fd));
-      if (result.status !== 0) {
-        const reason =
-          result.error ?? new Error(String(result.stderr ?? '').trim() || `exit ${result.status}`);
-        throw IO_ERROR('lock pool (flock from util-linux)', reason, { path: file });
+      let locked: boolean;
+      try {
+        locked = lockExclusive(fd);
+      } catch (err) {
+        throw IO_ERROR('lock pool', err, { path: file });
       }
+      if (!locked) throw POOL_LOCKED(dir, holderOf(fd));
       // Ours now: name ourselves for the next process that is refused.
       fs.ftruncateSync(fd, 0);
       fs.writeSync(fd, JSON.stringify({ pid: process.pid }), 0);

@@ -1,0 +1,120 @@
+/**
+ * What Pool.create checks before it creates anything, and how it takes back
+ * what it created when it fails after all: a failed create leaves the host
+ * as it found it, and a create never takes over files that exist.
+ *
+ * - The pool directory is new or empty (`lost+found` aside: a filesystem
+ *   mounted there for the pool has one). A file already there could be one
+ *   the pool would write into (`data`, `data.N`, `meta`, `pool.lock`).
+ * - A named data file or device (`dataPath`) exists, is a regular file or
+ *   block device, is no file of a pool directory, is not held by another
+ *   pool's agent (store/data-claim.ts), and holds no data unless
+ *   `overwriteData` says to discard it: a regular file has no block
+ *   allocated (empty, or sparse as `truncate -s` makes it), a block device
+ *   reads zeros in its first MiB.
+ *
+ * Errors: INVALID_ARGUMENT with `details.reason` (below), POOL_LOCKED for a
+ * data file or device in use (`details.dataInUse`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DATA_IN_USE, INVALID_ARGUMENT, IO_ERROR } from './errors';
+import { statSize } from './store/block-device';
+import { checkUnclaimed } from './store/data-claim';
+
+/** What a new filesystem puts in its root: no file of a pool's. */
+const FOREIGN_ALLOWED = new Set(['lost+found']);
+
+/** What was there before a create: the entries of the pool directory (none if it was missing). */
+export interface BeforeCreate {
+  existed: boolean;
+  entries: Set<string>;
+}
+
+export function checkPoolDirectory(dir: string): BeforeCreate {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { existed: false, entries: new Set() };
+    throw IO_ERROR('stat pool directory', err, { path: dir });
+  }
+  if (!st.isDirectory())
+    throw INVALID_ARGUMENT(`${dir} exists and is not a directory`, {
+      argument: 'dir',
+      reason: 'not-a-directory',
+    });
+  const entries = fs.readdirSync(dir);
+  if (entries.includes('meta'))
+    throw INVALID_ARGUMENT(`${dir} already holds a pool`, { argument: 'dir', reason: 'holds-pool' });
+  const foreign = entries.filter((name) => !FOREIGN_ALLOWED.has(name)).sort();
+  if (foreign.length > 0)
+    throw INVALID_ARGUMENT(
+      `${dir} is not empty (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}): a pool is created in a new or empty directory`,
+      { argument: 'dir', reason: 'not-empty', entries: foreign },
+    );
+  return { existed: true, entries: new Set(entries) };
+}
+
+/** Checks a named data file or device; returns its size in bytes. */
+export function checkDataPath(dataPath: string, overwriteData: boolean): number {
+  const invalid = (reason: string, message: string) =>
+    INVALID_ARGUMENT(`data path ${dataPath} ${message}`, { argument: 'dataPath', reason, path: dataPath });
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dataPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw invalid(
+        'missing',
+        `does not exist: create the file first (e.g. truncate -s 500G ${dataPath}) or name a block device`,
+      );
+    throw IO_ERROR('stat data path', err, { path: dataPath });
+  }
+  if (!st.isFile() && !st.isBlockDevice())
+    throw invalid('not-file-or-device', 'is not a regular file or block device');
+  try {
+    checkUnclaimed(dataPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EBUSY') throw DATA_IN_USE(dataPath);
+    throw IO_ERROR('open data path', err, { path: dataPath });
+  }
+  // A stopped pool holds no claim: its files are known by where they are.
+  const parent = path.dirname(fs.realpathSync(dataPath));
+  if (fs.existsSync(path.join(parent, 'meta')) && fs.existsSync(path.join(parent, 'pool.lock')))
+    throw invalid('in-pool', `is in the pool directory ${parent}: no file of a pool is another pool's data`);
+  const held = overwriteData ? null : dataHeld(dataPath, st);
+  if (held !== null)
+    throw invalid(
+      'holds-data',
+      `holds data (${held}): a new pool would write over it; pass overwriteData (init --overwrite-data) to discard it`,
+    );
+  return statSize(st);
+}
+
+/** Bytes a device's head is read for data: where a pool's first block, a partition table, an LVM label or a filesystem's superblock lie. */
+const DEVICE_HEAD = 1024 * 1024;
+
+/** What shows that `dataPath` holds data, or null: a file's allocated blocks (a sparse file has none), a device's first MiB not all zeros. */
+function dataHeld(dataPath: string, st: fs.Stats): string | null {
+  if (st.isFile()) return st.blocks > 0 ? `${st.blocks * 512} bytes allocated` : null;
+  const head = Buffer.alloc(DEVICE_HEAD);
+  const fd = fs.openSync(dataPath, 'r');
+  try {
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    return head.subarray(0, n).some((b) => b !== 0) ? 'its first MiB is not all zeros' : null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** After a failed create: removes what it made (entries that were not there before, directories it made). */
+export function removeCreated(dir: string, before: BeforeCreate, firstMadeDir: string | undefined): void {
+  if (firstMadeDir !== undefined) {
+    fs.rmSync(firstMadeDir, { recursive: true, force: true });
+    return;
+  }
+  if (!before.existed) return;
+  for (const name of fs.readdirSync(dir))
+    if (!before.entries.has(name)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+}
