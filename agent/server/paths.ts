@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { INVALID_ARGUMENT } from '../engine/errors';
 import { deviceId } from '../engine/store/block-device';
 import { deviceStack } from './block-device-overlap';
 import { WireError } from './wire-error';
@@ -96,12 +97,22 @@ export class AllowedDirs {
     if (dirs.length > 0 && !fs.existsSync('/proc/self/fd'))
       throw new Error('--allow-dir needs /proc mounted (paths are opened relative to directory descriptors)');
     this.roots = dirs.map((d) => {
-      const real = fs.realpathSync(d);
+      const refused = (reason: string, message: string) =>
+        INVALID_ARGUMENT(`--allow-dir ${d} ${message}`, { argument: 'allow-dir', path: d, reason });
+      let real: string;
+      try {
+        real = fs.realpathSync(d);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT')
+          throw refused('missing', 'does not exist: create it (mode 0700) or leave the flag out');
+        throw refused('unreadable', `cannot be resolved (${code ?? String(err)})`);
+      }
       const st = fs.statSync(real);
-      if (!st.isDirectory()) throw new Error(`--allow-dir ${d} is not a directory`);
+      if (!st.isDirectory()) throw refused('not-a-directory', 'is not a directory');
       // Every directory in the pool was recorded by inode: an allowed one among them lies inside it.
       if (this.protectedInodes.has(`${st.dev}:${st.ino}`))
-        throw new Error(`--allow-dir ${d} is inside the pool (${real})`);
+        throw refused('inside-pool', `is inside the pool (${real})`);
       const configured = path.resolve(d);
       const prefixes = [components(real), components(configured)].map((c) => c.filter((x) => x !== ''));
       return { prefixes, real, dev: st.dev, ino: st.ino };

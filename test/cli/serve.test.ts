@@ -105,6 +105,26 @@ describe('snapsync-agent serve flags', function () {
     assert.doesNotMatch(r.err, /\n\s+at /);
   });
 
+  it('refuses an --allow-dir that does not exist with INVALID_ARGUMENT naming it (exit 1), before listening', () => {
+    const missing = path.join(dir, 'no-such-images');
+    const r = refused(['--token-file', tokenFile, '--listen', '127.0.0.1:0', '--allow-dir', missing]);
+    assert.equal(r.status, 1, r.err);
+    assert.equal(
+      r.err,
+      `error: [INVALID_ARGUMENT] --allow-dir ${missing} does not exist: create it (mode 0700) or leave the flag out\n`,
+    );
+    assert.equal(r.out, '');
+  });
+
+  it('the shipped systemd unit has systemd create every --allow-dir it serves (StateDirectory=)', () => {
+    const unit = fs.readFileSync(path.resolve(__dirname, '../../deploy/snapsync-agent.service'), 'utf8');
+    const allowed = [...unit.matchAll(/--allow-dir (\/\S+)/g)].map((m) => m[1]!);
+    assert.ok(allowed.length > 0);
+    const stateDirs = (unit.match(/^StateDirectory=(.*)$/m)?.[1] ?? '').split(/\s+/).filter(Boolean);
+    for (const dir of allowed)
+      assert.ok(stateDirs.map((d) => `/var/lib/${d}`).includes(dir), `${dir} is created by the unit`);
+  });
+
   it('serves NBD over TLS with the agent certificate (clients verified by --nbd-tls-ca): plain clients are refused', async () => {
     const agent = await served([
       '--token-file',
