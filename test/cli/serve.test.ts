@@ -21,6 +21,8 @@ interface Served {
   listening: string;
   port: number;
   nbd?: string;
+  /** Its log lines so far (stderr). */
+  logs(): string;
   stop(): Promise<number | null>;
 }
 
@@ -59,6 +61,7 @@ describe('snapsync-agent serve flags', function () {
         if (line)
           resolve({
             ...JSON.parse(line),
+            logs: () => stderr,
             stop: () => {
               child.kill('SIGTERM');
               return exited;
@@ -183,6 +186,13 @@ describe('snapsync-agent serve flags', function () {
       await client.close();
     } finally {
       assert.equal(await agent.stop(), 0);
+    }
+  });
+  it('a SIGTERM sent as soon as the startup line arrives stops the agent cleanly (exit 0)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const agent = await served(['--token-file', tokenFile, '--listen', '127.0.0.1:0']);
+      assert.equal(await agent.stop(), 0, agent.logs());
+      assert.match(agent.logs(), /"msg":"stopped"/);
     }
   });
 });

@@ -199,13 +199,6 @@ export const serve: CommandModule<object, ServeArgs> = {
       await (running ? running.stop() : pool.close());
       throw err;
     }
-    process.stdout.write(
-      `${JSON.stringify({
-        listening: running.url,
-        port: running.port,
-        ...(nbd ? { nbd: nbd.socketPath ? nbd.url('') : nbd.url('').replace(/\/$/, '') } : {}),
-      })}\n`,
-    );
     const agent = running;
     // A stop on request exits 0 whatever the state (e.g. a full host filesystem): errors are logged, never thrown.
     const stop = async (signal: string) => {
@@ -224,5 +217,13 @@ export const serve: CommandModule<object, ServeArgs> = {
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
+    // Announced once a stop is handled: a SIGTERM sent on reading this line must not kill the agent unflushed.
+    process.stdout.write(
+      `${JSON.stringify({
+        listening: agent.url,
+        port: agent.port,
+        ...(nbd ? { nbd: nbd.socketPath ? nbd.url('') : nbd.url('').replace(/\/$/, '') } : {}),
+      })}\n`,
+    );
   },
 };
