@@ -1,7 +1,7 @@
 /** The connection limit and timeout flags of `serve` for the WebSocket listener. */
 import type { Options } from 'yargs';
 import { type AgentConnectionLimits, CONNECTION_DEFAULTS } from '../server/server';
-import { UsageError } from './usage-error';
+import { secondsAsMs, wholeNumber } from './number-flags';
 
 export interface ConnectionFlags {
   handshakeTimeout: number;
@@ -35,16 +35,10 @@ export const CONNECTION_FLAG_OPTIONS = {
 } as const satisfies Record<string, Options>;
 
 export function connectionLimits(args: ConnectionFlags): AgentConnectionLimits {
-  const positive = (value: number, flag: string) => {
-    if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a positive number`);
-    return value;
-  };
   return {
-    handshakeTimeoutMs: positive(args.handshakeTimeout, '--handshake-timeout') * 1000,
-    idleTimeoutMs: positive(args.idleTimeout, '--idle-timeout') * 1000,
-    maxConnectionsPerAddress: Math.floor(
-      positive(args.maxConnectionsPerAddress, '--max-connections-per-address'),
-    ),
-    maxConnections: Math.floor(positive(args.maxConnections, '--max-connections')),
+    handshakeTimeoutMs: secondsAsMs(args.handshakeTimeout, '--handshake-timeout'),
+    idleTimeoutMs: secondsAsMs(args.idleTimeout, '--idle-timeout'),
+    maxConnectionsPerAddress: wholeNumber(args.maxConnectionsPerAddress, '--max-connections-per-address', 1),
+    maxConnections: wholeNumber(args.maxConnections, '--max-connections', 1),
   };
 }

@@ -19,13 +19,15 @@ export async function main(argv: string[]): Promise<void> {
     // Nothing escapes as an unhandled rejection: every failure is one line and a documented exit code.
     const usage = isUsageError(err);
     const raw = (err as { code?: unknown })?.code;
-    const code = usage ? 'USAGE' : typeof raw === 'string' ? raw : null;
+    // A usage error may carry its own code (TOKEN_TOO_SHORT); yargs' own ones are USAGE.
+    const code = typeof raw === 'string' ? raw : usage ? 'USAGE' : null;
     const message = (err as Error)?.message ?? String(err);
     // --json: the error on stdout as every client command prints one (`run`), whatever failed.
     if (args.includes('--json'))
       process.stdout.write(`${JSON.stringify({ error: { code: code ?? 'ERROR', message } }, null, 2)}\n`);
-    if (usage) process.stderr.write(`error: ${message}\nrun with --help for usage\n`);
-    else process.stderr.write(`error: ${code !== null ? `[${code}] ` : ''}${message}\n`);
+    const tag = code !== null && code !== 'USAGE' ? `[${code}] ` : '';
+    if (usage) process.stderr.write(`error: ${tag}${message}\nrun with --help for usage\n`);
+    else process.stderr.write(`error: ${tag}${message}\n`);
     process.exitCode = usage ? EXIT.USAGE : EXIT.OPERATION_FAILED;
   }
 }

@@ -19,6 +19,7 @@ import {
   type StartNbdServerOptions,
 } from '../nbd';
 import { isLoopback } from '../server/loopback';
+import { secondsAsMs, wholeNumber } from './number-flags';
 import { UsageError } from './usage-error';
 
 export interface NbdFlags {
@@ -102,17 +103,6 @@ function usage<T>(flag: string, fn: () => T): T {
   }
 }
 
-function positive(value: number, flag: string): number {
-  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a positive number`);
-  return value;
-}
-
-function threadCount(value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > 1024)
-    throw new UsageError('--nbd-threads must be a whole number from 0 to 1024');
-  return value;
-}
-
 export interface NbdServeSettings {
   address: NbdListenAddress;
   options: Omit<StartNbdServerOptions, 'pool'>;
@@ -122,16 +112,21 @@ export interface NbdServeSettings {
 
 /** Checks the NBD flags (before the pool opens); null when NBD is off. */
 export function nbdSettings(args: NbdFlags & { tlsCert?: string; tlsKey?: string }): NbdServeSettings | null {
+  // Checked with NBD off too: a bad value is a mistake whether or not it is used.
+  const limits = {
+    handshakeTimeoutMs: secondsAsMs(args.nbdHandshakeTimeout, '--nbd-handshake-timeout'),
+    maxConnectionsPerAddress: wholeNumber(
+      args.nbdMaxConnectionsPerAddress,
+      '--nbd-max-connections-per-address',
+      1,
+    ),
+    maxConnections: wholeNumber(args.nbdMaxConnections, '--nbd-max-connections', 1),
+    transmissionThreads: wholeNumber(args.nbdThreads, '--nbd-threads', 0, 1024),
+  };
+  if (!/^0?[0-7]{3}$/.test(args.nbdSocketMode))
+    throw new UsageError(`--nbd-socket-mode "${args.nbdSocketMode}" is not an octal mode such as 0660`);
   if (args.nbd === undefined) return null;
   const address = usage('--nbd', () => parseNbdListen(args.nbd!));
-  const limits = {
-    handshakeTimeoutMs: positive(args.nbdHandshakeTimeout, '--nbd-handshake-timeout') * 1000,
-    maxConnectionsPerAddress: Math.floor(
-      positive(args.nbdMaxConnectionsPerAddress, '--nbd-max-connections-per-address'),
-    ),
-    maxConnections: Math.floor(positive(args.nbdMaxConnections, '--nbd-max-connections')),
-    transmissionThreads: threadCount(args.nbdThreads),
-  };
   if (address.kind === 'unix') {
     for (const [flag, given] of [
       ['--nbd-tls-ca', args.nbdTlsCa],
@@ -143,8 +138,6 @@ export function nbdSettings(args: NbdFlags & { tlsCert?: string; tlsKey?: string
         throw new UsageError(
           `${flag} is for NBD on TCP; the Unix socket ${address.path} is guarded by its mode and group`,
         );
-    if (!/^0?[0-7]{3}$/.test(args.nbdSocketMode))
-      throw new UsageError(`--nbd-socket-mode "${args.nbdSocketMode}" is not an octal mode such as 0660`);
     return {
       address,
       auth: 'unix-socket',

@@ -1,8 +1,12 @@
-/** A bad command line: the CLI prints the message and exits with EXIT.USAGE (2). */
+/**
+ * A bad command line: the CLI prints the message and exits with EXIT.USAGE (2).
+ * A refusal a script may want to tell apart (a too short token) has a code of its own, printed too.
+ */
 export class UsageError extends Error {
-  readonly code = 'USAGE';
-
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code: string = 'USAGE',
+  ) {
     super(message);
     this.name = 'UsageError';
   }

@@ -3,8 +3,19 @@
  * time, and a per-address back-off after repeated failures.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { MIN_SECRET_LENGTH } from './logger';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * The shortest bearer token the agent takes (`init` writes 43 characters: 32
+ * random bytes, base64url). A shorter one is guessable, and the logger could
+ * not scrub it without mangling ordinary text.
+ */
+export const MIN_TOKEN_LENGTH = MIN_SECRET_LENGTH;
+
+/** Code of the refusal of a token shorter than MIN_TOKEN_LENGTH. */
+export const TOKEN_TOO_SHORT = 'TOKEN_TOO_SHORT';
 
 export class TokenCheck {
   private readonly expected: Buffer | null;

@@ -15,3 +15,11 @@ export function decodeBinary(frame: Buffer): { id: string; data: Buffer } | null
   if (idLength === 0 || frame.length < 2 + idLength) return null;
   return { id: frame.subarray(2, 2 + idLength).toString('utf8'), data: frame.subarray(2 + idLength) };
 }
+
+/**
+ * The smallest frame limit (`serve --max-message-bytes`) every JSON request
+ * fits in: the largest the schema bounds, a sync with a full referenceMap,
+ * preserve and allowSourceReferences, is about 600 KB of JSON, 3.5 MB with
+ * every character escaped. A write's binary frame needs its length plus the id.
+ */
+export const MIN_MESSAGE_BYTES = 4 * 1024 * 1024;

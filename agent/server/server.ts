@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws';
 import type { Pool } from '../engine';
 import type { SessionRegistry } from '../nbd/sessions';
 import { Agent, type IdentityHooksFactory } from './agent';
-import { AuthBackoff, TokenCheck } from './auth';
+import { AuthBackoff, MIN_TOKEN_LENGTH, TOKEN_TOO_SHORT, TokenCheck } from './auth';
 import { AgentConnection } from './connection';
 import { guardConnections } from './connection-guard';
 import { watchIdle } from './idle-watch';
@@ -79,6 +79,10 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
       throw new Error('a token is required (or pass --insecure-no-auth on a loopback address)');
     if (!isLoopback(host)) throw new Error('--insecure-no-auth is only allowed on a loopback address');
   }
+  if (options.token !== null && options.token.length < MIN_TOKEN_LENGTH)
+    throw Object.assign(new Error(`the token is shorter than ${MIN_TOKEN_LENGTH} characters`), {
+      code: TOKEN_TOO_SHORT,
+    });
   const logger = options.logger ?? new Logger();
   logger.addSecret(options.token);
   const agent = new Agent(

@@ -34,11 +34,11 @@ describe('snapsync-agent serve flags', function () {
   let cert: { cert: string; key: string; fingerprint: string };
 
   /** Runs serve to completion (the refusals): exit code and stderr. */
-  const refused = (args: string[]) => {
+  const refused = (args: string[], timeout = 60_000, token = '') => {
     const r = spawnSync(process.execPath, [BIN, 'serve', '--pool', pool, ...args], {
       encoding: 'utf8',
-      timeout: 60_000,
-      env: { ...process.env, SNAPSYNC_TOKEN: '' },
+      timeout,
+      env: { ...process.env, SNAPSYNC_TOKEN: token },
     });
     return { status: r.status, err: r.stderr, out: r.stdout };
   };
@@ -70,6 +70,19 @@ describe('snapsync-agent serve flags', function () {
       });
       child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
     });
+  };
+
+  /** Resolves with the agent's first log line matching `pattern` (lines may arrive after the startup line). */
+  const logLine = async (agent: Served, pattern: RegExp): Promise<Record<string, unknown>> => {
+    for (let waited = 0; waited < 5_000; waited += 50) {
+      const line = agent
+        .logs()
+        .split('\n')
+        .find((l) => pattern.test(l));
+      if (line) return JSON.parse(line);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.fail(`no log line matches ${pattern}:\n${agent.logs()}`);
   };
 
   before(async () => {
@@ -193,6 +206,108 @@ describe('snapsync-agent serve flags', function () {
       const agent = await served(['--token-file', tokenFile, '--listen', '127.0.0.1:0']);
       assert.equal(await agent.stop(), 0, agent.logs());
       assert.match(agent.logs(), /"msg":"stopped"/);
+    }
+  });
+
+  it('refuses a token shorter than 16 characters (exit 2, TOKEN_TOO_SHORT naming where it came from)', () => {
+    const weak = path.join(dir, 'weak-token');
+    fs.writeFileSync(weak, 'a\n', { mode: 0o600 });
+    const fromFile = refused(['--token-file', weak, '--listen', '127.0.0.1:0'], 20_000);
+    assert.equal(fromFile.status, 2, fromFile.err);
+    assert.match(
+      fromFile.err,
+      /^error: \[TOKEN_TOO_SHORT\] the token in \S*weak-token is shorter than 16 characters/,
+    );
+    assert.equal(fromFile.out, '', 'nothing listened');
+    const fromEnv = refused(['--listen', '127.0.0.1:0'], 20_000, 'fifteen-chars-x');
+    assert.equal(fromEnv.status, 2, fromEnv.err);
+    assert.match(fromEnv.err, /\[TOKEN_TOO_SHORT\] the token in \$SNAPSYNC_TOKEN is shorter than 16/);
+  });
+
+  it('warns (TOKEN_FILE_NOT_PRIVATE) when group or others can read the token file, not when it is 0600', async () => {
+    const open = path.join(dir, 'open-token');
+    fs.writeFileSync(open, 'a-long-enough-token-for-serve');
+    fs.chmodSync(open, 0o644);
+    const agent = await served(['--token-file', open, '--listen', '127.0.0.1:0']);
+    try {
+      const warning = await logLine(agent, /TOKEN_FILE_NOT_PRIVATE/);
+      assert.equal(warning.level, 'warn');
+      assert.equal(warning.file, open);
+      assert.equal(warning.mode, '0644');
+      assert.doesNotMatch(agent.logs(), /a-long-enough-token-for-serve/);
+      assert.match(agent.logs(), /"auth":"token","tls":false/, 'log lines are not mangled');
+    } finally {
+      assert.equal(await agent.stop(), 0);
+    }
+    const private0600 = await served(['--token-file', tokenFile, '--listen', '127.0.0.1:0']);
+    try {
+      await logLine(private0600, /"msg":"listening"/);
+      assert.doesNotMatch(private0600.logs(), /TOKEN_FILE_NOT_PRIVATE|LISTEN_WITHOUT_TLS/);
+    } finally {
+      assert.equal(await private0600.stop(), 0);
+    }
+  });
+
+  it('refuses every numeric option out of its range with exit 2 and a line naming it, before listening', () => {
+    for (const [flag, value] of [
+      ['--max-in-flight', '0'],
+      ['--max-in-flight', '-3'],
+      ['--max-in-flight', '1.5'],
+      ['--max-message-bytes', '10'],
+      ['--max-message-bytes', 'abc'],
+      ['--nbd-threads', '-1'],
+      ['--nbd-max-connections', '0'],
+      ['--nbd-max-connections-per-address', '2.5'],
+      ['--nbd-handshake-timeout', '0'],
+      ['--max-connections', '0'],
+      ['--max-connections-per-address', '1.5'],
+      ['--handshake-timeout', '-1'],
+      // Beyond what a Node timer holds (about 24.8 days): it would fire at once.
+      ['--idle-timeout', '3000000'],
+    ] as const) {
+      const r = refused(['--token-file', tokenFile, '--listen', '127.0.0.1:0', flag, value], 20_000);
+      assert.equal(r.status, 2, `${flag} ${value}: ${r.err}`);
+      assert.match(r.err, new RegExp(`^error: ${flag} must be a (whole )?number`), `${flag} ${value}`);
+      assert.equal(r.out, '', `${flag} ${value}: nothing listened`);
+    }
+  });
+
+  it('--help describes --max-message-bytes', () => {
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /--max-message-bytes\s+Largest WebSocket frame/);
+  });
+
+  it('warns (LISTEN_WITHOUT_TLS) when ws:// listens off loopback: the token would travel in clear text', async () => {
+    const agent = await served(['--token-file', tokenFile, '--listen', '0.0.0.0:0']);
+    try {
+      const warning = await logLine(agent, /LISTEN_WITHOUT_TLS/);
+      assert.equal(warning.level, 'warn');
+      assert.match(String(warning.msg), /^ws:\/\/0\.0\.0\.0:\d+ .*token.*clear text/);
+    } finally {
+      assert.equal(await agent.stop(), 0);
+    }
+  });
+
+  it('warns (NBD_SOCKET_OPEN_TO_ALL) when --nbd-socket-mode lets every local user write', async () => {
+    const socket = path.join(dir, 'open-nbd.sock');
+    const agent = await served([
+      '--token-file',
+      tokenFile,
+      '--listen',
+      '127.0.0.1:0',
+      '--nbd',
+      `unix:${socket}`,
+      '--nbd-socket-mode',
+      '0666',
+    ]);
+    try {
+      const warning = await logLine(agent, /NBD_SOCKET_OPEN_TO_ALL/);
+      assert.equal(warning.level, 'warn');
+      assert.match(String(warning.msg), /mode 0666.*every vdisk/);
+      assert.equal(fs.statSync(socket).mode & 0o777, 0o666);
+    } finally {
+      assert.equal(await agent.stop(), 0);
     }
   });
 });

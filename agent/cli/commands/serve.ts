@@ -8,12 +8,16 @@ import { FENCE_FILE, Fences } from '../../nbd/fences';
 import { SessionRegistry } from '../../nbd/sessions';
 import { unixPeersKnown } from '../../nbd/unix-peer';
 import { RefusalLog } from '../../server/connection-limits';
+import { MIN_MESSAGE_BYTES } from '../../server/framing';
 import { Logger } from '../../server/logger';
 import { isLoopback } from '../../server/loopback';
 import { type RunningAgent, startAgentServer } from '../../server/server';
 import { CONNECTION_FLAG_OPTIONS, type ConnectionFlags, connectionLimits } from '../connection-flags';
 import { EXIT } from '../exit-codes';
+import { warnNbdSocketMode, warnPlaintextListener } from '../exposure-warnings';
 import { NBD_FLAG_OPTIONS, type NbdFlags, type NbdServeSettings, nbdSettings } from '../nbd-flags';
+import { wholeNumber } from '../number-flags';
+import { serveToken } from '../serve-token';
 import { UsageError } from '../usage-error';
 
 interface ServeArgs extends NbdFlags, ConnectionFlags {
@@ -54,6 +58,8 @@ function checkFlags(args: ServeArgs): {
     );
   // NBD has no token: a Unix socket's mode and group, or TLS client authentication on TCP (nbd-flags.ts).
   const nbd = nbdSettings(args);
+  wholeNumber(args.maxMessageBytes, '--max-message-bytes', MIN_MESSAGE_BYTES);
+  wholeNumber(args.maxInFlight, '--max-in-flight', 1, 65536);
   const tls =
     args.tlsCert && args.tlsKey
       ? { cert: fs.readFileSync(args.tlsCert), key: fs.readFileSync(args.tlsKey) }
@@ -81,6 +87,7 @@ async function startNbd(
     onFenced: (message, _remote, exportName) => fenced.refused(exportName, message),
   });
   const url = nbd.url('');
+  warnNbdSocketMode(logger, settings.options.socketMode, url);
   if (settings.auth === 'none')
     logger.warn(
       'NBD without client authentication (--nbd-insecure-no-auth): every local user can read and write every vdisk',
@@ -129,8 +136,16 @@ export const serve: CommandModule<object, ServeArgs> = {
         describe:
           'Let import/export use block device nodes in the allowed directories (else regular files only)',
       })
-      .option('max-message-bytes', { type: 'number', default: 33 * 1024 * 1024 })
-      .option('max-in-flight', { type: 'number', default: 64, describe: 'Requests in flight per connection' })
+      .option('max-message-bytes', {
+        type: 'number',
+        default: 33 * 1024 * 1024,
+        describe: `Largest WebSocket frame a client may send (a bigger one closes the connection): a write's data plus its id; at least ${MIN_MESSAGE_BYTES}, what every JSON request needs`,
+      })
+      .option('max-in-flight', {
+        type: 'number',
+        default: 64,
+        describe: 'Requests in flight per connection (1-65536)',
+      })
       .options(NBD_FLAG_OPTIONS)
       .options(CONNECTION_FLAG_OPTIONS)
       .example(
@@ -148,10 +163,7 @@ export const serve: CommandModule<object, ServeArgs> = {
       ) as unknown as Argv<ServeArgs>,
   handler: async (args: ArgumentsCamelCase<ServeArgs>) => {
     const logger = new Logger();
-    const tokenText = args.tokenFile
-      ? fs.readFileSync(args.tokenFile, 'utf8').trim()
-      : process.env.SNAPSYNC_TOKEN;
-    const token = args.insecureNoAuth ? null : tokenText || null;
+    const token = args.insecureNoAuth ? null : serveToken(args.tokenFile, logger);
     if (token === null && !args.insecureNoAuth)
       throw new UsageError(
         'a token is required: --token-file FILE or $SNAPSYNC_TOKEN (or --insecure-no-auth on loopback)',
@@ -192,6 +204,7 @@ export const serve: CommandModule<object, ServeArgs> = {
         connectionLimits: limits,
         sessions,
       });
+      warnPlaintextListener(logger, listen.host, running.url, tls !== undefined);
       nbd = nbdAt ? await startNbd(pool, nbdAt, logger, sessions) : null;
       if (nbd) running.agent.metrics.watchNbd(nbd);
     } catch (err) {
