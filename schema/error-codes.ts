@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   OUT_OF_RANGE: 'I/O outside the container',
   OUT_OF_SPACE: 'the pool (or its device) is full',
   HAS_DEPENDENTS: 'refused while snapshots exist (pass recursive)',
+  IS_VM_MEMBER:
+    'the container is a member of a VM (details.vm, details.role): pass detach to take it out and delete it',
   POOL_LOCKED: 'another process has the pool open',
   UNSUPPORTED_VERSION: 'the pool format is newer than this agent',
   INVALID_ARGUMENT: 'a parameter the schema allows but the operation refuses',

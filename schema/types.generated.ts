@@ -576,6 +576,10 @@ export interface DeleteContainerParams {
   force?: boolean;
   container: string;
   recursive?: boolean;
+  /**
+   * The container is a member of a VM: take it out of the VM and delete it. Without it such a delete is refused with IS_VM_MEMBER. A VM is deleted with its members.
+   */
+  detach?: boolean;
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema

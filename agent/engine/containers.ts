@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { zeroRange } from './block-io';
 import type { EngineCore } from './core';
-import { ALREADY_EXISTS, HAS_DEPENDENTS, INVALID_ARGUMENT, TYPE_MISMATCH } from './errors';
+import { ALREADY_EXISTS, HAS_DEPENDENTS, INVALID_ARGUMENT, IS_VM_MEMBER, TYPE_MISMATCH } from './errors';
 import { deleteSnapshot, dropTable } from './snapshots';
 import type { ContainerRecord } from './store/records';
 import type { ContainerType, FileMeta } from './types';
@@ -186,8 +186,16 @@ export function removeMember(core: EngineCore, vm: ContainerRecord, role: string
 }
 
 /** Deletes a container (a VM with its members). Refused while it has snapshots unless recursive. */
-export function deleteContainer(core: EngineCore, c: ContainerRecord, recursive: boolean): void {
+export function deleteContainer(
+  core: EngineCore,
+  c: ContainerRecord,
+  recursive: boolean,
+  detach = false,
+): void {
   const { catalog, batch } = core;
+  // A member deleted on its own would leave its VM without that disk, unsaid.
+  if (c.memberOf && !detach)
+    throw IS_VM_MEMBER(c.name, catalog.container(c.memberOf.vm).name, c.memberOf.role);
   const doomed = [c, ...Object.values(c.members).map((id) => catalog.container(id))];
   const snapshots = doomed.flatMap((d) => catalog.snapshotsOf(d.id));
   if (snapshots.length > 0 && !recursive) {

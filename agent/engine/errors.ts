@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   'OUT_OF_RANGE',
   'OUT_OF_SPACE',
   'HAS_DEPENDENTS',
+  'IS_VM_MEMBER',
   'POOL_LOCKED',
   'UNSUPPORTED_VERSION',
   'INVALID_ARGUMENT',
@@ -83,6 +84,14 @@ export const HAS_DEPENDENTS = (kind: string, name: string, dependents: string[])
     name,
     dependents,
   });
+
+/** A container that is a VM's member is deleted only with `detach` (the VM would silently lose a disk). */
+export const IS_VM_MEMBER = (name: string, vm: string, role: string) =>
+  new SnapsyncError(
+    'IS_VM_MEMBER',
+    `"${name}" is member ${role} of VM "${vm}": pass detach (CLI --detach) to take it out of the VM and delete it, or delete the VM`,
+    { container: name, vm, role },
+  );
 
 export const POOL_LOCKED = (path: string, holder: string) =>
   new SnapsyncError('POOL_LOCKED', `pool at ${path} is already open (${holder})`, { path, holder });

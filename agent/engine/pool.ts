@@ -431,9 +431,14 @@ export class Pool {
     return this.core.mutate(() => this.info_(removeMember(this.core, this.container(vm), role)), options);
   }
 
-  deleteContainer(name: string, options: { recursive?: boolean } & MutationOptions = {}): void {
+  /** Deletes a container (a VM with its members); a VM's member only with `detach` (else IS_VM_MEMBER). */
+  deleteContainer(
+    name: string,
+    options: { recursive?: boolean; detach?: boolean } & MutationOptions = {},
+  ): void {
     this.core.mutate(
-      () => deleteContainer(this.core, this.container(name), options.recursive === true),
+      () =>
+        deleteContainer(this.core, this.container(name), options.recursive === true, options.detach === true),
       options,
     );
   }

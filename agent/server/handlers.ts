@@ -74,7 +74,7 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   setLabels: (p, { pool, mutation }) => pool.setLabels(p.container, p.labels, mutation),
   deleteContainer: async (p, { pool, mutation, attachments }) => {
     const remove = (m: MutationOptions) =>
-      pool.deleteContainer(p.container, { recursive: p.recursive, ...m });
+      pool.deleteContainer(p.container, { recursive: p.recursive, detach: p.detach, ...m });
     await attachments.clearQuiesced('deleteContainer', p, () => pool.rehearse(() => remove({})));
     remove(mutation);
     return {};

@@ -147,6 +147,29 @@ describe('snapsync-agent CLI', function () {
     );
   });
 
+  it('rm of a VM member is refused (IS_VM_MEMBER) unless --detach; rm of a VM says which member disks went with it', () => {
+    for (const d of ['rm-root', 'rm-data']) cli(['create', d, '--type', 'vdisk', '--size', '64K']);
+    assert.equal(
+      cli(['create', 'rm-vm', '--type', 'vm', '--member', 'disk0=rm-root', '--member', 'disk1=rm-data'])
+        .status,
+      0,
+    );
+    const refusedRm = cli(['rm', 'rm-data', '--json']);
+    assert.equal(refusedRm.status, 1, refusedRm.err);
+    assert.equal(refusedRm.json().error.code, 'IS_VM_MEMBER');
+    assert.deepEqual(cli(['describe', 'rm-vm', '--json']).json().members, {
+      disk0: 'rm-root',
+      disk1: 'rm-data',
+    });
+    assert.equal(cli(['rm', 'rm-data', '--detach']).status, 0);
+    assert.deepEqual(cli(['describe', 'rm-vm', '--json']).json().members, { disk0: 'rm-root' });
+    const gone = cli(['rm', 'rm-vm']);
+    assert.equal(gone.status, 0, gone.err);
+    assert.equal(gone.out, 'deleted rm-vm and its member disks rm-root (disk0)\n');
+    assert.equal(cli(['describe', 'rm-root', '--json']).json().error.code, 'NOT_FOUND');
+    assert.match(cli(['rm', '--help']).out, /a VM goes\s+with its\s+member disks/);
+  });
+
   it('create --type vm --member: a refused member creates nothing, and the corrected command then works', () => {
     for (const d of ['src', 'held'])
       assert.equal(cli(['create', d, '--type', 'vdisk', '--size', '64K']).status, 0);

@@ -132,14 +132,19 @@ function memberArgs(args: string[]): Record<string, string> {
 
 export const rm: CommandModule<
   GlobalArgs,
-  Args<{ container: string; recursive?: boolean; force?: boolean }>
+  Args<{ container: string; recursive?: boolean; force?: boolean; detach?: boolean }>
 > = {
   command: 'rm <container>',
   describe:
-    'Delete a container (refused while it has snapshots unless --recursive), or a snapshot (name@snapshot)',
+    'Delete a container (refused while it has snapshots unless --recursive; a VM goes with its member disks; ' +
+    "a VM's member only with --detach), or a snapshot (name@snapshot)",
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
       .option('recursive', { type: 'boolean', alias: 'r', describe: 'also delete its snapshots' })
+      .option('detach', {
+        type: 'boolean',
+        describe: "a VM's member disk: take it out of its VM and delete it (else refused with IS_VM_MEMBER)",
+      })
       .option('force', {
         type: 'boolean',
         describe:
@@ -148,27 +153,40 @@ export const rm: CommandModule<
       })
       .example('$0 rm prod-web@nightly-2026-11-01', 'delete a snapshot')
       .example('$0 rm old-clone', 'delete a container that has no snapshots')
-      .example('$0 rm staging-web --recursive', 'delete a VM with its snapshots') as never,
+      .example('$0 rm staging-web --recursive', 'delete a VM with its snapshots and member disks')
+      .example('$0 rm staging-web-disk1 --detach', 'take a disk out of its VM and delete it') as never,
   handler: (args) =>
     run(
       args,
-      (c) =>
-        args.container.includes('@')
-          ? c.call(
-              'deleteSnapshot',
-              { snapshot: args.container, ...(args.force ? { force: true } : {}) },
-              { idempotencyKey: AgentClient.newKey() },
-            )
-          : c.call(
-              'deleteContainer',
-              {
-                container: args.container,
-                recursive: args.recursive,
-                ...(args.force ? { force: true } : {}),
-              },
-              { idempotencyKey: AgentClient.newKey() },
-            ),
-      () => `deleted ${args.container}`,
+      async (c) => {
+        if (args.container.includes('@')) {
+          await c.call(
+            'deleteSnapshot',
+            { snapshot: args.container, ...(args.force ? { force: true } : {}) },
+            { idempotencyKey: AgentClient.newKey() },
+          );
+          return { deleted: [args.container] };
+        }
+        // A VM's member disks go with it: say which.
+        const members = (await c.call('describe', { container: args.container })).members;
+        await c.call(
+          'deleteContainer',
+          {
+            container: args.container,
+            recursive: args.recursive,
+            ...(args.force ? { force: true } : {}),
+            ...(args.detach ? { detach: true } : {}),
+          },
+          { idempotencyKey: AgentClient.newKey() },
+        );
+        return { deleted: [args.container, ...Object.values(members)], members };
+      },
+      (r: { deleted: string[]; members?: Record<string, string> }) =>
+        r.members && Object.keys(r.members).length > 0
+          ? `deleted ${args.container} and its member disks ${Object.entries(r.members)
+              .map(([role, name]) => `${name} (${role})`)
+              .join(', ')}`
+          : `deleted ${args.container}`,
     ),
 };
 
