@@ -80,6 +80,9 @@ export function checkLabels(labels: unknown): Record<string, string> {
         argument: `labels.${key}`,
       });
     }
+    // Assigned, it would set the object's prototype and the label would vanish without a word.
+    if (key === '__proto__')
+      throw INVALID_ARGUMENT('label key "__proto__" is not allowed', { argument: 'labels.__proto__' });
     out[key] = value;
   }
   return out;

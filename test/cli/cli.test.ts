@@ -114,7 +114,26 @@ describe('snapsync-agent CLI', function () {
       assert.match(r.json().error.message, message, args.join(' '));
       assert.match(r.err, message, args.join(' '));
     }
-    assert.equal(cli(['describe', 'neg', '--json']).json().error.code, 'NOT_FOUND', 'nothing created');
+    for (const [args, message] of [
+      [['create', 'no-size', '--type', 'vdisk'], /a vdisk needs --size/],
+      [['create', 'bad-label', '--type', 'file', '--label', 'env'], /--label "env" must look like key=value/],
+    ] as const) {
+      const r = cli([...args, '--json']);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.json().error.message, message);
+    }
+    for (const name of ['neg', 'no-size', 'bad-label'])
+      assert.equal(
+        cli(['describe', name, '--json']).json().error.code,
+        'NOT_FOUND',
+        `${name}: nothing created`,
+      );
+    // A value may hold "="; a "__proto__" key is refused, not dropped.
+    const labelled = cli(['create', 'labelled', '--type', 'file', '--label', 'url=a=b', '--json']);
+    assert.deepEqual(labelled.json().labels, { url: 'a=b' });
+    const proto = cli(['create', 'proto', '--type', 'file', '--label', '__proto__=x', '--json']);
+    assert.equal(proto.status, 1);
+    assert.equal(proto.json().error.code, 'INVALID_ARGUMENT');
     assert.equal(cli(['describe', 'usage-disk', '--json']).json().size, 1 << 20, 'not resized');
     // Free text may start like a negative number.
     assert.equal(cli(['write', 'usage-disk', '0', '--text', '-5', '--json']).json().length, 2);

@@ -94,7 +94,10 @@ export const create: CommandModule<
       .example('$0 create web-disk0 --type vdisk --size 20G', 'a 20 GiB virtual disk (thin)')
       .example('$0 create web --type vm --member disk0=web-disk0', 'a VM grouping its disks') as never,
   handler: (args) => {
-    const labels = Object.fromEntries(args.label.map((l) => l.split('=', 2) as [string, string]));
+    // A vdisk of 0 bytes holds nothing a VM can use: its size is asked for, not defaulted.
+    if (args.type === 'vdisk' && args.size === undefined)
+      throw new UsageError('a vdisk needs --size (e.g. --size 20G)');
+    const labels = labelArgs(args.label);
     const members = memberArgs(args.member);
     return run(
       args,
@@ -115,6 +118,17 @@ export const create: CommandModule<
     );
   },
 };
+
+/** `--label key=value` arguments (the value may hold `=`); one without `=` or a key is a usage error. */
+function labelArgs(args: string[]): Record<string, string> {
+  return Object.fromEntries(
+    args.map((arg) => {
+      const at = arg.indexOf('=');
+      if (at <= 0) throw new UsageError(`--label "${arg}" must look like key=value (e.g. env=staging)`);
+      return [arg.slice(0, at), arg.slice(at + 1)];
+    }),
+  );
+}
 
 /** `--member role=container` arguments as role → container; a malformed or repeated role is a usage error. */
 function memberArgs(args: string[]): Record<string, string> {
