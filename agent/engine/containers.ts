@@ -132,7 +132,7 @@ export function resizeContainer(
   if (size < c.size) {
     if (!shrink) {
       throw INVALID_ARGUMENT(
-        `shrinking "${c.name}" from ${c.size} to ${size} bytes discards data; pass shrink: true`,
+        `shrinking "${c.name}" from ${c.size} to ${size} bytes discards data; pass shrink: true (CLI --shrink)`,
         {
           argument: 'size',
           size: c.size,

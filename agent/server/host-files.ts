@@ -149,7 +149,7 @@ export function createImageTarget(dirs: AllowedDirs, requested: string, overwrit
     if (seen !== null && !overwrite)
       throw new WireError(
         'ALREADY_EXISTS',
-        `"${requested}" exists (pass overwrite to replace a regular file)`,
+        `"${requested}" exists (pass overwrite, CLI --overwrite, to replace a regular file)`,
         {
           path: requested,
           type: describeType(seen),
