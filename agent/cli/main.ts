@@ -34,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
 
 /** A negative number or size, as parseSize would read it without the sign (`-5G`, `-1`, `-64KiB`). */
 const NEGATIVE_SIZE = /^-\d+(\.\d+)?\s*([KMGTP](i?B)?)?$/i;
+const NEGATIVE_NUMBER = /^-\d+(\.\d+)?$/;
 /** Options whose value is free text, where `-5` may be meant. */
 const FREE_TEXT_OPTIONS = new Set(['--text', '--label', '--member', '--map']);
 
@@ -44,7 +45,15 @@ const FREE_TEXT_OPTIONS = new Set(['--text', '--label', '--member', '--map']);
 function refuseNegativeNumbers(args: string[]): void {
   const end = args.indexOf('--');
   const negative = (end < 0 ? args : args.slice(0, end)).find(
-    (a, i) => NEGATIVE_SIZE.test(a) && !FREE_TEXT_OPTIONS.has(args[i - 1] ?? ''),
+    (a, i) =>
+      NEGATIVE_SIZE.test(a) &&
+      !FREE_TEXT_OPTIONS.has(args[i - 1] ?? '') &&
+      // yargs takes a plain negative number as an option's value: the option's own check names it.
+      !(
+        NEGATIVE_NUMBER.test(a) &&
+        /^--?[a-z]/i.test(args[i - 1] ?? '') &&
+        !(args[i - 1] ?? '').includes('=')
+      ),
   );
   if (negative !== undefined)
     throw new UsageError(`"${negative}": sizes, offsets and counts are never negative`);
