@@ -198,6 +198,22 @@ export function deleteContainer(
     throw IS_VM_MEMBER(c.name, catalog.container(c.memberOf.vm).name, c.memberOf.role);
   const doomed = [c, ...Object.values(c.members).map((id) => catalog.container(id))];
   const snapshots = doomed.flatMap((d) => catalog.snapshotsOf(d.id));
+  // A member's part of a VM snapshot goes only with that VM snapshot: deleting it alone would
+  // leave the VM snapshot listing a snapshot that is gone (and revert to it fail). Even recursive.
+  if (c.memberOf) {
+    const vmSnapshots = new Set(snapshots.flatMap((s) => (s.vmSnapshot === null ? [] : [s.vmSnapshot])));
+    if (vmSnapshots.size > 0)
+      throw HAS_DEPENDENTS(
+        'container',
+        c.name,
+        [...vmSnapshots].map((id) => {
+          const vmSnapshot = catalog.snapshots.get(id);
+          return vmSnapshot
+            ? `${catalog.container(vmSnapshot.container).name}@${vmSnapshot.name}`
+            : `snapshot ${id}`;
+        }),
+      );
+  }
   if (snapshots.length > 0 && !recursive) {
     throw HAS_DEPENDENTS(
       'container',

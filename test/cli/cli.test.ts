@@ -155,6 +155,15 @@ describe('snapsync-agent CLI', function () {
     assert.equal(read.status, 0, read.err);
     assert.equal(read.json().length, bytes.length);
     assert.ok(fs.readFileSync(back).equals(bytes), 'the bytes read back are the bytes written');
+    // Past the end: refused before any piece is written (the first 32 MiB used to land).
+    const beyond = cli(['write', 'big-disk', '30M', '--file', big, '--json']);
+    assert.equal(beyond.status, 1, beyond.err);
+    assert.equal(beyond.json().error.code, 'OUT_OF_RANGE');
+    const at30 = Buffer.from(cli(['read', 'big-disk', '30M', '4K', '--json']).json().base64, 'base64');
+    assert.ok(
+      at30.equals(bytes.subarray(29 << 20, (29 << 20) + 4096)),
+      'nothing of the refused write landed',
+    );
     const image = path.join(agent.dir, 'full.img');
     const exported = cli(['export', 'big-disk@full', image, '--json']);
     assert.equal(exported.status, 0, exported.err);

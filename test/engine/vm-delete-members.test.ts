@@ -40,6 +40,24 @@ describe('deleting a VM or one of its members', () => {
     assert.equal((await pool.fsck()).ok, true);
   });
 
+  it("refuses a member in one of the VM's snapshots, even recursive or detached, naming the VM snapshot", async () => {
+    pool.snapshot('vm', 's1');
+    for (const options of [{ detach: true }, { detach: true, recursive: true }])
+      assert.throws(
+        () => pool.deleteContainer('data-disk', options),
+        (err: unknown) =>
+          err instanceof SnapsyncError &&
+          err.code === 'HAS_DEPENDENTS' &&
+          (err.details.dependents as string[]).includes('vm@s1'),
+        JSON.stringify(options),
+      );
+    assert.deepEqual(pool.describe('vm').members, { disk0: 'root-disk', disk1: 'data-disk' });
+    assert.equal((await pool.fsck()).ok, true);
+    pool.deleteSnapshot('vm@s1');
+    pool.deleteContainer('data-disk', { detach: true });
+    assert.equal((await pool.fsck()).ok, true);
+  });
+
   it('a VM goes with its members', async () => {
     pool.deleteContainer('vm');
     for (const name of ['vm', 'root-disk', 'data-disk'])

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import type { TransferResult } from '../../../schema';
 import ops from '../../../schema/protocol/ops.json';
-import { AgentClient } from '../../client/client';
+import { AgentClient, AgentError } from '../../client/client';
 import { bytes, type GlobalArgs, parseSize, run } from '../context';
 import { UsageError } from '../usage-error';
 import { progressBar } from './maintenance';
@@ -21,6 +21,17 @@ function containerAndSnapshot(named: string, snapshot: string | undefined) {
   if (snapshot !== undefined)
     throw new UsageError(`"${named}" names a snapshot already: drop --snapshot ${snapshot}, or the @`);
   return { container: named.slice(0, at), snapshot: named.slice(at + 1) };
+}
+
+/** OUT_OF_RANGE, before anything is written, for a write that ends past a vdisk's end (as the agent says it). */
+async function refuseBeyondEnd(c: AgentClient, container: string, offset: number, length: number) {
+  const { type, size } = await c.call('describe', { container });
+  if (type === 'vdisk' && offset + length > size)
+    throw new AgentError(
+      'OUT_OF_RANGE',
+      `I/O at offset ${offset} length ${length} is beyond the end of "${container}" (${size} bytes): nothing written`,
+      { container, offset, length, size },
+    );
 }
 
 function exportSource(named: string, snapshot: string | undefined) {
@@ -119,6 +130,8 @@ export const write: CommandModule<
       args,
       async (c) => {
         const data = args.file !== undefined ? fs.readFileSync(args.file) : Buffer.from(args.text ?? '');
+        // Split into requests, a write past the end would fail only after its first pieces landed.
+        if (data.length > REQUEST_BYTES) await refuseBeyondEnd(c, args.container, args.offset, data.length);
         for (let done = 0; done < data.length; done += REQUEST_BYTES)
           await c.write(args.container, args.offset + done, data.subarray(done, done + REQUEST_BYTES));
         await c.call('flush', {});
