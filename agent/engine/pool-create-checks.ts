@@ -7,8 +7,9 @@
  *   mounted there for the pool has one). A file already there could be one
  *   the pool would write into (`data`, `data.N`, `meta`, `pool.lock`).
  * - A named data file or device (`dataPath`) exists, is a regular file or
- *   block device, is no file of a pool directory, is not held by another
- *   pool's agent (store/data-claim.ts), and holds no data unless
+ *   block device, is no file of a pool directory, has no other name (a hard
+ *   link), is not held by another pool's agent (store/data-claim.ts), and,
+ *   for a loop device, its backing file passes the same; it holds no data unless
  *   `overwriteData` says to discard it: a regular file has no block
  *   allocated (empty, or sparse as `truncate -s` makes it), a block device
  *   reads zeros in its first MiB.
@@ -20,6 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DATA_IN_USE, INVALID_ARGUMENT, IO_ERROR } from './errors';
 import { statSize } from './store/block-device';
+import { deviceStack } from './store/block-device-overlap';
 import { checkUnclaimed } from './store/data-claim';
 
 /** What a new filesystem puts in its root: no file of a pool's. */
@@ -73,16 +75,17 @@ export function checkDataPath(dataPath: string, overwriteData: boolean): number 
   }
   if (!st.isFile() && !st.isBlockDevice())
     throw invalid('not-file-or-device', 'is not a regular file or block device');
-  try {
-    checkUnclaimed(dataPath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EBUSY') throw DATA_IN_USE(dataPath);
-    throw IO_ERROR('open data path', err, { path: dataPath });
-  }
-  // A stopped pool holds no claim: its files are known by where they are.
-  const parent = path.dirname(fs.realpathSync(dataPath));
-  if (fs.existsSync(path.join(parent, 'meta')) && fs.existsSync(path.join(parent, 'pool.lock')))
-    throw invalid('in-pool', `is in the pool directory ${parent}: no file of a pool is another pool's data`);
+  checkNotAnotherPools(dataPath, st, invalid);
+  // A loop device reads and writes its backing file: that file must pass the same checks
+  // (a loop over a running pool's data file, or over a file of a pool directory, is that file).
+  if (st.isBlockDevice())
+    for (const backing of deviceStack(st.rdev).backingFiles) {
+      const backingSt = statIfThere(backing);
+      if (backingSt?.isFile())
+        checkNotAnotherPools(backing, backingSt, (reason, message) =>
+          invalid(reason, `is a loop device over ${backing}, which ${message}`),
+        );
+    }
   const held = overwriteData ? null : dataHeld(dataPath, st);
   if (held !== null)
     throw invalid(
@@ -90,6 +93,42 @@ export function checkDataPath(dataPath: string, overwriteData: boolean): number 
       `holds data (${held}): a new pool would write over it; pass overwriteData (init --overwrite-data) to discard it`,
     );
   return statSize(st);
+}
+
+/**
+ * Refuses a file or device another pool has: held by a running agent (POOL_LOCKED), a file of a
+ * pool directory, or a file with other names (a hard link may be a pool's file: its data, its
+ * metadata, its reserve).
+ */
+function checkNotAnotherPools(
+  file: string,
+  st: fs.Stats,
+  invalid: (reason: string, message: string) => Error,
+): void {
+  try {
+    checkUnclaimed(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EBUSY') throw DATA_IN_USE(file);
+    throw IO_ERROR('open data path', err, { path: file });
+  }
+  // A stopped pool holds no claim: its files are known by where they are (its directory, or meta/ in it).
+  const parent = path.dirname(fs.realpathSync(file));
+  for (const dir of [parent, path.dirname(parent)])
+    if (fs.existsSync(path.join(dir, 'meta')) && fs.existsSync(path.join(dir, 'pool.lock')))
+      throw invalid('in-pool', `is in the pool directory ${dir}: no file of a pool is another pool's data`);
+  if (st.isFile() && st.nlink > 1)
+    throw invalid(
+      'hard-linked',
+      `has ${st.nlink} names (hard links): another may be a pool's file; give the pool a file of its own`,
+    );
+}
+
+function statIfThere(file: string): fs.Stats | null {
+  try {
+    return fs.statSync(file);
+  } catch {
+    return null;
+  }
 }
 
 /** Bytes a device's head is read for data: where a pool's first block, a partition table, an LVM label or a filesystem's superblock lie. */

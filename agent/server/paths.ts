@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { INVALID_ARGUMENT } from '../engine/errors';
 import { deviceId } from '../engine/store/block-device';
-import { deviceStack } from './block-device-overlap';
+import { deviceStack } from '../engine/store/block-device-overlap';
 import { WireError } from './wire-error';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;

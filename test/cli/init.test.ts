@@ -202,4 +202,41 @@ describe('snapsync-agent init', function () {
       spawnSync('losetup', ['-d', device]);
     }
   });
+
+  it("refuses a loop device over a running pool's data file or over a pool's metadata, and a hard link to either, even with --overwrite-data", async () => {
+    const root = tempDir();
+    const agent = await startAgentProcess();
+    const loops: string[] = [];
+    const loopOver = (file: string) => {
+      const r = spawnSync('losetup', ['-f', '--show', file], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `losetup ${file}: ${r.stderr}`);
+      loops.push(r.stdout.trim());
+      return r.stdout.trim();
+    };
+    try {
+      const metadata = path.join(agent.poolDir, 'meta', 'data.mdb');
+      const link = path.join(root, 'metadata-link');
+      fs.linkSync(metadata, link);
+      for (const [data, code, reason] of [
+        [loopOver(path.join(agent.poolDir, 'data')), 'POOL_LOCKED', undefined],
+        [loopOver(metadata), 'INVALID_ARGUMENT', 'in-pool'],
+        [link, 'INVALID_ARGUMENT', 'hard-linked'],
+      ] as const) {
+        const r = init([
+          '--pool',
+          path.join(root, 'p2'),
+          '--data',
+          data,
+          '--overwrite-data',
+          '--block-size',
+          '4K',
+        ]);
+        refusedWith(r, code, reason);
+        assert.equal(fs.existsSync(path.join(root, 'p2')), false, `${data}: nothing created`);
+      }
+    } finally {
+      for (const loop of loops) spawnSync('losetup', ['-d', loop]);
+      await agent.stop();
+    }
+  });
 });

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { deviceId } from '../../agent/engine/store/block-device';
-import { overlappingDevices } from '../../agent/server/block-device-overlap';
+import { overlappingDevices } from '../../agent/engine/store/block-device-overlap';
 import { AllowedDirs } from '../../agent/server/paths';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 

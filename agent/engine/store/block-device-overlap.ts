@@ -19,7 +19,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { deviceId } from '../engine/store/block-device';
+import { deviceId } from './block-device';
 
 /** The sysfs directory of a block device (`/sys/devices/…/block/…`), or null where sysfs does not list it. */
 function sysfsDir(sysfs: string, id: string): string | null {
