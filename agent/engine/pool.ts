@@ -200,11 +200,13 @@ export class Pool {
     }
     // Everything checked: only now is anything created, and a failure from here on removes it again.
     const firstMadeDir = fs.mkdirSync(dir, { recursive: true });
+    // Every container's data is in it: the owner's alone (a umask of 022 would let every user read it).
+    fs.chmodSync(dir, 0o700);
     const lock = PoolLock.acquire(dir);
     const undo: Undo = [() => lock.release(), () => removeCreated(dir, before, firstMadeDir)];
     try {
       if (!options.dataPath) {
-        for (const file of dataFilePaths(dataPath, dataFiles)) fs.closeSync(fs.openSync(file, 'a'));
+        for (const file of dataFilePaths(dataPath, dataFiles)) fs.closeSync(fs.openSync(file, 'a', 0o600));
         // Their names durable before the record that says they exist.
         syncDirectory(dir);
       }

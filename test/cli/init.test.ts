@@ -203,6 +203,35 @@ describe('snapsync-agent init', function () {
     }
   });
 
+  it('refuses a token file it cannot make (under /proc, at once) or an existing one serve would refuse, creating no pool', () => {
+    const root = tempDir();
+    const short = path.join(root, 'short-token');
+    fs.writeFileSync(short, 'short\n', { mode: 0o600 });
+    for (const [tokenFile, code, reason] of [
+      ['/proc/no-such-pid/token', 'IO_ERROR', undefined],
+      [short, 'INVALID_ARGUMENT', 'token-too-short'],
+    ] as const) {
+      const r = init(['--pool', path.join(root, 'p'), '--token-file', tokenFile], 'ulimit -t 20');
+      refusedWith(r, code, reason);
+      assert.equal(fs.existsSync(path.join(root, 'p')), false, `${tokenFile}: no pool`);
+    }
+  });
+
+  it('makes the pool private to its owner under umask 022, and serve warns about a pool others can open', async () => {
+    const pool = path.join(tempDir(), 'private');
+    assert.equal(init(['--pool', pool, '--block-size', '4K', '--capacity', '64M'], 'umask 022').status, 0);
+    assert.equal(fs.statSync(pool).mode & 0o777, 0o700);
+    for (const name of ['data', 'data.1', 'data.2', 'data.3'])
+      assert.equal(fs.statSync(path.join(pool, name)).mode & 0o077, 0, `${name} is the owner's alone`);
+    const quiet = await startAgentProcess({ poolDir: pool });
+    assert.equal(await quiet.stop(), 0);
+    assert.doesNotMatch(quiet.logs(), /POOL_NOT_PRIVATE/);
+    fs.chmodSync(pool, 0o755);
+    const loud = await startAgentProcess({ poolDir: pool });
+    assert.equal(await loud.stop(), 0);
+    assert.match(loud.logs(), /"code":"POOL_NOT_PRIVATE","path":"[^"]*private","mode":"0755"/);
+  });
+
   it("refuses a loop device over a running pool's data file or over a pool's metadata, and a hard link to either, even with --overwrite-data", async () => {
     const root = tempDir();
     const agent = await startAgentProcess();

@@ -14,7 +14,7 @@ import { isLoopback } from '../../server/loopback';
 import { type RunningAgent, startAgentServer } from '../../server/server';
 import { CONNECTION_FLAG_OPTIONS, type ConnectionFlags, connectionLimits } from '../connection-flags';
 import { EXIT } from '../exit-codes';
-import { warnNbdSocketMode, warnPlaintextListener } from '../exposure-warnings';
+import { warnNbdSocketMode, warnPlaintextListener, warnPoolNotPrivate } from '../exposure-warnings';
 import { NBD_FLAG_OPTIONS, type NbdFlags, type NbdServeSettings, nbdSettings } from '../nbd-flags';
 import { wholeNumber } from '../number-flags';
 import { serveToken } from '../serve-token';
@@ -174,6 +174,7 @@ export const serve: CommandModule<object, ServeArgs> = {
     // Its fences live in the pool directory (only written under the pool lock): they survive a restart.
     const sessions = new SessionRegistry(new Fences(path.join(args.pool, FENCE_FILE)));
     const pool = Pool.open(args.pool);
+    warnPoolNotPrivate(logger, args.pool, pool.info().dataFiles);
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
     if (pool.discardedAtOpen.length > 0)
       logger.warn('removed containers of interrupted imports', { containers: pool.discardedAtOpen });
