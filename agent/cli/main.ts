@@ -60,8 +60,9 @@ function refuseNegativeNumbers(args: string[]): void {
 }
 
 function parser(args: string[], commands: CommandModule[]) {
+  const cli = yargs(args);
   return (
-    yargs(args)
+    cli
       .scriptName('snapsync-agent')
       // The Node that runs the agent matters to operators (the launcher may have switched to the project's own).
       .version(`${packageJson.version} (node ${process.version})`)
@@ -92,6 +93,19 @@ function parser(args: string[], commands: CommandModule[]) {
       .command(commands as never)
       .demandCommand(1, 'name a command (see --help)')
       .strict()
+      // An option given twice that takes one value: yargs makes an array of it, which no handler expects.
+      .check((argv) => {
+        const repeatable = new Set(
+          (cli as unknown as { getOptions(): { array: string[] } }).getOptions().array,
+        );
+        // yargs keeps each dashed option under its camelCase name too: the dashed one is looked at.
+        const twice = Object.keys(argv).find(
+          (key) => key !== '_' && !/[A-Z]/.test(key) && Array.isArray(argv[key]) && !repeatable.has(key),
+        );
+        if (twice !== undefined)
+          throw new UsageError(`--${twice} is given more than once (it takes one value)`);
+        return true;
+      }, true)
       .example('$0 init --pool /var/lib/snapsync --token-file /etc/snapsync/token', 'create a pool')
       .example('$0 serve --pool /var/lib/snapsync --token-file /etc/snapsync/token', 'run the agent')
       .example('$0 sync staging-web prod-web@nightly', 'refresh staging from a snapshot')
