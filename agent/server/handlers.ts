@@ -68,6 +68,9 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   // No verdict from a rehearsal (false) lets the operation go ahead as before.
   resize: async (p, { pool, mutation, attachments }) => {
     const resize = (m: MutationOptions) => pool.resize(p.container, p.size, { shrink: p.shrink, ...m });
+    // The size it has already: nothing changes under an attached client, so none is disconnected.
+    const current = pool.describe(p.container);
+    if (current.type !== 'vm' && current.size === p.size) return resize(mutation);
     await attachments.clearQuiesced('resize', p, () => pool.rehearse(() => resize({})));
     return resize(mutation);
   },

@@ -123,6 +123,10 @@ describe('attached NBD clients: IN_USE, force, sessions (real agent, real client
     assert.ok(Date.parse(session!.since) > 0);
     await refusedInUse(client.call('revert', { container: target, snapshot: 'before' }), [target]);
     await refusedInUse(client.call('resize', { container: target, size: 2 * SIZE }), [target]);
+    // A resize to the size it has changes nothing: it is answered, forced or not, and disconnects no one.
+    for (const force of [false, true])
+      assert.equal((await client.call('resize', { container: target, size: SIZE, force })).size, SIZE);
+    await writeVia(vm, 2 * BS, Buffer.alloc(BS, 0x12));
     await refusedInUse(client.call('deleteContainer', { container: target, recursive: true }), [target]);
     await refusedInUse(client.call('flatten', { container: target }), [target]);
     // An import into it too, before its path is even looked at (this agent allows no directory).
