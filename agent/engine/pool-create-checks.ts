@@ -23,6 +23,7 @@ import { DATA_IN_USE, INVALID_ARGUMENT, IO_ERROR } from './errors';
 import { statSize } from './store/block-device';
 import { deviceStack } from './store/block-device-overlap';
 import { checkUnclaimed } from './store/data-claim';
+import { dataOwner } from './store/data-owner';
 
 /** What a new filesystem puts in its root: no file of a pool's. */
 const FOREIGN_ALLOWED = new Set(['lost+found']);
@@ -75,14 +76,14 @@ export function checkDataPath(dataPath: string, overwriteData: boolean): number 
   }
   if (!st.isFile() && !st.isBlockDevice())
     throw invalid('not-file-or-device', 'is not a regular file or block device');
-  checkNotAnotherPools(dataPath, st, invalid);
+  checkNotAnotherPools(dataPath, st, overwriteData, invalid);
   // A loop device reads and writes its backing file: that file must pass the same checks
   // (a loop over a running pool's data file, or over a file of a pool directory, is that file).
   if (st.isBlockDevice())
     for (const backing of deviceStack(st.rdev).backingFiles) {
       const backingSt = statIfThere(backing);
       if (backingSt?.isFile())
-        checkNotAnotherPools(backing, backingSt, (reason, message) =>
+        checkNotAnotherPools(backing, backingSt, overwriteData, (reason, message) =>
           invalid(reason, `is a loop device over ${backing}, which ${message}`),
         );
     }
@@ -103,6 +104,7 @@ export function checkDataPath(dataPath: string, overwriteData: boolean): number 
 function checkNotAnotherPools(
   file: string,
   st: fs.Stats,
+  overwriteData: boolean,
   invalid: (reason: string, message: string) => Error,
 ): void {
   try {
@@ -116,6 +118,13 @@ function checkNotAnotherPools(
   for (const dir of [parent, path.dirname(parent)])
     if (fs.existsSync(path.join(dir, 'meta')) && fs.existsSync(path.join(dir, 'pool.lock')))
       throw invalid('in-pool', `is in the pool directory ${dir}: no file of a pool is another pool's data`);
+  // Marked by the pool that has it (store/data-owner.ts): known even while that pool is stopped.
+  const owner = st.isFile() ? dataOwner(file) : null;
+  if (owner !== null && !overwriteData)
+    throw invalid(
+      'other-pool',
+      `is the data file of pool ${owner}: a new pool would write over its blocks; pass overwriteData (init --overwrite-data) if that pool is gone`,
+    );
   if (st.isFile() && st.nlink > 1)
     throw invalid(
       'hard-linked',

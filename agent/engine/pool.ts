@@ -59,6 +59,7 @@ import { SpaceMap } from './space-map';
 import { discardIncomplete, StagedContainer } from './staged';
 import { BlockDevice } from './store/block-device';
 import { dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
+import { clearDataOwner, dataOwner, markDataOwner } from './store/data-owner';
 import { MAX_PHYSICAL_BLOCK } from './store/group-record';
 import {
   CURRENT_FORMAT_VERSION,
@@ -219,11 +220,16 @@ export class Pool {
       if (!reserve.take()) throw HOST_OUT_OF_SPACE(`create pool: ${reserve.bytes} bytes of metadata reserve`);
       const store = MetadataStore.open(path.join(dir, 'meta'));
       undo.push(() => void store.close());
+      const uuid = randomUUID();
+      // Each data file says whose it is, so init --data knows it even while this pool is stopped.
+      for (const file of dataFilePaths(dataPath, dataFiles))
+        if (fs.statSync(file).isFile() && markDataOwner(file, uuid) && options.dataPath)
+          undo.push(() => clearDataOwner(file));
       const record: PoolRecord = {
         v: 1,
         format: FORMAT_NAME,
         formatVersion: CURRENT_FORMAT_VERSION,
-        uuid: randomUUID(),
+        uuid,
         blockSize,
         capacityBlocks,
         // Relative for the default data file, so a pool directory can be moved or restored elsewhere.
@@ -292,6 +298,7 @@ export class Pool {
       record.blockSize,
     );
     undo.push(() => device.close());
+    checkDataOwners(device.paths, record.uuid);
     // A metadata commit that finds the host full gives the reserve back and tries again.
     store.onNoSpace = () => reserve.release();
     if (device.sharesFilesystemWith(dir)) device.growthGate = () => reserve.allowsGrowth();
@@ -864,5 +871,23 @@ function syncDirectory(dir: string): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * A data file marked as another pool's was given to that pool (init --overwrite-data) since this
+ * one last ran: opening would read and write the other pool's blocks. An unmarked one (a pool made
+ * before the mark, or a filesystem without user attributes) is marked now where it can be.
+ */
+function checkDataOwners(paths: string[], uuid: string): void {
+  for (const file of paths) {
+    if (!fs.statSync(file).isFile()) continue;
+    const owner = dataOwner(file);
+    if (owner === null) markDataOwner(file, uuid);
+    else if (owner !== uuid)
+      throw CORRUPT(
+        `data file ${file} belongs to pool ${owner}, not to this one (${uuid}): another pool was made on it (init --overwrite-data), and this pool's data there is gone`,
+        { path: file, owner, pool: uuid },
+      );
   }
 }

@@ -153,7 +153,8 @@ describe('snapsync-agent init', function () {
       await client.close();
       await agent.stop();
     }
-    refusedWith(init(['--pool', other, '--data', image]), 'INVALID_ARGUMENT', 'holds-data');
+    // Stopped, it is still the first pool's (marked on the file), whatever it holds.
+    refusedWith(init(['--pool', other, '--data', image]), 'INVALID_ARGUMENT', 'other-pool');
     assert.equal(fs.existsSync(other), false);
     // Taken on purpose while the first pool is stopped: the agents then cannot both serve it.
     assert.equal(init(['--pool', other, '--data', image, '--overwrite-data']).status, 0);
@@ -166,6 +167,28 @@ describe('snapsync-agent init', function () {
     } finally {
       await agent2.stop();
     }
+  });
+
+  it("refuses a stopped pool's data file even before it holds data; one given away with --overwrite-data stops the old pool opening", async () => {
+    const root = tempDir();
+    const shared = path.join(root, 'shared.img');
+    fs.writeFileSync(shared, '');
+    fs.truncateSync(shared, 64 << 20);
+    const [a, b] = [path.join(root, 'a'), path.join(root, 'b')];
+    assert.equal(init(['--pool', a, '--data', shared, '--block-size', '4K']).status, 0);
+    refusedWith(
+      init(['--pool', b, '--data', shared, '--block-size', '4K']),
+      'INVALID_ARGUMENT',
+      'other-pool',
+    );
+    assert.equal(fs.existsSync(b), false);
+    assert.equal(init(['--pool', b, '--data', shared, '--block-size', '4K', '--overwrite-data']).status, 0);
+    await assert.rejects(
+      startAgentProcess({ poolDir: a }),
+      /CORRUPT\] data file \S+shared\.img belongs to pool/,
+    );
+    const agentB = await startAgentProcess({ poolDir: b });
+    assert.equal(await agentB.stop(), 0);
   });
 
   it('claims a raw data device exclusively (O_EXCL): no second pool through any node of it', async () => {
