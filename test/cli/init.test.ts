@@ -211,6 +211,11 @@ describe('snapsync-agent init', function () {
       try {
         for (const data of [device, node])
           refusedWith(init(['--pool', path.join(root, 'p2'), '--data', data]), 'POOL_LOCKED');
+        // The file behind the loop device is claimed too, whatever --overwrite-data says.
+        refusedWith(
+          init(['--pool', path.join(root, 'p2'), '--data', backing, '--overwrite-data']),
+          'POOL_LOCKED',
+        );
         await client.call('createContainer', { name: 'v', type: 'vdisk', size: 1 << 20 });
         await client.write('v', 0, Buffer.alloc(4096, 5));
         await client.call('flush', {});

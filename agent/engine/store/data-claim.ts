@@ -8,13 +8,15 @@
  * the device itself, so every node of it (another mknod, /dev/disk/by-id/…)
  * is refused while it is held, and so is a device that is mounted or part
  * of an LVM volume or RAID array. A regular file gets an exclusive flock
- * (file-lock.ts) on the descriptor the pool reads and writes through.
+ * (file-lock.ts) on the descriptor the pool reads and writes through; a loop
+ * device's backing file too (`claimBackingFiles`), on a descriptor of its own.
  * Other opens (the O_DIRECT descriptor, NBD threads) take no claim.
  *
  * Contract: the open descriptor; a file or device claimed elsewhere throws
  * an error with code EBUSY; any other failure throws the open's errno error.
  */
 import * as fs from 'node:fs';
+import { deviceStack } from './block-device-overlap';
 import { lockExclusive } from './file-lock';
 
 const { O_RDWR, O_CREAT, O_TRUNC, O_EXCL } = fs.constants;
@@ -33,9 +35,38 @@ export function openClaimed(path: string, flags: 'r+' | 'w+'): number {
   }
 }
 
+/**
+ * For a loop device (or a device stacked on one): an exclusive flock on each backing file, held
+ * through the descriptors returned (close them to let go). The kernel's O_EXCL claim is on the
+ * device; without this, `init --data` on the file behind it would not see it in use.
+ * A backing file claimed elsewhere throws EBUSY (nothing stays open).
+ */
+export function claimBackingFiles(device: string): number[] {
+  const held: number[] = [];
+  try {
+    for (const file of deviceStack(fs.statSync(device).rdev).backingFiles) {
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(file);
+      } catch {
+        continue; // gone or renamed since the loop was set up: nothing to claim by that name
+      }
+      if (!st.isFile()) continue;
+      const fd = fs.openSync(file, 'r');
+      held.push(fd);
+      if (!lockExclusive(fd)) throw claimedElsewhere(file);
+    }
+    return held;
+  } catch (err) {
+    for (const fd of held) fs.closeSync(fd);
+    throw err;
+  }
+}
+
 /** Whether `path` can be claimed now (nothing else holds it); throws what `openClaimed` would. */
 export function checkUnclaimed(path: string): void {
   fs.closeSync(openClaimed(path, 'r+'));
+  if (isBlockDevice(path)) for (const fd of claimBackingFiles(path)) fs.closeSync(fd);
 }
 
 function isBlockDevice(path: string): boolean {

@@ -15,7 +15,7 @@
  * RWF_NOWAIT answer only from the page cache (nowait-read.ts).
  */
 import * as fs from 'node:fs';
-import { openClaimed } from './data-claim';
+import { claimBackingFiles, openClaimed } from './data-claim';
 import { DirectWrites } from './direct-writes';
 import { type NowaitRead, nowaitReader, WOULD_BLOCK } from './nowait-read';
 import { WriteLanes } from './write-lanes';
@@ -47,15 +47,20 @@ export class DataFile {
     this.fd = openClaimed(path, flags);
     try {
       const st = fs.fstatSync(this.fd);
+      if (st.isBlockDevice()) this.backingClaims = claimBackingFiles(path);
       this.fileBytes = st.size;
       this.lanes = st.isBlockDevice() ? null : new WriteLanes(FILE_WRITE_LANES);
       this.nowait = nowaitReader(this.fd);
       this.direct = DirectWrites.open(path, this.fd);
     } catch (err) {
+      for (const fd of this.backingClaims) fs.closeSync(fd);
       fs.closeSync(this.fd);
       throw err;
     }
   }
+
+  /** Descriptors holding the flock on a loop device's backing files (data-claim.ts), closed with the file. */
+  private backingClaims: number[] = [];
 
   /** True if this file and `dir` are on one filesystem (then data can fill what metadata needs). */
   sharesFilesystemWith(dir: string): boolean {
@@ -221,6 +226,7 @@ export class DataFile {
     this.direct.close();
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
+    for (const fd of this.backingClaims.splice(0)) fs.closeSync(fd);
   }
 }
 
