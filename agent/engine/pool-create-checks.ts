@@ -39,8 +39,15 @@ export function checkPoolDirectory(dir: string): BeforeCreate {
   try {
     st = fs.statSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { existed: false, entries: new Set() };
-    throw IO_ERROR('stat pool directory', err, { path: dir });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw IO_ERROR('stat pool directory', err, { path: dir });
+    // A link to nowhere: mkdir would fail on the link itself, with a bare ENOENT.
+    if (fs.lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink())
+      throw INVALID_ARGUMENT(`${dir} is a symbolic link to ${fs.readlinkSync(dir)}, which does not exist`, {
+        argument: 'dir',
+        reason: 'dangling-link',
+      });
+    return { existed: false, entries: new Set() };
   }
   if (!st.isDirectory())
     throw INVALID_ARGUMENT(`${dir} exists and is not a directory`, {

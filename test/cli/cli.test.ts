@@ -105,6 +105,7 @@ describe('snapsync-agent CLI', function () {
         /token file \/nonexistent\/token cannot be read \(ENOENT\)/,
       ],
       [['write', 'usage-disk', '0'], /give --file or --text/],
+      [['import', '/tmp/image.raw', 'usage-disk@s'], /names a snapshot: import writes into a vdisk/],
       [['ls', '--url', 'ws://127.0.0.1:1', '--url', 'ws://127.0.0.1:2'], /--url is given more than once/],
       [['write', 'usage-disk', '0', '--text', 'a', '--file', '/etc/hostname'], /mutually exclusive/],
       [['read', 'usage-disk@s', '0', '1', '--snapshot', 's'], /names a snapshot already/],

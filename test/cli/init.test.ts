@@ -231,6 +231,16 @@ describe('snapsync-agent init', function () {
     }
   });
 
+  it('refuses a --pool that is a symbolic link to nowhere, naming it (not a bare ENOENT)', () => {
+    const root = tempDir();
+    const link = path.join(root, 'pool-link');
+    fs.symlinkSync(path.join(root, 'missing', 'pool'), link);
+    const r = init(['--pool', link]);
+    refusedWith(r, 'INVALID_ARGUMENT', 'dangling-link');
+    assert.match(r.json.error!.message, /is a symbolic link to \S+missing\/pool, which does not exist/);
+    assert.deepEqual(tree(root), ['pool-link']);
+  });
+
   it('refuses a token file it cannot make (under /proc, at once) or an existing one serve would refuse, creating no pool', () => {
     const root = tempDir();
     const short = path.join(root, 'short-token');

@@ -163,6 +163,10 @@ export const importCmd: CommandModule<
         'a new vdisk from a raw image on the agent host (a directory given to serve --allow-dir)',
       ) as never,
   handler: (args) => {
+    if (args.container.includes('@'))
+      throw new UsageError(
+        `"${args.container}" names a snapshot: import writes into a vdisk (snapshots are read-only)`,
+      );
     const bar = progressBar(args, 'import');
     return run(
       args,
