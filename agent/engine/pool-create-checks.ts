@@ -88,7 +88,7 @@ export function checkDataPath(dataPath: string, overwriteData: boolean): number 
   // (a loop over a running pool's data file, or over a file of a pool directory, is that file).
   if (st.isBlockDevice())
     for (const backing of deviceStack(st.rdev).backingFiles) {
-      const backingSt = statIfThere(backing);
+      const backingSt = fs.statSync(backing, { throwIfNoEntry: false });
       if (backingSt?.isFile())
         checkNotAnotherPools(backing, backingSt, overwriteData, (reason, message) =>
           invalid(reason, `is a loop device over ${backing}, which ${message}`),
@@ -137,14 +137,6 @@ function checkNotAnotherPools(
       'hard-linked',
       `has ${st.nlink} names (hard links): another may be a pool's file; give the pool a file of its own`,
     );
-}
-
-function statIfThere(file: string): fs.Stats | null {
-  try {
-    return fs.statSync(file);
-  } catch {
-    return null;
-  }
 }
 
 /** Bytes a device's head is read for data: where a pool's first block, a partition table, an LVM label or a filesystem's superblock lie. */

@@ -145,17 +145,19 @@ export class AllowedDirs {
         break;
       }
     }
-    const itself = this.roots.find((r) =>
-      r.prefixes.some((p) => p.length === parts.length && p.every((c, i) => parts[i] === c)),
-    );
-    if (!root && itself)
-      throw pathNotAllowed(requested, 'outside', 'is an allowed directory itself: name a file in it', {
-        allowed: this.roots.map((r) => r.real),
-      });
-    if (!root)
-      throw pathNotAllowed(requested, 'outside', 'is outside the directories this agent allows', {
-        allowed: this.roots.map((r) => r.real),
-      });
+    if (!root) {
+      const itself = this.roots.some((r) =>
+        r.prefixes.some((p) => p.length === parts.length && p.every((c, i) => parts[i] === c)),
+      );
+      throw pathNotAllowed(
+        requested,
+        'outside',
+        itself
+          ? 'is an allowed directory itself: name a file in it'
+          : 'is outside the directories this agent allows',
+        { allowed: this.roots.map((r) => r.real) },
+      );
+    }
     let dirFd = this.openRoot(root, requested);
     try {
       this.refuseProtected(requested, fs.fstatSync(dirFd));

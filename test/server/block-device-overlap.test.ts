@@ -9,9 +9,12 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { deviceId } from '../../agent/engine/store/block-device';
-import { overlappingDevices } from '../../agent/engine/store/block-device-overlap';
+import { deviceStack } from '../../agent/engine/store/block-device-overlap';
 import { AllowedDirs } from '../../agent/server/paths';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+
+/** `major:minor` of every device sharing bytes with `rdev`. */
+const overlappingDevices = (rdev: number, sysfs?: string) => deviceStack(rdev, sysfs).devices;
 
 /** Linux's device number encoding (glibc makedev) of major:minor. */
 const makedev = (major: number, minor: number) => (minor & 0xff) | (major << 8) | ((minor & ~0xff) * 0x1000);

@@ -66,12 +66,7 @@ export interface DeviceStack {
   backingFiles: string[];
 }
 
-/** `major:minor` of every device that shares bytes with the device `rdev` (itself included); `sysfs`: a test seam. */
-export function overlappingDevices(rdev: number, sysfs = '/sys'): Set<string> {
-  return deviceStack(rdev, sysfs).devices;
-}
-
-/** `overlappingDevices`, with the backing files of the loop devices among them. */
+/** Every device that shares bytes with the device `rdev` (itself included), and the loop backing files among them; `sysfs`: a test seam. */
 export function deviceStack(rdev: number, sysfs = '/sys'): DeviceStack {
   const own = deviceId(rdev);
   const found = new Set([own]);

@@ -41,17 +41,12 @@ export function openClaimed(path: string, flags: 'r+' | 'w+'): number {
  * device; without this, `init --data` on the file behind it would not see it in use.
  * A backing file claimed elsewhere throws EBUSY (nothing stays open).
  */
-export function claimBackingFiles(device: string): number[] {
+export function claimBackingFiles(rdev: number): number[] {
   const held: number[] = [];
   try {
-    for (const file of deviceStack(fs.statSync(device).rdev).backingFiles) {
-      let st: fs.Stats;
-      try {
-        st = fs.statSync(file);
-      } catch {
-        continue; // gone or renamed since the loop was set up: nothing to claim by that name
-      }
-      if (!st.isFile()) continue;
+    for (const file of deviceStack(rdev).backingFiles) {
+      // Gone or renamed since the loop was set up: nothing to claim by that name.
+      if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) continue;
       const fd = fs.openSync(file, 'r');
       held.push(fd);
       if (!lockExclusive(fd)) throw claimedElsewhere(file);
@@ -66,7 +61,6 @@ export function claimBackingFiles(device: string): number[] {
 /** Whether `path` can be claimed now (nothing else holds it); throws what `openClaimed` would. */
 export function checkUnclaimed(path: string): void {
   fs.closeSync(openClaimed(path, 'r+'));
-  if (isBlockDevice(path)) for (const fd of claimBackingFiles(path)) fs.closeSync(fd);
 }
 
 function isBlockDevice(path: string): boolean {

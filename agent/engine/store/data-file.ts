@@ -47,7 +47,7 @@ export class DataFile {
     this.fd = openClaimed(path, flags);
     try {
       const st = fs.fstatSync(this.fd);
-      if (st.isBlockDevice()) this.backingClaims = claimBackingFiles(path);
+      if (st.isBlockDevice()) this.backingClaims = claimBackingFiles(st.rdev);
       this.fileBytes = st.size;
       this.lanes = st.isBlockDevice() ? null : new WriteLanes(FILE_WRITE_LANES);
       this.nowait = nowaitReader(this.fd);
