@@ -59,7 +59,7 @@ import { SpaceMap } from './space-map';
 import { discardIncomplete, StagedContainer } from './staged';
 import { BlockDevice } from './store/block-device';
 import { dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
-import { clearDataOwner, dataOwner, markDataOwner } from './store/data-owner';
+import { clearDataOwner, dataOwner, markDataOwner, markedFiles } from './store/data-owner';
 import { MAX_PHYSICAL_BLOCK } from './store/group-record';
 import {
   CURRENT_FORMAT_VERSION,
@@ -221,10 +221,13 @@ export class Pool {
       const store = MetadataStore.open(path.join(dir, 'meta'));
       undo.push(() => void store.close());
       const uuid = randomUUID();
-      // Each data file says whose it is, so init --data knows it even while this pool is stopped.
-      for (const file of dataFilePaths(dataPath, dataFiles))
-        if (fs.statSync(file).isFile() && markDataOwner(file, uuid) && options.dataPath)
-          undo.push(() => clearDataOwner(file));
+      // Each data file (a loop device's backing file) says whose it is, so init --data knows it even
+      // while this pool is stopped; a failed create gives a file taken with overwriteData back its mark.
+      for (const file of markedFiles(dataFilePaths(dataPath, dataFiles))) {
+        const previous = dataOwner(file);
+        if (markDataOwner(file, uuid) && options.dataPath)
+          undo.push(() => (previous === null ? clearDataOwner(file) : markDataOwner(file, previous)));
+      }
       const record: PoolRecord = {
         v: 1,
         format: FORMAT_NAME,
@@ -880,8 +883,7 @@ function syncDirectory(dir: string): void {
  * before the mark, or a filesystem without user attributes) is marked now where it can be.
  */
 function checkDataOwners(paths: string[], uuid: string): void {
-  for (const file of paths) {
-    if (!fs.statSync(file).isFile()) continue;
+  for (const file of markedFiles(paths)) {
     const owner = dataOwner(file);
     if (owner === null) markDataOwner(file, uuid);
     else if (owner !== uuid)

@@ -189,6 +189,20 @@ describe('snapsync-agent init', function () {
     );
     const agentB = await startAgentProcess({ poolDir: b });
     assert.equal(await agentB.stop(), 0);
+    // Given away through a loop device over it: the mark moves to the file behind the device.
+    const attach = spawnSync('losetup', ['-f', '--show', shared], { encoding: 'utf8' });
+    assert.equal(attach.status, 0, attach.stderr);
+    const loop = attach.stdout.trim();
+    try {
+      const c = path.join(root, 'c');
+      assert.equal(init(['--pool', c, '--data', loop, '--block-size', '4K', '--overwrite-data']).status, 0);
+      await assert.rejects(
+        startAgentProcess({ poolDir: b }),
+        /CORRUPT\] data file \S+shared\.img belongs to pool/,
+      );
+    } finally {
+      spawnSync('losetup', ['-d', loop]);
+    }
   });
 
   it('claims a raw data device exclusively (O_EXCL): no second pool through any node of it', async () => {
@@ -223,8 +237,8 @@ describe('snapsync-agent init', function () {
         await client.close();
         await agent.stop();
       }
-      // Stopped, its device shows the blocks it wrote.
-      refusedWith(init(['--pool', path.join(root, 'p2'), '--data', node]), 'INVALID_ARGUMENT', 'holds-data');
+      // Stopped, the file behind its device still says whose it is.
+      refusedWith(init(['--pool', path.join(root, 'p2'), '--data', node]), 'INVALID_ARGUMENT', 'other-pool');
       assert.equal(fs.existsSync(path.join(root, 'p2')), false);
     } finally {
       spawnSync('losetup', ['-d', device]);

@@ -7,13 +7,16 @@
  *
  * A running pool is also known by its claim (data-claim.ts); this is what
  * holds while none runs. Regular files only: a block device node's
- * attributes belong to the node, not to the device.
+ * attributes belong to the node, not to the device; a loop device's backing
+ * file is marked instead (`markedFiles`).
  *
  * Contract: `dataOwner` is the uuid or null (none written, no xattr support,
  * no koffi); `markDataOwner` writes it where it can and says whether it did.
  * Cost: one system call each.
  */
+import * as fs from 'node:fs';
 import { libcFunction } from '../../native/libc';
+import { deviceStack } from './block-device-overlap';
 
 const ATTRIBUTE = 'user.snapsync.pool';
 /** A uuid's length, and room to spare: a longer value is not ours. */
@@ -48,4 +51,16 @@ export function markDataOwner(file: string, uuid: string): boolean {
 export function clearDataOwner(file: string): void {
   const remove = libcFunction('int removexattr(const char *, const char *)') as RemoveXattr | null;
   remove?.(file, ATTRIBUTE);
+}
+
+/** The files that carry the mark for a pool's data paths: each regular file, and a loop device's backing files. */
+export function markedFiles(paths: string[]): string[] {
+  return paths.flatMap((p) => {
+    const st = fs.statSync(p);
+    if (st.isFile()) return [p];
+    if (!st.isBlockDevice()) return [];
+    return deviceStack(st.rdev).backingFiles.filter((f) =>
+      fs.statSync(f, { throwIfNoEntry: false })?.isFile(),
+    );
+  });
 }
