@@ -13,8 +13,8 @@ export interface SyncFromSnapshotArgs {
    * list of field paths, each exact or a glob (`*` any run of characters, `?` one), e.g.
    * `["config.uuid.*", "disk*.gpt.diskGuid"]`. A VM sync prefixes each path with the member's role
    * (`config.`, `disk0.`); a plain vdisk or file sync has no prefix. Valid paths:
-   * - disks: `<role>.mbr.signature`, `<role>.gpt.diskGuid` (on by default),
-   *   `<role>.gpt.partitionN.uniqueGuid` (off: only through a list);
+   * - disks: `<role>.gpt.diskGuid` (on by default), `<role>.mbr.signature` and
+   *   `<role>.gpt.partitionN.uniqueGuid` (off: only through a list; a guest's PARTUUIDs name them);
    * - VMware .vmx: `<role>.displayName`, `<role>.uuid.bios`, `<role>.uuid.location`, `<role>.vc.uuid`,
    *   `<role>.guestinfo.hostname`, `<role>.ethernetN.generatedAddress`, `<role>.ethernetN.address`;
    * - libvirt XML: `<role>.libvirt.name`, `<role>.libvirt.uuid`, `<role>.libvirt.interfaceN.mac`;
@@ -75,7 +75,10 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
   public readonly snapshot!: pulumi.Output<string>;
   /** Identity path → the target's own value the sync kept (e.g. `config.uuid.bios`). */
   public readonly preserved!: pulumi.Output<Record<string, string>>;
-  /** Identity paths the sync had overwritten and that were written back (references that differed or were mapped too). */
+  /**
+   * Identity paths the sync wrote: fields it had overwritten and wrote back, identifiers the target never had
+   * that got fresh values (`generated`), and references that differed or were mapped.
+   */
   public readonly restored!: pulumi.Output<string[]>;
   /** References in the synced configs: the target's value now, the status (kept, mapped, removed) and the source's value. */
   public readonly references!: pulumi.Output<

@@ -324,11 +324,11 @@ export interface IdentityField {
    */
   value: string;
   /**
-   * restored: the sync had overwritten it and it was written back; unchanged: equal anyway, or metadata.
+   * restored: the sync had overwritten it and it was written back; unchanged: equal anyway, or metadata; generated: an identifier (MAC, UUID, disk GUID) the target never had, given a fresh value of its own instead of the source's.
    */
-  status: 'restored' | 'unchanged';
+  status: 'restored' | 'unchanged' | 'generated';
   /**
-   * What the synced content held, when it differed.
+   * What the synced content held, when it differed (restored, generated).
    */
   sourceValue?: string;
 }

@@ -21,6 +21,7 @@ import {
   type WarningCode,
 } from './fields';
 import { metadataFields } from './file-meta';
+import { FreshIdentity, hexDigits, substituteDigits, uniqueKind } from './fresh-identity';
 import { DISK_GUID_FIELD, extractGpt, PARTITION_FIELD, restoreGpt } from './gpt';
 import { extractMbr, restoreMbr } from './mbr';
 import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
@@ -160,6 +161,7 @@ function restoreMember(
   keep: PreserveFilter,
   out: Reporter,
   seen: Set<string>,
+  fresh: FreshIdentity,
 ): { after: Content; wanted: Map<string, FieldValue> } {
   const prefix = member.role ? `${member.role}.` : '';
   const whole = member.role ?? 'content';
@@ -206,12 +208,27 @@ function restoreMember(
     }
   }
 
-  // Identity the target did not have: after the sync it is the source's (a duplicate MAC or UUID on the network).
+  // Identity the target did not have would be the source's (a duplicate MAC or UUID on the network):
+  // an identifier gets a fresh value of its own (fresh-identity.ts); anything else is warned about.
   for (const [field, value] of after.fields) {
     const path = prefix + field;
     seen.add(path);
     if (before.fields.has(field) || problemFor(before, field) || !keep.selects(path, after.optIn.has(field)))
       continue;
+    const kind = uniqueKind(field);
+    const made = kind === null ? null : fresh.valueFor(kind, value.value);
+    if (made !== null) {
+      // Written as the source's value was (its quotes); when its text holds other hex digits, encoded anew.
+      const sameDigits = hexDigits(value.raw) === hexDigits(value.value);
+      wanted.set(
+        field,
+        sameDigits
+          ? { value: made, raw: substituteDigits(value.raw, made), style: value.style }
+          : { value: made, raw: made, style: FRESH_STYLE },
+      );
+      out.fields.push({ path, value: made, status: 'generated', sourceValue: value.value });
+      continue;
+    }
     out.warn(
       path,
       'IDENTITY_FROM_SOURCE',
@@ -221,6 +238,9 @@ function restoreMember(
 
   return { after, wanted };
 }
+
+/** A style no parser uses: a fresh value is encoded for the context it goes in. */
+const FRESH_STYLE = 'fresh';
 
 /** How a sync treats references to the source (references.ts, source-scan.ts). */
 export interface ReferenceOptions {
@@ -255,13 +275,14 @@ export function createIdentityHooks(
       };
       metadata('', context.target);
       const mapping = referenceMapping(context, captured, referenceMap);
+      const fresh = new FreshIdentity(context.target.uuid, ownValues(captured));
       const writes: Array<{ member: SyncMember; after: Content; wanted: Map<string, FieldValue> }> = [];
       const unmapped: Unmapped[] = [];
       const references: IdentityReference[] = [];
       for (const member of context.members) {
         if (isVm) metadata(`${member.role}.`, member.target);
         const before = captured.get(member.role ?? '') ?? emptyContent();
-        const { after, wanted } = restoreMember(member, before, keep, out, seen);
+        const { after, wanted } = restoreMember(member, before, keep, out, seen, fresh);
         const prefix = member.role ? `${member.role}.` : '';
         const refs = restoreReferences(prefix, before.config ? before : null, after, mapping);
         for (const [field, value] of refs.wanted) wanted.set(field, value);
@@ -294,6 +315,11 @@ export function createIdentityHooks(
       return { fields: out.fields, warnings: out.warnings, blocksWritten, references };
     },
   };
+}
+
+/** Every identity value the target held before the sync, over all members. */
+function* ownValues(captured: Captured): Generator<string> {
+  for (const content of captured.values()) for (const value of content.fields.values()) yield value.value;
 }
 
 const MAX_MAP_ENTRIES = 256;

@@ -4,6 +4,8 @@
  * 55 AA and holds a partition table (also a GPT disk's protective MBR).
  * A filesystem boot sector (FAT, NTFS, exFAT written straight on the disk)
  * also ends with 55 AA, but its byte 440 is boot code: it is left alone.
+ * The field is opt-in: after a sync the guest's fstab and boot loader are the
+ * source's, and name partitions by this signature.
  */
 import type { ContainerView } from '../engine';
 import { INVALID_ARGUMENT } from '../engine/errors';
@@ -36,6 +38,9 @@ export function extractMbr(view: ContainerView, out: Extracted): void {
   }
   const value = sector.readUInt32LE(SIGNATURE_OFFSET).toString(16).padStart(8, '0');
   out.fields.set(FIELD, { value, raw: value, style: '' });
+  // Opt-in: the guest's files name it. Linux's PARTUUID of an MBR partition is `<signature>-<NN>`
+  // (fstab, root=PARTUUID=), and Windows's boot configuration and MountedDevices key on it.
+  out.optIn.add(FIELD);
 }
 
 export function restoreMbr(view: ContainerView, value: string): void {

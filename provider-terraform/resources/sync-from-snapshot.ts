@@ -77,7 +77,8 @@ export const syncFromSnapshotBinding: ResourceBinding = {
       restored: {
         type: ['list', 'string'],
         computed: true,
-        description: 'Paths written back after the sync.',
+        description:
+          'Paths the sync wrote: fields written back, fresh identifiers (generated), mapped references.',
       },
       identity: { type: ['list', identityField], computed: true, description: 'Every identity field.' },
       warnings: { type: ['list', warning], computed: true, description: 'Identity warnings.' },

@@ -166,7 +166,7 @@ function outputs(inputs: SyncInputs, r: AgentSyncResult): SyncOutputs {
       ...references.map((f) => [f.path, f.value]),
     ]),
     restored: [
-      ...fields.filter((f) => f.status === 'restored').map((f) => f.path),
+      ...fields.filter((f) => f.status !== 'unchanged').map((f) => f.path),
       ...references.filter((f) => f.status !== 'kept' || f.value !== f.sourceValue).map((f) => f.path),
     ],
     identity: fields,

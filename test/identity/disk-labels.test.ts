@@ -83,11 +83,7 @@ describe('identity: disk labels on real images', function () {
       status: 'restored',
       sourceValue: PROD_DISK,
     });
-    assert.deepEqual(field(report, 'mbr.signature'), {
-      path: 'mbr.signature',
-      value: '00000000',
-      status: 'unchanged',
-    });
+    assert.equal(field(report, 'mbr.signature'), undefined, 'the MBR signature is opt-in');
     assert.equal(field(report, 'gpt.partition1.uniqueGuid'), undefined, 'partition GUIDs are opt-in');
     assert.equal(report.blocksWritten, 2, "the primary header's block and the backup header's block");
     assert.equal(result.target.size, 64 * MiB, "the target now has the source's size");
@@ -226,12 +222,26 @@ describe('identity: disk labels on real images', function () {
     assert.equal(blocksInNewTables(pool, result), 2);
   });
 
-  it('MBR (sfdisk) + ext4: the target keeps its disk signature; one block written', () => {
+  it("MBR (sfdisk) + ext4: the disk signature stays the source's by default (PARTUUIDs are made of it)", () => {
     const src = mbr(file('mbr-prod.img'), 16, '1a2b3c4d', 'prod');
     mbr(file('mbr-stg.img'), 16, 'deadbeef', 'staging');
     importImage(pool, 'mbr-prod', src.file);
     importImage(pool, 'mbr-stg', file('mbr-stg.img'));
     const result = sync('mbr-stg', 'mbr-prod');
+    const report = result.identity as IdentityReport;
+    assert.deepEqual(report.warnings, []);
+    assert.equal(field(report, 'mbr.signature'), undefined);
+    assert.equal(report.blocksWritten, 0);
+    exportImage(pool, 'mbr-stg', file('out.img'));
+    assert.match(run('blkid', ['-p', '-o', 'export', file('out.img')]).stdout, /^PTUUID=1a2b3c4d$/m);
+  });
+
+  it('MBR (sfdisk) + ext4: the target keeps its disk signature when preserve names it; one block written', () => {
+    const src = mbr(file('mbr-prod.img'), 16, '1a2b3c4d', 'prod');
+    mbr(file('mbr-stg.img'), 16, 'deadbeef', 'staging');
+    importImage(pool, 'mbr-prod', src.file);
+    importImage(pool, 'mbr-stg', file('mbr-stg.img'));
+    const result = sync('mbr-stg', 'mbr-prod', ['mbr.signature']);
     const report = result.identity as IdentityReport;
     assert.deepEqual(field(report, 'mbr.signature'), {
       path: 'mbr.signature',
@@ -290,7 +300,7 @@ describe('identity: disk labels on real images', function () {
     assert.deepEqual(differences(pool.readSnapshot('prod-disk@nightly', 0, 16 * MiB), out), []);
   });
 
-  it('labels that appear or disappear with the sync are warned about, and nothing is written', () => {
+  it("a label that disappears is warned about; a disk GUID that appears is made the target's own", () => {
     gpt512(file('labelled.img'), 16, STG_DISK, STG_PART, 'labelled');
     // A disk that is one bare ext4 filesystem: no partition table.
     fs.writeFileSync(file('bare.img'), Buffer.alloc(0));
@@ -305,10 +315,7 @@ describe('identity: disk labels on real images', function () {
     const lost = lostResult.identity as IdentityReport;
     assert.deepEqual(
       lost.warnings.map((w) => [w.path, w.code]),
-      [
-        ['mbr.signature', 'IDENTITY_FIELD_MISSING'],
-        ['gpt.diskGuid', 'IDENTITY_FIELD_MISSING'],
-      ],
+      [['gpt.diskGuid', 'IDENTITY_FIELD_MISSING']],
     );
     assert.equal(lost.blocksWritten, 0);
     assert.equal(blocksInNewTables(pool, lostResult), 0);
@@ -317,10 +324,20 @@ describe('identity: disk labels on real images', function () {
 
     const gainedResult = sync('bare-tgt', 'labelled-src');
     const gained = gainedResult.identity as IdentityReport;
-    const fromSource = gained.warnings.find((w) => w.path === 'gpt.diskGuid');
-    assert.equal(fromSource?.code, 'IDENTITY_FROM_SOURCE');
-    assert.match(fromSource!.message, new RegExp(STG_DISK));
-    assert.equal(gained.blocksWritten, 0);
-    assert.equal(blocksInNewTables(pool, gainedResult), 0);
+    // Not the source's GUID (two disks with one GUID on a host): a fresh one, the same at every refresh.
+    assert.deepEqual(gained.warnings, []);
+    const made = field(gained, 'gpt.diskGuid');
+    assert.equal(made?.status, 'generated');
+    assert.equal(made?.sourceValue, STG_DISK);
+    assert.match(made!.value, /^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$/);
+    assert.notEqual(made!.value, STG_DISK);
+    assert.equal(gained.blocksWritten, 2, 'both GPT headers');
+    exportImage(pool, 'bare-tgt', file('gained.img'));
+    assert.match(run('sgdisk', ['-v', file('gained.img')]).stdout, /No problems found/);
+    assert.match(
+      run('sgdisk', ['-p', file('gained.img')]).stdout,
+      new RegExp(`Disk identifier \\(GUID\\): ${made!.value}`),
+    );
+    assert.match(run('sgdisk', ['-i', '1', file('gained.img')]).stdout, new RegExp(STG_PART));
   });
 });

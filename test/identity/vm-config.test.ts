@@ -265,7 +265,7 @@ describe('identity: VM config files in a real pool', function () {
       'seed.cloudinit.instance-id',
       'seed.cloudinit.local-hostname',
     ]);
-    assert.ok(all.fields.some((f) => f.path === 'disk0.mbr.signature' && f.status === 'unchanged'));
+    assert.ok(!all.fields.some((f) => f.path === 'disk0.mbr.signature'), 'the MBR signature is opt-in');
     assert.ok(all.fields.some((f) => f.path === 'nvram.file.mode'));
     exportImage(pool, 'staging-disk0', path.join(dir, 'out.img'));
     assert.match(run('sgdisk', ['-v', path.join(dir, 'out.img')]).stdout, /No problems found/);
