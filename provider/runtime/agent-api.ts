@@ -29,7 +29,14 @@ export type Preserve = 'default' | 'none' | string[];
 export interface AgentApi {
   describe(name: string): Promise<AgentContainer | null>;
   createContainer(
-    spec: { name: string; type: ContainerType; size?: number; labels?: Record<string, string> },
+    spec: {
+      name: string;
+      type: ContainerType;
+      size?: number;
+      labels?: Record<string, string>;
+      /** VM: role → member, added in the same call (all or nothing). */
+      members?: Record<string, string>;
+    },
     key: string,
   ): Promise<AgentContainer>;
   addMember(vm: string, role: string, member: string, key: string): Promise<AgentContainer>;

@@ -35,6 +35,7 @@ export async function connect(settings: AgentSettings): Promise<AgentApi> {
           type: spec.type,
           ...(spec.size !== undefined ? { size: spec.size } : {}),
           labels: spec.labels ?? {},
+          ...(spec.members && Object.keys(spec.members).length > 0 ? { members: spec.members } : {}),
         },
         k(key),
       ),

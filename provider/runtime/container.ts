@@ -179,6 +179,8 @@ export async function create(withImport: ContainerInputs): Promise<dynamic.Creat
             type: inputs.type,
             size: inputs.type === 'vm' ? undefined : (inputs.size ?? 0),
             labels: inputs.labels,
+            // One call: a VM is never left on the agent with some of its members (a failed step, a crash).
+            members: inputs.type === 'vm' ? inputs.members : undefined,
           },
           key('create'),
         ),

@@ -105,9 +105,9 @@ describe('provider runtime (resource logic on a real engine)', () => {
   it('Container create is all or nothing; no labels declared and none on the agent is no drift', async () => {
     await assert.rejects(
       runtime.container.create({ name: 'vm', type: 'vm', members: { disk0: 'missing' } }),
-      /add member of "vm" failed: \[NOT_FOUND\]/,
+      /create of "vm" failed: \[NOT_FOUND\] container "missing" does not exist/,
     );
-    assert.deepEqual(pool.listContainers(), [], 'the half-made VM is deleted again');
+    assert.deepEqual(pool.listContainers(), [], 'no VM was made: its members are checked in the same call');
     const disk = await runtime.container.create({ name: 'disk', type: 'vdisk', size: MiB });
     pool.snapshot('disk', 's');
     await assert.rejects(
