@@ -13,7 +13,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { EngineCore } from './core';
-import { ALREADY_EXISTS, INVALID_ARGUMENT, TYPE_MISMATCH } from './errors';
+import { INVALID_ARGUMENT, SnapsyncError, TYPE_MISMATCH } from './errors';
 import { containerInfo, snapshotInfo } from './infos';
 import { dropTable, freeSnapshotName, freezeContainer, takeSnapshot } from './snapshots';
 import type { ContainerRecord, SnapshotRecord } from './store/records';
@@ -206,7 +206,17 @@ function pairMembers(
     if (memberId === undefined) {
       // The target lacks this role: give it a member of the snapshot's type, named after the VM.
       const name = `${vm.name}-${role}`;
-      if (catalog.containerIds.has(name)) throw ALREADY_EXISTS('container', name);
+      if (catalog.containerIds.has(name)) {
+        // Never taken over: it may be a disk someone keeps. Say why the name is wanted and the ways out.
+        throw new SnapsyncError(
+          'ALREADY_EXISTS',
+          `${vm.name} has no member "${role}" and ${source.containerName}@${source.name} has one: ` +
+            `the sync would create ${name} for it, ` +
+            `but a container of that name exists and is left alone. Delete or rename it, add it to ${vm.name} ` +
+            `as "${role}" (add-member; its data is then replaced by the sync), or sync the other roles only (--member)`,
+          { kind: 'container', name, role },
+        );
+      }
       const id = catalog.nextId(batch, 'container');
       const record: ContainerRecord = {
         v: 1,

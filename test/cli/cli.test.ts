@@ -71,6 +71,41 @@ describe('snapsync-agent CLI', function () {
     );
   });
 
+  it("add-member and remove-member change a VM's members; a sync never takes over a container it would create", () => {
+    for (const n of ['p-disk0', 'p-disk1', 's-disk0', 's-disk1'])
+      cli(['create', n, '--type', 'vdisk', '--size', '64K']);
+    cli(['create', 'p', '--type', 'vm', '--member', 'disk0=p-disk0', '--member', 'disk1=p-disk1']);
+    cli(['create', 's', '--type', 'vm', '--member', 'disk0=s-disk0']);
+    cli(['write', 'p-disk1', '0', '--text', 'production']);
+    cli(['write', 's-disk1', '0', '--text', 'kept aside']);
+    cli(['snapshot', 'p', 'n1']);
+    // s lacks disk1: the sync would create s-disk1, which exists and is not s's: refused, nothing changed.
+    const clash = cli(['sync', 's', 'p@n1', '--json']);
+    assert.equal(clash.status, 1);
+    assert.equal(clash.json().error.code, 'ALREADY_EXISTS');
+    assert.equal(clash.json().error.details.role, 'disk1');
+    assert.match(clash.json().error.message, /p@n1 has one: the sync would create s-disk1 .*\(add-member;/);
+    assert.equal(cli(['describe', 's', '--json']).json().generation, 0);
+    const aside = cli(['read', 's-disk1', '0', '10', '--json']).json();
+    assert.equal(Buffer.from(aside.base64, 'base64').toString(), 'kept aside');
+
+    const added = cli(['add-member', 's', 'disk1', 's-disk1', '--json']);
+    assert.equal(added.status, 0, added.err);
+    assert.deepEqual(added.json().members, { disk0: 's-disk0', disk1: 's-disk1' });
+    assert.equal(cli(['sync', 's', 'p@n1']).status, 0);
+    const synced = cli(['read', 's-disk1', '0', '10', '--json']).json();
+    assert.equal(Buffer.from(synced.base64, 'base64').toString(), 'production');
+
+    assert.match(
+      cli(['remove-member', 's', 'disk1']).out,
+      /^s has no disk1 now \(members: disk0=s-disk0\)$/m,
+    );
+    assert.ok(names().includes('s-disk1'), 'the container itself is kept');
+    const gone = cli(['remove-member', 's', 'disk1', '--json']);
+    assert.equal(gone.status, 1);
+    assert.equal(gone.json().error.code, 'INVALID_ARGUMENT');
+  });
+
   it('exits 1 on an operation error, 2 on bad usage, 3 when it cannot authenticate', () => {
     const missing = cli(['describe', 'nope', '--json']);
     assert.equal(missing.status, 1);
@@ -248,7 +283,7 @@ describe('snapsync-agent CLI', function () {
     assert.equal(help.status, 0);
     assert.match(help.out, /Examples:/);
     assert.match(help.out, /Exit codes: 0 ok, 1 operation failed, 2 usage, 3 connection\/auth, 4 fsck/);
-    const commands = [...help.out.matchAll(/^ {2}snapsync-agent ([a-z]+)/gm)].map((m) => m[1]!);
+    const commands = [...help.out.matchAll(/^ {2}snapsync-agent ([a-z-]+)/gm)].map((m) => m[1]!);
     assert.ok(commands.length >= 20, commands.join(' '));
     for (const command of commands) {
       const own = cli([command, '--help']);
