@@ -352,7 +352,7 @@ export interface IdentityReport {
   references?: IdentityReference[];
 }
 /**
- * A reference (a path in a config that names a disk, file, network, socket or port) after the sync. kept: the target had it, its own text is what the file holds; mapped: the target never had it, the source's was mapped to the target's own (`via` says how); removed: the target's device has no such reference, so the source's was taken out.
+ * A reference (a path in a config that names a disk, file, network, socket or port) after the sync. kept: the target had it, its own text is what the file holds; mapped: the target never had it, or wired that device to another member than the one paired with the source's, so it is the target's own text for that member or the source's mapped to the target's own (`via` says how); removed: the target's device has no such reference, so the source's was taken out.
  *
  * This interface was referenced by `Ops`'s JSON-Schema
  * via the `definition` "IdentityReference".

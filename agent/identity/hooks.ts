@@ -370,9 +370,15 @@ function referenceMapping(
   const targetNames = new Set<string>();
   for (const content of captured.values())
     for (const span of content.references.values()) for (const n of span.reference!.names) targetNames.add(n);
+  const synced = new Set(context.members.map((m) => m.role));
   const members = context.sourceContainers
     .filter((c) => c.role !== null)
-    .map((c) => ({ role: c.role!, source: c.name, target: context.target.members[c.role!] ?? null }));
+    .map((c) => ({
+      role: c.role!,
+      source: c.name,
+      target: context.target.members[c.role!] ?? null,
+      synced: synced.has(c.role),
+    }));
   return { referenceMap, targetNames, members };
 }
 

@@ -2,6 +2,10 @@
  * References after a sync: every path in a synced config that names storage,
  * a network, a socket or a port must be the target's own.
  * - the target had the path: its own text is written back (kept);
+ * - the target had the path, but wired that device to another member than the
+ *   source's device names (production swapped vda and vdb): the device takes
+ *   the target's own text of the device that named the member paired with the
+ *   source's, or is mapped as below when none did (mapped; rewiring.ts);
  * - the target's device exists but lacks it: the source's is taken out (removed);
  * - the target never had it (production gained a disk): each name in it is
  *   mapped, first by the caller's referenceMap (source value → target value),
@@ -13,15 +17,17 @@
  */
 import type { FieldValue } from './fields';
 import type { IdentityReference } from './report';
+import { type Rewire, type RoleMember, rewiring } from './rewiring';
 import type { ValueSpan } from './spans';
+import { tokenOccurrences } from './tokens';
 
 export interface ReferenceMapping {
   /** Source value → target value, from the caller. */
   referenceMap: Record<string, string>;
   /** Every name the target's own references held before the sync (all members). */
   targetNames: Set<string>;
-  /** Per role of the source VM: its member's container name, and the target's member of that role (null: none). */
-  members: Array<{ role: string; source: string; target: string | null }>;
+  /** Per role of the source VM: its member's container name, the target's member of that role, whether synced. */
+  members: RoleMember[];
 }
 
 export interface Unmapped {
@@ -36,22 +42,6 @@ export interface ReferenceOutcome {
   unmapped: Unmapped[];
   /** Paths the target had that the synced config has no place for. */
   missing: Array<{ path: string; value: string }>;
-}
-
-const ALNUM = /[A-Za-z0-9]/;
-
-/** Offsets where `name` occurs in `text` as a whole token (no letter or digit either side). */
-export function tokenOccurrences(text: string, name: string, ignoreCase = false): number[] {
-  const hay = ignoreCase ? text.toLowerCase() : text;
-  const needle = ignoreCase ? name.toLowerCase() : name;
-  const found: number[] = [];
-  if (needle === '') return found;
-  for (let at = hay.indexOf(needle); at >= 0; at = hay.indexOf(needle, at + 1)) {
-    const before = at > 0 ? hay[at - 1]! : '';
-    const after = hay[at + needle.length] ?? '';
-    if (!ALNUM.test(before) && !ALNUM.test(after)) found.push(at);
-  }
-  return found;
 }
 
 /** The target's name for one source name, and how; null when nothing maps it. */
@@ -86,58 +76,26 @@ export function referenceSpans(spans: ValueSpan[]): Map<string, ValueSpan> {
   return byField;
 }
 
+interface Side {
+  references: Map<string, ValueSpan>;
+  devices: Set<string>;
+}
+
 export function restoreReferences(
   prefix: string,
-  before: { references: Map<string, ValueSpan>; devices: Set<string> } | null,
-  after: { references: Map<string, ValueSpan>; devices: Set<string> },
+  before: Side | null,
+  after: Side,
   mapping: ReferenceMapping,
 ): ReferenceOutcome {
   const out: ReferenceOutcome = { wanted: new Map(), references: [], unmapped: [], missing: [] };
+  const rewired = before
+    ? rewiring(before.references, after.references, mapping.members)
+    : new Map<string, Rewire>();
   for (const [field, span] of after.references) {
-    const path = prefix + field;
-    const reference = span.reference!;
-    const own = before?.references.get(field);
-    if (own) {
-      if (own.value.raw !== span.value.raw) out.wanted.set(field, own.value);
-      out.references.push({ path, value: own.value.value, status: 'kept', sourceValue: span.value.value });
-      continue;
-    }
-    if (reference.removable && reference.device && before?.devices.has(reference.device)) {
-      out.wanted.set(field, { value: '', raw: '', style: span.value.style });
-      out.references.push({ path, value: '', status: 'removed', sourceValue: span.value.value });
-      continue;
-    }
-    const mapped = new Map<string, string>();
-    const via: string[] = [];
-    const unmapped: string[] = [];
-    for (const name of reference.names) {
-      const result = mapName(name, mapping);
-      if ('unmapped' in result) unmapped.push(result.unmapped);
-      else {
-        mapped.set(name, result.value);
-        via.push(result.via);
-      }
-    }
-    if (unmapped.length > 0) {
-      out.unmapped.push({ path, sourceValue: span.value.value, unmapped });
-      continue;
-    }
-    let display = span.value.value;
-    for (const [from, to] of mapped) display = display.split(from).join(to);
-    if ([...mapped].some(([from, to]) => from !== to)) {
-      out.wanted.set(field, {
-        value: display,
-        raw: reference.rewrite((n) => mapped.get(n) ?? n),
-        style: span.value.style,
-      });
-    }
-    out.references.push({
-      path,
-      value: display,
-      status: 'mapped',
-      sourceValue: span.value.value,
-      via: via.length > 0 ? via.join('; ') : 'names nothing',
-    });
+    const device = span.reference!.device;
+    const rewire = device === undefined ? undefined : rewired.get(device);
+    if (rewire) restoreRewired(prefix, field, span, before!, rewire, mapping, out);
+    else restoreOne(prefix, field, span, before, mapping, out);
   }
   // A reference of a device the synced config does not have at all went with the device: not worth a warning.
   for (const [field, own] of before?.references ?? []) {
@@ -146,4 +104,109 @@ export function restoreReferences(
       out.missing.push({ path: prefix + field, value: own.value.value });
   }
   return out;
+}
+
+/** A reference the target had at the same path: its own, else taken out where its device is, else mapped. */
+function restoreOne(
+  prefix: string,
+  field: string,
+  span: ValueSpan,
+  before: Side | null,
+  mapping: ReferenceMapping,
+  out: ReferenceOutcome,
+): void {
+  const path = prefix + field;
+  const reference = span.reference!;
+  const own = before?.references.get(field);
+  if (own) {
+    if (own.value.raw !== span.value.raw) out.wanted.set(field, own.value);
+    out.references.push({ path, value: own.value.value, status: 'kept', sourceValue: span.value.value });
+    return;
+  }
+  if (reference.removable && reference.device && before?.devices.has(reference.device))
+    takeOut(path, field, span, out);
+  else mapReference(path, field, span, mapping, out);
+}
+
+function takeOut(path: string, field: string, span: ValueSpan, out: ReferenceOutcome): void {
+  out.wanted.set(field, { value: '', raw: '', style: span.value.style });
+  out.references.push({ path, value: '', status: 'removed', sourceValue: span.value.value });
+}
+
+/** A reference of a device the target wired to another member: the target's device of the right member speaks for it. */
+function restoreRewired(
+  prefix: string,
+  field: string,
+  span: ValueSpan,
+  before: Side,
+  rewire: Rewire,
+  mapping: ReferenceMapping,
+  out: ReferenceOutcome,
+): void {
+  const path = prefix + field;
+  const device = span.reference!.device!;
+  const why = `member ${rewire.role}: ${rewire.source} → ${rewire.target} (the target wired ${device} to ${rewire.targetHad})`;
+  if (rewire.from === null) {
+    mapReference(path, field, span, mapping, out, `${why}; the target names it nowhere`);
+    return;
+  }
+  const ownField = rewire.from + field.slice(device.length);
+  const own = before.references.get(ownField);
+  if (own) {
+    if (own.value.raw !== span.value.raw) out.wanted.set(field, own.value);
+    out.references.push({
+      path,
+      value: own.value.value,
+      status: 'mapped',
+      sourceValue: span.value.value,
+      via: `${why}; the target's own ${prefix}${ownField}`,
+    });
+    return;
+  }
+  // The target's device of that member lacks this reference (no backing chain): the source's is taken out.
+  if (span.reference!.removable) takeOut(path, field, span, out);
+  else mapReference(path, field, span, mapping, out, why);
+}
+
+/** Each name of the source's reference mapped to the target's (or the reference is unmapped). */
+function mapReference(
+  path: string,
+  field: string,
+  span: ValueSpan,
+  mapping: ReferenceMapping,
+  out: ReferenceOutcome,
+  why?: string,
+): void {
+  const reference = span.reference!;
+  const mapped = new Map<string, string>();
+  const via: string[] = why ? [why] : [];
+  const unmapped: string[] = [];
+  for (const name of reference.names) {
+    const result = mapName(name, mapping);
+    if ('unmapped' in result) unmapped.push(result.unmapped);
+    else {
+      mapped.set(name, result.value);
+      via.push(result.via);
+    }
+  }
+  if (unmapped.length > 0) {
+    out.unmapped.push({ path, sourceValue: span.value.value, unmapped });
+    return;
+  }
+  let display = span.value.value;
+  for (const [from, to] of mapped) display = display.split(from).join(to);
+  if ([...mapped].some(([from, to]) => from !== to)) {
+    out.wanted.set(field, {
+      value: display,
+      raw: reference.rewrite((n) => mapped.get(n) ?? n),
+      style: span.value.style,
+    });
+  }
+  out.references.push({
+    path,
+    value: display,
+    status: 'mapped',
+    sourceValue: span.value.value,
+    via: via.length > 0 ? via.join('; ') : 'names nothing',
+  });
 }

@@ -7,7 +7,7 @@
  * for word before the sync (the target's own text is never the source's), nor
  * on a line holding an identity value the caller chose not to keep (preserve).
  */
-import { tokenOccurrences } from './references';
+import { tokenOccurrences } from './tokens';
 
 export interface SourceName {
   /** The name or UUID as the pool knows it. */
