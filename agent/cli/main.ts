@@ -6,6 +6,7 @@
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import packageJson from '../../package.json';
+import { lmdbCorruption } from '../engine';
 import { commandsFor } from './command-loader';
 import { EXIT } from './exit-codes';
 import { isUsageError, UsageError } from './usage-error';
@@ -15,7 +16,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     refuseNegativeNumbers(args);
     await parser(args, commandsFor(args)).parseAsync();
-  } catch (err) {
+  } catch (thrown) {
+    // LMDB's word that the metadata is damaged is CORRUPT (serve opening or reading a damaged pool).
+    const err = lmdbCorruption(thrown) ?? thrown;
     // Nothing escapes as an unhandled rejection: every failure is one line and a documented exit code.
     const usage = isUsageError(err);
     const raw = (err as { code?: unknown })?.code;

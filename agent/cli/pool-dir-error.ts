@@ -3,10 +3,11 @@
  * `fsck --pool`, `migrate --pool`) reports a failure: the error's code and message
  * (JSON on stdout with --json, a line on stderr otherwise), exit code 1.
  */
-import { isSnapsyncError } from '../engine';
+import { isSnapsyncError, lmdbCorruption } from '../engine';
 import { EXIT } from './exit-codes';
 
-export function reportPoolDirError(err: unknown, json: boolean | undefined): void {
+export function reportPoolDirError(thrown: unknown, json: boolean | undefined): void {
+  const err = lmdbCorruption(thrown) ?? thrown;
   const code = isSnapsyncError(err) ? err.code : 'INTERNAL';
   const message = (err as Error).message;
   const details = isSnapsyncError(err) ? err.details : {};

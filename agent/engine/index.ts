@@ -10,6 +10,7 @@ export type { SnapshotPin } from './pins';
 export { type CreatePoolOptions, type LineageEntry, type OpenPoolOptions, Pool } from './pool';
 export type { SnapshotSelector } from './snapshots';
 export type { StagedContainer } from './staged';
+export { lmdbCorruption } from './store/lmdb-corruption';
 export type { IdempotencyRecord } from './store/records';
 export type { SourceContainer, SyncContext, SyncHooks, SyncMember, SyncOptions, SyncResult } from './sync';
 export type * from './types';

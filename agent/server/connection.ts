@@ -170,6 +170,8 @@ export class AgentConnection {
       code = wire.code;
       if (code === 'INTERNAL')
         this.agent.logger.error('internal error', { id, op, error: String((err as Error)?.stack ?? err) });
+      else if (wire.details.lmdb !== undefined)
+        this.agent.logger.error('pool metadata damaged', { id, op, error: wire.message });
       this.send({ id, ok: false, error: wire }); // counted in finally
     };
     try {

@@ -1,7 +1,7 @@
 /** Errors as they go on the wire: a stable code, a message, details. */
 
 import type { WireErrorCode } from '../../schema/error-codes';
-import { isSnapsyncError } from '../engine';
+import { isSnapsyncError, lmdbCorruption } from '../engine';
 
 export class WireError extends Error {
   constructor(
@@ -15,6 +15,8 @@ export class WireError extends Error {
 }
 
 export function toWire(err: unknown): { code: string; message: string; details: Record<string, unknown> } {
+  const corrupt = lmdbCorruption(err);
+  if (corrupt) return corrupt.toJSON();
   if (err instanceof WireError || isSnapsyncError(err)) {
     return { code: err.code, message: err.message, details: err.details };
   }

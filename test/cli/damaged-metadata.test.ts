@@ -4,14 +4,13 @@
  * leave the file as it was (see engine/store/metadata-file-check.ts).
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
+import { runCli } from '../helpers/run-cli';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
-const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 const PAGE = 4096; // the page size LMDB picked for these pools (the OS page size)
 
 /** Byte offsets in an LMDB meta page (liblmdb/mdb.c, MDB_page_header then MDB_meta). */
@@ -53,15 +52,6 @@ const DAMAGE: Record<string, { damage: (file: string) => void; says: RegExp }> =
   },
 };
 
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, SNAPSYNC_URL: 'ws://127.0.0.1:1' },
-  });
-  return { status: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
-}
-
 describe('a pool whose metadata file is damaged', function () {
   this.timeout(300_000);
   let healthy: string;
@@ -88,7 +78,7 @@ describe('a pool whose metadata file is damaged', function () {
     it(`fsck --pool exits 1 with CORRUPT naming the damage (${kind}), not on a signal`, () => {
       const { dir, file } = damaged(kind);
       const before = fs.readFileSync(file);
-      const json = run(['fsck', '--pool', dir, '--json']);
+      const json = runCli(['fsck', '--pool', dir, '--json']);
       assert.equal(json.signal, null, `killed by ${json.signal}: ${json.err}`);
       assert.equal(json.status, 1, json.err);
       const { error } = JSON.parse(json.out);
@@ -96,7 +86,7 @@ describe('a pool whose metadata file is damaged', function () {
       assert.match(error.message, DAMAGE[kind].says);
       assert.equal(error.details.path, file);
 
-      const human = run(['fsck', '--pool', dir]);
+      const human = runCli(['fsck', '--pool', dir]);
       assert.equal(human.status, 1, human.err);
       assert.match(human.err, /^error: \[CORRUPT\] pool metadata .*data\.mdb is damaged: /);
       assert.ok(fs.readFileSync(file).equals(before), 'fsck changed the file');
@@ -107,7 +97,7 @@ describe('a pool whose metadata file is damaged', function () {
     it(`serve exits 1 with CORRUPT (${kind}), not on a signal, and leaves the file as it was`, () => {
       const { dir, file } = damaged(kind);
       const before = fs.readFileSync(file);
-      const r = run(['serve', '--pool', dir, '--listen', '127.0.0.1:0', '--insecure-no-auth']);
+      const r = runCli(['serve', '--pool', dir, '--listen', '127.0.0.1:0', '--insecure-no-auth']);
       assert.equal(r.signal, null, `killed by ${r.signal}: ${r.err}`);
       assert.equal(r.status, 1, r.err);
       assert.match(r.err, /error: \[CORRUPT\] pool metadata .*data\.mdb is damaged: /);

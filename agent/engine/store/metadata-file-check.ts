@@ -14,33 +14,40 @@
  * - the meta LMDB uses (the higher txnid; meta 0 on a tie): its last page fits
  *   its map size, and the root of each of its two trees (free pages, main) is
  *   none, or a page after the metas, up to its last page and within the file,
- *   that is a branch or leaf page holding its own page number.
+ *   that is a branch or leaf page holding its own page number;
+ * - then every page of every tree (metadata-tree-walk.ts): damage below the
+ *   roots (a branch, leaf or overflow page further down) is CORRUPT too,
+ *   naming the page. What gets past it (wrong keys or values that are still
+ *   well-formed pages) is found by fsck, or by LMDB as MDB_CORRUPTED, which
+ *   lmdb-corruption.ts makes CORRUPT.
  * Not the last page against the file's size: a healthy file may end before it
  * (pages a transaction allocated and freed again are never written).
- *
- * What it cannot catch: damage below the roots (a branch, leaf or overflow
- * page further down). LMDB may still crash reading such a page; checking every
- * page is a full LMDB verifier, which this is not.
  *
  * With an agent committing while `fsck --pool` checks, a commit can change the
  * metas or reuse pages mid-check: a failed check is only reported if the file's
  * newest transaction stayed the same throughout (else it is checked again).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { CORRUPT, IO_ERROR, isSnapsyncError } from '../errors';
+import { METADATA_RECOVERY } from './lmdb-corruption';
+import {
+  NUM_METAS,
+  P_BRANCH,
+  P_INVALID,
+  P_LEAF,
+  P_META,
+  PAGE_HEADER_BYTES,
+  u16,
+  u32,
+  u64,
+} from './lmdb-format';
+import { type PageVisit, treesProblem } from './metadata-tree-walk';
 
 const MDB_MAGIC = 0xbeefc0de;
 const MDB_DATA_VERSION = 2;
-const P_BRANCH = 0x01;
-const P_LEAF = 0x02;
-const P_META = 0x08;
 const MDB_ENCRYPT = 0x2000;
-/** Root page number of an empty tree. */
-const P_INVALID = 0xffff_ffff_ffff_ffffn;
 const MIN_PAGE_SIZE = 256;
 const MAX_PAGE_SIZE = 65536;
-const NUM_METAS = 2;
 
 /** Byte offsets in a page: the 24-byte page header, then (meta pages) MDB_meta. */
 const AT = {
@@ -51,21 +58,16 @@ const AT = {
   mapSize: 40, // u64 mm_mapsize
   pageSize: 48, // u32 mm_dbs[FREE].md_pad = mm_psize
   envFlags: 52, // u16 mm_dbs[FREE].md_flags = mm_flags
+  freeDepth: 54, // u16 mm_dbs[FREE].md_depth
   freeRoot: 88, // u64 mm_dbs[FREE].md_root
+  mainDepth: 102, // u16 mm_dbs[MAIN].md_depth
   mainRoot: 136, // u64 mm_dbs[MAIN].md_root
   lastPage: 144, // u64 mm_last_pg
   txnid: 152, // u64 mm_txnid
 } as const;
 const META_BYTES = 168;
-const PAGE_HEADER_BYTES = 24;
 /** Checks again this many times while commits keep changing the file. */
 const ATTEMPTS = 5;
-
-/** LMDB writes its numbers in the host's byte order. */
-const littleEndian = os.endianness() === 'LE';
-const u16 = (b: Buffer, at: number) => (littleEndian ? b.readUInt16LE(at) : b.readUInt16BE(at));
-const u32 = (b: Buffer, at: number) => (littleEndian ? b.readUInt32LE(at) : b.readUInt32BE(at));
-const u64 = (b: Buffer, at: number) => (littleEndian ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at));
 
 interface Verdict {
   problem: string | null;
@@ -75,9 +77,10 @@ interface Verdict {
 
 /**
  * Throws CORRUPT if `file` (an existing data.mdb) is not one LMDB can open
- * without crashing, IO_ERROR if it cannot be read.
+ * without crashing, IO_ERROR if it cannot be read. `visit` sees each page the
+ * walk checked (again if commits meanwhile made it check again).
  */
-export function checkMetadataFile(file: string): void {
+export function checkMetadataFile(file: string, visit?: (page: PageVisit) => void): void {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -85,14 +88,14 @@ export function checkMetadataFile(file: string): void {
     throw IO_ERROR('open metadata file', err, { path: file });
   }
   try {
-    let verdict = inspect(fd);
+    let verdict = inspect(fd, visit);
     for (let attempt = 1; verdict.problem !== null && attempt < ATTEMPTS; attempt++) {
-      const again = inspect(fd);
+      const again = inspect(fd, visit);
       if (again.txnid === verdict.txnid) break; // nothing committed meanwhile: the damage is real
       verdict = again;
     }
     if (verdict.problem !== null)
-      throw CORRUPT(`pool metadata ${file} is damaged: ${verdict.problem}`, {
+      throw CORRUPT(`pool metadata ${file} is damaged: ${verdict.problem}; ${METADATA_RECOVERY}`, {
         path: file,
         problem: verdict.problem,
       });
@@ -104,7 +107,7 @@ export function checkMetadataFile(file: string): void {
   }
 }
 
-function inspect(fd: number): Verdict {
+function inspect(fd: number, visit?: (page: PageVisit) => void): Verdict {
   const fileBytes = fs.fstatSync(fd).size;
   if (fileBytes === 0) return { problem: 'the file is empty', txnid: null };
   const meta0 = readAt(fd, 0, META_BYTES);
@@ -123,7 +126,7 @@ function inspect(fd: number): Verdict {
     return { problem: `meta pages 0 and 1 disagree on the page size`, txnid: null };
   const newest = u64(meta0, AT.txnid) >= u64(meta1, AT.txnid) ? meta0 : meta1;
   const txnid = u64(newest, AT.txnid);
-  return { problem: newestMetaProblem(fd, newest, pageSize, fileBytes), txnid };
+  return { problem: newestMetaProblem(fd, newest, pageSize, fileBytes, visit), txnid };
 }
 
 /** What makes LMDB refuse a meta page (mdb_env_read_header, mdb_env_open2), or null. */
@@ -142,7 +145,13 @@ function metaProblem(meta: Buffer, page: number): string | null {
 }
 
 /** What in the meta LMDB uses would make it map or read outside the file, or null. */
-function newestMetaProblem(fd: number, meta: Buffer, pageSize: number, fileBytes: number): string | null {
+function newestMetaProblem(
+  fd: number,
+  meta: Buffer,
+  pageSize: number,
+  fileBytes: number,
+  visit?: (page: PageVisit) => void,
+): string | null {
   const size = BigInt(pageSize);
   const lastPage = u64(meta, AT.lastPage);
   // LMDB maps (last page + 1) pages; it never commits a page beyond its map.
@@ -161,7 +170,20 @@ function newestMetaProblem(fd: number, meta: Buffer, pageSize: number, fileBytes
     if (u64(header, AT.pageNumber) !== root || (u16(header, AT.pageFlags) & (P_BRANCH | P_LEAF)) === 0)
       return `the ${tree} tree's root, page ${root}, is not a B-tree page`;
   }
-  return null;
+  const file = {
+    pageSize,
+    lastPage,
+    fileBytes,
+    read: (position: number, length: number) => readAt(fd, position, length),
+  };
+  return treesProblem(
+    file,
+    [
+      { name: 'free-page', root: u64(meta, AT.freeRoot), depth: u16(meta, AT.freeDepth) },
+      { name: 'main', root: u64(meta, AT.mainRoot), depth: u16(meta, AT.mainDepth) },
+    ],
+    visit,
+  );
 }
 
 /** Up to `length` bytes at `position` (fewer at the end of the file). */

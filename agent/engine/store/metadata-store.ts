@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import { HOST_OUT_OF_SPACE, IO_ERROR, isSnapsyncError } from '../errors';
 import { DB, type DbName } from './keys';
+import { lmdbCorruption } from './lmdb-corruption';
 import { checkMetadataFile } from './metadata-file-check';
 
 /** Databases whose values are raw bytes (presence bitmaps, format-2 map groups). */
@@ -43,11 +44,14 @@ export class MetadataStore {
 
   /** Record databases (msgpack) whose values a read-only store reads one by one, so an undecodable one reads as missing. */
   private readonly tolerant = new Set<DbName>();
+  /** The LMDB file, for naming it when LMDB says it is damaged. */
+  private readonly file: string;
 
   private constructor(
     path: string,
     readonly readOnly = false,
   ) {
+    this.file = join(path, 'data.mdb');
     this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: false, readOnly });
     for (const name of Object.values(DB)) {
       const encoding = name === DB.map ? 'ordered-binary' : binaryValues.has(name) ? 'binary' : 'msgpack';
@@ -67,7 +71,7 @@ export class MetadataStore {
     try {
       return new MetadataStore(path);
     } catch (err) {
-      throw IO_ERROR('open metadata store', err, { path });
+      throw lmdbCorruption(err, join(path, 'data.mdb')) ?? IO_ERROR('open metadata store', err, { path });
     }
   }
 
@@ -81,7 +85,10 @@ export class MetadataStore {
     try {
       return new MetadataStore(path, true);
     } catch (err) {
-      throw IO_ERROR('open metadata store read-only', err, { path });
+      throw (
+        lmdbCorruption(err, join(path, 'data.mdb')) ??
+        IO_ERROR('open metadata store read-only', err, { path })
+      );
     }
   }
 
@@ -148,21 +155,22 @@ export class MetadataStore {
   /**
    * Runs `fn` as one write transaction (reads inside it see its writes; a
    * throw aborts it), with `commit`'s errors: HOST_OUT_OF_SPACE if the host is
-   * full even after `onNoSpace`, else IO_ERROR for a failure of LMDB's.
+   * full even after `onNoSpace`, CORRUPT if LMDB finds its file damaged, else
+   * IO_ERROR for a failure of LMDB's.
    */
   transaction(op: string, fn: () => void): void {
     try {
       this.root.transactionSync(fn);
     } catch (err) {
       if (isSnapsyncError(err)) throw err;
-      if (!isNoSpace(err)) throw IO_ERROR(op, err);
+      if (!isNoSpace(err)) throw lmdbCorruption(err, this.file) ?? IO_ERROR(op, err);
       if (!this.onNoSpace?.()) throw HOST_OUT_OF_SPACE(op, err);
       try {
         this.root.transactionSync(fn);
       } catch (again) {
         if (isSnapsyncError(again)) throw again;
         if (isNoSpace(again)) throw HOST_OUT_OF_SPACE(op, again);
-        throw IO_ERROR(op, again);
+        throw lmdbCorruption(again, this.file) ?? IO_ERROR(op, again);
       }
     }
   }

@@ -1,0 +1,163 @@
+/**
+ * A pool whose metadata file is damaged below the roots of its trees (a
+ * branch, leaf or overflow page in the middle of a pool with three-level
+ * trees): `fsck --pool`, `serve` and `migrate --pool` exit 1 with CORRUPT
+ * naming the page, never die on a signal or call the pool clean, and leave the
+ * file as it was (engine/store/metadata-tree-walk.ts); the same pool undamaged,
+ * and the frozen fixtures, pass.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Pool } from '../../agent/engine';
+import { checkMetadataFile } from '../../agent/engine/store/metadata-file-check';
+import type { PageVisit } from '../../agent/engine/store/metadata-tree-walk';
+import { runCli } from '../helpers/run-cli';
+import { seededRandom } from '../helpers/seeded-random';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+
+const PAGE = 4096; // the page size LMDB picked for these pools (the OS page size)
+const BS = 4096;
+const GROUP_BLOCKS = 1024; // blocks per map-group record (store/group-record.ts)
+/** One block in each of this many groups: presence and map-groups records enough for three-level trees. */
+const SPARSE_GROUPS = 20_000;
+/** Groups written whole: their map-group records are bigger than a page, on overflow pages. */
+const FULL_GROUPS = 4;
+
+/** Every page the walk reaches (the test damages some of them). */
+function reachablePages(file: string): PageVisit[] {
+  const pages: PageVisit[] = [];
+  checkMetadataFile(file, (page) => pages.push(page));
+  return pages;
+}
+
+/** The middle one of the pages of `kind` at `depth` (any depth if omitted). */
+function middle(pages: PageVisit[], kind: PageVisit['kind'], depth?: number): PageVisit {
+  const some = pages.filter((p) => p.kind === kind && (depth === undefined || p.depth === depth));
+  assert.ok(some.length > 2, `the pool has only ${some.length} ${kind} page(s) at level ${depth}`);
+  return some[Math.floor(some.length / 2)];
+}
+
+interface Damage {
+  /** Damages `bytes` (the whole file) and says which page it damaged. */
+  damage: (bytes: Buffer, pages: PageVisit[]) => number;
+  says: (page: number) => RegExp;
+}
+
+const DAMAGE: Record<string, Damage> = {
+  'a branch page below the root zeroed': {
+    damage: (bytes, pages) => {
+      const { page } = middle(pages, 'branch', 2);
+      bytes.fill(0, page * PAGE, (page + 1) * PAGE);
+      return page;
+    },
+    says: (page) => new RegExp(`page ${page} \\(\\S+ tree, level 2\\) says it is page 0`),
+  },
+  "a branch page's child pointer past the file": {
+    damage: (bytes, pages) => {
+      const { page } = middle(pages, 'branch', 2);
+      // Node 1's child page number (MDB_node's lo, hi, flags): its header and the page's stay valid.
+      const node = page * PAGE + 24 + bytes.readUInt16LE(page * PAGE + 24 + 2);
+      bytes.writeUInt32LE(1_000_000, node);
+      return page;
+    },
+    says: (page) =>
+      new RegExp(`node 1 of page ${page} .* points at page 1000000, outside the file's \\d+ pages`),
+  },
+  'a leaf page in the middle garbled (its header kept)': {
+    damage: (bytes, pages) => {
+      const { page } = middle(pages, 'leaf', 3);
+      const random = seededRandom(7);
+      for (let at = page * PAGE + 24; at < (page + 1) * PAGE; at++) bytes[at] = Math.floor(random() * 256);
+      return page;
+    },
+    says: (page) => new RegExp(`node \\d+ of page ${page} \\(\\S+ tree, level 3\\)`),
+  },
+  'an overflow page zeroed': {
+    damage: (bytes, pages) => {
+      const { page } = middle(pages, 'overflow');
+      bytes.fill(0, page * PAGE, (page + 1) * PAGE);
+      return page;
+    },
+    says: (page) => new RegExp(`overflow page ${page} \\(map-groups tree\\) says it is page 0`),
+  },
+};
+
+describe('a pool whose metadata file is damaged below the roots of its trees', function () {
+  this.timeout(300_000);
+  let healthy: string;
+
+  before(async () => {
+    healthy = path.join(tempDir(), 'pool');
+    const pool = Pool.create(healthy, {
+      blockSize: BS,
+      capacityBytes: 256 * 2 ** 20,
+      metadataReserveBytes: 0,
+    });
+    pool.createContainer({
+      name: 'd',
+      type: 'vdisk',
+      size: (SPARSE_GROUPS + FULL_GROUPS) * GROUP_BLOCKS * BS,
+    });
+    for (let g = 0; g < SPARSE_GROUPS; g++) pool.write('d', g * GROUP_BLOCKS * BS, Buffer.alloc(BS, g));
+    const whole = Buffer.alloc(GROUP_BLOCKS * BS, 0x5a);
+    for (let g = SPARSE_GROUPS; g < SPARSE_GROUPS + FULL_GROUPS; g++)
+      pool.write('d', g * GROUP_BLOCKS * BS, whole);
+    await pool.close();
+  });
+  after(cleanupTempDirs);
+
+  /** A copy of the healthy pool with one page of its metadata file damaged. */
+  function damaged(kind: string): { dir: string; file: string; page: number } {
+    const dir = path.join(tempDir(), 'pool');
+    fs.cpSync(healthy, dir, { recursive: true });
+    const file = path.join(dir, 'meta', 'data.mdb');
+    const bytes = fs.readFileSync(file);
+    const page = DAMAGE[kind].damage(bytes, reachablePages(file));
+    fs.writeFileSync(file, bytes);
+    return { dir, file, page };
+  }
+
+  it('the undamaged pool has three-level trees and overflow pages, and fsck --pool finds it clean', () => {
+    const pages = reachablePages(path.join(healthy, 'meta', 'data.mdb'));
+    assert.ok(pages.some((p) => p.kind === 'branch' && p.depth === 2));
+    assert.ok(pages.some((p) => p.kind === 'overflow'));
+    const r = runCli(['fsck', '--pool', healthy, '--json']);
+    assert.equal(r.status, 0, r.out + r.err);
+  });
+
+  it('the frozen fixtures pass the check', () => {
+    const fixtures = path.resolve(__dirname, '../fixtures');
+    for (const name of fs.readdirSync(fixtures).filter((n) => n.startsWith('pool-v')))
+      checkMetadataFile(path.join(fixtures, name, 'meta', 'data.mdb'));
+  });
+
+  for (const kind of Object.keys(DAMAGE)) {
+    it(`fsck --pool, serve and migrate --pool exit 1 with CORRUPT naming the page (${kind}), not on a signal`, () => {
+      const { dir, file, page } = damaged(kind);
+      const before = fs.readFileSync(file);
+
+      const fsck = runCli(['fsck', '--pool', dir, '--json']);
+      assert.equal(fsck.signal, null, `fsck killed by ${fsck.signal}: ${fsck.err}`);
+      assert.equal(fsck.status, 1, fsck.out + fsck.err);
+      const { error } = JSON.parse(fsck.out);
+      assert.equal(error.code, 'CORRUPT');
+      assert.match(error.message, DAMAGE[kind].says(page));
+      assert.match(error.message, /operator guide/);
+      assert.equal(error.details.path, file);
+
+      const serve = runCli(['serve', '--pool', dir, '--listen', '127.0.0.1:0', '--insecure-no-auth']);
+      assert.equal(serve.signal, null, `serve killed by ${serve.signal}: ${serve.err}`);
+      assert.equal(serve.status, 1, serve.out + serve.err);
+      assert.match(serve.err, /error: \[CORRUPT\] pool metadata .*data\.mdb is damaged: /);
+      assert.match(serve.err, DAMAGE[kind].says(page));
+
+      const migrate = runCli(['migrate', '--pool', dir]);
+      assert.equal(migrate.signal, null, `migrate killed by ${migrate.signal}: ${migrate.err}`);
+      assert.equal(migrate.status, 1, migrate.out + migrate.err);
+      assert.match(migrate.err, /^error: \[CORRUPT\] pool metadata .*data\.mdb is damaged: /);
+
+      assert.ok(fs.readFileSync(file).equals(before), 'a command changed the file');
+    });
+  }
+});
