@@ -9,9 +9,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { AgentClient, type AgentError } from '../../agent/client/client';
 import { Pool } from '../../agent/engine';
 import { checkMetadataFile } from '../../agent/engine/store/metadata-file-check';
 import type { PageVisit } from '../../agent/engine/store/metadata-tree-walk';
+import { startAgentProcess } from '../helpers/agent-process';
 import { runCli } from '../helpers/run-cli';
 import { seededRandom } from '../helpers/seeded-random';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
@@ -160,4 +162,36 @@ describe('a pool whose metadata file is damaged below the roots of its trees', f
       assert.ok(fs.readFileSync(file).equals(before), 'a command changed the file');
     });
   }
+
+  it('a request meeting a page damaged while the agent runs gets CORRUPT (not INTERNAL), and the agent lives on', async () => {
+    const dir = path.join(tempDir(), 'pool');
+    fs.cpSync(healthy, dir, { recursive: true });
+    const file = path.join(dir, 'meta', 'data.mdb');
+    const agent = await startAgentProcess({ poolDir: dir });
+    const client = await AgentClient.connect(agent.url, { token: agent.token });
+    try {
+      // A map-groups leaf in the middle, and the group its first record is (key: table u32 BE, group u32 BE).
+      const { page } = middle(
+        reachablePages(file).filter((p) => p.tree === 'map-groups'),
+        'leaf',
+        2,
+      );
+      const bytes = fs.readFileSync(file);
+      const node = page * PAGE + 24 + bytes.readUInt16LE(page * PAGE + 24);
+      const group = bytes.readUInt32BE(node + 8 + 4);
+      const fd = fs.openSync(file, 'r+');
+      fs.writeSync(fd, Buffer.alloc(PAGE), 0, PAGE, page * PAGE);
+      fs.closeSync(fd);
+      await assert.rejects(
+        client.read('d', group * GROUP_BLOCKS * BS, BS),
+        (err: AgentError) =>
+          err.code === 'CORRUPT' && /data\.mdb is damaged \(LMDB: MDB_CORRUPTED/.test(err.message),
+      );
+      assert.equal((await client.call('info', {})).blockSize, BS);
+      assert.match(agent.logs(), /pool metadata damaged/);
+    } finally {
+      await client.close();
+      await agent.kill();
+    }
+  });
 });
