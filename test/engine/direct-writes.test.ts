@@ -66,6 +66,7 @@ describe('direct writes', () => {
       const data = crypto.randomBytes(40 * BS);
       const parts = [data.subarray(0, 100_000), data.subarray(100_000, 1_500_000), data.subarray(1_500_000)];
       await device.writeAsync(7, 0, parts);
+      assert.equal(device.directWritesOff, null, 'direct writes still on');
       assert.equal(cached(device, 7, data.length), false, 'written around the page cache');
       for (let i = 0; i < 40; i++) {
         const p = 7 + i;
@@ -86,6 +87,7 @@ describe('direct writes', () => {
       const data = crypto.randomBytes(3 * MiB + 5 * BS);
       const parts = [data.subarray(0, 100_000), data.subarray(100_000, 2_000_000), data.subarray(2_000_000)];
       await device.writeAsync(3, 0, parts);
+      assert.equal(device.directWritesOff, null, 'direct writes still on');
       assert.equal(cached(device, 3, data.length), false, 'written around the page cache');
       assert.ok(fileBytes(file, 2 * BS, data.length).equals(data), 'the bytes on the device');
       // A buffered write of a block inside it, then the direct rewrite: the device has the last bytes.
@@ -157,9 +159,11 @@ describe('direct writes', () => {
       'the caller writes it buffered',
     );
     assert.equal(refuse.wants(0, DIRECT_MIN), false, 'off from then on');
+    assert.equal(refuse.offReason, 'the filesystem refused a direct write (EINVAL)');
 
     const short = new DirectWrites(nullFd(), (_fd, _b, _o, length, _p, done) => done(null, length - ALIGN));
     assert.equal(await short.write([Buffer.alloc(MiB)], 0, MiB), false, 'a short piece is redone buffered');
+    assert.equal(short.offReason, `a direct write of ${MiB} bytes wrote ${MiB - ALIGN}`);
 
     // Refused while another write is under way: its fd stays open (a reused fd number would take its bytes) until it settles.
     const fd = nullFd();
@@ -179,5 +183,6 @@ describe('direct writes', () => {
     );
     await assert.rejects(failing.write([Buffer.alloc(MiB)], 0, MiB), { code: 'EIO' });
     assert.equal(failing.wants(0, MiB), true, 'an I/O error does not turn direct writes off');
+    assert.equal(failing.offReason, null);
   });
 });

@@ -124,6 +124,12 @@ export class BlockDevice {
     this.nowait = this.files.every((f) => f.nowait !== null);
   }
 
+  /** Why large aligned writes no longer go around the page cache (direct-writes.ts), or null while they do. */
+  get directWritesOff(): string | null {
+    for (const file of this.files) if (file.direct.offReason !== null) return file.direct.offReason;
+    return null;
+  }
+
   /** Whether reads on the event loop do not wait for disk reads (RWF_NOWAIT works here). */
   get readsNeverWait(): boolean {
     return this.nowait;

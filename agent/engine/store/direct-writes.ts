@@ -70,6 +70,8 @@ export class DirectWrites {
   private fd: number | null;
   /** Set once direct writes are refused or the device closes: no new one starts. */
   private off: boolean;
+  /** Why they are off (null: on): a silent fallback to buffered writes would only show as slower writes. */
+  private why: string | null;
   /** `write` calls under way: the fd is closed only once none is (a closed fd number can be reused by the next open). */
   private writing = 0;
 
@@ -80,6 +82,17 @@ export class DirectWrites {
   ) {
     this.fd = fd;
     this.off = fd === null;
+    this.why = fd === null ? 'O_DIRECT or POSIX_FADV_RANDOM unavailable here' : null;
+  }
+
+  /** Why direct writes are off, or null while they are on. */
+  get offReason(): string | null {
+    return this.off ? this.why : null;
+  }
+
+  private turnOff(why: string): void {
+    if (!this.off) this.why = why;
+    this.off = true;
   }
 
   /**
@@ -137,14 +150,15 @@ export class DirectWrites {
         fs.writev(fd, views, start, (err, n) => (err ? reject(err) : resolve(n))),
       );
       if (written === length) return true;
+      this.turnOff(`a direct write of ${length} bytes wrote ${written}`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException)?.code !== 'EINVAL') throw err;
+      this.turnOff('the filesystem refused a direct write (EINVAL)');
     } finally {
       this.writing--;
       this.closeIfIdle();
     }
     // Refused or short: the buffered rewrite of the share lays the same bytes over it.
-    this.off = true;
     this.closeIfIdle();
     return false;
   }
@@ -152,7 +166,7 @@ export class DirectWrites {
   private async writePieces(fd: number, parts: Buffer[], start: number, length: number): Promise<boolean> {
     const staged = stageAligned(parts, length);
     if (staged === null) {
-      this.off = true;
+      this.turnOff('no aligned memory');
       return false;
     }
     const pieceLength = (i: number) => Math.min(ALIGNED_BYTES, length - i * ALIGNED_BYTES);
@@ -167,21 +181,22 @@ export class DirectWrites {
       ),
     );
     for (const buffer of staged) giveAligned(buffer);
-    let refused = false;
+    let refused: string | null = null;
     for (const [i, r] of results.entries()) {
       if (r.status === 'rejected') {
         if ((r.reason as NodeJS.ErrnoException)?.code !== 'EINVAL') throw r.reason;
-        refused = true;
-      } else if (r.value !== pieceLength(i)) refused = true;
+        refused = 'the filesystem refused a direct write (EINVAL)';
+      } else if (r.value !== pieceLength(i))
+        refused = `a direct write of ${pieceLength(i)} bytes wrote ${r.value}`;
     }
     // A short or refused piece: the buffered rewrite of the whole run lays the same bytes over it.
-    if (refused) this.off = true;
-    return !refused;
+    if (refused !== null) this.turnOff(refused);
+    return refused === null;
   }
 
   /** No direct write starts from now on; the fd closes once the ones under way have settled. */
   close(): void {
-    this.off = true;
+    this.turnOff('the device closed');
     this.closeIfIdle();
   }
 
