@@ -121,6 +121,15 @@ describe('snapsync-agent serve flags', function () {
     assert.doesNotMatch(r.err, /\n\s+at /);
   });
 
+  it('refuses an --nbd socket path that holds another file (exit 2) and leaves the file alone', () => {
+    const file = path.join(dir, 'not-a-socket');
+    fs.writeFileSync(file, 'keep me');
+    const r = refused(['--listen', '127.0.0.1:0', '--insecure-no-auth', '--nbd', `unix:${file}`]);
+    assert.equal(r.status, 2, r.err);
+    assert.match(r.err, /^error: .*not-a-socket exists and is not a socket$/m);
+    assert.equal(fs.readFileSync(file, 'utf8'), 'keep me');
+  });
+
   it('refuses an --allow-dir that does not exist with INVALID_ARGUMENT naming it (exit 1), before listening', () => {
     const missing = path.join(dir, 'no-such-images');
     const r = refused(['--token-file', tokenFile, '--listen', '127.0.0.1:0', '--allow-dir', missing]);

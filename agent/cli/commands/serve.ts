@@ -4,6 +4,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Pool } from '../../engine';
 import { createIdentityHooks } from '../../identity';
 import { type NbdServer, startNbdServer } from '../../nbd';
+import { NbdError } from '../../nbd/errors';
 import { FENCE_FILE, Fences } from '../../nbd/fences';
 import { SessionRegistry } from '../../nbd/sessions';
 import { unixPeersKnown } from '../../nbd/unix-peer';
@@ -211,6 +212,8 @@ export const serve: CommandModule<object, ServeArgs> = {
     } catch (err) {
       // Startup failed half way (a port in use): release the pool so the process can exit.
       await (running ? running.stop() : pool.close());
+      // An --nbd path that holds another file, or where another server listens, is a bad command line.
+      if (err instanceof NbdError && err.code === 'INVALID_ADDRESS') throw new UsageError(err.message);
       throw err;
     }
     const agent = running;
