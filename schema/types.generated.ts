@@ -324,9 +324,9 @@ export interface IdentityField {
    */
   value: string;
   /**
-   * restored: the sync had overwritten it and it was written back; unchanged: equal anyway, or metadata; generated: an identifier (MAC, UUID, disk GUID) the target never had, given a fresh value of its own instead of the source's.
+   * restored: the sync had overwritten it and it was written back; unchanged: equal anyway, or metadata; generated: an identifier (MAC, UUID, disk GUID) the target never had, given a fresh value of its own instead of the source's; mapped: a value the target never had, written as the caller's referenceMap maps the source's (an address of a NIC only the source has).
    */
-  status: 'restored' | 'unchanged' | 'generated';
+  status: 'restored' | 'unchanged' | 'generated' | 'mapped';
   /**
    * What the synced content held, when it differed (restored, generated).
    */

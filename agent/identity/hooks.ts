@@ -162,6 +162,7 @@ function restoreMember(
   out: Reporter,
   seen: Set<string>,
   fresh: FreshIdentity,
+  referenceMap: Record<string, string>,
 ): { after: Content; wanted: Map<string, FieldValue> } {
   const prefix = member.role ? `${member.role}.` : '';
   const whole = member.role ?? 'content';
@@ -215,6 +216,13 @@ function restoreMember(
     seen.add(path);
     if (before.fields.has(field) || problemFor(before, field) || !keep.selects(path, after.optIn.has(field)))
       continue;
+    // The caller's map names the target's value (an address production gave the new NIC).
+    const given = referenceMap[value.value];
+    if (given !== undefined) {
+      wanted.set(field, { value: given, raw: given, style: FRESH_STYLE });
+      out.fields.push({ path, value: given, status: 'mapped', sourceValue: value.value });
+      continue;
+    }
     const kind = uniqueKind(field);
     const made = kind === null ? null : fresh.valueFor(kind, value.value);
     if (made !== null) {
@@ -282,7 +290,7 @@ export function createIdentityHooks(
       for (const member of context.members) {
         if (isVm) metadata(`${member.role}.`, member.target);
         const before = captured.get(member.role ?? '') ?? emptyContent();
-        const { after, wanted } = restoreMember(member, before, keep, out, seen, fresh);
+        const { after, wanted } = restoreMember(member, before, keep, out, seen, fresh, referenceMap);
         const prefix = member.role ? `${member.role}.` : '';
         const refs = restoreReferences(prefix, before.config ? before : null, after, mapping);
         for (const [field, value] of refs.wanted) wanted.set(field, value);

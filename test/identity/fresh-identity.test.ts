@@ -150,6 +150,57 @@ describe('identity: fresh values for identifiers the target never had', function
       });
     });
 
+    it("an address only production's NIC has is written as the caller's map says, or warned about", () => {
+      const withAddresses = (macs: string[], net: string) =>
+        [
+          'network:',
+          '  version: 2',
+          '  ethernets:',
+          ...macs.flatMap((mac, i) => [
+            `    nic${i}:`,
+            '      match:',
+            `        macaddress: "${mac}"`,
+            '      addresses:',
+            `        - ${net}.${10 + i}/24`,
+          ]),
+          '',
+        ].join('\n');
+      for (const name of ['prod', 'staging']) pool.createContainer({ name, type: 'vm' });
+      addConfig(pool, 'prod', 'netcfg', withAddresses(PROD_MACS, '10.20.0'));
+      addConfig(pool, 'staging', 'netcfg', withAddresses(['52:54:00:99:00:01'], '10.30.0'));
+      pool.snapshot('prod', 'nightly');
+      const first = pool.sync('staging', 'prod@nightly', { hooks: createIdentityHooks() });
+      const warned = first.identity as IdentityReport;
+      assert.deepEqual(
+        warned.warnings.map((w) => [w.path, w.code]),
+        [
+          ['netcfg.netcfg.ethernets.1.id', 'IDENTITY_FROM_SOURCE'],
+          ['netcfg.netcfg.ethernets.1.addresses.0', 'IDENTITY_FROM_SOURCE'],
+        ],
+      );
+      pool.revert('staging', first.safetySnapshot!.name);
+      const report = pool.sync('staging', 'prod@nightly', {
+        hooks: createIdentityHooks('default', { referenceMap: { '10.20.0.11/24': '10.30.0.11/24' } }),
+      }).identity as IdentityReport;
+      assert.deepEqual(
+        report.warnings.map((w) => w.path),
+        ['netcfg.netcfg.ethernets.1.id'],
+        'the interface name stays a warning: it was not mapped',
+      );
+      assert.deepEqual(field(report, 'netcfg.netcfg.ethernets.1.addresses.0'), {
+        path: 'netcfg.netcfg.ethernets.1.addresses.0',
+        value: '10.30.0.11/24',
+        status: 'mapped',
+        sourceValue: '10.20.0.11/24',
+      });
+      const text = readText(pool, 'staging-netcfg');
+      assert.ok(
+        text.includes('        - 10.30.0.10/24\n') && text.includes('        - 10.30.0.11/24\n'),
+        text,
+      );
+      assert.ok(!text.includes('10.20.0.'), 'no production address left');
+    });
+
     it('preserve "none" keeps the source\'s values, as it does for fields the target had', () => {
       vm('prod', '11111111-2222-4333-8444-555555555555', PROD_MACS);
       vm('staging', '99999999-8888-4777-8666-555555555555', ['52:54:00:99:00:01']);

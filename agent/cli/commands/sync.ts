@@ -53,7 +53,7 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
         type: 'string',
         array: true,
         describe:
-          "SRC=DST: a reference the target never had (a disk file, NBD export, network) → the target's own",
+          "SRC=DST: a reference the target never had (a disk file, NBD export, network), or an identity value (the address of a NIC only the source has) → the target's own",
       })
       .option('allow-source-reference', {
         type: 'string',
