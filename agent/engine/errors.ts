@@ -147,6 +147,24 @@ export const IDENTITY_REFERENCE_UNMAPPED = (
     { target, references },
   );
 
+/**
+ * A synced config that cannot be read (not UTF-8, too large, of no known format): its references
+ * (disks, networks) cannot be checked or made the target's, so the sync is refused (all or nothing).
+ */
+export const IDENTITY_CONFIG_UNREADABLE = (
+  target: string,
+  unreadable: Array<{ member: string; reason: string }>,
+) =>
+  new SnapsyncError(
+    'IDENTITY_REFERENCE_UNMAPPED',
+    `sync of "${target}" refused: the synced ${unreadable
+      .map((u) => `${u.member} cannot be read (${u.reason})`)
+      .join(
+        '; ',
+      )}, so the disks and networks it names cannot be made the target's; fix the source's config, or sync the other members only (members / --member)`,
+    { target, unreadable },
+  );
+
 /** A name or UUID of the source's containers left in a synced config: the sync is refused (all or nothing). */
 export const IDENTITY_SOURCE_REFERENCE = (
   target: string,

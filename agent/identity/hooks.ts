@@ -11,7 +11,12 @@
  * vdisk/file sync has no prefix. README.md lists every field.
  */
 import type { ContainerInfo, ContainerView, SyncContext, SyncHooks, SyncMember } from '../engine';
-import { IDENTITY_REFERENCE_UNMAPPED, IDENTITY_SOURCE_REFERENCE, INVALID_ARGUMENT } from '../engine/errors';
+import {
+  IDENTITY_CONFIG_UNREADABLE,
+  IDENTITY_REFERENCE_UNMAPPED,
+  IDENTITY_SOURCE_REFERENCE,
+  INVALID_ARGUMENT,
+} from '../engine/errors';
 import { detectFormat, FORMAT_LABEL, isConfigFormat, parseConfig } from './config-format';
 import {
   type Extracted,
@@ -308,7 +313,14 @@ export function createIdentityHooks(
         }
         writes.push({ member, after, wanted });
       }
-      // All or nothing: a reference to the source that cannot be mapped refuses the sync before anything is written.
+      // All or nothing: a synced config whose references cannot be read, or a reference to the source
+      // that cannot be mapped, refuses the sync before anything is written (else it would keep the source's).
+      const unreadable = writes.flatMap(({ member, after }) =>
+        after.problems
+          .filter((p) => p.field === null)
+          .map((p) => ({ member: member.role ?? member.target.name, reason: p.message })),
+      );
+      if (unreadable.length > 0) throw IDENTITY_CONFIG_UNREADABLE(context.target.name, unreadable);
       if (unmapped.length > 0) throw IDENTITY_REFERENCE_UNMAPPED(context.target.name, unmapped);
       for (const { member, after, wanted } of writes) if (wanted.size > 0) apply(member.view, after, wanted);
       scanSynced(context, captured, writes, allowed, out);

@@ -153,18 +153,12 @@ describe('identity: libvirt domain XML', () => {
     assert.equal(report.fields.filter((f) => f.status === 'restored').length, 4);
   });
 
-  it('malformed XML is a warning, and the synced file stays as the source had it', () => {
+  it('malformed synced XML refuses the sync: its references cannot be checked', () => {
     const source = domain('prod', 'u', ["'52:54:00:00:00:01'"]).replace('</cpu>', '');
-    const { report, out } = syncText(domain('stg', 'v', ["'52:54:00:00:00:09'"]), source);
-    assert.equal(out, source);
-    assert.equal(report.warnings.length, 3, 'name, uuid, interface0.mac');
-    assert.ok(
-      report.warnings.every(
-        (w) =>
-          w.code === 'IDENTITY_UNPARSABLE' &&
-          /libvirt: <\/domain> at offset \d+ closes nothing open/.test(w.message),
-      ),
-    );
+    assert.throws(() => syncText(domain('stg', 'v', ["'52:54:00:00:00:09'"]), source), {
+      code: 'IDENTITY_REFERENCE_UNMAPPED',
+      message: /libvirt: <\/domain> at offset \d+ closes nothing open/,
+    });
   });
 });
 

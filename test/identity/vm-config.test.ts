@@ -321,7 +321,7 @@ describe('identity: VM config files in a real pool', function () {
     });
   });
 
-  it('a config that cannot be parsed is reported, never written, and never fails the sync', () => {
+  it('a config that cannot be parsed is reported and never written; a synced one that cannot be read refuses the sync', () => {
     const production = fixture('prod-web.xml');
     vm(pool, 'prod', production);
     vm(pool, 'odd', 'this is not a config format we know\n');
@@ -345,12 +345,21 @@ describe('identity: VM config files in a real pool', function () {
     assert.equal(readText(pool, 'odd-config'), production);
     assert.deepEqual(restoredPaths(odd), []);
 
-    const declared = pool.sync('declared', 'prod@s', { hooks: createIdentityHooks() })
-      .identity as IdentityReport;
-    assert.deepEqual(
-      declared.warnings.map((w) => [w.path, w.code]),
-      [['config', 'IDENTITY_UNKNOWN_FORMAT']],
+    // A config of a format no profile knows: its references cannot be made the target's, so refused.
+    const declaredBefore = readText(pool, 'declared-config');
+    assert.throws(
+      () => pool.sync('declared', 'prod@s', { hooks: createIdentityHooks() }),
+      (err: Error) => {
+        const e = err as Error & { code: string; details: { unreadable: Array<{ member: string }> } };
+        assert.equal(e.code, 'IDENTITY_REFERENCE_UNMAPPED');
+        assert.deepEqual(
+          e.details.unreadable.map((u) => u.member),
+          ['config'],
+        );
+        return true;
+      },
     );
+    assert.equal(readText(pool, 'declared-config'), declaredBefore, 'nothing changed');
 
     const broken = pool.sync('broken', 'prod@s', accept).identity as IdentityReport;
     assert.equal(broken.warnings[0]?.code, 'IDENTITY_UNPARSABLE');
@@ -411,7 +420,7 @@ describe('identity: VM config files in a real pool', function () {
     assert.equal(text, make('00:0c:29:00:00:03', 'staging-web-01', filler('c', 30)));
   });
 
-  it('a config over 4 MiB is not parsed: the sync goes on, the file is the synced one, a warning says which and why', () => {
+  it("a config over 4 MiB is not parsed: the target's is a warning; a synced one refuses the sync", () => {
     const production = fixture('prod-web.vmx');
     const staging = swap(production, FORMATS[0]!.pairs);
     const huge = (text: string) => `${text}# ${'x'.repeat(MAX_CONFIG_BYTES)}\n`; // a comment pads it past the limit
@@ -443,25 +452,16 @@ describe('identity: VM config files in a real pool', function () {
     assert.deepEqual(restoredPaths(target), []);
     assert.ok(configBytes(pool, 'huge-staging-config').equals(Buffer.from(production)));
 
-    // The synced config is too large: each of the target's values is named, and none is written into it.
-    const source = pool.sync('staging', 'huge-prod@s', { hooks: createIdentityHooks() })
-      .identity as IdentityReport;
-    assert.deepEqual(
-      source.warnings.map((w) => [w.path, w.code]).sort(),
-      FORMATS[0]!.paths.map((p) => [p, 'IDENTITY_TOO_LARGE']),
-    );
-    const name = source.warnings.find((w) => w.path === 'config.displayName')!;
-    assert.match(
-      name.message,
-      /synced content's displayName cannot be read \(\d+ bytes is more than a config file/,
-    );
-    assert.match(name.message, /staging-web-01-longer-name was not written back/);
-    assert.deepEqual(restoredPaths(source), []);
-    assert.equal(source.blocksWritten, 0);
-    assert.ok(configBytes(pool, 'staging-config').equals(Buffer.from(huge(production))));
+    // The synced config is too large: its disks and networks cannot be checked, so the sync is refused.
+    assert.throws(() => pool.sync('staging', 'huge-prod@s', { hooks: createIdentityHooks() }), {
+      code: 'IDENTITY_REFERENCE_UNMAPPED',
+      message: /the synced config cannot be read \(\d+ bytes is more than a config file/,
+    });
+    assert.equal(pool.describe('staging').generation, 0);
+    assert.equal(readText(pool, 'staging-config'), staging, 'nothing changed');
   });
 
-  it('a config that is not UTF-8 is not parsed: the sync goes on, its bytes are untouched, a warning says which and why', () => {
+  it("a config that is not UTF-8 is not parsed: the target's is a warning; a synced one refuses the sync", () => {
     const production = fixture('prod-web.vmx');
     const staging = swap(production, FORMATS[0]!.pairs);
     // Latin-1, as an old editor saves it: é is the single byte E9, not valid UTF-8.
@@ -494,20 +494,10 @@ describe('identity: VM config files in a real pool', function () {
     );
     assert.ok(configBytes(pool, 'latin-staging-config').equals(Buffer.from(production)));
 
-    const source = pool.sync('staging', 'latin-prod@s', { hooks: createIdentityHooks() })
-      .identity as IdentityReport;
-    assert.deepEqual(
-      source.warnings.map((w) => [w.path, w.code]).sort(),
-      FORMATS[0]!.paths.map((p) => [p, 'IDENTITY_UNPARSABLE']),
-    );
-    assert.match(
-      source.warnings.find((w) => w.path === 'config.uuid.bios')!.message,
-      /synced content's uuid\.bios cannot be read \(the file is not UTF-8 text\); the target's value 56 4d 00 11/,
-    );
-    assert.equal(source.blocksWritten, 0);
-    assert.ok(
-      configBytes(pool, 'staging-config').equals(latin1(production)),
-      'byte for byte the source, no é turned into U+FFFD',
-    );
+    assert.throws(() => pool.sync('staging', 'latin-prod@s', { hooks: createIdentityHooks() }), {
+      code: 'IDENTITY_REFERENCE_UNMAPPED',
+      message: /the synced config cannot be read \(the file is not UTF-8 text\)/,
+    });
+    assert.equal(readText(pool, 'staging-config'), staging, 'nothing changed');
   });
 });
