@@ -224,7 +224,7 @@ function restoreMember(
     // The caller's map names the target's value (an address production gave the new NIC).
     const given = referenceMap[value.value];
     if (given !== undefined) {
-      wanted.set(field, { value: given, raw: given, style: FRESH_STYLE });
+      wanted.set(field, inQuotesOf(value, given));
       out.fields.push({ path, value: given, status: 'mapped', sourceValue: value.value });
       continue;
     }
@@ -335,6 +335,19 @@ export function createIdentityHooks(
       return { fields: out.fields, warnings: out.warnings, blocksWritten, references };
     },
   };
+}
+
+/**
+ * `value` written in the quotes the source's value had (a YAML MAC unquoted is a base-60 number);
+ * encoded anew where the source's text was not simply the value in quotes, or `value` holds a quote.
+ */
+function inQuotesOf(source: FieldValue, value: string): FieldValue {
+  const q = source.raw[0];
+  const quoted =
+    (q === '"' || q === "'") && source.raw === `${q}${source.value}${q}` && !/["'\\]/.test(value);
+  return quoted
+    ? { value, raw: `${q}${value}${q}`, style: source.style }
+    : { value, raw: value, style: FRESH_STYLE };
 }
 
 /** Every identity value the target held before the sync, over all members. */

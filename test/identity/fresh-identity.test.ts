@@ -201,6 +201,17 @@ describe('identity: fresh values for identifiers the target never had', function
       assert.ok(!text.includes('10.20.0.'), 'no production address left');
     });
 
+    it('a MAC mapped by the caller keeps the quotes the source wrote it in (YAML 1.1 reads it as a number unquoted)', () => {
+      vm('prod', '11111111-2222-4333-8444-555555555555', PROD_MACS);
+      vm('staging', '99999999-8888-4777-8666-555555555555', ['52:54:00:99:00:01']);
+      pool.snapshot('prod', 'nightly');
+      pool.sync('staging', 'prod@nightly', {
+        hooks: createIdentityHooks('default', { referenceMap: { '52:54:00:00:00:02': '52:54:00:12:34:56' } }),
+      });
+      assert.ok(readText(pool, 'staging-netcfg').includes('macaddress: "52:54:00:12:34:56"'));
+      assert.ok(readText(pool, 'staging-config').includes("<mac address='52:54:00:12:34:56'/>"));
+    });
+
     it('preserve "none" keeps the source\'s values, as it does for fields the target had', () => {
       vm('prod', '11111111-2222-4333-8444-555555555555', PROD_MACS);
       vm('staging', '99999999-8888-4777-8666-555555555555', ['52:54:00:99:00:01']);
