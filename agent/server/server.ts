@@ -128,19 +128,21 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     const remote = req.socket.remoteAddress ?? 'unknown';
     const refuse = (status: number, reason: string, headers?: Record<string, string>) =>
       refusal(req, status, reason, headers);
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const tokenInUrl = [...url.searchParams.keys()].some((k) => /token|auth|key/i.test(k));
+    // The right token is let in even while its address backs off: all local
+    // clients share 127.0.0.1 (and remote ones a NAT), so a flood of guesses
+    // must not lock the operator out. Guessing a 16+ character token is
+    // hopeless anyway; the back-off only spares the agent and its log.
+    if (!tokenInUrl && auth.accepts(req.headers.authorization)) {
+      backoff.succeed(remote);
+      return null;
+    }
     const wait = backoff.blockedFor(remote);
     if (wait > 0) return refuse(429, 'backoff', { 'Retry-After': `${Math.ceil(wait / 1000)}` });
-    const url = new URL(req.url ?? '/', 'http://agent');
-    if ([...url.searchParams.keys()].some((k) => /token|auth|key/i.test(k))) {
-      backoff.fail(remote);
-      return refuse(400, 'token-in-url');
-    }
-    if (!auth.accepts(req.headers.authorization)) {
-      backoff.fail(remote);
-      return refuse(401, 'bad-token', { 'WWW-Authenticate': 'Bearer' });
-    }
-    backoff.succeed(remote);
-    return null;
+    backoff.fail(remote);
+    if (tokenInUrl) return refuse(400, 'token-in-url');
+    return refuse(401, 'bad-token', { 'WWW-Authenticate': 'Bearer' });
   };
 
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse) => {

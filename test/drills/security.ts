@@ -96,10 +96,18 @@ export async function securityDrill(floodAttempts: number): Promise<SecurityDril
           ca: fs.readFileSync(cert),
         }),
       );
-    // After the flood even the right token waits (back-off), and says so.
-    await expectRefused('the right token after the flood', ['AUTH_BACKOFF'], () =>
-      AgentClient.connect(secure.url, { token: secure.token, ca: fs.readFileSync(cert) }),
+    // After the flood a wrong token waits (back-off) and says so...
+    await expectRefused('a wrong token after the flood', ['AUTH_BACKOFF'], () =>
+      AgentClient.connect(secure.url, { token: 'guess', ca: fs.readFileSync(cert) }),
     );
+    // ...but the flood must not lock the operator out: the right token still gets in.
+    try {
+      await (
+        await AgentClient.connect(secure.url, { token: secure.token, ca: fs.readFileSync(cert) })
+      ).close();
+    } catch (err) {
+      result.wrong.push(`the right token after the flood: expected to connect, got ${String(err)}`);
+    }
     await nbdRefusals(dir, result);
   } finally {
     await plain.stop();
