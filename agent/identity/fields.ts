@@ -30,6 +30,8 @@ export interface FieldValue {
   value: string;
   raw: string;
   style: string;
+  /** A list's items, each as read (network-config): the list is written anew from them in another style. */
+  items?: FieldValue[];
 }
 
 /** Something that could not be read: a field path (without role prefix), or null for the whole content. */
@@ -42,9 +44,16 @@ export interface Problem {
 export interface Extracted {
   /** field path (without the member's role prefix) → value, in the order found */
   fields: Map<string, FieldValue>;
+  /** Lists of values (path → the list; its items are fields `<path>.0`, `<path>.1`…), written whole when their lengths differ. */
+  lists: Map<string, FieldValue>;
   problems: Problem[];
   /** Fields that are off unless asked for by name or glob (partition GUIDs). */
   optIn: Set<string>;
 }
 
-export const emptyExtracted = (): Extracted => ({ fields: new Map(), problems: [], optIn: new Set() });
+export const emptyExtracted = (): Extracted => ({
+  fields: new Map(),
+  lists: new Map(),
+  problems: [],
+  optIn: new Set(),
+});

@@ -112,7 +112,10 @@ function extractFile(view: ContainerView, role: string | null, info: ContainerIn
     out.problems.push({ field: null, code: 'IDENTITY_UNPARSABLE', message: `${format}: ${parsed.error}` });
     return out;
   }
-  for (const span of parsed.spans) if (!span.reference) out.fields.set(span.field, span.value);
+  for (const span of parsed.spans) {
+    if (span.list) out.lists.set(span.field, span.value);
+    else if (!span.reference) out.fields.set(span.field, span.value);
+  }
   out.references = referenceSpans(parsed.spans);
   out.devices = new Set(parsed.devices ?? []);
   for (const p of parsed.problems) {
@@ -186,9 +189,11 @@ function restoreMember(
   }
 
   const wanted = new Map<string, FieldValue>();
+  const inWholeLists = restoreWholeLists(prefix, before, after, keep, out, seen, wanted);
   for (const [field, value] of before.fields) {
     const path = prefix + field;
     seen.add(path);
+    if (inWholeLists.has(field)) continue;
     if (!keep.selects(path, before.optIn.has(field))) continue;
     const now = after.fields.get(field);
     if (now === undefined) {
@@ -219,6 +224,7 @@ function restoreMember(
   for (const [field, value] of after.fields) {
     const path = prefix + field;
     seen.add(path);
+    if (inWholeLists.has(field)) continue;
     if (before.fields.has(field) || problemFor(before, field) || !keep.selects(path, after.optIn.has(field)))
       continue;
     // The caller's map names the target's value (an address production gave the new NIC).
@@ -250,6 +256,40 @@ function restoreMember(
   }
 
   return { after, wanted };
+}
+
+/**
+ * A list both sides have whose lengths differ (staging has two addresses, production one) cannot pair
+ * item by item: the target's whole list is written in the synced node's place, in the synced file's
+ * style, and reported as the list. Returns the item fields it took care of (of both sides).
+ */
+function restoreWholeLists(
+  prefix: string,
+  before: Content,
+  after: Content,
+  keep: PreserveFilter,
+  out: Reporter,
+  seen: Set<string>,
+  wanted: Map<string, FieldValue>,
+): Set<string> {
+  const handled = new Set<string>();
+  for (const list of [...before.lists.keys(), ...after.lists.keys()]) seen.add(prefix + list);
+  for (const [list, mine] of before.lists) {
+    const now = after.lists.get(list);
+    const mineItems = mine.items ?? [];
+    const nowItems = now?.items ?? [];
+    if (now === undefined || mineItems.length === nowItems.length) continue;
+    const items = (n: number) => Array.from({ length: n }, (_, i) => `${list}.${i}`);
+    const own = items(mineItems.length);
+    for (const field of [...own, ...items(nowItems.length)]) {
+      handled.add(field);
+      seen.add(prefix + field);
+    }
+    if (![list, ...own].some((field) => keep.selects(prefix + field, before.optIn.has(field)))) continue;
+    wanted.set(list, mine);
+    out.fields.push({ path: prefix + list, value: mine.value, status: 'restored', sourceValue: now.value });
+  }
+  return handled;
 }
 
 /** A style no parser uses: a fresh value is encoded for the context it goes in. */

@@ -2,15 +2,16 @@
  * cloud-init network-config, version 1 (`config:` list) and version 2
  * (netplan `ethernets:`/`bonds:`/`bridges:`/`vlans:`/`wifis:`), with or
  * without a top-level `network:`. Its identity is the VM's own addresses,
- * gateways, MACs and interface names: every one-line scalar under a key
- * `addresses` (list items, or a one-line flow list `[…]` as one value),
- * `address`, `gateway`, `gateway4`, `gateway6`, `via`, `macaddress`,
- * `mac_address`, `set-name` or `name`, and (v2) each interface's id (the map
- * key). Paths are `netcfg.` + the YAML path, list items and interfaces
- * numbered from 0 in document order so that the two sides pair even when
- * their interface ids differ: `netcfg.ethernets.0.id`,
- * `netcfg.ethernets.0.addresses.0`, `netcfg.ethernets.0.match.macaddress`,
- * `netcfg.config.0.subnets.0.gateway`.
+ * gateways, DNS, MACs and interface names: every one-line scalar under a key
+ * of IDENTITY_KEYS, and (v2) each interface's id (the map key). Paths are
+ * `netcfg.` + the YAML path, list items and interfaces numbered from 0 in
+ * document order so that the two sides pair even when their interface ids
+ * differ: `netcfg.ethernets.0.id`, `netcfg.ethernets.0.addresses.0`,
+ * `netcfg.ethernets.0.match.macaddress`, `netcfg.config.0.subnets.0.gateway`.
+ * A list of scalars under such a key, block (`- a`) or one-line flow
+ * (`[a, b]`), gives one field per item and a list span over the whole node
+ * (`netcfg.ethernets.0.addresses`), so that a list whose length differs on
+ * the two sides is written back whole, in the synced file's style.
  * A line scanner (no YAML round-trip): block scalars, anchors and multi-line
  * flow values under those keys are warnings, never written.
  */
@@ -41,19 +42,83 @@ export function looksLikeNetworkConfig(text: string): boolean {
   );
 }
 
+/** A list of scalars under an identity key: where its node is, and how its lines are laid out. */
+interface ListNode {
+  field: string;
+  flow: boolean;
+  start: number;
+  end: number;
+  items: ValueSpan[];
+  /** Block: the text before each `-` on its line, and the line ending. */
+  indent: string;
+  eol: string;
+  /** An item that is not a one-line scalar: the list is not written whole. */
+  broken: boolean;
+}
+
 interface Level {
   indent: number;
   segment: string;
   /** Children seen so far that are list items (`- …`) or, in an interface group, interfaces. */
   items: number;
   group: boolean;
+  list?: ListNode;
 }
 
 const LINE = /^([ \t]*)(.*?)\r?$/gm;
 const KEY = /^([A-Za-z0-9_.-]+|"[^"]*"|'[^']*')[ \t]*:(?=[ \t]|$)(.*)$/;
+const DASH = /^-(?:[ \t]|$)/;
+/** One item of a one-line flow list, and the comma after it. */
+const FLOW_ITEM = /[ \t]*("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^,"'[\]{}]*?)[ \t]*(?:,|$)/y;
+
+/** An item as it can stand in a flow list: a plain one holding a flow indicator is double-quoted. */
+const flowToken = (v: FieldValue): string =>
+  v.style === 'plain' && /[,[\]{}]/.test(v.raw) ? JSON.stringify(v.value) : v.raw;
+
+/** The items of a flow list's inside (offsets into it), or null when one is not a one-line scalar. */
+function flowItems(inner: string): Array<{ token: string; offset: number }> | null {
+  const items: Array<{ token: string; offset: number }> = [];
+  FLOW_ITEM.lastIndex = 0;
+  while (FLOW_ITEM.lastIndex < inner.length) {
+    const at = FLOW_ITEM.lastIndex;
+    const m = FLOW_ITEM.exec(inner);
+    if (!m) return null;
+    const token = m[1]!;
+    if (token === '') {
+      // `[]`, `[ ]` and a trailing comma hold no item; an empty one between commas is not a scalar.
+      if (FLOW_ITEM.lastIndex < inner.length || m[0].includes(',')) return null;
+      break;
+    }
+    if (scalarToken(` ${token}`)?.token !== token) return null;
+    items.push({ token, offset: at + m[0].indexOf(token) });
+  }
+  return items;
+}
+
+/** The list's value: its items in a flow list of their values, with each item to write it anew. */
+function listValue(text: string, list: ListNode): FieldValue {
+  const items = list.items.map((s) => s.value);
+  return {
+    value: `[${items.map((i) => i.value).join(', ')}]`,
+    raw: text.slice(list.start, list.end),
+    style: list.flow ? 'flow' : `block:${list.indent}${list.eol}`,
+    items,
+  };
+}
+
+/** The target's list in the synced node's place: its own text in the same style, else each item anew. */
+function listEncoder(list: ListNode, style: string): (v: FieldValue) => string {
+  return (v) => {
+    const items = v.items ?? [];
+    if (v.style === style) return v.raw;
+    if (list.flow || items.length === 0) return `[${items.map(flowToken).join(', ')}]`;
+    return items.map((i) => `- ${i.raw}`).join(list.eol + list.indent);
+  };
+}
 
 export function parseNetworkConfig(text: string): ParsedConfig {
   const spans: ValueSpan[] = [];
+  const lists: ListNode[] = [];
   const problems: Array<{ field: string; message: string }> = [];
   const stack: Level[] = [];
   const path = () => stack.map((l) => l.segment).filter((s, i) => !(i === 0 && s === 'network'));
@@ -61,37 +126,52 @@ export function parseNetworkConfig(text: string): ParsedConfig {
     const named = [...segments].reverse().find((s) => !/^\d+$/.test(s));
     return named !== undefined && IDENTITY_KEYS.has(named);
   };
-  const addValue = (segments: string[], rest: string, restAt: number) => {
+  const addScalar = (field: string, token: string, start: number, flow: boolean): ValueSpan | null => {
+    try {
+      const value = decodeScalar(token);
+      const encode = flow ? flowToken : encodeScalar;
+      const span: ValueSpan = { field, value, start, end: start + token.length, encode };
+      spans.push(span);
+      return span;
+    } catch (err) {
+      if (!(err instanceof BadEscape)) throw err;
+      problems.push({ field, message: err.message });
+      return null;
+    }
+  };
+  /** A key's value on its line (a flow list is one item per field), or a list item's. */
+  const addValue = (segments: string[], rest: string, restAt: number, item: boolean): ValueSpan | null => {
     const field = `netcfg.${segments.join('.')}`;
     const trimmed = rest.trimStart();
     const lead = rest.length - trimmed.length;
-    // A one-line flow list (`[10.0.0.5/24, "fd00::5/64"]`) is one value.
-    const flow = /^(\[[^\]#]*\])[ \t]*(?:#.*)?$/.exec(trimmed);
-    if (flow) {
-      const raw = flow[1]!;
-      const value: FieldValue = { value: raw, raw, style: 'flow' };
-      spans.push({
+    const flow = item ? null : /^(\[[^\]#]*\])[ \t]*(?:#.*)?$/.exec(trimmed);
+    const inside = flow ? flowItems(flow[1]!.slice(1, -1)) : null;
+    if (flow && inside) {
+      const start = restAt + lead;
+      const list: ListNode = {
         field,
-        value,
-        start: restAt + lead,
-        end: restAt + lead + raw.length,
-        encode: encodeScalar,
+        flow: true,
+        start,
+        end: start + flow[1]!.length,
+        items: [],
+        indent: '',
+        eol: '',
+        broken: false,
+      };
+      inside.forEach(({ token, offset }, i) => {
+        const span = addScalar(`${field}.${i}`, token, start + 1 + offset, true);
+        if (span) list.items.push(span);
+        else list.broken = true;
       });
-      return;
+      lists.push(list);
+      return null;
     }
     const scalar = scalarToken(rest);
     if (!scalar) {
       problems.push({ field, message: `${segments[segments.length - 1]} is not a one-line scalar` });
-      return;
+      return null;
     }
-    try {
-      const value = decodeScalar(scalar.token);
-      const start = restAt + scalar.lead;
-      spans.push({ field, value, start, end: start + scalar.token.length, encode: encodeScalar });
-    } catch (err) {
-      if (!(err instanceof BadEscape)) throw err;
-      problems.push({ field, message: err.message });
-    }
+    return addScalar(field, scalar.token, restAt + scalar.lead, false);
   };
 
   for (const line of text.matchAll(LINE)) {
@@ -101,8 +181,14 @@ export function parseNetworkConfig(text: string): ParsedConfig {
     let at = line.index! + line[1]!.length;
     if (body === '' || body.startsWith('#') || body === '---' || body === '...') continue;
     while (stack.length > 0 && stack[stack.length - 1]!.indent >= column) stack.pop();
+    // An item of a list under an identity key: a one-line scalar, or the list is not one of scalars.
+    const list = DASH.test(body) ? stack[stack.length - 1]?.list : undefined;
+    const dashAt = at;
+    let item: ValueSpan | null = null;
+    let depth = 0;
     // `- ` items: a list entry of the enclosing key, possibly holding a `key: value` on the same line.
-    while (/^-(?:[ \t]|$)/.test(body)) {
+    while (DASH.test(body)) {
+      depth++;
       const parent = stack[stack.length - 1];
       const index = parent ? parent.items++ : 0;
       const rest = body.slice(1);
@@ -114,11 +200,22 @@ export function parseNetworkConfig(text: string): ParsedConfig {
       if (body === '' || body.startsWith('#')) break;
       if (!KEY.test(body)) {
         const segments = path();
-        if (identityKey(segments)) addValue(segments, ` ${body}`, at - 1);
+        if (identityKey(segments)) item = addValue(segments, ` ${body}`, at - 1, true);
         stack.pop();
         body = '';
         break;
       }
+    }
+    if (list) {
+      if (item && depth === 1) {
+        if (list.items.length === 0) {
+          list.start = dashAt;
+          list.indent = line[1]!;
+          list.eol = line[0].endsWith('\r') ? '\r\n' : '\n';
+        }
+        list.items.push(item);
+        list.end = item.end;
+      } else list.broken = true;
     }
     if (body === '' || body.startsWith('#')) continue;
     const key = KEY.exec(body);
@@ -147,12 +244,38 @@ export function parseNetworkConfig(text: string): ParsedConfig {
       items: 0,
       group: INTERFACE_GROUPS.has(name) && !parent?.group,
     };
+    const segments = [...path(), segment];
     if (rest.trim() === '' || rest.trimStart().startsWith('#')) {
+      if (identityKey(segments)) {
+        level.list = {
+          field: `netcfg.${segments.join('.')}`,
+          flow: false,
+          start: -1,
+          end: -1,
+          items: [],
+          indent: '',
+          eol: '\n',
+          broken: false,
+        };
+        lists.push(level.list);
+      }
       stack.push(level);
       continue;
     }
-    const segments = [...path(), segment];
-    if (identityKey(segments)) addValue(segments, rest, restAt);
+    if (identityKey(segments)) addValue(segments, rest, restAt, false);
+  }
+  for (const list of lists) {
+    // A block key with no item is no list (YAML null); one with an item not a scalar is not written whole.
+    if (list.broken || (!list.flow && list.items.length === 0)) continue;
+    const style = listValue(text, list).style;
+    spans.push({
+      field: list.field,
+      value: listValue(text, list),
+      start: list.start,
+      end: list.end,
+      encode: listEncoder(list, style),
+      list: true,
+    });
   }
   return { ok: true, spans, problems };
 }

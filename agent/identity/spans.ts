@@ -11,6 +11,8 @@ export interface ValueSpan {
   encode(value: FieldValue): string;
   /** Set when the value points at storage or a network (references.ts): the target's is always kept. */
   reference?: ReferenceInfo;
+  /** Set on a whole list's node (its items are spans of their own): written only when its length differs. */
+  list?: true;
 }
 
 /** What a reference names, and how to write it with other names (a mapping to the target's own). */
@@ -42,7 +44,8 @@ export function replaceSpans(text: string, spans: ValueSpan[], wanted: Map<strin
   let at = 0;
   for (const span of [...spans].sort((a, b) => a.start - b.start)) {
     const value = wanted.get(span.field);
-    if (value === undefined) continue;
+    // A list's node and its items overlap: only one of them is ever asked for (hooks.ts).
+    if (value === undefined || span.start < at) continue;
     parts.push(text.slice(at, span.start), span.encode(value));
     at = span.end;
   }

@@ -210,7 +210,7 @@ describe('identity: cloud-init network-config', () => {
         'netcfg.config.0.mac_address',
         'netcfg.config.0.subnets.0.address',
         'netcfg.config.0.subnets.0.gateway',
-        'netcfg.config.1.address',
+        'netcfg.config.1.address.0',
       ],
     );
   });

@@ -1,0 +1,132 @@
+/**
+ * A cloud-init network-config's lists (addresses, DNS servers and search
+ * domains) after a whole-VM sync in a real pool: staging's own whatever YAML
+ * style (flow `[…]` or block `- …`) and length either side writes them in,
+ * and what cloud-init's own YAML loader (PyYAML) reads back is staging's.
+ */
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { Pool } from '../../agent/engine';
+import { createIdentityHooks, type IdentityReport } from '../../agent/identity';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import { addConfig, readText } from './helpers/pool';
+import { run } from './helpers/tools';
+
+/** What cloud-init reads: PyYAML's safe_load, as JSON. */
+const loadYaml = <T>(text: string): T =>
+  JSON.parse(
+    run('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'], text)
+      .stdout,
+  );
+
+interface Netplan {
+  network: {
+    ethernets: Record<
+      string,
+      {
+        addresses: string[];
+        nameservers: { addresses: string[]; search: string[] };
+        match: { macaddress: string };
+        mtu: number;
+      }
+    >;
+  };
+}
+
+type Style = 'flow' | 'block';
+const list = (items: string[], style: Style, indent: string) =>
+  style === 'flow' ? ` [${items.join(', ')}]` : ['', ...items.map((i) => `${indent}- ${i}`)].join('\n');
+
+const v2 = (mac: string, addresses: string[], style: Style, dns: string[], search: string[]) =>
+  [
+    'network:',
+    '  version: 2',
+    '  ethernets:',
+    '    ens3:',
+    '      match:',
+    `        macaddress: "${mac}"`,
+    '      set-name: ens3',
+    `      addresses:${list(addresses, style, '        ')}`,
+    '      nameservers:',
+    `        addresses:${list(dns, style, '          ')}`,
+    `        search:${list(search, style, '          ')}`,
+    '      mtu: 9000',
+    '',
+  ].join('\n');
+
+describe('identity: network-config lists are the target’s, whatever their style and length', function () {
+  this.timeout(60_000);
+  after(cleanupTempDirs);
+  let pool: Pool;
+  beforeEach(() => {
+    pool = Pool.create(path.join(tempDir('snapsync-netcfg-lists-'), 'pool'), { blockSize: 4096 });
+  });
+  afterEach(() => pool.close());
+
+  // production is `blue`, staging `green` (names a domain like prod.example would not hold)
+  const syncNetcfg = (staging: string, production: string, labels: Record<string, string> = {}) => {
+    for (const [name, text] of [
+      ['blue', production],
+      ['green', staging],
+    ] as const) {
+      pool.createContainer({ name, type: 'vm' });
+      addConfig(pool, name, 'netcfg', text, { labels });
+    }
+    pool.snapshot('blue', 'nightly');
+    const report = pool.sync('green', 'blue@nightly', { hooks: createIdentityHooks() })
+      .identity as IdentityReport;
+    return { report, text: readText(pool, 'green-netcfg') };
+  };
+
+  const cases: Array<{ staging: [string[], Style]; production: [string[], Style] }> = [
+    { staging: [['10.30.0.11/24'], 'flow'], production: [['10.20.0.11/24'], 'block'] },
+    { staging: [['10.30.0.11/24'], 'block'], production: [['10.20.0.11/24'], 'flow'] },
+    { staging: [['10.30.0.11/24', '"fd30::11/64"'], 'flow'], production: [['10.20.0.11/24'], 'block'] },
+    { staging: [['10.30.0.11/24', "'fd30::11/64'"], 'block'], production: [['10.20.0.11/24'], 'flow'] },
+    { staging: [['10.30.0.11/24'], 'flow'], production: [['10.20.0.11/24', 'fd20::11/64'], 'block'] },
+    { staging: [['10.30.0.11/24'], 'block'], production: [['10.20.0.11/24', 'fd20::11/64'], 'flow'] },
+    { staging: [['10.30.0.11/24', 'fd30::11/64'], 'block'], production: [['10.20.0.11/24'], 'block'] },
+    { staging: [[], 'flow'], production: [['10.20.0.11/24'], 'block'] },
+  ];
+  for (const { staging, production } of cases) {
+    it(`staging's ${staging[0].length} ${staging[1]} address(es) over production's ${production[0].length} ${production[1]}`, () => {
+      const unquote = (items: string[]) => items.map((i) => i.replace(/^["']|["']$/g, ''));
+      const { report, text } = syncNetcfg(
+        v2('52:54:00:00:00:01', staging[0], staging[1], ['10.30.0.2'], ['stg.example']),
+        v2('52:54:00:a1:b2:c3', production[0], production[1], ['10.20.0.2', '10.20.0.3'], ['prod.example']),
+      );
+      const ens3 = loadYaml<Netplan>(text).network.ethernets.ens3!;
+      assert.deepEqual(ens3.addresses, unquote(staging[0]), text);
+      assert.deepEqual(ens3.nameservers.addresses, ['10.30.0.2'], text);
+      assert.equal(ens3.match.macaddress, '52:54:00:00:00:01');
+      assert.equal(ens3.mtu, 9000, "production's settings otherwise");
+      assert.ok(!/10\.20\.0\.|fd20/.test(text), text);
+      for (const quoted of staging[0].filter((i) => /^["']/.test(i))) assert.ok(text.includes(quoted), text);
+      assert.deepEqual(report.warnings, []);
+    });
+  }
+
+  it('reports items of lists of one length, in the synced style; lists whose lengths differ as the list', () => {
+    const sync = (staging: string[]) =>
+      syncNetcfg(
+        v2('52:54:00:00:00:01', staging, 'flow', ['10.30.0.2'], ['stg.example']),
+        v2('52:54:00:a1:b2:c3', ['10.20.0.11/24'], 'block', ['10.20.0.2'], ['prod.example']),
+      );
+    const restored = (report: IdentityReport) =>
+      report.fields.filter((f) => f.status === 'restored').map((f) => [f.path, f.value, f.sourceValue]);
+    const same = sync(['10.30.0.11/24']);
+    assert.ok(same.text.includes('      addresses:\n        - 10.30.0.11/24\n'), same.text);
+    assert.deepEqual(restored(same.report).slice(1, 3), [
+      ['netcfg.netcfg.ethernets.0.addresses.0', '10.30.0.11/24', '10.20.0.11/24'],
+      ['netcfg.netcfg.ethernets.0.nameservers.addresses.0', '10.30.0.2', '10.20.0.2'],
+    ]);
+    pool.close();
+    pool = Pool.create(path.join(tempDir('snapsync-netcfg-lists-'), 'pool'), { blockSize: 4096 });
+    const longer = sync(['10.30.0.11/24', '10.30.0.12/24']);
+    assert.deepEqual(restored(longer.report)[0], [
+      'netcfg.netcfg.ethernets.0.addresses',
+      '[10.30.0.11/24, 10.30.0.12/24]',
+      '[10.20.0.11/24]',
+    ]);
+  });
+});
