@@ -32,6 +32,10 @@ const IDENTITY_KEYS = new Set([
   'mac_address',
   'set-name',
   'name',
+  // DNS: v1 subnets' keys, v1 `type: nameserver` entries' and v2 `nameservers:` `search` (their servers are `address`/`addresses`).
+  'dns_nameservers',
+  'dns_search',
+  'search',
 ]);
 const INTERFACE_GROUPS = new Set(['ethernets', 'bonds', 'bridges', 'vlans', 'wifis']);
 

@@ -58,9 +58,11 @@ describe('identity: network-config lists are the target’s, whatever their styl
   this.timeout(60_000);
   after(cleanupTempDirs);
   let pool: Pool;
-  beforeEach(() => {
+  /** A pool of its own for each sync (a test that syncs twice closes the first). */
+  const newPool = () => {
     pool = Pool.create(path.join(tempDir('snapsync-netcfg-lists-'), 'pool'), { blockSize: 4096 });
-  });
+  };
+  beforeEach(newPool);
   afterEach(() => pool.close());
 
   // production is `blue`, staging `green` (names a domain like prod.example would not hold)
@@ -97,10 +99,10 @@ describe('identity: network-config lists are the target’s, whatever their styl
       );
       const ens3 = loadYaml<Netplan>(text).network.ethernets.ens3!;
       assert.deepEqual(ens3.addresses, unquote(staging[0]), text);
-      assert.deepEqual(ens3.nameservers.addresses, ['10.30.0.2'], text);
+      assert.deepEqual(ens3.nameservers, { addresses: ['10.30.0.2'], search: ['stg.example'] }, text);
       assert.equal(ens3.match.macaddress, '52:54:00:00:00:01');
       assert.equal(ens3.mtu, 9000, "production's settings otherwise");
-      assert.ok(!/10\.20\.0\.|fd20/.test(text), text);
+      assert.ok(!/10\.20\.0\.|fd20|prod\.example/.test(text), text);
       for (const quoted of staging[0].filter((i) => /^["']/.test(i))) assert.ok(text.includes(quoted), text);
       assert.deepEqual(report.warnings, []);
     });
@@ -121,12 +123,62 @@ describe('identity: network-config lists are the target’s, whatever their styl
       ['netcfg.netcfg.ethernets.0.nameservers.addresses.0', '10.30.0.2', '10.20.0.2'],
     ]);
     pool.close();
-    pool = Pool.create(path.join(tempDir('snapsync-netcfg-lists-'), 'pool'), { blockSize: 4096 });
+    newPool();
     const longer = sync(['10.30.0.11/24', '10.30.0.12/24']);
     assert.deepEqual(restored(longer.report)[0], [
       'netcfg.netcfg.ethernets.0.addresses',
       '[10.30.0.11/24, 10.30.0.12/24]',
       '[10.20.0.11/24]',
     ]);
+  });
+
+  it('v1 DNS: subnets’ dns_nameservers and dns_search, and nameserver entries’ address and search', () => {
+    const v1 = (net: string, domain: string, style: Style) =>
+      [
+        'version: 1',
+        'config:',
+        '  - type: physical',
+        '    name: eth0',
+        '    subnets:',
+        '      - type: static',
+        `        address: ${net}.22/24`,
+        `        dns_nameservers:${list([`${net}.2`, `${net}.3`], style, '          ')}`,
+        `        dns_search:${list([domain], style, '          ')}`,
+        '  - type: nameserver',
+        `    address:${list([`${net}.2`], style, '      ')}`,
+        `    search:${list([`'${domain}'`], style, '      ')}`,
+        '',
+      ].join('\n');
+    for (const [staging, production] of [
+      ['flow', 'block'],
+      ['block', 'flow'],
+    ] as const) {
+      const { report, text } = syncNetcfg(
+        v1('10.30.0', 'stg.example', staging),
+        v1('10.20.0', 'prod.example', production),
+      );
+      const config = loadYaml<{ config: Array<Record<string, unknown>> }>(text).config;
+      assert.deepEqual(
+        config[0]!.subnets,
+        [
+          {
+            type: 'static',
+            address: '10.30.0.22/24',
+            dns_nameservers: ['10.30.0.2', '10.30.0.3'],
+            dns_search: ['stg.example'],
+          },
+        ],
+        text,
+      );
+      assert.deepEqual(
+        config[1],
+        { type: 'nameserver', address: ['10.30.0.2'], search: ['stg.example'] },
+        text,
+      );
+      assert.ok(text.includes("'stg.example'"), 'the quotes staging wrote');
+      assert.deepEqual(report.warnings, []);
+      pool.close();
+      newPool();
+    }
   });
 });
