@@ -2,9 +2,10 @@
  * cloud-init NoCloud meta-data and user-data (YAML): the top-level `instance-id`,
  * `local-hostname`, `hostname` and `fqdn` (at column 0), each a one-line scalar: plain, 'single' or
  * "double" quoted, optionally followed by a # comment. The span covers the
- * whole scalar with its quotes.
+ * whole scalar with its quotes. A `network-interfaces: |` block's ENI values: eni.ts.
  */
 import { BadEscape, fromCodePoint } from './code-point';
+import { parseNetworkInterfaces } from './eni';
 import type { FieldValue } from './fields';
 import type { ParsedConfig, ValueSpan } from './spans';
 
@@ -69,6 +70,9 @@ export function parseCloudInit(text: string): ParsedConfig {
     }
     spans.push({ field, value, start, end: start + scalar.token.length, encode: encodeScalar });
   }
+  const eni = parseNetworkInterfaces(text);
+  spans.push(...eni.spans);
+  problems.push(...eni.problems);
   // YAML forbids duplicate keys; cloud-init's loader keeps the last one, and so do we (every occurrence is rewritten).
   return { ok: true, spans, problems };
 }

@@ -21,7 +21,7 @@ export type UniqueKind = 'mac' | 'uuid';
 
 // Field paths without the member's role prefix; .vmx keys compare case-insensitively.
 const MAC_FIELD =
-  /^(?:ethernet\d+\.(?:generatedaddress|address)|libvirt\.interface\d+\.mac|netcfg\..*\.(?:macaddress|mac_address))$/i;
+  /^(?:ethernet\d+\.(?:generatedaddress|address)|libvirt\.interface\d+\.mac|netcfg\..*\.(?:macaddress|mac_address)|cloudinit\.network-interfaces\.\d+\.hwaddress)$/i;
 const UUID_FIELD = /^(?:uuid\.bios|uuid\.location|vc\.uuid|libvirt\.uuid|gpt\.diskguid|mbr\.signature)$/i;
 
 /** The kind of identifier a field holds, or null when it is not one a fresh value can be made for. */
