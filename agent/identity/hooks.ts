@@ -194,7 +194,7 @@ function restoreMember(
     const path = prefix + field;
     seen.add(path);
     if (inWholeLists.has(field)) continue;
-    if (!keep.selects(path, before.optIn.has(field))) continue;
+    if (!selects(keep, prefix, before, field)) continue;
     const now = after.fields.get(field);
     if (now === undefined) {
       const why = problemFor(after, field);
@@ -225,7 +225,7 @@ function restoreMember(
     const path = prefix + field;
     seen.add(path);
     if (inWholeLists.has(field)) continue;
-    if (before.fields.has(field) || problemFor(before, field) || !keep.selects(path, after.optIn.has(field)))
+    if (before.fields.has(field) || problemFor(before, field) || !selects(keep, prefix, after, field))
       continue;
     // The caller's map names the target's value (an address production gave the new NIC).
     const given = referenceMap[value.value];
@@ -256,6 +256,13 @@ function restoreMember(
   }
 
   return { after, wanted };
+}
+
+/** Whether `preserve` keeps a field: by its own path, or (a list's item) by its list's. */
+function selects(keep: PreserveFilter, prefix: string, content: Content, field: string): boolean {
+  if (keep.selects(prefix + field, content.optIn.has(field))) return true;
+  const list = /^(.*)\.\d+$/.exec(field)?.[1];
+  return list !== undefined && content.lists.has(list) && keep.selects(prefix + list, false);
 }
 
 /**

@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
-import { createIdentityHooks, type IdentityReport } from '../../agent/identity';
+import { createIdentityHooks, type IdentityReport, type Preserve } from '../../agent/identity';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 import { addConfig, readText } from './helpers/pool';
 import { run } from './helpers/tools';
@@ -66,16 +66,16 @@ describe('identity: network-config lists are the target’s, whatever their styl
   afterEach(() => pool.close());
 
   // production is `blue`, staging `green` (names a domain like prod.example would not hold)
-  const syncNetcfg = (staging: string, production: string, labels: Record<string, string> = {}) => {
+  const syncNetcfg = (staging: string, production: string, preserve: Preserve = 'default') => {
     for (const [name, text] of [
       ['blue', production],
       ['green', staging],
     ] as const) {
       pool.createContainer({ name, type: 'vm' });
-      addConfig(pool, name, 'netcfg', text, { labels });
+      addConfig(pool, name, 'netcfg', text);
     }
     pool.snapshot('blue', 'nightly');
-    const report = pool.sync('green', 'blue@nightly', { hooks: createIdentityHooks() })
+    const report = pool.sync('green', 'blue@nightly', { hooks: createIdentityHooks(preserve) })
       .identity as IdentityReport;
     return { report, text: readText(pool, 'green-netcfg') };
   };
@@ -180,5 +180,15 @@ describe('identity: network-config lists are the target’s, whatever their styl
       pool.close();
       newPool();
     }
+  });
+
+  it('preserve naming a list keeps every item of it', () => {
+    const { text } = syncNetcfg(
+      v2('52:54:00:00:00:01', ['10.30.0.11/24'], 'flow', ['10.30.0.2'], ['stg.example']),
+      v2('52:54:00:a1:b2:c3', ['10.20.0.11/24'], 'block', ['10.20.0.2'], ['prod.example']),
+      ['netcfg.netcfg.ethernets.0.addresses'],
+    );
+    const ens3 = loadYaml<Netplan>(text).network.ethernets.ens3!;
+    assert.deepEqual([ens3.addresses, ens3.nameservers.addresses], [['10.30.0.11/24'], ['10.20.0.2']], text);
   });
 });
