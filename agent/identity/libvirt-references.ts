@@ -7,7 +7,9 @@
  *   which says what kind of <source> follows;
  * - `.source`: the whole <source> element (file|dev|dir|name|volume+pool|protocol+<host>,
  *   network|bridge|dev|portgroup, path, socket…);
- * - disks also `.driver` (the image's format) and `.backingStore`; interfaces `.target` (the tap device);
+ * - disks also `.driver` (the image's format) and `.backingStore`; interfaces `.target` (the tap device),
+ *   `.vlan` (the whole <vlan>, its tag ids as names) and `.virtualport` (the whole <virtualport>, its
+ *   interfaceid/profileid/instanceid as names);
  * - graphics: `.port`, `.tlsPort`, `.websocket`, `.autoport` (fixed ports);
  * - `libvirt.os.nvram` and `libvirt.os.loader` (the loader names something only when it is writable, i.e. per VM).
  * Each span is the whole attribute (with the space before it) or the whole
@@ -53,6 +55,13 @@ const NAMING = new Set([
   'socket',
 ]);
 const GRAPHICS_PORTS = ['port', 'tlsPort', 'websocket', 'autoport'];
+/**
+ * A NIC's VLAN tags and its switch port (Open vSwitch's interfaceid, 802.1Qbh's profileid, 802.1Qbg's
+ * instanceid): which segment and which port of a shared switch it is. Production's would put staging's
+ * NIC on production's VLAN, on production's port.
+ */
+const VLAN_NAMING = new Set(['id']);
+const PORT_NAMING = new Set(['interfaceid', 'profileid', 'instanceid']);
 
 const encodeAttributeValue = (quote: string, value: string) =>
   value
@@ -125,6 +134,26 @@ function referenceSpan(
   return { field, value, start, end, encode, reference };
 }
 
+/**
+ * Where an element the device lacks would go (before the device's end tag), as an empty reference: a
+ * target whose own device has it gets it written back here; a source's device that has it, with the
+ * target's empty, has it taken out.
+ */
+function slotSpan(text: string, field: string, device: string, e: XmlElement): ValueSpan {
+  const lineStart = text.lastIndexOf('\n', e.contentEnd - 1) + 1;
+  const ownLine = /^[ \t]*$/.test(text.slice(lineStart, e.contentEnd));
+  const at = ownLine ? lineStart : e.contentEnd;
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const last = e.children[e.children.length - 1];
+  const indent = last ? /^[ \t]*/.exec(text.slice(text.lastIndexOf('\n', last.start - 1) + 1))![0] : '';
+  const encode = (v: FieldValue): string => {
+    const bare = withEol(v.raw.replace(/^[ \t]*/, '').replace(/\r?\n$/, ''), eol);
+    return bare === '' || !ownLine ? bare : `${indent}${bare}${eol}`;
+  };
+  const reference: ReferenceInfo = { names: [], device, removable: true, rewrite: () => '' };
+  return { field, value: { value: '', raw: '', style: STYLE }, start: at, end: at, encode, reference };
+}
+
 function attributeName(a: XmlAttribute, value: string): Name {
   return { start: a.start, end: a.end, value, encode: (v) => encodeAttributeValue(a.quote, v) };
 }
@@ -149,12 +178,18 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
   const out: LibvirtReferences = { spans: [], devices: [], problems: [] };
   const seen = new Set<string>();
 
-  const elementRef = (field: string, device: string, e: XmlElement, naming: (d: XmlElement) => boolean) => {
+  const elementRef = (
+    field: string,
+    device: string,
+    e: XmlElement,
+    naming: (d: XmlElement) => boolean,
+    attributes = NAMING,
+  ) => {
     const names: Name[] = [];
     for (const d of descendants(e)) {
       if (!naming(d)) continue;
       for (const a of d.attributes) {
-        if (!NAMING.has(a.name)) continue;
+        if (!attributes.has(a.name)) continue;
         names.push(attributeName(a, decoded(a.raw)));
       }
     }
@@ -199,6 +234,15 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
     if (e.name === 'interface') {
       const tap = child(e, 'target');
       if (tap) elementRef(`${device}.target`, device, tap, () => true);
+      // A NIC without them is on the switch's native VLAN, on a port libvirt makes: an empty slot, so
+      // that a target's own VLAN and port are written back into the source's NIC that has none.
+      const vlan = child(e, 'vlan');
+      if (vlan) elementRef(`${device}.vlan`, device, vlan, (d) => d.name === 'tag', VLAN_NAMING);
+      else out.spans.push(slotSpan(text, `${device}.vlan`, device, e));
+      const port = child(e, 'virtualport');
+      if (port)
+        elementRef(`${device}.virtualport`, device, port, (d) => d.name === 'parameters', PORT_NAMING);
+      else out.spans.push(slotSpan(text, `${device}.virtualport`, device, e));
     }
   }
   const os = child(root, 'os');

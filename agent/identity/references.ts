@@ -100,7 +100,7 @@ export function restoreReferences(
   // A reference of a device the synced config does not have at all went with the device: not worth a warning.
   for (const [field, own] of before?.references ?? []) {
     const device = own.reference!.device;
-    if (!after.references.has(field) && (!device || after.devices.has(device)))
+    if (own.value.raw !== '' && !after.references.has(field) && (!device || after.devices.has(device)))
       out.missing.push({ path: prefix + field, value: own.value.value });
   }
   return out;
@@ -118,6 +118,13 @@ function restoreOne(
   const path = prefix + field;
   const reference = span.reference!;
   const own = before?.references.get(field);
+  // An empty slot (libvirt-references.ts) on both sides, or on the source's side of a device the
+  // target lacks, holds nothing of anyone's: not reported.
+  if (span.value.raw === '' && (own === undefined || own.value.raw === '')) return;
+  if (own?.value.raw === '') {
+    takeOut(path, field, span, out);
+    return;
+  }
   if (own) {
     if (own.value.raw !== span.value.raw) out.wanted.set(field, own.value);
     out.references.push({ path, value: own.value.value, status: 'kept', sourceValue: span.value.value });

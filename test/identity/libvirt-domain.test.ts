@@ -1,0 +1,204 @@
+/**
+ * A libvirt domain's own identity and references beyond its disks and networks, synced through a real
+ * pool (`sync staging-app prod-app@nightly`): a NIC's VLAN and switch port, the SMBIOS system UUID and
+ * serial, the security label, host devices; and the safety net for identity values left anywhere else.
+ * Each result is checked with virt-xml-validate and by reading the XML a user would read.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Pool } from '../../agent/engine';
+import { createIdentityHooks, type IdentityReport, type ReferenceOptions } from '../../agent/identity';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import { addConfig, readText } from './helpers/pool';
+import { run } from './helpers/tools';
+
+const PROD_UUID = 'c0ffee00-1234-4567-89ab-0000000000a2';
+const STG_UUID = '57a90000-1234-4567-89ab-0000000000b1';
+
+interface Domain {
+  name: string;
+  uuid: string;
+  /** Lines inside <domain> before <os> (sysinfo, description…). */
+  head?: string;
+  /** Lines inside <devices> after the disk. */
+  devices?: string;
+  /** Lines at the end of <domain> (seclabel). */
+  tail?: string;
+}
+
+const domain = (d: Domain) => `<domain type='kvm'>
+  <name>${d.name}</name>
+  <uuid>${d.uuid}</uuid>
+  <memory unit='KiB'>2097152</memory>
+${d.head ?? ''}  <os>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/libvirt/images/${d.name}-disk0.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+${d.devices ?? ''}  </devices>
+${d.tail ?? ''}</domain>
+`;
+
+const nic = (mac: string, extra: string) => `    <interface type='bridge'>
+      <mac address='${mac}'/>
+      <source bridge='br-ovs'/>
+${extra}      <model type='virtio'/>
+    </interface>
+`;
+const vlan = (id: number) => `      <vlan>
+        <tag id='${id}'/>
+      </vlan>
+`;
+const ovsPort = (id: string) => `      <virtualport type='openvswitch'>
+        <parameters interfaceid='${id}'/>
+      </virtualport>
+`;
+const PROD_PORT = '0d3f7a2c-6b1e-4c55-9e0f-000000000001';
+const STG_PORT = '7e1d0c2a-6b1e-4c55-9e0f-5ea600000001';
+
+describe('identity: a libvirt domain is staging’s own after a sync', function () {
+  this.timeout(120_000);
+  let pool: Pool;
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir('snapsync-libvirt-domain-');
+    pool = Pool.create(path.join(dir, 'pool'), { blockSize: 4096 });
+  });
+  afterEach(() => pool.close());
+  after(cleanupTempDirs);
+
+  function vm(name: string, xml: string): void {
+    pool.createContainer({ name, type: 'vm' });
+    addConfig(pool, name, 'config', xml);
+    pool.createContainer({ name: `${name}-disk0`, type: 'vdisk', size: 64 * 1024 });
+    pool.addMember(name, 'disk0', `${name}-disk0`);
+  }
+  /** Syncs staging-app from prod-app@nightly; returns the report and staging's config as a user reads it. */
+  function sync(prod: string, staging: string, options: ReferenceOptions = {}) {
+    vm('prod-app', prod);
+    vm('staging-app', staging);
+    pool.snapshot('prod-app', 'nightly');
+    const report = pool.sync('staging-app', 'prod-app@nightly', {
+      hooks: createIdentityHooks('default', options),
+    }).identity as IdentityReport;
+    const xml = readText(pool, 'staging-app-config');
+    const file = path.join(dir, 'synced.xml');
+    fs.writeFileSync(file, xml);
+    run('virt-xml-validate', [file, 'domain']);
+    return { report, xml };
+  }
+  const reference = (report: IdentityReport, p: string) => report.references.find((r) => r.path === p);
+
+  describe('a NIC’s VLAN and switch port are references', () => {
+    it("staging's NIC keeps its own VLAN tag and Open vSwitch interface-id, reported as kept", () => {
+      const { report, xml } = sync(
+        domain({
+          name: 'prod-app',
+          uuid: PROD_UUID,
+          devices: nic('52:54:00:02:00:01', vlan(100) + ovsPort(PROD_PORT)),
+        }),
+        domain({
+          name: 'staging-app',
+          uuid: STG_UUID,
+          devices: nic('52:54:00:b1:00:01', vlan(200) + ovsPort(STG_PORT)),
+        }),
+      );
+      assert.match(xml, /<tag id='200'\/>/);
+      assert.doesNotMatch(xml, /<tag id='100'\/>/);
+      assert.ok(xml.includes(STG_PORT) && !xml.includes(PROD_PORT), 'the interface-id is staging’s');
+      assert.deepEqual(
+        [
+          reference(report, 'config.libvirt.interface0.vlan'),
+          reference(report, 'config.libvirt.interface0.virtualport'),
+        ].map((r) => [r?.status, r?.value, r?.sourceValue]),
+        [
+          ['kept', 'tag.id=200', 'tag.id=100'],
+          [
+            'kept',
+            'type=openvswitch parameters.interfaceid=' + STG_PORT,
+            'type=openvswitch parameters.interfaceid=' + PROD_PORT,
+          ],
+        ],
+      );
+    });
+
+    it("a staging NIC without a VLAN or port loses production's (removed)", () => {
+      const { report, xml } = sync(
+        domain({
+          name: 'prod-app',
+          uuid: PROD_UUID,
+          devices: nic('52:54:00:02:00:01', vlan(100) + ovsPort(PROD_PORT)),
+        }),
+        domain({ name: 'staging-app', uuid: STG_UUID, devices: nic('52:54:00:b1:00:01', '') }),
+      );
+      assert.doesNotMatch(xml, /<vlan>|<virtualport/);
+      assert.equal(reference(report, 'config.libvirt.interface0.vlan')?.status, 'removed');
+      assert.equal(reference(report, 'config.libvirt.interface0.virtualport')?.status, 'removed');
+    });
+
+    it("production's NIC without a VLAN or port gets staging's own written back into it", () => {
+      const staging = domain({
+        name: 'staging-app',
+        uuid: STG_UUID,
+        devices: nic('52:54:00:b1:00:01', vlan(200) + ovsPort(STG_PORT)),
+      });
+      const { report, xml } = sync(
+        domain({ name: 'prod-app', uuid: PROD_UUID, devices: nic('52:54:00:02:00:01', '') }),
+        staging,
+      );
+      // Written back whole, indented as the NIC's other elements (libvirt reads them in any order).
+      assert.ok(xml.includes(vlan(200)) && xml.includes(ovsPort(STG_PORT)), xml);
+      assert.equal(xml.length, staging.length, 'nothing else changed');
+      assert.equal(reference(report, 'config.libvirt.interface0.vlan')?.status, 'kept');
+      assert.deepEqual(report.warnings, []);
+    });
+
+    it("a NIC only production has is refused until its VLAN and port are mapped; 802.1Qbh's profileid too", () => {
+      const qbh = `      <virtualport type='802.1Qbh'>
+        <parameters profileid='prod-finance'/>
+      </virtualport>
+`;
+      const prod = domain({
+        name: 'prod-app',
+        uuid: PROD_UUID,
+        devices: nic('52:54:00:02:00:01', '') + nic('52:54:00:02:00:02', vlan(100) + qbh),
+      });
+      const staging = domain({ name: 'staging-app', uuid: STG_UUID, devices: nic('52:54:00:b1:00:01', '') });
+      vm('prod-app', prod);
+      vm('staging-app', staging);
+      pool.snapshot('prod-app', 'nightly');
+      const hooks = (referenceMap: Record<string, string>) => ({
+        hooks: createIdentityHooks('default', { referenceMap }),
+      });
+      assert.throws(
+        () => pool.sync('staging-app', 'prod-app@nightly', hooks({})),
+        (err: { code: string; details: { references: Array<{ path: string; unmapped: string[] }> } }) => {
+          assert.equal(err.code, 'IDENTITY_REFERENCE_UNMAPPED');
+          assert.deepEqual(
+            err.details.references.map((r) => [r.path, r.unmapped]),
+            [
+              ['config.libvirt.interface1.vlan', ['100']],
+              ['config.libvirt.interface1.virtualport', ['prod-finance']],
+            ],
+          );
+          return true;
+        },
+      );
+      assert.equal(readText(pool, 'staging-app-config'), staging, 'nothing changed');
+      const report = pool.sync(
+        'staging-app',
+        'prod-app@nightly',
+        hooks({ '100': '200', 'prod-finance': 'staging-finance' }),
+      ).identity as IdentityReport;
+      const xml = readText(pool, 'staging-app-config');
+      assert.match(xml, /<tag id='200'\/>/);
+      assert.match(xml, /profileid='staging-finance'/);
+      assert.equal(reference(report, 'config.libvirt.interface1.vlan')?.status, 'mapped');
+    });
+  });
+});
