@@ -17,17 +17,20 @@
 import { createHash } from 'node:crypto';
 
 /** The kinds of identifier a fresh value can be made for. */
-export type UniqueKind = 'mac' | 'uuid';
+export type UniqueKind = 'mac' | 'uuid' | 'serial';
 
 // Field paths without the member's role prefix; .vmx keys compare case-insensitively.
 const MAC_FIELD =
   /^(?:ethernet\d+\.(?:generatedaddress|address)|libvirt\.interface\d+\.mac|netcfg\..*\.(?:macaddress|mac_address)|cloudinit\.network-interfaces\.\d+\.hwaddress)$/i;
-const UUID_FIELD = /^(?:uuid\.bios|uuid\.location|vc\.uuid|libvirt\.uuid|gpt\.diskguid|mbr\.signature)$/i;
+const UUID_FIELD =
+  /^(?:uuid\.bios|uuid\.location|vc\.uuid|libvirt\.uuid|libvirt\.sysinfo\.system\.uuid|gpt\.diskguid|mbr\.signature)$/i;
+const SERIAL_FIELD = /^libvirt\.sysinfo\.\w+\.serial$/i;
 
 /** The kind of identifier a field holds, or null when it is not one a fresh value can be made for. */
 export function uniqueKind(field: string): UniqueKind | null {
   if (MAC_FIELD.test(field)) return 'mac';
   if (UUID_FIELD.test(field)) return 'uuid';
+  if (SERIAL_FIELD.test(field)) return 'serial';
   return null;
 }
 
@@ -41,6 +44,8 @@ const VMWARE_STATIC_OUI = '005056';
  */
 export class FreshIdentity {
   private readonly taken: Set<string>;
+  /** The same values as written (lower case): a serial number is compared as text. */
+  private readonly takenText: Set<string>;
   /** kind and source digits → the fresh value's digits, so one source value gets one fresh value. */
   private readonly made = new Map<string, string>();
 
@@ -48,7 +53,9 @@ export class FreshIdentity {
     private readonly seed: string,
     taken: Iterable<string>,
   ) {
-    this.taken = new Set([...taken].map(hexDigits));
+    const values = [...taken];
+    this.taken = new Set(values.map(hexDigits));
+    this.takenText = new Set(values.map((v) => v.toLowerCase()));
   }
 
   /**
@@ -58,6 +65,8 @@ export class FreshIdentity {
    * the value is not of a layout this knows (then the caller warns instead).
    */
   valueFor(kind: UniqueKind, source: string): string | null {
+    // A serial number that is a UUID (Nova's) is one; any other is made anew character by character.
+    if (kind === 'serial') return this.valueFor('uuid', source) ?? this.serialFor(source);
     const digits = hexDigits(source);
     if (!layoutKnown(kind, source, digits)) return null;
     const key = `${kind}:${digits}`;
@@ -72,6 +81,29 @@ export class FreshIdentity {
     this.made.set(key, fresh);
     this.taken.add(fresh);
     return layOut(source, fresh);
+  }
+
+  /** Each digit of `source` replaced by a digit, each letter by a letter of the same case; the rest kept. */
+  private serialFor(source: string): string | null {
+    if (!/^[\x20-\x7e]+$/.test(source) || !/[0-9A-Za-z]/.test(source)) return null;
+    const key = `serial:${source}`;
+    let fresh = this.made.get(key);
+    for (let attempt = 0; fresh === undefined; attempt++) {
+      const hash = createHash('sha256')
+        .update(`snapsync fresh identity\0${this.seed}\0serial\0${source}\0${attempt}`)
+        .digest();
+      let at = 0;
+      const made = source.replace(/[0-9A-Za-z]/g, (c) => {
+        const byte = hash[at++ % hash.length]!;
+        if (/\d/.test(c)) return String(byte % 10);
+        const letter = String.fromCharCode(97 + (byte % 26));
+        return /[A-Z]/.test(c) ? letter.toUpperCase() : letter;
+      });
+      if (made !== source && !this.takenText.has(made.toLowerCase())) fresh = made;
+    }
+    this.made.set(key, fresh);
+    this.takenText.add(fresh.toLowerCase());
+    return fresh;
   }
 }
 

@@ -227,6 +227,17 @@ function restoreMember(
     if (inWholeLists.has(field)) continue;
     if (before.fields.has(field) || problemFor(before, field) || !selects(keep, prefix, after, field))
       continue;
+    const domain = smbiosFromDomain(field, value, after, wanted);
+    if (domain !== null) {
+      if (domain !== value.value) wanted.set(field, { value: domain, raw: domain, style: FRESH_STYLE });
+      out.fields.push({
+        path,
+        value: domain,
+        status: domain === value.value ? 'unchanged' : 'generated',
+        sourceValue: value.value,
+      });
+      continue;
+    }
     // The caller's map names the target's value (an address production gave the new NIC).
     const given = referenceMap[value.value];
     if (given !== undefined) {
@@ -237,8 +248,9 @@ function restoreMember(
     const kind = uniqueKind(field);
     const made = kind === null ? null : fresh.valueFor(kind, value.value);
     if (made !== null) {
-      // Written as the source's value was (its quotes); when its text holds other hex digits, encoded anew.
-      const sameDigits = hexDigits(value.raw) === hexDigits(value.value);
+      // Written as the source's value was (its quotes); when its text holds other hex digits (or the value
+      // is a serial number, made anew letter by letter), encoded anew.
+      const sameDigits = kind !== 'serial' && hexDigits(value.raw) === hexDigits(value.value);
       wanted.set(
         field,
         sameDigits
@@ -297,6 +309,26 @@ function restoreWholeLists(
     out.fields.push({ path: prefix + list, value: mine.value, status: 'restored', sourceValue: now.value });
   }
   return handled;
+}
+
+/**
+ * The SMBIOS system UUID the target never had is its domain's <uuid> (libvirt refuses a domain whose
+ * sysinfo UUID differs); a serial that was the source's domain UUID (Nova writes it so) is too. Null
+ * for any other value, or a domain without a <uuid>: those get a fresh value like any identifier.
+ */
+function smbiosFromDomain(
+  field: string,
+  value: FieldValue,
+  after: Content,
+  wanted: Map<string, FieldValue>,
+): string | null {
+  if (!field.startsWith('libvirt.sysinfo.')) return null;
+  const source = after.fields.get('libvirt.uuid')?.value;
+  if (source === undefined) return null;
+  const own = wanted.get('libvirt.uuid')?.value ?? source;
+  if (field === 'libvirt.sysinfo.system.uuid') return own;
+  const digits = hexDigits(value.value);
+  return digits.length === 32 && digits === hexDigits(source) ? own : null;
 }
 
 /** A style no parser uses: a fresh value is encoded for the context it goes in. */

@@ -11,7 +11,8 @@
  *   `.vlan` (the whole <vlan>, its tag ids as names) and `.virtualport` (the whole <virtualport>, its
  *   interfaceid/profileid/instanceid as names);
  * - graphics: `.port`, `.tlsPort`, `.websocket`, `.autoport` (fixed ports);
- * - `libvirt.os.nvram` and `libvirt.os.loader` (the loader names something only when it is writable, i.e. per VM).
+ * - `libvirt.os.nvram` and `libvirt.os.loader` (the loader names something only when it is writable, i.e. per VM);
+ * - `libvirt.seclabelN`: each <seclabel> of the domain, whole (device `libvirt.seclabel`, always present).
  * Each span is the whole attribute (with the space before it) or the whole
  * element (with its line), so the target's text is written back verbatim, and
  * a reference the target's device does not have is removed.
@@ -54,6 +55,8 @@ const NAMING = new Set([
   'path',
   'socket',
 ]);
+const SECLABEL_DEVICE = 'libvirt.seclabel';
+const MAX_SECLABELS = 4;
 const GRAPHICS_PORTS = ['port', 'tlsPort', 'websocket', 'autoport'];
 /**
  * A NIC's VLAN tags and its switch port (Open vSwitch's interfaceid, 802.1Qbh's profileid, 802.1Qbg's
@@ -273,5 +276,15 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
       );
     }
   }
+  // The domain's security labels: libvirt derives a dynamic one from the domain UUID (`libvirt-<uuid>`),
+  // a static one names the VM's own SELinux/AppArmor context. The target's are written back whole; one
+  // only the source has is taken out (the device is always there), so libvirt labels staging as its own.
+  out.devices.push(SECLABEL_DEVICE);
+  const seclabels = root.children.filter((c) => c.name === 'seclabel');
+  for (const [n, e] of seclabels.entries())
+    elementRef(`${SECLABEL_DEVICE}${n}`, SECLABEL_DEVICE, e, () => false);
+  // A domain has at most one per security model (selinux, apparmor, dac, none): slots for the target's own.
+  for (let n = seclabels.length; n < MAX_SECLABELS; n++)
+    out.spans.push(slotSpan(text, `${SECLABEL_DEVICE}${n}`, SECLABEL_DEVICE, root));
   return out;
 }

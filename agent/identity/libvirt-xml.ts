@@ -1,6 +1,6 @@
 /**
  * libvirt domain XML: the domain's <name> and <uuid> (children of <domain>),
- * and the address of each <interface>'s <mac> under <devices>, numbered in
+ * the SMBIOS system uuid and serials of <sysinfo type='smbios'>, and the address of each <interface>'s <mac> under <devices>, numbered in
  * document order from 0. The element tree comes from the one XML scanner
  * (xml-elements.ts: comments, CDATA, processing instructions and the doctype
  * skipped), so a <name> inside <metadata> or a commented-out interface is not
@@ -10,7 +10,7 @@
 import { BadEscape, fromCodePoint } from './code-point';
 import { libvirtReferences } from './libvirt-references';
 import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
-import { attribute, child, scanXml } from './xml-elements';
+import { attribute, child, scanXml, type XmlElement } from './xml-elements';
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
@@ -25,6 +25,13 @@ const encodeText = (value: string) =>
   value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const encodeAttribute = (quote: string) => (value: string) =>
   encodeText(value).replace(quote === '"' ? /"/g : /'/g, quote === '"' ? '&quot;' : '&apos;');
+
+/** SMBIOS entries that identify the machine, per table of <sysinfo type='smbios'>. */
+const SMBIOS_FIELDS: Array<[string, string[]]> = [
+  ['system', ['uuid', 'serial']],
+  ['baseBoard', ['serial']],
+  ['chassis', ['serial']],
+];
 
 export function looksLikeLibvirt(text: string): boolean {
   return /^\uFEFF?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--[\s\S]*?-->\s*)*<domain[\s>]/.test(text);
@@ -47,15 +54,13 @@ export function parseLibvirt(text: string): ParsedConfig {
       return null;
     }
   };
-  // The domain's own <name> and <uuid> (the first of each): text content, never markup.
-  for (const tag of ['name', 'uuid']) {
-    const element = child(domain, tag);
-    if (element === undefined || element.end === element.contentEnd) continue; // absent or <x/>
-    const field = `libvirt.${tag}`;
+  /** An element's text content as the value of `field` (never markup). */
+  const textField = (field: string, element: XmlElement | undefined) => {
+    if (element === undefined || element.end === element.contentEnd) return; // absent or <x/>
     const raw = text.slice(element.contentStart, element.contentEnd);
     if (raw.includes('<')) {
-      problems.push({ field, message: `<${tag}> holds markup, not text` });
-      continue;
+      problems.push({ field, message: `<${element.name}> holds markup, not text` });
+      return;
     }
     const value = decoded(field, raw);
     if (value !== null)
@@ -66,6 +71,18 @@ export function parseLibvirt(text: string): ParsedConfig {
         end: element.contentEnd,
         encode: sameStyleOr('text', encodeText),
       });
+  };
+  // The domain's own <name> and <uuid> (the first of each).
+  for (const tag of ['name', 'uuid']) textField(`libvirt.${tag}`, child(domain, tag));
+  // The SMBIOS tables the guest reads (dmidecode, /sys/class/dmi/id/product_uuid): the system UUID must
+  // be the domain's <uuid> (libvirt refuses anything else), and Nova writes the domain UUID as the serial.
+  const sysinfo = domain.children.find((c) => c.name === 'sysinfo' && attribute(c, 'type')?.raw === 'smbios');
+  for (const [table, names] of SMBIOS_FIELDS) {
+    const section = sysinfo && child(sysinfo, table);
+    for (const name of names) {
+      const entry = section?.children.find((c) => c.name === 'entry' && attribute(c, 'name')?.raw === name);
+      textField(`libvirt.sysinfo.${table}.${name}`, entry);
+    }
   }
   // Each <interface> under <devices>, numbered in document order: its (first) <mac address>.
   const interfaces = domain.children

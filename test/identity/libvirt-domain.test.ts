@@ -201,4 +201,74 @@ describe('identity: a libvirt domain is staging’s own after a sync', function 
       assert.equal(reference(report, 'config.libvirt.interface1.vlan')?.status, 'mapped');
     });
   });
+
+  describe('SMBIOS and the security label are staging’s', () => {
+    const sysinfo = (entries: Record<string, string>, chassis?: string) => `  <sysinfo type='smbios'>
+    <system>
+${Object.entries(entries)
+  .map(([k, v]) => `      <entry name='${k}'>${v}</entry>\n`)
+  .join('')}    </system>
+${chassis ? `    <chassis>\n      <entry name='serial'>${chassis}</entry>\n    </chassis>\n` : ''}  </sysinfo>
+`;
+    const seclabel = (label: string) => `  <seclabel type='dynamic' model='apparmor' relabel='yes'>
+    <label>${label}</label>
+    <imagelabel>${label}</imagelabel>
+  </seclabel>
+`;
+    const field = (report: IdentityReport, p: string) => report.fields.find((f) => f.path === p);
+
+    it("staging's own SMBIOS uuid and serial are restored; production's seclabel is taken out", () => {
+      const { report, xml } = sync(
+        domain({
+          name: 'prod-app',
+          uuid: PROD_UUID,
+          head: sysinfo({ manufacturer: 'ACME', uuid: PROD_UUID, serial: PROD_UUID }),
+          tail: seclabel(`libvirt-${PROD_UUID}`),
+        }),
+        domain({
+          name: 'staging-app',
+          uuid: STG_UUID,
+          head: sysinfo({ manufacturer: 'ACME', uuid: STG_UUID, serial: 'STG-SERIAL-0001' }),
+        }),
+      );
+      assert.ok(!xml.toLowerCase().includes(PROD_UUID), 'production’s UUID is nowhere');
+      assert.match(xml, new RegExp(`<entry name='uuid'>${STG_UUID}</entry>`));
+      assert.match(xml, /<entry name='serial'>STG-SERIAL-0001<\/entry>/);
+      assert.doesNotMatch(xml, /<seclabel/);
+      assert.deepEqual(
+        ['uuid', 'serial'].map((n) => field(report, `config.libvirt.sysinfo.system.${n}`)?.status),
+        ['restored', 'restored'],
+      );
+      assert.equal(reference(report, 'config.libvirt.seclabel0')?.status, 'removed');
+    });
+
+    it("a staging domain without SMBIOS gets its own <uuid> as system uuid and Nova's serial; another serial is fresh", () => {
+      const { report, xml } = sync(
+        domain({
+          name: 'prod-app',
+          uuid: PROD_UUID,
+          head: sysinfo({ uuid: PROD_UUID, serial: PROD_UUID.toUpperCase() }, 'PROD-CHASSIS-0001'),
+        }),
+        domain({ name: 'staging-app', uuid: STG_UUID, tail: seclabel(`libvirt-${STG_UUID}`) }),
+      );
+      assert.ok(!xml.toLowerCase().includes(PROD_UUID), 'production’s UUID is nowhere');
+      assert.match(xml, new RegExp(`<entry name='uuid'>${STG_UUID}</entry>`));
+      assert.match(xml, new RegExp(`<entry name='serial'>${STG_UUID}</entry>`));
+      const chassis = /<chassis>\s*<entry name='serial'>([^<]*)</.exec(xml)?.[1];
+      assert.match(chassis ?? '', /^[A-Z]{4}-[A-Z]{7}-\d{4}$/, xml);
+      assert.notEqual(chassis, 'PROD-CHASSIS-0001');
+      assert.ok(xml.includes(seclabel(`libvirt-${STG_UUID}`)), "staging's seclabel is written back whole");
+      assert.deepEqual(
+        ['system.uuid', 'system.serial', 'chassis.serial'].map((n) => {
+          const f = field(report, `config.libvirt.sysinfo.${n}`);
+          return [f?.status, f?.value];
+        }),
+        [
+          ['generated', STG_UUID],
+          ['generated', STG_UUID],
+          ['generated', chassis],
+        ],
+      );
+    });
+  });
 });
