@@ -165,7 +165,7 @@ export const IDENTITY_CONFIG_UNREADABLE = (
     { target, unreadable },
   );
 
-/** A name or UUID of the source's containers left in a synced config: the sync is refused (all or nothing). */
+/** A name or UUID of the source's containers, or a replaced identity value of its, left in a synced config: refused (all or nothing). */
 export const IDENTITY_SOURCE_REFERENCE = (
   target: string,
   found: Array<{ path: string; name: string; line: number; text: string }>,
@@ -174,6 +174,6 @@ export const IDENTITY_SOURCE_REFERENCE = (
     'IDENTITY_SOURCE_REFERENCE',
     `sync of "${target}" refused: the synced config still names the source: ${found
       .map((f) => `${f.path} line ${f.line}: "${f.name}"`)
-      .join('; ')} (allow a name with allowSourceReferences / --allow-source-reference NAME)`,
+      .join('; ')} (allow a name or value with allowSourceReferences / --allow-source-reference NAME)`,
     { target, found },
   );

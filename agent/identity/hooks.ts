@@ -32,7 +32,7 @@ import { extractMbr, restoreMbr } from './mbr';
 import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
 import { type ReferenceMapping, referenceSpans, restoreReferences, type Unmapped } from './references';
 import type { IdentityField, IdentityReference, IdentityReport } from './report';
-import { type SourceName, scanForSource, uuidForms } from './source-scan';
+import { identityForms, type SourceName, scanForSource, uuidForms } from './source-scan';
 import { replaceSpans, type ValueSpan } from './spans';
 import { rewriteFile } from './write';
 
@@ -494,7 +494,10 @@ function referenceMapping(
   return { referenceMap, targetNames, members };
 }
 
-/** The safety net: no synced config may still name a container of the source (or its UUID). */
+/**
+ * The safety net: no synced config may still name a container of the source (or its UUID), nor hold
+ * an identity value of the source's that the restore replaced in any synced config.
+ */
 function scanSynced(
   context: SyncContext,
   captured: Captured,
@@ -507,6 +510,7 @@ function scanSynced(
     names.push({ name: c.name, forms: [c.name] });
     if (c.uuid) names.push({ name: c.uuid, forms: uuidForms(c.uuid) });
   }
+  names.push(...replacedValues(writes, captured));
   const targetNames = [context.target.name, ...Object.values(context.target.members)];
   const found: Array<{ path: string; name: string; line: number; text: string }> = [];
   for (const { member, after, wanted } of writes) {
@@ -534,6 +538,28 @@ function scanSynced(
     }
   }
   if (found.length > 0) throw IDENTITY_SOURCE_REFERENCE(context.target.name, found);
+}
+
+/** Identity values of the source's that the restore replaced in a synced config (restored, generated, mapped). */
+function replacedValues(
+  writes: Array<{ after: Content; wanted: Map<string, FieldValue> }>,
+  captured: Captured,
+): SourceName[] {
+  const values = new Map<string, SourceName>();
+  // A value the target holds itself (its NIC1's MAC was production's NIC0's) is its own, not the source's.
+  const own = new Set([...ownValues(captured)].map(hexDigits));
+  for (const { after, wanted } of writes) {
+    if (!after.config) continue;
+    for (const [field, value] of wanted) {
+      const source = after.fields.get(field)?.value;
+      own.add(hexDigits(value.value));
+      if (source === undefined) continue;
+      const forms = identityForms(source);
+      if (forms) values.set(hexDigits(source), { name: source, forms });
+    }
+  }
+  for (const digits of own) values.delete(digits);
+  return [...values.values()];
 }
 
 function lineAt(text: string, offset: number): string {

@@ -1,6 +1,8 @@
 /**
  * The safety net after a restore, whatever the format: a synced config must
- * not name the source's containers (the VM and its members) or their UUIDs.
+ * not name the source's containers (the VM and its members) or their UUIDs,
+ * nor still hold an identity value the restore replaced (the source's UUID,
+ * GUID or MAC, left in a <description> or an entry no profile reads).
  * A match counts as a whole token (no letter or digit either side), outside
  * the target's own container names (a target `web-staging` contains a source
  * `web`), and on a line that the target's config did not already have word
@@ -28,6 +30,23 @@ export function uuidForms(uuid: string): string[] {
   const pairs = hex.match(/../g) ?? [];
   const vmx = `${pairs.slice(0, 8).join(' ')}-${pairs.slice(8).join(' ')}`;
   return [uuid.toLowerCase(), hex, vmx];
+}
+
+/**
+ * The spellings of an identity value the restore replaced (the source's UUID, GUID or MAC), or null when
+ * it is too short or loose to be told from other text by chance (a name, a serial, an 8-digit signature).
+ */
+export function identityForms(value: string): string[] | null {
+  if (!/^[0-9a-f:.\- ]+$/i.test(value)) return null;
+  const hex = value.replace(/[^0-9a-f]/gi, '').toLowerCase();
+  const pairs = hex.match(/../g) ?? [];
+  let forms: string[];
+  if (hex.length === 32) {
+    const dashed = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    forms = uuidForms(dashed);
+  } else if (hex.length === 12) forms = [pairs.join(':'), pairs.join('-'), hex];
+  else return null;
+  return [...new Set([value.toLowerCase(), ...forms])];
 }
 
 const lines = (text: string) => text.split('\n').map((l) => l.replace(/\r$/, ''));

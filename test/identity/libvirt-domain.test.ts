@@ -271,4 +271,68 @@ ${chassis ? `    <chassis>\n      <entry name='serial'>${chassis}</entry>\n    <
       );
     });
   });
+
+  describe('the safety net: an identity value the restore replaced, left anywhere else', () => {
+    const description = (text: string) => `  <description>${text}</description>\n`;
+    const refused = (err: {
+      code: string;
+      details: { found: Array<{ path: string; name: string; line: number }> };
+    }) => err.code === 'IDENTITY_SOURCE_REFERENCE' && err.details.found;
+
+    for (const [what, head, line] of [
+      ["production's UUID in a <description>", description(`cloned from ${PROD_UUID}`), 5],
+      [
+        "production's UUID without dashes, upper case",
+        description(`vm ${PROD_UUID.replace(/-/g, '').toUpperCase()}`),
+        5,
+      ],
+      ["production's MAC in a <description>", description('primary NIC 52-54-00-02-00-01'), 5],
+      [
+        "production's UUID in a <sysinfo> entry no profile reads",
+        `  <sysinfo type='smbios'>\n    <system>\n      <entry name='sku'>${PROD_UUID}</entry>\n    </system>\n  </sysinfo>\n`,
+        7,
+      ],
+    ] as const) {
+      it(`${what} refuses the sync with IDENTITY_SOURCE_REFERENCE; nothing changes`, () => {
+        const staging = domain({
+          name: 'staging-app',
+          uuid: STG_UUID,
+          devices: nic('52:54:00:b1:00:01', ''),
+        });
+        vm(
+          'prod-app',
+          domain({ name: 'prod-app', uuid: PROD_UUID, head, devices: nic('52:54:00:02:00:01', '') }),
+        );
+        vm('staging-app', staging);
+        pool.snapshot('prod-app', 'nightly');
+        assert.throws(
+          () => pool.sync('staging-app', 'prod-app@nightly', { hooks: createIdentityHooks('default') }),
+          (err: Parameters<typeof refused>[0]) => {
+            const found = refused(err);
+            assert.ok(found, `${err.code}`);
+            assert.deepEqual(
+              found.map((f) => [f.path, f.line]),
+              [['config', line]],
+            );
+            return true;
+          },
+        );
+        assert.equal(readText(pool, 'staging-app-config'), staging, 'nothing changed');
+        assert.equal(pool.read('staging-app-disk0', 0, 1)[0], 0, "staging's disk is its own");
+      });
+    }
+
+    it('--allow-source-reference with the value lets the sync through with a warning', () => {
+      const { report, xml } = sync(
+        domain({ name: 'prod-app', uuid: PROD_UUID, head: description(`cloned from ${PROD_UUID}`) }),
+        domain({ name: 'staging-app', uuid: STG_UUID }),
+        { allowSourceReferences: [PROD_UUID] },
+      );
+      assert.ok(xml.includes(`cloned from ${PROD_UUID}`));
+      assert.deepEqual(
+        report.warnings.map((w) => [w.path, w.code]),
+        [['config', 'IDENTITY_SOURCE_REFERENCE']],
+      );
+    });
+  });
 });

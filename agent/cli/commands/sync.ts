@@ -58,7 +58,8 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
       .option('allow-source-reference', {
         type: 'string',
         array: true,
-        describe: "a name or UUID of the source's containers a synced config may still hold",
+        describe:
+          "a name or UUID of the source's containers, or a UUID/MAC of the source's that the sync replaced, a synced config may still hold",
       })
       .example(
         '$0 sync staging-web prod-web@nightly --map prod-dmz=staging-dmz',
