@@ -6,7 +6,8 @@
  * A match counts as a whole token (no letter or digit either side), outside
  * the target's own container names (a target `web-staging` contains a source
  * `web`), and on a line that the target's config did not already have word
- * for word before the sync (the target's own text is never the source's), nor
+ * for word before the sync, leading and trailing whitespace aside (the
+ * target's own text is never the source's, whatever its indentation), nor
  * on a line holding an identity value the caller chose not to keep (preserve).
  */
 import { tokenOccurrences } from './tokens';
@@ -59,12 +60,15 @@ export function scanForSource(
   /** Lines the caller chose to take from the source (an identity value preserve did not keep). */
   exempt: string[] = [],
 ): SourceHit[] {
-  const own = new Set([...(targetBefore === null ? [] : lines(targetBefore)), ...exempt]);
+  // Compared without the indentation: a kept reference is the target's line in the source's indentation.
+  const own = new Set(
+    [...(targetBefore === null ? [] : lines(targetBefore)), ...exempt].map((l) => l.trim()),
+  );
   // The longest first: a line naming `prod-disk1` is reported as that, not as the VM `prod` it contains.
   const longestFirst = [...names].sort((a, b) => b.name.length - a.name.length);
   const hits: SourceHit[] = [];
   lines(text).forEach((line, index) => {
-    if (own.has(line)) return;
+    if (own.has(line.trim())) return;
     const masked: Array<[number, number]> = [];
     for (const t of targetNames)
       for (const at of tokenOccurrences(line, t, true)) masked.push([at, at + t.length]);

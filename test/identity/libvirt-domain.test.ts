@@ -335,4 +335,25 @@ ${chassis ? `    <chassis>\n      <entry name='serial'>${chassis}</entry>\n    <
       );
     });
   });
+
+  it("staging's own CD-ROM naming the production VM, indented otherwise than production's, is kept (no false refusal)", () => {
+    const cdrom = (indent: string, iso: string) =>
+      [
+        "<disk type='file' device='cdrom'>",
+        "  <driver name='qemu' type='raw'/>",
+        `  <source file='/var/lib/libvirt/iso/${iso}'/>`,
+        "  <target dev='sda' bus='sata'/>",
+        '  <readonly/>',
+        '</disk>',
+      ]
+        .map((l) => `${indent}${l}\n`)
+        .join('');
+    const { report, xml } = sync(
+      domain({ name: 'prod-app', uuid: PROD_UUID, devices: cdrom('    ', 'ubuntu-22.04.iso') }),
+      domain({ name: 'staging-app', uuid: STG_UUID, devices: cdrom('      ', 'prod-app-tools.iso') }),
+    );
+    assert.match(xml, /^ {6}<source file='\/var\/lib\/libvirt\/iso\/prod-app-tools.iso'\/>$/m);
+    assert.equal(reference(report, 'config.libvirt.disk.sda.source')?.status, 'kept');
+    assert.deepEqual(report.warnings, []);
+  });
 });
