@@ -13,7 +13,9 @@ export type WarningCode =
   /** A config member too large to be a config file: not parsed. */
   | 'IDENTITY_TOO_LARGE'
   /** A name or UUID of the source's containers left in a synced config, allowed by the caller. */
-  | 'IDENTITY_SOURCE_REFERENCE';
+  | 'IDENTITY_SOURCE_REFERENCE'
+  /** A whole device of the source's (a host device) taken out of a synced config: the target has none. */
+  | 'IDENTITY_DEVICE_REMOVED';
 
 export interface IdentityWarning {
   path: string;

@@ -381,6 +381,13 @@ export function createIdentityHooks(
         unmapped.push(...refs.unmapped);
         references.push(...refs.references);
         for (const r of refs.references) seen.add(r.path);
+        for (const d of refs.removedDevices) {
+          out.warn(
+            d.path,
+            'IDENTITY_DEVICE_REMOVED',
+            `the source's host device (${d.value}) was taken out of the synced config: the target has no such device of its own`,
+          );
+        }
         // An unreadable synced config has its own warning; its references are not missing, just unread.
         for (const m of after.config ? refs.missing : []) {
           seen.add(m.path);

@@ -12,6 +12,8 @@
  *   interfaceid/profileid/instanceid as names);
  * - graphics: `.port`, `.tlsPort`, `.websocket`, `.autoport` (fixed ports);
  * - `libvirt.os.nvram` and `libvirt.os.loader` (the loader names something only when it is writable, i.e. per VM);
+ * - `libvirt.hostdevN`: each <hostdev> under <devices>, whole (device `libvirt.hostdev`, always present);
+ *   a PCI address in a <source> (a hostdev NIC's VF) is one name, `dddd:bb:ss.f` (libvirt-pci.ts);
  * - `libvirt.seclabelN`: each <seclabel> of the domain, whole (device `libvirt.seclabel`, always present).
  * Each span is the whole attribute (with the space before it) or the whole
  * element (with its line), so the target's text is written back verbatim, and
@@ -19,6 +21,7 @@
  */
 
 import type { FieldValue } from './fields';
+import { isPciName, pciElement, pciName } from './libvirt-pci';
 import { decodeXml } from './libvirt-xml';
 import type { ReferenceInfo, ValueSpan } from './spans';
 import {
@@ -56,6 +59,9 @@ const NAMING = new Set([
   'socket',
 ]);
 const SECLABEL_DEVICE = 'libvirt.seclabel';
+const HOSTDEV_DEVICE = 'libvirt.hostdev';
+/** Places for the target's host devices in a source's config with fewer (a host has a few dozen at most). */
+const MAX_HOSTDEVS = 32;
 const MAX_SECLABELS = 4;
 const GRAPHICS_PORTS = ['port', 'tlsPort', 'websocket', 'autoport'];
 /**
@@ -83,6 +89,8 @@ interface Name {
   value: string;
   /** How a new value is written there. */
   encode: (value: string) => string;
+  /** Whether a value can be written there at all (a PCI address); any when absent. */
+  accepts?: (value: string) => boolean;
 }
 
 /**
@@ -123,6 +131,7 @@ function referenceSpan(
     names: names.map((n) => n.value),
     device,
     removable: true,
+    accepts: (name, value) => names.find((n) => n.value === name)?.accepts?.(value) ?? true,
     rewrite: (map) => {
       let out = '';
       let at = start;
@@ -187,8 +196,22 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
     e: XmlElement,
     naming: (d: XmlElement) => boolean,
     attributes = NAMING,
+    wholeDevice = false,
   ) => {
     const names: Name[] = [];
+    // A host device's PCI address is one name (`0000:3b:02.1`): production's VF is never staging's.
+    for (const d of descendants(e)) {
+      const pci = d.name === 'address' && d.parent?.name === 'source' ? pciName(d, decoded) : null;
+      if (pci === null) continue;
+      const quote = d.attributes[0]?.quote ?? "'";
+      names.push({
+        start: d.start,
+        end: d.end,
+        value: pci,
+        encode: (v) => pciElement(v, quote),
+        accepts: isPciName,
+      });
+    }
     for (const d of descendants(e)) {
       if (!naming(d)) continue;
       for (const a of d.attributes) {
@@ -199,7 +222,9 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
     const { start, end } = elementLines(text, e);
     if (seen.has(field)) return;
     seen.add(field);
-    out.spans.push(referenceSpan(text, field, device, start, end, names, describe(e) || `<${e.name}>`, true));
+    const span = referenceSpan(text, field, device, start, end, names, describe(e) || `<${e.name}>`, true);
+    if (wholeDevice) span.reference!.wholeDevice = true;
+    out.spans.push(span);
   };
   const attributeRef = (field: string, device: string, a: XmlAttribute | undefined, named: boolean) => {
     if (!a || seen.has(field)) return;
@@ -211,7 +236,9 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
 
   const devicesElement = child(root, 'devices');
   const counters = new Map<string, number>();
+  const hostdevs: XmlElement[] = [];
   for (const e of devicesElement?.children ?? []) {
+    if (e.name === 'hostdev') hostdevs.push(e);
     if (!DEVICE_KINDS.includes(e.name)) continue;
     const n = counters.get(e.name) ?? 0;
     counters.set(e.name, n + 1);
@@ -247,6 +274,15 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
         elementRef(`${device}.virtualport`, device, port, (d) => d.name === 'parameters', PORT_NAMING);
       else out.spans.push(slotSpan(text, `${device}.virtualport`, device, e));
     }
+  }
+  // Host devices (PCI, SCSI, USB passthrough) are the host's hardware: the target's own, whole, in
+  // order; one only the source has is taken out (the device is always there), with a warning.
+  if (devicesElement) {
+    out.devices.push(HOSTDEV_DEVICE);
+    for (const [n, e] of hostdevs.entries())
+      elementRef(`${HOSTDEV_DEVICE}${n}`, HOSTDEV_DEVICE, e, () => false, NAMING, true);
+    for (let n = hostdevs.length; n < MAX_HOSTDEVS; n++)
+      out.spans.push(slotSpan(text, `${HOSTDEV_DEVICE}${n}`, HOSTDEV_DEVICE, devicesElement));
   }
   const os = child(root, 'os');
   if (os) {

@@ -42,6 +42,8 @@ export interface ReferenceOutcome {
   unmapped: Unmapped[];
   /** Paths the target had that the synced config has no place for. */
   missing: Array<{ path: string; value: string }>;
+  /** Whole devices of the source's taken out (a host device the target does not have). */
+  removedDevices: Array<{ path: string; value: string }>;
 }
 
 /** The target's name for one source name, and how; null when nothing maps it. */
@@ -87,7 +89,13 @@ export function restoreReferences(
   after: Side,
   mapping: ReferenceMapping,
 ): ReferenceOutcome {
-  const out: ReferenceOutcome = { wanted: new Map(), references: [], unmapped: [], missing: [] };
+  const out: ReferenceOutcome = {
+    wanted: new Map(),
+    references: [],
+    unmapped: [],
+    missing: [],
+    removedDevices: [],
+  };
   const rewired = before
     ? rewiring(before.references, after.references, mapping.members)
     : new Map<string, Rewire>();
@@ -138,6 +146,7 @@ function restoreOne(
 function takeOut(path: string, field: string, span: ValueSpan, out: ReferenceOutcome): void {
   out.wanted.set(field, { value: '', raw: '', style: span.value.style });
   out.references.push({ path, value: '', status: 'removed', sourceValue: span.value.value });
+  if (span.reference!.wholeDevice) out.removedDevices.push({ path, value: span.value.value });
 }
 
 /** A reference of a device the target wired to another member: the target's device of the right member speaks for it. */
@@ -190,7 +199,7 @@ function mapReference(
   const unmapped: string[] = [];
   for (const name of reference.names) {
     const result = mapName(name, mapping);
-    if ('unmapped' in result) unmapped.push(result.unmapped);
+    if ('unmapped' in result || !(reference.accepts?.(name, result.value) ?? true)) unmapped.push(name);
     else {
       mapped.set(name, result.value);
       via.push(result.via);

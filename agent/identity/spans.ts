@@ -25,6 +25,10 @@ export interface ReferenceInfo {
   device?: string;
   /** A target that has the device but not this reference gets it taken out (libvirt: an element or attribute). */
   removable?: boolean;
+  /** Whether `value` may be written in place of the name `name` (a mapped PCI address must be one). */
+  accepts?(name: string, value: string): boolean;
+  /** The reference is a whole device (a host device): taking it out is warned about. */
+  wholeDevice?: boolean;
 }
 
 /** A parsed config: the value spans, per-field problems, or why the whole file cannot be used. */

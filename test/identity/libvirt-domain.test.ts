@@ -356,4 +356,89 @@ ${chassis ? `    <chassis>\n      <entry name='serial'>${chassis}</entry>\n    <
     assert.equal(reference(report, 'config.libvirt.disk.sda.source')?.status, 'kept');
     assert.deepEqual(report.warnings, []);
   });
+
+  describe("host devices are the host's: production's never reach staging", () => {
+    const pci = (bus: string) => `    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source>
+        <address domain='0x0000' bus='${bus}' slot='0x00' function='0x0'/>
+      </source>
+    </hostdev>
+`;
+    const scsi = `    <hostdev mode='subsystem' type='scsi'>
+      <source>
+        <adapter name='scsi_host2'/>
+        <address bus='0' target='0' unit='3'/>
+      </source>
+    </hostdev>
+`;
+    const vf = `    <interface type='hostdev' managed='yes'>
+      <mac address='52:54:00:d3:00:02'/>
+      <source>
+        <address type='pci' domain='0x0000' bus='0x3b' slot='0x02' function='0x1'/>
+      </source>
+    </interface>
+`;
+
+    it("production's <hostdev>s staging does not have are removed with a warning naming each", () => {
+      const { report, xml } = sync(
+        domain({ name: 'prod-app', uuid: PROD_UUID, devices: pci('0x81') + scsi }),
+        domain({ name: 'staging-app', uuid: STG_UUID }),
+      );
+      assert.doesNotMatch(xml, /<hostdev/);
+      assert.deepEqual(
+        report.warnings.map((w) => [w.path, w.code, /0x81|scsi_host2/.test(w.message)]),
+        [
+          ['config.libvirt.hostdev0', 'IDENTITY_DEVICE_REMOVED', true],
+          ['config.libvirt.hostdev1', 'IDENTITY_DEVICE_REMOVED', true],
+        ],
+      );
+      assert.equal(reference(report, 'config.libvirt.hostdev0')?.status, 'removed');
+    });
+
+    it("staging's own <hostdev>s are kept, also where production has fewer", () => {
+      const { report, xml } = sync(
+        domain({ name: 'prod-app', uuid: PROD_UUID, devices: pci('0x81') }),
+        domain({ name: 'staging-app', uuid: STG_UUID, devices: pci('0x82') + pci('0x83') }),
+      );
+      assert.ok(xml.includes(pci('0x82') + pci('0x83')), xml);
+      assert.doesNotMatch(xml, /0x81/);
+      assert.deepEqual(
+        [0, 1].map((n) => reference(report, `config.libvirt.hostdev${n}`)?.status),
+        ['kept', 'kept'],
+      );
+      assert.deepEqual(report.warnings, []);
+    });
+
+    it("a hostdev NIC (SR-IOV VF) only production has is refused until its PCI address is mapped to staging's", () => {
+      const staging = domain({ name: 'staging-app', uuid: STG_UUID });
+      vm('prod-app', domain({ name: 'prod-app', uuid: PROD_UUID, devices: vf }));
+      vm('staging-app', staging);
+      pool.snapshot('prod-app', 'nightly');
+      const attempt = (referenceMap: Record<string, string>) => () =>
+        pool.sync('staging-app', 'prod-app@nightly', {
+          hooks: createIdentityHooks('default', { referenceMap }),
+        });
+      for (const referenceMap of [{}, { '0000:3b:02.1': 'eth0' }] as Array<Record<string, string>>) {
+        assert.throws(
+          attempt(referenceMap),
+          (err: { code: string; details: { references: Array<{ path: string; unmapped: string[] }> } }) => {
+            assert.equal(err.code, 'IDENTITY_REFERENCE_UNMAPPED');
+            assert.deepEqual(
+              err.details.references.map((r) => [r.path, r.unmapped]),
+              [['config.libvirt.interface0.source', ['0000:3b:02.1']]],
+            );
+            return true;
+          },
+        );
+        assert.equal(readText(pool, 'staging-app-config'), staging, 'nothing changed');
+      }
+      attempt({ '0000:3b:02.1': '0000:5e:10.1' })();
+      const xml = readText(pool, 'staging-app-config');
+      assert.match(xml, /<address type='pci' domain='0x0000' bus='0x5e' slot='0x10' function='0x1'\/>/);
+      assert.doesNotMatch(xml, /0x3b/);
+      const file = path.join(dir, 'synced.xml');
+      fs.writeFileSync(file, xml);
+      run('virt-xml-validate', [file, 'domain']);
+    });
+  });
 });
