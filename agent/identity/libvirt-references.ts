@@ -170,12 +170,19 @@ function attributeName(a: XmlAttribute, value: string): Name {
   return { start: a.start, end: a.end, value, encode: (v) => encodeAttributeValue(a.quote, v) };
 }
 
+/** The PCI address of a device's <source> (a host device, a hostdev NIC's VF), as one name. */
+const sourcePci = (d: XmlElement): string | null =>
+  d.name === 'address' && d.parent?.name === 'source' ? pciName(d, decoded) : null;
+
 /** `name=value` pairs of an element and those under it (`host.name=…`), for the report. */
 function describe(e: XmlElement): string {
   const parts: string[] = [];
   for (const d of descendants(e)) {
     const prefix = d === e ? '' : `${d.name}.`;
-    for (const a of d.attributes) parts.push(`${prefix}${a.name}=${decoded(a.raw)}`);
+    // A PCI address as the name it is mapped by, so a mapped one shows the target's.
+    const pci = sourcePci(d);
+    if (pci !== null) parts.push(`${prefix}pci=${pci}`);
+    else for (const a of d.attributes) parts.push(`${prefix}${a.name}=${decoded(a.raw)}`);
   }
   return parts.join(' ');
 }
@@ -201,7 +208,7 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
     const names: Name[] = [];
     // A host device's PCI address is one name (`0000:3b:02.1`): production's VF is never staging's.
     for (const d of descendants(e)) {
-      const pci = d.name === 'address' && d.parent?.name === 'source' ? pciName(d, decoded) : null;
+      const pci = sourcePci(d);
       if (pci === null) continue;
       const quote = d.attributes[0]?.quote ?? "'";
       names.push({

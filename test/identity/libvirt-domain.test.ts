@@ -386,7 +386,7 @@ ${chassis ? `    <chassis>\n      <entry name='serial'>${chassis}</entry>\n    <
       );
       assert.doesNotMatch(xml, /<hostdev/);
       assert.deepEqual(
-        report.warnings.map((w) => [w.path, w.code, /0x81|scsi_host2/.test(w.message)]),
+        report.warnings.map((w) => [w.path, w.code, /pci=0000:81:00\.0|scsi_host2/.test(w.message)]),
         [
           ['config.libvirt.hostdev0', 'IDENTITY_DEVICE_REMOVED', true],
           ['config.libvirt.hostdev1', 'IDENTITY_DEVICE_REMOVED', true],
@@ -432,7 +432,15 @@ ${chassis ? `    <chassis>\n      <entry name='serial'>${chassis}</entry>\n    <
         );
         assert.equal(readText(pool, 'staging-app-config'), staging, 'nothing changed');
       }
-      attempt({ '0000:3b:02.1': '0000:5e:10.1' })();
+      const report = attempt({ '0000:3b:02.1': '0000:5e:10.1' })().identity as IdentityReport;
+      assert.deepEqual(
+        [reference(report, 'config.libvirt.interface0.source')].map((r) => [
+          r?.status,
+          r?.value,
+          r?.sourceValue,
+        ]),
+        [['mapped', 'address.pci=0000:5e:10.1', 'address.pci=0000:3b:02.1']],
+      );
       const xml = readText(pool, 'staging-app-config');
       assert.match(xml, /<address type='pci' domain='0x0000' bus='0x5e' slot='0x10' function='0x1'\/>/);
       assert.doesNotMatch(xml, /0x3b/);
