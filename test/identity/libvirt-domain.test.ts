@@ -322,7 +322,7 @@ ${chassis ? `    <chassis>\n      <entry name='serial'>${chassis}</entry>\n    <
       });
     }
 
-    it('--allow-source-reference with the value lets the sync through with a warning', () => {
+    it('allowSourceReferences (--allow-source-reference) naming the value lets the sync through with a warning', () => {
       const { report, xml } = sync(
         domain({ name: 'prod-app', uuid: PROD_UUID, head: description(`cloned from ${PROD_UUID}`) }),
         domain({ name: 'staging-app', uuid: STG_UUID }),
