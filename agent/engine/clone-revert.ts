@@ -1,7 +1,8 @@
 /** Clone (snapshot → new container) and revert (container → one of its own snapshots), both O(1) per member. */
 import { randomUUID } from 'node:crypto';
+import { deleteContainer } from './containers';
 import type { EngineCore } from './core';
-import { ALREADY_EXISTS, INVALID_ARGUMENT } from './errors';
+import { ALREADY_EXISTS, INVALID_ARGUMENT, SnapsyncError } from './errors';
 import { dropTable } from './snapshots';
 import type { ContainerRecord, SnapshotRecord } from './store/records';
 import { checkLabels, checkName } from './validate';
@@ -104,6 +105,7 @@ export function revertContainer(
           }
           return [catalog.container(memberId), catalog.snapshot(id)];
         });
+  if (snapshot.table === null) deleteSyncCreatedMembers(core, container, snapshot);
   for (const [member, s] of pairs) {
     dropTable(core, tables.get(member.table!));
     const fresh = tables.create(batch, catalog.nextId(batch, 'table'), tables.get(s.table!), {
@@ -120,4 +122,45 @@ export function revertContainer(
   if (container.type === 'vm')
     catalog.putContainer(batch, { ...catalog.container(container.id), generation: container.generation + 1 });
   return catalog.container(container.id);
+}
+
+/**
+ * A VM goes back to the member set it had at `snapshot`: the members that
+ * syncs since created (named by their safety snapshots, this one included)
+ * hold the source's data and nothing else had them, so they are deleted. One
+ * that has snapshots of its own is refused (HAS_DEPENDENTS) before anything
+ * changes. One the operator took out of the VM, or a role now held by another
+ * container, is not the sync's any more and is left alone.
+ */
+function deleteSyncCreatedMembers(core: EngineCore, vm: ContainerRecord, snapshot: SnapshotRecord): void {
+  const { catalog } = core;
+  const doomed: Array<{ role: string; member: ContainerRecord; sync: SnapshotRecord }> = [];
+  for (const later of catalog.snapshotsOf(vm.id)) {
+    if (later.id < snapshot.id || later.createdMembers === undefined) continue;
+    for (const [role, id] of Object.entries(later.createdMembers)) {
+      if (vm.members[role] !== id || snapshot.members[role] !== undefined) continue;
+      if (doomed.some((d) => d.member.id === id)) continue;
+      doomed.push({ role, member: catalog.container(id), sync: later });
+    }
+  }
+  for (const { role, member, sync } of doomed) {
+    const own = catalog.snapshotsOf(member.id);
+    if (own.length === 0) continue;
+    const names = [
+      ...new Set(
+        own.map((s) =>
+          s.vmSnapshot === null
+            ? `${member.name}@${s.name}`
+            : `${vm.name}@${catalog.snapshot(s.vmSnapshot).name}`,
+        ),
+      ),
+    ];
+    throw new SnapsyncError(
+      'HAS_DEPENDENTS',
+      `revert of "${vm.name}" to ${snapshot.name} would delete ${member.name} (member ${role}, created by ` +
+        `the sync that kept ${sync.name}), but it has snapshots: ${names.join(', ')}. Delete them first`,
+      { kind: 'container', name: member.name, role, dependents: names },
+    );
+  }
+  for (const { member } of doomed) deleteContainer(core, catalog.container(member.id), false, true);
 }

@@ -71,6 +71,8 @@ interface Pair {
   role: string | null;
   target: ContainerRecord;
   source: SnapshotRecord;
+  /** The sync created this member (the target lacked the role). */
+  created: boolean;
 }
 
 export function syncContainer<Report>(
@@ -132,6 +134,15 @@ export function syncContainer<Report>(
             vmSnapshot: null,
             replaceTable: false,
           });
+    // The new members are not in the safety snapshot (the target did not have them): it names them, for revert.
+    const created = pairs.filter((p) => p.created && p.role !== null);
+    if (created.length > 0) {
+      safety = {
+        ...safety,
+        createdMembers: Object.fromEntries(created.map((p) => [p.role as string, p.target.id])),
+      };
+      catalog.putSnapshot(batch, safety);
+    }
   }
 
   for (const pair of pairs) {
@@ -188,7 +199,7 @@ function pairMembers(
   source: SnapshotRecord,
   roles?: string[],
 ): Pair[] {
-  if (target.type !== 'vm') return [{ role: null, target, source }];
+  if (target.type !== 'vm') return [{ role: null, target, source, created: false }];
   const { catalog, batch, tables } = core;
   const wanted = roles ?? Object.keys(source.members);
   const pairs: Pair[] = [];
@@ -203,6 +214,7 @@ function pairMembers(
     }
     const memberSnapshot = catalog.snapshot(snapshotId);
     let memberId = vm.members[role];
+    const created = memberId === undefined;
     if (memberId === undefined) {
       // The target lacks this role: give it a member of the snapshot's type, named after the VM.
       const name = `${vm.name}-${role}`;
@@ -247,7 +259,7 @@ function pairMembers(
         },
       );
     }
-    pairs.push({ role, target: member, source: memberSnapshot });
+    pairs.push({ role, target: member, source: memberSnapshot, created });
   }
   return pairs;
 }

@@ -80,6 +80,13 @@ export interface SnapshotRecord {
    * records written by older builds (a compatible addition to version 1).
    */
   heldByReader?: true;
+  /**
+   * A VM safety snapshot: the members its sync created (role → container id),
+   * which a revert to it (or to an earlier snapshot) deletes, so the VM gets
+   * back the member set it had. Absent otherwise, and in records written by
+   * older builds (a compatible addition to version 1).
+   */
+  createdMembers?: Record<string, number>;
 }
 
 export type TableOwner =
