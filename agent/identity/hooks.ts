@@ -413,11 +413,12 @@ export function createIdentityHooks(
       let blocksWritten = 0;
       for (const member of context.members) blocksWritten += member.view.blocksWritten();
       const roles = new Set(context.members.map((m) => m.role));
-      for (const name of keep.names) {
-        // A name for a member this sync did not touch is not missing: that member kept everything.
-        if (seen.has(name) || (isVm && name.includes('.') && !roles.has(name.split('.')[0]!))) continue;
-        out.warn(name, 'IDENTITY_FIELD_MISSING', `preserve names ${name}, but the target has no such field`);
-      }
+      for (const name of keep.unmatched(seen, (role) => isVm && !roles.has(role)))
+        out.warn(
+          name,
+          'IDENTITY_FIELD_MISSING',
+          `preserve names ${name}, but the target has no ${/[*?]/.test(name) ? 'field it matches' : 'such field'}`,
+        );
       return { fields: out.fields, warnings: out.warnings, blocksWritten, references };
     },
   };

@@ -36,7 +36,8 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
       .option('preserve', {
         type: 'string',
         array: true,
-        describe: 'identity fields or globs to keep ("none" for none; default: the defaults)',
+        describe:
+          'identity fields or globs to keep ("default": the default fields, also in a list with others; "none" for none; default: default)',
       })
       .option('safety', {
         type: 'boolean',
@@ -67,8 +68,8 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
       )
       .example('$0 sync staging-web prod-web@nightly-2026-11-24', 'refresh a VM, keeping its identity')
       .example(
-        '$0 sync staging-disk0 prod-disk0@nightly --preserve "disk*.gpt.*"',
-        'keep only the GPT GUIDs',
+        '$0 sync staging-disk0 prod-disk0@nightly --preserve default "gpt.partition*"',
+        "the default fields and the opt-in GPT partition GUIDs too (a plain vdisk's fields have no role prefix)",
       ) as never,
   handler: (args) =>
     run(
