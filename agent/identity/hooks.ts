@@ -30,6 +30,7 @@ import { FreshIdentity, hexDigits, substituteDigits, uniqueKind } from './fresh-
 import { DISK_GUID_FIELD, extractGpt, PARTITION_FIELD, restoreGpt } from './gpt';
 import { extractMbr, restoreMbr } from './mbr';
 import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
+import { checkReferenceMapUse } from './reference-map';
 import { type ReferenceMapping, referenceSpans, restoreReferences, type Unmapped } from './references';
 import type { IdentityField, IdentityReference, IdentityReport } from './report';
 import { identityForms, type SourceName, scanForSource, uuidForms } from './source-scan';
@@ -408,6 +409,13 @@ export function createIdentityHooks(
       );
       if (unreadable.length > 0) throw IDENTITY_CONFIG_UNREADABLE(context.target.name, unreadable);
       if (unmapped.length > 0) throw IDENTITY_REFERENCE_UNMAPPED(context.target.name, unmapped);
+      checkReferenceMapUse(
+        context.target.name,
+        referenceMap,
+        { before: captured.values(), after: writes.map((w) => w.after) },
+        { fields: out.fields, references },
+        (path, code, message) => out.warn(path, code, message),
+      );
       for (const { member, after, wanted } of writes) if (wanted.size > 0) apply(member.view, after, wanted);
       scanSynced(context, captured, writes, allowed, out);
       let blocksWritten = 0;

@@ -9,7 +9,7 @@ import { Pool } from '../../agent/engine';
 import { createIdentityHooks, type IdentityReport } from '../../agent/identity';
 import { FreshIdentity } from '../../agent/identity/fresh-identity';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { addConfig, readText } from './helpers/pool';
+import { addConfig, libvirtDomain, readText } from './helpers/pool';
 
 const SEED = '3f0e6a52-9c1d-4b7e-8a35-0c2d4e6f8a1b';
 
@@ -71,22 +71,6 @@ describe('identity: fresh values for identifiers the target never had', function
     });
     afterEach(() => pool.close());
 
-    const domain = (name: string, uuid: string, macs: string[]) =>
-      [
-        "<domain type='kvm'>",
-        `  <name>${name}</name>`,
-        `  <uuid>${uuid}</uuid>`,
-        '  <devices>',
-        ...macs.flatMap((mac) => [
-          "    <interface type='network'>",
-          `      <mac address='${mac}'/>`,
-          "      <source network='default'/>",
-          '    </interface>',
-        ]),
-        '  </devices>',
-        '</domain>',
-        '',
-      ].join('\n');
     const netcfg = (macs: string[]) =>
       [
         'network:',
@@ -98,7 +82,7 @@ describe('identity: fresh values for identifiers the target never had', function
     const PROD_MACS = ['52:54:00:00:00:01', '52:54:00:00:00:02'];
     const vm = (name: string, uuid: string, macs: string[]) => {
       pool.createContainer({ name, type: 'vm' });
-      addConfig(pool, name, 'config', domain(name, uuid, macs));
+      addConfig(pool, name, 'config', libvirtDomain(name, uuid, macs));
       addConfig(pool, name, 'netcfg', netcfg(macs));
     };
     const sync = (target: string, snapshot: string) =>

@@ -16,13 +16,13 @@ interface SyncArgs extends GlobalArgs {
   allowSourceReference?: string[];
 }
 
-/** `--map SRC=DST` (repeatable) → referenceMap; the last `=` splits, so a value may hold one (a path never does). */
+/** `--map SRC=DST` (repeatable) → referenceMap; one `=` only: in `a=b=c` which side holds the other is a guess. */
 export function parseReferenceMap(entries: string[]): Record<string, string> {
   const map: Record<string, string> = {};
   for (const entry of entries) {
-    const at = entry.lastIndexOf('=');
-    if (at <= 0 || at === entry.length - 1)
-      throw new UsageError(`--map wants SRC=DST (a source value and the target's), got "${entry}"`);
+    const at = entry.indexOf('=');
+    if (at <= 0 || at === entry.length - 1 || entry.indexOf('=', at + 1) >= 0)
+      throw new UsageError(`--map wants SRC=DST (a source value and the target's, one "="), got "${entry}"`);
     map[entry.slice(0, at)] = entry.slice(at + 1);
   }
   return map;

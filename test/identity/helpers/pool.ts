@@ -66,3 +66,22 @@ export function blocksInNewTables(pool: Pool, result: SyncResult<unknown>): numb
 
 export const readText = (pool: Pool, name: string) =>
   pool.read(name, 0, pool.describe(name).size).toString('utf8');
+
+/** A libvirt domain with one NIC per MAC, each on network 'default'. */
+export function libvirtDomain(name: string, uuid: string, macs: string[]): string {
+  return [
+    "<domain type='kvm'>",
+    `  <name>${name}</name>`,
+    `  <uuid>${uuid}</uuid>`,
+    '  <devices>',
+    ...macs.flatMap((mac) => [
+      "    <interface type='network'>",
+      `      <mac address='${mac}'/>`,
+      "      <source network='default'/>",
+      '    </interface>',
+    ]),
+    '  </devices>',
+    '</domain>',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,99 @@
+/**
+ * The caller's referenceMap (`--map SRC=DST`) checked against what the sync
+ * did with it. An operator's typo is the easiest way to give staging
+ * production's identity, so an entry the sync applied is refused
+ * (INVALID_ARGUMENT, details.conflicts; all or nothing) when its DST
+ * - is one of the source's identity values (production's MAC, UUID,
+ *   address, hostname) that the target does not have itself;
+ * - is already one of the target's own MACs, UUIDs or addresses (two NICs
+ *   with one MAC);
+ * - is also the DST of another source MAC, UUID or address.
+ * An entry the sync did not apply (no reference or identity value only the
+ * source has is SRC) is a warning: a typo in SRC would otherwise be invisible.
+ */
+import { INVALID_ARGUMENT } from '../engine/errors';
+import type { Extracted, IdentityWarning } from './fields';
+import { uniqueKind } from './fresh-identity';
+import type { IdentityField, IdentityReference } from './report';
+
+export interface MapConflict {
+  source: string;
+  target: string;
+  reason: string;
+}
+
+/** A field no two devices of one VM may share: a MAC, a UUID or GUID, an address. */
+function distinctField(field: string): boolean {
+  return uniqueKind(field) !== null || /(?:^|\.)(?:addresses(?:\.\d+)?|address)$/i.test(field);
+}
+
+/**
+ * Every identity value (lower case: MACs and UUIDs compare so) of the members, and those of distinct
+ * fields. Not reference names: mapping a network or path to the source's own is the caller's choice.
+ */
+function valuesOf(members: Iterable<Extracted>): { all: Set<string>; distinct: Set<string> } {
+  const all = new Set<string>();
+  const distinct = new Set<string>();
+  for (const m of members) {
+    for (const [field, value] of m.fields) {
+      all.add(value.value.toLowerCase());
+      if (distinctField(field)) distinct.add(value.value.toLowerCase());
+    }
+  }
+  return { all, distinct };
+}
+
+/**
+ * Refuses the applied entries whose DST is production's or a duplicate (throws
+ * before anything is written); warns about the entries nothing used.
+ */
+export function checkReferenceMapUse(
+  target: string,
+  map: Record<string, string>,
+  sides: { before: Iterable<Extracted>; after: Iterable<Extracted> },
+  used: { fields: IdentityField[]; references: IdentityReference[] },
+  warn: (path: string, code: IdentityWarning['code'], message: string) => void,
+): void {
+  const own = valuesOf(sides.before);
+  const source = valuesOf(sides.after);
+  const conflicts: MapConflict[] = [];
+  const distinctTargets = new Map<string, string>();
+  for (const [from, to] of Object.entries(map)) {
+    const applied =
+      used.fields.some((f) => f.status === 'mapped' && f.sourceValue === from) ||
+      used.references.some((r) => r.via?.startsWith(`referenceMap: ${from} → `));
+    if (!applied) {
+      warn(
+        `referenceMap.${from}`,
+        'IDENTITY_FIELD_MISSING',
+        `--map ${from}=${to} matched nothing: no reference or identity value only the source has is ${from}`,
+      );
+      continue;
+    }
+    const value = to.toLowerCase();
+    if (source.all.has(value) && !own.all.has(value))
+      conflicts.push({ source: from, target: to, reason: "is the source's own value" });
+    else if (own.distinct.has(value))
+      conflicts.push({
+        source: from,
+        target: to,
+        reason: "is already the target's (a MAC, UUID or address of its own)",
+      });
+    else if (source.distinct.has(from.toLowerCase())) {
+      const other = distinctTargets.get(value);
+      if (other !== undefined && other.toLowerCase() !== from.toLowerCase())
+        conflicts.push({ source: from, target: to, reason: `is also what ${other} is mapped to` });
+      distinctTargets.set(value, from);
+    }
+  }
+  if (conflicts.length > 0) {
+    throw INVALID_ARGUMENT(
+      `sync of "${target}" refused: ${conflicts
+        .map((c) => `--map ${c.source}=${c.target}: ${c.target} ${c.reason}`)
+        .join(
+          '; ',
+        )}. Staging must not carry production's identity nor one value twice: map each to a value of staging's own`,
+      { argument: 'referenceMap', target, conflicts },
+    );
+  }
+}

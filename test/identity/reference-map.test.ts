@@ -1,0 +1,79 @@
+/**
+ * referenceMap (`--map SRC=DST`) mistakes on a real pool: a DST that is one of
+ * production's identity values, one of staging's own, or the DST of another
+ * source MAC refuses the sync (INVALID_ARGUMENT, details.conflicts) and
+ * nothing changes; an entry that matches nothing is a warning.
+ */
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { Pool, SnapsyncError } from '../../agent/engine';
+import { createIdentityHooks, type IdentityReport } from '../../agent/identity';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import { addConfig, libvirtDomain, readText } from './helpers/pool';
+
+const PROD_MACS = ['52:54:00:a1:b2:c3', '52:54:00:d4:e5:f6', '52:54:00:d4:e5:f7'];
+const STAGING_MAC = '52:54:00:00:00:01';
+const UUIDS = {
+  prod: '11111111-2222-4333-8444-555555555555',
+  staging: '99999999-8888-4777-8666-555555555555',
+};
+
+describe('identity: referenceMap mistakes', () => {
+  let pool: Pool;
+  beforeEach(() => {
+    pool = Pool.create(path.join(tempDir('snapsync-refmap-'), 'pool'), { blockSize: 4096 });
+    for (const [name, macs] of [
+      ['prod', PROD_MACS],
+      ['staging', [STAGING_MAC]],
+    ] as const) {
+      pool.createContainer({ name, type: 'vm' });
+      addConfig(pool, name, 'config', libvirtDomain(name, UUIDS[name], [...macs]));
+    }
+    pool.snapshot('prod', 'nightly');
+  });
+  afterEach(() => pool.close());
+  after(cleanupTempDirs);
+
+  const sync = (referenceMap: Record<string, string>) =>
+    pool.sync('staging', 'prod@nightly', { hooks: createIdentityHooks('default', { referenceMap }) })
+      .identity as IdentityReport;
+  const refuses = (referenceMap: Record<string, string>, reason: RegExp) => {
+    const before = readText(pool, 'staging-config');
+    assert.throws(
+      () => sync(referenceMap),
+      (err: unknown) =>
+        err instanceof SnapsyncError &&
+        err.code === 'INVALID_ARGUMENT' &&
+        err.details.argument === 'referenceMap' &&
+        (err.details.conflicts as Array<{ reason: string }>).some((c) => reason.test(c.reason)),
+    );
+    assert.equal(readText(pool, 'staging-config'), before, 'nothing changed');
+    assert.equal(pool.describe('staging').generation, 0);
+    assert.deepEqual(pool.listSnapshots('staging'), [], 'no safety snapshot');
+  };
+  const fresh = { [PROD_MACS[2]!]: '52:54:00:12:34:57' };
+
+  it("refuses a DST that is production's MAC", () => {
+    refuses({ [PROD_MACS[1]!]: PROD_MACS[0]!, ...fresh }, /source's own value/);
+  });
+
+  it("refuses a DST that is staging's own MAC (two NICs with one MAC)", () => {
+    refuses({ [PROD_MACS[1]!]: STAGING_MAC, ...fresh }, /already the target's/);
+  });
+
+  it("refuses two of production's MACs mapped to one DST", () => {
+    refuses({ [PROD_MACS[1]!]: '52:54:00:12:34:56', [PROD_MACS[2]!]: '52:54:00:12:34:56' }, /also what/);
+  });
+
+  it('warns about an entry that matches nothing, and applies the others', () => {
+    const report = sync({ [PROD_MACS[1]!]: '52:54:00:12:34:56', ...fresh, 'prod-typo': 'staging-net' });
+    assert.deepEqual(
+      report.warnings.map((w) => [w.path, w.code]),
+      [['referenceMap.prod-typo', 'IDENTITY_FIELD_MISSING']],
+    );
+    assert.match(report.warnings[0]!.message, /matched nothing/);
+    const text = readText(pool, 'staging-config');
+    assert.ok(text.includes("<mac address='52:54:00:12:34:56'/>") && text.includes(STAGING_MAC), text);
+    assert.ok(!PROD_MACS.some((mac) => text.includes(mac)), text);
+  });
+});
