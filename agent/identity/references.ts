@@ -99,19 +99,108 @@ export function restoreReferences(
   const rewired = before
     ? rewiring(before.references, after.references, mapping.members)
     : new Map<string, Rewire>();
+  const units = new Map<string, Array<[string, ValueSpan]>>();
   for (const [field, span] of after.references) {
-    const device = span.reference!.device;
+    const { device, unit } = span.reference!;
+    if (unit) {
+      const key = `${device ?? ''}\n${unit}`;
+      units.set(key, [...(units.get(key) ?? []), [field, span]]);
+      continue;
+    }
     const rewire = device === undefined ? undefined : rewired.get(device);
     if (rewire) restoreRewired(prefix, field, span, before!, rewire, mapping, out);
     else restoreOne(prefix, field, span, before, mapping, out);
   }
+  const added = new Set<string>();
+  for (const spans of units.values()) restoreUnit(prefix, spans, before, rewired, mapping, out, added);
   // A reference of a device the synced config does not have at all went with the device: not worth a warning.
   for (const [field, own] of before?.references ?? []) {
     const device = own.reference!.device;
-    if (own.value.raw !== '' && !after.references.has(field) && (!device || after.devices.has(device)))
+    if (own.value.raw !== '' && !after.references.has(field) && !added.has(field) && (!device || after.devices.has(device)))
       out.missing.push({ path: prefix + field, value: own.value.value });
   }
   return out;
+}
+
+/** The field without its device (`.dvs.portId` of `ethernet1.dvs.portId`). */
+const keyOf = (field: string, device: string | undefined) =>
+  device === undefined ? field : field.slice(device.length);
+
+/** Each text on lines of its own (units are .vmx lines; the last line of a file may have no line ending). */
+const asLines = (raws: string[]) => raws.map((r) => (r === '' || r.endsWith('\n') ? r : `${r}\n`)).join('');
+
+/**
+ * References that only mean something together (a NIC's backing, a drive's deviceType and fileName):
+ * when the target's device has any of them, the target's whole set is written back (the source's keys
+ * it lacks taken out, its keys the source lacks added after the source's last one); otherwise each is a
+ * reference the target never had.
+ */
+function restoreUnit(
+  prefix: string,
+  spans: Array<[string, ValueSpan]>,
+  before: Side | null,
+  rewired: Map<string, Rewire>,
+  mapping: ReferenceMapping,
+  out: ReferenceOutcome,
+  added: Set<string>,
+): void {
+  const { device, unit } = spans[0]![1].reference!;
+  const rewire = device === undefined ? undefined : rewired.get(device);
+  const ownDevice = rewire ? rewire.from : device;
+  const own = [...(before?.references ?? [])].filter(
+    ([, s]) => ownDevice !== null && s.reference!.device === ownDevice && s.reference!.unit === unit,
+  );
+  if (own.length === 0) {
+    for (const [field, span] of spans) {
+      if (rewire) restoreRewired(prefix, field, span, before!, rewire, mapping, out);
+      else restoreOne(prefix, field, span, before, mapping, out);
+    }
+    return;
+  }
+  const ownByKey = new Map(own.map(([f, s]) => [keyOf(f, ownDevice!), s]));
+  const via = rewire
+    ? `member ${rewire.role}: ${rewire.source} → ${rewire.target} (the target wired ${device} to ${rewire.targetHad}); the target's own ${prefix}${ownDevice}`
+    : undefined;
+  const status = via ? ('mapped' as const) : ('kept' as const);
+  const ordered = [...spans].sort((a, b) => a[1].start - b[1].start);
+  for (const [field, span] of ordered) {
+    const mine = ownByKey.get(keyOf(field, device));
+    if (!mine) {
+      takeOut(prefix + field, field, span, out);
+      continue;
+    }
+    if (mine.value.raw !== span.value.raw) out.wanted.set(field, mine.value);
+    out.references.push({
+      path: prefix + field,
+      value: mine.value.value,
+      status,
+      sourceValue: span.value.value,
+      ...(via ? { via } : {}),
+    });
+  }
+  const sourceKeys = new Set(spans.map(([f]) => keyOf(f, device)));
+  const extras = own
+    .filter(([f]) => !sourceKeys.has(keyOf(f, ownDevice!)))
+    .sort((a, b) => a[1].start - b[1].start);
+  if (extras.length === 0) return;
+  const [anchorField, anchor] = ordered[ordered.length - 1]!;
+  const base = out.wanted.get(anchorField) ?? anchor.value;
+  out.wanted.set(anchorField, {
+    value: base.value,
+    raw: asLines([base.raw, ...extras.map(([, s]) => s.value.raw)]),
+    style: anchor.value.style,
+  });
+  for (const [f, s] of extras) {
+    const field = (device ?? '') + keyOf(f, ownDevice!);
+    added.add(field);
+    out.references.push({
+      path: prefix + field,
+      value: s.value.value,
+      status,
+      sourceValue: '',
+      ...(via ? { via } : {}),
+    });
+  }
 }
 
 /** A reference the target had at the same path: its own, else taken out where its device is, else mapped. */

@@ -29,6 +29,11 @@ export interface ReferenceInfo {
   accepts?(name: string, value: string): boolean;
   /** The reference is a whole device (a host device): taking it out is warned about. */
   wholeDevice?: boolean;
+  /**
+   * References of one device that only mean something together (a .vmx NIC's backing keys, a drive's
+   * deviceType and fileName): a target that has any of them gets its whole set written back.
+   */
+  unit?: string;
 }
 
 /** A parsed config: the value spans, per-field problems, or why the whole file cannot be used. */

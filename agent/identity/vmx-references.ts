@@ -2,33 +2,56 @@
  * References in a .vmx: the keys whose values name the VM's storage, networks
  * and per-VM files. A sync keeps the target's (references.ts); the paths are
  * the keys' canonical spellings (keys are case-insensitive).
+ *
+ * Some keys only mean something together, so they are written back as one
+ * unit (the target's whole set of them): a NIC's backing (a standard port
+ * group, a vnet, a distributed switch port).
  */
 
-const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => string]> = [
-  // disks and CD/DVD images on every controller
-  [/^(scsi|sata|ide|nvme)(\d+):(\d+)\.filename$/, (m) => `${m[1]}${m[2]}:${m[3]}.fileName`],
-  [/^ethernet(\d+)\.networkname$/, (m) => `ethernet${m[1]}.networkName`],
-  [/^ethernet(\d+)\.vnet$/, (m) => `ethernet${m[1]}.vnet`],
-  [/^ethernet(\d+)\.dvs\.switchid$/, (m) => `ethernet${m[1]}.dvs.switchId`],
-  [/^ethernet(\d+)\.dvs\.portgroupid$/, (m) => `ethernet${m[1]}.dvs.portgroupId`],
-  [/^ethernet(\d+)\.dvs\.portid$/, (m) => `ethernet${m[1]}.dvs.portId`],
-  [/^ethernet(\d+)\.dvs\.connectionid$/, (m) => `ethernet${m[1]}.dvs.connectionId`],
-  [/^(serial|parallel)(\d+)\.filename$/, (m) => `${m[1]}${m[2]}.fileName`],
-  [/^nvram$/, () => 'nvram'],
-  [/^extendedconfigfile$/, () => 'extendedConfigFile'],
-  [/^vmxstats\.filename$/, () => 'vmxstats.filename'],
-  [/^sched\.swap\.derivedname$/, () => 'sched.swap.derivedName'],
-  [/^migrate\.hostlog$/, () => 'migrate.hostLog'],
+/** A reference key's canonical path, and the unit it belongs to. */
+interface Pattern {
+  re: RegExp;
+  name: (m: RegExpExecArray) => string;
+  unit?: string;
+}
+
+const BACKING = 'backing';
+
+const nic = (suffix: string, canonical: string): Pattern => ({
+  re: new RegExp(`^ethernet(\\d+)\\.${suffix.replace(/\./g, '\\.')}$`),
+  name: (m) => `ethernet${m[1]}.${canonical}`,
+  unit: BACKING,
+});
+
+const PATTERNS: Pattern[] = [
+  // disks and CD/DVD images on every controller, with the kind of backing their fileName is
+  { re: /^(scsi|sata|ide|nvme)(\d+):(\d+)\.filename$/, name: (m) => `${m[1]}${m[2]}:${m[3]}.fileName` },
+  nic('networkname', 'networkName'),
+  nic('vnet', 'vnet'),
+  nic('connectiontype', 'connectionType'),
+  nic('dvs.switchid', 'dvs.switchId'),
+  nic('dvs.portgroupid', 'dvs.portgroupId'),
+  nic('dvs.portid', 'dvs.portId'),
+  nic('dvs.connectionid', 'dvs.connectionId'),
+  { re: /^(serial|parallel)(\d+)\.filename$/, name: (m) => `${m[1]}${m[2]}.fileName` },
+  { re: /^nvram$/, name: () => 'nvram' },
+  { re: /^extendedconfigfile$/, name: () => 'extendedConfigFile' },
+  { re: /^vmxstats\.filename$/, name: () => 'vmxstats.filename' },
+  { re: /^sched\.swap\.derivedname$/, name: () => 'sched.swap.derivedName' },
+  { re: /^migrate\.hostlog$/, name: () => 'migrate.hostLog' },
   // other migrate.* keys that hold a path
-  [/^(migrate\.[a-z0-9.]*(?:log|file|filename|path|dir|directory))$/, (m) => m[1]!],
+  { re: /^(migrate\.[a-z0-9.]*(?:log|file|filename|path|dir|directory))$/, name: (m) => m[1]! },
 ];
 
-/** The canonical path of a reference key, or null. */
-export function vmxReference(key: string): string | null {
+/** Keys whose values are a kind, not a name: nothing in them is mapped. */
+const KINDS = /\.connectiontype$/;
+
+/** The canonical path of a reference key and its unit, or null. */
+export function vmxReference(key: string): { field: string; unit?: string; kind: boolean } | null {
   const lower = key.toLowerCase();
-  for (const [re, name] of PATTERNS) {
+  for (const { re, name, unit } of PATTERNS) {
     const m = re.exec(lower);
-    if (m) return name(m);
+    if (m) return { field: name(m), ...(unit ? { unit } : {}), kind: KINDS.test(lower) };
   }
   return null;
 }

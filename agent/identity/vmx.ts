@@ -11,6 +11,8 @@ import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
 import { vmxNames, vmxReference } from './vmx-references';
 
 const STYLE = 'vmx';
+/** A reference's whole line. */
+const LINE_STYLE = 'vmx-line';
 const FIXED = new Map(
   ['displayName', 'uuid.bios', 'uuid.location', 'vc.uuid', 'guestinfo.hostname'].map((k) => [
     k.toLowerCase(),
@@ -55,9 +57,11 @@ export function parseVmx(text: string): ParsedConfig {
   const spans: ValueSpan[] = [];
   const problems: Array<{ field: string; message: string }> = [];
   const encode = sameStyleOr(STYLE, encodeVmx);
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
   for (const m of text.matchAll(KEY)) {
     const identity = vmxField(m[1]!);
-    const field = identity ?? vmxReference(m[1]!);
+    const reference = identity ? null : vmxReference(m[1]!);
+    const field = identity ?? reference?.field;
     if (!field) continue;
     const rest = m[2]!;
     const value = VALUE.exec(rest);
@@ -68,16 +72,13 @@ export function parseVmx(text: string): ParsedConfig {
     const start =
       m.index! + m[0].length - rest.length - (m[0].endsWith('\r') ? 1 : 0) + rest.indexOf('"') + 1;
     const raw = value[1]!;
-    const fieldValue: FieldValue = { value: decodeVmx(raw), raw, style: STYLE };
-    const span: ValueSpan = { field, value: fieldValue, start, end: start + raw.length, encode };
-    if (!identity) {
-      span.reference = {
-        ...(field.includes('.') ? { device: canonicalDevice(field.slice(0, field.indexOf('.'))) } : {}),
-        names: vmxNames(fieldValue.value),
-        rewrite: (map) => encodeVmx(map(fieldValue.value)),
-      };
+    const decoded = decodeVmx(raw);
+    if (!reference) {
+      const fieldValue: FieldValue = { value: decoded, raw, style: STYLE };
+      spans.push({ field, value: fieldValue, start, end: start + raw.length, encode });
+      continue;
     }
-    spans.push(span);
+    spans.push(referenceLine(text, m, eol, field, reference, decoded, start, start + raw.length));
   }
   // Devices (`ethernet1`, `scsi0:1`): any key names its device, `present` or not.
   const devices = new Set<string>();
@@ -86,6 +87,56 @@ export function parseVmx(text: string): ParsedConfig {
     if (dot > 0) devices.add(canonicalDevice(m[1]!.slice(0, dot)));
   }
   return { ok: true, spans, problems, devices: [...devices] };
+}
+
+/**
+ * A reference is its whole line (with its line ending): the target's line is written back as it
+ * was, a key the target lacks is taken out, and one only the target has is added (references.ts).
+ */
+function referenceLine(
+  text: string,
+  m: RegExpMatchArray,
+  eol: string,
+  field: string,
+  reference: NonNullable<ReturnType<typeof vmxReference>>,
+  value: string,
+  valueStart: number,
+  valueEnd: number,
+): ValueSpan {
+  const start = m.index! + (m[0].startsWith('\uFEFF') ? 1 : 0);
+  const lineEnd = m.index! + m[0].length;
+  const end = text[lineEnd] === '\n' ? lineEnd + 1 : lineEnd;
+  const ownsEol = end > lineEnd;
+  const line = text.slice(start, end);
+  const device = field.includes('.') ? canonicalDevice(field.slice(0, field.indexOf('.'))) : undefined;
+  return {
+    field,
+    value: { value, raw: line, style: LINE_STYLE },
+    start,
+    end,
+    // Lines from the other file take this file's line ending (the last line keeps having none), and
+    // this line's device: the target's line of another device speaks for this one (rewiring.ts).
+    encode: (v) => {
+      const body = v.raw.replace(/\r?\n$/, '');
+      if (body === '') return '';
+      const lines = body.split(/\r?\n/).map((l) => onDevice(l, device, m[1]!));
+      return lines.join(eol) + (ownsEol ? eol : '');
+    },
+    reference: {
+      ...(device ? { device } : {}),
+      ...(reference.unit ? { unit: reference.unit } : {}),
+      names: reference.kind ? [] : vmxNames(value),
+      rewrite: (map) => text.slice(start, valueStart) + encodeVmx(map(value)) + text.slice(valueEnd, end),
+    },
+  };
+}
+
+/** `line` (a `key = "value"` line) as a key of `device`, spelt as `key` spells its device. */
+function onDevice(line: string, device: string | undefined, key: string): string {
+  if (device === undefined) return line;
+  return line.replace(/^([ \t]*)([^.=\s]+)\./, (all, indent: string, prefix: string) =>
+    canonicalDevice(prefix) === device ? all : `${indent}${key.slice(0, key.indexOf('.'))}.`,
+  );
 }
 
 /** Device prefixes as the reference paths spell them (lower case: `ethernet0`, `scsi0:1`). */

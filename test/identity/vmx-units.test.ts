@@ -1,0 +1,125 @@
+/**
+ * .vmx keys that only mean something together are written back as one unit
+ * (the target's whole set): a NIC's backing (a standard port group, a vnet,
+ * a distributed switch port, an NSX-T segment and port). A staging NIC on a
+ * standard port group synced from a production NIC on a distributed switch
+ * keeps its port group, and none of production's switch keys is left.
+ */
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { Pool } from '../../agent/engine';
+import { createIdentityHooks, type IdentityReport, type ReferenceOptions } from '../../agent/identity';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import { addConfig, readText } from './helpers/pool';
+
+const KiB = 1024;
+const vmx = (lines: string[]) => `${['.encoding = "UTF-8"', 'config.version = "8"', ...lines].join('\n')}\n`;
+/** The lines of `text` that start with `prefix`. */
+const linesOf = (text: string, prefix: string) => text.split('\n').filter((l) => l.startsWith(prefix));
+
+const DVS = [
+  'ethernet0.dvs.switchId = "50 1a 2b 3c 4d 5e 6f 70-81 92 a3 b4 c5 d6 e7 f8"',
+  'ethernet0.dvs.portgroupId = "dvportgroup-1001"',
+  'ethernet0.dvs.portId = "117"',
+  'ethernet0.dvs.connectionId = "1234567890"',
+];
+const nic = (backing: string[], mac: string) => [
+  'ethernet0.present = "TRUE"',
+  'ethernet0.virtualDev = "vmxnet3"',
+  ...backing,
+  'ethernet0.addressType = "vpx"',
+  `ethernet0.generatedAddress = "${mac}"`,
+];
+
+describe('identity: .vmx keys written back as one unit', function () {
+  this.timeout(120_000);
+  let pool: Pool;
+  beforeEach(() => {
+    pool = Pool.create(path.join(tempDir('snapsync-vmx-units-'), 'pool'), { blockSize: 4096 });
+  });
+  afterEach(() => pool.close());
+  after(cleanupTempDirs);
+
+  function vm(name: string, config: string): void {
+    pool.createContainer({ name, type: 'vm' });
+    addConfig(pool, name, 'config', config);
+    pool.createContainer({ name: `${name}-os`, type: 'vdisk', size: 64 * KiB });
+    pool.addMember(name, 'disk0', `${name}-os`);
+  }
+  function sync(prod: string, staging: string, options: ReferenceOptions = {}) {
+    vm('prod-app', prod);
+    vm('staging-app', staging);
+    pool.snapshot('prod-app', 'nightly');
+    const report = pool.sync('staging-app', 'prod-app@nightly', {
+      hooks: createIdentityHooks('default', options),
+    }).identity as IdentityReport;
+    return { report, after: readText(pool, 'staging-app-config') };
+  }
+
+  it("production's NIC on a distributed switch, staging's on a port group: staging's networkName is written back, no dvs key of production's is left", () => {
+    const { report, after } = sync(
+      vmx(['displayName = "prod-app"', ...nic(DVS, '00:50:56:9a:bb:cc')]),
+      vmx([
+        'displayName = "staging-app"',
+        ...nic(['ethernet0.networkName = "stg-net"'], '00:50:56:9a:11:22'),
+      ]),
+    );
+    assert.deepEqual(linesOf(after, 'ethernet0.'), [
+      'ethernet0.present = "TRUE"',
+      'ethernet0.virtualDev = "vmxnet3"',
+      'ethernet0.networkName = "stg-net"',
+      'ethernet0.addressType = "vpx"',
+      'ethernet0.generatedAddress = "00:50:56:9a:11:22"',
+    ]);
+    const refs = new Map(report.references.map((r) => [r.path, r]));
+    assert.equal(refs.get('config.ethernet0.networkName')?.status, 'kept');
+    assert.equal(refs.get('config.ethernet0.dvs.portgroupId')?.status, 'removed');
+    assert.deepEqual(report.warnings, []);
+  });
+
+  it("the other way round: staging's distributed switch port is written back in place of production's port group", () => {
+    const { after } = sync(
+      vmx(['displayName = "prod-app"', ...nic(['ethernet0.networkName = "prod-net"'], '00:50:56:9a:bb:cc')]),
+      vmx(['displayName = "staging-app"', ...nic(DVS, '00:50:56:9a:11:22')]),
+    );
+    assert.deepEqual(linesOf(after, 'ethernet0.'), [
+      'ethernet0.present = "TRUE"',
+      'ethernet0.virtualDev = "vmxnet3"',
+      ...DVS,
+      'ethernet0.addressType = "vpx"',
+      'ethernet0.generatedAddress = "00:50:56:9a:11:22"',
+    ]);
+    assert.ok(!after.includes('prod-net'));
+  });
+
+  it('CRLF, a vnet with connectionType custom on staging: its lines are added in the file’s line endings', () => {
+    const crlf = (t: string) => t.replace(/\n/g, '\r\n');
+    const { after } = sync(
+      crlf(vmx(['displayName = "prod-app"', ...nic(DVS, '00:50:56:9a:bb:cc')])),
+      vmx([
+        'displayName = "staging-app"',
+        ...nic(['ethernet0.connectionType = "custom"', 'ethernet0.vnet = "vmnet3"'], '00:50:56:9a:11:22'),
+      ]),
+    );
+    assert.ok(!/[^\r]\n/.test(after), 'every line ends with CRLF');
+    assert.deepEqual(linesOf(after.replace(/\r\n/g, '\n'), 'ethernet0.'), [
+      'ethernet0.present = "TRUE"',
+      'ethernet0.virtualDev = "vmxnet3"',
+      'ethernet0.connectionType = "custom"',
+      'ethernet0.vnet = "vmnet3"',
+      'ethernet0.addressType = "vpx"',
+      'ethernet0.generatedAddress = "00:50:56:9a:11:22"',
+    ]);
+  });
+
+  it('a NIC staging does not have at all is still refused unless mapped', () => {
+    assert.throws(
+      () =>
+        sync(
+          vmx(['displayName = "prod-app"', ...nic(DVS, '00:50:56:9a:bb:cc')]),
+          vmx(['displayName = "staging-app"']),
+        ),
+      { code: 'IDENTITY_REFERENCE_UNMAPPED' },
+    );
+  });
+});
