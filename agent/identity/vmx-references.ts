@@ -5,7 +5,7 @@
  *
  * Some keys only mean something together, so they are written back as one
  * unit (the target's whole set of them): a NIC's backing (a standard port
- * group, a vnet, a distributed switch port).
+ * group, a vnet, a distributed switch port, an NSX-T segment and port).
  */
 
 /** A reference key's canonical path, and the unit it belongs to. */
@@ -33,6 +33,10 @@ const PATTERNS: Pattern[] = [
   nic('dvs.portgroupid', 'dvs.portgroupId'),
   nic('dvs.portid', 'dvs.portId'),
   nic('dvs.connectionid', 'dvs.connectionId'),
+  // NSX-T: the segment, its kind, and the logical port
+  nic('opaquenetwork.id', 'opaqueNetwork.id'),
+  nic('opaquenetwork.type', 'opaqueNetwork.type'),
+  nic('externalid', 'externalId'),
   { re: /^(serial|parallel)(\d+)\.filename$/, name: (m) => `${m[1]}${m[2]}.fileName` },
   { re: /^nvram$/, name: () => 'nvram' },
   { re: /^extendedconfigfile$/, name: () => 'extendedConfigFile' },
@@ -44,7 +48,7 @@ const PATTERNS: Pattern[] = [
 ];
 
 /** Keys whose values are a kind, not a name: nothing in them is mapped. */
-const KINDS = /\.connectiontype$/;
+const KINDS = /\.(connectiontype|opaquenetwork\.type)$/;
 
 /** The canonical path of a reference key and its unit, or null. */
 export function vmxReference(key: string): { field: string; unit?: string; kind: boolean } | null {

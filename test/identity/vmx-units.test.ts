@@ -122,4 +122,69 @@ describe('identity: .vmx keys written back as one unit', function () {
       { code: 'IDENTITY_REFERENCE_UNMAPPED' },
     );
   });
+
+  const NSX = (segment: string, port: string, n = 0) => [
+    `ethernet${n}.opaqueNetwork.id = "${segment}"`,
+    `ethernet${n}.opaqueNetwork.type = "nsx.LogicalSwitch"`,
+    `ethernet${n}.externalId = "${port}"`,
+  ];
+
+  it("NSX-T: staging's segment and logical port are written back in place of production's", () => {
+    const { report, after } = sync(
+      vmx([
+        'displayName = "prod-app"',
+        ...nic(NSX('1111-prod-segment', '2222-prod-port'), '00:50:56:9a:bb:cc'),
+      ]),
+      vmx([
+        'displayName = "staging-app"',
+        ...nic(NSX('3333-stg-segment', '4444-stg-port'), '00:50:56:9a:11:22'),
+      ]),
+    );
+    assert.deepEqual(linesOf(after, 'ethernet0.'), [
+      'ethernet0.present = "TRUE"',
+      'ethernet0.virtualDev = "vmxnet3"',
+      ...NSX('3333-stg-segment', '4444-stg-port'),
+      'ethernet0.addressType = "vpx"',
+      'ethernet0.generatedAddress = "00:50:56:9a:11:22"',
+    ]);
+    const kept = report.references.filter((r) => r.status === 'kept').map((r) => r.path);
+    assert.ok(kept.includes('config.ethernet0.opaqueNetwork.id'));
+    assert.ok(kept.includes('config.ethernet0.externalId'));
+  });
+
+  it("NSX-T: a NIC only production has refuses the sync (production's segment and port), unless mapped", () => {
+    const prod = vmx([
+      'displayName = "prod-app"',
+      ...nic(['ethernet0.networkName = "net"'], '00:50:56:9a:bb:cc'),
+      'ethernet1.present = "TRUE"',
+      ...NSX('1111-prod-segment', '2222-prod-port', 1),
+    ]);
+    const staging = vmx([
+      'displayName = "staging-app"',
+      ...nic(['ethernet0.networkName = "net"'], '00:50:56:9a:11:22'),
+    ]);
+    assert.throws(
+      () => sync(prod, staging),
+      (err: Error & { code?: string; details?: unknown }) => {
+        assert.equal(err.code, 'IDENTITY_REFERENCE_UNMAPPED');
+        const paths = JSON.stringify(err.details);
+        assert.ok(
+          paths.includes('config.ethernet1.opaqueNetwork.id') &&
+            paths.includes('config.ethernet1.externalId'),
+          paths,
+        );
+        return true;
+      },
+    );
+    pool.close();
+    pool = Pool.create(path.join(tempDir('snapsync-vmx-units-'), 'pool'), { blockSize: 4096 });
+    const { after } = sync(prod, staging, {
+      referenceMap: { '1111-prod-segment': '3333-stg-segment', '2222-prod-port': '4444-stg-port' },
+    });
+    assert.deepEqual(linesOf(after, 'ethernet1.o').concat(linesOf(after, 'ethernet1.e')), [
+      'ethernet1.opaqueNetwork.id = "3333-stg-segment"',
+      'ethernet1.opaqueNetwork.type = "nsx.LogicalSwitch"',
+      'ethernet1.externalId = "4444-stg-port"',
+    ]);
+  });
 });
