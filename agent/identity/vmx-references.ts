@@ -5,7 +5,10 @@
  *
  * Some keys only mean something together, so they are written back as one
  * unit (the target's whole set of them): a NIC's backing (a standard port
- * group, a vnet, a distributed switch port, an NSX-T segment and port).
+ * group, a vnet, a distributed switch port, an NSX-T segment and port), a
+ * drive's deviceType, startConnected and clientDevice with its fileName (a
+ * `cdrom-image` names an ISO, an `atapi-cdrom` a host drive), a serial/parallel port's fileType with its
+ * fileName.
  */
 
 /** A reference key's canonical path, and the unit it belongs to. */
@@ -25,7 +28,18 @@ const nic = (suffix: string, canonical: string): Pattern => ({
 
 const PATTERNS: Pattern[] = [
   // disks and CD/DVD images on every controller, with the kind of backing their fileName is
-  { re: /^(scsi|sata|ide|nvme)(\d+):(\d+)\.filename$/, name: (m) => `${m[1]}${m[2]}:${m[3]}.fileName` },
+  {
+    re: /^(scsi|sata|ide|nvme)(\d+):(\d+)\.filename$/,
+    name: (m) => `${m[1]}${m[2]}:${m[3]}.fileName`,
+    unit: BACKING,
+  },
+  ...['deviceType', 'startConnected', 'clientDevice'].map(
+    (key): Pattern => ({
+      re: new RegExp(`^(scsi|sata|ide|nvme)(\\d+):(\\d+)\\.${key.toLowerCase()}$`),
+      name: (m) => `${m[1]}${m[2]}:${m[3]}.${key}`,
+      unit: BACKING,
+    }),
+  ),
   nic('networkname', 'networkName'),
   nic('vnet', 'vnet'),
   nic('connectiontype', 'connectionType'),
@@ -37,7 +51,8 @@ const PATTERNS: Pattern[] = [
   nic('opaquenetwork.id', 'opaqueNetwork.id'),
   nic('opaquenetwork.type', 'opaqueNetwork.type'),
   nic('externalid', 'externalId'),
-  { re: /^(serial|parallel)(\d+)\.filename$/, name: (m) => `${m[1]}${m[2]}.fileName` },
+  { re: /^(serial|parallel)(\d+)\.filename$/, name: (m) => `${m[1]}${m[2]}.fileName`, unit: BACKING },
+  { re: /^(serial|parallel)(\d+)\.filetype$/, name: (m) => `${m[1]}${m[2]}.fileType`, unit: BACKING },
   { re: /^nvram$/, name: () => 'nvram' },
   { re: /^extendedconfigfile$/, name: () => 'extendedConfigFile' },
   { re: /^vmxstats\.filename$/, name: () => 'vmxstats.filename' },
@@ -48,7 +63,7 @@ const PATTERNS: Pattern[] = [
 ];
 
 /** Keys whose values are a kind, not a name: nothing in them is mapped. */
-const KINDS = /\.(connectiontype|opaquenetwork\.type)$/;
+const KINDS = /\.(devicetype|startconnected|clientdevice|filetype|connectiontype|opaquenetwork\.type)$/;
 
 /** The canonical path of a reference key and its unit, or null. */
 export function vmxReference(key: string): { field: string; unit?: string; kind: boolean } | null {

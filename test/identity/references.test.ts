@@ -191,11 +191,15 @@ describe('identity: references in realistic VM configs', function () {
       'config.extendedConfigFile',
       'config.migrate.hostLog',
       'config.nvram',
+      'config.sata0:0.deviceType',
       'config.sata0:0.fileName',
       'config.sched.swap.derivedName',
+      'config.scsi0:0.deviceType',
       'config.scsi0:0.fileName',
+      'config.scsi0:1.deviceType',
       'config.scsi0:1.fileName',
       'config.serial0.fileName',
+      'config.serial0.fileType',
       'config.vmxstats.filename',
     ]);
     const after = readText(pool, 'staging-app-config');
@@ -272,7 +276,11 @@ describe('identity: references in realistic VM configs', function () {
       "    <disk type='network' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source protocol='nbd' name='prod-app-disk2'>\n        <host name='nbd.storage.internal' port='10809'/>\n      </source>\n      <target dev='vdd' bus='virtio'/>\n    </disk>\n    <interface",
     );
     for (const [config, target, mapped] of [
-      [prodVmx, fixture('staging-app.vmx'), { 'scsi0:2.fileName': 'staging-app-disk2.vmdk' }],
+      [
+        prodVmx,
+        fixture('staging-app.vmx'),
+        { 'scsi0:2.deviceType': 'scsi-hardDisk', 'scsi0:2.fileName': 'staging-app-disk2.vmdk' },
+      ],
       [
         prodXml,
         fixture('staging-app.xml'),

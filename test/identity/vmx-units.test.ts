@@ -1,7 +1,8 @@
 /**
  * .vmx keys that only mean something together are written back as one unit
  * (the target's whole set): a NIC's backing (a standard port group, a vnet,
- * a distributed switch port, an NSX-T segment and port). A staging NIC on a
+ * a distributed switch port, an NSX-T segment and port); a drive's
+ * deviceType (and startConnected, clientDevice) with its fileName. A staging NIC on a
  * standard port group synced from a production NIC on a distributed switch
  * keeps its port group, and none of production's switch keys is left.
  */
@@ -185,6 +186,58 @@ describe('identity: .vmx keys written back as one unit', function () {
       'ethernet1.opaqueNetwork.id = "3333-stg-segment"',
       'ethernet1.opaqueNetwork.type = "nsx.LogicalSwitch"',
       'ethernet1.externalId = "4444-stg-port"',
+    ]);
+  });
+
+  it("a CD drive: staging's host drive (cdrom-raw, auto detect, not connected at power-on) stays whole when production's holds an ISO", () => {
+    const drive = (lines: string[]) => ['sata0.present = "TRUE"', 'sata0:0.present = "TRUE"', ...lines];
+    const { report, after } = sync(
+      vmx([
+        'displayName = "prod-app"',
+        ...drive([
+          'sata0:0.deviceType = "cdrom-image"',
+          'sata0:0.fileName = "/vmfs/volumes/iso/seed-prod.iso"',
+        ]),
+      ]),
+      vmx([
+        'displayName = "staging-app"',
+        ...drive([
+          'sata0:0.deviceType = "cdrom-raw"',
+          'sata0:0.fileName = "auto detect"',
+          'sata0:0.startConnected = "FALSE"',
+        ]),
+      ]),
+    );
+    assert.deepEqual(linesOf(after, 'sata0:0.'), [
+      'sata0:0.present = "TRUE"',
+      'sata0:0.deviceType = "cdrom-raw"',
+      'sata0:0.fileName = "auto detect"',
+      'sata0:0.startConnected = "FALSE"',
+    ]);
+    const deviceType = report.references.find((r) => r.path === 'config.sata0:0.deviceType');
+    assert.deepEqual(deviceType && [deviceType.status, deviceType.value, deviceType.sourceValue], [
+      'kept',
+      'cdrom-raw',
+      'cdrom-image',
+    ]);
+  });
+
+  it("a CD drive the other way round: staging's ISO stays an ISO (cdrom-image) when production's is a host drive", () => {
+    const { after } = sync(
+      vmx([
+        'displayName = "prod-app"',
+        'ide1:0.deviceType = "atapi-cdrom"',
+        'ide1:0.fileName = "auto detect"',
+      ]),
+      vmx([
+        'displayName = "staging-app"',
+        'ide1:0.deviceType = "cdrom-image"',
+        'ide1:0.fileName = "/vmfs/volumes/iso/seed-stg.iso"',
+      ]),
+    );
+    assert.deepEqual(linesOf(after, 'ide1:0.'), [
+      'ide1:0.deviceType = "cdrom-image"',
+      'ide1:0.fileName = "/vmfs/volumes/iso/seed-stg.iso"',
     ]);
   });
 });
