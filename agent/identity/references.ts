@@ -12,12 +12,13 @@
  *   then kept when the target itself uses that very name (a shared network, an
  *   ISO library), then through the VM's role pairing: a name that contains a
  *   source member's container name (its NBD export name, `prod-disk2.vmdk`)
- *   gets the target's member of the same role instead; a name none of these
- *   maps leaves the reference unmapped, and the caller refuses the sync.
+ *   gets the target's member of the same role instead, in the directory the
+ *   target's own member files are in (a bare file name stays bare); a name
+ *   none of these maps leaves the reference unmapped, and the caller refuses the sync.
  */
 import type { FieldValue } from './fields';
 import type { IdentityReference } from './report';
-import { type Rewire, type RoleMember, rewiring } from './rewiring';
+import { inTargetPlace, type Rewire, type RoleMember, rewiring } from './rewiring';
 import type { ValueSpan } from './spans';
 import { tokenOccurrences } from './tokens';
 
@@ -55,8 +56,17 @@ function mapName(name: string, m: ReferenceMapping): { value: string; via: strin
     .filter((p) => tokenOccurrences(name, p.source).length > 0)
     .sort((a, b) => b.source.length - a.source.length)[0];
   if (member?.target) {
-    const value = replaceTokens(name, member.source, member.target);
-    return { value, via: `member ${member.role}: ${member.source} → ${member.target}` };
+    const value = inTargetPlace(
+      replaceTokens(name, member.source, member.target),
+      member.target,
+      m.targetNames,
+      m.members,
+    );
+    if (value === null) return { unmapped: name };
+    const place = value.includes('/')
+      ? `, in the target's own directory ${value.slice(0, value.lastIndexOf('/') + 1)}`
+      : '';
+    return { value, via: `member ${member.role}: ${member.source} → ${member.target}${place}` };
   }
   return { unmapped: name };
 }

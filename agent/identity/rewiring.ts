@@ -92,3 +92,34 @@ export function rewiring(
   }
   return out;
 }
+
+/**
+ * A source path renamed for the target's member (`replaced`), placed where the target keeps its own
+ * member files: a name with a directory gets the one directory that the target's own references
+ * naming its members use (`/vmfs/volumes/stage-ds/app/` for production's `/vmfs/volumes/prod-ds/app/`),
+ * never the source's datastore or folder (a bare `staging-app-disk0.vmdk` is in the VM's own directory:
+ * so is the new one); a bare source file name stays bare.
+ * Null when the target's member files are in no single directory, or the member's name is not in the
+ * file name itself: then only the caller's map can say where it goes.
+ */
+export function inTargetPlace(
+  replaced: string,
+  member: string,
+  targetNames: Iterable<string>,
+  members: RoleMember[],
+): string | null {
+  const slash = replaced.lastIndexOf('/');
+  if (slash < 0) return replaced;
+  const file = replaced.slice(slash + 1);
+  if (tokenOccurrences(file, member).length === 0) return null;
+  const dirs = new Set<string>();
+  for (const own of targetNames) {
+    const at = own.lastIndexOf('/');
+    const ownFile = own.slice(at + 1);
+    // A bare name is a file in the VM's directory only when it has an extension (not an NBD export name).
+    if (at < 0 && !/\.[A-Za-z0-9]+$/.test(ownFile)) continue;
+    if (members.some((m) => m.target && tokenOccurrences(ownFile, m.target).length > 0))
+      dirs.add(own.slice(0, at + 1));
+  }
+  return dirs.size === 1 ? [...dirs][0]! + file : null;
+}

@@ -9,11 +9,10 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
-import { createIdentityHooks, type IdentityReport, type ReferenceOptions } from '../../agent/identity';
+import type { ReferenceOptions } from '../../agent/identity';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { addConfig, readText } from './helpers/pool';
+import { syncConfigs } from './helpers/config-sync';
 
-const KiB = 1024;
 const vmx = (lines: string[]) => `${['.encoding = "UTF-8"', 'config.version = "8"', ...lines].join('\n')}\n`;
 /** The lines of `text` that start with `prefix`. */
 const linesOf = (text: string, prefix: string) => text.split('\n').filter((l) => l.startsWith(prefix));
@@ -41,21 +40,8 @@ describe('identity: .vmx keys written back as one unit', function () {
   afterEach(() => pool.close());
   after(cleanupTempDirs);
 
-  function vm(name: string, config: string): void {
-    pool.createContainer({ name, type: 'vm' });
-    addConfig(pool, name, 'config', config);
-    pool.createContainer({ name: `${name}-os`, type: 'vdisk', size: 64 * KiB });
-    pool.addMember(name, 'disk0', `${name}-os`);
-  }
-  function sync(prod: string, staging: string, options: ReferenceOptions = {}) {
-    vm('prod-app', prod);
-    vm('staging-app', staging);
-    pool.snapshot('prod-app', 'nightly');
-    const report = pool.sync('staging-app', 'prod-app@nightly', {
-      hooks: createIdentityHooks('default', options),
-    }).identity as IdentityReport;
-    return { report, after: readText(pool, 'staging-app-config') };
-  }
+  const sync = (prod: string, staging: string, options: ReferenceOptions = {}) =>
+    syncConfigs(pool, prod, staging, options);
 
   it("production's NIC on a distributed switch, staging's on a port group: staging's networkName is written back, no dvs key of production's is left", () => {
     const { report, after } = sync(
