@@ -14,8 +14,11 @@ export type WarningCode =
   | 'IDENTITY_TOO_LARGE'
   /** A name or UUID of the source's containers left in a synced config, allowed by the caller. */
   | 'IDENTITY_SOURCE_REFERENCE'
-  /** A whole device of the source's (a host device) taken out of a synced config: the target has none. */
-  | 'IDENTITY_DEVICE_REMOVED';
+  /**
+   * Something of the source's taken out of a synced config because the target has none of its own: a
+   * host device (libvirt <hostdev>), cloud-init's guestinfo data.
+   */
+  | 'IDENTITY_SOURCE_REMOVED';
 
 export interface IdentityWarning {
   path: string;

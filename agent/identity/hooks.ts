@@ -382,13 +382,6 @@ export function createIdentityHooks(
         unmapped.push(...refs.unmapped);
         references.push(...refs.references);
         for (const r of refs.references) seen.add(r.path);
-        for (const d of refs.removedDevices) {
-          out.warn(
-            d.path,
-            'IDENTITY_DEVICE_REMOVED',
-            `the source's host device (${d.value}) was taken out of the synced config: the target has no such device of its own`,
-          );
-        }
         // An unreadable synced config has its own warning; its references are not missing, just unread.
         for (const m of after.config ? refs.missing : []) {
           seen.add(m.path);
@@ -396,6 +389,13 @@ export function createIdentityHooks(
             m.path,
             'IDENTITY_FIELD_MISSING',
             `the synced config has no ${m.path.slice(prefix.length)}; the target's reference ${m.value} is not in it any more`,
+          );
+        }
+        for (const r of refs.removedFromSource) {
+          out.warn(
+            r.path,
+            'IDENTITY_SOURCE_REMOVED',
+            `the target has no ${r.path.slice(prefix.length)} of its own: the source's (${r.value.slice(0, 64)}) is taken out of the synced config`,
           );
         }
         writes.push({ member, after, wanted });

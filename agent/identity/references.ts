@@ -43,8 +43,8 @@ export interface ReferenceOutcome {
   unmapped: Unmapped[];
   /** Paths the target had that the synced config has no place for. */
   missing: Array<{ path: string; value: string }>;
-  /** Whole devices of the source's taken out (a host device the target does not have). */
-  removedDevices: Array<{ path: string; value: string }>;
+  /** Source values taken out because the target had none (a host device, a unit with removeUnlessTargetHas). */
+  removedFromSource: Array<{ path: string; value: string }>;
 }
 
 /** The target's name for one source name, and how; null when nothing maps it. */
@@ -104,7 +104,7 @@ export function restoreReferences(
     references: [],
     unmapped: [],
     missing: [],
-    removedDevices: [],
+    removedFromSource: [],
   };
   const rewired = before
     ? rewiring(before.references, after.references, mapping.members)
@@ -126,7 +126,12 @@ export function restoreReferences(
   // A reference of a device the synced config does not have at all went with the device: not worth a warning.
   for (const [field, own] of before?.references ?? []) {
     const device = own.reference!.device;
-    if (own.value.raw !== '' && !after.references.has(field) && !added.has(field) && (!device || after.devices.has(device)))
+    if (
+      own.value.raw !== '' &&
+      !after.references.has(field) &&
+      !added.has(field) &&
+      (!device || after.devices.has(device))
+    )
       out.missing.push({ path: prefix + field, value: own.value.value });
   }
   return out;
@@ -143,7 +148,7 @@ const asLines = (raws: string[]) => raws.map((r) => (r === '' || r.endsWith('\n'
  * References that only mean something together (a NIC's backing, a drive's deviceType and fileName):
  * when the target's device has any of them, the target's whole set is written back (the source's keys
  * it lacks taken out, its keys the source lacks added after the source's last one); otherwise each is a
- * reference the target never had.
+ * reference the target never had (or, with removeUnlessTargetHas, taken out).
  */
 function restoreUnit(
   prefix: string,
@@ -154,7 +159,7 @@ function restoreUnit(
   out: ReferenceOutcome,
   added: Set<string>,
 ): void {
-  const { device, unit } = spans[0]![1].reference!;
+  const { device, unit, removeUnlessTargetHas } = spans[0]![1].reference!;
   const rewire = device === undefined ? undefined : rewired.get(device);
   const ownDevice = rewire ? rewire.from : device;
   const own = [...(before?.references ?? [])].filter(
@@ -162,7 +167,10 @@ function restoreUnit(
   );
   if (own.length === 0) {
     for (const [field, span] of spans) {
-      if (rewire) restoreRewired(prefix, field, span, before!, rewire, mapping, out);
+      if (removeUnlessTargetHas) {
+        takeOut(prefix + field, field, span, out);
+        out.removedFromSource.push({ path: prefix + field, value: span.value.value });
+      } else if (rewire) restoreRewired(prefix, field, span, before!, rewire, mapping, out);
       else restoreOne(prefix, field, span, before, mapping, out);
     }
     return;
@@ -245,7 +253,7 @@ function restoreOne(
 function takeOut(path: string, field: string, span: ValueSpan, out: ReferenceOutcome): void {
   out.wanted.set(field, { value: '', raw: '', style: span.value.style });
   out.references.push({ path, value: '', status: 'removed', sourceValue: span.value.value });
-  if (span.reference!.wholeDevice) out.removedDevices.push({ path, value: span.value.value });
+  if (span.reference!.wholeDevice) out.removedFromSource.push({ path, value: span.value.value });
 }
 
 /** A reference of a device the target wired to another member: the target's device of the right member speaks for it. */

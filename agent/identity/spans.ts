@@ -34,6 +34,8 @@ export interface ReferenceInfo {
    * deviceType and fileName): a target that has any of them gets its whole set written back.
    */
   unit?: string;
+  /** A unit the target has none of is taken out (with a warning), never kept or mapped (cloud-init's guestinfo). */
+  removeUnlessTargetHas?: boolean;
 }
 
 /** A parsed config: the value spans, per-field problems, or why the whole file cannot be used. */

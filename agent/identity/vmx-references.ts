@@ -8,7 +8,8 @@
  * group, a vnet, a distributed switch port, an NSX-T segment and port), a
  * drive's deviceType, startConnected and clientDevice with its fileName (a
  * `cdrom-image` names an ISO, an `atapi-cdrom` a host drive), a serial/parallel port's fileType with its
- * fileName.
+ * fileName, and cloud-init's guestinfo data (metadata, userdata, vendordata
+ * and their encodings: the VM's network config, hostname and instance-id).
  */
 
 /** A reference key's canonical path, and the unit it belongs to. */
@@ -19,6 +20,8 @@ interface Pattern {
 }
 
 const BACKING = 'backing';
+/** cloud-init's VMware datasource: production's network config, hostname and instance-id (base64 or plain). */
+export const CLOUD_INIT_UNIT = 'cloud-init';
 
 const nic = (suffix: string, canonical: string): Pattern => ({
   re: new RegExp(`^ethernet(\\d+)\\.${suffix.replace(/\./g, '\\.')}$`),
@@ -53,6 +56,11 @@ const PATTERNS: Pattern[] = [
   nic('externalid', 'externalId'),
   { re: /^(serial|parallel)(\d+)\.filename$/, name: (m) => `${m[1]}${m[2]}.fileName`, unit: BACKING },
   { re: /^(serial|parallel)(\d+)\.filetype$/, name: (m) => `${m[1]}${m[2]}.fileType`, unit: BACKING },
+  {
+    re: /^guestinfo\.(metadata|userdata|vendordata)(\.encoding)?$/,
+    name: (m) => `guestinfo.${m[1]}${m[2] ?? ''}`,
+    unit: CLOUD_INIT_UNIT,
+  },
   { re: /^nvram$/, name: () => 'nvram' },
   { re: /^extendedconfigfile$/, name: () => 'extendedConfigFile' },
   { re: /^vmxstats\.filename$/, name: () => 'vmxstats.filename' },

@@ -1,14 +1,15 @@
 /**
  * VMware .vmx: one `key = "value"` per line. Keys are case-insensitive, so
  * fields get canonical names: displayName, uuid.bios, uuid.location, vc.uuid,
- * ethernetN.generatedAddress, ethernetN.address, guestinfo.hostname.
+ * ethernetN.generatedAddress, ethernetN.address, guestinfo.hostname, and any
+ * other guestinfo.* key (lower case: guestinfo.ipaddr).
  * Values escape special characters as |XX (hex), e.g. `"` as |22.
  * A key that appears twice keeps the last value (as VMware reads it), and a
  * restore rewrites every occurrence. CRLF files are fine.
  */
 import type { FieldValue } from './fields';
 import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
-import { vmxNames, vmxReference } from './vmx-references';
+import { CLOUD_INIT_UNIT, vmxNames, vmxReference } from './vmx-references';
 
 const STYLE = 'vmx';
 /** A reference's whole line. */
@@ -20,6 +21,8 @@ const FIXED = new Map(
   ]),
 );
 const ETHERNET = /^ethernet(\d+)\.(generatedaddress|address)$/;
+/** Other guestinfo keys (set per VM, e.g. an OVF's guestinfo.ipaddr): identity, by their lower-case names. */
+const GUESTINFO = /^guestinfo\.[a-z0-9_.:-]+$/;
 /** A key at the start of a line (the first one may follow a UTF-8 byte-order mark) followed by `=`. */
 const KEY = /^\uFEFF?[ \t]*([A-Za-z0-9_.:-]+)[ \t]*=(.*?)\r?$/gm;
 /** What follows the `=` on a well-formed line: a quoted value, an optional comment. */
@@ -31,7 +34,7 @@ export function vmxField(key: string): string | null {
   const fixed = FIXED.get(lower);
   if (fixed) return fixed;
   const eth = ETHERNET.exec(lower);
-  if (!eth) return null;
+  if (!eth) return GUESTINFO.test(lower) && !vmxReference(lower) ? lower : null;
   return `ethernet${eth[1]}.${eth[2] === 'address' ? 'address' : 'generatedAddress'}`;
 }
 
@@ -125,7 +128,9 @@ function referenceLine(
     reference: {
       ...(device ? { device } : {}),
       ...(reference.unit ? { unit: reference.unit } : {}),
-      names: reference.kind ? [] : vmxNames(value),
+      // Staging must not boot with production's cloud-init data: without its own, production's goes.
+      ...(reference.unit === CLOUD_INIT_UNIT ? { removeUnlessTargetHas: true } : {}),
+      names: reference.kind || reference.unit === CLOUD_INIT_UNIT ? [] : vmxNames(value),
       rewrite: (map) => text.slice(start, valueStart) + encodeVmx(map(value)) + text.slice(valueEnd, end),
     },
   };

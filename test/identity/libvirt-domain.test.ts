@@ -388,8 +388,8 @@ ${chassis ? `    <chassis>\n      <entry name='serial'>${chassis}</entry>\n    <
       assert.deepEqual(
         report.warnings.map((w) => [w.path, w.code, /pci=0000:81:00\.0|scsi_host2/.test(w.message)]),
         [
-          ['config.libvirt.hostdev0', 'IDENTITY_DEVICE_REMOVED', true],
-          ['config.libvirt.hostdev1', 'IDENTITY_DEVICE_REMOVED', true],
+          ['config.libvirt.hostdev0', 'IDENTITY_SOURCE_REMOVED', true],
+          ['config.libvirt.hostdev1', 'IDENTITY_SOURCE_REMOVED', true],
         ],
       );
       assert.equal(reference(report, 'config.libvirt.hostdev0')?.status, 'removed');

@@ -2,7 +2,9 @@
  * .vmx keys that only mean something together are written back as one unit
  * (the target's whole set): a NIC's backing (a standard port group, a vnet,
  * a distributed switch port, an NSX-T segment and port); a drive's
- * deviceType (and startConnected, clientDevice) with its fileName. A staging NIC on a
+ * deviceType (and startConnected, clientDevice) with its fileName; cloud-init's
+ * guestinfo data (taken out when staging has none). Other guestinfo keys are
+ * identity fields. A staging NIC on a
  * standard port group synced from a production NIC on a distributed switch
  * keeps its port group, and none of production's switch keys is left.
  */
@@ -225,5 +227,62 @@ describe('identity: .vmx keys written back as one unit', function () {
       'ide1:0.deviceType = "cdrom-image"',
       'ide1:0.fileName = "/vmfs/volumes/iso/seed-stg.iso"',
     ]);
+  });
+
+  /** cloud-init's VMware datasource data: base64 of a meta-data with the VM's instance-id, hostname and address. */
+  const metadata = (vm: string, ip: string) =>
+    Buffer.from(
+      `instance-id: ${vm}\nlocal-hostname: ${vm}\nnetwork:\n  version: 2\n  ethernets:\n    ens192:\n      addresses: [${ip}/24]\n`,
+    ).toString('base64');
+  const PROD_CLOUD_INIT = [
+    `guestinfo.metadata = "${metadata('prod-app', '10.10.0.12')}"`,
+    'guestinfo.metadata.encoding = "base64"',
+    `guestinfo.userdata = "${Buffer.from('#cloud-config\nhostname: prod-app\n').toString('base64')}"`,
+    'guestinfo.userdata.encoding = "base64"',
+  ];
+
+  it("cloud-init's guestinfo: staging's own metadata is written back, production's userdata staging lacks is taken out", () => {
+    const own = [
+      `guestinfo.metadata = "${metadata('staging-app', '10.30.0.12')}"`,
+      'guestinfo.metadata.encoding = "base64"',
+    ];
+    const { report, after } = sync(
+      vmx(['displayName = "prod-app"', ...PROD_CLOUD_INIT]),
+      vmx(['displayName = "staging-app"', ...own]),
+    );
+    assert.deepEqual(linesOf(after, 'guestinfo.'), own);
+    const userdata = report.references.find((r) => r.path === 'config.guestinfo.userdata');
+    assert.equal(userdata?.status, 'removed');
+    assert.deepEqual(report.warnings, []);
+  });
+
+  it("cloud-init's guestinfo: staging has none: production's (its IP, hostname, instance-id) is taken out, with a warning", () => {
+    const { report, after } = sync(
+      vmx(['displayName = "prod-app"', 'guestinfo.hostname = "prod-app"', ...PROD_CLOUD_INIT]),
+      vmx(['displayName = "staging-app"', 'guestinfo.hostname = "staging-app"']),
+    );
+    assert.deepEqual(linesOf(after, 'guestinfo.'), ['guestinfo.hostname = "staging-app"']);
+    assert.deepEqual(
+      report.warnings.map((w) => [w.path, w.code]),
+      ['metadata', 'metadata.encoding', 'userdata', 'userdata.encoding'].map((k) => [
+        `config.guestinfo.${k}`,
+        'IDENTITY_SOURCE_REMOVED',
+      ]),
+    );
+  });
+
+  it("other guestinfo keys (an OVF's guestinfo.ipaddr): staging's own is restored; one staging lacks is production's, with IDENTITY_FROM_SOURCE", () => {
+    const { report, after } = sync(
+      vmx(['displayName = "prod-app"', 'guestinfo.ipaddr = "10.10.0.12"', 'guestinfo.gateway = "10.10.0.1"']),
+      vmx(['displayName = "staging-app"', 'GuestInfo.IPAddr = "10.30.0.12"']),
+    );
+    assert.deepEqual(linesOf(after, 'guestinfo.'), [
+      'guestinfo.ipaddr = "10.30.0.12"',
+      'guestinfo.gateway = "10.10.0.1"',
+    ]);
+    assert.deepEqual(
+      report.warnings.map((w) => [w.path, w.code]),
+      [['config.guestinfo.gateway', 'IDENTITY_FROM_SOURCE']],
+    );
   });
 });
