@@ -123,6 +123,7 @@ export function restoreReferences(
   }
   const added = new Set<string>();
   for (const spans of units.values()) restoreUnit(prefix, spans, before, rewired, mapping, out, added);
+  if (before) restoreAbsentUnits(prefix, before, after, new Set(units.keys()), out, added);
   // A reference of a device the synced config does not have at all went with the device: not worth a warning.
   for (const [field, own] of before?.references ?? []) {
     const device = own.reference!.device;
@@ -135,6 +136,43 @@ export function restoreReferences(
       out.missing.push({ path: prefix + field, value: own.value.value });
   }
   return out;
+}
+
+/**
+ * A per-VM unit (removeUnlessTargetHas: cloud-init's guestinfo) the target has and the synced config
+ * lacks entirely: the target's lines are added after the synced config's last reference line.
+ */
+function restoreAbsentUnits(
+  prefix: string,
+  before: Side,
+  after: Side,
+  present: Set<string>,
+  out: ReferenceOutcome,
+  added: Set<string>,
+): void {
+  const absent = [...before.references]
+    .filter(([, s]) => {
+      const { device, unit, removeUnlessTargetHas } = s.reference!;
+      return removeUnlessTargetHas && !present.has(`${device ?? ''}\n${unit}`);
+    })
+    .sort((a, b) => a[1].start - b[1].start);
+  if (absent.length === 0) return;
+  const style = absent[0]![1].value.style;
+  const anchor = [...after.references]
+    .filter(([, s]) => s.value.style === style)
+    .sort((a, b) => b[1].start - a[1].start)[0];
+  if (!anchor) return; // nowhere to put them: reported missing
+  const [anchorField, anchorSpan] = anchor;
+  const base = out.wanted.get(anchorField) ?? anchorSpan.value;
+  out.wanted.set(anchorField, {
+    value: base.value,
+    raw: asLines([base.raw, ...absent.map(([, s]) => s.value.raw)]),
+    style,
+  });
+  for (const [field, s] of absent) {
+    added.add(field);
+    out.references.push({ path: prefix + field, value: s.value.value, status: 'kept', sourceValue: '' });
+  }
 }
 
 /** The field without its device (`.dvs.portId` of `ethernet1.dvs.portId`). */

@@ -136,11 +136,17 @@ function referenceLine(
   };
 }
 
-/** `line` (a `key = "value"` line) as a key of `device`, spelt as `key` spells its device. */
+/**
+ * `line` (a `key = "value"` line) of another device of the same kind (`scsi0:1` for `scsi0:0`) as a key
+ * of `device`, spelt as `key` spells it; any other line as it is (a guestinfo line added after a disk's).
+ */
 function onDevice(line: string, device: string | undefined, key: string): string {
   if (device === undefined) return line;
+  const kind = (prefix: string) => canonicalDevice(prefix).replace(/[\d:]+$/, '');
   return line.replace(/^([ \t]*)([^.=\s]+)\./, (all, indent: string, prefix: string) =>
-    canonicalDevice(prefix) === device ? all : `${indent}${key.slice(0, key.indexOf('.'))}.`,
+    canonicalDevice(prefix) === device || kind(prefix) !== kind(device)
+      ? all
+      : `${indent}${key.slice(0, key.indexOf('.'))}.`,
   );
 }
 

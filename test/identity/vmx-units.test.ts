@@ -285,4 +285,27 @@ describe('identity: .vmx keys written back as one unit', function () {
       [['config.guestinfo.gateway', 'IDENTITY_FROM_SOURCE']],
     );
   });
+
+  it("cloud-init's guestinfo: production has none: staging's own is written back all the same", () => {
+    const own = [
+      `guestinfo.metadata = "${metadata('staging-app', '10.30.0.12')}"`,
+      'guestinfo.metadata.encoding = "base64"',
+    ];
+    const { report, after } = sync(
+      vmx([
+        'displayName = "prod-app"',
+        'nvram = "prod-app.nvram"',
+        'scsi0:0.fileName = "prod-app-disk0.vmdk"',
+      ]),
+      vmx([
+        'displayName = "staging-app"',
+        ...own,
+        'nvram = "staging-app.nvram"',
+        'scsi0:0.fileName = "stg.vmdk"',
+      ]),
+    );
+    assert.deepEqual(linesOf(after, 'guestinfo.'), own);
+    assert.match(after, /^scsi0:0.fileName = "stg.vmdk"\nguestinfo.metadata = /m);
+    assert.deepEqual(report.warnings, []);
+  });
 });
