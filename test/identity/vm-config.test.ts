@@ -425,7 +425,7 @@ describe('identity: VM config files in a real pool', function () {
     path: 'config.guestinfo.metadata.encoding',
     code: 'IDENTITY_SOURCE_REMOVED',
     message:
-      "the target had no guestinfo.metadata.encoding: the source's (base64) is taken out of the synced config",
+      "the target has no guestinfo.metadata.encoding of its own: the source's (base64) is taken out of the synced config",
   };
   const withoutCloudInit = (text: string) => text.replace('guestinfo.metadata.encoding = "base64"\n', '');
 
