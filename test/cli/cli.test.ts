@@ -334,6 +334,26 @@ describe('snapsync-agent CLI', function () {
     assert.equal(flat.json().parentSnapshot, null);
     assert.equal(cli(['tree', 'dev', '--json']).json().length, 1, 'flattened: reads through nothing');
     assert.equal(text('dev'), 'golden image');
+    assert.equal(
+      cli(['flatten', 'dev']).out.trim(),
+      'nothing to flatten: dev already read through no snapshot',
+      'a second flatten says it had nothing to do',
+    );
+
+    // A VM: flatten says what it copied into its members; tree draws its members' chains.
+    cli(['clone', 'gold@v1', 'devvm-disk0']);
+    cli(['create', 'devvm', '--type', 'vm', '--member', 'disk0=devvm-disk0']);
+    const vmTree = cli(['tree', 'devvm']);
+    assert.equal(vmTree.status, 0, vmTree.err);
+    assert.match(vmTree.out, /^\* devvm-disk0 \(current\)$/m);
+    assert.match(vmTree.out, /^\* gold@v1 /m, "the member's chain is marked");
+    assert.deepEqual(Object.keys(cli(['tree', 'devvm', '--json']).json()), ['disk0']);
+    assert.match(
+      cli(['flatten', 'devvm']).out.trim(),
+      /^flattened devvm's members \(devvm-disk0\) \(copied 1 block, 4\.0 KiB\): they depend on no snapshot now$/,
+      'one 4 KiB block of this pool',
+    );
+    assert.equal(cli(['tree', 'devvm', '--json']).json().disk0.length, 1);
 
     const usage = cli(['usage', 'gold', '--json']).json();
     assert.equal(usage.container, 'gold');

@@ -3,7 +3,7 @@ import { SingleBar } from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
 import type { Container, FsckReport } from '../../../schema';
 import { AgentClient } from '../../client/client';
-import { type GlobalArgs, run, table } from '../context';
+import { bytes, type GlobalArgs, run, table } from '../context';
 import { EXIT } from '../exit-codes';
 import { fsckPool } from './fsck-pool';
 
@@ -44,23 +44,45 @@ export const flatten: CommandModule<GlobalArgs, GlobalArgs & { container: string
       ) as never,
   handler: (args) => {
     const bar = progressBar(args, 'flatten');
+    // The agent reports how many blocks it has to copy before it starts (none for a replayed request).
+    let toCopy: number | null = null;
+    let blockSize = 0;
     return run(
       args,
       async (c) => {
         try {
+          blockSize = (await c.call('info', {})).blockSize;
           return await c.call(
             'flatten',
             { container: args.container, ...(args.force ? { force: true } : {}) },
-            { idempotencyKey: AgentClient.newKey(), onProgress: bar.update },
+            {
+              idempotencyKey: AgentClient.newKey(),
+              onProgress: (done, total) => {
+                toCopy = total;
+                bar.update(done, total);
+              },
+            },
           );
         } finally {
           bar.stop();
         }
       },
-      (x: Container) => `flattened ${x.name}: it depends on no snapshot`,
+      (x: Container) => flattenSummary(x, toCopy, blockSize),
     );
   },
 };
+
+/** What flatten did: how much it copied, or that there was nothing to copy; a VM's members. */
+function flattenSummary(x: Container, copiedBlocks: number | null, blockSize: number): string {
+  const what =
+    x.type === 'vm' ? `${x.name}'s members (${Object.values(x.members ?? {}).join(', ')})` : x.name;
+  if (copiedBlocks === 0) return `nothing to flatten: ${what} already read through no snapshot`;
+  const copied =
+    copiedBlocks === null
+      ? ''
+      : ` (copied ${copiedBlocks} block${copiedBlocks === 1 ? '' : 's'}, ${bytes(copiedBlocks * blockSize)})`;
+  return `flattened ${what}${copied}: ${x.type === 'vm' ? 'they depend' : 'it depends'} on no snapshot now`;
+}
 
 export const fsck: CommandModule<GlobalArgs, GlobalArgs & { pool?: string }> = {
   command: 'fsck',

@@ -62,25 +62,43 @@ export const tree: CommandModule<GlobalArgs, Args<{ container?: string }>> = {
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>)
       .example('$0 tree staging-web-disk0', 'its chain, and whatever else reads through the same snapshots')
+      .example('$0 tree staging-web', "a VM: its members' chains")
       .example('$0 tree', 'every data container of the pool')
       .example('$0 tree staging-web-disk0 --json', "the container's lineage, current table first") as never,
   handler: (args) =>
     run(
       args,
       async (c) => {
-        const names = (await c.call('listContainers', {})).filter((x) => x.type !== 'vm').map((x) => x.name);
-        const own =
-          args.container === undefined ? null : await c.call('lineage', { container: args.container });
+        const containers = await c.call('listContainers', {});
+        const names = containers.filter((x) => x.type !== 'vm').map((x) => x.name);
         const lineages = await Promise.all(
           names.map(async (container) => ({ container, lineage: await c.call('lineage', { container }) })),
         );
         const nodes = graphOf(lineages);
-        // --json: the container's lineage (current table first), or every table of the pool.
-        const json = own ?? [...nodes.values()];
+        const lineageOf = (name: string) => lineages.find((l) => l.container === name)?.lineage;
+        // A VM: its members' chains (the VM itself has no table), keyed by role.
+        const vm = containers.find((x) => x.name === args.container && x.type === 'vm');
+        const own =
+          args.container === undefined
+            ? null
+            : vm
+              ? Object.entries(vm.members ?? {}).map(([role, member]) => ({
+                  role,
+                  lineage: lineageOf(member) ?? [],
+                }))
+              : [{ role: null, lineage: await c.call('lineage', { container: args.container }) }];
+        // --json: the container's lineage (current table first), a VM's per role, or every table of the pool.
+        const json = own
+          ? vm
+            ? Object.fromEntries(own.map((o) => [o.role, o.lineage]))
+            : own[0]!.lineage
+          : [...nodes.values()];
+        const chains = (own ?? []).filter((o) => o.lineage.length > 0);
         const roots = own
-          ? [rootOf(nodes, own[0]!.table)]
+          ? [...new Set(chains.map((o) => rootOf(nodes, o.lineage[0]!.table)))]
           : [...nodes.values()].filter((n) => n.parent === null).map((n) => n.table);
-        const text = drawGraph(nodes, roots, new Set((own ?? []).map((e) => e.table)));
+        const marked = new Set(chains.flatMap((o) => o.lineage.map((e) => e.table)));
+        const text = drawGraph(nodes, roots, marked);
         return args.json ? json : text;
       },
       (text: string) => text,
