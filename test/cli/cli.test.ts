@@ -106,6 +106,30 @@ describe('snapsync-agent CLI', function () {
     assert.equal(gone.json().error.code, 'INVALID_ARGUMENT');
   });
 
+  it("label sets and removes a container's labels; snapshot --label labels a snapshot at birth", () => {
+    cli(['create', 'lab-disk', '--type', 'vdisk', '--size', '64K', '--label', 'keep=1', '--label', 'old=x']);
+    const set = cli(['label', 'lab-disk', 'env=prod', 'url=a=b', 'old-', '--json']);
+    assert.equal(set.status, 0, set.err);
+    assert.deepEqual(
+      set.json().labels,
+      { keep: '1', env: 'prod', url: 'a=b' },
+      'the others stay; old- removed it',
+    );
+    assert.equal(
+      cli(['label', 'lab-disk', 'tier=web']).out.trim(),
+      'labels of lab-disk: keep=1 env=prod url=a=b tier=web',
+    );
+    assert.equal(cli(['label', 'lab-disk', '=x']).status, 2, 'a label without a key is a usage error');
+    assert.equal(cli(['label', 'no-such-disk', 'a=1']).status, 1);
+
+    const snap = cli(['snapshot', 'lab-disk', 'nightly-1', '--label', 'kind=nightly', '--json']);
+    assert.equal(snap.status, 0, snap.err);
+    assert.deepEqual(snap.json().labels, { kind: 'nightly' });
+    const listed = cli(['snapshots', 'lab-disk', '--json']).json() as Array<{ name: string; labels: object }>;
+    assert.deepEqual(listed.find((x) => x.name === 'nightly-1')?.labels, { kind: 'nightly' });
+    assert.equal(cli(['snapshot', 'lab-disk', 'nightly-2', '--label', 'nightly']).status, 2);
+  });
+
   it('exits 1 on an operation error, 2 on bad usage, 3 when it cannot authenticate', () => {
     const missing = cli(['describe', 'nope', '--json']);
     assert.equal(missing.status, 1);

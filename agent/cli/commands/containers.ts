@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { Container, Usage } from '../../../schema';
 import { AgentClient } from '../../client/client';
 import { bytes, type GlobalArgs, parseSize, run, table } from '../context';
+import { labelArgs } from '../label-args';
 import { UsageError } from '../usage-error';
 
 type Args<T> = GlobalArgs & T;
@@ -118,17 +119,6 @@ export const create: CommandModule<
     );
   },
 };
-
-/** `--label key=value` arguments (the value may hold `=`); one without `=` or a key is a usage error. */
-function labelArgs(args: string[]): Record<string, string> {
-  return Object.fromEntries(
-    args.map((arg) => {
-      const at = arg.indexOf('=');
-      if (at <= 0) throw new UsageError(`--label "${arg}" must look like key=value (e.g. env=staging)`);
-      return [arg.slice(0, at), arg.slice(at + 1)];
-    }),
-  );
-}
 
 /** `--member role=container` arguments as role → container; a malformed or repeated role is a usage error. */
 function memberArgs(args: string[]): Record<string, string> {

@@ -3,29 +3,43 @@ import type { Argv, CommandModule } from 'yargs';
 import type { Container, Snapshot } from '../../../schema';
 import { AgentClient } from '../../client/client';
 import { type GlobalArgs, run, table } from '../context';
+import { labelArgs } from '../label-args';
 import { drawGraph, graphOf, rootOf } from '../lineage-graph';
 
 type Args<T> = GlobalArgs & T;
 
-export const snapshot: CommandModule<GlobalArgs, Args<{ container: string; name: string }>> = {
+export const snapshot: CommandModule<
+  GlobalArgs,
+  Args<{ container: string; name: string; label: string[] }>
+> = {
   command: 'snapshot <container> <name>',
   describe: 'Snapshot a container in O(1) (a VM: all its members at once)',
   builder: (y) =>
-    (y as unknown as Argv<GlobalArgs>).example(
-      '$0 snapshot prod-web nightly-2026-11-24',
-      'snapshot a VM and all its disks at once',
-    ) as never,
-  handler: (args) =>
-    run(
+    (y as unknown as Argv<GlobalArgs>)
+      .option('label', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        describe: "key=value (repeatable): the providers' snapshots data source finds snapshots by label",
+      })
+      .example('$0 snapshot prod-web nightly-2026-11-24', 'snapshot a VM and all its disks at once')
+      .example(
+        '$0 snapshot prod-web nightly-2026-11-24 --label kind=nightly',
+        'one that snapsync_snapshots / getSnapshots finds by labels = { kind = "nightly" }',
+      ) as never,
+  handler: (args) => {
+    const labels = labelArgs(args.label);
+    return run(
       args,
       (c) =>
         c.call(
           'snapshot',
-          { container: args.container, name: args.name },
+          { container: args.container, name: args.name, ...(args.label.length > 0 ? { labels } : {}) },
           { idempotencyKey: AgentClient.newKey() },
         ),
       (s: Snapshot) => `snapshot ${s.container}@${s.name} (${s.uuid})`,
-    ),
+    );
+  },
 };
 
 export const snapshots: CommandModule<GlobalArgs, Args<{ container?: string; all?: boolean }>> = {
