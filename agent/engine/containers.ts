@@ -2,9 +2,16 @@
 import { randomUUID } from 'node:crypto';
 import { zeroRange } from './block-io';
 import type { EngineCore } from './core';
-import { ALREADY_EXISTS, HAS_DEPENDENTS, INVALID_ARGUMENT, IS_VM_MEMBER, TYPE_MISMATCH } from './errors';
+import {
+  ALREADY_EXISTS,
+  HAS_DEPENDENTS,
+  INVALID_ARGUMENT,
+  IS_VM_MEMBER,
+  SnapsyncError,
+  TYPE_MISMATCH,
+} from './errors';
 import { deleteSnapshot, dropTable } from './snapshots';
-import type { ContainerRecord } from './store/records';
+import type { ContainerRecord, SnapshotRecord } from './store/records';
 import type { ContainerType, FileMeta } from './types';
 import { checkLabels, checkName, checkRole, checkSize, checkType } from './validate';
 
@@ -185,6 +192,19 @@ export function removeMember(core: EngineCore, vm: ContainerRecord, role: string
   return updated;
 }
 
+/**
+ * Takes the member snapshots `parts` out of VM snapshot `v` (their member is being deleted); a VM
+ * snapshot left with no member goes too. The parts become snapshots of their own, deleted next.
+ */
+function dropFromVmSnapshot(core: EngineCore, v: SnapshotRecord, parts: Set<number>): void {
+  const { catalog, batch } = core;
+  const members = Object.fromEntries(Object.entries(v.members).filter(([, id]) => !parts.has(id)));
+  for (const id of Object.values(v.members))
+    if (parts.has(id)) catalog.putSnapshot(batch, { ...catalog.snapshot(id), vmSnapshot: null });
+  if (Object.keys(members).length === 0) catalog.removeSnapshot(batch, v);
+  else catalog.putSnapshot(batch, { ...v, members });
+}
+
 /** Deletes a container (a VM with its members). Refused while it has snapshots unless recursive. */
 export function deleteContainer(
   core: EngineCore,
@@ -198,21 +218,23 @@ export function deleteContainer(
     throw IS_VM_MEMBER(c.name, catalog.container(c.memberOf.vm).name, c.memberOf.role);
   const doomed = [c, ...Object.values(c.members).map((id) => catalog.container(id))];
   const snapshots = doomed.flatMap((d) => catalog.snapshotsOf(d.id));
-  // A member's part of a VM snapshot goes only with that VM snapshot: deleting it alone would
-  // leave the VM snapshot listing a snapshot that is gone (and revert to it fail). Even recursive.
+  // A member's part of a VM snapshot (a sync's safety snapshot, say) goes only on request: recursive
+  // takes it out of those VM snapshots, which keep their other members.
   if (c.memberOf) {
-    const vmSnapshots = new Set(snapshots.flatMap((s) => (s.vmSnapshot === null ? [] : [s.vmSnapshot])));
-    if (vmSnapshots.size > 0)
-      throw HAS_DEPENDENTS(
-        'container',
-        c.name,
-        [...vmSnapshots].map((id) => {
-          const vmSnapshot = catalog.snapshots.get(id);
-          return vmSnapshot
-            ? `${catalog.container(vmSnapshot.container).name}@${vmSnapshot.name}`
-            : `snapshot ${id}`;
-        }),
+    const vmSnapshots = [
+      ...new Set(snapshots.flatMap((s) => (s.vmSnapshot === null ? [] : [s.vmSnapshot]))),
+    ].map((id) => catalog.snapshot(id));
+    if (vmSnapshots.length > 0 && !recursive) {
+      const names = vmSnapshots.map((v) => `${catalog.container(v.container).name}@${v.name}`);
+      throw new SnapsyncError(
+        'HAS_DEPENDENTS',
+        `container "${c.name}" is part of VM snapshot${names.length > 1 ? 's' : ''} ${names.join(', ')}: ` +
+          'add recursive (CLI --recursive) to take it out of them too (they keep their other members), ' +
+          'or delete them first',
+        { kind: 'container', name: c.name, dependents: names },
       );
+    }
+    for (const v of vmSnapshots) dropFromVmSnapshot(core, v, new Set(snapshots.map((s) => s.id)));
   }
   if (snapshots.length > 0 && !recursive) {
     throw HAS_DEPENDENTS(

@@ -259,6 +259,37 @@ describe('snapsync-agent CLI', function () {
     assert.match(cli(['rm', '--help']).out, /a VM goes\s+with its\s+member disks/);
   });
 
+  it('rm --detach of a member a VM snapshot holds: refused naming --recursive, which takes it out of the VM snapshot (the rest of it stays)', () => {
+    for (const d of ['vs-root', 'vs-data']) cli(['create', d, '--type', 'vdisk', '--size', '64K']);
+    cli(['create', 'vs-vm', '--type', 'vm', '--member', 'disk0=vs-root', '--member', 'disk1=vs-data']);
+    cli(['write', 'vs-root', '0', '--text', 'root before']);
+    cli(['snapshot', 'vs-vm', 'before']);
+    cli(['write', 'vs-root', '0', '--text', 'root after!']);
+    const refused = cli(['rm', 'vs-data', '--detach', '--json']);
+    assert.equal(refused.status, 1, refused.err);
+    const { error } = refused.json();
+    assert.equal(error.code, 'HAS_DEPENDENTS');
+    assert.deepEqual(error.details.dependents, ['vs-vm@before']);
+    assert.match(error.message, /CLI --recursive/, 'the way forward');
+    const removed = cli(['rm', 'vs-data', '--detach', '--recursive']);
+    assert.equal(removed.status, 0, removed.err);
+    assert.equal(cli(['describe', 'vs-data', '--json']).json().error.code, 'NOT_FOUND');
+    const before = cli(['snapshots', 'vs-vm', '--json']).json() as Array<{ name: string; members: object }>;
+    assert.deepEqual(
+      Object.keys(before.find((x) => x.name === 'before')!.members),
+      ['disk0'],
+      'the VM snapshot keeps its other member',
+    );
+    const reverted = cli(['revert', 'vs-vm', 'before']);
+    assert.equal(reverted.status, 0, reverted.err);
+    assert.equal(
+      Buffer.from(cli(['read', 'vs-root', '0', '11', '--json']).json().base64, 'base64').toString(),
+      'root before',
+    );
+    const fsck = cli(['fsck', '--json']);
+    assert.equal(fsck.status, 0, fsck.out);
+  });
+
   it('create --type vm --member: a refused member creates nothing, and the corrected command then works', () => {
     for (const d of ['src', 'held'])
       assert.equal(cli(['create', d, '--type', 'vdisk', '--size', '64K']).status, 0);
