@@ -10,7 +10,10 @@ export interface ContainerArgs {
   type: pulumi.Input<'vm' | 'vdisk' | 'file'>;
   /** Logical size in bytes (vdisk and file). Grows in place; shrinking needs `allowShrink`. */
   size?: pulumi.Input<number>;
-  /** VM only: role → member container name (e.g. `{ config: cfg.name, disk0: disk.name }`). Updated in place. */
+  /**
+   * VM only: role → member container name (e.g. `{ config: cfg.name, disk0: disk.name }`). Updated in place.
+   * A member a sync created for a role not declared here (`<vm>-<role>`) is the sync's: no drift, deleted with the VM.
+   */
   members?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Free-form labels, kept on the agent. Updated in place. */
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;

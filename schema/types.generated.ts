@@ -196,6 +196,10 @@ export interface Container {
   members: {
     [k: string]: string;
   };
+  /**
+   * VM only, present when there are any: the roles whose member a sync created because the VM lacked the role (named <vm>-<role>); they go with the VM
+   */
+  syncCreatedMembers?: string[];
   memberOf: null | {
     vm: string;
     role: string;

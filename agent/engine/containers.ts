@@ -183,7 +183,8 @@ export function removeMember(core: EngineCore, vm: ContainerRecord, role: string
   const memberId = vm.members[role];
   if (memberId === undefined)
     throw INVALID_ARGUMENT(`"${vm.name}" has no member "${role}"`, { argument: 'role' });
-  const member = core.catalog.container(memberId);
+  // Out of the VM it is nobody's sync member any more: a plain container the operator keeps.
+  const { createdBySync: _sync, ...member } = core.catalog.container(memberId);
   core.catalog.putContainer(core.batch, { ...member, memberOf: null });
   const members = { ...vm.members };
   delete members[role];

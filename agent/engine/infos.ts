@@ -52,6 +52,9 @@ export function containerInfo(catalog: Catalog, tables: TableRegistry, c: Contai
     const [only] = vmSnapshots;
     if (vmSnapshots.size === 1 && only != null) parent = catalog.snapshots.get(only) ?? null;
   } else parent = parentSnapshotOf(catalog, tables, c);
+  const syncCreated = Object.entries(c.members)
+    .filter(([, id]) => catalog.container(id).createdBySync === true)
+    .map(([role]) => role);
   return {
     id: c.id,
     uuid: c.uuid,
@@ -60,6 +63,7 @@ export function containerInfo(catalog: Catalog, tables: TableRegistry, c: Contai
     size: c.size,
     labels: { ...c.labels },
     members,
+    ...(syncCreated.length > 0 ? { syncCreatedMembers: syncCreated } : {}),
     memberOf: c.memberOf ? { vm: catalog.container(c.memberOf.vm).name, role: c.memberOf.role } : null,
     file: c.file ? { ...c.file } : null,
     createdAt: c.createdAt,

@@ -244,6 +244,7 @@ function pairMembers(
         table: tables.create(batch, catalog.nextId(batch, 'table'), null, { kind: 'container', id }).id,
         createdAt: new Date().toISOString(),
         generation: 0,
+        createdBySync: true,
       };
       catalog.putContainer(batch, record);
       vm = { ...vm, members: { ...vm.members, [role]: id } };

@@ -35,6 +35,8 @@ export interface ContainerInfo {
   labels: Record<string, string>;
   /** VM only: role/slot → member container name. */
   members: Record<string, string>;
+  /** VM only, present when there are any: the roles whose member a sync created (the VM lacked the role). */
+  syncCreatedMembers?: string[];
   /** Member only: the VM it belongs to and its role there. */
   memberOf: { vm: string; role: string } | null;
   /** File only. */

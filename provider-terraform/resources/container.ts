@@ -16,7 +16,12 @@ export const containerBinding: ResourceBinding = {
       name: { type: 'string', required: true, description: 'Container name on the agent (replaces).' },
       type: { type: 'string', required: true, description: 'vm, vdisk or file (replaces).' },
       size: { type: 'number', optional: true, description: 'Bytes (vdisk, file); grows in place.' },
-      members: { type: ['map', 'string'], optional: true, description: 'VM only: role → member container.' },
+      members: {
+        type: ['map', 'string'],
+        optional: true,
+        description:
+          'VM only: role → member container. A member a sync created for a role not declared is no drift; it goes with the VM.',
+      },
       labels: { type: ['map', 'string'], optional: true, description: 'Labels.' },
       from_snapshot: {
         type: 'string',
@@ -67,7 +72,9 @@ export const containerBinding: ResourceBinding = {
     };
     if (c.type !== 'vm') outs.size = c.size;
     if (Object.keys(c.labels).length > 0) outs.labels = c.labels;
-    if (c.type === 'vm' && Object.keys(c.members).length > 0) outs.members = c.members;
+    // A member a sync created is the sync's, not the configuration's (a plan would strip it).
+    const members = c.type === 'vm' ? runtime.declaredMembers(c, undefined) : {};
+    if (Object.keys(members).length > 0) outs.members = members;
     return { id: c.uuid, outs };
   },
 };

@@ -107,6 +107,20 @@ export async function diff(
   };
 }
 
+/**
+ * The VM's members as the declaration sees them: a member a sync created for a role the VM lacked
+ * belongs to the VM's syncs (it goes with the VM), so it is no drift unless its role is declared.
+ */
+export function declaredMembers(
+  c: AgentContainer,
+  declared: Record<string, string> | undefined,
+): Record<string, string> {
+  const syncs = new Set(c.syncCreatedMembers ?? []);
+  return Object.fromEntries(
+    Object.entries(c.members).filter(([role]) => !syncs.has(role) || declared?.[role] !== undefined),
+  );
+}
+
 function outputs(inputs: ContainerInputs, c: AgentContainer): ContainerOutputs {
   return {
     ...inputs,
@@ -128,7 +142,9 @@ async function adoptable(agent: AgentApi, id: string, inputs: ContainerInputs): 
     ...difference('type', inputs.type, c.type),
     ...(inputs.size === undefined || c.type === 'vm' ? [] : difference('size', inputs.size, c.size)),
     ...difference('labels', inputs.labels ?? {}, c.labels),
-    ...(c.type === 'vm' ? difference('members', inputs.members ?? {}, c.members) : []),
+    ...(c.type === 'vm'
+      ? difference('members', inputs.members ?? {}, declaredMembers(c, inputs.members))
+      : []),
   ];
   if (inputs.fromSnapshot) {
     const lineage = await step('lineage', c.name, () => agent.lineage(c.name));
@@ -229,7 +245,8 @@ export async function read(id: string, props: ContainerOutputs): Promise<dynamic
     size: c.type === 'vm' || (props.size === undefined && !adopted) ? props.size : c.size,
     // No labels declared and none on the agent is no drift (undefined vs {}).
     labels: props.labels === undefined && Object.keys(c.labels).length === 0 ? undefined : c.labels,
-    members: c.type === 'vm' ? c.members : props.members,
+    // A lookup shows every member; a declared VM, those its declaration covers.
+    members: c.type !== 'vm' ? props.members : adopted ? c.members : declaredMembers(c, props.members),
   };
   return readResult(c.uuid, outputs(live, c), stripOutputs(live));
 }
@@ -269,7 +286,7 @@ export async function update(
   }
   if (news.type === 'vm') {
     const wanted = news.members ?? {};
-    for (const role of Object.keys(c.members)) {
+    for (const role of Object.keys(declaredMembers(c, wanted))) {
       if (wanted[role] !== c.members[role]) {
         c = await step('remove member', news.name, () =>
           agent.removeMember(news.name, role, key('unmember', role)),
@@ -295,7 +312,9 @@ export async function remove(id: string, props: ContainerOutputs): Promise<void>
     idempotencyKey(`container/${props.name}`, op, id, ...state);
   try {
     // Members are resources of their own: detach them so deleting the VM leaves them to their own delete.
-    for (const role of Object.keys(c.members)) {
+    // Not those a sync created: they hold the source's data, nobody else has them, they go with the VM.
+    const syncs = new Set(c.syncCreatedMembers ?? []);
+    for (const role of Object.keys(c.members).filter((r) => !syncs.has(r))) {
       await step('remove member', props.name, () =>
         agent.removeMember(props.name, role, key('unmember', role)),
       );

@@ -54,6 +54,13 @@ export interface ContainerRecord {
    * A compatible, optional addition to version 1.
    */
   importUndo?: number;
+  /**
+   * A VM member a sync created because the VM lacked the role (absent
+   * otherwise): it belongs to the VM's syncs, not to whoever declared the VM's
+   * members, and goes with the VM. Cleared when it is taken out of the VM.
+   * A compatible, optional addition to version 1.
+   */
+  createdBySync?: true;
 }
 
 export interface SnapshotRecord {
