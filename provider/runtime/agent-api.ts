@@ -44,7 +44,14 @@ export interface AgentApi {
   /** `force`: disconnect attached NBD clients first (else IN_USE while any is attached); likewise below. */
   resize(name: string, size: number, shrink: boolean, key: string, force?: boolean): Promise<AgentContainer>;
   setLabels(name: string, labels: Record<string, string>, key: string): Promise<AgentContainer>;
-  deleteContainer(name: string, recursive: boolean, key: string, force?: boolean): Promise<void>;
+  /** detach: a VM's member is taken out of its VM first (else IS_VM_MEMBER). */
+  deleteContainer(
+    name: string,
+    recursive: boolean,
+    key: string,
+    force?: boolean,
+    detach?: boolean,
+  ): Promise<void>;
   clone(source: string, name: string, labels: Record<string, string>, key: string): Promise<AgentContainer>;
   snapshot(
     container: string,

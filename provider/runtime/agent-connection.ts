@@ -44,10 +44,10 @@ export async function connect(settings: AgentSettings): Promise<AgentApi> {
     resize: (name, size, shrink, key, force) =>
       client.call('resize', { container: name, size, shrink, ...(force ? { force } : {}) }, k(key)),
     setLabels: (name, labels, key) => client.call('setLabels', { container: name, labels }, k(key)),
-    deleteContainer: async (name, recursive, key, force) => {
+    deleteContainer: async (name, recursive, key, force, detach) => {
       await client.call(
         'deleteContainer',
-        { container: name, recursive, ...(force ? { force } : {}) },
+        { container: name, recursive, ...(force ? { force } : {}), ...(detach ? { detach } : {}) },
         k(key),
       );
     },

@@ -320,8 +320,16 @@ export async function remove(id: string, props: ContainerOutputs): Promise<void>
       );
     }
     // Recursive: its safety snapshots go with it; snapshots other containers read through are kept hidden by the agent.
+    // A VM's member whose resource is deleted leaves its VM (the plan may delete it before it updates the VM's
+    // members: refusing would wedge every apply), and its part of the VM's snapshots goes with it.
     await step('delete', props.name, () =>
-      agent.deleteContainer(props.name, true, key('delete'), props.whenAttached === 'disconnect'),
+      agent.deleteContainer(
+        props.name,
+        true,
+        key('delete'),
+        props.whenAttached === 'disconnect',
+        c.memberOf !== null,
+      ),
     );
   } catch (err) {
     if (!isNotFound(err)) throw err;

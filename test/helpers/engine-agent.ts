@@ -73,11 +73,11 @@ export class EngineAgent implements AgentApi {
   async setLabels(name: string, labels: Record<string, string>, key: string) {
     return this.once(key, [name, labels], (o) => this.pool.setLabels(name, labels, o), container);
   }
-  async deleteContainer(name: string, recursive: boolean, key: string) {
+  async deleteContainer(name: string, recursive: boolean, key: string, _force?: boolean, detach?: boolean) {
     this.once(
       key,
-      [name, recursive],
-      (o) => this.pool.deleteContainer(name, { recursive, ...o }),
+      [name, recursive, detach === true],
+      (o) => this.pool.deleteContainer(name, { recursive, detach: detach === true, ...o }),
       () => undefined,
     );
   }

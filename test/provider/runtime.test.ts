@@ -75,6 +75,23 @@ describe('provider runtime (resource logic on a real engine)', () => {
     assert.equal(pool.describe('vm-disk0').memberOf, null, 'members are left to their own resources');
   });
 
+  it("Container: a member disk's resource deleted before its VM's update (a plan's order) leaves the VM, also after a sync", async () => {
+    const root = await runtime.container.create({ name: 'app-root', type: 'vdisk', size: MiB });
+    const scratch = await runtime.container.create({ name: 'app-scratch', type: 'vdisk', size: MiB });
+    await runtime.container.create({
+      name: 'app',
+      type: 'vm',
+      members: { root: 'app-root', scratch: 'app-scratch' },
+    });
+    pool.snapshot('app', 'nightly'); // a VM snapshot holds the member too, as every sync's safety snapshot does
+    await runtime.container.remove(scratch.id, scratch.outs as never);
+    assert.deepEqual(pool.describe('app').members, { root: 'app-root' });
+    assert.throws(() => pool.describe('app-scratch'), /NOT_FOUND|does not exist/);
+    assert.deepEqual(Object.keys(pool.describeSnapshot('app@nightly').members), ['root']);
+    assert.equal(pool.describe('app-root').uuid, root.id, 'the other member is untouched');
+    assert.equal((await pool.fsck()).ok, true);
+  });
+
   it('created again after a delete (destroy, then up) with the same inputs: not answered from the old key', async () => {
     const disk = { name: 'disk', type: 'vdisk' as const, size: MiB };
     const first = await runtime.container.create(disk);
