@@ -212,6 +212,10 @@ export interface Container {
   createdAt: string;
   parentSnapshot: null | SnapshotRefInfo;
   generation: number;
+  /**
+   * clone only: the identity the clone was given (as a sync reports it); null when it kept the source's (keepIdentity) or the agent has no identity profiles
+   */
+  identity?: null | IdentityReport;
 }
 /**
  * An NBD client attached to a container or snapshot (bound to its uuid and generation, never to its name).
@@ -266,6 +270,66 @@ export interface Fence {
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "IdentityReport".
+ */
+export interface IdentityReport {
+  fields: IdentityField[];
+  warnings: IdentityWarning[];
+  blocksWritten: number;
+  references?: IdentityReference[];
+}
+/**
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "IdentityField".
+ */
+export interface IdentityField {
+  path: string;
+  /**
+   * The target's value, kept.
+   */
+  value: string;
+  /**
+   * restored: the sync had overwritten it and it was written back; unchanged: equal anyway, or metadata; generated: an identifier (MAC, UUID, disk GUID) the target never had, given a fresh value of its own instead of the source's; mapped: a value the target never had, written as the caller's referenceMap maps the source's (an address of a NIC only the source has).
+   */
+  status: 'restored' | 'unchanged' | 'generated' | 'mapped';
+  /**
+   * What the synced content held, when it differed (restored, generated).
+   */
+  sourceValue?: string;
+}
+/**
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "IdentityWarning".
+ */
+export interface IdentityWarning {
+  path: string;
+  code: string;
+  message: string;
+}
+/**
+ * A reference (a path in a config that names a disk, file, network, socket or port) after the sync. kept: the target had it, its own text is what the file holds; mapped: the target never had it, or wired that device to another member than the one paired with the source's, so it is the target's own text for that member or the source's mapped to the target's own (`via` says how); removed: the target's device has no such reference, so the source's was taken out.
+ *
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "IdentityReference".
+ */
+export interface IdentityReference {
+  path: string;
+  /**
+   * What the target's config now says ('' when removed).
+   */
+  value: string;
+  status: 'kept' | 'mapped' | 'removed';
+  /**
+   * What the source's config said there.
+   */
+  sourceValue: string;
+  /**
+   * mapped: how each name was mapped (`member disk2: prod-disk2 → staging-disk2`, `referenceMap`, `used by the target`).
+   */
+  via?: string;
+}
+/**
+ * This interface was referenced by `Ops`'s JSON-Schema
  * via the `definition` "Snapshot".
  *
  * This interface was referenced by `Ops`'s JSON-Schema
@@ -316,66 +380,6 @@ export interface PoolInfo {
   dataFiles: string[];
   containers: number;
   snapshots: number;
-}
-/**
- * This interface was referenced by `Ops`'s JSON-Schema
- * via the `definition` "IdentityField".
- */
-export interface IdentityField {
-  path: string;
-  /**
-   * The target's value, kept.
-   */
-  value: string;
-  /**
-   * restored: the sync had overwritten it and it was written back; unchanged: equal anyway, or metadata; generated: an identifier (MAC, UUID, disk GUID) the target never had, given a fresh value of its own instead of the source's; mapped: a value the target never had, written as the caller's referenceMap maps the source's (an address of a NIC only the source has).
-   */
-  status: 'restored' | 'unchanged' | 'generated' | 'mapped';
-  /**
-   * What the synced content held, when it differed (restored, generated).
-   */
-  sourceValue?: string;
-}
-/**
- * This interface was referenced by `Ops`'s JSON-Schema
- * via the `definition` "IdentityWarning".
- */
-export interface IdentityWarning {
-  path: string;
-  code: string;
-  message: string;
-}
-/**
- * This interface was referenced by `Ops`'s JSON-Schema
- * via the `definition` "IdentityReport".
- */
-export interface IdentityReport {
-  fields: IdentityField[];
-  warnings: IdentityWarning[];
-  blocksWritten: number;
-  references?: IdentityReference[];
-}
-/**
- * A reference (a path in a config that names a disk, file, network, socket or port) after the sync. kept: the target had it, its own text is what the file holds; mapped: the target never had it, or wired that device to another member than the one paired with the source's, so it is the target's own text for that member or the source's mapped to the target's own (`via` says how); removed: the target's device has no such reference, so the source's was taken out.
- *
- * This interface was referenced by `Ops`'s JSON-Schema
- * via the `definition` "IdentityReference".
- */
-export interface IdentityReference {
-  path: string;
-  /**
-   * What the target's config now says ('' when removed).
-   */
-  value: string;
-  status: 'kept' | 'mapped' | 'removed';
-  /**
-   * What the source's config said there.
-   */
-  sourceValue: string;
-  /**
-   * mapped: how each name was mapped (`member disk2: prod-disk2 → staging-disk2`, `referenceMap`, `used by the target`).
-   */
-  via?: string;
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema
@@ -762,6 +766,22 @@ export interface CloneParams {
   labels?: {
     [k: string]: string;
   };
+  /**
+   * For references the clone cannot take from the source (a disk file, network, path not named after a member) and identity values it may not invent (a name, a hostname): a source value → the clone's
+   */
+  referenceMap?: {
+    [k: string]: string;
+  };
+  /**
+   * Names or UUIDs of the source's containers a cloned config may still hold (reported as warnings)
+   *
+   * @maxItems 64
+   */
+  allowSourceReferences?: string[];
+  /**
+   * DANGEROUS: an exact copy that keeps the source's identity (its MACs, UUIDs, disk GUIDs, and its config's disks and networks), for forensics or a backup never run beside the source. Default false: the clone gets an identity of its own (identity hooks, as a sync into a target with none)
+   */
+  keepIdentity?: boolean;
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema

@@ -133,17 +133,21 @@ export const FROZEN_TABLE = (table: number) =>
     table,
   });
 /** A reference the target never had, in a synced config, with no mapping to the target's own: the sync is refused. */
+/** What runs the identity hooks: the messages say what was refused and how else to get it. */
+export type IdentityOperation = 'sync' | 'clone';
+
 export const IDENTITY_REFERENCE_UNMAPPED = (
   target: string,
   references: Array<{ path: string; sourceValue: string; unmapped: string[] }>,
+  operation: IdentityOperation = 'sync',
 ) =>
   new SnapsyncError(
     'IDENTITY_REFERENCE_UNMAPPED',
-    `sync of "${target}" refused: the synced config would point at the source's ${references
+    `${operation} of "${target}" refused: the ${operation === 'clone' ? 'cloned' : 'synced'} config would point at the source's ${references
       .map((r) => `${r.path} = ${r.unmapped.join(', ')}`)
       .join(
         '; ',
-      )}; the target has no such reference and no mapping could be derived (give one with referenceMap / --map SRC=DST)`,
+      )}; the target has no such reference and no mapping could be derived (give one with referenceMap / --map SRC=DST${operation === 'clone' ? ', or keepIdentity / --keep-identity for an exact copy' : ''})`,
     { target, references },
   );
 
@@ -154,14 +158,15 @@ export const IDENTITY_REFERENCE_UNMAPPED = (
 export const IDENTITY_CONFIG_UNREADABLE = (
   target: string,
   unreadable: Array<{ member: string; reason: string }>,
+  operation: IdentityOperation = 'sync',
 ) =>
   new SnapsyncError(
     'IDENTITY_REFERENCE_UNMAPPED',
-    `sync of "${target}" refused: the synced ${unreadable
+    `${operation} of "${target}" refused: the ${operation === 'clone' ? 'cloned' : 'synced'} ${unreadable
       .map((u) => `${u.member} cannot be read (${u.reason})`)
       .join(
         '; ',
-      )}, so the disks and networks it names cannot be made the target's; fix the source's config, or sync the other members only (members / --member)`,
+      )}, so the disks and networks it names cannot be made the target's; fix the source's config, or ${operation === 'clone' ? 'clone an exact copy (keepIdentity / --keep-identity)' : 'sync the other members only (members / --member)'}`,
     { target, unreadable },
   );
 
@@ -169,10 +174,11 @@ export const IDENTITY_CONFIG_UNREADABLE = (
 export const IDENTITY_SOURCE_REFERENCE = (
   target: string,
   found: Array<{ path: string; name: string; line: number; text: string }>,
+  operation: IdentityOperation = 'sync',
 ) =>
   new SnapsyncError(
     'IDENTITY_SOURCE_REFERENCE',
-    `sync of "${target}" refused: the synced config still names the source: ${found
+    `${operation} of "${target}" refused: the ${operation === 'clone' ? 'cloned' : 'synced'} config still names the source: ${found
       .map((f) => `${f.path} line ${f.line}: "${f.name}"`)
       .join('; ')} (allow a name or value with allowSourceReferences / --allow-source-reference NAME)`,
     { target, found },

@@ -25,6 +25,7 @@ import {
   zeroRangeHeld,
 } from './block-io-async';
 import { Catalog } from './catalog';
+import { giveCloneIdentity } from './clone-identity';
 import { cloneSnapshot, revertContainer } from './clone-revert';
 import {
   addMember,
@@ -696,15 +697,21 @@ export class Pool {
     );
   }
 
-  clone(
+  /**
+   * With `hooks` (the identity hooks) the clone gets an identity of its own (clone-identity.ts), reported
+   * in `identity`; without, it is the snapshot's exact copy (identity null).
+   */
+  clone<Report = unknown>(
     source: SnapshotSelector,
     name: string,
-    options: { labels?: Record<string, string> } & MutationOptions = {},
-  ): ContainerInfo {
-    return this.core.mutate(
-      () => this.info_(cloneSnapshot(this.core, findSnapshot(this.core, source), name, options.labels)),
-      options,
-    );
+    options: { labels?: Record<string, string>; hooks?: SyncHooks<unknown, Report> } & MutationOptions = {},
+  ): ContainerInfo & { identity: Report | null } {
+    return this.core.mutate(() => {
+      const snapshot = findSnapshot(this.core, source);
+      const made = cloneSnapshot(this.core, snapshot, name, options.labels);
+      const identity = options.hooks ? giveCloneIdentity(this.core, made, snapshot, options.hooks) : null;
+      return { ...this.info_(this.core.catalog.container(made.id)), identity };
+    }, options);
   }
 
   revert(container: string, snapshot: SnapshotSelector, options: MutationOptions = {}): ContainerInfo {

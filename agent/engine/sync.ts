@@ -37,6 +37,8 @@ export interface SourceContainer {
 }
 
 export interface SyncContext {
+  /** What runs the hooks (default sync): a clone's target is new, with no identity of its own (clone-identity.ts). */
+  operation?: 'sync' | 'clone';
   target: ContainerInfo;
   source: SnapshotInfo;
   members: SyncMember[];
@@ -180,7 +182,7 @@ export function syncContainer<Report>(
   };
 }
 
-function sourceContainersOf(core: EngineCore, source: SnapshotRecord): SourceContainer[] {
+export function sourceContainersOf(core: EngineCore, source: SnapshotRecord): SourceContainer[] {
   const { catalog } = core;
   const of = (role: string | null, s: SnapshotRecord): SourceContainer => {
     const record = catalog.containers.get(s.container);

@@ -407,8 +407,10 @@ export function createIdentityHooks(
           .filter((p) => p.field === null)
           .map((p) => ({ member: member.role ?? member.target.name, reason: p.message })),
       );
-      if (unreadable.length > 0) throw IDENTITY_CONFIG_UNREADABLE(context.target.name, unreadable);
-      if (unmapped.length > 0) throw IDENTITY_REFERENCE_UNMAPPED(context.target.name, unmapped);
+      if (unreadable.length > 0)
+        throw IDENTITY_CONFIG_UNREADABLE(context.target.name, unreadable, context.operation);
+      if (unmapped.length > 0)
+        throw IDENTITY_REFERENCE_UNMAPPED(context.target.name, unmapped, context.operation);
       checkReferenceMapUse(
         context.target.name,
         referenceMap,
@@ -553,7 +555,7 @@ function scanSynced(
       );
     }
   }
-  if (found.length > 0) throw IDENTITY_SOURCE_REFERENCE(context.target.name, found);
+  if (found.length > 0) throw IDENTITY_SOURCE_REFERENCE(context.target.name, found, context.operation);
 }
 
 /** Identity values of the source's that the restore replaced in a synced config (restored, generated, mapped). */

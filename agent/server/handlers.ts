@@ -8,7 +8,7 @@
  */
 
 import type { OpMap, OpName } from '../../schema';
-import type { MutationOptions, Pool, SyncHooks } from '../engine';
+import { INVALID_ARGUMENT, type MutationOptions, type Pool, type SyncHooks } from '../engine';
 import type { Attachments } from './attachments';
 import type { AllowedDirs } from './paths';
 import { checkImport, exportImage, importImage } from './transfer';
@@ -149,7 +149,24 @@ export const handlers: { [K in OpName]: Handler<K> } = {
     await attachments.clearQuiesced('sync', p, () => pool.rehearse(() => sync({})));
     return sync(mutation);
   },
-  clone: (p, { pool, mutation }) => pool.clone(p.source, p.name, { labels: p.labels, ...mutation }),
+  clone: (p, { pool, mutation, identityHooks }) => {
+    if (p.keepIdentity === true && (p.referenceMap !== undefined || p.allowSourceReferences !== undefined))
+      throw INVALID_ARGUMENT(
+        'keepIdentity copies the source exactly: referenceMap and allowSourceReferences would do nothing',
+        {
+          argument: 'keepIdentity',
+        },
+      );
+    // A clone gets an identity of its own (clone-identity.ts) unless the caller wants the exact copy.
+    const hooks =
+      p.keepIdentity === true
+        ? null
+        : identityHooks('default', {
+            referenceMap: p.referenceMap,
+            allowSourceReferences: p.allowSourceReferences,
+          });
+    return pool.clone(p.source, p.name, { labels: p.labels, ...(hooks ? { hooks } : {}), ...mutation });
+  },
   revert: async (p, { pool, mutation, attachments }) => {
     await attachments.clearQuiesced('revert', p, () =>
       pool.rehearse(() => pool.revert(p.container, p.snapshot)),

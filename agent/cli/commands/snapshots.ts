@@ -3,8 +3,10 @@ import type { Argv, CommandModule } from 'yargs';
 import type { Container, Snapshot } from '../../../schema';
 import { AgentClient } from '../../client/client';
 import { type GlobalArgs, run, table } from '../context';
+import { identityLines } from '../identity-report';
 import { labelArgs } from '../label-args';
 import { drawGraph, graphOf, rootOf } from '../lineage-graph';
+import { parseReferenceMap } from './sync';
 
 type Args<T> = GlobalArgs & T;
 
@@ -119,20 +121,71 @@ export const tree: CommandModule<GlobalArgs, Args<{ container?: string }>> = {
     ),
 };
 
-export const clone: CommandModule<GlobalArgs, Args<{ snapshot: string; name: string }>> = {
+export const clone: CommandModule<
+  GlobalArgs,
+  Args<{
+    snapshot: string;
+    name: string;
+    map?: string[];
+    allowSourceReference?: string[];
+    keepIdentity?: boolean;
+  }>
+> = {
   command: 'clone <snapshot> <name>',
-  describe: 'New container from a snapshot (container@snapshot), O(1)',
+  describe:
+    'New container from a snapshot (container@snapshot), O(1); it gets an identity of its own (fresh MACs, UUIDs, disk GUIDs; its own members in its configs)',
   builder: (y) =>
-    (y as unknown as Argv<GlobalArgs>).example(
-      '$0 clone golden-disk@v3 dev-alice-disk0',
-      'a writable copy that shares every block with the snapshot',
-    ) as never,
+    (y as unknown as Argv<GlobalArgs>)
+      .option('map', {
+        type: 'string',
+        array: true,
+        describe:
+          "SRC=DST: a reference of the source's that names no member (a network, a datastore path), or a name or hostname of the source's → the clone's own",
+      })
+      .option('allow-source-reference', {
+        type: 'string',
+        array: true,
+        describe: "a name or UUID of the source's containers a cloned config may still hold (warned about)",
+      })
+      .option('keep-identity', {
+        type: 'boolean',
+        describe:
+          "DANGEROUS: an exact copy with the source's MACs, UUIDs, disk GUIDs, disks and networks (forensics, a backup never run beside the source)",
+      })
+      .example(
+        '$0 clone golden-disk@v3 dev-alice-disk0',
+        'a writable copy that shares every block with the snapshot (a fresh GPT disk GUID if it has one)',
+      )
+      .example(
+        '$0 clone prod-app@golden dev-1 --map prod-frontend=dev-frontend --map prod-app-01=dev-1',
+        "a VM of production's data on the dev network, named dev-1",
+      ) as never,
   handler: (args) =>
     run(
       args,
-      (c) =>
-        c.call('clone', { source: args.snapshot, name: args.name }, { idempotencyKey: AgentClient.newKey() }),
-      (x: Container) => `cloned ${args.snapshot} into ${x.name} (${x.uuid})`,
+      (c) => {
+        const referenceMap = args.map ? parseReferenceMap(args.map) : undefined;
+        return c.call(
+          'clone',
+          {
+            source: args.snapshot,
+            name: args.name,
+            ...(referenceMap ? { referenceMap } : {}),
+            ...(args.allowSourceReference ? { allowSourceReferences: args.allowSourceReference } : {}),
+            ...(args.keepIdentity ? { keepIdentity: true } : {}),
+          },
+          { idempotencyKey: AgentClient.newKey() },
+        );
+      },
+      (x: Container) => {
+        const lines = [`cloned ${args.snapshot} into ${x.name} (${x.uuid})`];
+        if (x.identity) lines.push(...identityLines(x.identity, 'VALUE'));
+        else if (args.keepIdentity)
+          lines.push(
+            "warning: identity kept: the clone has the source's MACs, UUIDs, disk GUIDs, disks and networks",
+          );
+        return lines.join('\n');
+      },
     ),
 };
 

@@ -2,7 +2,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { SyncReport } from '../../../schema';
 import { AgentClient } from '../../client/client';
-import { type GlobalArgs, run, table } from '../context';
+import { type GlobalArgs, run } from '../context';
+import { identityLines } from '../identity-report';
 import { UsageError } from '../usage-error';
 
 interface SyncArgs extends GlobalArgs {
@@ -104,31 +105,8 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
             ? `undo: snapsync-agent revert ${r.target.name} ${r.safetySnapshot.name}`
             : 'no safety snapshot kept',
         ];
-        if (r.identity) {
-          lines.push(
-            '',
-            table(
-              ['FIELD', 'KEPT VALUE', 'STATUS', 'SOURCE HAD'],
-              r.identity.fields.map((f) => [f.path, f.value, f.status, f.sourceValue ?? '']),
-            ),
-          );
-          const references = r.identity.references ?? [];
-          if (references.length > 0) {
-            lines.push(
-              '',
-              table(
-                ['REFERENCE', 'NOW', 'STATUS', 'SOURCE HAD'],
-                references.map((f) => [
-                  f.path,
-                  f.value || '(none)',
-                  f.via ? `${f.status} (${f.via})` : f.status,
-                  f.sourceValue,
-                ]),
-              ),
-            );
-          }
-          for (const w of r.identity.warnings) lines.push(`warning: ${w.path}: [${w.code}] ${w.message}`);
-        } else lines.push('identity: no profiles ran (identity profiles are not available in this agent)');
+        if (r.identity) lines.push(...identityLines(r.identity));
+        else lines.push('identity: no profiles ran (identity profiles are not available in this agent)');
         return lines.join('\n');
       },
     ),
