@@ -90,13 +90,16 @@ export class SyncFromSnapshot extends pulumi.dynamic.Resource {
   public readonly safetySnapshotRef!: pulumi.Output<string | null>;
   /** The target's generation after the last sync. */
   public readonly generation!: pulumi.Output<number>;
-  /** False after a refresh found the target no longer descends from the snapshot. */
+  /**
+   * False after a refresh found the target no longer descends from the snapshot, or the snapshot
+   * deleted and taken again under the same name (the next `pulumi up` re-syncs to the new one).
+   */
   public readonly inSync!: pulumi.Output<boolean>;
   /** Why the target no longer descends from the snapshot (set by a refresh), or null. */
   public readonly drift!: pulumi.Output<string | null>;
   /** Every identity field the last sync looked at: path, the target's value and what happened to it. */
   public readonly identity!: pulumi.Output<Array<{ path: string; value: string; status: string }>>;
-  /** The UUID of the snapshot the target was synced to. */
+  /** The UUID of the snapshot the target was synced to (what it holds, even when that name is re-taken). */
   public readonly sourceSnapshotUuid!: pulumi.Output<string>;
   /** Role (`""` for a plain vdisk or file) → the member snapshot id the target must descend from. */
   public readonly sourceSnapshotIds!: pulumi.Output<Record<string, number>>;

@@ -3,8 +3,9 @@
  * identity preserved (provider/runtime/sync-from-snapshot.ts decides). A new
  * snapshot, triggers, preserve list, members, reference_map or
  * allow_source_references re-sync in place (when_attached only applies to
- * the next sync); a new target replaces; a read that finds the target re-synced or reverted by hand reports
- * `in_sync = false` and the next plan re-syncs.
+ * the next sync); a new target replaces; a read that finds the target re-synced or reverted by hand, or
+ * the snapshot deleted and taken again under the same name, reports `in_sync = false` and the next plan
+ * re-syncs (an apply that re-creates the snapshot re-syncs to it in the same run).
  */
 import { agentFor } from '../../provider/runtime/connections';
 import { ProviderError, step } from '../../provider/runtime/errors';
@@ -94,7 +95,7 @@ export const syncFromSnapshotBinding: ResourceBinding = {
       in_sync: {
         type: 'bool',
         computed: true,
-        description: 'False when a read found the target changed by hand.',
+        description: 'False when a read found the target changed by hand or the snapshot taken again.',
       },
       drift: { type: 'string', computed: true, description: 'What changed by hand, when in_sync is false.' },
     },

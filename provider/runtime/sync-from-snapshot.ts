@@ -3,7 +3,9 @@
  * snapshot, with its own identity preserved. A new snapshot, new triggers or
  * a new preserve list re-sync in place (update, never a replace of the
  * target); refresh reports drift when the target no longer descends from the
- * snapshot. Each update keeps only the newest safety snapshot.
+ * snapshot, or when the snapshot was deleted and re-taken under the same name
+ * (the configuration names the new one: diff and update re-sync to it). Each
+ * update keeps only the newest safety snapshot.
  */
 import type * as dynamic from '@pulumi/pulumi/dynamic';
 import type { AgentApi, AgentSyncResult, IdentityField, IdentityReference, Preserve } from './agent-api';
@@ -124,7 +126,12 @@ export async function check(
 export async function diff(_id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.DiffResult> {
   const replaces = changedKeys(olds as never, news as never, ['target', 'agentUrl']);
   const updates = changedKeys(olds as never, news as never, [...RESYNC_ON, 'onDelete', 'whenAttached']);
-  const drifted = olds.inSync === false; // a refresh found the target re-synced or reverted by hand
+  // A refresh found the target re-synced or reverted by hand, or the snapshot was re-taken since (asked
+  // here too: `up` without a refresh, and the apply after a plan that re-created the snapshot, must see it).
+  const drifted =
+    olds.inSync === false ||
+    (replaces.length + updates.length === 0 &&
+      (await retaken(await agentFor(news.agentUrl, news.target), olds)) !== null);
   // A replace is a new target (or agent): create-before-delete, so the old sync and its safety snapshot
   // (the undo point) stay until the new sync has succeeded, and a failed replace leaves them intact.
   return { changes: drifted || replaces.length + updates.length > 0, replaces, deleteBeforeReplace: false };
@@ -182,6 +189,18 @@ function outputs(inputs: SyncInputs, r: AgentSyncResult): SyncOutputs {
   };
 }
 
+/**
+ * Why the snapshot the configuration names is no longer the one the target was synced to (null: it
+ * is, or there is none of that name): it was deleted (the target still reads its data) and a new
+ * one taken under the same name.
+ */
+async function retaken(agent: AgentApi, props: SyncOutputs): Promise<string | null> {
+  if (!props.sourceSnapshotUuid) return null;
+  const named = await step('read snapshot', props.target, () => agent.describeSnapshot(props.snapshot));
+  if (named === null || named.uuid === props.sourceSnapshotUuid) return null;
+  return `${props.snapshot} was deleted and taken again (now uuid ${named.uuid}): "${props.target}" still holds the deleted snapshot's data (uuid ${props.sourceSnapshotUuid})`;
+}
+
 /** Why the target does not descend from the synced snapshot any more (null: it does). */
 async function driftOf(agent: AgentApi, props: SyncOutputs): Promise<string | null | 'gone'> {
   const target = await step('read', props.target, () => agent.describe(props.target));
@@ -200,7 +219,7 @@ async function driftOf(agent: AgentApi, props: SyncOutputs): Promise<string | nu
       return `"${container}" no longer descends from ${props.snapshot}${source ? ` (it now descends from ${source.container}@${source.name})` : ''}`;
     }
   }
-  return null;
+  return retaken(agent, props);
 }
 
 /**
@@ -270,7 +289,11 @@ export async function update(
 ): Promise<dynamic.UpdateResult> {
   const news = withoutImportId(withImport); // an import option left in the program is no output
   const agent = await agentFor(news.agentUrl, news.target);
-  if (olds.inSync !== false && changedKeys(olds as never, news as never, RESYNC_ON).length === 0) {
+  if (
+    olds.inSync !== false &&
+    changedKeys(olds as never, news as never, RESYNC_ON).length === 0 &&
+    (await retaken(agent, olds)) === null
+  ) {
     return { outs: { ...olds, ...news } }; // only onDelete or whenAttached changed: nothing to do on the agent
   }
   const outs = await runSync(

@@ -217,6 +217,29 @@ describe('pulumi CLI end to end: examples/refresh-staging', function () {
     assert.equal(refreshed.summary.resourceChanges?.update ?? 0, 0, 'in sync again: refresh finds no drift');
   });
 
+  it('a nightly deleted by hand is taken again by pulumi up, and staging is re-synced to it (preview says so too)', async () => {
+    cli('rm', 'prod-web@nightly-2026-11-25'); // hidden, not gone: staging still reads it
+    cli('write', 'prod-web-disk0', '0', '--text', 'production data taken again');
+    await example.stack.refresh(); // finds the Snapshot gone
+    const preview = await example.stack.preview();
+    assert.deepEqual([preview.changeSummary.create, preview.changeSummary.update], [1, 1]);
+    const { ops } = await up();
+    assert.deepEqual(changed(ops).sort(), [
+      ['Snapshot/nightly', 'create'],
+      ['SyncFromSnapshot/refresh-staging', 'update'],
+    ]);
+    const disk = cli('read', 'staging-web-disk0', '0', '27');
+    assert.equal(Buffer.from(disk.base64, 'base64').toString(), 'production data taken again');
+    const state = JSON.parse(example.pulumi('stack', 'export')).deployment as {
+      resources: Array<{ type: string; outputs?: Record<string, unknown> }>;
+    };
+    const outputsOf = (type: string) =>
+      state.resources.find((r) => r.type.endsWith(`snapsync:${type}`))!.outputs!;
+    assert.equal(outputsOf('SyncFromSnapshot').sourceSnapshotUuid, outputsOf('Snapshot').uuid);
+    const refreshed = await example.stack.refresh();
+    assert.equal(refreshed.summary.resourceChanges?.update ?? 0, 0, 'in sync: refresh finds no drift');
+  });
+
   it('pulumi stack export holds the token only encrypted', async () => {
     const exported = JSON.parse(example.pulumi('stack', 'export'));
     assert.equal(exported.deployment.secrets_providers.type, 'passphrase');

@@ -213,6 +213,30 @@ for (const hcl of hclClis()) {
       assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
     });
 
+    it('a snapshot deleted by hand is taken again by apply, and the same apply re-syncs staging to it', () => {
+      cli('rm', 'tofu-disk@nightly-2'); // hidden, not gone: staging still reads it
+      cli('write', 'tofu-disk', '0', '--text', 'taken again');
+      const plan = tofu('plan', '-detailed-exitcode');
+      assert.equal(plan.status, 2, `${plan.stdout}\n${plan.stderr}`);
+      assert.match(plan.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
+      assert.match(ok('apply', '-auto-approve'), /Resources: 1 added, 1 changed, 0 destroyed/);
+      assert.equal(
+        Buffer.from(cli('read', 'tofu-staging', '0', '11').base64, 'base64').toString(),
+        'taken again',
+      );
+      const attributes = (type: string) =>
+        (
+          stateResources(work) as Array<{
+            type: string;
+            instances: Array<{ attributes: Record<string, unknown> }>;
+          }>
+        ).find((r) => r.type === type)!.instances[0]!.attributes;
+      const sync = attributes('snapsync_sync_from_snapshot');
+      assert.equal(sync.source_snapshot_uuid, attributes('snapsync_snapshot').uuid);
+      assert.equal(sync.in_sync, true);
+      assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
+    });
+
     it('labels changed by hand show as drift and the next apply converges', async () => {
       await byHand((agent) =>
         agent.call('setLabels', { container: 'tofu-disk', labels: { env: 'tampered' } }),

@@ -223,4 +223,35 @@ describe('provider runtime (resource logic on a real engine)', () => {
       'its safety snapshot is deleted',
     );
   });
+
+  it('SyncFromSnapshot: a snapshot deleted and re-taken under the same name is drift, and the next update syncs to it', async () => {
+    pool.createContainer({ name: 'prod', type: 'vdisk', size: MiB });
+    pool.createContainer({ name: 'staging', type: 'vdisk', size: MiB });
+    pool.write('prod', 0, Buffer.from('prod v1'));
+    await runtime.snapshot.create({ container: 'prod', name: 'nightly' });
+    const inputs = { target: 'staging', snapshot: 'prod@nightly' };
+    const created = await runtime.syncFromSnapshot.create(inputs);
+    const outs = created.outs as SyncOutputs;
+
+    // The nightly is deleted (hidden: staging still reads it) and taken again with new data.
+    pool.deleteSnapshot('prod@nightly');
+    pool.write('prod', 0, Buffer.from('prod v2'));
+    const retaken = await runtime.snapshot.create({ container: 'prod', name: 'nightly' });
+    assert.notEqual(retaken.outs.uuid, outs.sourceSnapshotUuid);
+
+    // `up` without a refresh (and the apply after a plan): the same inputs are a change.
+    const d = await runtime.syncFromSnapshot.diff(created.id, outs, inputs);
+    assert.deepEqual([d.changes, d.replaces], [true, []], 'a re-sync in place');
+    const read = (await runtime.syncFromSnapshot.read(created.id, outs)).props as SyncOutputs;
+    assert.equal(read.inSync, false);
+    assert.match(read.drift!, /prod@nightly was deleted and taken again/);
+
+    const updated = (await runtime.syncFromSnapshot.update(created.id, outs, inputs)).outs as SyncOutputs;
+    assert.equal(pool.read('staging', 0, 7).toString(), 'prod v2', 'staging reads the snapshot named now');
+    assert.equal(updated.sourceSnapshotUuid, retaken.outs.uuid);
+    assert.equal(updated.inSync, true);
+    assert.equal((await runtime.syncFromSnapshot.diff(created.id, updated, inputs)).changes, false);
+    const again = (await runtime.syncFromSnapshot.read(created.id, updated)).props as SyncOutputs;
+    assert.equal(again.inSync, true);
+  });
 });
