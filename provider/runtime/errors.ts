@@ -1,4 +1,5 @@
 /** Errors the provider shows a person: the operation, the container and the agent's code. */
+import { inProviderTerms } from './agent-hints';
 import { wording } from './front-end';
 
 export class ProviderError extends Error {
@@ -45,7 +46,12 @@ export async function step<T>(operation: string, container: string, fn: () => Pr
     if (err instanceof ProviderError) throw err;
     const e = err as { code?: string; message?: string };
     const code = e.code ?? 'AGENT_ERROR';
-    throw new ProviderError(operation, container, code, `${e.message ?? String(err)}${hint(code)}`);
+    throw new ProviderError(
+      operation,
+      container,
+      code,
+      `${inProviderTerms(e.message ?? String(err))}${hint(code)}`,
+    );
   }
 }
 

@@ -25,7 +25,16 @@ export interface Wording {
   refresh: string;
   /** The setting that disconnects attached clients before a sync. */
   whenAttachedDisconnect: string;
+  /** A resource attribute, named by its Pulumi input (`allowShrink`). */
+  attribute(input: string): string;
+  /** An attribute set to a value, as the user writes it (`allowShrink: true`). */
+  setting(input: string, value: string): string;
+  /** One entry of a SyncFromSnapshot's reference map. */
+  mapEntry(from: string, to: string): string;
 }
+
+/** Terraform's spelling of a Pulumi input: allowShrink → allow_shrink. */
+const snakeCase = (input: string) => input.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 const PULUMI: Wording = {
   url: 'snapsync:url',
@@ -38,6 +47,9 @@ const PULUMI: Wording = {
   apply: 'pulumi up',
   refresh: 'pulumi refresh',
   whenAttachedDisconnect: "`whenAttached: 'disconnect'`",
+  attribute: (input) => `\`${input}\``,
+  setting: (input, value) => `\`${input}: ${value}\``,
+  mapEntry: (from, to) => `referenceMap entry \`'${from}': '${to}'\``,
 };
 
 const TERRAFORM: Wording = {
@@ -52,6 +64,9 @@ const TERRAFORM: Wording = {
   apply: 'tofu apply',
   refresh: 'tofu plan -refresh-only',
   whenAttachedDisconnect: '`when_attached = "disconnect"`',
+  attribute: (input) => `\`${snakeCase(input)}\``,
+  setting: (input, value) => `\`${snakeCase(input)} = ${value}\``,
+  mapEntry: (from, to) => `reference_map entry \`"${from}" = "${to}"\``,
 };
 
 let current: FrontEnd = 'pulumi';

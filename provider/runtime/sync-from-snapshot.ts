@@ -9,6 +9,7 @@
  */
 import type * as dynamic from '@pulumi/pulumi/dynamic';
 import type { AgentApi, AgentSyncResult, IdentityField, IdentityReference, Preserve } from './agent-api';
+import { inProviderTerms } from './agent-hints';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
@@ -178,7 +179,7 @@ function outputs(inputs: SyncInputs, r: AgentSyncResult): SyncOutputs {
     ],
     identity: fields,
     references,
-    warnings: r.identity?.warnings ?? [],
+    warnings: (r.identity?.warnings ?? []).map((w) => ({ ...w, message: inProviderTerms(w.message) })),
     safetySnapshotRef: r.safetySnapshot ? `${r.safetySnapshot.container}@${r.safetySnapshot.name}` : null,
     generation: r.generation,
     sourceSnapshotUuid: r.source.uuid,

@@ -258,6 +258,9 @@ for (const hcl of hclClis()) {
       assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stderr, /Error: snapsync_container "tofu-disk": resize failed \[INVALID_ARGUMENT\]/);
       assert.match(r.stderr, /with snapsync_container\.disk/);
+      // The way out is the resource's own setting, not the agent CLI's flag.
+      assert.match(r.stderr.replace(/\s+/g, ' '), /set `allow_shrink = true` on this resource/);
+      assert.doesNotMatch(r.stderr, /--shrink|shrink: true/);
       await byHand((agent) => agent.call('resize', { container: 'tofu-disk', size: 8 * MiB, shrink: true }));
       assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
     });

@@ -290,6 +290,7 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
         assert.ok(err.message.includes(session!.client), err.message);
         assert.match(err.message, /read-write on att-staging/);
         assert.match(err.message, /whenAttached: 'disconnect'/);
+        assert.doesNotMatch(err.message, /CLI --force|pass force/, 'the agent CLI flag is no way out here');
         assert.match(err.message, /stop the VM/);
         assert.match(err.message, /snapsync-agent unfence/);
         return true;

@@ -7,16 +7,12 @@
  * production had.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
 import * as runtime from '../../provider/runtime';
 import type { SyncOutputs } from '../../provider/runtime/sync-from-snapshot';
 import { EngineAgent } from '../helpers/engine-agent';
+import { createReferenceVms } from '../helpers/reference-vms';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-
-const fixture = (name: string) =>
-  fs.readFileSync(path.join(__dirname, '../fixtures/identity/references', name), 'utf8');
 
 describe('provider runtime: SyncFromSnapshot keeps references', () => {
   let pool: Pool;
@@ -34,20 +30,7 @@ describe('provider runtime: SyncFromSnapshot keeps references', () => {
   after(cleanupTempDirs);
 
   it('refuses an unmappable reference; with referenceMap the outputs list references kept and mapped', async () => {
-    const prod = fixture('prod-app.vmx').replace(
-      'serial0.present',
-      'ethernet2.networkName = "prod-dmz"\nethernet2.present = "TRUE"\nserial0.present',
-    );
-    for (const [vm, text] of [
-      ['prod-app', prod],
-      ['staging-app', fixture('staging-app.vmx')],
-    ] as const) {
-      pool.createContainer({ name: `${vm}-config`, type: 'file' });
-      pool.write(`${vm}-config`, 0, Buffer.from(text));
-      pool.createContainer({ name: vm, type: 'vm' });
-      pool.addMember(vm, 'config', `${vm}-config`);
-    }
-    pool.snapshot('prod-app', 'nightly');
+    createReferenceVms(pool);
     const inputs = { target: 'staging-app', snapshot: 'prod-app@nightly' };
     await assert.rejects(
       runtime.syncFromSnapshot.create(inputs),
