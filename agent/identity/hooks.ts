@@ -33,7 +33,14 @@ import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
 import { checkReferenceMapUse } from './reference-map';
 import { type ReferenceMapping, referenceSpans, restoreReferences, type Unmapped } from './references';
 import type { IdentityField, IdentityReference, IdentityReport } from './report';
-import { identityForms, type SourceName, scanForSource, uuidForms } from './source-scan';
+import {
+  identityForms,
+  type SourceHit,
+  type SourceName,
+  scanBytesForSource,
+  scanForSource,
+  uuidForms,
+} from './source-scan';
 import { replaceSpans, type ValueSpan } from './spans';
 import { rewriteFile } from './write';
 
@@ -46,6 +53,8 @@ interface Content extends Extracted {
   /** References (storage, networks…) by path, and the devices they belong to. */
   references: Map<string, ValueSpan>;
   devices: Set<string>;
+  /** A file member's bytes (at most MAX_CONFIG_BYTES), config or not: what the safety net compares with. */
+  bytes?: Buffer;
 }
 
 const emptyContent = (): Content => ({ ...emptyExtracted(), references: new Map(), devices: new Set() });
@@ -83,6 +92,7 @@ function extractFile(view: ContainerView, role: string | null, info: ContainerIn
     return out;
   }
   const bytes = view.read(0, size);
+  out.bytes = bytes;
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -513,8 +523,9 @@ function referenceMapping(
 }
 
 /**
- * The safety net: no synced config may still name a container of the source (or its UUID), nor hold
- * an identity value of the source's that the restore replaced in any synced config.
+ * The safety net: no synced file member (a config, a launch script, an EFI variable store: whatever
+ * its role or format) may still name a container of the source (or its UUID), nor hold an identity
+ * value of the source's that the restore replaced in any synced config.
  */
 function scanSynced(
   context: SyncContext,
@@ -532,17 +543,32 @@ function scanSynced(
   const targetNames = [context.target.name, ...Object.values(context.target.members)];
   const found: Array<{ path: string; name: string; line: number; text: string }> = [];
   for (const { member, after, wanted } of writes) {
-    if (!after.config) continue;
+    if (member.view.type !== 'file') continue;
     const path = member.role ?? 'content';
-    const text = member.view.read(0, member.view.size()).toString('utf8');
-    const before = captured.get(member.role ?? '')?.config?.text ?? null;
-    // A line with an identity value the caller chose not to keep (preserve) holds the source's on purpose.
-    const own = captured.get(member.role ?? '')?.fields;
-    const chosen = after.config.spans
-      .filter((span) => !span.reference && !wanted.has(span.field) && own?.has(span.field))
-      .map((span) => lineAt(after.config!.text, span.start));
+    const before = captured.get(member.role ?? '');
+    const size = member.view.size();
+    if (size === 0) continue;
+    let hits: SourceHit[];
+    if (after.config) {
+      const text = member.view.read(0, size).toString('utf8');
+      // A line with an identity value the caller chose not to keep (preserve) holds the source's on purpose.
+      const chosen = after.config.spans
+        .filter((span) => !span.reference && !wanted.has(span.field) && before?.fields.has(span.field))
+        .map((span) => lineAt(after.config!.text, span.start));
+      hits = scanForSource(text, before?.config?.text ?? null, names, targetNames, chosen);
+    } else if (size > MAX_CONFIG_BYTES) {
+      // Not refused: a VM may well carry a kernel or an ISO as a file member. Not silent either.
+      out.warn(
+        path,
+        'IDENTITY_TOO_LARGE',
+        `${size} bytes is more than the safety net searches (${MAX_CONFIG_BYTES}): not searched for the source's names; check it names none of ${context.sourceContainers.map((c) => c.name).join(', ')}`,
+      );
+      continue;
+    } else {
+      hits = scanBytesForSource(member.view.read(0, size), before?.bytes ?? null, names, targetNames);
+    }
     const allowedHits: string[] = [];
-    for (const hit of scanForSource(text, before, names, targetNames, chosen)) {
+    for (const hit of hits) {
       if (allowed.has(hit.name.toLowerCase()))
         allowedHits.push(`line ${hit.line} (${hit.name}): ${hit.text}`);
       else found.push({ path, ...hit });

@@ -10,6 +10,7 @@
  * target's own text is never the source's, whatever its indentation), nor
  * on a line holding an identity value the caller chose not to keep (preserve).
  */
+import { isUtf8 } from 'node:buffer';
 import { tokenOccurrences } from './tokens';
 
 export interface SourceName {
@@ -69,20 +70,67 @@ export function scanForSource(
   const hits: SourceHit[] = [];
   lines(text).forEach((line, index) => {
     if (own.has(line.trim())) return;
+    // Lower-cased once: a file member's "line" may be megabytes of binary.
+    const lower = line.toLowerCase();
     const masked: Array<[number, number]> = [];
     for (const t of targetNames)
-      for (const at of tokenOccurrences(line, t, true)) masked.push([at, at + t.length]);
+      for (const at of tokenOccurrences(lower, t.toLowerCase())) masked.push([at, at + t.length]);
     for (const n of longestFirst) {
       for (const form of n.forms) {
-        const at = tokenOccurrences(line, form, true).find(
+        const at = tokenOccurrences(lower, form.toLowerCase()).find(
           (i) => !masked.some(([s, e]) => i >= s && i + form.length <= e),
         );
         if (at !== undefined) {
-          hits.push({ name: n.name, line: index + 1, text: line.trim().slice(0, 200) });
+          hits.push({ name: n.name, line: index + 1, text: excerpt(line, at) });
           return;
         }
       }
     }
   });
   return hits;
+}
+
+const EXCERPT = 200;
+
+/** The line, or on a longer one (a binary file's) the part around the match. */
+function excerpt(line: string, at: number): string {
+  const trimmed = line.trim();
+  if (trimmed.length <= EXCERPT) return trimmed;
+  const start = Math.max(0, at - EXCERPT / 4);
+  return line.slice(start, start + EXCERPT).trim();
+}
+
+/**
+ * Any synced file member, whatever its role or format (a launch script, an EFI variable store): its
+ * bytes are searched as the text they hold (UTF-8, else one character per byte, so an ASCII name is
+ * found in binary), and as UTF-16LE at both byte alignments, as Windows and EFI store names. The
+ * rules are scanForSource's; a line is what lies between two newline characters of that decoding.
+ */
+export function scanBytesForSource(
+  bytes: Buffer,
+  targetBefore: Buffer | null,
+  names: SourceName[],
+  targetNames: string[],
+): SourceHit[] {
+  const utf8 = isUtf8(bytes);
+  const decodings: Array<{ label: string; decode: (b: Buffer) => string }> = [
+    { label: '', decode: (b) => b.toString(utf8 ? 'utf8' : 'latin1') },
+  ];
+  // An ASCII name in UTF-16LE has a zero byte after every letter: without any, there is none to find.
+  if (bytes.includes(0)) {
+    for (const skip of [0, 1])
+      decodings.push({ label: 'UTF-16LE: ', decode: (b) => b.subarray(skip).toString('utf16le') });
+  }
+  const hits: SourceHit[] = [];
+  for (const { label, decode } of decodings) {
+    const before = targetBefore === null ? null : decode(targetBefore);
+    for (const hit of scanForSource(decode(bytes), before, names, targetNames))
+      hits.push({ ...hit, text: label + printable(hit.text, utf8 && label === '') });
+  }
+  return hits;
+}
+
+/** Control characters (and, outside UTF-8 text, anything not ASCII) shown as `.` in a message. */
+function printable(text: string, unicode: boolean): string {
+  return text.replace(unicode ? /[\p{Cc}\p{Cs}]/gu : /[^\x20-\x7e]/g, '.');
 }

@@ -114,4 +114,43 @@ describe('snapsync-agent sync: references', function () {
       ),
     );
   });
+
+  it("refuses a VM sync that would leave staging's launch file (role launch) naming production's disk, VM and tap (IDENTITY_SOURCE_REFERENCE, exit 1), changes nothing; --allow-source-reference lets it through with a warning", () => {
+    const script = (vm: string) =>
+      `#!/bin/sh\nexec qemu-system-x86_64 -name ${vm} -m 2048 \\\n  -drive file=nbd+unix:///${vm}-disk0?socket=/run/snapsync/nbd.sock,format=raw,if=virtio \\\n  -netdev tap,id=n0,ifname=tap-${vm}\n`;
+    for (const vm of ['prod-web', 'staging-web']) {
+      ok(['create', `${vm}-disk0`, '--type', 'vdisk', '--size', '1M']);
+      fs.writeFileSync(path.join(dir, `${vm}-launch.sh`), script(vm));
+      ok(['create', `${vm}-launch`, '--type', 'file']);
+      ok(['write', `${vm}-launch`, '0', '--file', path.join(dir, `${vm}-launch.sh`)]);
+      ok(['create', vm, '--type', 'vm', '--member', `disk0=${vm}-disk0`, '--member', `launch=${vm}-launch`]);
+    }
+    ok(['snapshot', 'prod-web', 'nightly']);
+    const launch = () => {
+      const size = JSON.parse(ok(['describe', 'staging-web-launch', '--json']).out).size;
+      const read = JSON.parse(ok(['read', 'staging-web-launch', '0', String(size), '--json']).out);
+      return Buffer.from(read.base64, 'base64').toString();
+    };
+
+    const refused = cli(['sync', 'staging-web', 'prod-web@nightly']);
+    assert.equal(refused.status, EXIT.OPERATION_FAILED);
+    assert.match(
+      refused.err,
+      /^error: \[IDENTITY_SOURCE_REFERENCE\] .*launch line 3: "prod-web-disk0"; launch line 4: "prod-web"/,
+    );
+    assert.equal(launch(), script('staging-web'), "staging's launch file is its own");
+    assert.equal(JSON.parse(ok(['describe', 'staging-web', '--json']).out).generation, 0, 'nothing changed');
+
+    const allowed = ok([
+      'sync',
+      'staging-web',
+      'prod-web@nightly',
+      '--allow-source-reference',
+      'prod-web',
+      '--allow-source-reference',
+      'prod-web-disk0',
+    ]);
+    assert.match(allowed.out, /warning: launch: \[IDENTITY_SOURCE_REFERENCE\] still names the source/);
+    assert.equal(launch(), script('prod-web'));
+  });
 });
