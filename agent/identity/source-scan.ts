@@ -61,6 +61,9 @@ export function scanForSource(
   /** Lines the caller chose to take from the source (an identity value preserve did not keep). */
   exempt: string[] = [],
 ): SourceHit[] {
+  // Most files name nothing of the source's: one pass over the whole text spares the line by line search.
+  const whole = text.toLowerCase();
+  if (!names.some((n) => n.forms.some((form) => whole.includes(form.toLowerCase())))) return [];
   // Compared without the indentation: a kept reference is the target's line in the source's indentation.
   const own = new Set(
     [...(targetBefore === null ? [] : lines(targetBefore)), ...exempt].map((l) => l.trim()),
@@ -113,11 +116,14 @@ export function scanBytesForSource(
   targetNames: string[],
 ): SourceHit[] {
   const utf8 = isUtf8(bytes);
-  const decodings: Array<{ label: string; decode: (b: Buffer) => string }> = [
-    { label: '', decode: (b) => b.toString(utf8 ? 'utf8' : 'latin1') },
-  ];
-  // An ASCII name in UTF-16LE has a zero byte after every letter: without any, there is none to find.
-  if (bytes.includes(0)) {
+  // Names, UUIDs and MACs are ASCII: looked for in the bytes first, so a file naming nothing of the
+  // source's (the usual case) is never decoded (lower-casing megabytes of UTF-16 is slow).
+  const lower = asciiLowerCase(bytes);
+  const holds = (encoding: 'latin1' | 'utf16le') =>
+    names.some((n) => n.forms.some((form) => lower.includes(Buffer.from(form.toLowerCase(), encoding))));
+  const decodings: Array<{ label: string; decode: (b: Buffer) => string }> = [];
+  if (holds('latin1')) decodings.push({ label: '', decode: (b) => b.toString(utf8 ? 'utf8' : 'latin1') });
+  if (holds('utf16le')) {
     for (const skip of [0, 1])
       decodings.push({ label: 'UTF-16LE: ', decode: (b) => b.subarray(skip).toString('utf16le') });
   }
@@ -128,6 +134,19 @@ export function scanBytesForSource(
       hits.push({ ...hit, text: label + printable(hit.text, utf8 && label === '') });
   }
   return hits;
+}
+
+/**
+ * A copy with A-Z made a-z byte by byte: exact for ASCII in UTF-8, in one byte per character and in
+ * UTF-16LE alike (no byte becomes or stops being zero, so no non-ASCII character turns into ASCII).
+ */
+function asciiLowerCase(bytes: Buffer): Buffer {
+  const out = Buffer.from(bytes);
+  for (let i = 0; i < out.length; i++) {
+    const byte = out[i]!;
+    if (byte >= 0x41 && byte <= 0x5a) out[i] = byte + 0x20;
+  }
+  return out;
 }
 
 /** Control characters (and, outside UTF-8 text, anything not ASCII) shown as `.` in a message. */

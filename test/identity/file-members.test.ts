@@ -148,6 +148,20 @@ describe('identity: the safety net over every synced file member', function () {
     assert.throws(() => pool.sync('staging-notes', 'prod-notes@s', { hooks: createIdentityHooks() }), {
       code: 'IDENTITY_SOURCE_REFERENCE',
     });
+    // Its UUID in capitals, in binary, is found too.
+    const uuid = pool.describe('prod-notes').uuid.toUpperCase();
+    pool.write(
+      'prod-notes',
+      0,
+      Buffer.concat([Buffer.from([0xff, 0x00, 0xfe]), Buffer.from(uuid), Buffer.alloc(64)]),
+    );
+    pool.snapshot('prod-notes', 's2');
+    assert.throws(
+      () => pool.sync('staging-notes', 'prod-notes@s2', { hooks: createIdentityHooks() }),
+      (err: { code: string; details: { found: Array<{ path: string; name: string }> } }) =>
+        err.code === 'IDENTITY_SOURCE_REFERENCE' &&
+        err.details.found.some((f) => f.path === 'content' && f.name === uuid.toLowerCase()),
+    );
   });
 
   it('a file member over 4 MiB is not searched: the sync goes through with IDENTITY_TOO_LARGE on it', () => {
