@@ -170,7 +170,7 @@ export const IDENTITY_CONFIG_UNREADABLE = (
     { target, unreadable },
   );
 
-/** A name or UUID of the source's containers, or a replaced identity value of its, left in a synced config: refused (all or nothing). */
+/** A name or UUID of the source's containers, or a replaced identity value of its, left in a synced config or file member: refused (all or nothing). */
 export const IDENTITY_SOURCE_REFERENCE = (
   target: string,
   found: Array<{ path: string; name: string; line: number; text: string }>,
@@ -178,7 +178,7 @@ export const IDENTITY_SOURCE_REFERENCE = (
 ) =>
   new SnapsyncError(
     'IDENTITY_SOURCE_REFERENCE',
-    `${operation} of "${target}" refused: the ${operation === 'clone' ? 'cloned' : 'synced'} config still names the source: ${found
+    `${operation} of "${target}" refused: a ${operation === 'clone' ? 'cloned' : 'synced'} config or file still names the source: ${found
       .map((f) => `${f.path} line ${f.line}: "${f.name}"`)
       .join('; ')} (allow a name or value with allowSourceReferences / --allow-source-reference NAME)`,
     { target, found },
