@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import type { Options } from 'yargs';
 import {
   DEFAULT_NBD_SOCKET,
+  DEFAULT_TRANSMISSION_LIMITS,
   loadPskKeys,
   NbdAccessList,
   type NbdListenAddress,
@@ -36,6 +37,8 @@ export interface NbdFlags {
   nbdMaxConnectionsPerAddress: number;
   nbdMaxConnections: number;
   nbdThreads: number;
+  nbdMaxInFlight: number;
+  nbdMaxReplyBytes: number;
 }
 
 /** The NBD options of serve (yargs `.options()`). */
@@ -84,6 +87,18 @@ export const NBD_FLAG_OPTIONS = {
     describe:
       'NBD connections served by threads of their own once they read (reads answered there); more stay on the event loop; 0: none',
   },
+  'nbd-max-in-flight': {
+    type: 'number',
+    default: DEFAULT_TRANSMISSION_LIMITS.maxInFlight,
+    describe:
+      'NBD requests one connection may have running; beyond it its requests are not read until one is answered',
+  },
+  'nbd-max-reply-bytes': {
+    type: 'number',
+    default: DEFAULT_TRANSMISSION_LIMITS.maxReplyBytes,
+    describe:
+      'Bytes of read replies one NBD connection may have being read or not yet taken by its client; beyond it its requests are not read until it takes them',
+  },
 } as const satisfies Record<string, Options>;
 
 const read = (file: string, flag: string) => {
@@ -102,6 +117,10 @@ function usage<T>(flag: string, fn: () => T): T {
     throw new UsageError(`${flag}: ${(err as Error).message}`);
   }
 }
+
+/** Below 1 MiB even one 1 MiB read at a time would wait for the last reply to go out; above 1 GiB a relayed connection's 32-bit counters could overflow (relay/relay.ts). */
+const MIN_REPLY_BYTES = 1024 * 1024;
+const MAX_REPLY_BYTES = 1024 * 1024 * 1024;
 
 export interface NbdServeSettings {
   address: NbdListenAddress;
@@ -122,6 +141,13 @@ export function nbdSettings(args: NbdFlags & { tlsCert?: string; tlsKey?: string
     ),
     maxConnections: wholeNumber(args.nbdMaxConnections, '--nbd-max-connections', 1),
     transmissionThreads: wholeNumber(args.nbdThreads, '--nbd-threads', 0, 1024),
+    maxInFlight: wholeNumber(args.nbdMaxInFlight, '--nbd-max-in-flight', 1, 65536),
+    maxReplyBytes: wholeNumber(
+      args.nbdMaxReplyBytes,
+      '--nbd-max-reply-bytes',
+      MIN_REPLY_BYTES,
+      MAX_REPLY_BYTES,
+    ),
   };
   if (!/^0?[0-7]{3}$/.test(args.nbdSocketMode))
     throw new UsageError(`--nbd-socket-mode "${args.nbdSocketMode}" is not an octal mode such as 0660`);

@@ -12,8 +12,6 @@ import { raiseSendBuffer } from './send-buffer';
 import { type TlsPolicy, upgradeToTls } from './tls';
 import { type UnixPeer, unixPeer, unixPeerLabel } from './unix-peer';
 
-/** Stop reading from a client that does not read its replies once this much is queued. */
-const WRITE_HIGH_WATER = 64 * 1024 * 1024;
 /** Receive arenas: reads land in an arena's unused tail and are handed on without copying. */
 const ARENA_BYTES = 4 * 1024 * 1024;
 const MIN_READ_BYTES = 64 * 1024;
@@ -102,6 +100,10 @@ function withArenaReads(socket: net.Socket, arenas: Arenas, onData: (data: Buffe
 /** Where replies go once another thread owns the socket (relay/relay.ts). */
 export interface Transport {
   send(data: Buffer, written?: () => void): void;
+  /** Reply bytes handed to it and not yet written to the socket. */
+  unsentBytes(): number;
+  /** Calls `drained` once, when every reply handed to it so far was written to the socket. */
+  whenDrained(drained: () => void): void;
   cork(): void;
   uncork(): void;
   end(): void;
@@ -196,19 +198,50 @@ export class NbdConnection {
     this.closedNow();
   }
 
-  /** Queues `data`; `written` runs once the socket no longer needs the buffer. */
+  /**
+   * Queues `data`; `written` runs once the socket no longer needs the buffer.
+   * On a closed connection the reply is dropped at once (nothing keeps it).
+   */
   send(data: Buffer, written?: () => void): void {
-    if (this.closed) return;
+    if (this.closed) {
+      written?.();
+      return;
+    }
     if (this.transport) {
       this.transport.send(data, written);
       return;
     }
     this.stream.write(data, written);
-    if (this.stream.writableLength > WRITE_HIGH_WATER && !this.stream.isPaused()) {
-      // Backpressure: stop taking requests until the client drains its replies.
-      this.stream.pause();
-      this.stream.once('drain', () => this.stream.resume());
-    }
+  }
+
+  /** Reply bytes queued and not yet written to the socket (what a client that does not read makes the agent hold). */
+  unsentBytes(): number {
+    if (this.closed) return 0;
+    return this.transport ? this.transport.unsentBytes() : this.stream.writableLength;
+  }
+
+  /**
+   * Calls `drained` once the replies queued so far were written (soon if
+   * fewer than the socket's high-water mark wait); never once closed.
+   */
+  whenDrained(drained: () => void): void {
+    if (this.closed) return;
+    if (this.transport) this.transport.whenDrained(drained);
+    // Node emits 'drain' once its buffer is empty after a write that found it above the high-water mark.
+    else if (this.stream.writableNeedDrain) this.stream.once('drain', drained);
+    else queueMicrotask(drained);
+  }
+
+  /**
+   * Stops (true) or resumes (false) receiving while the transmission takes no
+   * new request: bytes the client keeps sending then wait in the kernel, not
+   * in the agent. A relayed connection's thread stops by itself once the
+   * event loop holds all its receive slots.
+   */
+  holdReceiving(hold: boolean): void {
+    if (this.transport || this.closed) return;
+    if (hold) this.stream.pause();
+    else this.stream.resume();
   }
 
   cork(): void {

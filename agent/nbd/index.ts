@@ -21,6 +21,7 @@ export {
   startNbdServer,
 } from './server';
 export type { NbdTlsOptions } from './tls';
+export { DEFAULT_TRANSMISSION_LIMITS, type TransmissionLimits } from './transmission';
 
 /** Parses `--nbd` values: `host:port`, `[v6]:port`, `port`, or `host` (port 10809). */
 export function parseNbdAddress(value: string): { host: string; port: number } {

@@ -18,7 +18,7 @@ import { listenUnix } from './listen-address';
 import { TransmissionThreads } from './relay/threads';
 import { SessionRegistry } from './sessions';
 import { type NbdTlsOptions, tlsPolicy } from './tls';
-import { Transmission } from './transmission';
+import { DEFAULT_TRANSMISSION_LIMITS, Transmission } from './transmission';
 
 const DEFAULT_TRANSMISSION_THREADS = 16;
 
@@ -54,6 +54,10 @@ export interface NbdServerOptions extends NbdAccessOptions {
    * (default 16; 0: all on the event loop).
    */
   transmissionThreads?: number;
+  /** Requests one connection may have running before the agent stops reading its requests (default 64). */
+  maxInFlight?: number;
+  /** Bytes of READ replies one connection may have being read or not yet taken by its client before the agent stops reading its requests (default 64 MiB). */
+  maxReplyBytes?: number;
 }
 
 export interface NbdServer {
@@ -118,6 +122,10 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
 
   // Without TLS no socket is ever re-wrapped, so reads can go straight into our own buffers.
   const arenaReads = tls === null;
+  const transmissionLimits = {
+    maxInFlight: options.maxInFlight ?? DEFAULT_TRANSMISSION_LIMITS.maxInFlight,
+    maxReplyBytes: options.maxReplyBytes ?? DEFAULT_TRANSMISSION_LIMITS.maxReplyBytes,
+  };
   const server = net.createServer({ pauseOnConnect: arenaReads }, (socket) => {
     const slot = limits.admit(socket.remoteAddress ?? null);
     if ('refused' in slot) {
@@ -146,7 +154,12 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
         if (session === null) return conn.end();
         if (conn.closed) return session.backend.close();
         backend = session.backend;
-        const transmission = new Transmission(conn, session, (err) => report(err, { remote: conn.remote }));
+        const transmission = new Transmission(
+          conn,
+          session,
+          (err) => report(err, { remote: conn.remote }),
+          transmissionLimits,
+        );
         attachSession(sessions, conn, session.backend, transmission);
         // A connection that reads moves to a thread of its own (relay/threads.ts); one that only writes stays here.
         transmission.onFirstRead = () =>

@@ -2,8 +2,10 @@
  * The transmission phase: parse requests off the connection, run them on the
  * backend, reply. Requests start in arrival order; reads, writes and zeroes
  * run on the backend concurrently (their disk I/O on the threadpool) and are
- * answered as they complete, up to MAX_IN_FLIGHT per connection (then parsing
- * waits). A FLUSH first waits for the writes this connection sent before it,
+ * answered as they complete. What one connection may cost is bounded
+ * whatever its client does (TransmissionLimits): parsing, and receiving,
+ * wait while it has `maxInFlight` requests running or `maxReplyBytes` of
+ * replies being read or not yet taken by the client. A FLUSH first waits for the writes this connection sent before it,
  * then flushes the pool: every write acknowledged on any connection is
  * covered (what NBD_FLAG_CAN_MULTI_CONN promises). A small write the backend
  * can do at once (`writeNow`: page-cache speed, nothing it must wait for) is
@@ -48,8 +50,26 @@ export interface Session {
   blockStatus: boolean;
 }
 
-/** Requests a connection may have running at once; more wait in the socket. */
-const MAX_IN_FLIGHT = 64;
+/**
+ * What one connection may hold before its requests wait in the kernel's
+ * socket buffer (not read, not parsed): a client that pipelines large READs
+ * and never reads the replies costs about `maxReplyBytes` plus one request.
+ */
+export interface TransmissionLimits {
+  /** Requests started and not answered. */
+  maxInFlight: number;
+  /** Bytes of READ replies being read plus reply bytes not yet written to the socket. */
+  maxReplyBytes: number;
+}
+
+/**
+ * QEMU and fio ask up to 64 requests at once, and QD32 of 1 MiB (32 MiB)
+ * or nbdcopy's 64 × 256 KiB per connection (16 MiB) stay below the bytes.
+ */
+export const DEFAULT_TRANSMISSION_LIMITS: TransmissionLimits = {
+  maxInFlight: 64,
+  maxReplyBytes: 64 * 1024 * 1024,
+};
 
 /** WRITEs up to this long are offered to the backend's `writeNow` (done in the same turn, no copy). */
 const SCRATCH_BYTES = 64 * 1024;
@@ -66,6 +86,15 @@ export class Transmission {
   private discardReply: { handle: Buffer; error: NbdError } | null = null;
   /** Requests started and not answered. */
   private pending = 0;
+  /** Reply bytes of the READs among them. */
+  private readBytes = 0;
+  /** Parsing stopped at a limit (receiving held too); a completion or the socket draining resumes it. */
+  private held = false;
+  private drainAwaited = false;
+  private readonly drained = () => {
+    this.drainAwaited = false;
+    this.pump();
+  };
   /** Writes, trims and zeroes in flight: a FLUSH waits for these first. */
   private readonly writes = new Set<Promise<void>>();
   private readonly idleWaiters: Array<() => void> = [];
@@ -92,6 +121,7 @@ export class Transmission {
     private readonly conn: NbdConnection,
     private readonly session: Session,
     private readonly onError: (err: unknown) => void,
+    private readonly limits: TransmissionLimits = DEFAULT_TRANSMISSION_LIMITS,
   ) {
     this.backend = session.backend;
   }
@@ -142,10 +172,32 @@ export class Transmission {
     }
   }
 
+  /** Whether another request may start (TransmissionLimits); if not, receiving stops until one may. */
+  private room(): boolean {
+    const { maxInFlight, maxReplyBytes } = this.limits;
+    if (this.pending < maxInFlight && this.readBytes + this.conn.unsentBytes() < maxReplyBytes) {
+      this.hold(false);
+      return true;
+    }
+    this.hold(true);
+    // A completion pumps again; with none running, only the client taking its replies makes room.
+    if (this.pending === 0 && !this.drainAwaited) {
+      this.drainAwaited = true;
+      this.conn.whenDrained(this.drained);
+    }
+    return false;
+  }
+
+  private hold(held: boolean): void {
+    if (this.held === held) return;
+    this.held = held;
+    this.conn.holdReceiving(held);
+  }
+
   private parse(): void {
     const q = this.conn.queue;
     const size = this.backend.size;
-    while (!this.conn.closed && this.pending < MAX_IN_FLIGHT) {
+    while (!this.conn.closed && this.room()) {
       if (this.discard > 0) {
         this.discard -= q.skip(this.discard);
         if (this.discard > 0) return;
@@ -271,7 +323,7 @@ export class Transmission {
         return;
       }
       if (extents.some((e) => e.zero || e.hole)) {
-        this.run(handle, this.readSparse(handle, offset, length, extents));
+        this.run(handle, this.readSparse(handle, offset, length, extents), length);
         return;
       }
     }
@@ -301,6 +353,7 @@ export class Transmission {
           throw err;
         },
       ),
+      length,
     );
   }
 
@@ -499,17 +552,19 @@ export class Transmission {
     );
   }
 
-  /** Counts `work` (which sends its own reply) in flight; answers its failure. */
-  private run(handle: Buffer, work: Promise<void>): void {
+  /** Counts `work` (which sends its own reply, of `readBytes` data) in flight; answers its failure. */
+  private run(handle: Buffer, work: Promise<void>, readBytes = 0): void {
     this.pending++;
+    this.readBytes += readBytes;
     work
       .catch((err) => this.fail(handle, err))
       .finally(() => {
         this.pending--;
+        this.readBytes -= readBytes;
         if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
         if (this.disconnecting && this.pending === 0) this.endAfterDisconnect();
-        // Parsing stopped at MAX_IN_FLIGHT: go on with what is queued.
-        else if (this.pending === MAX_IN_FLIGHT - 1) this.pump();
+        // Parsing stopped at a limit: go on with what is queued if there is room now.
+        else if (this.held) this.pump();
       });
   }
 

@@ -21,6 +21,8 @@ export interface AgentProcess {
   kill(): Promise<void>;
   /** Pauses (SIGSTOP) or resumes (SIGCONT) the agent itself: a hung agent, as clients see one. */
   pause(paused: boolean): void;
+  /** The agent's own process id (not the launcher's), e.g. to read its /proc/PID/status. */
+  pid(): number;
 }
 
 /** The agent's own pid: the launcher's child when it handed over to the project's Node. */
@@ -94,6 +96,7 @@ export async function startAgentProcess(
       await exited;
     },
     pause: (paused) => process.kill(agentPid(child.pid!), paused ? 'SIGSTOP' : 'SIGCONT'),
+    pid: () => agentPid(child.pid!),
   };
 }
 

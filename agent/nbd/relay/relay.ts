@@ -15,8 +15,22 @@ import { MessageChannel } from 'node:worker_threads';
 import type { NbdConnection, Transport } from '../connection';
 import type { Locate, ReadMap } from './read-map';
 
-/** Slots of a relayed connection's control array: its session stopped; its thread closed the socket (set just before). */
-export const RELAY_CONTROL = { STOPPED: 0, SOCKET_CLOSED: 1, STARVING: 2, SLEEPING: 3 } as const;
+/**
+ * Slots of a relayed connection's control array: its session stopped; its
+ * thread closed the socket (set just before); reply bytes posted to the
+ * thread and not taken yet (the event loop adds, the thread subtracts);
+ * reply bytes the thread holds unsent; 1 while the event loop waits for
+ * both to reach 0 (the thread then clears it and says `drained`).
+ */
+export const RELAY_CONTROL = {
+  STOPPED: 0,
+  SOCKET_CLOSED: 1,
+  STARVING: 2,
+  SLEEPING: 3,
+  POSTED: 4,
+  QUEUED: 5,
+  DRAIN_WANTED: 6,
+} as const;
 
 // Types only: the thread's module runs in the thread, never here.
 import type { RelayDownMessage, RelayUpMessage, RelayWorkerData, WireConstants } from './worker.mjs';
@@ -64,7 +78,8 @@ export class Relay implements Transport {
   private seen = 0;
   private watchingIdle = false;
   private done = false;
-  private readonly control = new Int32Array(new SharedArrayBuffer(16));
+  private readonly control = new Int32Array(new SharedArrayBuffer(32));
+  private drained: (() => void) | null = null;
   /** [reads answered by the thread, their bytes]. */
   private readonly answered = new Float64Array(new SharedArrayBuffer(16));
   private readonly cancelStop: () => void;
@@ -133,6 +148,31 @@ export class Relay implements Transport {
     }
   }
 
+  unsentBytes(): number {
+    if (this.done) return 0;
+    return (
+      this.outBytes +
+      Atomics.load(this.control, RELAY_CONTROL.POSTED) +
+      Atomics.load(this.control, RELAY_CONTROL.QUEUED)
+    );
+  }
+
+  whenDrained(drained: () => void): void {
+    if (this.done) return;
+    this.drained = drained;
+    // Set before looking: the thread empties its queue, then looks at the flag (one of the two sees the other).
+    Atomics.store(this.control, RELAY_CONTROL.DRAIN_WANTED, 1);
+    if (this.unsentBytes() === 0) this.takeDrained();
+    else if (Atomics.load(this.control, RELAY_CONTROL.SLEEPING) === 1) this.native.wake(this.wakeFd);
+  }
+
+  private takeDrained(): void {
+    Atomics.store(this.control, RELAY_CONTROL.DRAIN_WANTED, 0);
+    const drained = this.drained;
+    this.drained = null;
+    if (drained) queueMicrotask(drained);
+  }
+
   cork(): void {
     this.corks++;
   }
@@ -181,7 +221,10 @@ export class Relay implements Transport {
       if (freed && Atomics.load(this.control, RELAY_CONTROL.STARVING) === 1) this.native.wake(this.wakeFd);
     }
     if (m.closed !== undefined) this.finish();
-    else this.tellWhenIdle();
+    else {
+      if (m.drained) this.takeDrained();
+      this.tellWhenIdle();
+    }
   }
 
   /** The thread ended without a word (it crashed): the connection is closed. */
@@ -199,6 +242,10 @@ export class Relay implements Transport {
     this.cancelStop();
     this.port.close();
     this.native.close(this.wakeFd);
+    // Replies of a closed connection are dropped, not kept.
+    this.out = [];
+    this.outBytes = 0;
+    this.drained = null;
     for (const w of this.written.splice(0)) w();
     this.released();
     this.setup.conn.transportClosed();
@@ -213,6 +260,7 @@ export class Relay implements Transport {
     this.out = [];
     this.outBytes = 0;
     for (const w of this.written.splice(0)) w();
+    Atomics.add(this.control, RELAY_CONTROL.POSTED, all.length);
     this.down({ out: all }, [all.buffer as ArrayBuffer]);
   }
 

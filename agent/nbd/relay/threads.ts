@@ -70,6 +70,9 @@ const WIRE: WireConstants = {
   socketClosedIndex: RELAY_CONTROL.SOCKET_CLOSED,
   starvingIndex: RELAY_CONTROL.STARVING,
   sleepingIndex: RELAY_CONTROL.SLEEPING,
+  postedIndex: RELAY_CONTROL.POSTED,
+  queuedIndex: RELAY_CONTROL.QUEUED,
+  drainWantedIndex: RELAY_CONTROL.DRAIN_WANTED,
   zeroEntry: ZERO_ENTRY,
 };
 

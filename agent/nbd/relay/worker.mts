@@ -83,6 +83,10 @@ export interface WireConstants {
   starvingIndex: number;
   /** Set while the thread waits in poll(2): only then does a message need the eventfd. */
   sleepingIndex: number;
+  /** Reply bytes the event loop posted that the thread has not taken; reply bytes it holds unsent; set while the event loop waits for both to be 0. */
+  postedIndex: number;
+  queuedIndex: number;
+  drainWantedIndex: number;
   zeroEntry: number;
 }
 
@@ -101,6 +105,8 @@ export interface RelayUpMessage {
   passed: number;
   /** The client closed, or the socket failed (the message); the thread has ended. */
   closed?: string;
+  /** Every reply posted so far was written to the socket (sent once the event loop asked, `drainWantedIndex`). */
+  drained?: boolean;
 }
 
 /** From the event loop: reply bytes to send, and whether it still has requests of this connection. */
@@ -263,12 +269,26 @@ function serve(data: RelayWorkerData): void {
   /** The socket was read once since the set-aside reads were last waited for. */
   let receivedBeforeWait = false;
 
+  /** What the event loop sees of the queue (it stops taking requests while replies wait, transmission.ts). */
+  function published(): void {
+    Atomics.store(control, w.queuedIndex, queuedBytes);
+  }
+
+  /** Tells the event loop, if it waits for it, that every reply it posted was written. */
+  function tellDrained(): void {
+    if (sendQueue.length > 0 || Atomics.load(control, w.drainWantedIndex) === 0) return;
+    if (Atomics.load(control, w.postedIndex) !== 0) return;
+    Atomics.store(control, w.drainWantedIndex, 0);
+    port.postMessage({ passed, drained: true } satisfies RelayUpMessage);
+  }
+
   /** Sends `b` whole or queues what is left (non-blocking); false if the socket failed. */
   function sendOrQueue(b: Buffer, length = b.length): boolean {
     if (sendQueue.length > 0) {
       // Queued behind bytes not sent yet: our reused reply buffer is copied.
       sendQueue.push(b.buffer === out.buffer ? Buffer.from(b.subarray(0, length)) : b.subarray(0, length));
       queuedBytes += length;
+      published();
       return true;
     }
     let at = 0;
@@ -280,6 +300,7 @@ function serve(data: RelayWorkerData): void {
         // The rest waits for the socket. Our reply buffer is not reused meanwhile: parsing stops while anything waits.
         sendQueue.push(b.subarray(at, length));
         queuedBytes += length - at;
+        published();
         return true;
       } else {
         closed = `send: errno ${errno()}`;
@@ -297,9 +318,10 @@ function serve(data: RelayWorkerData): void {
       if (n > 0) queuedBytes -= n;
       if (n === b.length) sendQueue.shift();
       else if (n > 0) sendQueue[0] = b.subarray(n);
-      else if (n < 0 && (errno() === EAGAIN || errno() === EINTR)) return;
+      else if (n < 0 && (errno() === EAGAIN || errno() === EINTR)) break;
       else closed = `send: errno ${errno()}`;
     }
+    published();
   }
 
   function passUp(from: number, to: number): void {
@@ -598,9 +620,11 @@ function serve(data: RelayWorkerData): void {
       took = true;
       seen = m.seen;
       mainBusy = m.busy;
-      if (m.out !== undefined && closed === null) {
-        const b = Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength);
-        if (!sendOrQueue(b)) return true;
+      if (m.out !== undefined) {
+        const sent =
+          closed === null && sendOrQueue(Buffer.from(m.out.buffer, m.out.byteOffset, m.out.byteLength));
+        Atomics.sub(control, w.postedIndex, m.out.byteLength);
+        if (!sent) return true;
       }
       if (m.destroy) closed = 'closed by the agent';
       else if (m.end && !ending) {
@@ -633,6 +657,7 @@ function serve(data: RelayWorkerData): void {
       takeDown();
       flushQueue();
       if (closed !== null) break;
+      tellDrained();
       // Requests left while replies waited (or while no slot was free): their turn now.
       unstarve();
       if (sendQueue.length === 0 && starved === null && have >= w.requestHeaderBytes) parse();
