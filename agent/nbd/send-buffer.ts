@@ -17,7 +17,7 @@
  * a client has not read yet, at most SEND_BUFFER_BYTES × 2 (the kernel's
  * bookkeeping share) per connection, below the 64 MiB of replies a
  * connection may queue in the agent before it stops reading requests
- * (connection.ts). The kernel caps the size at net.core.wmem_max: a host
+ * (transmission.ts, TransmissionLimits). The kernel caps the size at net.core.wmem_max: a host
  * with the stock 208 KiB cap gets 416 KiB, still a whole 256 KiB reply.
  */
 import type * as net from 'node:net';

@@ -150,7 +150,7 @@ const SLOT_BYTES = 2 * 1024 * 1024;
 
 const END_GRACE_MS = 5000;
 const SHUT_WR = 1;
-/** Reply bytes the client has not taken at which requests stop being read (as connection.ts). */
+/** Reply bytes the client has not taken at which requests stop being read (as transmission.ts's default maxReplyBytes). */
 const QUEUED_HIGH_WATER = 64 * 1024 * 1024;
 /**
  * Reads set aside after a page-cache miss, and their bytes, at most: a
@@ -270,7 +270,11 @@ function serve(data: RelayWorkerData): void {
   let receivedBeforeWait = false;
 
   /** What the event loop sees of the queue (it stops taking requests while replies wait, transmission.ts). */
+  let publishedBytes = 0;
   function published(): void {
+    // Written only when it changed: the slot shares its cache line with those the event loop reads per reply.
+    if (publishedBytes === queuedBytes) return;
+    publishedBytes = queuedBytes;
     Atomics.store(control, w.queuedIndex, queuedBytes);
   }
 
