@@ -229,7 +229,8 @@ export class NbdConnection {
     if (this.transport) this.transport.whenDrained(drained);
     // Node emits 'drain' once its buffer is empty after a write that found it above the high-water mark.
     else if (this.stream.writableNeedDrain) this.stream.once('drain', drained);
-    else queueMicrotask(drained);
+    // Below the mark: soon, but after this turn's I/O (never a loop of microtasks).
+    else setImmediate(drained);
   }
 
   /**
