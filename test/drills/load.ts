@@ -1,7 +1,8 @@
 /**
  * Load drill: many concurrent clients on loopback doing mixed operations
- * (writes, reads, snapshots, syncs, describes) for a bounded time against a
- * real agent. Every operation must succeed and every client's writes must
+ * (writes, reads, snapshots, syncs, describes) against a real agent, each at
+ * least `minOperations` of them and for at least `seconds` (a count, not a
+ * rate: a loaded machine makes the drill slower, never weaker). Every operation must succeed and every client's writes must
  * read back; latencies are measured per operation.
  */
 import { AgentClient } from '../../agent/client/client';
@@ -20,7 +21,11 @@ export interface LoadDrillResult {
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
-export async function loadDrill(clients: number, seconds: number): Promise<LoadDrillResult> {
+export async function loadDrill(
+  clients: number,
+  seconds: number,
+  minOperations = 70,
+): Promise<LoadDrillResult> {
   // Every client comes from 127.0.0.1: room for all of them and the admin client.
   const agent = await startAgentProcess({ args: ['--max-connections-per-address', String(clients + 8)] });
   const latencies: number[] = [];
@@ -47,7 +52,7 @@ export async function loadDrill(clients: number, seconds: number): Promise<LoadD
         await c.call('createContainer', { name: own, type: 'vdisk', size: 1 << 20 });
         const written = new Map<number, number>();
         let n = 0;
-        while (Date.now() < deadline) {
+        while (n < minOperations || Date.now() < deadline) {
           n++;
           try {
             const kind = n % 10;
