@@ -17,8 +17,29 @@ export interface ContainerArgs {
   members?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Free-form labels, kept on the agent. Updated in place. */
   labels?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** Create as an O(1) clone of this snapshot (`container@snapshot`). Changing it replaces the container. */
+  /**
+   * Create as a clone of this snapshot (`container@snapshot`). Changing it replaces the container. A clone
+   * gets an identity of its own (fresh MACs, UUIDs, disk GUIDs; its config names its own members): see the
+   * `identity`, `references` and `warnings` outputs.
+   */
   fromSnapshot?: pulumi.Input<string>;
+  /**
+   * `fromSnapshot` only: a source value → the clone's, for what the clone cannot take from the source (a
+   * network, a datastore path: without a mapping the clone fails with IDENTITY_REFERENCE_UNMAPPED) and names
+   * or hostnames it may not invent. E.g. `{ 'prod-net': 'dev-net' }`. Changing it replaces the container.
+   */
+  referenceMap?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * `fromSnapshot` only: names or UUIDs of the source's containers a cloned config may still hold (else
+   * IDENTITY_SOURCE_REFERENCE). Changing it replaces the container.
+   */
+  allowSourceReferences?: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * `fromSnapshot` only. DANGEROUS: the exact copy, keeping the source's identity: its MACs, UUIDs and disk
+   * GUIDs, and its config's disks and networks (run beside the source, it takes production's addresses and
+   * writes production's disks). For forensics or a backup never run beside the source. Changing it replaces.
+   */
+  keepIdentity?: pulumi.Input<boolean>;
   /** Allow a smaller `size` to discard the data past the new end. */
   allowShrink?: pulumi.Input<boolean>;
   /** Agent to use instead of the stack's `snapsync:url` (its credentials come from `snapsync:agents`). Changing it replaces the container. */
@@ -61,6 +82,16 @@ export class Container extends pulumi.dynamic.Resource {
   public readonly labels!: pulumi.Output<Record<string, string> | undefined>;
   /** The snapshot it was cloned from (`container@snapshot`), if it was created as a clone. */
   public readonly fromSnapshot!: pulumi.Output<string | undefined>;
+  /** A clone's identity fields: the clone's value, status (`generated`, `mapped`, …) and the source's value. Empty for no clone, or `keepIdentity`. */
+  public readonly identity!: pulumi.Output<
+    Array<{ path: string; value: string; status: string; sourceValue?: string }>
+  >;
+  /** References in a clone's configs: the clone's value now, the status (kept, mapped, removed) and the source's value. */
+  public readonly references!: pulumi.Output<
+    Array<{ path: string; value: string; status: string; sourceValue: string; via?: string }>
+  >;
+  /** A clone's identity warnings (e.g. IDENTITY_FROM_SOURCE: a hostname the clone still has from the source). */
+  public readonly warnings!: pulumi.Output<Array<{ path: string; code: string; message: string }>>;
   /** The container's UUID on the agent (never taken from a sync source). */
   public readonly uuid!: pulumi.Output<string>;
   /** Bumped by every sync, revert or clone that gives the container a new base. */
@@ -100,6 +131,9 @@ export class Container extends pulumi.dynamic.Resource {
         uuid: undefined,
         generation: undefined,
         parentSnapshot: undefined,
+        identity: undefined,
+        references: undefined,
+        warnings: undefined,
       },
       options,
       'snapsync',

@@ -3,7 +3,18 @@ import { agentFor } from '../../provider/runtime/connections';
 import * as runtime from '../../provider/runtime/container';
 import { ProviderError, step } from '../../provider/runtime/errors';
 import { timeoutsBlock } from '../timeouts';
+import type { CtyType } from '../wire/cty';
 import type { ResourceBinding } from './bridge';
+
+const identityField: CtyType = [
+  'object',
+  { path: 'string', value: 'string', status: 'string', sourceValue: 'string' },
+];
+const reference: CtyType = [
+  'object',
+  { path: 'string', value: 'string', status: 'string', sourceValue: 'string', via: 'string' },
+];
+const warning: CtyType = ['object', { path: 'string', code: 'string', message: 'string' }];
 
 export const containerBinding: ResourceBinding = {
   typeName: 'snapsync_container',
@@ -26,7 +37,26 @@ export const containerBinding: ResourceBinding = {
       from_snapshot: {
         type: 'string',
         optional: true,
-        description: 'Clone from container@snapshot (replaces).',
+        description:
+          'Clone from container@snapshot (replaces). The clone gets an identity of its own (fresh MACs, UUIDs, disk GUIDs; its config names its own members): see identity, references.',
+      },
+      reference_map: {
+        type: ['map', 'string'],
+        optional: true,
+        description:
+          "from_snapshot only: source value → the clone's, for references the clone cannot take from the source (a network, a datastore path) and names it may not invent (replaces).",
+      },
+      allow_source_references: {
+        type: ['list', 'string'],
+        optional: true,
+        description:
+          "from_snapshot only: names or uuids of the source's containers a cloned config may still hold (replaces).",
+      },
+      keep_identity: {
+        type: 'bool',
+        optional: true,
+        description:
+          "from_snapshot only. DANGEROUS: the exact copy, keeping the source's MACs, UUIDs, disk GUIDs and its config's disks and networks; for forensics or a backup never run beside the source (replaces).",
       },
       allow_shrink: { type: 'bool', optional: true, description: 'Allow a smaller size to shrink.' },
       agent_url: {
@@ -41,6 +71,19 @@ export const containerBinding: ResourceBinding = {
         computed: true,
         description: 'container@snapshot it was cloned from.',
       },
+      identity: {
+        type: ['list', identityField],
+        computed: true,
+        description:
+          "A clone's identity fields: its value, status (generated, mapped, …), the source's value.",
+      },
+      references: {
+        type: ['list', reference],
+        computed: true,
+        description:
+          "References in a clone's configs: its value, status (kept, mapped, removed), the source's.",
+      },
+      warnings: { type: ['list', warning], computed: true, description: "A clone's identity warnings." },
     },
     blocks: { timeouts: timeoutsBlock },
   },
@@ -51,10 +94,20 @@ export const containerBinding: ResourceBinding = {
     members: 'members',
     labels: 'labels',
     from_snapshot: 'fromSnapshot',
+    reference_map: 'referenceMap',
+    allow_source_references: 'allowSourceReferences',
+    keep_identity: 'keepIdentity',
     allow_shrink: 'allowShrink',
     agent_url: 'agentUrl',
   },
-  outputs: { uuid: 'uuid', generation: 'generation', parent_snapshot: 'parentSnapshot' },
+  outputs: {
+    uuid: 'uuid',
+    generation: 'generation',
+    parent_snapshot: 'parentSnapshot',
+    identity: 'identity',
+    references: 'references',
+    warnings: 'warnings',
+  },
   changedByUpdate: ['generation'],
   importId: (state) => String(state.name),
   /** The import id is the container's name on the provider's default agent. */
@@ -69,6 +122,10 @@ export const containerBinding: ResourceBinding = {
       uuid: c.uuid,
       generation: c.generation,
       parentSnapshot: c.parentSnapshot ? `${c.parentSnapshot.container}@${c.parentSnapshot.name}` : null,
+      // The identity a clone was given is not kept on the agent.
+      identity: [],
+      references: [],
+      warnings: [],
     };
     if (c.type !== 'vm') outs.size = c.size;
     if (Object.keys(c.labels).length > 0) outs.labels = c.labels;

@@ -19,11 +19,15 @@ import type {
   Container as AgentContainer,
   Snapshot as AgentSnapshot,
   SyncReport as AgentSyncResult,
+  CloneParams,
   ContainerType,
   LineageEntry,
 } from '../../schema';
 
 export type Preserve = 'default' | 'none' | string[];
+
+/** How a clone gets its identity (the protocol's clone options; absent: an identity of its own, nothing mapped). */
+export type CloneOptions = Pick<CloneParams, 'referenceMap' | 'allowSourceReferences' | 'keepIdentity'>;
 
 /** Every mutating call carries an idempotency key: a retry after a dropped connection never acts twice. */
 export interface AgentApi {
@@ -52,7 +56,13 @@ export interface AgentApi {
     force?: boolean,
     detach?: boolean,
   ): Promise<void>;
-  clone(source: string, name: string, labels: Record<string, string>, key: string): Promise<AgentContainer>;
+  clone(
+    source: string,
+    name: string,
+    labels: Record<string, string>,
+    key: string,
+    options?: CloneOptions,
+  ): Promise<AgentContainer>;
   snapshot(
     container: string,
     name: string,

@@ -51,7 +51,8 @@ export async function connect(settings: AgentSettings): Promise<AgentApi> {
         k(key),
       );
     },
-    clone: (source, name, labels, key) => client.call('clone', { source, name, labels }, k(key)),
+    clone: (source, name, labels, key, options) =>
+      client.call('clone', { source, name, labels, ...options }, k(key)),
     snapshot: (container, name, labels, key) =>
       client.call('snapshot', { container, name, labels }, k(key)) as Promise<AgentSnapshot>,
     describeSnapshot: (ref) =>

@@ -9,6 +9,8 @@ import { wording } from './front-end';
 
 type Rewrite = [RegExp, (...groups: string[]) => string];
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 function rewrites(): Rewrite[] {
   const w = wording();
   return [
@@ -25,10 +27,10 @@ function rewrites(): Rewrite[] {
       () =>
         `: take it out of the VM first (drop it from the VM's ${w.attribute('members')} and run \`${w.apply}\`), then delete it, or delete the VM`,
     ],
-    // A sync's refusals and warnings: the SyncFromSnapshot attributes.
-    [/referenceMap \/ --map SRC=DST/, () => w.attribute('referenceMap')],
-    [/allowSourceReferences \/ --allow-source-reference NAME/, () => w.attribute('allowSourceReferences')],
-    [/members \/ --member\b/, () => w.attribute('members')],
+    // A sync's or clone's refusals and warnings: the resource's settings, as the user writes them.
+    ...Object.entries(w.identityOptions).map(
+      ([agentTerms, own]): Rewrite => [new RegExp(escapeRegExp(agentTerms), 'g'), () => own],
+    ),
     [/\(--member\)/, () => `(${w.attribute('members')})`],
     [/\(add-member; /, () => `(in its ${w.attribute('members')}; `],
     // `--map A=B` as the agent echoes an entry back (A and B may hold ':', never ': ' or a blank).

@@ -1,9 +1,13 @@
 /**
- * The Container resource, as the dynamic provider runs it. Name, type, agent
- * and clone source replace; size, labels and members update in place.
+ * The Container resource, as the dynamic provider runs it. Name, type, agent,
+ * clone source and the clone's identity options replace; size, labels and
+ * members update in place.
  */
+
 import type * as dynamic from '@pulumi/pulumi/dynamic';
-import type { AgentApi, AgentContainer } from './agent-api';
+import type { CheckFailure } from '@pulumi/pulumi/dynamic';
+import type { IdentityReport, IdentityWarning } from '../../schema';
+import type { AgentApi, AgentContainer, CloneOptions, IdentityField, IdentityReference } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { isNotFound, ProviderError, step } from './errors';
@@ -21,19 +25,36 @@ export interface ContainerInputs {
   members?: Record<string, string>;
   labels?: Record<string, string>;
   fromSnapshot?: string;
+  /** fromSnapshot only: a source value → the clone's, for references the clone cannot take from the source. */
+  referenceMap?: Record<string, string>;
+  /** fromSnapshot only: names or UUIDs of the source's containers a cloned config may still hold. */
+  allowSourceReferences?: string[];
+  /** fromSnapshot only. Dangerous: the exact copy, with the source's identity (its MACs, disks, networks). */
+  keepIdentity?: boolean;
   allowShrink?: boolean;
   agentUrl?: string;
   /** Attached NBD clients on resize or delete: `fail` (default, IN_USE) or `disconnect` them first. */
   whenAttached?: 'fail' | 'disconnect';
 }
 
-export interface ContainerOutputs extends ContainerInputs {
+/** The identity a clone was given (the clone's report, as a sync's outputs show it); empty for anything else. */
+export interface CloneIdentityOutputs {
+  /** Every identity field: the clone's value, its status (generated, mapped, …) and the source's. */
+  identity: IdentityField[];
+  /** References in the cloned configs: the clone's value now, its status and the source's value. */
+  references: IdentityReference[];
+  warnings: IdentityWarning[];
+}
+
+export interface ContainerOutputs extends ContainerInputs, CloneIdentityOutputs {
   uuid: string;
   generation: number;
   parentSnapshot: string | null;
 }
 
-const REPLACE_ON = ['name', 'type', 'fromSnapshot', 'agentUrl'];
+/** The clone's identity options are part of how it was made, like its source. */
+const CLONE_OPTIONS = ['referenceMap', 'allowSourceReferences', 'keepIdentity'] as const;
+const REPLACE_ON = ['name', 'type', 'fromSnapshot', 'agentUrl', ...CLONE_OPTIONS];
 const UPDATE_ON = ['size', 'members', 'labels', 'allowShrink', 'whenAttached'];
 
 export async function check(
@@ -48,6 +69,7 @@ export async function check(
   if (inputs.type !== 'vm' && inputs.members !== undefined && Object.keys(inputs.members).length > 0) {
     failures.push({ property: 'members', reason: 'members: only a VM has members' });
   }
+  failures.push(...cloneOptionFailures(inputs));
   if (failures.length > 0) return { inputs: news, failures };
   if (importing(olds, news)) {
     const declared = withoutImportId(inputs) as ContainerInputs;
@@ -92,12 +114,41 @@ export async function check(
   return { inputs: news, failures: await probe };
 }
 
+/** The clone's identity options say how fromSnapshot clones: without it they would do nothing. */
+function cloneOptionFailures(inputs: Partial<ContainerInputs>): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  if (inputs.fromSnapshot === undefined) {
+    for (const option of CLONE_OPTIONS.filter((o) => inputs[o] !== undefined)) {
+      failures.push({
+        property: option,
+        reason: `${option}: only with ${wording().fromSnapshot} (it says how the clone gets its identity)`,
+      });
+    }
+  } else if (
+    inputs.keepIdentity === true &&
+    (inputs.referenceMap !== undefined || inputs.allowSourceReferences !== undefined)
+  ) {
+    failures.push({
+      property: 'keepIdentity',
+      reason:
+        'keepIdentity: the exact copy maps nothing, so it takes no reference map nor allowed source references',
+    });
+  }
+  return failures;
+}
+
+/** keepIdentity false is the default: declaring it is no change. */
+const cloneOptionsOf = (inputs: Partial<ContainerInputs>) => ({
+  ...inputs,
+  keepIdentity: inputs.keepIdentity === true ? true : undefined,
+});
+
 export async function diff(
   _id: string,
   olds: ContainerOutputs,
   news: ContainerInputs,
 ): Promise<dynamic.DiffResult> {
-  const replaces = changedKeys(olds as never, news as never, REPLACE_ON);
+  const replaces = changedKeys(cloneOptionsOf(olds) as never, cloneOptionsOf(news) as never, REPLACE_ON);
   const updates = changedKeys(olds as never, news as never, UPDATE_ON);
   // A replacement under the same name must delete first (the agent refuses a second container of that name).
   return {
@@ -121,9 +172,35 @@ export function declaredMembers(
   );
 }
 
-function outputs(inputs: ContainerInputs, c: AgentContainer): ContainerOutputs {
+/** A clone's report as outputs; nothing for a container that is no clone, or kept the source's identity. */
+function cloneIdentity(report: IdentityReport | null | undefined): CloneIdentityOutputs {
+  return {
+    identity: report?.fields ?? [],
+    references: report?.references ?? [],
+    warnings: report?.warnings ?? [],
+  };
+}
+
+/** The clone's report as the state has it (a state written before there was one: none). */
+function carried(props: Partial<CloneIdentityOutputs>): CloneIdentityOutputs {
+  return {
+    identity: props.identity ?? [],
+    references: props.references ?? [],
+    warnings: props.warnings ?? [],
+  };
+}
+
+/** `identity`: the report the clone was made with (the agent keeps none: later reads carry it on). */
+function outputs(
+  inputs: ContainerInputs,
+  c: AgentContainer,
+  identity: CloneIdentityOutputs,
+): ContainerOutputs {
   return {
     ...inputs,
+    identity: identity.identity,
+    references: identity.references,
+    warnings: identity.warnings,
     uuid: c.uuid,
     generation: c.generation,
     parentSnapshot: c.parentSnapshot ? `${c.parentSnapshot.container}@${c.parentSnapshot.name}` : null,
@@ -167,7 +244,8 @@ export async function create(withImport: ContainerInputs): Promise<dynamic.Creat
   const importId = importIdOf(withImport);
   if (importId !== undefined) {
     const adopted = await adoptable(agent, importId, inputs);
-    return { id: adopted.uuid, outs: outputs(inputs, adopted) };
+    // The identity a clone the stack did not make was given is not known.
+    return { id: adopted.uuid, outs: outputs(inputs, adopted, cloneIdentity(null)) };
   }
   const key = (op: string, ...state: unknown[]) =>
     idempotencyKey(`container/${inputs.name}`, op, inputs, ...state);
@@ -186,7 +264,13 @@ export async function create(withImport: ContainerInputs): Promise<dynamic.Creat
   }
   const made = inputs.fromSnapshot
     ? await step('clone', inputs.name, () =>
-        agent.clone(inputs.fromSnapshot!, inputs.name, inputs.labels ?? {}, key('clone')),
+        agent.clone(
+          inputs.fromSnapshot!,
+          inputs.name,
+          inputs.labels ?? {},
+          key('clone'),
+          cloneOptions(inputs),
+        ),
       )
     : await step('create', inputs.name, () =>
         agent.createContainer(
@@ -208,6 +292,7 @@ export async function create(withImport: ContainerInputs): Promise<dynamic.Creat
     await step('read', inputs.name, () => agent.describe(inputs.name)),
   );
   const created = c.uuid;
+  const identity = cloneIdentity(made.identity);
   try {
     if (inputs.fromSnapshot && inputs.size !== undefined && inputs.size !== c.size && inputs.type !== 'vm') {
       c = await step('resize', inputs.name, () =>
@@ -222,10 +307,15 @@ export async function create(withImport: ContainerInputs): Promise<dynamic.Creat
     }
   } catch (err) {
     // Members are containers of their own: remove() detaches them before deleting the VM.
-    await remove(created, outputs(inputs, c)).catch(() => {}); // the step's own error is the one to report
+    await remove(created, outputs(inputs, c, identity)).catch(() => {}); // the step's own error is the one to report
     throw err;
   }
-  return { id: c.uuid, outs: outputs(inputs, c) };
+  return { id: c.uuid, outs: outputs(inputs, c, identity) };
+}
+
+/** The clone's identity options as the agent takes them (none given: an identity of its own, nothing mapped). */
+function cloneOptions(inputs: ContainerInputs): CloneOptions {
+  return Object.fromEntries(CLONE_OPTIONS.filter((o) => inputs[o] !== undefined).map((o) => [o, inputs[o]]));
 }
 
 export async function read(id: string, props: ContainerOutputs): Promise<dynamic.ReadResult> {
@@ -248,7 +338,7 @@ export async function read(id: string, props: ContainerOutputs): Promise<dynamic
     // A lookup shows every member; a declared VM, those its declaration covers.
     members: c.type !== 'vm' ? props.members : adopted ? c.members : declaredMembers(c, props.members),
   };
-  return readResult(c.uuid, outputs(live, c), stripOutputs(live));
+  return readResult(c.uuid, outputs(live, c, carried(props)), stripOutputs(live));
 }
 
 export async function update(
@@ -301,7 +391,7 @@ export async function update(
       }
     }
   }
-  return { outs: outputs(news, c) };
+  return { outs: outputs(news, c, carried(olds)) };
 }
 
 export async function remove(id: string, props: ContainerOutputs): Promise<void> {
@@ -337,6 +427,14 @@ export async function remove(id: string, props: ContainerOutputs): Promise<void>
 }
 
 function stripOutputs(o: ContainerInputs & Partial<ContainerOutputs>): ContainerInputs {
-  const { uuid: _u, generation: _g, parentSnapshot: _p, ...inputs } = o;
+  const {
+    uuid: _u,
+    generation: _g,
+    parentSnapshot: _p,
+    identity: _i,
+    references: _r,
+    warnings: _w,
+    ...inputs
+  } = o;
   return inputs;
 }

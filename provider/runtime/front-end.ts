@@ -31,6 +31,13 @@ export interface Wording {
   setting(input: string, value: string): string;
   /** One entry of a SyncFromSnapshot's reference map. */
   mapEntry(from: string, to: string): string;
+  /** The clone source input of a container. */
+  fromSnapshot: string;
+  /**
+   * The inputs the agent's identity errors name in its own words (`referenceMap / --map SRC=DST`):
+   * the protocol's and CLI's spelling → the front end's setting.
+   */
+  identityOptions: Record<string, string>;
 }
 
 /** Terraform's spelling of a Pulumi input: allowShrink → allow_shrink. */
@@ -50,6 +57,15 @@ const PULUMI: Wording = {
   attribute: (input) => `\`${input}\``,
   setting: (input, value) => `\`${input}: ${value}\``,
   mapEntry: (from, to) => `referenceMap entry \`'${from}': '${to}'\``,
+  fromSnapshot: 'fromSnapshot',
+  identityOptions: {
+    'referenceMap / --map SRC=DST': "`referenceMap: { 'SRC': 'DST' }` on this resource",
+    'keepIdentity / --keep-identity':
+      "`keepIdentity: true` (dangerous: the copy keeps the source's MACs, UUIDs, disks and networks)",
+    'allowSourceReferences / --allow-source-reference NAME':
+      "`allowSourceReferences: ['NAME']` on this resource",
+    'members / --member': "`members: ['ROLE', …]` on this resource",
+  },
 };
 
 const TERRAFORM: Wording = {
@@ -67,6 +83,15 @@ const TERRAFORM: Wording = {
   attribute: (input) => `\`${snakeCase(input)}\``,
   setting: (input, value) => `\`${snakeCase(input)} = ${value}\``,
   mapEntry: (from, to) => `reference_map entry \`"${from}" = "${to}"\``,
+  fromSnapshot: 'from_snapshot',
+  identityOptions: {
+    'referenceMap / --map SRC=DST': '`reference_map = { "SRC" = "DST" }` on this resource',
+    'keepIdentity / --keep-identity':
+      "`keep_identity = true` (dangerous: the copy keeps the source's MACs, UUIDs, disks and networks)",
+    'allowSourceReferences / --allow-source-reference NAME':
+      '`allow_source_references = ["NAME"]` on this resource',
+    'members / --member': '`members = ["ROLE", …]` on this resource',
+  },
 };
 
 let current: FrontEnd = 'pulumi';

@@ -11,6 +11,7 @@ import type {
   AgentContainer,
   AgentSnapshot,
   AgentSyncResult,
+  CloneOptions,
 } from '../../provider/runtime/agent-api';
 
 // Engine infos and wire shapes are the same JSON (the schemas describe what the engine returns).
@@ -21,7 +22,7 @@ export class EngineAgent implements AgentApi {
   /** Every mutating call's key, in order (tests check retries reuse them). */
   readonly keys: string[] = [];
 
-  /** `identity`: run syncs through the identity hooks, as the agent does (default: no hooks). */
+  /** `identity`: run syncs and clones through the identity hooks, as the agent does (default: no hooks). */
   constructor(
     private readonly pool: Pool,
     private readonly identity = false,
@@ -81,11 +82,25 @@ export class EngineAgent implements AgentApi {
       () => undefined,
     );
   }
-  async clone(source: string, name: string, labels: Record<string, string>, key: string) {
+  async clone(
+    source: string,
+    name: string,
+    labels: Record<string, string>,
+    key: string,
+    options: CloneOptions = {},
+  ) {
+    // As the agent's handler: the identity hooks give the clone its own identity unless keepIdentity.
+    const hooks =
+      this.identity && options.keepIdentity !== true
+        ? createIdentityHooks('default', {
+            referenceMap: options.referenceMap,
+            allowSourceReferences: options.allowSourceReferences,
+          })
+        : undefined;
     return this.once(
       key,
-      [source, name, labels],
-      (o) => this.pool.clone(source, name, { labels, ...o }),
+      [source, name, labels, options],
+      (o) => this.pool.clone(source, name, { labels, ...(hooks ? { hooks } : {}), ...o }),
       container,
     );
   }

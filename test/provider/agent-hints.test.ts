@@ -40,14 +40,14 @@ const WORDS: Record<FrontEnd, Record<string, string>> = {
   pulumi: {
     shrink: 'set `allowShrink: true` on this resource',
     members: "drop it from the VM's `members` and run `pulumi up`",
-    referenceMap: 'give one with `referenceMap`',
+    referenceMap: "give one with `referenceMap: { 'SRC': 'DST' }` on this resource",
     mapEntry: "referenceMap entry `'prod-dmz': '00:0c:29:4a:7b:01'`",
     unused: "referenceMap entry `'no-such-net': 'staging-x'` matched nothing",
   },
   terraform: {
     shrink: 'set `allow_shrink = true` on this resource',
     members: "drop it from the VM's `members` and run `tofu apply`",
-    referenceMap: 'give one with `reference_map`',
+    referenceMap: 'give one with `reference_map = { "SRC" = "DST" }` on this resource',
     mapEntry: 'reference_map entry `"prod-dmz" = "00:0c:29:4a:7b:01"`',
     unused: 'reference_map entry `"no-such-net" = "staging-x"` matched nothing',
   },

@@ -7,12 +7,26 @@
 import * as assert from 'node:assert/strict';
 import { Pool } from '../../agent/engine';
 import * as runtime from '../../provider/runtime';
+import type { ContainerOutputs } from '../../provider/runtime/container';
 import { UNKNOWN } from '../../provider/runtime/inputs';
 import type { SyncOutputs } from '../../provider/runtime/sync-from-snapshot';
 import { EngineAgent } from '../helpers/engine-agent';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const MiB = 1 << 20;
+
+/** A golden VM whose config names its disk by its container name and a network the clone must be given its own of. */
+const GOLDEN_VMX = [
+  '.encoding = "UTF-8"',
+  'displayName = "web"',
+  'scsi0:0.deviceType = "scsi-hardDisk"',
+  'scsi0:0.fileName = "golden-web-disk0.vmdk"',
+  'ethernet0.networkName = "build-net"',
+  'ethernet0.addressType = "generated"',
+  'ethernet0.generatedAddress = "00:0c:29:4a:7b:01"',
+  'uuid.bios = "56 4d 8e 21 0c 3a 9f 11-4b 77 2a 10 c3 e9 01 aa"',
+  '',
+].join('\n');
 
 describe('provider runtime (resource logic on a real engine)', () => {
   let pool: Pool;
@@ -168,6 +182,92 @@ describe('provider runtime (resource logic on a real engine)', () => {
       );
       assert.deepEqual((await resource.check({}, { ...inputs, whenAttached: 'disconnect' })).failures, []);
     }
+  });
+
+  it("Container fromSnapshot of a VM naming a network: refused until referenceMap maps it (in the resource's words); the identity outputs show the clone's own; the options replace", async () => {
+    agent = new EngineAgent(pool, true); // the identity hooks run on clones, as the agent's
+    runtime.setConnector(async () => agent);
+    pool.createContainer({ name: 'golden-web-config', type: 'file' });
+    pool.write('golden-web-config', 0, Buffer.from(GOLDEN_VMX));
+    pool.createContainer({ name: 'golden-web-disk0', type: 'vdisk', size: MiB });
+    pool.createContainer({ name: 'golden-web', type: 'vm' });
+    pool.addMember('golden-web', 'config', 'golden-web-config');
+    pool.addMember('golden-web', 'disk0', 'golden-web-disk0');
+    pool.snapshot('golden-web', 'golden');
+    const inputs = { name: 'dev-web', type: 'vm' as const, fromSnapshot: 'golden-web@golden' };
+
+    for (const option of ['referenceMap', 'allowSourceReferences', 'keepIdentity'] as const) {
+      const value = { referenceMap: { a: 'b' }, allowSourceReferences: ['x'], keepIdentity: true }[option];
+      const { failures } = await runtime.container.check({}, { name: 'd', type: 'vm', [option]: value });
+      assert.deepEqual(
+        failures?.map((f) => [f.property, f.reason]),
+        [[option, `${option}: only with fromSnapshot (it says how the clone gets its identity)`]],
+      );
+    }
+    const both = await runtime.container.check(
+      {},
+      { ...inputs, keepIdentity: true, referenceMap: { a: 'b' } },
+    );
+    assert.deepEqual(
+      both.failures?.map((f) => f.property),
+      ['keepIdentity'],
+    );
+
+    await assert.rejects(runtime.container.create(inputs), (err: { code: string; message: string }) => {
+      assert.equal(err.code, 'IDENTITY_REFERENCE_UNMAPPED');
+      assert.match(err.message, /config\.ethernet0\.networkName = build-net/);
+      assert.match(err.message, /referenceMap: \{ 'SRC': 'DST' \}` on this resource/);
+      assert.match(err.message, /`keepIdentity: true` \(dangerous/);
+      assert.doesNotMatch(err.message, /--map|--keep-identity/, 'no CLI flags for a Pulumi user');
+      return true;
+    });
+    assert.throws(() => pool.describe('dev-web'), /NOT_FOUND|does not exist/);
+
+    const mapped = { ...inputs, referenceMap: { 'build-net': 'dev-net' } };
+    const { id, outs } = (await runtime.container.create(mapped)) as { id: string; outs: ContainerOutputs };
+    const config = pool.describe('dev-web').members.config!;
+    const text = pool.read(config, 0, pool.describe(config).size).toString();
+    assert.match(text, /ethernet0\.networkName = "dev-net"/);
+    assert.match(text, /scsi0:0\.fileName = "dev-web-disk0\.vmdk"/);
+    assert.deepEqual(
+      outs.references.find((r) => r.path === 'config.ethernet0.networkName'),
+      {
+        path: 'config.ethernet0.networkName',
+        value: 'dev-net',
+        status: 'mapped',
+        sourceValue: 'build-net',
+        via: 'referenceMap: build-net → dev-net',
+      },
+    );
+    const mac = outs.identity.find((f) => f.path === 'config.ethernet0.generatedAddress');
+    assert.equal(mac?.status, 'generated');
+    assert.notEqual(mac?.value, '00:0c:29:4a:7b:01');
+    const read = await runtime.container.read(id, outs);
+    assert.deepEqual((read.props as ContainerOutputs).identity, outs.identity, 'a refresh keeps the report');
+    assert.equal((await runtime.container.diff(id, outs, { ...mapped, keepIdentity: false })).changes, false);
+
+    const remapped = await runtime.container.diff(id, outs, {
+      ...mapped,
+      referenceMap: { 'build-net': 'qa-net' },
+    });
+    assert.deepEqual([remapped.replaces, remapped.deleteBeforeReplace], [['referenceMap'], true]);
+    const exact = await runtime.container.diff(id, outs, { ...inputs, keepIdentity: true });
+    assert.deepEqual(exact.replaces, ['referenceMap', 'keepIdentity']);
+    await runtime.container.remove(id, outs);
+
+    const copy = (await runtime.container.create({ ...inputs, name: 'copy', keepIdentity: true })) as {
+      outs: ContainerOutputs;
+    };
+    assert.deepEqual(
+      [copy.outs.identity, copy.outs.references],
+      [[], []],
+      'the exact copy: no identity of its own',
+    );
+    const copyConfig = pool.describe('copy').members.config!;
+    assert.match(
+      pool.read(copyConfig, 0, pool.describe(copyConfig).size).toString(),
+      /networkName = "build-net"/,
+    );
   });
 
   it('SyncFromSnapshot: same inputs no change; a new snapshot re-syncs in place; drift on refresh; revert on delete', async () => {
