@@ -159,17 +159,33 @@ export async function diff(
 }
 
 /**
- * The VM's members as the declaration sees them: a member a sync created for a role the VM lacked
- * belongs to the VM's syncs (it goes with the VM), so it is no drift unless its role is declared.
+ * The VM's roles whose member is the VM's own, not a resource of its own: one a sync created for a
+ * role the VM lacked, and, for a clone (`cloned`), each member the clone made (`<vm>-<role>`).
+ */
+function ownMemberRoles(c: AgentContainer, cloned: boolean): Set<string> {
+  const made = cloned ? Object.keys(c.members).filter((role) => c.members[role] === `${c.name}-${role}`) : [];
+  return new Set([...(c.syncCreatedMembers ?? []), ...made]);
+}
+
+/**
+ * The VM's members as the declaration sees them: a member the VM's syncs or its clone made goes with
+ * the VM, so it is no drift unless its role is declared.
  */
 export function declaredMembers(
   c: AgentContainer,
   declared: Record<string, string> | undefined,
+  cloned = false,
 ): Record<string, string> {
-  const syncs = new Set(c.syncCreatedMembers ?? []);
+  const own = ownMemberRoles(c, cloned);
   return Object.fromEntries(
-    Object.entries(c.members).filter(([role]) => !syncs.has(role) || declared?.[role] !== undefined),
+    Object.entries(c.members).filter(([role]) => !own.has(role) || declared?.[role] !== undefined),
   );
+}
+
+/** A declared VM's members as read; none declared and none but its own (a clone's) is no drift (undefined vs {}). */
+function liveMembers(c: AgentContainer, props: ContainerInputs): Record<string, string> | undefined {
+  const members = declaredMembers(c, props.members, props.fromSnapshot !== undefined);
+  return props.members === undefined && Object.keys(members).length === 0 ? undefined : members;
 }
 
 /** A clone's report as outputs; nothing for a container that is no clone, or kept the source's identity. */
@@ -220,7 +236,11 @@ async function adoptable(agent: AgentApi, id: string, inputs: ContainerInputs): 
     ...(inputs.size === undefined || c.type === 'vm' ? [] : difference('size', inputs.size, c.size)),
     ...difference('labels', inputs.labels ?? {}, c.labels),
     ...(c.type === 'vm'
-      ? difference('members', inputs.members ?? {}, declaredMembers(c, inputs.members))
+      ? difference(
+          'members',
+          inputs.members ?? {},
+          declaredMembers(c, inputs.members, inputs.fromSnapshot !== undefined),
+        )
       : []),
   ];
   if (inputs.fromSnapshot) {
@@ -336,7 +356,7 @@ export async function read(id: string, props: ContainerOutputs): Promise<dynamic
     // No labels declared and none on the agent is no drift (undefined vs {}).
     labels: props.labels === undefined && Object.keys(c.labels).length === 0 ? undefined : c.labels,
     // A lookup shows every member; a declared VM, those its declaration covers.
-    members: c.type !== 'vm' ? props.members : adopted ? c.members : declaredMembers(c, props.members),
+    members: c.type !== 'vm' ? props.members : adopted ? c.members : liveMembers(c, props),
   };
   return readResult(c.uuid, outputs(live, c, carried(props)), stripOutputs(live));
 }
@@ -376,7 +396,7 @@ export async function update(
   }
   if (news.type === 'vm') {
     const wanted = news.members ?? {};
-    for (const role of Object.keys(declaredMembers(c, wanted))) {
+    for (const role of Object.keys(declaredMembers(c, wanted, news.fromSnapshot !== undefined))) {
       if (wanted[role] !== c.members[role]) {
         c = await step('remove member', news.name, () =>
           agent.removeMember(news.name, role, key('unmember', role)),
@@ -402,9 +422,9 @@ export async function remove(id: string, props: ContainerOutputs): Promise<void>
     idempotencyKey(`container/${props.name}`, op, id, ...state);
   try {
     // Members are resources of their own: detach them so deleting the VM leaves them to their own delete.
-    // Not those a sync created: they hold the source's data, nobody else has them, they go with the VM.
-    const syncs = new Set(c.syncCreatedMembers ?? []);
-    for (const role of Object.keys(c.members).filter((r) => !syncs.has(r))) {
+    // Not those a sync or its clone made: they hold the source's data, nobody else has them, they go with the VM.
+    const own = ownMemberRoles(c, props.fromSnapshot !== undefined);
+    for (const role of Object.keys(c.members).filter((r) => !own.has(r))) {
       await step('remove member', props.name, () =>
         agent.removeMember(props.name, role, key('unmember', role)),
       );

@@ -83,6 +83,31 @@ output "latest" {
 }
 `;
 
+/** A VM cloned from a golden image whose config names a network: the clone must be given its own. */
+function vmCloneConfig(referenceMap: string): string {
+  return `${PROVIDER}
+resource "snapsync_container" "dev" {
+  name          = "tofu-dev-web"
+  type          = "vm"
+  from_snapshot = "tofu-golden@golden"
+  ${referenceMap}
+}
+
+output "network" {
+  value = [for r in snapsync_container.dev.references : r.value if r.path == "config.ethernet0.networkName"]
+}
+`;
+}
+
+const GOLDEN_VMX = [
+  '.encoding = "UTF-8"',
+  'scsi0:0.fileName = "tofu-golden-disk0.vmdk"',
+  'ethernet0.networkName = "build-net"',
+  'ethernet0.addressType = "generated"',
+  'ethernet0.generatedAddress = "00:0c:29:4a:7b:01"',
+  '',
+].join('\n');
+
 /** The import {} blocks for the three resources of \`config\` (the ids as the README lists them). */
 const IMPORTS = `
 import {
@@ -341,6 +366,72 @@ for (const hcl of hclClis()) {
       await byHand(async (agent) => {
         for (const name of ['n-old', 'n-new', 'adhoc'])
           await agent.call('deleteSnapshot', { snapshot: `tofu-disk@${name}` });
+      });
+    });
+
+    it("a VM clone whose config names a network: refused until reference_map maps it, then created with the clone's own", async () => {
+      await byHand(async (agent) => {
+        await agent.call('createContainer', { name: 'tofu-golden-config', type: 'file', labels: {} });
+        await agent.write('tofu-golden-config', 0, Buffer.from(GOLDEN_VMX));
+        await agent.call('createContainer', {
+          name: 'tofu-golden-disk0',
+          type: 'vdisk',
+          size: MiB,
+          labels: {},
+        });
+        await agent.call('createContainer', { name: 'tofu-golden', type: 'vm', labels: {} });
+        await agent.call('addMember', { vm: 'tofu-golden', role: 'config', member: 'tofu-golden-config' });
+        await agent.call('addMember', { vm: 'tofu-golden', role: 'disk0', member: 'tofu-golden-disk0' });
+        await agent.call('snapshot', { container: 'tofu-golden', name: 'golden' });
+      });
+      const dir = path.join(work, 'vm-clone');
+      fs.mkdirSync(dir);
+      const chdir = `-chdir=${dir}`;
+      fs.writeFileSync(path.join(dir, 'main.tf'), vmCloneConfig(''));
+      const refused = tofu(chdir, 'apply', '-auto-approve');
+      assert.equal(refused.status, 1, `${refused.stdout}\n${refused.stderr}`);
+      assert.match(
+        refused.stderr,
+        /snapsync_container "tofu-dev-web": clone failed \[IDENTITY_REFERENCE_UNMAPPED\]/,
+      );
+      // The CLI wraps the detail: compare it as one line.
+      assert.match(
+        refused.stderr.replace(/\s+/g, ' '),
+        /`reference_map = \{ "SRC" = "DST" \}` on this resource/,
+      );
+      assert.equal(
+        cli('ls').some((c: { name: string }) => c.name === 'tofu-dev-web'),
+        false,
+        'nothing cloned',
+      );
+
+      fs.writeFileSync(
+        path.join(dir, 'main.tf'),
+        vmCloneConfig('reference_map = { "build-net" = "dev-net" }'),
+      );
+      const out = ok(chdir, 'apply', '-auto-approve');
+      assert.match(out, /Apply complete! Resources: 1 added/);
+      assert.match(out, /network = \[\s*"dev-net",?\s*\]/);
+      const config = cli('describe', 'tofu-dev-web').members.config;
+      const text = Buffer.from(
+        cli('read', config, '0', String(cli('describe', config).size)).base64,
+        'base64',
+      ).toString();
+      assert.match(text, /ethernet0\.networkName = "dev-net"/);
+      assert.match(text, /scsi0:0\.fileName = "tofu-dev-web-disk0\.vmdk"/);
+      const again = tofu(chdir, 'plan', '-detailed-exitcode');
+      assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
+      assert.match(ok(chdir, 'destroy', '-auto-approve'), /Resources: 1 destroyed/);
+      assert.deepEqual(
+        cli('ls').filter((c: { name: string }) => c.name.startsWith('tofu-dev-web')),
+        [],
+        "the clone's members go with it",
+      );
+      await byHand(async (agent) => {
+        // Deleting the VM may take its members with it: what is left goes after.
+        for (const name of ['tofu-golden', 'tofu-golden-config', 'tofu-golden-disk0'])
+          if ((await agent.call('listContainers', {})).some((c) => c.name === name))
+            await agent.call('deleteContainer', { container: name, recursive: true });
       });
     });
 

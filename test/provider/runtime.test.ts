@@ -244,7 +244,11 @@ describe('provider runtime (resource logic on a real engine)', () => {
     assert.notEqual(mac?.value, '00:0c:29:4a:7b:01');
     const read = await runtime.container.read(id, outs);
     assert.deepEqual((read.props as ContainerOutputs).identity, outs.identity, 'a refresh keeps the report');
-    assert.equal((await runtime.container.diff(id, outs, { ...mapped, keepIdentity: false })).changes, false);
+    // The members the clone made are the clone's: no drift (a plan would strip them), and they go with it.
+    assert.equal(
+      (await runtime.container.diff(id, read.props as never, { ...mapped, keepIdentity: false })).changes,
+      false,
+    );
 
     const remapped = await runtime.container.diff(id, outs, {
       ...mapped,
@@ -254,6 +258,11 @@ describe('provider runtime (resource logic on a real engine)', () => {
     const exact = await runtime.container.diff(id, outs, { ...inputs, keepIdentity: true });
     assert.deepEqual(exact.replaces, ['referenceMap', 'keepIdentity']);
     await runtime.container.remove(id, outs);
+    assert.deepEqual(
+      pool.listContainers().filter((c) => c.name.startsWith('dev-web')),
+      [],
+      'destroyed with its members',
+    );
 
     const copy = (await runtime.container.create({ ...inputs, name: 'copy', keepIdentity: true })) as {
       outs: ContainerOutputs;
