@@ -72,6 +72,10 @@ describe('adoption: get by name or uuid with complete outputs (issue 14)', funct
           uuid: disk.uuid,
           generation: 0,
           parentSnapshot: 'legacy-disk@golden', // the VM snapshot's member snapshot
+          // A clone's identity report: none for a container the stack did not clone.
+          identity: [],
+          references: [],
+          warnings: [],
         },
       );
     }
