@@ -8,7 +8,10 @@ export interface ContainerArgs {
   name?: pulumi.Input<string>;
   /** `vm` (a group of members), `vdisk` (a virtual disk) or `file` (a file of a VM). Changing it replaces the container. */
   type: pulumi.Input<'vm' | 'vdisk' | 'file'>;
-  /** Logical size in bytes (vdisk and file). Grows in place; shrinking needs `allowShrink`. */
+  /**
+   * Logical size in bytes (vdisk and file). Grows in place; shrinking needs `allowShrink`. Applied at create
+   * and when it changes: a sync gives the disk its source's size, which is no drift.
+   */
   size?: pulumi.Input<number>;
   /**
    * VM only: role → member container name (e.g. `{ config: cfg.name, disk0: disk.name }`). Updated in place.

@@ -26,7 +26,12 @@ export const containerBinding: ResourceBinding = {
       id: { type: 'string', computed: true, description: 'The container uuid.' },
       name: { type: 'string', required: true, description: 'Container name on the agent (replaces).' },
       type: { type: 'string', required: true, description: 'vm, vdisk or file (replaces).' },
-      size: { type: 'number', optional: true, description: 'Bytes (vdisk, file); grows in place.' },
+      size: {
+        type: 'number',
+        optional: true,
+        description:
+          "Bytes (vdisk, file); grows in place. Applied at create and when it changes: a sync gives the disk its source's size, which is no drift.",
+      },
       members: {
         type: ['map', 'string'],
         optional: true,

@@ -10,6 +10,7 @@ import type { IdentityReport, IdentityWarning } from '../../schema';
 import type { AgentApi, AgentContainer, CloneOptions, IdentityField, IdentityReference } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
+import { resizeWanted, sizeAsDeclared } from './container-size';
 import { isNotFound, ProviderError, step } from './errors';
 import { findContainer } from './find';
 import { wording } from './front-end';
@@ -351,8 +352,14 @@ export async function read(id: string, props: ContainerOutputs): Promise<dynamic
     ...props,
     name: c.name,
     type: c.type,
-    // Only a declared size can drift: a file without one grows with its writes.
-    size: c.type === 'vm' || (props.size === undefined && !adopted) ? props.size : c.size,
+    // Only a declared size can drift: a file without one grows with its writes. The size a sync's
+    // source gave the container is no drift either (container-size.ts).
+    size:
+      c.type === 'vm' || (props.size === undefined && !adopted)
+        ? props.size
+        : adopted
+          ? c.size
+          : await sizeAsDeclared(agent, c, props.size),
     // No labels declared and none on the agent is no drift (undefined vs {}).
     labels: props.labels === undefined && Object.keys(c.labels).length === 0 ? undefined : c.labels,
     // A lookup shows every member; a declared VM, those its declaration covers.
@@ -378,7 +385,7 @@ export async function update(
       'NOT_FOUND',
       `the container is gone; run \`${wording().refresh}\``,
     );
-  if (news.type !== 'vm' && news.size !== undefined && news.size !== c.size) {
+  if (news.type !== 'vm' && (await resizeWanted(agent, c, olds.size, news.size))) {
     c = await step('resize', news.name, () =>
       agent.resize(
         news.name,

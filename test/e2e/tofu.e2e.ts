@@ -108,6 +108,22 @@ const GOLDEN_VMX = [
   '',
 ].join('\n');
 
+/** Two disks declared larger and smaller than production's 8 MiB, both synced from its nightly. */
+const SIZED_TARGETS = `${PROVIDER}
+resource "snapsync_container" "target" {
+  for_each = { larger = ${16 * MiB}, smaller = ${4 * MiB} }
+  name     = "tofu-\${each.key}"
+  type     = "vdisk"
+  size     = each.value
+}
+
+resource "snapsync_sync_from_snapshot" "target" {
+  for_each = snapsync_container.target
+  target   = each.value.name
+  snapshot = "tofu-disk@nightly-2"
+}
+`;
+
 /** The import {} blocks for the three resources of \`config\` (the ids as the README lists them). */
 const IMPORTS = `
 import {
@@ -433,6 +449,20 @@ for (const hcl of hclClis()) {
           if ((await agent.call('listContainers', {})).some((c) => c.name === name))
             await agent.call('deleteContainer', { container: name, recursive: true });
       });
+    });
+
+    it("a disk declared larger or smaller than its sync's source takes the source's size, and the next plan is empty", () => {
+      const dir = path.join(work, 'sized-targets');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'main.tf'), SIZED_TARGETS);
+      const chdir = `-chdir=${dir}`;
+      assert.match(ok(chdir, 'apply', '-auto-approve'), /Resources: 4 added, 0 changed, 0 destroyed/);
+      assert.equal(cli('describe', 'tofu-larger').size, 8 * MiB, "a sync gives the source's size");
+      assert.equal(cli('describe', 'tofu-smaller').size, 8 * MiB);
+      // No resize back after every sync (nor a shrink refused forever for the smaller one).
+      const again = tofu(chdir, 'plan', '-detailed-exitcode');
+      assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
+      assert.match(ok(chdir, 'destroy', '-auto-approve'), /Resources: 4 destroyed/);
     });
 
     it('timeouts { create } against a hung agent: the apply fails naming the resource and the limit; nothing is recorded', () => {

@@ -279,6 +279,49 @@ describe('provider runtime (resource logic on a real engine)', () => {
     );
   });
 
+  it("Container: a synced disk's size follows the sync's source; a declared size is applied on a change of the declaration; a hand resize is drift", async () => {
+    pool.createContainer({ name: 'prod', type: 'vdisk', size: MiB });
+    pool.snapshot('prod', 'n1');
+    const declared = { name: 'staging', type: 'vdisk' as const, size: 2 * MiB };
+    const staging = await runtime.container.create(declared);
+    await runtime.syncFromSnapshot.create({ target: 'staging', snapshot: 'prod@n1' });
+    assert.equal(pool.describe('staging').size, MiB, "the sync gave staging production's size");
+    const refresh = async (outs: unknown) => (await runtime.container.read(staging.id, outs as never)).props;
+    const synced = await refresh(staging.outs);
+    assert.equal((synced as { size: number }).size, 2 * MiB, 'no size drift');
+    assert.equal((await runtime.container.diff(staging.id, synced as never, declared)).changes, false);
+    await runtime.container.update(staging.id, synced as never, { ...declared, labels: { env: 'stg' } });
+    assert.equal(pool.describe('staging').size, MiB, 'another change does not resize it back');
+
+    pool.resize('staging', MiB + MiB / 2); // by hand
+    const resized = await refresh(synced);
+    assert.equal((resized as { size: number }).size, MiB + MiB / 2, 'a hand resize is drift');
+    assert.equal((await runtime.container.diff(staging.id, resized as never, declared)).changes, true);
+    await runtime.container.update(staging.id, resized as never, declared);
+    assert.equal(pool.describe('staging').size, 2 * MiB, 'the next update applies the declared size');
+
+    pool.sync('staging', 'prod@n1');
+    const grown = { ...declared, size: 4 * MiB };
+    const before = await refresh(resized);
+    assert.equal((await runtime.container.diff(staging.id, before as never, grown)).changes, true);
+    await runtime.container.update(staging.id, before as never, grown);
+    assert.equal(pool.describe('staging').size, 4 * MiB, 'a changed declaration is applied');
+
+    // Declared smaller than the source: no shrink is ever asked for.
+    const small = { name: 'small', type: 'vdisk' as const, size: MiB / 2 };
+    const made = await runtime.container.create(small);
+    await runtime.syncFromSnapshot.create({ target: 'small', snapshot: 'prod@n1' });
+    const read = (await runtime.container.read(made.id, made.outs as never)).props;
+    assert.equal((await runtime.container.diff(made.id, read as never, small)).changes, false);
+
+    // A clone of a smaller snapshot still grows to the declared size, and stays without drift.
+    const clone = { name: 'clone', type: 'vdisk' as const, size: 2 * MiB, fromSnapshot: 'prod@n1' };
+    const cloned = await runtime.container.create(clone);
+    assert.equal(pool.describe('clone').size, 2 * MiB);
+    const clonedRead = (await runtime.container.read(cloned.id, cloned.outs as never)).props;
+    assert.equal((await runtime.container.diff(cloned.id, clonedRead as never, clone)).changes, false);
+  });
+
   it('SyncFromSnapshot: same inputs no change; a new snapshot re-syncs in place; drift on refresh; revert on delete', async () => {
     pool.createContainer({ name: 'prod', type: 'vdisk', size: MiB });
     pool.write('prod', 0, Buffer.from('prod v1'));
