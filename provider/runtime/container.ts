@@ -234,7 +234,10 @@ async function adoptable(agent: AgentApi, id: string, inputs: ContainerInputs): 
   const differences = [
     ...difference('name', inputs.name, c.name),
     ...difference('type', inputs.type, c.type),
-    ...(inputs.size === undefined || c.type === 'vm' ? [] : difference('size', inputs.size, c.size)),
+    // A size a sync's source gave it is one the next update leaves (container-size.ts).
+    ...(inputs.size === undefined || c.type === 'vm'
+      ? []
+      : difference('size', inputs.size, await sizeAsDeclared(agent, c, inputs.size))),
     ...difference('labels', inputs.labels ?? {}, c.labels),
     ...(c.type === 'vm'
       ? difference(

@@ -313,6 +313,8 @@ describe('provider runtime (resource logic on a real engine)', () => {
     await runtime.syncFromSnapshot.create({ target: 'small', snapshot: 'prod@n1' });
     const read = (await runtime.container.read(made.id, made.outs as never)).props;
     assert.equal((await runtime.container.diff(made.id, read as never, small)).changes, false);
+    const adopting = await runtime.container.check({}, { ...small, __import: 'small' });
+    assert.deepEqual(adopting.failures, [], 'the import option adopts it as declared');
 
     // A clone of a smaller snapshot still grows to the declared size, and stays without drift.
     const clone = { name: 'clone', type: 'vdisk' as const, size: 2 * MiB, fromSnapshot: 'prod@n1' };
