@@ -34,7 +34,8 @@ export const ERROR_CODES = {
   NOT_A_REGULAR_FILE:
     'import/export path names a directory, FIFO, socket, device or symlink (only regular files, and block devices when the operator allowed them)',
   DATA_MISSING: 'a write request whose binary frame did not follow',
-  SHUTTING_DOWN: 'the agent is stopping and takes no new requests',
+  SHUTTING_DOWN:
+    'the agent is stopping: it takes no new requests, and an import under way is given up and undone',
   INTERNAL: 'a bug in the agent (logged)',
   IN_USE:
     'a client is attached (NBD) to what the operation would change (details.sessions names each session); pass force to disconnect it first',

@@ -286,6 +286,7 @@ export class AgentConnection {
       },
       identityHooks: this.agent.identityHooks,
       stats: () => this.agent.stats(),
+      stopping: () => this.agent.stopping,
       attachments: this.agent.attachments,
     });
     // A mutation is answered once it is durable.

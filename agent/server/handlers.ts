@@ -29,6 +29,8 @@ export interface HandlerContext {
     references?: { referenceMap?: Record<string, string>; allowSourceReferences?: string[] },
   ) => SyncHooks<unknown, unknown> | null;
   stats: () => { connections: number; inFlight: number; uptimeSeconds: number };
+  /** True once the agent is stopping: a long operation gives up (SHUTTING_DOWN) instead of delaying the stop. */
+  stopping: () => boolean;
   /** NBD sessions: shown by describe/ls/sessions; guarded operations clear them first (IN_USE or force). */
   attachments: Attachments;
 }
@@ -181,10 +183,10 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   usage: (p, { pool }) => pool.usage(p.container),
   fsck: (_p, { pool, progress }) => pool.fsck({ onProgress: progress }),
   // Paths are opened relative to the allowed directories' descriptors, following no link (host-files.ts).
-  import: async (p, { pool, dirs, progress, mutation, attachments }) => {
+  import: async (p, { pool, dirs, progress, mutation, attachments, stopping }) => {
     const check = () => (p.create === true ? undefined : checkImport(pool, dirs, p.path, p.container));
     await attachments.clearQuiesced('import', p, check);
-    return importImage(pool, dirs, p.path, p.container, p.create === true, progress, mutation);
+    return importImage(pool, dirs, p.path, p.container, p.create === true, progress, mutation, stopping);
   },
   export: (p, { pool, dirs, progress }) =>
     exportImage(pool, dirs, p.path, p.container, p.snapshot, p.overwrite === true, progress),

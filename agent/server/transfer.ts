@@ -1,6 +1,7 @@
 /**
  * Import and export of raw disk images on the agent host, sparse-aware:
- * all-zero blocks are not written (import) and holes stay holes (export).
+ * an image's holes are not read and all-zero blocks are not written (import),
+ * and holes stay holes (export). An import stops when the agent does.
  * host-files.ts opens the files (paths, types, links); this file copies.
  * `import --create` fills a staged container that nothing sees until the
  * import's last commit (engine/staged.ts); an import into an existing one
@@ -11,7 +12,9 @@ import * as fs from 'node:fs';
 import type { ContainerInfo, MutationOptions, Pool } from '../engine';
 import { INVALID_ARGUMENT } from '../engine';
 import { createImageTarget, type ImageSource, openImageSource } from './host-files';
+import { type DataRegion, dataRegions } from './image-data-regions';
 import type { AllowedDirs } from './paths';
+import { WireError } from './wire-error';
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -30,6 +33,8 @@ const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve));
 /** Where an import writes: a staged new container, or an existing one over its undo point. */
 interface ImportSink {
   blockSize: number;
+  /** The ranges of [offset, offset+length) that may read as non-zero now: what an image's hole must zero. */
+  contentIn(offset: number, length: number): DataRegion[];
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
 }
@@ -48,6 +53,7 @@ export async function importImage(
   create: boolean,
   progress: Progress,
   mutation: MutationOptions,
+  stopping: () => boolean,
 ): Promise<TransferResult> {
   const source = openImageSource(dirs, requested);
   try {
@@ -55,7 +61,12 @@ export async function importImage(
     if (create) {
       const staged = pool.stageContainer({ name: container, type: 'vdisk', size });
       try {
-        const dataBytes = await copyIn(source, { blockSize: pool.blockSize, ...bind(staged) }, progress);
+        const dataBytes = await copyIn(
+          source,
+          { blockSize: pool.blockSize, contentIn: () => [], ...bind(staged) },
+          progress,
+          stopping,
+        );
         await pool.flush();
         return staged.complete(() => ({ container, path: requested, bytes: size, dataBytes }), mutation);
       } catch (err) {
@@ -66,7 +77,17 @@ export async function importImage(
     checkImportInto(pool, container, size);
     const into = pool.importInto(container);
     try {
-      const dataBytes = await copyIn(source, { blockSize: pool.blockSize, ...bind(into) }, progress);
+      const dataBytes = await copyIn(
+        source,
+        {
+          blockSize: pool.blockSize,
+          contentIn: (offset, length) =>
+            pool.allocation(container, offset, length).filter((e) => e.state === 'data'),
+          ...bind(into),
+        },
+        progress,
+        stopping,
+      );
       await pool.flush();
       return into.complete(() => ({ container, path: requested, bytes: size, dataBytes }), mutation);
     } catch (err) {
@@ -109,33 +130,93 @@ const bind = (s: { write: ImportSink['write']; writeZeroes: ImportSink['writeZer
   writeZeroes: s.writeZeroes.bind(s),
 });
 
-async function copyIn(source: ImageSource, sink: ImportSink, progress: Progress): Promise<number> {
+/**
+ * Copies the image's data regions (image-data-regions.ts) block by block:
+ * all-zero blocks are not stored, and the holes between regions are never
+ * read (what the container held there is zeroed). Progress counts
+ * holes as done. Between chunks it gives the event loop a turn and gives up
+ * with SHUTTING_DOWN once the agent stops (the caller undoes the import).
+ */
+async function copyIn(
+  source: ImageSource,
+  sink: ImportSink,
+  progress: Progress,
+  stopping: () => boolean,
+): Promise<number> {
   const { fd, size } = source;
   const buffer = Buffer.allocUnsafe(CHUNK);
   let dataBytes = 0;
-  for (let offset = 0; offset < size; offset += CHUNK) {
-    const want = Math.min(CHUNK, size - offset);
-    const n = fs.readSync(fd, buffer, 0, want, offset);
-    // The file shrank under us: what was not read would silently stay zeros.
-    if (n < want)
-      throw INVALID_ARGUMENT(`the image shrank during the import (read ${offset + n} of ${size} bytes)`, {
-        argument: 'path',
-      });
-    // Block by block: all-zero blocks are not stored (whatever the container held there is zeroed).
-    for (let at = 0; at < n; ) {
-      const length = Math.min(sink.blockSize - ((offset + at) % sink.blockSize), n - at);
-      const piece = buffer.subarray(at, at + length);
-      if (isZero(piece)) sink.writeZeroes(offset + at, length);
-      else {
-        sink.write(offset + at, piece);
-        dataBytes += length;
-      }
-      at += length;
-    }
-    progress(offset + n, size);
+  let done = 0;
+  const step = async () => {
+    progress(done, size);
     await yieldToLoop();
+    if (stopping()) throw new WireError('SHUTTING_DOWN', 'the agent is stopping: the import was undone', {});
+  };
+  // A hole: only what the container holds there is zeroed (a new one holds nothing).
+  const zeroUpTo = async (end: number) => {
+    if (done >= end) return;
+    for (const content of sink.contentIn(done, end - done)) {
+      for (let at = content.offset; at < content.offset + content.length; ) {
+        const length = Math.min(CHUNK, content.offset + content.length - at);
+        sink.writeZeroes(at, length);
+        done = at += length;
+        await step();
+      }
+    }
+    done = end;
+    await step();
+  };
+  for (const region of blockAligned(dataRegions(fd, size, source.kind), sink.blockSize, size)) {
+    await zeroUpTo(region.offset);
+    for (const end = region.offset + region.length; done < end; ) {
+      const offset = done;
+      const want = Math.min(CHUNK, end - offset);
+      const n = fs.readSync(fd, buffer, 0, want, offset);
+      if (n < want) throw shrank(offset + n, size);
+      // Block by block: all-zero blocks are not stored (whatever the container held there is zeroed).
+      for (let at = 0; at < n; ) {
+        const length = Math.min(sink.blockSize - ((offset + at) % sink.blockSize), n - at);
+        const piece = buffer.subarray(at, at + length);
+        if (isZero(piece)) sink.writeZeroes(offset + at, length);
+        else {
+          sink.write(offset + at, piece);
+          dataBytes += length;
+        }
+        at += length;
+      }
+      done = offset + n;
+      await step();
+    }
   }
+  await zeroUpTo(size);
+  // A hole is not read: a file cut short under us would otherwise import as zeros.
+  if (source.kind === 'file' && fs.fstatSync(fd).size < size) throw shrank(fs.fstatSync(fd).size, size);
   return dataBytes;
+}
+
+// The file shrank under us: what was not read would silently stay zeros.
+const shrank = (read: number, size: number) =>
+  INVALID_ARGUMENT(`the image shrank during the import (read ${read} of ${size} bytes)`, {
+    argument: 'path',
+  });
+
+/** `regions` widened to whole blocks of `blockSize` (the last one ends at `size`), touching ones merged. */
+function* blockAligned(
+  regions: Iterable<DataRegion>,
+  blockSize: number,
+  size: number,
+): Generator<DataRegion> {
+  let pending: DataRegion | null = null;
+  for (const region of regions) {
+    const start = region.offset - (region.offset % blockSize);
+    const end = Math.min(size, Math.ceil((region.offset + region.length) / blockSize) * blockSize);
+    if (pending !== null && start <= pending.offset + pending.length) pending.length = end - pending.offset;
+    else {
+      if (pending !== null) yield pending;
+      pending = { offset: start, length: end - start };
+    }
+  }
+  if (pending !== null) yield pending;
 }
 
 /** Writes a vdisk (or one of its snapshots) to a sparse raw image (or an allowed block device). */

@@ -227,9 +227,18 @@ export async function importIntoFaultDrill(rounds: number, seed: number): Promis
   const dirs = new AllowedDirs([dir]);
   const pool = Pool.create(path.join(dir, 'pool'), { capacityBytes: 256 * MiB });
   const run = (container: string, file: string, create: boolean, key?: string) =>
-    importImage(pool, dirs, file, container, create, () => {}, {
-      ...(key ? { idempotency: { key, fingerprint: 'drill', expiresAt: Date.now() + 3600_000 } } : {}),
-    });
+    importImage(
+      pool,
+      dirs,
+      file,
+      container,
+      create,
+      () => {},
+      {
+        ...(key ? { idempotency: { key, fingerprint: 'drill', expiresAt: Date.now() + 3600_000 } } : {}),
+      },
+      () => false,
+    );
   try {
     for (let round = 0; round < rounds; round++) {
       const name = `dst-${round}`;
