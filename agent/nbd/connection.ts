@@ -123,6 +123,8 @@ export class NbdConnection {
   tls = false;
   /** Called after new bytes arrived (transmission phase). */
   onBytes: (() => void) | null = null;
+  /** Called once TLS is established, the client's certificate or PSK checked (tls.ts). */
+  onSecure: (() => void) | null = null;
   private readonly closeHandlers: Array<() => void> = [];
   private readonly onData = (data: Buffer) => {
     this.queue.push(data);
@@ -271,6 +273,10 @@ export class NbdConnection {
     }
     this.socket.removeListener('data', this.onData);
     const secure = upgradeToTls(this.socket, policy);
+    // Registered after the certificate check (upgradeToTls), which destroys a refused client.
+    secure.once('secure', () => {
+      if (!secure.destroyed) this.onSecure?.();
+    });
     this.stream = secure;
     this.tls = true;
     this.listen(secure);

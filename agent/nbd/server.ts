@@ -29,11 +29,16 @@ export interface NbdServerOptions extends NbdAccessOptions {
   /** Mode (default 0o660) and group of the Unix socket. */
   socketMode?: number;
   socketGid?: number;
-  /** Open connections one peer address may hold (default 128; Unix socket clients count against the total only). */
+  /**
+   * Authenticated connections (TLS established, or an export chosen) one peer
+   * address may hold, and as many not yet authenticated: for a new one the
+   * oldest of those is closed (default 128; Unix socket clients, authenticated
+   * by the socket's permissions, count against the total only).
+   */
   maxConnectionsPerAddress?: number;
-  /** Open connections in all (default 1024). */
+  /** The same in all (default 1024). */
   maxConnections?: number;
-  /** A connection turned away by the limits (at most one call per connection). */
+  /** A connection turned away or evicted by the limits (at most one call per connection). */
   onRefused?: (reason: string, remote: string) => void;
   /** A client asked for a fenced export and was refused (fences.ts). Default: one line on stderr. */
   onFenced?: (message: string, remote: string, exportName: string) => void;
@@ -127,14 +132,28 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
     maxReplyBytes: options.maxReplyBytes ?? DEFAULT_TRANSMISSION_LIMITS.maxReplyBytes,
   };
   const server = net.createServer({ pauseOnConnect: arenaReads }, (socket) => {
-    const slot = limits.admit(socket.remoteAddress ?? null);
+    const address = socket.remoteAddress ?? null;
+    // Unauthenticated until TLS is established or an export chosen: evicted for a newer one when its address's budget is full.
+    const slot = limits.admit(address, () => {
+      options.onRefused?.('unauthenticated-evicted', address ?? 'unix');
+      conn.destroy();
+    });
     if ('refused' in slot) {
-      options.onRefused?.(slot.refused, socket.remoteAddress ?? 'unix');
+      options.onRefused?.(slot.refused, address ?? 'unix');
       socket.destroy();
       return;
     }
     const conn = new NbdConnection(socket, (err) => report(err, { remote: conn.remote }), arenaReads);
     conn.onClose(slot.release);
+    /** Moves the connection to the authenticated budget; false (and closed) when that is full. */
+    const authenticated = () => {
+      const refused = slot.authenticated();
+      if (refused === null) return true;
+      options.onRefused?.(refused, address ?? 'unix');
+      conn.destroy();
+      return false;
+    };
+    conn.onSecure = authenticated;
     open.add(conn);
     let backend: NbdBackend | null = null;
     const timer = setTimeout(() => conn.destroy(), timeout);
@@ -152,7 +171,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
       (session) => {
         clearTimeout(timer);
         if (session === null) return conn.end();
-        if (conn.closed) return session.backend.close();
+        if (conn.closed || !authenticated()) return session.backend.close();
         backend = session.backend;
         const transmission = new Transmission(
           conn,

@@ -1,25 +1,37 @@
 /**
  * Guards the agent's HTTP(S) listener below HTTP: every accepted TCP
- * connection takes a slot of the per-address and total limits, and one that
- * has not become a WebSocket within the handshake timeout (TLS, HTTP request
- * and upgrade) is closed. Plain HTTP requests (/healthz, /metrics) finish
- * well within it.
+ * connection takes a slot of the unauthenticated budget (connection-limits.ts:
+ * a full budget closes the address's oldest unauthenticated connection) and
+ * is closed if it has not authenticated within the handshake timeout (TLS,
+ * HTTP request and the upgrade's token check). Plain HTTP requests
+ * (/healthz, /metrics) finish well within it. A connection whose upgrade
+ * passed the token check moves to the authenticated budget, or is refused.
  */
 import type * as net from 'node:net';
-import { type ConnectionLimitOptions, ConnectionLimits, RefusalLog } from './connection-limits';
+import {
+  type ConnectionLimitOptions,
+  ConnectionLimits,
+  type ConnectionSlot,
+  type LimitRefusal,
+  RefusalLog,
+} from './connection-limits';
 
 export interface ConnectionGuardOptions extends ConnectionLimitOptions {
-  /** Time from accept to a completed WebSocket upgrade. */
+  /** Time from accept to an authenticated WebSocket upgrade. */
   handshakeTimeoutMs: number;
-  /** Every refused connection and timed-out handshake, by reason (for the metric). */
+  /** Every refused, evicted or timed-out connection, by reason (for the metric). */
   countRefusal(reason: string): void;
   /** The same, throttled per address for the log (`refused`: how many since the last line). */
   onRefused(fields: { remote: string; reason: string; refused: number }): void;
 }
 
 export interface ConnectionGuard {
-  /** The connection of this (upgraded) socket is a WebSocket now: no handshake deadline any more. */
-  upgraded(socket: net.Socket): void;
+  /**
+   * The upgrade on this socket passed the token check: no handshake deadline
+   * any more, and a slot of the authenticated budget, or why not (the caller
+   * answers and closes).
+   */
+  authenticated(socket: net.Socket): LimitRefusal | null;
 }
 
 /** Key that names one TCP connection whether seen as the raw socket or as its TLS wrapper. */
@@ -32,11 +44,14 @@ export function guardConnections(server: net.Server, options: ConnectionGuardOpt
     options.countRefusal(reason);
     log.refused(remote, reason);
   };
-  const deadlines = new Map<string, NodeJS.Timeout>();
+  const unauthenticated = new Map<string, { slot: ConnectionSlot; timer: NodeJS.Timeout }>();
   // 'connection' is the raw TCP socket, before TLS and HTTP, for http and https servers alike.
   server.on('connection', (socket: net.Socket) => {
     const remote = socket.remoteAddress ?? 'unknown';
-    const slot = limits.admit(remote);
+    const slot = limits.admit(remote, () => {
+      refuse(remote, 'unauthenticated-evicted');
+      socket.destroy();
+    });
     if ('refused' in slot) {
       refuse(remote, slot.refused);
       socket.destroy();
@@ -44,23 +59,29 @@ export function guardConnections(server: net.Server, options: ConnectionGuardOpt
     }
     const key = connectionKey(socket);
     const timer = setTimeout(() => {
-      deadlines.delete(key);
+      unauthenticated.delete(key);
       refuse(remote, 'handshake-timeout');
       socket.destroy();
     }, options.handshakeTimeoutMs);
     timer.unref();
-    deadlines.set(key, timer);
+    const entry = { slot, timer };
+    unauthenticated.set(key, entry);
     socket.once('close', () => {
       slot.release();
       clearTimeout(timer);
-      if (deadlines.get(key) === timer) deadlines.delete(key);
+      if (unauthenticated.get(key) === entry) unauthenticated.delete(key);
     });
   });
   return {
-    upgraded: (socket) => {
+    authenticated: (socket) => {
       const key = connectionKey(socket);
-      clearTimeout(deadlines.get(key));
-      deadlines.delete(key);
+      const entry = unauthenticated.get(key);
+      if (entry === undefined) return null; // authenticated before (or gone: its close does the rest)
+      clearTimeout(entry.timer);
+      unauthenticated.delete(key);
+      const refused = entry.slot.authenticated();
+      if (refused) refuse(socket.remoteAddress ?? 'unknown', refused);
+      return refused;
     },
   };
 }

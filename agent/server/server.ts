@@ -41,12 +41,16 @@ export interface AgentServerOptions {
 }
 
 export interface AgentConnectionLimits {
-  /** From TCP accept to a completed WebSocket upgrade. */
+  /** From TCP accept to an authenticated WebSocket upgrade. */
   handshakeTimeoutMs: number;
   /** An authenticated client from which nothing arrives (no request, no pong) this long is closed. */
   idleTimeoutMs: number;
-  /** Open connections one address may hold (WebSocket and HTTP). */
+  /**
+   * Authenticated WebSocket connections one address may hold, and as many
+   * not yet authenticated (HTTP, handshakes: the oldest is closed for a new one).
+   */
   maxConnectionsPerAddress: number;
+  /** The same in all. */
   maxConnections: number;
 }
 
@@ -177,6 +181,9 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     countRefusal: (reason) => agent.metrics.authFailures.inc({ reason }),
     onRefused: (fields) => logger.warn('connection refused', fields),
   });
+  /** The token check passed: the connection takes a slot of the authenticated budget (logged and counted by the guard). */
+  const overLimit = (req: http.IncomingMessage): Refusal | null =>
+    guard.authenticated(req.socket) === null ? null : { status: 503, headers: { 'Retry-After': '1' } };
   // --- end connection limits ---
   const wss = new WebSocketServer({
     noServer: true,
@@ -189,7 +196,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     // the connection after a refusal (ECONNRESET) must not take the agent down.
     const onSocketError = (err: Error) => logger.warn('upgrade socket error', { remote, error: String(err) });
     socket.on('error', onSocketError);
-    const refused = agent.stopping ? refusal(req, 503, 'stopping') : admit(req);
+    const refused = agent.stopping ? refusal(req, 503, 'stopping') : (admit(req) ?? overLimit(req));
     if (refused) {
       const extra = Object.entries(refused.headers)
         .map(([name, value]) => `${name}: ${value}\r\n`)
@@ -201,7 +208,6 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onSocketError); // ws handles the socket's errors from here on
-      guard.upgraded(req.socket);
       logger.info('connected', { remote });
       const connection = new AgentConnection(agent, ws, remote);
       watchIdle(ws, limits.idleTimeoutMs, () => {

@@ -93,18 +93,49 @@ describe('nbd access control units', () => {
     );
   });
 
-  it('connection limits: per address, in all, addressless clients against the total only', () => {
+  it('connection limits: authenticated per address and in all, addressless clients against the total only', () => {
     const limits = new ConnectionLimits({ perAddress: 2, total: 3 });
-    const a1 = limits.admit('a');
-    const a2 = limits.admit('a');
-    assert.deepEqual(limits.admit('a'), { refused: 'per-address-limit' });
-    const u = limits.admit(null);
-    assert.deepEqual(limits.admit('b'), { refused: 'total-limit' });
-    assert.ok('release' in a1 && 'release' in a2 && 'release' in u);
-    a1.release();
-    a1.release(); // idempotent
+    const authenticated = (address: string | null) => {
+      const slot = limits.admit(address, () => assert.fail('nothing is evicted here'));
+      assert.ok('release' in slot);
+      return { slot, refused: slot.authenticated() };
+    };
+    const a1 = authenticated('a');
+    const a2 = authenticated('a');
+    assert.equal(a1.refused, null);
+    assert.equal(a2.refused, null);
+    assert.equal(authenticated('a').refused, 'per-address-limit');
+    authenticated(null);
+    assert.deepEqual(
+      limits.admit(null, () => {}),
+      { refused: 'total-limit' },
+    );
+    assert.equal(authenticated('b').refused, 'total-limit');
+    a1.slot.release();
+    a1.slot.release(); // idempotent
     assert.equal(limits.size, 2);
-    assert.ok('release' in limits.admit('a'));
+    assert.equal(authenticated('a').refused, null);
+  });
+
+  it('connection limits: a full unauthenticated budget closes the oldest unauthenticated connection, never an authenticated one', () => {
+    const limits = new ConnectionLimits({ perAddress: 2, total: 3 });
+    const evicted: string[] = [];
+    const admit = (address: string, name: string) => {
+      const slot = limits.admit(address, () => evicted.push(name));
+      assert.ok('release' in slot, `${name} is admitted`);
+      return slot;
+    };
+    const signedIn = admit('a', 'signed-in');
+    assert.equal(signedIn.authenticated(), null);
+    admit('a', 'idle-1');
+    admit('a', 'idle-2');
+    const client = admit('a', 'client'); // the address's budget is full: the oldest idle one goes
+    assert.deepEqual(evicted, ['idle-1']);
+    admit('b', 'b-1');
+    admit('b', 'b-2'); // a fourth unauthenticated one in all: the oldest of all goes
+    assert.deepEqual(evicted, ['idle-1', 'idle-2']);
+    assert.equal(client.authenticated(), null, 'the newest connection still authenticates');
+    assert.equal(limits.size, 4, 'signed-in and client authenticated, b-1 and b-2 not');
   });
 
   it('refuses TCP without client authentication unless opted out on loopback (AUTH_REQUIRED)', async () => {

@@ -2,19 +2,25 @@
  * Connections that hold a slot without using it: the agent closes a TCP
  * connection that has not upgraded to WebSocket within --handshake-timeout,
  * an authenticated WebSocket client that sends nothing (no request, no pong
- * to the agent's pings) after --idle-timeout, and turns away connections
- * beyond --max-connections-per-address. NBD closes a client still in the
- * handshake after --nbd-handshake-timeout (a client in transmission may stay
- * idle for hours) and turns away connections beyond
- * --nbd-max-connections-per-address. Real agent process, real sockets.
+ * to the agent's pings) after --idle-timeout, and turns away authenticated
+ * connections beyond --max-connections-per-address. NBD closes a client
+ * still in the handshake after --nbd-handshake-timeout (a client in
+ * transmission may stay idle for hours). Connections that have not
+ * authenticated have a budget of their own, in which a new one closes the
+ * oldest: a process without credentials holding idle sockets locks no client
+ * with credentials out. Real agent process, real sockets, real CLI and nbdinfo.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import WebSocket from 'ws';
+import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
 import { selfSignedCertificate } from '../helpers/certs';
+import { makeNbdCredentials } from '../helpers/nbd-credentials';
+import { runCliAsync } from '../helpers/run-cli';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
+import { run } from '../nbd/helpers/served-pool';
 
 /** Bound on waiting for the agent to close something; far above the configured timeouts. */
 const WAIT_MS = 20_000;
@@ -36,6 +42,35 @@ function tcp(port: number): Promise<net.Socket> {
     const s = net.connect(port, '127.0.0.1', () => resolve(s.resume()));
     s.once('error', reject);
   });
+}
+
+/**
+ * A local process without credentials: keeps `count` idle TCP connections
+ * open to `port` from 127.0.0.1, reopening every one the agent closes.
+ */
+async function holdIdle(port: number, count: number): Promise<{ reopened(): number; stop(): void }> {
+  const held = new Set<net.Socket>();
+  let stopped = false;
+  let reopened = 0;
+  const open = async (): Promise<void> => {
+    if (stopped) return;
+    const s = await tcp(port).catch(() => null);
+    if (s === null) return void setTimeout(open, 10);
+    held.add(s);
+    s.once('close', () => {
+      held.delete(s);
+      reopened++;
+      setImmediate(open);
+    });
+  };
+  for (let i = 0; i < count; i++) await open();
+  return {
+    reopened: () => reopened,
+    stop: () => {
+      stopped = true;
+      for (const s of held) s.destroy();
+    },
+  };
 }
 
 /** An authenticated WebSocket client; with autoPong false it ignores the agent's pings. */
@@ -102,23 +137,62 @@ describe('connection timeouts and limits (serve)', function () {
   describe('defaults, no flags', () => {
     let agent: AgentProcess;
     before(async () => {
-      agent = await startAgentProcess({ args: ['--nbd', '127.0.0.1:0', '--nbd-insecure-no-auth'] });
+      agent = await startAgentProcess();
     });
     after(() => agent?.stop());
 
-    it('turns away the 65th connection from one address on --listen, the 129th on --nbd', async () => {
-      const held: net.Socket[] = [];
+    it('the CLI with the token gets in while a process without it holds more idle connections than --max-connections-per-address', async () => {
+      const holder = await holdIdle(agent.port, 80);
       try {
-        for (let i = 0; i < 64; i++) held.push(await tcp(agent.port));
-        // Well inside the default 10 s handshake timeout: only the limit can close it.
-        assert.equal(await closedByPeer(await tcp(agent.port), 5_000), 'closed');
-        const nbdPort = Number(new URL(agent.nbd!).port);
-        for (let i = 0; i < 128; i++) held.push(await tcp(nbdPort));
-        assert.equal(await closedByPeer(await tcp(nbdPort), 5_000), 'closed');
+        for (let i = 0; i < 3; i++) {
+          const r = await runCliAsync(['ls', '--json'], agent);
+          assert.equal(r.status, 0, `ls while 80 idle connections are held: ${r.out}${r.err}`);
+        }
+        assert.ok(holder.reopened() >= 16, 'the agent closed the oldest idle connections for newer ones');
       } finally {
-        for (const s of held) s.destroy();
+        holder.stop();
       }
+      assert.match(agent.logs(), /"reason":"unauthenticated-evicted"/);
     });
+  });
+
+  it('an NBD client with its TLS-PSK key gets in while a process without it holds more idle connections than --nbd-max-connections-per-address', async () => {
+    const dir = tempDir('snapsync-limits-');
+    const creds = makeNbdCredentials(`${dir}/creds`);
+    const pskFile = creds.pskFile('hv1');
+    fs.writeFileSync(`${dir}/access`, 'psk:hv1 disk\n');
+    const agent = await startAgentProcess({
+      args: [
+        '--nbd',
+        '127.0.0.1:0',
+        '--nbd-tls-psk-file',
+        creds.serverPskFile,
+        '--nbd-access',
+        `${dir}/access`,
+      ],
+    });
+    try {
+      const client = await AgentClient.connect(agent.url, { token: agent.token });
+      await client.call('createContainer', { name: 'disk', type: 'vdisk', size: 1 << 20 });
+      await client.close();
+      const nbdPort = Number(new URL(agent.nbd!).port);
+      const holder = await holdIdle(nbdPort, 150);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const r = await run('nbdinfo', [
+            '--size',
+            `nbds://hv1@127.0.0.1:${nbdPort}/disk?tls-psk-file=${pskFile}`,
+          ]);
+          assert.equal(r.code, 0, `nbdinfo while 150 idle connections are held: ${r.stderr}`);
+          assert.equal(r.stdout.trim(), String(1 << 20));
+        }
+        assert.ok(holder.reopened() >= 22, 'the agent closed the oldest idle connections for newer ones');
+      } finally {
+        holder.stop();
+      }
+    } finally {
+      await agent.stop();
+    }
   });
 
   describe('per-address limit', () => {
@@ -140,14 +214,23 @@ describe('connection timeouts and limits (serve)', function () {
     });
     after(() => agent?.stop());
 
-    it('turns away WebSocket-port connections beyond --max-connections-per-address', async () => {
-      const clients = [await wsClient(agent, true), await wsClient(agent, true)];
+    it('turns away authenticated WebSocket connections beyond --max-connections-per-address (HTTP 503)', async () => {
+      const clients = [await wsClient(agent, true), await wsClient(agent, true), await wsClient(agent, true)];
       const raw = await tcp(agent.port);
-      const extra = await tcp(agent.port);
-      assert.equal(await closedByPeer(extra), 'closed', 'the fourth connection from one address is refused');
-      await assert.rejects(wsClient(agent, true));
+      await assert.rejects(wsClient(agent, true), /503/);
+      assert.equal(await closedByPeer(raw, 800), 'open', 'an idle connection has a budget of its own');
       raw.destroy();
       for (const ws of clients) ws.close();
+    });
+
+    it('closes the oldest unauthenticated connection of an address for a new one', async () => {
+      const oldest = await tcp(agent.port);
+      const others = [await tcp(agent.port), await tcp(agent.port)];
+      const closed = closedByPeer(oldest, 5_000);
+      const newest = await tcp(agent.port);
+      assert.equal(await closed, 'closed', 'the fourth idle connection closes the first');
+      assert.equal(await closedByPeer(newest, 800), 'open');
+      for (const s of [...others, newest]) s.destroy();
     });
 
     it('closes an NBD client still in the handshake after --nbd-handshake-timeout', async () => {
@@ -156,21 +239,14 @@ describe('connection timeouts and limits (serve)', function () {
       assert.equal(await closedByPeer(s), 'closed');
     });
 
-    it('turns away NBD connections beyond --nbd-max-connections-per-address', async () => {
+    it('closes the oldest NBD connection still in the handshake of an address for a new one', async () => {
       const port = Number(new URL(agent.nbd!).port);
-      const held = [await tcp(port), await tcp(port)];
-      const extra = await tcp(port);
-      const greeting = new Promise<number>((resolve) => {
-        let bytes = 0;
-        extra.pause();
-        extra.on('data', (d) => {
-          bytes += d.length;
-        });
-        extra.once('close', () => resolve(bytes));
-      });
-      assert.equal(await closedByPeer(extra, 800), 'closed', 'the third NBD connection is refused at once');
-      assert.equal(await greeting, 0, 'no NBD greeting for a refused connection');
-      for (const s of held) s.destroy();
+      const oldest = await tcp(port);
+      const second = await tcp(port);
+      const closed = closedByPeer(oldest, 800);
+      const newest = await tcp(port);
+      assert.equal(await closed, 'closed', 'the third NBD connection closes the first');
+      for (const s of [second, newest]) s.destroy();
     });
   });
 });
