@@ -3,12 +3,14 @@
  * no token, a wrong token, the token in the URL, a wrong TLS pin, paths
  * outside the allowed directories, a flood of failed logins — each with the
  * code that names why (a path that got through and failed later, say with
- * NOT_FOUND, is not a refusal), and the token appears in no log line.
+ * NOT_FOUND, is not a refusal), and the token appears in no log line. Neither
+ * the flood nor idle sockets held without the token lock the right token out.
  */
 import * as fs from 'node:fs';
 import { AgentClient, AgentError } from '../../agent/client/client';
 import { startAgentProcess } from '../helpers/agent-process';
 import { selfSignedCertificate } from '../helpers/certs';
+import { holdIdle } from '../helpers/idle-holder';
 import { makeNbdCredentials } from '../helpers/nbd-credentials';
 import { tempDir } from '../helpers/tmp';
 import { run } from '../nbd/helpers/served-pool';
@@ -107,6 +109,19 @@ export async function securityDrill(floodAttempts: number): Promise<SecurityDril
       ).close();
     } catch (err) {
       result.wrong.push(`the right token after the flood: expected to connect, got ${String(err)}`);
+    }
+    // Nor may idle sockets held without the token: more than --max-connections-per-address (64), reopened as closed.
+    const holder = await holdIdle(plain.port, 80);
+    try {
+      const held = await AgentClient.connect(plain.url, { token: plain.token });
+      await held.call('listContainers', {});
+      await held.close();
+    } catch (err) {
+      result.wrong.push(
+        `the right token while 80 idle connections are held: expected to get in, got ${String(err)}`,
+      );
+    } finally {
+      holder.stop();
     }
     await nbdRefusals(dir, result);
   } finally {

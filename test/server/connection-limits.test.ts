@@ -12,11 +12,12 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import WebSocket from 'ws';
 import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
 import { selfSignedCertificate } from '../helpers/certs';
+import { holdIdle, tcp } from '../helpers/idle-holder';
 import { makeNbdCredentials } from '../helpers/nbd-credentials';
 import { runCliAsync } from '../helpers/run-cli';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
@@ -34,43 +35,6 @@ function closedByPeer(socket: net.Socket | WebSocket, waitMs = WAIT_MS): Promise
       resolve('closed');
     });
   });
-}
-
-function tcp(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    // Flowing, so that the peer's close is seen even after it sent a greeting nobody reads.
-    const s = net.connect(port, '127.0.0.1', () => resolve(s.resume()));
-    s.once('error', reject);
-  });
-}
-
-/**
- * A local process without credentials: keeps `count` idle TCP connections
- * open to `port` from 127.0.0.1, reopening every one the agent closes.
- */
-async function holdIdle(port: number, count: number): Promise<{ reopened(): number; stop(): void }> {
-  const held = new Set<net.Socket>();
-  let stopped = false;
-  let reopened = 0;
-  const open = async (): Promise<void> => {
-    if (stopped) return;
-    const s = await tcp(port).catch(() => null);
-    if (s === null) return void setTimeout(open, 10);
-    held.add(s);
-    s.once('close', () => {
-      held.delete(s);
-      reopened++;
-      setImmediate(open);
-    });
-  };
-  for (let i = 0; i < count; i++) await open();
-  return {
-    reopened: () => reopened,
-    stop: () => {
-      stopped = true;
-      for (const s of held) s.destroy();
-    },
-  };
 }
 
 /** An authenticated WebSocket client; with autoPong false it ignores the agent's pings. */
