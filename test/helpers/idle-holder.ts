@@ -2,8 +2,13 @@
  * A local process without credentials that holds idle TCP connections to a
  * listener from 127.0.0.1 and reopens every one the agent closes (the
  * outside tester's hold.py), to show it locks no client with credentials out.
+ * It reopens after REOPEN_MS, as a holder, not a connect flood: a process
+ * that connects as fast as the machine allows can still win the race
+ * against a slow client's handshake (docs/operator-guide.md, connection limits).
  */
 import * as net from 'node:net';
+
+const REOPEN_MS = 20;
 
 /** A flowing connection, so that the peer's close is seen even after it sent a greeting nobody reads. */
 export function tcp(port: number): Promise<net.Socket> {
@@ -32,7 +37,7 @@ export async function holdIdle(port: number, count: number): Promise<IdleHolder>
     s.once('close', () => {
       held.delete(s);
       reopened++;
-      setImmediate(open);
+      setTimeout(open, REOPEN_MS);
     });
   };
   for (let i = 0; i < count; i++) await open();
