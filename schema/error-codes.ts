@@ -35,7 +35,7 @@ export const ERROR_CODES = {
     'import/export path names a directory, FIFO, socket, device or symlink (only regular files, and block devices when the operator allowed them)',
   DATA_MISSING: 'a write request whose binary frame did not follow',
   SHUTTING_DOWN:
-    'the agent is stopping: it takes no new requests, and an import under way is given up and undone',
+    'the agent is stopping: it takes no new requests, an import under way is given up and undone, and an export to a file is discarded',
   INTERNAL: 'a bug in the agent (logged)',
   IN_USE:
     'a client is attached (NBD) to what the operation would change (details.sessions names each session); pass force to disconnect it first',

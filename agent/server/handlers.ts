@@ -188,8 +188,8 @@ export const handlers: { [K in OpName]: Handler<K> } = {
     await attachments.clearQuiesced('import', p, check);
     return importImage(pool, dirs, p.path, p.container, p.create === true, progress, mutation, stopping);
   },
-  export: (p, { pool, dirs, progress }) =>
-    exportImage(pool, dirs, p.path, p.container, p.snapshot, p.overwrite === true, progress),
+  export: (p, { pool, dirs, progress, stopping }) =>
+    exportImage(pool, dirs, p.path, p.container, p.snapshot, p.overwrite === true, progress, stopping),
 };
 
 /** A container as describe/ls show it: with its attached NBD sessions and its fences when there are any. */

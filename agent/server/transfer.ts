@@ -228,6 +228,7 @@ export async function exportImage(
   snapshot: string | undefined,
   overwrite: boolean,
   progress: Progress,
+  stopping: () => boolean = () => false,
 ): Promise<TransferResult> {
   // The path first: a path that is not allowed is refused as such, whatever the container.
   const target = createImageTarget(dirs, requested, overwrite);
@@ -256,6 +257,15 @@ export async function exportImage(
         } else fs.writeSync(fd, zeros!, 0, length, offset);
         progress(dataBytes, size);
         await yieldToLoop();
+        // A stop does not wait for a long export: a file's is discarded (its name never appears).
+        if (stopping())
+          throw new WireError(
+            'SHUTTING_DOWN',
+            target.kind === 'file'
+              ? 'the agent is stopping: the export was discarded'
+              : 'the agent is stopping: the export stopped part way, the device holds part of the image',
+            {},
+          );
       }
     }
     fs.fsyncSync(fd);

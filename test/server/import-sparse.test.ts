@@ -130,4 +130,47 @@ describe('import of sparse images and at shutdown (real agent process)', functio
     const names = (await client.call('listContainers', {})).map((c) => c.name);
     assert.deepEqual(names, ['kept'], 'no vdisk from the interrupted import --create');
   });
+
+  it('SIGTERM during a long export stops the agent, discards the file and tells the client SHUTTING_DOWN', async () => {
+    const dir = tempDir('snapsync-export-stop-');
+    const poolDir = path.join(dir, 'pool');
+    await Pool.create(poolDir, { blockSize: 4096, capacityBytes: 2 * GiB }).close();
+    agent = await startAgentProcess({ poolDir });
+    client = await AgentClient.connect(agent.url, { token: agent.token });
+    const size = 512 * MiB;
+    const image = path.join(agent.dir, 'full.img');
+    const fd = fs.openSync(image, 'w');
+    const chunk = Buffer.alloc(4 * MiB, 0x5a);
+    for (let offset = 0; offset < size; offset += chunk.length)
+      fs.writeSync(fd, chunk, 0, chunk.length, offset);
+    fs.closeSync(fd);
+    await client.call('import', { path: image, container: 'big', create: true });
+
+    const running = agent;
+    let stopping: Promise<number | null> | undefined;
+    const target = path.join(agent.dir, 'out.img');
+    const outcome = await client
+      .call(
+        'export',
+        { path: target, container: 'big' },
+        {
+          onProgress: () => {
+            stopping ??= running.stop();
+          },
+        },
+      )
+      .then(
+        () => 'it succeeded',
+        (err) => (err instanceof AgentError ? err.code : String(err)),
+      );
+    assert.ok(stopping, 'the export reported no progress');
+    assert.equal(await stopping, 0, `the agent's exit code: ${running.logs()}`);
+    assert.equal(outcome, 'SHUTTING_DOWN');
+    assert.equal(fs.existsSync(target), false, 'no half-written export under its name');
+    assert.deepEqual(
+      fs.readdirSync(agent.dir).filter((n) => n.startsWith('.snapsync-export-')),
+      [],
+      'no temporary file left',
+    );
+  });
 });
