@@ -30,6 +30,12 @@ export class AgentMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly nbdRefusals = new Counter({
+    name: 'snapsync_nbd_refusals_total',
+    help: 'NBD connections refused or closed before they were served (limits, handshake timeout, eviction, fence), by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
 
   constructor(pool: Pool, sessions?: SessionRegistry) {
     new Gauge({

@@ -154,6 +154,16 @@ describe('connection timeouts and limits (serve)', function () {
       } finally {
         holder.stop();
       }
+      // The operator sees it in /metrics, not only in the log.
+      const metrics = await (
+        await fetch(`${agent.url.replace(/^ws/, 'http')}/metrics`, {
+          headers: { authorization: `Bearer ${agent.token}` },
+        })
+      ).text();
+      const evicted = /^snapsync_nbd_refusals_total\{reason="unauthenticated-evicted"\} (\d+)$/m.exec(
+        metrics,
+      );
+      assert.ok(evicted && Number(evicted[1]) >= 22, metrics);
     } finally {
       await agent.stop();
     }

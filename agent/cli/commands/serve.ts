@@ -74,6 +74,7 @@ async function startNbd(
   settings: NbdServeSettings,
   logger: Logger,
   sessions: SessionRegistry,
+  countRefusal: (reason: string) => void,
 ): Promise<NbdServer> {
   const refusals = new RefusalLog((fields) => logger.warn('nbd connection refused', fields));
   // Keyed by export: a hypervisor retrying a fenced export logs once per interval, with a count.
@@ -84,8 +85,14 @@ async function startNbd(
     pool,
     ...settings.options,
     sessions,
-    onRefused: (reason, remote) => refusals.refused(remote, reason),
-    onFenced: (message, _remote, exportName) => fenced.refused(exportName, message),
+    onRefused: (reason, remote) => {
+      countRefusal(reason);
+      refusals.refused(remote, reason);
+    },
+    onFenced: (message, _remote, exportName) => {
+      countRefusal('fenced');
+      fenced.refused(exportName, message);
+    },
   });
   const url = nbd.url('');
   warnNbdSocketMode(logger, settings.options.socketMode, url);
@@ -207,8 +214,11 @@ export const serve: CommandModule<object, ServeArgs> = {
         sessions,
       });
       warnPlaintextListener(logger, listen.host, running.url, tls !== undefined);
-      nbd = nbdAt ? await startNbd(pool, nbdAt, logger, sessions) : null;
-      if (nbd) running.agent.metrics.watchNbd(nbd);
+      const metrics = running.agent.metrics;
+      nbd = nbdAt
+        ? await startNbd(pool, nbdAt, logger, sessions, (reason) => metrics.nbdRefusals.inc({ reason }))
+        : null;
+      if (nbd) metrics.watchNbd(nbd);
     } catch (err) {
       // Startup failed half way (a port in use): release the pool so the process can exit.
       await (running ? running.stop() : pool.close());
