@@ -3,64 +3,34 @@
  * the target's identity before it gets the new table; `restore` reads it
  * again (now the source's), reports each kept field, and writes the target's
  * own values back through the view (normal copy-on-write writes), only the
- * bytes that changed. What cannot be parsed is never written and never fails
- * the sync: it becomes a warning.
+ * bytes that changed. What cannot be parsed is never written: the target's
+ * own is a warning; a synced config that cannot be read, a reference that
+ * cannot be mapped, or a file still naming the source refuses the sync before
+ * anything is written (synced-scan.ts).
  *
  * Paths: the synced container's `name`, `uuid`, `labels`; for a VM each
  * member's fields prefixed with its role (`config.`, `disk0.`); a plain
  * vdisk/file sync has no prefix. README.md lists every field.
  */
 import type { ContainerInfo, ContainerView, SyncContext, SyncHooks, SyncMember } from '../engine';
-import {
-  IDENTITY_CONFIG_UNREADABLE,
-  IDENTITY_REFERENCE_UNMAPPED,
-  IDENTITY_SOURCE_REFERENCE,
-  INVALID_ARGUMENT,
-} from '../engine/errors';
+import { IDENTITY_CONFIG_UNREADABLE, IDENTITY_REFERENCE_UNMAPPED } from '../engine/errors';
 import { detectFormat, FORMAT_LABEL, isConfigFormat, parseConfig } from './config-format';
-import {
-  type Extracted,
-  emptyExtracted,
-  type FieldValue,
-  type IdentityWarning,
-  type WarningCode,
-} from './fields';
+import { type Captured, type Content, emptyContent, MAX_CONFIG_BYTES, ownValues, Reporter } from './content';
+import type { FieldValue } from './fields';
 import { metadataFields } from './file-meta';
 import { FreshIdentity, hexDigits, substituteDigits, uniqueKind } from './fresh-identity';
 import { DISK_GUID_FIELD, extractGpt, PARTITION_FIELD, restoreGpt } from './gpt';
 import { extractMbr, restoreMbr } from './mbr';
 import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
 import { checkReferenceMapUse } from './reference-map';
-import { type ReferenceMapping, referenceSpans, restoreReferences, type Unmapped } from './references';
-import type { IdentityField, IdentityReference, IdentityReport } from './report';
-import {
-  identityForms,
-  type SourceHit,
-  type SourceName,
-  scanBytesForSource,
-  scanForSource,
-  uuidForms,
-} from './source-scan';
-import { replaceSpans, type ValueSpan } from './spans';
+import { checkAllowed, checkReferenceMap, referenceMapping } from './reference-options';
+import { referenceSpans, restoreReferences, type Unmapped } from './references';
+import type { IdentityReference, IdentityReport } from './report';
+import { replaceSpans } from './spans';
+import { scanSynced } from './synced-scan';
 import { rewriteFile } from './write';
 
-/** Config files larger than this are not parsed (a VM config is a few KiB). */
-export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
-
-/** What one member holds; for a config file also its bytes and spans, so restore edits what it parsed. */
-interface Content extends Extracted {
-  config?: { bytes: Buffer; text: string; spans: ValueSpan[] };
-  /** References (storage, networks…) by path, and the devices they belong to. */
-  references: Map<string, ValueSpan>;
-  devices: Set<string>;
-  /** A file member's bytes (at most MAX_CONFIG_BYTES), config or not: what the safety net compares with. */
-  bytes?: Buffer;
-}
-
-const emptyContent = (): Content => ({ ...emptyExtracted(), references: new Map(), devices: new Set() });
-
-/** Per member (keyed by role, '' for a plain sync): the target's identity before the sync. */
-export type Captured = Map<string, Content>;
+export { type Captured, MAX_CONFIG_BYTES } from './content';
 
 // ignoreBOM keeps a byte-order mark in the text (as U+FEFF), so text and bytes stay the same length
 // and a rewrite puts it back; without it the decoder drops it and every later byte shifts by 3.
@@ -163,15 +133,6 @@ function apply(view: ContainerView, after: Content, wanted: Map<string, FieldVal
   }
   const disk = wanted.get(DISK_GUID_FIELD)?.value ?? null;
   if (disk !== null || partitions.size > 0) restoreGpt(view, disk, partitions);
-}
-
-class Reporter {
-  readonly fields: IdentityField[] = [];
-  readonly warnings: IdentityWarning[] = [];
-  warn(path: string, code: WarningCode, message: string): void {
-    if (!this.warnings.some((w) => w.path === path && w.code === code))
-      this.warnings.push({ path, code, message });
-  }
 }
 
 function restoreMember(
@@ -455,159 +416,4 @@ function inQuotesOf(source: FieldValue, value: string): FieldValue {
   return quoted
     ? { value, raw: `${q}${value}${q}`, style: source.style }
     : { value, raw: value, style: FRESH_STYLE };
-}
-
-/** Every identity value the target held before the sync, over all members. */
-function* ownValues(captured: Captured): Generator<string> {
-  for (const content of captured.values()) for (const value of content.fields.values()) yield value.value;
-}
-
-const MAX_MAP_ENTRIES = 256;
-
-function checkReferenceMap(map: Record<string, string> | undefined): Record<string, string> {
-  if (map === undefined) return {};
-  if (
-    typeof map !== 'object' ||
-    map === null ||
-    Array.isArray(map) ||
-    Object.keys(map).length > MAX_MAP_ENTRIES
-  )
-    throw INVALID_ARGUMENT(
-      `referenceMap must be an object of up to ${MAX_MAP_ENTRIES} source value → target value`,
-      {
-        argument: 'referenceMap',
-      },
-    );
-  const out: Record<string, string> = Object.create(null);
-  for (const [from, to] of Object.entries(map)) {
-    if (from === '' || typeof to !== 'string' || to === '' || from.length > 1024 || to.length > 1024)
-      throw INVALID_ARGUMENT(
-        `referenceMap["${from.slice(0, 64)}"] must map a value to a value of 1 to 1024 characters`,
-        {
-          argument: `referenceMap.${from.slice(0, 64)}`,
-        },
-      );
-    out[from] = to;
-  }
-  return out;
-}
-
-function checkAllowed(names: string[] | undefined): Set<string> {
-  if (names === undefined) return new Set();
-  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || n === '' || n.length > 256))
-    throw INVALID_ARGUMENT('allowSourceReferences must be a list of container names or UUIDs', {
-      argument: 'allowSourceReferences',
-    });
-  return new Set(names.map((n) => n.toLowerCase()));
-}
-
-/** What a reference the target never had may be mapped to: the caller's map, the target's own names, its members by role. */
-function referenceMapping(
-  context: SyncContext,
-  captured: Captured,
-  referenceMap: Record<string, string>,
-): ReferenceMapping {
-  const targetNames = new Set<string>();
-  for (const content of captured.values())
-    for (const span of content.references.values()) for (const n of span.reference!.names) targetNames.add(n);
-  const synced = new Set(context.members.map((m) => m.role));
-  const members = context.sourceContainers
-    .filter((c) => c.role !== null)
-    .map((c) => ({
-      role: c.role!,
-      source: c.name,
-      target: context.target.members[c.role!] ?? null,
-      synced: synced.has(c.role),
-    }));
-  return { referenceMap, targetNames, members };
-}
-
-/**
- * The safety net: no synced file member (a config, a launch script, an EFI variable store: whatever
- * its role or format) may still name a container of the source (or its UUID), nor hold an identity
- * value of the source's that the restore replaced in any synced config.
- */
-function scanSynced(
-  context: SyncContext,
-  captured: Captured,
-  writes: Array<{ member: SyncMember; after: Content; wanted: Map<string, FieldValue> }>,
-  allowed: Set<string>,
-  out: Reporter,
-): void {
-  const names: SourceName[] = [];
-  for (const c of context.sourceContainers) {
-    names.push({ name: c.name, forms: [c.name] });
-    if (c.uuid) names.push({ name: c.uuid, forms: uuidForms(c.uuid) });
-  }
-  names.push(...replacedValues(writes, captured));
-  const targetNames = [context.target.name, ...Object.values(context.target.members)];
-  const found: Array<{ path: string; name: string; line: number; text: string }> = [];
-  for (const { member, after, wanted } of writes) {
-    if (member.view.type !== 'file') continue;
-    const path = member.role ?? 'content';
-    const before = captured.get(member.role ?? '');
-    const size = member.view.size();
-    if (size === 0) continue;
-    let hits: SourceHit[];
-    if (after.config) {
-      const text = member.view.read(0, size).toString('utf8');
-      // A line with an identity value the caller chose not to keep (preserve) holds the source's on purpose.
-      const chosen = after.config.spans
-        .filter((span) => !span.reference && !wanted.has(span.field) && before?.fields.has(span.field))
-        .map((span) => lineAt(after.config!.text, span.start));
-      hits = scanForSource(text, before?.config?.text ?? null, names, targetNames, chosen);
-    } else if (size > MAX_CONFIG_BYTES) {
-      // Not refused: a VM may well carry a kernel or an ISO as a file member. Not silent either.
-      out.warn(
-        path,
-        'IDENTITY_TOO_LARGE',
-        `${size} bytes is more than the safety net searches (${MAX_CONFIG_BYTES}): not searched for the source's names; check it names none of ${context.sourceContainers.map((c) => c.name).join(', ')}`,
-      );
-      continue;
-    } else {
-      hits = scanBytesForSource(member.view.read(0, size), before?.bytes ?? null, names, targetNames);
-    }
-    const allowedHits: string[] = [];
-    for (const hit of hits) {
-      if (allowed.has(hit.name.toLowerCase()))
-        allowedHits.push(`line ${hit.line} (${hit.name}): ${hit.text}`);
-      else found.push({ path, ...hit });
-    }
-    if (allowedHits.length > 0) {
-      out.warn(
-        path,
-        'IDENTITY_SOURCE_REFERENCE',
-        `still names the source (allowed by allowSourceReferences): ${allowedHits.join('; ')}`,
-      );
-    }
-  }
-  if (found.length > 0) throw IDENTITY_SOURCE_REFERENCE(context.target.name, found, context.operation);
-}
-
-/** Identity values of the source's that the restore replaced in a synced config (restored, generated, mapped). */
-function replacedValues(
-  writes: Array<{ after: Content; wanted: Map<string, FieldValue> }>,
-  captured: Captured,
-): SourceName[] {
-  const values = new Map<string, SourceName>();
-  // A value the target holds itself (its NIC1's MAC was production's NIC0's) is its own, not the source's.
-  const own = new Set([...ownValues(captured)].map(hexDigits));
-  for (const { after, wanted } of writes) {
-    if (!after.config) continue;
-    for (const [field, value] of wanted) {
-      const source = after.fields.get(field)?.value;
-      own.add(hexDigits(value.value));
-      if (source === undefined) continue;
-      const forms = identityForms(source);
-      if (forms) values.set(hexDigits(source), { name: source, forms });
-    }
-  }
-  for (const digits of own) values.delete(digits);
-  return [...values.values()];
-}
-
-function lineAt(text: string, offset: number): string {
-  const start = text.lastIndexOf('\n', offset - 1) + 1;
-  const end = text.indexOf('\n', offset);
-  return text.slice(start, end < 0 ? text.length : end).replace(/\r$/, '');
 }
