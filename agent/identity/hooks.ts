@@ -23,7 +23,7 @@ import { DISK_GUID_FIELD, extractGpt, PARTITION_FIELD, restoreGpt } from './gpt'
 import { extractMbr, restoreMbr } from './mbr';
 import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
 import { checkReferenceMapUse } from './reference-map';
-import { checkAllowed, checkReferenceMap, referenceMapping } from './reference-options';
+import { checkAllowed, checkReferenceMap, mapEntryFor, referenceMapping } from './reference-options';
 import { referenceSpans, restoreReferences, type Unmapped } from './references';
 import type { IdentityReference, IdentityReport } from './report';
 import { replaceSpans } from './spans';
@@ -211,10 +211,10 @@ function restoreMember(
       continue;
     }
     // The caller's map names the target's value (an address production gave the new NIC).
-    const given = referenceMap[value.value];
-    if (given !== undefined) {
-      wanted.set(field, inQuotesOf(value, given));
-      out.fields.push({ path, value: given, status: 'mapped', sourceValue: value.value });
+    const entry = mapEntryFor(referenceMap, value.value);
+    if (entry !== undefined) {
+      wanted.set(field, inQuotesOf(value, entry.to));
+      out.fields.push({ path, value: entry.to, status: 'mapped', sourceValue: value.value });
       continue;
     }
     const kind = uniqueKind(field);

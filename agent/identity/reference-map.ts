@@ -14,6 +14,7 @@
 import { INVALID_ARGUMENT } from '../engine/errors';
 import type { Extracted, IdentityWarning } from './fields';
 import { uniqueKind } from './fresh-identity';
+import { identityDigits } from './reference-options';
 import type { IdentityField, IdentityReference } from './report';
 
 export interface MapConflict {
@@ -59,9 +60,17 @@ export function checkReferenceMapUse(
   const conflicts: MapConflict[] = [];
   const distinctTargets = new Map<string, string>();
   for (const [from, to] of Object.entries(map)) {
+    // A multi-name reference (two VLAN tags, network and portgroup) lists each entry it used, '; '-separated.
+    const digits = identityDigits(from);
     const applied =
-      used.fields.some((f) => f.status === 'mapped' && f.sourceValue === from) ||
-      used.references.some((r) => r.via?.startsWith(`referenceMap: ${from} → `));
+      used.fields.some(
+        (f) =>
+          f.status === 'mapped' &&
+          (f.sourceValue === from || (digits !== null && identityDigits(f.sourceValue ?? '') === digits)),
+      ) ||
+      used.references.some((r) =>
+        (r.via ?? '').split('; ').some((part) => part.startsWith(`referenceMap: ${from} → `)),
+      );
     if (!applied) {
       warn(
         `referenceMap.${from}`,

@@ -7,6 +7,7 @@ import type { SyncContext } from '../engine';
 import { INVALID_ARGUMENT } from '../engine/errors';
 import type { Captured } from './content';
 import type { ReferenceMapping } from './references';
+import { identityForms } from './source-scan';
 
 const MAX_MAP_ENTRIES = 256;
 
@@ -66,4 +67,27 @@ export function referenceMapping(
       synced: synced.has(c.role),
     }));
   return { referenceMap, targetNames, members };
+}
+
+/**
+ * The map entry for identity value `value`, if any: by its exact text, or for a MAC, UUID or GUID by its
+ * hex digits (`52:54:00:0A:00:02`, `52-54-00-0a-00-02` and `5254000a0002` name one MAC, as the safety
+ * net reads them). Returns the entry's own key, so the use check credits the entry the caller wrote.
+ */
+export function mapEntryFor(
+  referenceMap: Record<string, string>,
+  value: string,
+): { from: string; to: string } | undefined {
+  const exact = referenceMap[value];
+  if (exact !== undefined) return { from: value, to: exact };
+  const digits = identityDigits(value);
+  if (digits === null) return undefined;
+  for (const [from, to] of Object.entries(referenceMap))
+    if (identityDigits(from) === digits) return { from, to };
+  return undefined;
+}
+
+/** The hex digits of a MAC, UUID or GUID (null for any other value). */
+export function identityDigits(value: string): string | null {
+  return identityForms(value) === null ? null : value.replace(/[^0-9a-f]/gi, '').toLowerCase();
 }

@@ -27,5 +27,17 @@ describe('snapsync-agent sync --map', function () {
     assert.equal(r.status, EXIT.USAGE);
     assert.match(r.err, /--map wants SRC=DST .*one "=".*got "a=b=c"/);
     assert.equal(JSON.parse(runCli(['describe', 'staging-disk0', '--json'], agent).out).generation, 0);
+
+    // One SRC given two DSTs, or an empty --preserve entry: usage errors, nothing synced.
+    const twice = runCli(
+      ['sync', 'staging-disk0', 'prod-disk0@nightly', '--map', 'net=a', '--map', 'net=b'],
+      agent,
+    );
+    assert.equal(twice.status, EXIT.USAGE);
+    assert.match(twice.err, /--map gives net twice \(a and b\)/);
+    const empty = runCli(['sync', 'staging-disk0', 'prod-disk0@nightly', '--preserve', ''], agent);
+    assert.equal(empty.status, EXIT.USAGE);
+    assert.match(empty.err, /--preserve .* an entry is empty/);
+    assert.equal(JSON.parse(runCli(['describe', 'staging-disk0', '--json'], agent).out).generation, 0);
   });
 });

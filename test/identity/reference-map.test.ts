@@ -8,6 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Pool, SnapsyncError } from '../../agent/engine';
 import { createIdentityHooks, type IdentityReport } from '../../agent/identity';
+import { checkReferenceMapUse } from '../../agent/identity/reference-map';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 import { addConfig, libvirtDomain, readText } from './helpers/pool';
 
@@ -75,5 +76,38 @@ describe('identity: referenceMap mistakes', () => {
     const text = readText(pool, 'staging-config');
     assert.ok(text.includes("<mac address='52:54:00:12:34:56'/>") && text.includes(STAGING_MAC), text);
     assert.ok(!PROD_MACS.some((mac) => text.includes(mac)), text);
+  });
+
+  it('a MAC entry matches whatever its case and separators, and is credited as applied', () => {
+    const upper = PROD_MACS[1]!.toUpperCase();
+    const dashed = PROD_MACS[2]!.replaceAll(':', '-');
+    const report = sync({ [upper]: '52:54:00:12:34:56', [dashed]: '52:54:00:12:34:57' });
+    assert.deepEqual(report.warnings, [], 'both entries were applied');
+    const text = readText(pool, 'staging-config');
+    assert.ok(text.includes("<mac address='52:54:00:12:34:56'/>"), text);
+    assert.ok(text.includes("<mac address='52:54:00:12:34:57'/>"), text);
+  });
+
+  it('credits every entry a multi-name reference used (two VLAN tags, a network and its portgroup)', () => {
+    const warnings: string[] = [];
+    checkReferenceMapUse(
+      'staging',
+      { '100': '900', '101': '901', 'prod-typo': 'x' },
+      { before: [], after: [] },
+      {
+        fields: [],
+        references: [
+          {
+            path: 'config.libvirt.interface1.vlan',
+            value: '900,901',
+            status: 'mapped',
+            sourceValue: '100,101',
+            via: 'referenceMap: 100 → 900; referenceMap: 101 → 901',
+          },
+        ],
+      },
+      (path) => warnings.push(path),
+    );
+    assert.deepEqual(warnings, ['referenceMap.prod-typo']);
   });
 });

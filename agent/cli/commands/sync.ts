@@ -24,7 +24,11 @@ export function parseReferenceMap(entries: string[]): Record<string, string> {
     const at = entry.indexOf('=');
     if (at <= 0 || at === entry.length - 1 || entry.indexOf('=', at + 1) >= 0)
       throw new UsageError(`--map wants SRC=DST (a source value and the target's, one "="), got "${entry}"`);
-    map[entry.slice(0, at)] = entry.slice(at + 1);
+    const from = entry.slice(0, at);
+    // Two DSTs for one SRC: which one the operator meant is unknowable, so neither is guessed.
+    if (Object.hasOwn(map, from) && map[from] !== entry.slice(at + 1))
+      throw new UsageError(`--map gives ${from} twice (${map[from]} and ${entry.slice(at + 1)}): give it once`);
+    map[from] = entry.slice(at + 1);
   }
   return map;
 }
@@ -77,6 +81,8 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
       args,
       (c) => {
         const referenceMap = args.map ? parseReferenceMap(args.map) : undefined;
+        if (args.preserve?.some((p) => p.trim() === ''))
+          throw new UsageError('--preserve takes a field path or glob, "default" or "none"; an entry is empty');
         const preserve = !args.preserve
           ? 'default'
           : args.preserve.length === 1 && args.preserve[0] === 'none'
