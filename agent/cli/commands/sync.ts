@@ -27,7 +27,9 @@ export function parseReferenceMap(entries: string[]): Record<string, string> {
     const from = entry.slice(0, at);
     // Two DSTs for one SRC: which one the operator meant is unknowable, so neither is guessed.
     if (Object.hasOwn(map, from) && map[from] !== entry.slice(at + 1))
-      throw new UsageError(`--map gives ${from} twice (${map[from]} and ${entry.slice(at + 1)}): give it once`);
+      throw new UsageError(
+        `--map gives ${from} twice (${map[from]} and ${entry.slice(at + 1)}): give it once`,
+      );
     map[from] = entry.slice(at + 1);
   }
   return map;
@@ -82,7 +84,9 @@ export const sync: CommandModule<GlobalArgs, SyncArgs> = {
       (c) => {
         const referenceMap = args.map ? parseReferenceMap(args.map) : undefined;
         if (args.preserve?.some((p) => p.trim() === ''))
-          throw new UsageError('--preserve takes a field path or glob, "default" or "none"; an entry is empty');
+          throw new UsageError(
+            '--preserve takes a field path or glob, "default" or "none"; an entry is empty',
+          );
         const preserve = !args.preserve
           ? 'default'
           : args.preserve.length === 1 && args.preserve[0] === 'none'
