@@ -25,9 +25,12 @@ export function pciName(address: XmlElement, decode: (raw: string) => string): s
 
 export const isPciName = (value: string): boolean => PCI.test(value);
 
-/** The `<address>` element for a `dddd:bb:ss.f` name, in the given quote. */
-export function pciElement(name: string, quote: string): string {
+/**
+ * The `<address>` element for a `dddd:bb:ss.f` name, in the given quote. `typed`: whether the source's
+ * element had `type='pci'`: an interface's <source> needs it, libvirt's schema refuses it in a <hostdev>'s.
+ */
+export function pciElement(name: string, quote: string, typed: boolean): string {
   const m = PCI.exec(name)!;
   const attrs = FIELDS.map((f, i) => `${f}=${quote}0x${m[i + 1]!.toLowerCase()}${quote}`);
-  return `<address type=${quote}pci${quote} ${attrs.join(' ')}/>`;
+  return `<address ${typed ? `type=${quote}pci${quote} ` : ''}${attrs.join(' ')}/>`;
 }

@@ -211,11 +211,12 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
       const pci = sourcePci(d);
       if (pci === null) continue;
       const quote = d.attributes[0]?.quote ?? "'";
+      const typed = attribute(d, 'type') !== undefined;
       names.push({
         start: d.start,
         end: d.end,
         value: pci,
-        encode: (v) => pciElement(v, quote),
+        encode: (v) => pciElement(v, quote, typed),
         accepts: isPciName,
       });
     }
@@ -261,7 +262,15 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
     }
     attributeRef(`${device}.type`, device, attribute(e, 'type'), false);
     const source = child(e, 'source');
-    if (source) elementRef(`${device}.source`, device, source, () => true);
+    if (source) {
+      elementRef(`${device}.source`, device, source, () => true);
+      // A network disk's <host>: the server exporting the disk named beside it (snapsync's NBD socket).
+      const hosts = e.name === 'disk' ? source.children.filter((h) => h.name === 'host') : [];
+      const serverNames = hosts.flatMap((h) =>
+        h.attributes.filter((a) => NAMING.has(a.name)).map((a) => decoded(a.raw)),
+      );
+      if (serverNames.length > 0) out.spans[out.spans.length - 1]!.reference!.serverNames = serverNames;
+    }
     if (e.name === 'disk') {
       const driver = child(e, 'driver');
       if (driver) elementRef(`${device}.driver`, device, driver, () => false);
@@ -270,7 +279,10 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
     }
     if (e.name === 'interface') {
       const tap = child(e, 'target');
-      if (tap) elementRef(`${device}.target`, device, tap, () => true);
+      if (tap) {
+        elementRef(`${device}.target`, device, tap, () => true);
+        out.spans[out.spans.length - 1]!.reference!.madeAtStart = true;
+      }
       // A NIC without them is on the switch's native VLAN, on a port libvirt makes: an empty slot, so
       // that a target's own VLAN and port are written back into the source's NIC that has none.
       const vlan = child(e, 'vlan');

@@ -19,7 +19,7 @@
 import type { FieldValue } from './fields';
 import type { IdentityReference } from './report';
 import { inTargetPlace, type Rewire, type RoleMember, rewiring } from './rewiring';
-import type { ValueSpan } from './spans';
+import type { ReferenceInfo, ValueSpan } from './spans';
 import { tokenOccurrences } from './tokens';
 
 export interface ReferenceMapping {
@@ -283,9 +283,21 @@ function restoreOne(
     out.references.push({ path, value: own.value.value, status: 'kept', sourceValue: span.value.value });
     return;
   }
-  if (reference.removable && reference.device && before?.devices.has(reference.device))
+  if (
+    reference.removable &&
+    (before ? reference.device && before.devices.has(reference.device) : cloneTakesOut(reference, mapping))
+  )
     takeOut(path, field, span, out);
   else mapReference(path, field, span, mapping, out);
+}
+
+/**
+ * A clone (no target side) is handled as a sync into a target that has none of the source's host devices
+ * and tap names: those are taken out, unless the caller mapped every name of the host device.
+ */
+function cloneTakesOut(reference: ReferenceInfo, mapping: ReferenceMapping): boolean {
+  if (reference.madeAtStart) return true;
+  return reference.wholeDevice === true && !reference.names.every((n) => n in mapping.referenceMap);
 }
 
 function takeOut(path: string, field: string, span: ValueSpan, out: ReferenceOutcome): void {
@@ -342,13 +354,31 @@ function mapReference(
   const mapped = new Map<string, string>();
   const via: string[] = why ? [why] : [];
   const unmapped: string[] = [];
+  const servers = new Set(reference.serverNames ?? []);
   for (const name of reference.names) {
+    if (servers.has(name)) continue;
     const result = mapName(name, mapping);
     if ('unmapped' in result || !(reference.accepts?.(name, result.value) ?? true)) unmapped.push(name);
     else {
       mapped.set(name, result.value);
       via.push(result.via);
     }
+  }
+  // The server exporting a disk that is mapped to the target's member exports that member too.
+  const toMember = [...mapped].some(
+    ([from]) =>
+      !servers.has(from) &&
+      mapping.members.some((m) => m.target !== null && tokenOccurrences(from, m.source).length > 0),
+  );
+  for (const name of servers) {
+    const result = mapName(name, mapping);
+    if ('value' in result) {
+      mapped.set(name, result.value);
+      via.push(result.via);
+    } else if (toMember) {
+      mapped.set(name, name);
+      via.push(`the server exporting the target's member: ${name}`);
+    } else unmapped.push(name);
   }
   if (unmapped.length > 0) {
     out.unmapped.push({ path, sourceValue: span.value.value, unmapped });

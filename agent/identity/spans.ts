@@ -29,6 +29,13 @@ export interface ReferenceInfo {
   accepts?(name: string, value: string): boolean;
   /** The reference is a whole device (a host device): taking it out is warned about. */
   wholeDevice?: boolean;
+  /** libvirt makes it anew when the VM starts (a tap device's name): a clone has the source's taken out. */
+  madeAtStart?: boolean;
+  /**
+   * Names of the server that exports the reference's other names (an NBD disk's `<host>` socket):
+   * where another name is mapped to a member of the target, the same server exports it, so these stay.
+   */
+  serverNames?: string[];
   /**
    * References of one device that only mean something together (a .vmx NIC's backing keys, a drive's
    * deviceType and fileName): a target that has any of them gets its whole set written back.

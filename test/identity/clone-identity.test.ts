@@ -65,6 +65,37 @@ const GOLDEN_VMX = [
   '',
 ].join('\n');
 
+/** Production's domain as `virsh dumpxml` gives it: its NBD disk, a tap name and a passthrough device. */
+const PROD_WEB_XML = `<domain type='kvm' id='12'>
+  <name>prod-web</name>
+  <uuid>6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <os>
+    <type arch='x86_64'>hvm</type>
+  </os>
+  <devices>
+    <disk type='network' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source protocol='nbd' name='prod-web-disk0'>
+        <host transport='unix' socket='/run/snapsync/nbd.sock'/>
+      </source>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='bridge'>
+      <mac address='52:54:00:a1:b2:c3'/>
+      <source bridge='ovsbr-prod'/>
+      <target dev='vnet12'/>
+      <model type='virtio'/>
+    </interface>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source>
+        <address domain='0x0000' bus='0x81' slot='0x00' function='0x0'/>
+      </source>
+    </hostdev>
+  </devices>
+</domain>
+`;
+
 const PROD_DISK = '5E1C0A11-7B2D-4C3E-9F40-A1B2C3D4E5F6';
 const PROD_PART = '0D15EA5E-1234-4ABC-8DEF-00112233AA01';
 
@@ -236,5 +267,49 @@ describe('identity: a clone gets an identity of its own', function () {
     assert.equal((plain.identity as IdentityReport).blocksWritten, 0);
     assert.equal(pool.usage('plain-copy').exclusiveBytes, 0, 'every block shared with the snapshot');
     assert.deepEqual(pool.read('plain-copy', 0, 1024 * 1024), pool.read('plain', 0, 1024 * 1024));
+  });
+
+  describe("a clone of a libvirt domain (virsh dumpxml) is handled as a sync into a target with none of production's host devices", () => {
+    const validate = (xml: string) => {
+      const file = path.join(dir, 'clone.xml');
+      fs.writeFileSync(file, xml);
+      run('virt-xml-validate', [file, 'domain']);
+    };
+
+    it("production's <hostdev>, tap name and NBD socket need no --map: the hostdev and tap name are taken out (IDENTITY_SOURCE_REMOVED), the socket kept; libvirt accepts the result", () => {
+      vm('prod-web', PROD_WEB_XML, ['disk0']);
+      pool.snapshot('prod-web', 'golden');
+      const made = clone('prod-web@golden', 'dev-1', {
+        referenceMap: { 'prod-web': 'dev-1', 'ovsbr-prod': 'ovsbr-dev' },
+      });
+      const report = made.identity as IdentityReport;
+      const xml = readText(pool, 'dev-1-config');
+      assert.doesNotMatch(xml, /<hostdev|vnet12/);
+      assert.match(xml, /<source protocol='nbd' name='dev-1-disk0'>/);
+      assert.match(xml, /<host transport='unix' socket='\/run\/snapsync\/nbd.sock'\/>/);
+      assert.deepEqual(
+        report.warnings.filter((w) => w.code !== 'IDENTITY_FROM_SOURCE').map((w) => [w.path, w.code]),
+        [['config.libvirt.hostdev0', 'IDENTITY_SOURCE_REMOVED']],
+      );
+      assert.deepEqual(
+        ['config.libvirt.hostdev0', 'config.libvirt.interface0.target'].map(
+          (p) => report.references.find((r) => r.path === p)?.status,
+        ),
+        ['removed', 'removed'],
+      );
+      validate(xml);
+    });
+
+    it("a <hostdev> mapped with --map to another PCI address keeps libvirt's form (no type='pci' in its <source>'s <address>) and validates", () => {
+      vm('prod-web', PROD_WEB_XML, ['disk0']);
+      pool.snapshot('prod-web', 'golden');
+      clone('prod-web@golden', 'dev-1', {
+        referenceMap: { 'prod-web': 'dev-1', 'ovsbr-prod': 'ovsbr-dev', '0000:81:00.0': '0000:82:00.0' },
+      });
+      const xml = readText(pool, 'dev-1-config');
+      assert.match(xml, /<address domain='0x0000' bus='0x82' slot='0x00' function='0x0'\/>/);
+      assert.doesNotMatch(xml, /0x81/);
+      validate(xml);
+    });
   });
 });
