@@ -257,7 +257,11 @@ export function libvirtReferences(text: string, root: XmlElement): LibvirtRefere
     out.devices.push(device);
     if (e.name === 'graphics') {
       // Fixed ports only: with autoport='yes' (or port='-1') libvirt picks them.
-      for (const port of GRAPHICS_PORTS) attributeRef(`${device}.${port}`, device, attribute(e, port), false);
+      for (const port of GRAPHICS_PORTS) {
+        const before = out.spans.length;
+        attributeRef(`${device}.${port}`, device, attribute(e, port), false);
+        for (const span of out.spans.slice(before)) span.reference!.hostPort = true;
+      }
       continue;
     }
     attributeRef(`${device}.type`, device, attribute(e, 'type'), false);

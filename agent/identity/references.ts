@@ -283,6 +283,11 @@ function restoreOne(
     out.references.push({ path, value: own.value.value, status: 'kept', sourceValue: span.value.value });
     return;
   }
+  // Without a port, or autoport, of its own, libvirt picks a free one (no port and no autoport is autoport).
+  if (reference.hostPort) {
+    takeOut(path, field, span, out);
+    return;
+  }
   if (
     reference.removable &&
     (before ? reference.device && before.devices.has(reference.device) : cloneTakesOut(reference, mapping))

@@ -32,6 +32,11 @@ export interface ReferenceInfo {
   /** libvirt makes it anew when the VM starts (a tap device's name): a clone has the source's taken out. */
   madeAtStart?: boolean;
   /**
+   * A fixed port on the host (a display's VNC port): two VMs cannot share one, so a target without its
+   * own has the source's taken out (libvirt then picks a free one), never kept.
+   */
+  hostPort?: boolean;
+  /**
    * Names of the server that exports the reference's other names (an NBD disk's `<host>` socket):
    * where another name is mapped to a member of the target, the same server exports it, so these stay.
    */

@@ -449,4 +449,35 @@ ${chassis ? `    <chassis>\n      <entry name='serial'>${chassis}</entry>\n    <
       run('virt-xml-validate', [file, 'domain']);
     });
   });
+
+  describe("a display's fixed port is the host's", () => {
+    const vnc = (attrs: string) => `    <graphics type='vnc' ${attrs} listen='127.0.0.1'/>\n`;
+
+    it("staging without a <graphics> of its own does not get production's fixed VNC port: it is taken out (libvirt picks a free one), reported removed", () => {
+      const { report, xml } = sync(
+        domain({ name: 'prod-app', uuid: PROD_UUID, devices: vnc("port='5912' autoport='no'") }),
+        domain({ name: 'staging-app', uuid: STG_UUID }),
+      );
+      assert.ok(xml.includes("<graphics type='vnc' listen='127.0.0.1'/>"), xml);
+      assert.doesNotMatch(xml, /5912|autoport='no'/);
+      assert.deepEqual(
+        ['port', 'autoport'].map((p) => {
+          const r = reference(report, `config.libvirt.graphics0.${p}`);
+          return [r?.status, r?.sourceValue];
+        }),
+        [
+          ['removed', '5912'],
+          ['removed', 'no'],
+        ],
+      );
+    });
+
+    it("staging's own fixed port is kept", () => {
+      const { xml } = sync(
+        domain({ name: 'prod-app', uuid: PROD_UUID, devices: vnc("port='5912' autoport='no'") }),
+        domain({ name: 'staging-app', uuid: STG_UUID, devices: vnc("port='5930' autoport='no'") }),
+      );
+      assert.ok(xml.includes(vnc("port='5930' autoport='no'")), xml);
+    });
+  });
 });
