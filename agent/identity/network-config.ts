@@ -12,14 +12,17 @@
  * (`[a, b]`), gives one field per item and a list span over the whole node
  * (`netcfg.ethernets.0.addresses`), so that a list whose length differs on
  * the two sides is written back whole, in the synced file's style.
- * A line scanner (no YAML round-trip): block scalars, anchors and multi-line
- * flow values under those keys are warnings, never written.
+ * A one-line flow mapping (`match: {macaddress: …}`, a whole interface `{…}`)
+ * is read as its block form (yaml-flow.ts), so its values have the same paths.
+ * A line scanner (no YAML round-trip): block scalars, anchors and flow nodes
+ * that go on past their line are warnings, never written.
  */
 
 import { decodeScalar, encodeScalar, scalarToken } from './cloud-init';
 import { BadEscape } from './code-point';
 import type { FieldValue } from './fields';
 import type { ParsedConfig, ValueSpan } from './spans';
+import { type FlowNode, parseFlowLine } from './yaml-flow';
 
 const IDENTITY_KEYS = new Set([
   'addresses',
@@ -72,32 +75,9 @@ interface Level {
 const LINE = /^([ \t]*)(.*?)\r?$/gm;
 const KEY = /^([A-Za-z0-9_.-]+|"[^"]*"|'[^']*')[ \t]*:(?=[ \t]|$)(.*)$/;
 const DASH = /^-(?:[ \t]|$)/;
-/** One item of a one-line flow list, and the comma after it. */
-const FLOW_ITEM = /[ \t]*("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^,"'[\]{}]*?)[ \t]*(?:,|$)/y;
-
 /** An item as it can stand in a flow list: a plain one holding a flow indicator is double-quoted. */
 const flowToken = (v: FieldValue): string =>
   v.style === 'plain' && /[,[\]{}]/.test(v.raw) ? JSON.stringify(v.value) : v.raw;
-
-/** The items of a flow list's inside (offsets into it), or null when one is not a one-line scalar. */
-function flowItems(inner: string): Array<{ token: string; offset: number }> | null {
-  const items: Array<{ token: string; offset: number }> = [];
-  FLOW_ITEM.lastIndex = 0;
-  while (FLOW_ITEM.lastIndex < inner.length) {
-    const at = FLOW_ITEM.lastIndex;
-    const m = FLOW_ITEM.exec(inner);
-    if (!m) return null;
-    const token = m[1]!;
-    if (token === '') {
-      // `[]`, `[ ]` and a trailing comma hold no item; an empty one between commas is not a scalar.
-      if (FLOW_ITEM.lastIndex < inner.length || m[0].includes(',')) return null;
-      break;
-    }
-    if (scalarToken(` ${token}`)?.token !== token) return null;
-    items.push({ token, offset: at + m[0].indexOf(token) });
-  }
-  return items;
-}
 
 /** The list's value: its items in a flow list of their values, with each item to write it anew. */
 function listValue(text: string, list: ListNode): FieldValue {
@@ -143,39 +123,67 @@ export function parseNetworkConfig(text: string): ParsedConfig {
       return null;
     }
   };
-  /** A key's value on its line (a flow list is one item per field), or a list item's. */
-  const addValue = (segments: string[], rest: string, restAt: number, item: boolean): ValueSpan | null => {
+  /** A v2 interface: numbered, and its id (the map key) is a value of its own. */
+  const addInterfaceId = (segments: string[], raw: string, name: string, start: number) => {
+    const value: FieldValue = { value: name, raw, style: 'key' };
+    spans.push({
+      field: `netcfg.${[...segments, 'id'].join('.')}`,
+      value,
+      start,
+      end: start + raw.length,
+      encode: encodeScalar,
+    });
+  };
+  /** A one-line flow node's scalars, at the paths of the block form's (`match: {macaddress: …}` is `match.macaddress`). */
+  const addFlow = (segments: string[], node: FlowNode, group: boolean): void => {
     const field = `netcfg.${segments.join('.')}`;
-    const trimmed = rest.trimStart();
-    const lead = rest.length - trimmed.length;
-    const flow = item ? null : /^(\[[^\]#]*\])[ \t]*(?:#.*)?$/.exec(trimmed);
-    const inside = flow ? flowItems(flow[1]!.slice(1, -1)) : null;
-    if (flow && inside) {
-      const start = restAt + lead;
+    if (node.kind === 'scalar') {
+      if (identityKey(segments)) addScalar(field, node.token, node.start, true);
+    } else if (node.kind === 'map') {
+      node.entries.forEach((entry, i) => {
+        const segment = group ? String(i) : entry.name;
+        if (group) addInterfaceId([...segments, segment], entry.raw, entry.name, entry.start);
+        if (entry.value)
+          addFlow([...segments, segment], entry.value, INTERFACE_GROUPS.has(entry.name) && !group);
+      });
+    } else if (identityKey(segments) && node.items.every((item) => item.kind === 'scalar')) {
+      // A list of scalars under an identity key: one field per item, and the list's node written whole.
       const list: ListNode = {
         field,
         flow: true,
-        start,
-        end: start + flow[1]!.length,
+        start: node.start,
+        end: node.end,
         items: [],
         indent: '',
         eol: '',
         broken: false,
       };
-      inside.forEach(({ token, offset }, i) => {
-        const span = addScalar(`${field}.${i}`, token, start + 1 + offset, true);
+      node.items.forEach((item, i) => {
+        const span = item.kind === 'scalar' ? addScalar(`${field}.${i}`, item.token, item.start, true) : null;
         if (span) list.items.push(span);
         else list.broken = true;
       });
       lists.push(list);
+    } else {
+      node.items.forEach((item, i) => {
+        addFlow([...segments, String(i)], item, false);
+      });
+    }
+  };
+  /** A key's or list item's value on its line: a flow node (`{…}`, `[…]`), or a scalar under an identity key. */
+  const addValue = (segments: string[], rest: string, restAt: number, group: boolean): ValueSpan | null => {
+    const field = `netcfg.${segments.join('.')}`;
+    if (/^[ \t]*[[{]/.test(rest)) {
+      const node = parseFlowLine(rest, restAt);
+      if (node) addFlow(segments, node, group);
+      else problems.push({ field, message: `${segments.join('.')} is not a one-line flow mapping or list` });
       return null;
     }
+    if (!identityKey(segments)) return null;
     const scalar = scalarToken(rest);
-    if (!scalar) {
-      problems.push({ field, message: `${segments[segments.length - 1]} is not a one-line scalar` });
-      return null;
-    }
-    return addScalar(field, scalar.token, restAt + scalar.lead, false);
+    if (scalar) return addScalar(field, scalar.token, restAt + scalar.lead, false);
+    problems.push({ field, message: `${segments[segments.length - 1]} is not a one-line scalar` });
+    return null;
   };
 
   for (const line of text.matchAll(LINE)) {
@@ -204,7 +212,7 @@ export function parseNetworkConfig(text: string): ParsedConfig {
       if (body === '' || body.startsWith('#')) break;
       if (!KEY.test(body)) {
         const segments = path();
-        if (identityKey(segments)) item = addValue(segments, ` ${body}`, at - 1, true);
+        item = addValue(segments, ` ${body}`, at - 1, false);
         stack.pop();
         body = '';
         break;
@@ -228,17 +236,8 @@ export function parseNetworkConfig(text: string): ParsedConfig {
     const name = key[1]!.replace(/^["']|["']$/g, '');
     let segment = name;
     if (parent?.group) {
-      // An interface: numbered, and its id is a value of its own.
       segment = String(parent.items++);
-      const idField = [...path(), segment, 'id'];
-      const value: FieldValue = { value: name, raw: key[1]!, style: 'key' };
-      spans.push({
-        field: `netcfg.${idField.join('.')}`,
-        value,
-        start: at,
-        end: at + key[1]!.length,
-        encode: encodeScalar,
-      });
+      addInterfaceId([...path(), segment], key[1]!, name, at);
     }
     const rest = key[2]!;
     const restAt = at + body.length - rest.length;
@@ -266,7 +265,7 @@ export function parseNetworkConfig(text: string): ParsedConfig {
       stack.push(level);
       continue;
     }
-    if (identityKey(segments)) addValue(segments, rest, restAt, false);
+    addValue(segments, rest, restAt, level.group);
   }
   for (const list of lists) {
     // A block key with no item is no list (YAML null); one with an item not a scalar is not written whole.
