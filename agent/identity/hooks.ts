@@ -23,7 +23,13 @@ import { DISK_GUID_FIELD, extractGpt, PARTITION_FIELD, restoreGpt } from './gpt'
 import { extractMbr, restoreMbr } from './mbr';
 import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
 import { checkReferenceMapUse } from './reference-map';
-import { checkAllowed, checkReferenceMap, mapEntryFor, referenceMapping } from './reference-options';
+import {
+  checkAllowed,
+  checkReferenceMap,
+  identityDigits,
+  mapEntryFor,
+  referenceMapping,
+} from './reference-options';
 import { referenceSpans, restoreReferences, type Unmapped } from './references';
 import type { IdentityReference, IdentityReport } from './report';
 import { replaceSpans } from './spans';
@@ -213,8 +219,9 @@ function restoreMember(
     // The caller's map names the target's value (an address production gave the new NIC).
     const entry = mapEntryFor(referenceMap, value.value);
     if (entry !== undefined) {
-      wanted.set(field, inQuotesOf(value, entry.to));
-      out.fields.push({ path, value: entry.to, status: 'mapped', sourceValue: value.value });
+      const written = inSourceNotation(field, value, entry.to);
+      wanted.set(field, written);
+      out.fields.push({ path, value: written.value, status: 'mapped', sourceValue: value.value });
       continue;
     }
     const kind = uniqueKind(field);
@@ -384,6 +391,7 @@ export function createIdentityHooks(
         throw IDENTITY_REFERENCE_UNMAPPED(context.target.name, unmapped, context.operation);
       checkReferenceMapUse(
         context.target.name,
+        context.operation ?? 'sync',
         referenceMap,
         { before: captured.values(), after: writes.map((w) => w.after) },
         { fields: out.fields, references },
@@ -403,6 +411,28 @@ export function createIdentityHooks(
       return { fields: out.fields, warnings: out.warnings, blocksWritten, references };
     },
   };
+}
+
+/**
+ * A mapped MAC or UUID written in the source value's notation (`52-54-00-…` given for a libvirt
+ * `52:54:00:…`: libvirt rejects the dashed form), as a fresh value is; any other value as given, in
+ * the source's quotes. A DST that is not a value of the same kind stays as given: the map check
+ * (reference-map.ts) refuses it.
+ */
+function inSourceNotation(field: string, source: FieldValue, given: string): FieldValue {
+  const kind = uniqueKind(field);
+  const digits = identityDigits(given);
+  if (
+    kind === null ||
+    kind === 'serial' ||
+    digits === null ||
+    digits.length !== hexDigits(source.value).length
+  )
+    return inQuotesOf(source, given);
+  const value = substituteDigits(source.value, digits);
+  return hexDigits(source.raw) === hexDigits(source.value)
+    ? { value, raw: substituteDigits(source.raw, digits), style: source.style }
+    : inQuotesOf(source, value);
 }
 
 /**

@@ -11,7 +11,7 @@
  * An entry the sync did not apply (no reference or identity value only the
  * source has is SRC) is a warning: a typo in SRC would otherwise be invisible.
  */
-import { INVALID_ARGUMENT } from '../engine/errors';
+import { type IdentityOperation, INVALID_ARGUMENT } from '../engine/errors';
 import type { Extracted, IdentityWarning } from './fields';
 import { uniqueKind } from './fresh-identity';
 import { identityDigits } from './reference-options';
@@ -37,11 +37,19 @@ function valuesOf(members: Iterable<Extracted>): { all: Set<string>; distinct: S
   const distinct = new Set<string>();
   for (const m of members) {
     for (const [field, value] of m.fields) {
-      all.add(value.value.toLowerCase());
-      if (distinctField(field)) distinct.add(value.value.toLowerCase());
+      all.add(valueKey(value.value));
+      if (distinctField(field)) distinct.add(valueKey(value.value));
     }
   }
   return { all, distinct };
+}
+
+/** How values compare: a MAC or UUID by its hex digits (`52-54-00-…`, `5254…` and `52:54:00:…` are one MAC), others lower case. */
+const valueKey = (value: string): string => identityDigits(value) ?? value.toLowerCase();
+
+/** The kind of identifier a report path's field holds (its role prefix, if any, dropped). */
+function kindOfPath(path: string): ReturnType<typeof uniqueKind> {
+  return uniqueKind(path) ?? uniqueKind(path.slice(path.indexOf('.') + 1));
 }
 
 /**
@@ -50,6 +58,7 @@ function valuesOf(members: Iterable<Extracted>): { all: Set<string>; distinct: S
  */
 export function checkReferenceMapUse(
   target: string,
+  operation: IdentityOperation,
   map: Record<string, string>,
   sides: { before: Iterable<Extracted>; after: Iterable<Extracted> },
   used: { fields: IdentityField[]; references: IdentityReference[] },
@@ -79,7 +88,7 @@ export function checkReferenceMapUse(
       );
       continue;
     }
-    const value = to.toLowerCase();
+    const value = valueKey(to);
     if (source.all.has(value) && !own.all.has(value))
       conflicts.push({ source: from, target: to, reason: "is the source's own value" });
     else if (own.distinct.has(value))
@@ -88,16 +97,27 @@ export function checkReferenceMapUse(
         target: to,
         reason: "is already the target's (a MAC, UUID or address of its own)",
       });
-    else if (source.distinct.has(from.toLowerCase())) {
+    else if (source.distinct.has(valueKey(from))) {
       const other = distinctTargets.get(value);
       if (other !== undefined && other.toLowerCase() !== from.toLowerCase())
         conflicts.push({ source: from, target: to, reason: `is also what ${other} is mapped to` });
       distinctTargets.set(value, from);
     }
   }
+  // A MAC or UUID mapped to something that is not one (a typo, `hello`): the config would not load.
+  for (const f of used.fields) {
+    const kind = kindOfPath(f.path);
+    if (f.status !== 'mapped' || kind === null || kind === 'serial' || f.sourceValue === undefined) continue;
+    if (identityDigits(f.value)?.length !== identityDigits(f.sourceValue)?.length)
+      conflicts.push({
+        source: f.sourceValue,
+        target: f.value,
+        reason: `is not a ${kind === 'mac' ? 'MAC' : 'UUID'} like the value it replaces (${f.path})`,
+      });
+  }
   if (conflicts.length > 0) {
     throw INVALID_ARGUMENT(
-      `sync of "${target}" refused: ${conflicts
+      `${operation} of "${target}" refused: ${conflicts
         .map((c) => `--map ${c.source}=${c.target}: ${c.target} ${c.reason}`)
         .join(
           '; ',

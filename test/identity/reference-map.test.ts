@@ -92,6 +92,7 @@ describe('identity: referenceMap mistakes', () => {
     const warnings: string[] = [];
     checkReferenceMapUse(
       'staging',
+      'sync',
       { '100': '900', '101': '901', 'prod-typo': 'x' },
       { before: [], after: [] },
       {
@@ -109,5 +110,19 @@ describe('identity: referenceMap mistakes', () => {
       (path) => warnings.push(path),
     );
     assert.deepEqual(warnings, ['referenceMap.prod-typo']);
+  });
+
+  it("refuses production's MAC given in another notation, and a DST that is no MAC; writes a MAC DST in the config's notation", () => {
+    refuses({ [PROD_MACS[1]!]: PROD_MACS[0]!.replaceAll(':', '-'), ...fresh }, /source's own value/);
+    refuses({ [PROD_MACS[1]!]: PROD_MACS[0]!.replaceAll(':', ''), ...fresh }, /source's own value/);
+    refuses({ [PROD_MACS[1]!]: 'hello', ...fresh }, /is not a MAC/);
+    const report = sync({ [PROD_MACS[1]!]: '52-54-00-12-34-56', ...fresh });
+    assert.ok(
+      report.fields.some((f) => f.value === '52:54:00:12:34:56' && f.status === 'mapped'),
+      JSON.stringify(report.fields),
+    );
+    const text = readText(pool, 'staging-config');
+    assert.ok(text.includes("<mac address='52:54:00:12:34:56'/>"), text);
+    assert.ok(!text.includes('52-54-00'), text);
   });
 });
