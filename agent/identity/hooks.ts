@@ -34,6 +34,7 @@ import { referenceSpans, restoreReferences, type Unmapped } from './references';
 import type { IdentityReference, IdentityReport } from './report';
 import { replaceSpans } from './spans';
 import { scanSynced } from './synced-scan';
+import { macLine } from './vmx-references';
 import { rewriteFile } from './write';
 
 export { type Captured, MAX_CONFIG_BYTES } from './content';
@@ -174,7 +175,11 @@ function restoreMember(
     if (inWholeLists.has(field)) continue;
     if (!selects(keep, prefix, before, field)) continue;
     const now = after.fields.get(field);
-    if (now === undefined) {
+    const unitValue = now === undefined ? otherKeyOfUnit(field, before, after) : undefined;
+    if (unitValue !== undefined) {
+      // Its whole line comes back with its unit (references.ts): production's NIC used the other MAC key.
+      out.fields.push({ path, value: value.value, status: 'restored', sourceValue: unitValue });
+    } else if (now === undefined) {
       const why = problemFor(after, field);
       if (why) {
         out.warn(
@@ -205,6 +210,8 @@ function restoreMember(
     if (inWholeLists.has(field)) continue;
     if (before.fields.has(field) || problemFor(before, field) || !selects(keep, prefix, after, field))
       continue;
+    // The target's unit has another key for it (a static MAC's address): this line is taken out (references.ts).
+    if (otherKeyOfUnit(field, after, before) !== undefined) continue;
     const domain = smbiosFromDomain(field, value, after, wanted);
     if (domain !== null) {
       if (domain !== value.value) wanted.set(field, { value: domain, raw: domain, style: FRESH_STYLE });
@@ -247,6 +254,21 @@ function restoreMember(
   }
 
   return { after, wanted };
+}
+
+/**
+ * For an identity field `has` holds whose whole line is a unit's (a .vmx MAC: vmx-references.ts), the
+ * value `other` holds in the same device's unit under another identity key (production's generatedAddress
+ * for staging's address); undefined when `other`'s device has no such unit.
+ */
+function otherKeyOfUnit(field: string, has: Content, other: Content): string | undefined {
+  const line = has.references.get(macLine(field))?.reference;
+  if (!line?.identityLine) return undefined;
+  for (const span of other.references.values()) {
+    const r = span.reference!;
+    if (r.device === line.device && r.unit === line.unit && r.identityLine) return span.value.value;
+  }
+  return undefined;
 }
 
 /** Whether `preserve` keeps a field: by its own path, or (a list's item) by its list's. */

@@ -205,6 +205,7 @@ function restoreUnit(
   );
   if (own.length === 0) {
     for (const [field, span] of spans) {
+      if (span.reference!.identityLine) continue;
       if (removeUnlessTargetHas) {
         takeOut(prefix + field, field, span, out);
         out.removedFromSource.push({ path: prefix + field, value: span.value.value });
@@ -225,6 +226,8 @@ function restoreUnit(
       takeOut(prefix + field, field, span, out);
       continue;
     }
+    // The same key on both sides: its value is the identity field's to restore (or not: preserve).
+    if (span.reference!.identityLine) continue;
     if (mine.value.raw !== span.value.raw) out.wanted.set(field, mine.value);
     out.references.push({
       path: prefix + field,
@@ -249,6 +252,8 @@ function restoreUnit(
   for (const [f, s] of extras) {
     const field = (device ?? '') + keyOf(f, ownDevice!);
     added.add(field);
+    // The identity field's report says it came back (hooks.ts).
+    if (s.reference!.identityLine) continue;
     out.references.push({
       path: prefix + field,
       value: s.value.value,

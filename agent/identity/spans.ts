@@ -46,6 +46,11 @@ export interface ReferenceInfo {
    * deviceType and fileName): a target that has any of them gets its whole set written back.
    */
   unit?: string;
+  /**
+   * The whole line of an identity field (a .vmx NIC's MAC): written back with the target's unit; a unit
+   * the target has none of is left to the identity restore (a fresh MAC), and not reported here.
+   */
+  identityLine?: true;
   /** A unit the target has none of is taken out (with a warning), never kept or mapped (cloud-init's guestinfo). */
   removeUnlessTargetHas?: boolean;
 }

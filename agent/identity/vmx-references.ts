@@ -8,8 +8,13 @@
  * group, a vnet, a distributed switch port, an NSX-T segment and port), a
  * drive's deviceType, startConnected and clientDevice with its fileName (a
  * `cdrom-image` names an ISO, an `atapi-cdrom` a host drive), a serial/parallel port's fileType with its
- * fileName, and cloud-init's guestinfo data (metadata, userdata, vendordata
- * and their encodings: the VM's network config, hostname and instance-id).
+ * fileName, cloud-init's guestinfo data (metadata, userdata, vendordata
+ * and their encodings: the VM's network config, hostname and instance-id),
+ * and a NIC's MAC keys (addressType with the address or generatedAddress it
+ * uses, generatedAddressOffset, checkMACAddress: a static MAC stays static).
+ * The MAC's own value is an identity field (vmx.ts); its whole line is also a
+ * reference of the MAC unit (`ethernetN.address.line`), so the target's key is
+ * written back with its value when production's NIC uses the other key.
  */
 
 /** A reference key's canonical path, and the unit it belongs to. */
@@ -22,11 +27,15 @@ interface Pattern {
 const BACKING = 'backing';
 /** cloud-init's VMware datasource: production's network config, hostname and instance-id (base64 or plain). */
 export const CLOUD_INIT_UNIT = 'cloud-init';
+/** A NIC's MAC: its addressType and the keys that hold or shape its address. */
+export const MAC_UNIT = 'mac';
+/** The reference path of a MAC key's whole line (the value itself is the identity field of the key's name). */
+export const macLine = (field: string): string => `${field}.line`;
 
-const nic = (suffix: string, canonical: string): Pattern => ({
+const nic = (suffix: string, canonical: string, unit = BACKING): Pattern => ({
   re: new RegExp(`^ethernet(\\d+)\\.${suffix.replace(/\./g, '\\.')}$`),
   name: (m) => `ethernet${m[1]}.${canonical}`,
-  unit: BACKING,
+  unit,
 });
 
 const PATTERNS: Pattern[] = [
@@ -54,6 +63,9 @@ const PATTERNS: Pattern[] = [
   nic('opaquenetwork.id', 'opaqueNetwork.id'),
   nic('opaquenetwork.type', 'opaqueNetwork.type'),
   nic('externalid', 'externalId'),
+  nic('addresstype', 'addressType', MAC_UNIT),
+  nic('generatedaddressoffset', 'generatedAddressOffset', MAC_UNIT),
+  nic('checkmacaddress', 'checkMACAddress', MAC_UNIT),
   { re: /^(serial|parallel)(\d+)\.filename$/, name: (m) => `${m[1]}${m[2]}.fileName`, unit: BACKING },
   { re: /^(serial|parallel)(\d+)\.filetype$/, name: (m) => `${m[1]}${m[2]}.fileType`, unit: BACKING },
   {
@@ -71,7 +83,8 @@ const PATTERNS: Pattern[] = [
 ];
 
 /** Keys whose values are a kind, not a name: nothing in them is mapped. */
-const KINDS = /\.(devicetype|startconnected|clientdevice|filetype|connectiontype|opaquenetwork\.type)$/;
+const KINDS =
+  /\.(devicetype|startconnected|clientdevice|filetype|connectiontype|opaquenetwork\.type|addresstype|generatedaddressoffset|checkmacaddress)$/;
 
 /** The canonical path of a reference key and its unit, or null. */
 export function vmxReference(key: string): { field: string; unit?: string; kind: boolean } | null {

@@ -9,7 +9,7 @@
  */
 import type { FieldValue } from './fields';
 import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
-import { CLOUD_INIT_UNIT, vmxNames, vmxReference } from './vmx-references';
+import { CLOUD_INIT_UNIT, MAC_UNIT, macLine, vmxNames, vmxReference } from './vmx-references';
 
 const STYLE = 'vmx';
 /** A reference's whole line. */
@@ -79,6 +79,11 @@ export function parseVmx(text: string): ParsedConfig {
     if (!reference) {
       const fieldValue: FieldValue = { value: decoded, raw, style: STYLE };
       spans.push({ field, value: fieldValue, start, end: start + raw.length, encode });
+      // A MAC's line is also one of its NIC's MAC unit: the target's key (address or generatedAddress) is kept.
+      if (ETHERNET.test(m[1]!.toLowerCase())) {
+        const mac = { field: macLine(field), unit: MAC_UNIT, kind: true, identityLine: true as const };
+        spans.push(referenceLine(text, m, eol, mac.field, mac, decoded, start, start + raw.length));
+      }
       continue;
     }
     spans.push(referenceLine(text, m, eol, field, reference, decoded, start, start + raw.length));
@@ -101,7 +106,7 @@ function referenceLine(
   m: RegExpMatchArray,
   eol: string,
   field: string,
-  reference: NonNullable<ReturnType<typeof vmxReference>>,
+  reference: NonNullable<ReturnType<typeof vmxReference>> & { identityLine?: true },
   value: string,
   valueStart: number,
   valueEnd: number,
@@ -128,6 +133,7 @@ function referenceLine(
     reference: {
       ...(device ? { device } : {}),
       ...(reference.unit ? { unit: reference.unit } : {}),
+      ...(reference.identityLine ? { identityLine: true as const } : {}),
       // Staging must not boot with production's cloud-init data: without its own, production's goes.
       ...(reference.unit === CLOUD_INIT_UNIT ? { removeUnlessTargetHas: true } : {}),
       names: reference.kind || reference.unit === CLOUD_INIT_UNIT ? [] : vmxNames(value),

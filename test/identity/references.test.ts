@@ -184,7 +184,9 @@ describe('identity: references in realistic VM configs', function () {
       '/vmfs/volumes/iso-stage/ubuntu-22.04.4-live-server-amd64.iso',
     );
     assert.deepEqual([...byPath.keys()].sort(), [
+      'config.ethernet0.addressType',
       'config.ethernet0.networkName',
+      'config.ethernet1.addressType',
       'config.ethernet1.dvs.portId',
       'config.ethernet1.dvs.portgroupId',
       'config.ethernet1.dvs.switchId',

@@ -308,4 +308,43 @@ describe('identity: .vmx keys written back as one unit', function () {
     assert.match(after, /^scsi0:0.fileName = "stg.vmdk"\nguestinfo.metadata = /m);
     assert.deepEqual(report.warnings, []);
   });
+  // A NIC's MAC keys are one unit: staging's static MAC stays static with its address, its generated one
+  // generated; production's MAC keys staging lacks are taken out (F2).
+  const macNic = (mac: string[]) => [
+    'ethernet0.present = "TRUE"',
+    'ethernet0.virtualDev = "vmxnet3"',
+    'ethernet0.networkName = "VM Network"',
+    ...mac,
+  ];
+  const STATIC = ['ethernet0.addressType = "static"', 'ethernet0.address = "00:50:56:01:aa:01"'];
+  const GENERATED = [
+    'ethernet0.addressType = "vpx"',
+    'ethernet0.generatedAddress = "00:50:56:9a:01:02"',
+    'ethernet0.generatedAddressOffset = "0"',
+  ];
+  const OWN_GENERATED = [
+    'ethernet0.addressType = "generated"',
+    'ethernet0.generatedAddress = "00:0c:29:aa:bb:02"',
+    'ethernet0.generatedAddressOffset = "0"',
+    'ethernet0.checkMACAddress = "FALSE"',
+  ];
+
+  /** Syncs staging's MAC keys from production's: every ethernet0 line is staging's, and the report says so. */
+  const macSync = (prod: string[], staging: string[], kept: string, taken: string) => {
+    const { report, after } = sync(
+      vmx(['displayName = "prod-app"', ...macNic(prod)]),
+      vmx(['displayName = "staging-app"', ...macNic(staging)]),
+    );
+    assert.deepEqual(linesOf(after, 'ethernet0.'), macNic(staging));
+    assert.deepEqual(report.warnings, []);
+    const fields = new Map(report.fields.map((f) => [f.path, f]));
+    assert.equal(fields.get(`config.ethernet0.${kept}`)?.status, 'restored');
+    assert.equal(fields.has(`config.ethernet0.${taken}`), false);
+  };
+
+  it("a NIC's MAC: staging's static address stays static, production's generated MAC keys are taken out", () =>
+    macSync(GENERATED, STATIC, 'address', 'generatedAddress'));
+
+  it("a NIC's MAC the other way round: staging's generated MAC (and its offset, checkMACAddress) stays, production's static address is taken out", () =>
+    macSync(STATIC, OWN_GENERATED, 'generatedAddress', 'address'));
 });
