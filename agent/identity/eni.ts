@@ -3,10 +3,15 @@
  * (/etc/network/interfaces) that cloud-init renders as the VM's network. Its
  * identity is each `iface` stanza's addresses, gateway, MAC and DNS: the
  * value of each option line in ENI_OPTIONS, as
- * `cloudinit.network-interfaces.<n>.<option>`, stanzas numbered from 0 in
- * document order (so that they pair even when interface names differ). The
- * value is the rest of the line (`dns-nameservers 10.0.0.2 10.0.0.3` is one
- * value), except `hwaddress [ether] MAC`, whose value is the MAC.
+ * `cloudinit.network-interfaces.<n>.<option>` (an `inet6` stanza:
+ * `cloudinit.network-interfaces.inet6.<n>.<option>`), stanzas numbered from 0
+ * in document order within their address family (so that they pair even when
+ * interface names differ, and an IPv4 address never lands in an inet6
+ * stanza). The value is the rest of the line (`dns-nameservers 10.0.0.2
+ * 10.0.0.3` is one value), except `hwaddress [ether] MAC`, whose value is the
+ * MAC. A VLAN interface's tag (`eth0.100`, `vlan100`) is the stanza's `vlan`
+ * field, written in every `auto`/`allow-*`/`iface` line naming it: staging
+ * keeps its own VLAN, and one only production has is warned about.
  * Only a literal block (`|`, `|-`, `|+`, `|2`) is read: a folded or quoted
  * one would need YAML's line folding and escapes to be rewritten, so it is a
  * problem (a warning), never written.
@@ -32,6 +37,41 @@ const STANZA_END = /^(?:auto|allow-[\w-]+|mapping|source|source-directory|rename
 const KEY_LINE = /^network-interfaces[ \t]*:(.*?)\r?$/m;
 const LITERAL = /^[ \t]*\|(?:[1-9][+-]?|[+-][1-9]?)?[ \t]*(?:#.*)?$/;
 const FIELD = 'cloudinit.network-interfaces';
+/** The VLAN tag in an interface name: `eth0.100` (raw device and tag) or `vlan100`. */
+const VLAN_NAME = /^(?:.+\.|vlan)(\d+)$/;
+
+/** An interface name written on a line (`auto eth0.100`, `iface eth0.100 …`): where it is. */
+interface NameWord {
+  name: string;
+  start: number;
+}
+
+/** The field prefix of the next stanza of a family: each family is numbered on its own. */
+function stanzaPrefix(family: string | undefined, counts: Map<string, number>): string {
+  const key = family === 'inet6' ? 'inet6' : 'inet';
+  const n = counts.get(key) ?? 0;
+  counts.set(key, n + 1);
+  return key === 'inet6' ? `${FIELD}.inet6.${n}` : `${FIELD}.${n}`;
+}
+
+/** The `vlan` field of each VLAN stanza: the tag's digits in every line that names the interface. */
+function vlanSpans(stanzas: NameWord[], prefixes: string[], names: NameWord[]): ValueSpan[] {
+  return stanzas.flatMap((stanza, i) => {
+    const tag = VLAN_NAME.exec(stanza.name)?.[1];
+    if (tag === undefined) return [];
+    const value: FieldValue = { value: tag, raw: tag, style: 'eni' };
+    const offset = stanza.name.length - tag.length;
+    return names
+      .filter((word) => word.name === stanza.name)
+      .map((word) => ({
+        field: `${prefixes[i]}.vlan`,
+        value,
+        start: word.start + offset,
+        end: word.start + stanza.name.length,
+        encode: (v: FieldValue) => v.raw,
+      }));
+  });
+}
 
 /** The ENI values of the top-level `network-interfaces` key, or why they cannot be read. */
 export function parseNetworkInterfaces(text: string): {
@@ -50,9 +90,13 @@ export function parseNetworkInterfaces(text: string): {
   }
   const explicit = /\|[+-]?([1-9])/.exec(header);
   let indent = explicit ? Number(explicit[1]) : -1;
-  let stanzas = 0;
-  /** The stanza the option lines belong to, or -1 outside one. */
-  let stanza = -1;
+  const counts = new Map<string, number>();
+  const stanzas: NameWord[] = [];
+  const prefixes: string[] = [];
+  /** Every interface name on an `auto`, `allow-*` or `iface` line. */
+  const names: NameWord[] = [];
+  /** The field prefix of the stanza the option lines belong to, or null outside one. */
+  let stanza: string | null = null;
   const LINE = /^(.*?)\r?$/gm;
   LINE.lastIndex = key.index + key[0].length + 1;
   for (let line = LINE.exec(text); line && line.index < text.length; line = LINE.exec(text)) {
@@ -66,21 +110,30 @@ export function parseNetworkInterfaces(text: string): {
     const first = words[0]![0];
     if (first.startsWith('#')) continue;
     if (first === 'iface') {
-      stanza = stanzas++;
+      stanza = stanzaPrefix(words[2]?.[0], counts);
+      const name = words[1];
+      if (name) {
+        stanzas.push({ name: name[0], start: line.index + name.index! });
+        prefixes.push(stanza);
+        names.push(stanzas[stanzas.length - 1]!);
+      }
       continue;
     }
     if (STANZA_END.test(first)) {
-      stanza = -1; // options outside a stanza are not an interface's
+      stanza = null; // options outside a stanza are not an interface's
+      if (first === 'auto' || first.startsWith('allow-'))
+        for (const word of words.slice(1)) names.push({ name: word[0], start: line.index + word.index! });
       continue;
     }
-    if (stanza < 0 || !ENI_OPTIONS.has(first) || words.length < 2) continue;
+    if (stanza === null || !ENI_OPTIONS.has(first) || words.length < 2) continue;
     // `hwaddress ether 52:54:…` (the class is optional): the MAC alone is the value.
     const valueWord = first === 'hwaddress' && words.length > 2 ? words[2]! : words[1]!;
     const start = line.index + valueWord.index!;
     const end = first === 'hwaddress' ? start + valueWord[0].length : line.index + body.trimEnd().length;
     const raw = text.slice(start, end);
     const value: FieldValue = { value: raw, raw, style: 'eni' };
-    spans.push({ field: `${FIELD}.${stanza}.${first}`, value, start, end, encode: (v) => v.raw });
+    spans.push({ field: `${stanza}.${first}`, value, start, end, encode: (v) => v.raw });
   }
+  spans.push(...vlanSpans(stanzas, prefixes, names));
   return { spans, problems: [] };
 }

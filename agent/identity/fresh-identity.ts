@@ -21,7 +21,7 @@ export type UniqueKind = 'mac' | 'uuid' | 'serial';
 
 // Field paths without the member's role prefix; .vmx keys compare case-insensitively.
 const MAC_FIELD =
-  /^(?:ethernet\d+\.(?:generatedaddress|address)|libvirt\.interface\d+\.mac|netcfg\..*\.(?:macaddress|mac_address)|cloudinit\.network-interfaces\.\d+\.hwaddress)$/i;
+  /^(?:ethernet\d+\.(?:generatedaddress|address)|libvirt\.interface\d+\.mac|netcfg\..*\.(?:macaddress|mac_address)|cloudinit\.network-interfaces\.(?:inet6\.)?\d+\.hwaddress)$/i;
 const UUID_FIELD =
   /^(?:uuid\.bios|uuid\.location|vc\.uuid|libvirt\.uuid|libvirt\.sysinfo\.system\.uuid|gpt\.diskguid|mbr\.signature)$/i;
 const SERIAL_FIELD = /^libvirt\.sysinfo\.\w+\.serial$/i;

@@ -83,20 +83,22 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
   });
   afterEach(() => pool.close());
 
-  // production is `blue`, staging `green`
-  const sync = (staging: Iface[], production: Iface[], options: ReferenceOptions = {}) => {
-    for (const [name, host, ifaces, mtu] of [
-      ['blue', 'ci02', production, 9000],
-      ['green', 'stg-ci2', staging, 1500],
+  // production is `blue`, staging `green`; each a whole meta-data
+  const syncSeeds = (staging: string, production: string, options: ReferenceOptions = {}) => {
+    for (const [name, text] of [
+      ['blue', production],
+      ['green', staging],
     ] as const) {
       pool.createContainer({ name, type: 'vm' });
-      addConfig(pool, name, 'seed', metaData(host, ifaces, mtu));
+      addConfig(pool, name, 'seed', text);
     }
     pool.snapshot('blue', 'nightly');
     const report = pool.sync('green', 'blue@nightly', { hooks: createIdentityHooks('default', options) })
       .identity as IdentityReport;
     return { report, text: readText(pool, 'green-seed') };
   };
+  const sync = (staging: Iface[], production: Iface[], options: ReferenceOptions = {}) =>
+    syncSeeds(metaData('stg-ci2', staging, 1500), metaData('ci02', production, 9000), options);
   const field = (report: IdentityReport, p: string) => {
     const f = report.fields.find((x) => x.path === p);
     return f && [f.status, f.value, f.sourceValue];
@@ -134,6 +136,75 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
       '10.21.0.12/24',
     ]);
     assert.ok(networkInterfaces(mapped.text).includes('iface eth1 inet static\n  address 10.31.0.22/24\n'));
+  });
+
+  // The outside tester's case: production has an inet6 stanza and a VLAN sub-interface, staging another VLAN.
+  const seed = (host: string, lines: string[]) =>
+    ['instance-id: iid-' + host, 'network-interfaces: |', ...lines.map((l) => `  ${l}`), ''].join('\n');
+  const syncEni = (staging: string, production: string) => {
+    const { report, text } = syncSeeds(staging, production);
+    return { report, text: networkInterfaces(text) };
+  };
+  const PROD_DUAL_STACK_VLAN = seed('prod', [
+    'auto eth0',
+    'iface eth0 inet static',
+    '  address 10.20.9.9/24',
+    'iface eth0 inet6 static',
+    '  address 2001:db8:20::9/64',
+    '  gateway 2001:db8:20::1',
+    'auto eth0.100',
+    'iface eth0.100 inet static',
+    '  vlan-raw-device eth0',
+    '  address 10.100.9.9/24',
+  ]);
+
+  it('stanzas pair within their address family: no IPv4 address in an inet6 stanza', () => {
+    const { report, text } = syncEni(
+      seed('stage', ['auto eth0', 'iface eth0 inet static', '  address 10.30.9.9/24']),
+      PROD_DUAL_STACK_VLAN,
+    );
+    assert.ok(text.includes('iface eth0 inet static\n  address 10.30.9.9/24\n'), text);
+    assert.ok(text.includes('iface eth0 inet6 static\n  address 2001:db8:20::9/64\n'), text);
+    assert.deepEqual(field(report, 'seed.cloudinit.network-interfaces.0.address'), [
+      'restored',
+      '10.30.9.9/24',
+      '10.20.9.9/24',
+    ]);
+    // production's IPv6 address, its VLAN and that VLAN's address: the target had none, so each is warned about
+    assert.deepEqual(report.warnings.map((w) => [w.path, w.code]).sort(), [
+      ['seed.cloudinit.network-interfaces.1.address', 'IDENTITY_FROM_SOURCE'],
+      ['seed.cloudinit.network-interfaces.1.vlan', 'IDENTITY_FROM_SOURCE'],
+      ['seed.cloudinit.network-interfaces.inet6.0.address', 'IDENTITY_FROM_SOURCE'],
+      ['seed.cloudinit.network-interfaces.inet6.0.gateway', 'IDENTITY_FROM_SOURCE'],
+    ]);
+  });
+
+  it("a VLAN sub-interface keeps staging's VLAN tag and address, not production's", () => {
+    const { report, text } = syncEni(
+      seed('stage', [
+        'auto eth0',
+        'iface eth0 inet static',
+        '  address 10.30.9.9/24',
+        'auto eth0.900',
+        'iface eth0.900 inet static',
+        '  vlan-raw-device eth0',
+        '  address 10.190.9.9/24',
+      ]),
+      PROD_DUAL_STACK_VLAN,
+    );
+    assert.ok(
+      text.includes(
+        'auto eth0.900\niface eth0.900 inet static\n  vlan-raw-device eth0\n  address 10.190.9.9/24\n',
+      ),
+      text,
+    );
+    assert.ok(!text.includes('eth0.100') && !text.includes('10.100.9.9'), text);
+    assert.ok(text.includes('iface eth0 inet6 static\n  address 2001:db8:20::9/64\n'), text);
+    assert.deepEqual(field(report, 'seed.cloudinit.network-interfaces.1.vlan'), ['restored', '900', '100']);
+    assert.deepEqual(report.warnings.map((w) => w.path).sort(), [
+      'seed.cloudinit.network-interfaces.inet6.0.address',
+      'seed.cloudinit.network-interfaces.inet6.0.gateway',
+    ]);
   });
 
   it('a folded network-interfaces (not ENI text line for line) cannot be kept: warned about', () => {
