@@ -245,8 +245,12 @@ describe('identity: cloud-init meta-data', () => {
     assert.equal(out2, 'instance-id: "007"\n', 'quotes kept: a plain 007 would read as a number');
   });
 
-  it('a block scalar is not a value we rewrite: a warning', () => {
-    const source = 'instance-id: |\n  iid-prod\n';
+  it("a block scalar of one line is the target's in its place; one of more lines is not rewritten: a warning", () => {
+    assert.equal(
+      syncText('instance-id: iid-stg\n', 'instance-id: |\n  iid-prod\n').out,
+      'instance-id: |\n  iid-stg\n',
+    );
+    const source = 'instance-id: |\n  iid-prod\n  -2\n';
     const { report, out } = syncText('instance-id: iid-stg\n', source);
     assert.equal(out, source);
     assert.deepEqual(
