@@ -8,8 +8,8 @@
  * document order so that the two sides pair even when their interface ids
  * differ: `netcfg.ethernets.0.id`, `netcfg.ethernets.0.addresses.0`,
  * `netcfg.ethernets.0.match.macaddress`, `netcfg.config.0.subnets.0.gateway`.
- * A list of scalars under such a key, block (`- a`) or one-line flow
- * (`[a, b]`), gives one field per item and a list span over the whole node
+ * A list of scalars under such a key, block (`- a`, indented or at the key's
+ * own indentation) or one-line flow (`[a, b]`), gives one field per item and a list span over the whole node
  * (`netcfg.ethernets.0.addresses`), so that a list whose length differs on
  * the two sides is written back whole, in the synced file's style.
  * A one-line flow mapping (`match: {macaddress: …}`, a whole interface `{…}`)
@@ -69,6 +69,8 @@ interface Level {
   /** Children seen so far that are list items (`- …`) or, in an interface group, interfaces. */
   items: number;
   group: boolean;
+  /** A key with nothing after its colon: its value is on the lines below. */
+  open?: boolean;
   list?: ListNode;
 }
 
@@ -192,7 +194,14 @@ export function parseNetworkConfig(text: string): ParsedConfig {
     let body = line[2]!;
     let at = line.index! + line[1]!.length;
     if (body === '' || body.startsWith('#') || body === '---' || body === '...') continue;
-    while (stack.length > 0 && stack[stack.length - 1]!.indent >= column) stack.pop();
+    // A block list may be written at its key's own indentation (`addresses:` then `- a`): YAML's
+    // indentless sequence, whose items still belong to that key.
+    const dashLine = DASH.test(body);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.indent < column || (top.indent === column && dashLine && top.open)) break;
+      stack.pop();
+    }
     // An item of a list under an identity key: a one-line scalar, or the list is not one of scalars.
     const list = DASH.test(body) ? stack[stack.length - 1]?.list : undefined;
     const dashAt = at;
@@ -246,6 +255,7 @@ export function parseNetworkConfig(text: string): ParsedConfig {
       segment,
       items: 0,
       group: INTERFACE_GROUPS.has(name) && !parent?.group,
+      open: true,
     };
     const segments = [...path(), segment];
     if (rest.trim() === '' || rest.trimStart().startsWith('#')) {

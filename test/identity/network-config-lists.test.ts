@@ -2,7 +2,8 @@
  * A cloud-init network-config's lists (addresses, DNS servers and search
  * domains) after a whole-VM sync in a real pool: staging's own whatever YAML
  * style (flow `[…]` or block `- …`) and length either side writes them in,
- * and what cloud-init's own YAML loader (PyYAML) reads back is staging's.
+ * whether a block list is indented or at its key's own indentation, and what
+ * cloud-init's own YAML loader (PyYAML) reads back is staging's.
  */
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -190,5 +191,72 @@ describe('identity: network-config lists are the target’s, whatever their styl
     );
     const ens3 = loadYaml<Netplan>(text).network.ethernets.ens3!;
     assert.deepEqual([ens3.addresses, ens3.nameservers.addresses], [['10.30.0.11/24'], ['10.20.0.2']], text);
+  });
+
+  // A block list at its key's own indentation (`addresses:` then `- 10.x`, `config:` then `- type: …`):
+  // YAML's indentless sequence, as yamllint and Kubernetes write it.
+  it('v2 addresses written `addresses:` / `- 10.x` at one indentation are staging’s after the sync', () => {
+    const v2 = (net: string) =>
+      [
+        'network:',
+        '  version: 2',
+        '  ethernets:',
+        '    ens3:',
+        '      addresses:',
+        `      - ${net}.1/24`,
+        `      gateway4: ${net}.254`,
+        '      nameservers:',
+        '        addresses:',
+        `        - ${net}.2`,
+        '',
+      ].join('\n');
+    const { report, text } = syncNetcfg(v2('10.30.22'), v2('10.20.22'));
+    const ens3 = loadYaml<{
+      network: { ethernets: { ens3: { addresses: string[]; gateway4: string; nameservers: unknown } } };
+    }>(text).network.ethernets.ens3;
+    assert.deepEqual(ens3.addresses, ['10.30.22.1/24'], text);
+    assert.deepEqual(ens3.nameservers, { addresses: ['10.30.22.2'] }, text);
+    assert.equal(ens3.gateway4, '10.30.22.254');
+    assert.ok(!text.includes('10.20.'), text);
+    assert.deepEqual(report.warnings, []);
+    assert.ok(report.fields.some((f) => f.path === 'netcfg.netcfg.ethernets.0.addresses.0'));
+  });
+
+  it('v1 `config:` list at column 0: each item numbered in order under config, two NICs keep their own MAC and IP', () => {
+    const v1 = (mac: string, net: string) =>
+      [
+        'version: 1',
+        'config:',
+        '- type: physical',
+        '  name: eth0',
+        `  mac_address: "${mac}:01"`,
+        '  subnets:',
+        '  - type: static',
+        `    address: ${net}.6/24`,
+        '- type: physical',
+        '  name: eth1',
+        `  mac_address: "${mac}:02"`,
+        '  subnets:',
+        '  - type: static',
+        `    address: ${net}.7/24`,
+        '',
+      ].join('\n');
+    const { report, text } = syncNetcfg(v1('52:54:00:88:00', '10.31.7'), v1('52:54:00:77:00', '10.21.7'));
+    const config = loadYaml<{ config: Array<{ mac_address: string; subnets: Array<{ address: string }> }> }>(
+      text,
+    ).config;
+    assert.deepEqual(
+      config.map((c) => [c.mac_address, c.subnets[0]!.address]),
+      [
+        ['52:54:00:88:00:01', '10.31.7.6/24'],
+        ['52:54:00:88:00:02', '10.31.7.7/24'],
+      ],
+      text,
+    );
+    const paths = report.fields.map((f) => f.path);
+    assert.ok(paths.includes('netcfg.netcfg.config.1.subnets.0.address'), paths.join('\n'));
+    assert.ok(paths.includes('netcfg.netcfg.config.0.mac_address'), paths.join('\n'));
+    assert.equal(new Set(paths).size, paths.length, 'no two fields share a path');
+    assert.deepEqual(report.warnings, []);
   });
 });
