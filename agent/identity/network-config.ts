@@ -3,7 +3,8 @@
  * (netplan `ethernets:`/`bonds:`/`bridges:`/`vlans:`/`wifis:`), with or
  * without a top-level `network:`. Its identity is the VM's own addresses,
  * gateways, DNS, MACs and interface names: every one-line scalar under a key
- * of IDENTITY_KEYS, and (v2) each interface's id (the map key). Paths are
+ * of IDENTITY_KEYS (a VLAN's tag, and the interfaces a VLAN, bond or bridge
+ * names, included), and (v2) each interface's id (the map key). Paths are
  * `netcfg.` + the YAML path, list items and interfaces numbered from 0 in
  * document order so that the two sides pair even when their interface ids
  * differ: `netcfg.ethernets.0.id`, `netcfg.ethernets.0.addresses.0`,
@@ -24,6 +25,8 @@ import type { FieldValue } from './fields';
 import type { ParsedConfig, ValueSpan } from './spans';
 import { type FlowNode, parseFlowLine } from './yaml-flow';
 
+/** A v2 VLAN's `id:` (its tag), renamed in its path: `vlans.0.id` is the VLAN interface's own id (its map key). */
+const VLAN_TAG = 'tag';
 const IDENTITY_KEYS = new Set([
   'addresses',
   'address',
@@ -39,8 +42,23 @@ const IDENTITY_KEYS = new Set([
   'dns_nameservers',
   'dns_search',
   'search',
+  // A VLAN's tag and the interfaces one interface names (its VLAN's link, a bond's or bridge's members):
+  // staging's own, so its guest is on its VLAN and every name points at one of its (restored) interface ids.
+  VLAN_TAG,
+  'link',
+  'interfaces',
+  'vlan_id',
+  'vlan_link',
+  'bond_interfaces',
+  'bridge_interfaces',
 ]);
 const INTERFACE_GROUPS = new Set(['ethernets', 'bonds', 'bridges', 'vlans', 'wifis']);
+
+/** A key's path segment: a v2 VLAN's `id:` is its tag (`vlans.0.tag`), apart from the interface's id. */
+const keySegment = (segments: string[], name: string): string =>
+  name === 'id' && segments.length === 2 && segments[0] === 'vlans' && /^\d+$/.test(segments[1]!)
+    ? VLAN_TAG
+    : name;
 
 export function looksLikeNetworkConfig(text: string): boolean {
   return (
@@ -143,7 +161,7 @@ export function parseNetworkConfig(text: string): ParsedConfig {
       if (identityKey(segments)) addScalar(field, node.token, node.start, true);
     } else if (node.kind === 'map') {
       node.entries.forEach((entry, i) => {
-        const segment = group ? String(i) : entry.name;
+        const segment = group ? String(i) : keySegment(segments, entry.name);
         if (group) addInterfaceId([...segments, segment], entry.raw, entry.name, entry.start);
         if (entry.value)
           addFlow([...segments, segment], entry.value, INTERFACE_GROUPS.has(entry.name) && !group);
@@ -243,7 +261,7 @@ export function parseNetworkConfig(text: string): ParsedConfig {
     if (!key) continue;
     const parent = stack[stack.length - 1];
     const name = key[1]!.replace(/^["']|["']$/g, '');
-    let segment = name;
+    let segment = keySegment(path(), name);
     if (parent?.group) {
       segment = String(parent.items++);
       addInterfaceId([...path(), segment], key[1]!, name, at);

@@ -259,4 +259,102 @@ describe('identity: network-config lists are the target’s, whatever their styl
     assert.equal(new Set(paths).size, paths.length, 'no two fields share a path');
     assert.deepEqual(report.warnings, []);
   });
+
+  it('v2 vlans: staging’s VLAN tag and link, and bond and bridge members naming staging’s interfaces', () => {
+    const netplan = (nic: string, bond: string, vlan: number, bridge: string, net: string) =>
+      [
+        'network:',
+        '  version: 2',
+        '  ethernets:',
+        `    ${nic}1: {}`,
+        `    ${nic}2: {}`,
+        '  bonds:',
+        `    ${bond}:`,
+        `      interfaces: [${nic}1, ${nic}2]`,
+        '  vlans:',
+        `    ${bond}.${vlan}:`,
+        `      id: ${vlan}`,
+        `      link: ${bond}`,
+        `      addresses: [${net}.5/24]`,
+        `    ${bond}.${vlan + 1}: {id: ${vlan + 1}, link: ${bond}}`,
+        '  bridges:',
+        `    ${bridge}:`,
+        '      interfaces:',
+        `      - ${bond}.${vlan}`,
+        '',
+      ].join('\n');
+    const { report, text } = syncNetcfg(
+      netplan('ens', 'bond1', 900, 'br-stage', '10.190.0'),
+      netplan('eno', 'bond0', 100, 'br-prod', '10.100.0'),
+    );
+    interface Net {
+      network: {
+        ethernets: Record<string, unknown>;
+        bonds: Record<string, { interfaces: string[] }>;
+        vlans: Record<string, { id: number; link: string }>;
+        bridges: Record<string, { interfaces: string[] }>;
+      };
+    }
+    const net = loadYaml<Net>(text).network;
+    assert.deepEqual(
+      net.vlans,
+      {
+        'bond1.900': { id: 900, link: 'bond1', addresses: ['10.190.0.5/24'] },
+        'bond1.901': { id: 901, link: 'bond1' },
+      },
+      text,
+    );
+    assert.deepEqual(net.bonds, { bond1: { interfaces: ['ens1', 'ens2'] } }, text);
+    assert.deepEqual(net.bridges, { 'br-stage': { interfaces: ['bond1.900'] } }, text);
+    // What netplan checks: every interface a bond, bridge or VLAN names is one the file defines.
+    const defined = new Set(Object.values(net).flatMap((group) => Object.keys(group)));
+    const named = [
+      ...Object.values(net.bonds).flatMap((b) => b.interfaces),
+      ...Object.values(net.bridges).flatMap((b) => b.interfaces),
+      ...Object.values(net.vlans).map((v) => v.link),
+    ];
+    assert.deepEqual(
+      named.filter((n) => !defined.has(n)),
+      [],
+      text,
+    );
+    const restored = report.fields
+      .filter((f) => f.status === 'restored')
+      .map((f) => [f.path, f.value, f.sourceValue]);
+    assert.deepEqual(
+      restored.filter(([p]) => /vlans\.0\.(tag|link)|vlans\.1\.tag/.test(p!)),
+      [
+        ['netcfg.netcfg.vlans.0.tag', '900', '100'],
+        ['netcfg.netcfg.vlans.0.link', 'bond1', 'bond0'],
+        ['netcfg.netcfg.vlans.1.tag', '901', '101'],
+      ],
+    );
+    assert.deepEqual(report.warnings, []);
+  });
+
+  it('v1 vlan and bond entries: staging’s vlan_id, vlan_link and bond_interfaces', () => {
+    const v1 = (nic: string, bond: string, vlan: number) =>
+      [
+        'version: 1',
+        'config:',
+        '  - type: bond',
+        `    name: ${bond}`,
+        `    bond_interfaces: [${nic}1, ${nic}2]`,
+        '  - type: vlan',
+        `    name: ${bond}.${vlan}`,
+        `    vlan_link: ${bond}`,
+        `    vlan_id: ${vlan}`,
+        '',
+      ].join('\n');
+    const { report, text } = syncNetcfg(v1('ens', 'bond1', 900), v1('eno', 'bond0', 100));
+    assert.deepEqual(
+      loadYaml<{ config: unknown[] }>(text).config,
+      [
+        { type: 'bond', name: 'bond1', bond_interfaces: ['ens1', 'ens2'] },
+        { type: 'vlan', name: 'bond1.900', vlan_link: 'bond1', vlan_id: 900 },
+      ],
+      text,
+    );
+    assert.deepEqual(report.warnings, []);
+  });
 });
