@@ -27,6 +27,11 @@ interface Pattern {
 const BACKING = 'backing';
 /** cloud-init's VMware datasource: production's network config, hostname and instance-id (base64 or plain). */
 export const CLOUD_INIT_UNIT = 'cloud-init';
+/**
+ * Files ESXi names when the VM powers on (its swap file, its migration log, its stats): a staging VM
+ * that never ran has none, and gets its own at power-on, so production's are taken out, not mapped.
+ */
+export const ESXI_RUNTIME_UNIT = 'esxi-runtime';
 /** A NIC's MAC: its addressType and the keys that hold or shape its address. */
 export const MAC_UNIT = 'mac';
 /** The reference path of a MAC key's whole line (the value itself is the identity field of the key's name). */
@@ -75,11 +80,15 @@ const PATTERNS: Pattern[] = [
   },
   { re: /^nvram$/, name: () => 'nvram' },
   { re: /^extendedconfigfile$/, name: () => 'extendedConfigFile' },
-  { re: /^vmxstats\.filename$/, name: () => 'vmxstats.filename' },
-  { re: /^sched\.swap\.derivedname$/, name: () => 'sched.swap.derivedName' },
-  { re: /^migrate\.hostlog$/, name: () => 'migrate.hostLog' },
+  { re: /^vmxstats\.filename$/, name: () => 'vmxstats.filename', unit: ESXI_RUNTIME_UNIT },
+  { re: /^sched\.swap\.derivedname$/, name: () => 'sched.swap.derivedName', unit: ESXI_RUNTIME_UNIT },
+  { re: /^migrate\.hostlog$/, name: () => 'migrate.hostLog', unit: ESXI_RUNTIME_UNIT },
   // other migrate.* keys that hold a path
-  { re: /^(migrate\.[a-z0-9.]*(?:log|file|filename|path|dir|directory))$/, name: (m) => m[1]! },
+  {
+    re: /^(migrate\.[a-z0-9.]*(?:log|file|filename|path|dir|directory))$/,
+    name: (m) => m[1]!,
+    unit: ESXI_RUNTIME_UNIT,
+  },
 ];
 
 /** Keys whose values are a kind, not a name: nothing in them is mapped. */

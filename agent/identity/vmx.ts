@@ -9,7 +9,14 @@
  */
 import type { FieldValue } from './fields';
 import { type ParsedConfig, sameStyleOr, type ValueSpan } from './spans';
-import { CLOUD_INIT_UNIT, MAC_UNIT, macLine, vmxNames, vmxReference } from './vmx-references';
+import {
+  CLOUD_INIT_UNIT,
+  ESXI_RUNTIME_UNIT,
+  MAC_UNIT,
+  macLine,
+  vmxNames,
+  vmxReference,
+} from './vmx-references';
 
 const STYLE = 'vmx';
 /** A reference's whole line. */
@@ -135,7 +142,10 @@ function referenceLine(
       ...(reference.unit ? { unit: reference.unit } : {}),
       ...(reference.identityLine ? { identityLine: true as const } : {}),
       // Staging must not boot with production's cloud-init data: without its own, production's goes.
-      ...(reference.unit === CLOUD_INIT_UNIT ? { removeUnlessTargetHas: true } : {}),
+      // Nor name production's runtime files (swap, logs): a staging VM that never ran has none yet.
+      ...(reference.unit === CLOUD_INIT_UNIT || reference.unit === ESXI_RUNTIME_UNIT
+        ? { removeUnlessTargetHas: true }
+        : {}),
       names: reference.kind || reference.unit === CLOUD_INIT_UNIT ? [] : vmxNames(value),
       rewrite: (map) => text.slice(start, valueStart) + encodeVmx(map(value)) + text.slice(valueEnd, end),
     },

@@ -60,7 +60,10 @@ function acceptSource(
 ): { referenceMap: Record<string, string>; allowSourceReferences: string[] } {
   const format = detectFormat(text);
   const parsed = format ? parseConfig(format, text) : null;
-  const names = parsed?.ok ? parsed.spans.flatMap((s) => s.reference?.names ?? []) : [];
+  // Not what is taken out when the target has none (cloud-init guestinfo, ESXi's runtime files): never mapped.
+  const names = parsed?.ok
+    ? parsed.spans.flatMap((s) => (s.reference?.removeUnlessTargetHas ? [] : (s.reference?.names ?? [])))
+    : [];
   return { referenceMap: Object.fromEntries(names.map((n) => [n, n])), allowSourceReferences: [vmName] };
 }
 
@@ -420,14 +423,26 @@ describe('identity: VM config files in a real pool', function () {
     assert.equal(text, make('00:0c:29:00:00:03', 'staging-web-01', filler('c', 30)));
   });
 
-  // A target with no readable config has no cloud-init guestinfo of its own: production's is taken out.
-  const CLOUD_INIT_REMOVED = {
-    path: 'config.guestinfo.metadata.encoding',
+  // A target with no readable config has no cloud-init guestinfo nor ESXi runtime files of its own:
+  // production's are taken out.
+  const removed = (field: string, value: string) => ({
+    path: `config.${field}`,
     code: 'IDENTITY_SOURCE_REMOVED',
-    message:
-      "the target has no guestinfo.metadata.encoding of its own: the source's (base64) is taken out of the synced config",
-  };
-  const withoutCloudInit = (text: string) => text.replace('guestinfo.metadata.encoding = "base64"\n', '');
+    message: `the target has no ${field} of its own: the source's (${value}) is taken out of the synced config`,
+  });
+  const CLOUD_INIT_REMOVED = [
+    removed('guestinfo.metadata.encoding', 'base64'),
+    removed('migrate.hostLog', 'prod-web-01-3d1b6f.hlog'),
+    removed('sched.swap.derivedName', '/vmfs/volumes/datastore1/prod-web-01/prod-web-01-3d1b6f.vswp'),
+  ];
+  const withoutCloudInit = (text: string) =>
+    text
+      .replace('guestinfo.metadata.encoding = "base64"\n', '')
+      .replace('migrate.hostLog = "prod-web-01-3d1b6f.hlog"\n', '')
+      .replace(
+        'sched.swap.derivedName = "/vmfs/volumes/datastore1/prod-web-01/prod-web-01-3d1b6f.vswp"\n',
+        '',
+      );
 
   it("a config over 4 MiB is not parsed: the target's is a warning; a synced one refuses the sync", () => {
     const production = fixture('prod-web.vmx');
@@ -456,7 +471,7 @@ describe('identity: VM config files in a real pool', function () {
           code: 'IDENTITY_TOO_LARGE',
           message: `the target's content could not be read before the sync (${size} bytes is more than a config file (${MAX_CONFIG_BYTES}); not parsed); it was not kept`,
         },
-        CLOUD_INIT_REMOVED,
+        ...CLOUD_INIT_REMOVED,
       ],
     );
     assert.deepEqual(restoredPaths(target), []);
@@ -500,7 +515,7 @@ describe('identity: VM config files in a real pool', function () {
           message:
             "the target's content could not be read before the sync (the file is not UTF-8 text); it was not kept",
         },
-        CLOUD_INIT_REMOVED,
+        ...CLOUD_INIT_REMOVED,
       ],
     );
     assert.equal(readText(pool, 'latin-staging-config'), withoutCloudInit(production));

@@ -33,6 +33,14 @@ const nic = (backing: string[], mac: string) => [
   `ethernet0.generatedAddress = "${mac}"`,
 ];
 
+/** Files ESXi names when a VM powers on. */
+const RUNTIME = [
+  'sched.swap.derivedName = "/vmfs/volumes/5f1a2b3c-prod/prod-app/prod-app-8d3f2a1b.vswp"',
+  'migrate.hostLog = "./prod-app-8d3f2a1b.hlog"',
+  'vmxstats.filename = "prod-app.scoreboard"',
+];
+const runtimeLines = (text: string) => text.split('\n').filter((l) => /^(sched|migrate|vmxstats)\./.test(l));
+
 describe('identity: .vmx keys written back as one unit', function () {
   this.timeout(120_000);
   let pool: Pool;
@@ -269,6 +277,34 @@ describe('identity: .vmx keys written back as one unit', function () {
         'IDENTITY_SOURCE_REMOVED',
       ]),
     );
+  });
+
+  it("ESXi's runtime files of a production VM that ran: taken out of a staging .vmx that never ran, not refused", () => {
+    const { report, after } = sync(
+      vmx(['displayName = "prod-app"', ...RUNTIME]),
+      vmx(['displayName = "staging-app"']),
+    );
+    assert.deepEqual(runtimeLines(after), [], after);
+    assert.deepEqual(
+      report.warnings.map((w) => [w.path, w.code]),
+      ['sched.swap.derivedName', 'migrate.hostLog', 'vmxstats.filename'].map((k) => [
+        `config.${k}`,
+        'IDENTITY_SOURCE_REMOVED',
+      ]),
+    );
+  });
+
+  it("ESXi's runtime files: staging's own swap file is kept, production's other runtime files go", () => {
+    const { after } = sync(
+      vmx(['displayName = "prod-app"', ...RUNTIME]),
+      vmx([
+        'displayName = "staging-app"',
+        'sched.swap.derivedName = "/vmfs/volumes/stage/staging-app/s.vswp"',
+      ]),
+    );
+    assert.deepEqual(runtimeLines(after), [
+      'sched.swap.derivedName = "/vmfs/volumes/stage/staging-app/s.vswp"',
+    ]);
   });
 
   it("other guestinfo keys (an OVF's guestinfo.ipaddr): staging's own is restored; one staging lacks is production's, with IDENTITY_FROM_SOURCE", () => {
