@@ -130,6 +130,17 @@ describe('snapsync-agent CLI', function () {
     assert.equal(cli(['snapshot', 'lab-disk', 'nightly-2', '--label', 'nightly']).status, 2);
   });
 
+  it("describe of a VM names the members a sync created (they hold the source's data)", () => {
+    for (const d of ['cs-p0', 'cs-p1', 'cs-s0']) cli(['create', d, '--type', 'vdisk', '--size', '64K']);
+    cli(['create', 'cs-prod', '--type', 'vm', '--member', 'disk0=cs-p0', '--member', 'disk1=cs-p1']);
+    cli(['create', 'cs-stg', '--type', 'vm', '--member', 'disk0=cs-s0']);
+    cli(['snapshot', 'cs-prod', 'n1']);
+    const synced = cli(['sync', 'cs-stg', 'cs-prod@n1']);
+    assert.equal(synced.status, 0, synced.err);
+    assert.match(cli(['describe', 'cs-stg']).out, /^created by sync\s+disk1 \(cs-stg-disk1\)$/m);
+    assert.doesNotMatch(cli(['describe', 'cs-prod']).out, /created by sync/);
+  });
+
   it('exits 1 on an operation error, 2 on bad usage, 3 when it cannot authenticate', () => {
     const missing = cli(['describe', 'nope', '--json']);
     assert.equal(missing.status, 1);

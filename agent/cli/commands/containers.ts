@@ -59,6 +59,10 @@ export const describeCmd: CommandModule<GlobalArgs, Args<{ container: string }>>
             ['base', x.parentSnapshot ? `${x.parentSnapshot.container}@${x.parentSnapshot.name}` : '-'],
             ['labels', JSON.stringify(x.labels)],
             ['members', JSON.stringify(x.members)],
+            // Members a sync created hold the source's data and go with the VM (operator guide).
+            ...(x.syncCreatedMembers?.length
+              ? [['created by sync', x.syncCreatedMembers.map((r) => `${r} (${x.members[r]})`).join(', ')]]
+              : []),
             ['created', x.createdAt],
             [
               'sessions',
