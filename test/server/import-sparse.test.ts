@@ -37,6 +37,25 @@ describe('import of sparse images and at shutdown (real agent process)', functio
     cleanupTempDirs();
   });
 
+  /**
+   * An agent on a pool of its own (restartable) and a 512 MiB image with no hole and no zero block:
+   * every byte is read and stored, so an import or export of it takes seconds, not one 4 MiB chunk.
+   */
+  const agentWithFullImage = async () => {
+    const poolDir = path.join(tempDir('snapsync-transfer-stop-'), 'pool');
+    await Pool.create(poolDir, { blockSize: 4096, capacityBytes: 2 * GiB }).close();
+    agent = await startAgentProcess({ poolDir });
+    client = await AgentClient.connect(agent.url, { token: agent.token });
+    const size = 512 * MiB;
+    const image = path.join(agent.dir, 'full.img');
+    const fd = fs.openSync(image, 'w');
+    const chunk = Buffer.alloc(4 * MiB, 0x5a);
+    for (let offset = 0; offset < size; offset += chunk.length)
+      fs.writeSync(fd, chunk, 0, chunk.length, offset);
+    fs.closeSync(fd);
+    return { poolDir, image, size };
+  };
+
   it('reads only the data regions of a sparse image, and the vdisk reads back exactly the image', async function () {
     // Reading the holes (the defect) takes minutes here: long enough to fail on the assertion, not the timeout.
     this.timeout(600_000);
@@ -82,19 +101,8 @@ describe('import of sparse images and at shutdown (real agent process)', functio
   });
 
   it('SIGTERM during a long import stops the agent, undoes the import and tells the client SHUTTING_DOWN', async () => {
-    const dir = tempDir('snapsync-import-stop-');
-    const poolDir = path.join(dir, 'pool');
-    await Pool.create(poolDir, { blockSize: 4096, capacityBytes: 2 * GiB }).close();
-    agent = await startAgentProcess({ poolDir });
-    client = await AgentClient.connect(agent.url, { token: agent.token });
-    // Not sparse, no zero block: every byte is read and stored (seconds, not one 4 MiB chunk).
-    const size = 512 * MiB;
-    const image = path.join(agent.dir, 'full.img');
-    const fd = fs.openSync(image, 'w');
-    const chunk = Buffer.alloc(4 * MiB, 0x5a);
-    for (let offset = 0; offset < size; offset += chunk.length)
-      fs.writeSync(fd, chunk, 0, chunk.length, offset);
-    fs.closeSync(fd);
+    const { poolDir, image, size } = await agentWithFullImage();
+    assert.ok(agent && client);
     const old = Buffer.alloc(64 * KiB, 0x11);
     await client.call('createContainer', { name: 'kept', type: 'vdisk', size });
     await client.write('kept', 0, old);
@@ -132,18 +140,8 @@ describe('import of sparse images and at shutdown (real agent process)', functio
   });
 
   it('SIGTERM during a long export stops the agent, discards the file and tells the client SHUTTING_DOWN', async () => {
-    const dir = tempDir('snapsync-export-stop-');
-    const poolDir = path.join(dir, 'pool');
-    await Pool.create(poolDir, { blockSize: 4096, capacityBytes: 2 * GiB }).close();
-    agent = await startAgentProcess({ poolDir });
-    client = await AgentClient.connect(agent.url, { token: agent.token });
-    const size = 512 * MiB;
-    const image = path.join(agent.dir, 'full.img');
-    const fd = fs.openSync(image, 'w');
-    const chunk = Buffer.alloc(4 * MiB, 0x5a);
-    for (let offset = 0; offset < size; offset += chunk.length)
-      fs.writeSync(fd, chunk, 0, chunk.length, offset);
-    fs.closeSync(fd);
+    const { image } = await agentWithFullImage();
+    assert.ok(agent && client);
     await client.call('import', { path: image, container: 'big', create: true });
 
     const running = agent;
