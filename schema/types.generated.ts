@@ -289,7 +289,7 @@ export interface IdentityField {
    */
   value: string;
   /**
-   * restored: the sync had overwritten it and it was written back; unchanged: equal anyway, or metadata; generated: an identifier (MAC, UUID, disk GUID) the target never had, given a fresh value of its own instead of the source's; mapped: a value the target never had, written as the caller's referenceMap maps the source's (an address of a NIC only the source has).
+   * restored: the sync had overwritten it and it was written back; unchanged: equal anyway, or metadata; generated: an identifier (MAC, UUID, disk GUID) the target never had, given a fresh value of its own instead of the source's; mapped: a value the target never had, written as the caller's referenceMap maps the source's (an address of a NIC only the source has), or a name holding the source container's name with the target's in its place (a clone's domain name).
    */
   status: 'restored' | 'unchanged' | 'generated' | 'mapped';
   /**

@@ -180,6 +180,8 @@ export const IDENTITY_SOURCE_REFERENCE = (
     'IDENTITY_SOURCE_REFERENCE',
     `${operation} of "${target}" refused: a ${operation === 'clone' ? 'cloned' : 'synced'} config or file still names the source: ${found
       .map((f) => `${f.path} line ${f.line}: "${f.name}"`)
-      .join('; ')} (allow a name or value with allowSourceReferences / --allow-source-reference NAME)`,
+      .join(
+        '; ',
+      )} (map each to the target's own with referenceMap / --map SRC=DST, or allow one on purpose with allowSourceReferences / --allow-source-reference NAME)`,
     { target, found },
   );

@@ -24,7 +24,8 @@ const MAC_FIELD =
   /^(?:ethernet\d+\.(?:generatedaddress|address)|libvirt\.interface\d+\.mac|netcfg\..*\.(?:macaddress|mac_address)|cloudinit\.network-interfaces\.(?:inet6\.)?\d+\.hwaddress)$/i;
 const UUID_FIELD =
   /^(?:uuid\.bios|uuid\.location|vc\.uuid|libvirt\.uuid|libvirt\.sysinfo\.system\.uuid|gpt\.diskguid|mbr\.signature)$/i;
-const SERIAL_FIELD = /^libvirt\.sysinfo\.\w+\.serial$/i;
+// cloud-init re-runs its per-instance set-up (host keys, hostname) only for an instance-id it has not seen.
+const SERIAL_FIELD = /^(?:libvirt\.sysinfo\.\w+\.serial|cloudinit\.instance-id)$/i;
 
 /** The kind of identifier a field holds, or null when it is not one a fresh value can be made for. */
 export function uniqueKind(field: string): UniqueKind | null {

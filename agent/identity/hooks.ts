@@ -34,6 +34,7 @@ import { referenceSpans, restoreReferences, type Unmapped } from './references';
 import type { IdentityReference, IdentityReport } from './report';
 import { replaceSpans } from './spans';
 import { scanSynced } from './synced-scan';
+import { replaceTokens } from './tokens';
 import { macLine } from './vmx-references';
 import { rewriteFile } from './write';
 
@@ -150,6 +151,7 @@ function restoreMember(
   seen: Set<string>,
   fresh: FreshIdentity,
   referenceMap: Record<string, string>,
+  rename: Rename,
 ): { after: Content; wanted: Map<string, FieldValue> } {
   const prefix = member.role ? `${member.role}.` : '';
   const whole = member.role ?? 'content';
@@ -173,8 +175,13 @@ function restoreMember(
     const path = prefix + field;
     seen.add(path);
     if (inWholeLists.has(field)) continue;
-    if (!selects(keep, prefix, before, field)) continue;
     const now = after.fields.get(field);
+    if (!selects(keep, prefix, before, field)) {
+      // The caller chose this, but the report is the operator's only record of it.
+      if (now !== undefined && now.value !== value.value && !before.optIn.has(field))
+        notKept(out, path, `the target's ${value.value}`, now.value);
+      continue;
+    }
     const unitValue = now === undefined ? otherKeyOfUnit(field, before, after) : undefined;
     if (unitValue !== undefined) {
       // Its whole line comes back with its unit (references.ts): production's NIC used the other MAC key.
@@ -208,8 +215,11 @@ function restoreMember(
     const path = prefix + field;
     seen.add(path);
     if (inWholeLists.has(field)) continue;
-    if (before.fields.has(field) || problemFor(before, field) || !selects(keep, prefix, after, field))
+    if (before.fields.has(field) || problemFor(before, field)) continue;
+    if (!selects(keep, prefix, after, field)) {
+      if (!after.optIn.has(field)) notKept(out, path, 'a value of its own', value.value);
       continue;
+    }
     // The target's unit has another key for it (a static MAC's address): this line is taken out (references.ts).
     if (otherKeyOfUnit(field, after, before) !== undefined) continue;
     const domain = smbiosFromDomain(field, value, after, wanted);
@@ -246,6 +256,14 @@ function restoreMember(
       out.fields.push({ path, value: made, status: 'generated', sourceValue: value.value });
       continue;
     }
+    // A name made of the source's (`prod-k8s` in a clone's `<name>`, `prod-k8s-1` as hostname) takes the target's.
+    const renamed = replaceTokens(value.value, rename.from, rename.to);
+    if (renamed !== value.value) {
+      const written = inQuotesOf(value, renamed);
+      wanted.set(field, written);
+      out.fields.push({ path, value: written.value, status: 'mapped', sourceValue: value.value });
+      continue;
+    }
     out.warn(
       path,
       'IDENTITY_FROM_SOURCE',
@@ -254,6 +272,21 @@ function restoreMember(
   }
 
   return { after, wanted };
+}
+
+/** The source container's name, and the target's that takes its place in a name the target did not have. */
+interface Rename {
+  from: string;
+  to: string;
+}
+
+/** A field `--preserve` did not select, so the source's value stands: a warning, as the report is the only record. */
+function notKept(out: Reporter, path: string, instead: string, source: string): void {
+  out.warn(
+    path,
+    'IDENTITY_FROM_SOURCE',
+    `not kept (preserve does not select it): it now holds the source's value ${source} instead of ${instead}`,
+  );
 }
 
 /**
@@ -375,7 +408,10 @@ export function createIdentityHooks(
       for (const member of context.members) {
         if (isVm) metadata(`${member.role}.`, member.target);
         const before = captured.get(member.role ?? '') ?? emptyContent();
-        const { after, wanted } = restoreMember(member, before, keep, out, seen, fresh, referenceMap);
+        const { after, wanted } = restoreMember(member, before, keep, out, seen, fresh, referenceMap, {
+          from: context.source.container,
+          to: context.target.name,
+        });
         const prefix = member.role ? `${member.role}.` : '';
         const refs = restoreReferences(prefix, before.config ? before : null, after, mapping);
         for (const [field, value] of refs.wanted) wanted.set(field, value);
@@ -415,7 +451,7 @@ export function createIdentityHooks(
         context.target.name,
         context.operation ?? 'sync',
         referenceMap,
-        { before: captured.values(), after: writes.map((w) => w.after) },
+        { before: [...captured.values()], after: writes.map((w) => w.after) },
         { fields: out.fields, references },
         (path, code, message) => out.warn(path, code, message),
       );

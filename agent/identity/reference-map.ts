@@ -7,11 +7,15 @@
  *   address, hostname) that the target does not have itself;
  * - is already one of the target's own MACs, UUIDs or addresses (two NICs
  *   with one MAC);
- * - is also the DST of another source MAC, UUID or address.
+ * - is also the DST of another source MAC, UUID or address;
+ * - is another of the source's references (production's other network, disk
+ *   or VLAN) that the target does not use itself, unless the caller shares
+ *   it on purpose (`--map prod-net=prod-net`).
  * An entry the sync did not apply (no reference or identity value only the
  * source has is SRC) is a warning: a typo in SRC would otherwise be invisible.
  */
 import { type IdentityOperation, INVALID_ARGUMENT } from '../engine/errors';
+import type { Content } from './content';
 import type { Extracted, IdentityWarning } from './fields';
 import { uniqueKind } from './fresh-identity';
 import { identityDigits } from './reference-options';
@@ -44,6 +48,14 @@ function valuesOf(members: Iterable<Extracted>): { all: Set<string>; distinct: S
   return { all, distinct };
 }
 
+/** Every name the members' references hold (networks, paths, VLAN tags, port groups). */
+function referenceNames(members: Content[]): Set<string> {
+  const names = new Set<string>();
+  for (const m of members)
+    for (const span of m.references.values()) for (const n of span.reference!.names) names.add(n);
+  return names;
+}
+
 /** How values compare: a MAC or UUID by its hex digits (`52-54-00-…`, `5254…` and `52:54:00:…` are one MAC), others lower case. */
 const valueKey = (value: string): string => identityDigits(value) ?? value.toLowerCase();
 
@@ -60,12 +72,14 @@ export function checkReferenceMapUse(
   target: string,
   operation: IdentityOperation,
   map: Record<string, string>,
-  sides: { before: Iterable<Extracted>; after: Iterable<Extracted> },
+  sides: { before: Content[]; after: Content[] },
   used: { fields: IdentityField[]; references: IdentityReference[] },
   warn: (path: string, code: IdentityWarning['code'], message: string) => void,
 ): void {
   const own = valuesOf(sides.before);
   const source = valuesOf(sides.after);
+  const ownNames = referenceNames(sides.before);
+  const sourceNames = referenceNames(sides.after);
   const conflicts: MapConflict[] = [];
   const distinctTargets = new Map<string, string>();
   for (const [from, to] of Object.entries(map)) {
@@ -81,6 +95,8 @@ export function checkReferenceMapUse(
         (r.via ?? '').split('; ').some((part) => part.startsWith(`referenceMap: ${from} → `)),
       );
     if (!applied) {
+      // `--map prod-net=prod-net` beside `--map prod-dmz=prod-net`: the share the DST check asks for.
+      if (from === to && Object.entries(map).some(([f, t]) => f !== from && t === to)) continue;
       warn(
         `referenceMap.${from}`,
         'IDENTITY_FIELD_MISSING',
@@ -91,6 +107,12 @@ export function checkReferenceMapUse(
     const value = valueKey(to);
     if (source.all.has(value) && !own.all.has(value))
       conflicts.push({ source: from, target: to, reason: "is the source's own value" });
+    else if (to !== from && sourceNames.has(to) && !ownNames.has(to) && map[to] !== to)
+      conflicts.push({
+        source: from,
+        target: to,
+        reason: `is another of the source's references, which the target does not use (to share it on purpose, also --map ${to}=${to})`,
+      });
     else if (own.distinct.has(value))
       conflicts.push({
         source: from,

@@ -20,7 +20,7 @@ import type { FieldValue } from './fields';
 import type { IdentityReference } from './report';
 import { inTargetPlace, type Rewire, type RoleMember, rewiring } from './rewiring';
 import type { ReferenceInfo, ValueSpan } from './spans';
-import { tokenOccurrences } from './tokens';
+import { replaceTokens, tokenOccurrences } from './tokens';
 
 export interface ReferenceMapping {
   /** Source value → target value, from the caller. */
@@ -69,16 +69,6 @@ function mapName(name: string, m: ReferenceMapping): { value: string; via: strin
     return { value, via: `member ${member.role}: ${member.source} → ${member.target}${place}` };
   }
   return { unmapped: name };
-}
-
-function replaceTokens(text: string, from: string, to: string): string {
-  let out = '';
-  let at = 0;
-  for (const i of tokenOccurrences(text, from)) {
-    out += text.slice(at, i) + to;
-    at = i + from.length;
-  }
-  return out + text.slice(at);
 }
 
 /** Last span per field (a .vmx key written twice counts as VMware reads it: the last one). */

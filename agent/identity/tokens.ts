@@ -15,3 +15,14 @@ export function tokenOccurrences(text: string, name: string, ignoreCase = false)
   }
   return found;
 }
+
+/** `text` with each whole-token occurrence of `from` replaced by `to`. */
+export function replaceTokens(text: string, from: string, to: string): string {
+  let out = '';
+  let at = 0;
+  for (const i of tokenOccurrences(text, from)) {
+    out += text.slice(at, i) + to;
+    at = i + from.length;
+  }
+  return out + text.slice(at);
+}

@@ -215,8 +215,8 @@ describe('identity: a clone gets an identity of its own', function () {
     );
   });
 
-  it('the safety net: a config still naming the source VM is refused (IDENTITY_SOURCE_REFERENCE) unless allowed', () => {
-    vm('golden-web', GOLDEN_VMX.replace('displayName = "web"', 'displayName = "golden-web"'), [
+  it('the safety net: a config still naming the source VM outside its identity fields is refused (IDENTITY_SOURCE_REFERENCE) unless allowed', () => {
+    vm('golden-web', GOLDEN_VMX.replace('displayName = "web"', 'annotation = "built from golden-web"'), [
       'disk0',
       'disk1',
     ]);
@@ -225,7 +225,9 @@ describe('identity: a clone gets an identity of its own', function () {
     assert.throws(
       () => clone('golden-web@v3', 'dev-1', { referenceMap: map }),
       (err: { code: string; message: string }) =>
-        err.code === 'IDENTITY_SOURCE_REFERENCE' && /clone of "dev-1" refused/.test(err.message),
+        err.code === 'IDENTITY_SOURCE_REFERENCE' &&
+        /clone of "dev-1" refused/.test(err.message) &&
+        /--map SRC=DST/.test(err.message),
     );
     assert.equal(pool.listContainers().filter((c) => c.name.startsWith('dev-1')).length, 0);
     const allowed = clone('golden-web@v3', 'dev-1', {
@@ -235,6 +237,35 @@ describe('identity: a clone gets an identity of its own', function () {
     assert.ok(
       (allowed.identity as IdentityReport).warnings.some((w) => w.code === 'IDENTITY_SOURCE_REFERENCE'),
     );
+  });
+
+  it("without a map, a clone's domain name that is the source VM's takes the clone's, and a NoCloud instance-id equal to the domain UUID gets the same fresh UUID", () => {
+    const uuid = '33333333-aaaa-4bbb-8ccc-000000000003';
+    vm(
+      'prod-k8s',
+      `<domain type='kvm'>\n  <name>prod-k8s</name>\n  <uuid>${uuid}</uuid>\n  <memory>1048576</memory>\n  <os><type>hvm</type></os>\n</domain>\n`,
+      [],
+    );
+    addConfig(pool, 'prod-k8s', 'meta', `instance-id: ${uuid}\nlocal-hostname: prod-k8s-node-1\n`);
+    pool.snapshot('prod-k8s', 'golden');
+    const report = clone('prod-k8s@golden', 'dev-k8s').identity as IdentityReport;
+    const xml = readText(pool, 'dev-k8s-config');
+    const fresh = /<uuid>([^<]+)<\/uuid>/.exec(xml)![1]!;
+    assert.notEqual(fresh, uuid);
+    assert.match(xml, /<name>dev-k8s<\/name>/);
+    assert.equal(readText(pool, 'dev-k8s-meta'), `instance-id: ${fresh}\nlocal-hostname: dev-k8s-node-1\n`);
+    assert.deepEqual(
+      ['config.libvirt.name', 'meta.cloudinit.instance-id', 'meta.cloudinit.local-hostname'].map((p) => {
+        const f = report.fields.find((x) => x.path === p);
+        return [f?.status, f?.sourceValue];
+      }),
+      [
+        ['mapped', 'prod-k8s'],
+        ['generated', uuid],
+        ['mapped', 'prod-k8s-node-1'],
+      ],
+    );
+    assert.deepEqual(report.warnings, []);
   });
 
   it("without hooks (keepIdentity) the clone is the snapshot's exact copy, identity null", () => {

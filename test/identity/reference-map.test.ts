@@ -88,6 +88,57 @@ describe('identity: referenceMap mistakes', () => {
     assert.ok(text.includes("<mac address='52:54:00:12:34:57'/>"), text);
   });
 
+  it("refuses a DST that is another of production's networks, which staging does not use, unless shared on purpose", () => {
+    const domain = (name: string, uuid: string, nics: Array<[string, string]>) =>
+      libvirtDomain(name, uuid, []).replace(
+        '  </devices>',
+        `${nics
+          .map(
+            ([mac, net]) =>
+              `    <interface type='network'>\n      <mac address='${mac}'/>\n      <source network='${net}'/>\n    </interface>\n`,
+          )
+          .join('')}  </devices>`,
+      );
+    addConfig(
+      pool,
+      'prod',
+      'net',
+      domain('prod', UUIDS.prod, [
+        [PROD_MACS[0]!, 'app-net'],
+        [PROD_MACS[1]!, 'dmz-net'],
+      ]),
+    );
+    addConfig(pool, 'staging', 'net', domain('staging', UUIDS.staging, [[STAGING_MAC, 'stage-net']]));
+    pool.snapshot('prod', 'nightly2');
+    pool.snapshot('staging', 'base');
+    const before = readText(pool, 'staging-net');
+    const syncNet = (referenceMap: Record<string, string>) => {
+      pool.revert('staging', 'base');
+      return pool.sync('staging', 'prod@nightly2', {
+        hooks: createIdentityHooks('default', { referenceMap }),
+      }).identity as IdentityReport;
+    };
+    assert.throws(
+      () => syncNet({ 'dmz-net': 'app-net', ...fresh }),
+      (err: unknown) =>
+        err instanceof SnapsyncError &&
+        err.code === 'INVALID_ARGUMENT' &&
+        /--map dmz-net=app-net: app-net is another of the source's references, which the target does not use \(to share it on purpose, also --map app-net=app-net\)/.test(
+          err.message,
+        ),
+    );
+    assert.equal(readText(pool, 'staging-net'), before, 'nothing changed');
+    // A network staging uses itself is fine, and so is production's shared on purpose.
+    syncNet({ 'dmz-net': 'stage-net', ...fresh });
+    assert.match(
+      readText(pool, 'staging-net'),
+      /<source network='stage-net'\/>[\s\S]*<source network='stage-net'\/>/,
+    );
+    const shared = syncNet({ 'dmz-net': 'app-net', 'app-net': 'app-net', ...fresh });
+    assert.deepEqual(shared.warnings, [], 'the share entry is not "matched nothing"');
+    assert.match(readText(pool, 'staging-net'), /<source network='app-net'\/>/);
+  });
+
   it('credits every entry a multi-name reference used (two VLAN tags, a network and its portgroup)', () => {
     const warnings: string[] = [];
     checkReferenceMapUse(

@@ -300,7 +300,7 @@ describe('identity: VM config files in a real pool', function () {
     );
   });
 
-  it("preserve 'none' keeps no content value; a name the target does not have is warned about", () => {
+  it("preserve 'none' keeps no content value, and the report warns about each of the target's it did not keep; a name the target does not have is warned about", () => {
     const production = fixture('prod-web.vmx');
     vm(pool, 'prod', production);
     vm(pool, 'a', swap(production, FORMATS[0]!.pairs));
@@ -309,14 +309,33 @@ describe('identity: VM config files in a real pool', function () {
     const none = pool.sync('a', 'prod@s', { hooks: createIdentityHooks('none') }).identity as IdentityReport;
     assert.equal(readText(pool, 'a-config'), production);
     assert.deepEqual(restoredPaths(none), []);
-    assert.deepEqual(none.warnings, []);
+    const notKept = [
+      'config.displayName',
+      'config.ethernet0.generatedAddress',
+      'config.ethernet1.address',
+      'config.uuid.bios',
+      'config.uuid.location',
+      'config.vc.uuid',
+      'config.guestinfo.hostname',
+    ];
+    assert.deepEqual(
+      none.warnings.map((w) => [w.path, w.code]),
+      notKept.map((p) => [p, 'IDENTITY_FROM_SOURCE']),
+    );
+    assert.match(
+      none.warnings[0]!.message,
+      /not kept \(preserve does not select it\): it now holds the source's value prod-web-01 instead of the target's/,
+    );
     const some = pool.sync('b', 'prod@s', {
       hooks: createIdentityHooks(['config.uuid.*', 'config.ethernet7.address']),
     }).identity as IdentityReport;
     assert.deepEqual(restoredPaths(some), ['config.uuid.bios', 'config.uuid.location']);
     assert.deepEqual(
       some.warnings.map((w) => [w.path, w.code]),
-      [['config.ethernet7.address', 'IDENTITY_FIELD_MISSING']],
+      [
+        ...notKept.filter((p) => !p.startsWith('config.uuid.')).map((p) => [p, 'IDENTITY_FROM_SOURCE']),
+        ['config.ethernet7.address', 'IDENTITY_FIELD_MISSING'],
+      ],
     );
     assert.throws(() => createIdentityHooks([''] as Preserve), {
       name: 'SnapsyncError',
@@ -370,11 +389,11 @@ describe('identity: VM config files in a real pool', function () {
     assert.equal(readText(pool, 'broken-config'), production);
   });
 
-  it("a target without a config gets the source's: every identity value it now holds is a warning", () => {
-    vm(pool, 'prod', fixture('meta-data'));
+  it("a target without a config gets the source's: a fresh instance-id, its own name in the source's hostname, and whatever still names the source refused", () => {
+    vm(pool, 'prod', fixture('meta-data').replace('production web server', 'prod web server'));
     pool.createContainer({ name: 'fresh', type: 'vm' });
     pool.snapshot('prod', 's');
-    // The seed names the source VM ("prod-web-01" holds the token "prod"): refused unless allowed by name.
+    // The seed's comment names the source VM ("prod"): refused unless allowed by name.
     assert.throws(() => pool.sync('fresh', 'prod@s', { hooks: createIdentityHooks() }), {
       code: 'IDENTITY_SOURCE_REFERENCE',
     });
@@ -383,13 +402,22 @@ describe('identity: VM config files in a real pool', function () {
       hooks: createIdentityHooks('default', { allowSourceReferences: ['prod'] }),
     }).identity as IdentityReport;
     assert.deepEqual(
-      report.warnings.filter((w) => w.code !== 'IDENTITY_SOURCE_REFERENCE').map((w) => [w.path, w.code]),
-      [
-        ['config.cloudinit.instance-id', 'IDENTITY_FROM_SOURCE'],
-        ['config.cloudinit.local-hostname', 'IDENTITY_FROM_SOURCE'],
-      ],
+      report.warnings.map((w) => [w.path, w.code]),
+      [['config', 'IDENTITY_SOURCE_REFERENCE']],
     );
-    assert.match(report.warnings[0]!.message, /iid-prod-web-01/);
+    const fields = new Map(report.fields.map((f) => [f.path, f]));
+    const instanceId = fields.get('config.cloudinit.instance-id')!;
+    assert.equal(instanceId.status, 'generated');
+    assert.equal(instanceId.sourceValue, 'iid-prod-web-01');
+    assert.match(
+      instanceId.value,
+      /^[a-z]{3}-[a-z]{4}-[a-z]{3}-\d\d$/,
+      'the same layout, other letters and digits',
+    );
+    assert.equal(fields.get('config.cloudinit.local-hostname')?.value, 'fresh-web-01');
+    const seed = readText(pool, 'fresh-config');
+    assert.match(seed, new RegExp(`^instance-id: ${instanceId.value}$`, 'm'));
+    assert.match(seed, /^local-hostname: fresh-web-01$/m);
   });
 
   it('restore writes only the blocks that hold identity (same-length values), or from the first change on (other lengths)', () => {
