@@ -108,16 +108,30 @@ export async function run(
       process.stdout.write(
         `${JSON.stringify({ error: { code: e.code, message: e.message, details: e.details } }, null, 2)}\n`,
       );
-    else process.stderr.write(`error: [${e.code}] ${e.message}\n`);
+    else process.stderr.write(`error: [${e.code}] ${printable(e.message)}\n`);
     process.exitCode = CONNECTION_CODES.has(e.code) ? EXIT.CONNECTION : EXIT.OPERATION_FAILED;
   } finally {
     await client?.close();
   }
 }
 
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * A cell's text with control characters escaped (`\n`, `\x1b`): a value read from a config (a decoded
+ * `|0A`, a hostile name) must neither break the table's lines nor send escape sequences to the terminal.
+ */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => {
+    const named = ESCAPES[c];
+    return named ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+}
+
 /** A plain text table. */
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const cells = [headers, ...rows.map((r) => r.map((c) => printable(String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells
     .map((r) =>

@@ -1,6 +1,6 @@
 /** The identity report of a sync or a clone, as the CLI prints it: fields, references, warnings. */
 import type { IdentityReport } from '../../schema';
-import { table } from './context';
+import { printable, table } from './context';
 
 /** `valueHeader`: a sync keeps the target's values (KEPT VALUE); a clone's are its new ones (VALUE). */
 export function identityLines(identity: IdentityReport, valueHeader = 'KEPT VALUE'): string[] {
@@ -26,6 +26,7 @@ export function identityLines(identity: IdentityReport, valueHeader = 'KEPT VALU
       ),
     );
   }
-  for (const w of identity.warnings) lines.push(`warning: ${w.path}: [${w.code}] ${w.message}`);
+  for (const w of identity.warnings)
+    lines.push(`warning: ${printable(w.path)}: [${w.code}] ${printable(w.message)}`);
   return lines;
 }

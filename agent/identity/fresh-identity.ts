@@ -35,8 +35,11 @@ export function uniqueKind(field: string): UniqueKind | null {
   return null;
 }
 
-/** VMware's OUI for static MACs, which must lie in 00:50:56:00:00:00–3F:FF:FF. */
-const VMWARE_STATIC_OUI = '005056';
+/**
+ * VMware's OUI, split by the fourth octet's top two bits: static MACs must lie in 00:50:56:00–3F,
+ * vCenter assigns (addressType "vpx") from 00:50:56:80–BF. A fresh value stays in the source's range.
+ */
+const VMWARE_OUI = '005056';
 
 /**
  * Fresh values for one sync. `seed` is the target's container UUID; `taken`
@@ -118,7 +121,10 @@ function layoutKnown(kind: UniqueKind, source: string, digits: string): boolean 
 function freshMac(digits: string, hash: string): string {
   const oui = digits.slice(0, 6);
   let nic = hash.slice(0, 6);
-  if (oui === VMWARE_STATIC_OUI) nic = (Number.parseInt(nic[0]!, 16) & 0x3).toString(16) + nic.slice(1);
+  if (oui === VMWARE_OUI) {
+    const range = Number.parseInt(digits[6]!, 16) & 0xc;
+    nic = ((Number.parseInt(nic[0]!, 16) & 0x3) | range).toString(16) + nic.slice(1);
+  }
   return oui + nic;
 }
 

@@ -189,12 +189,16 @@ describe('snapsync-agent CLI', function () {
     for (const [args, message] of [
       [['create', 'no-size', '--type', 'vdisk'], /a vdisk needs --size/],
       [['create', 'bad-label', '--type', 'file', '--label', 'env'], /--label "env" must look like key=value/],
+      [
+        ['create', 'two-labels', '--type', 'file', '--label', 'env=a', '--label', 'env=b'],
+        /--label gives env twice \(a and b\): give it once/,
+      ],
     ] as const) {
       const r = cli([...args, '--json']);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
       assert.match(r.json().error.message, message);
     }
-    for (const name of ['neg', 'no-size', 'bad-label'])
+    for (const name of ['neg', 'no-size', 'bad-label', 'two-labels'])
       assert.equal(
         cli(['describe', name, '--json']).json().error.code,
         'NOT_FOUND',

@@ -22,10 +22,17 @@ describe('identity: fresh values for identifiers the target never had', function
     const mac = fresh.valueFor('mac', '52:54:00:aa:bb:02')!;
     assert.match(mac, /^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
     assert.notEqual(mac, '52:54:00:aa:bb:02');
-    // VMware accepts static MACs only in 00:50:56:00:00:00–3F:FF:FF.
+    // VMware accepts static MACs only in 00:50:56:00:00:00–3F:FF:FF; vCenter assigns ("vpx") from 80–BF.
     for (let i = 0; i < 64; i++) {
-      const vmware = new FreshIdentity(`seed-${i}`, []).valueFor('mac', '00:50:56:BF:CD:EF')!;
-      assert.match(vmware, /^00:50:56:[0-3][0-9A-F]:[0-9A-F]{2}:[0-9A-F]{2}$/);
+      const made = new FreshIdentity(`seed-${i}`, []);
+      assert.match(
+        made.valueFor('mac', '00:50:56:3F:CD:EF')!,
+        /^00:50:56:[0-3][0-9A-F]:[0-9A-F]{2}:[0-9A-F]{2}$/,
+      );
+      assert.match(
+        made.valueFor('mac', '00:50:56:BF:CD:EF')!,
+        /^00:50:56:[89AB][0-9A-F]:[0-9A-F]{2}:[0-9A-F]{2}$/,
+      );
     }
     assert.match(
       fresh.valueFor('uuid', '56 4d ff ee dd cc bb aa-99 88 77 66 55 44 33 22')!,

@@ -2,7 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { Container } from '../../../schema';
 import { AgentClient } from '../../client/client';
-import { type GlobalArgs, run } from '../context';
+import { type GlobalArgs, printable, run } from '../context';
 import { labelArgs } from '../label-args';
 import { UsageError } from '../usage-error';
 
@@ -39,7 +39,7 @@ export const label: CommandModule<GlobalArgs, Args> = {
       (x: Container) =>
         `labels of ${x.name}: ${
           Object.entries(x.labels)
-            .map(([k, v]) => `${k}=${v}`)
+            .map(([k, v]) => printable(`${k}=${v}`))
             .join(' ') || '(none)'
         }`,
     ),
