@@ -189,10 +189,16 @@ export interface Container {
   uuid: string;
   name: string;
   type: ContainerType;
+  /**
+   * Logical size in bytes (a VM: 0).
+   */
   size: number;
   labels: {
     [k: string]: string;
   };
+  /**
+   * VM only: role → member container name.
+   */
   members: {
     [k: string]: string;
   };
@@ -200,17 +206,29 @@ export interface Container {
    * VM only, present when there are any: the roles whose member a sync created because the VM lacked the role (named <vm>-<role>); they go with the VM
    */
   syncCreatedMembers?: string[];
+  /**
+   * Member only: the VM it belongs to and its role there.
+   */
   memberOf: null | {
     vm: string;
     role: string;
   };
+  /**
+   * File only: mode and owner.
+   */
   file: null | {
     mode: number;
     uid: number;
     gid: number;
   };
   createdAt: string;
+  /**
+   * The snapshot this container's current table points at, if any (after clone, sync or revert).
+   */
   parentSnapshot: null | SnapshotRefInfo;
+  /**
+   * Bumped by every sync, revert or clone that gives the container a new base.
+   */
   generation: number;
   /**
    * clone only: the identity the clone was given (as a sync reports it); null when it kept the source's (keepIdentity) or the agent has no identity profiles
@@ -342,6 +360,9 @@ export interface Snapshot {
   id: number;
   uuid: string;
   name: string;
+  /**
+   * Name of the container it was taken of (as that container is named now).
+   */
   container: string;
   containerType: ContainerType;
   size: number;
@@ -349,11 +370,23 @@ export interface Snapshot {
   labels: {
     [k: string]: string;
   };
+  /**
+   * Deleted by a user but kept because other tables still read through it.
+   */
   hidden: boolean;
+  /**
+   * VM snapshot: role → member snapshot id.
+   */
   members: {
     [k: string]: number;
   };
+  /**
+   * Member snapshot: the VM snapshot that owns it.
+   */
   vmSnapshot: number | null;
+  /**
+   * safety: taken by a sync (its undo); user: any other.
+   */
   kind: 'user' | 'safety';
 }
 /**
@@ -367,7 +400,13 @@ export interface PoolInfo {
   uuid: string;
   formatVersion: number;
   blockSize: number;
+  /**
+   * Capacity of the data area, in blocks.
+   */
   capacityBlocks: number;
+  /**
+   * Blocks referenced by live or not-yet-reclaimed tables.
+   */
   usedBlocks: number;
   freeBlocks: number;
   /**
@@ -429,8 +468,17 @@ export interface AllocationExtent {
 export interface Usage {
   container: string;
   logicalBytes: number;
+  /**
+   * Bytes that read non-zero data, wherever they live in the chain.
+   */
   mappedBytes: number;
+  /**
+   * Bytes freed by deleting the container and its snapshots.
+   */
   exclusiveBytes: number;
+  /**
+   * Mapped bytes that live in tables other containers also read.
+   */
   sharedBytes: number;
 }
 /**
