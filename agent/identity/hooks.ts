@@ -244,15 +244,8 @@ function restoreMember(
     const kind = uniqueKind(field);
     const made = kind === null ? null : fresh.valueFor(kind, value.value);
     if (made !== null) {
-      // Written as the source's value was (its quotes); when its text holds other hex digits (or the value
-      // is a serial number, made anew letter by letter), encoded anew.
-      const sameDigits = kind !== 'serial' && hexDigits(value.raw) === hexDigits(value.value);
-      wanted.set(
-        field,
-        sameDigits
-          ? { value: made, raw: substituteDigits(value.raw, made), style: value.style }
-          : { value: made, raw: made, style: FRESH_STYLE },
-      );
+      // Written as the source's value was (its notation and quotes), as a mapped one is.
+      wanted.set(field, inSourceNotation(field, value, made));
       out.fields.push({ path, value: made, status: 'generated', sourceValue: value.value });
       continue;
     }
@@ -472,8 +465,8 @@ export function createIdentityHooks(
 }
 
 /**
- * A mapped MAC or UUID written in the source value's notation (`52-54-00-…` given for a libvirt
- * `52:54:00:…`: libvirt rejects the dashed form), as a fresh value is; any other value as given, in
+ * A fresh or mapped MAC or UUID written in the source value's notation (`52-54-00-…` given for a libvirt
+ * `52:54:00:…`: libvirt rejects the dashed form); any other value (a serial, a name) as given, in
  * the source's quotes. A DST that is not a value of the same kind stays as given: the map check
  * (reference-map.ts) refuses it.
  */
