@@ -395,6 +395,9 @@ export interface Snapshot {
  *
  * This interface was referenced by `Ops`'s JSON-Schema
  * via the `definition` "InfoResult".
+ *
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "GrowPoolResult".
  */
 export interface PoolInfo {
   uuid: string;
@@ -874,6 +877,18 @@ export interface UsageParams {
  */
 export interface FsckParams {}
 /**
+ * Raise the pool's capacity (never lowered). Without capacity: the whole of the pool's named data file or device (after it was extended); a pool on its default sparse data files needs capacity.
+ *
+ * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "GrowPoolParams".
+ */
+export interface GrowPoolParams {
+  /**
+   * The new capacity in bytes, at least the current one; rounded down to whole blocks.
+   */
+  capacity?: number;
+}
+/**
  * This interface was referenced by `Ops`'s JSON-Schema
  * via the `definition` "ImportParams".
  */
@@ -963,6 +978,7 @@ export type CloneResult = Container;
 export type RevertResult = Container;
 export type FlattenResult = Container;
 export type UsageResult = Usage;
+export type GrowPoolResult = PoolInfo;
 export type FsckResult = FsckReport;
 export type ImportResult = TransferResult;
 export type ExportResult = TransferResult;
@@ -996,6 +1012,7 @@ export interface OpMap {
   lineage: { params: LineageParams; result: LineageResult; mutating: false };
   usage: { params: UsageParams; result: UsageResult; mutating: false };
   fsck: { params: FsckParams; result: FsckResult; mutating: false };
+  growPool: { params: GrowPoolParams; result: GrowPoolResult; mutating: true };
   import: { params: ImportParams; result: ImportResult; mutating: true };
   export: { params: ExportParams; result: ExportResult; mutating: false };
   sessions: { params: SessionsParams; result: SessionsResult; mutating: false };

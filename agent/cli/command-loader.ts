@@ -11,6 +11,7 @@ type Loader = () => Record<string, unknown>;
 
 const FILES: Record<string, Loader> = {
   containers: () => require('./commands/containers'),
+  grow: () => require('./commands/grow'),
   init: () => require('./commands/init'),
   io: () => require('./commands/io'),
   labels: () => require('./commands/labels'),
@@ -47,6 +48,7 @@ const FILE_OF: Record<string, keyof typeof FILES> = {
   sync: 'sync',
   flatten: 'maintenance',
   fsck: 'maintenance',
+  grow: 'grow',
   migrate: 'migrate',
   read: 'io',
   write: 'io',

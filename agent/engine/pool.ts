@@ -49,6 +49,7 @@ import {
 } from './errors';
 import { flattenContainer, type Progress } from './flatten';
 import { dataFileSizes, type FsckReport, fsck } from './fsck';
+import { type GrowOptions, grownCapacity, growPool } from './grow';
 import { ImportInPlace, restoreInterruptedImports } from './import-in-place';
 import { containerInfo, snapshotInfo } from './infos';
 import type { MappingEvents } from './mapping-events';
@@ -783,6 +784,15 @@ export class Pool {
   usage(container: string): Usage {
     this.core.assertOpen();
     return containerUsage(this.core, this.container(container));
+  }
+
+  /**
+   * Raises the pool's capacity (grow.ts): to `capacityBytes`, or to the whole of its named file or
+   * device (after an LVM volume was extended). Never shrinks; a capacity it already has is a no-op.
+   */
+  grow(options: GrowOptions = {}, mutation: MutationOptions = {}): PoolInfo {
+    this.core.assertOpen();
+    return growPool(this.core, grownCapacity(this.core, options), () => this.info(), mutation);
   }
 
   fsck(options: { onProgress?: Progress } = {}): Promise<FsckReport> {

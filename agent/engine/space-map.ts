@@ -28,10 +28,22 @@ export class SpaceMap {
 
   constructor(
     public hwm: number,
-    public readonly capacity: number,
+    private _capacity: number,
     extents: Iterable<Run>,
   ) {
     for (const { start, count } of extents) this.insert(start, count, false);
+  }
+
+  /** The highest block that may be handed out (blocks are 1..capacity). */
+  get capacity(): number {
+    return this._capacity;
+  }
+
+  /** A grown pool (grow.ts): blocks up to `capacity` may be handed out from now on; never below the hwm's. */
+  setCapacity(capacity: number): void {
+    if (capacity + 1 < this.hwm)
+      throw new Error(`capacity ${capacity} is below the high-water mark ${this.hwm}`);
+    this._capacity = capacity;
   }
 
   get freeBlocks(): number {

@@ -182,6 +182,8 @@ export const handlers: { [K in OpName]: Handler<K> } = {
   lineage: (p, { pool }) => pool.lineage(p.container),
   usage: (p, { pool }) => pool.usage(p.container),
   fsck: (_p, { pool, progress }) => pool.fsck({ onProgress: progress }),
+  // Only the allocator's limit changes: no table or block moves, so attached clients go on.
+  growPool: (p, { pool, mutation }) => pool.grow({ capacityBytes: p.capacity }, mutation),
   // Paths are opened relative to the allowed directories' descriptors, following no link (host-files.ts).
   import: async (p, { pool, dirs, progress, mutation, attachments, stopping }) => {
     const check = () => (p.create === true ? undefined : checkImport(pool, dirs, p.path, p.container));

@@ -14,3 +14,10 @@ export function tempDir(prefix = 'snapsync-test-'): string {
 export function cleanupTempDirs(): void {
   for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
+
+/** A new sparse file of `bytes` (a stand-in for a disk or an LVM volume), its path returned. */
+export function sparseFile(file: string, bytes: number): string {
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, bytes);
+  return file;
+}
