@@ -360,6 +360,11 @@ export class Pool {
     return this.core.blockSize;
   }
 
+  /** Bytes large writes have put around the page cache since open (O_DIRECT; /metrics). */
+  get directBytesWritten(): number {
+    return this.core.device.directBytesWritten;
+  }
+
   /** Test and drill seam: the data device (fault injection). */
   get device(): BlockDevice {
     return this.core.device;

@@ -188,6 +188,7 @@ export async function createNbdServer(options: NbdServerOptions): Promise<NbdSer
             structured: session.structured,
             busy: () => transmission.busy,
             idle: () => transmission.idle(),
+            inFlight: () => transmission.inFlight,
             movable: () => transmission.movable,
           });
         transmission.start();

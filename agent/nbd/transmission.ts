@@ -131,6 +131,11 @@ export class Transmission {
     return this.pending > 0 || this.conn.queue.length > 0;
   }
 
+  /** Whether a request is in flight (started and not answered yet). */
+  get inFlight(): boolean {
+    return this.pending > 0;
+  }
+
   /**
    * Whether the connection may move to another thread now (relay/): not in
    * the middle of skipping a refused WRITE's payload, not disconnecting, no

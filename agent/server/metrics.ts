@@ -69,6 +69,16 @@ export class AgentMetrics {
         this.set({ state: 'free' }, info.freeBlocks);
       },
     });
+    new Counter({
+      name: 'snapsync_data_direct_write_bytes_total',
+      help: 'Bytes of large aligned writes (1 MiB or more) written around the page cache (O_DIRECT); stays 0 where the filesystem refuses O_DIRECT',
+      registers: [this.registry],
+      collect() {
+        // The device keeps the running total; a counter cannot be set, so it is rebuilt from it.
+        this.reset();
+        this.inc(pool.directBytesWritten);
+      },
+    });
     new Gauge({
       name: 'snapsync_pool_block_size_bytes',
       help: 'Pool block size',

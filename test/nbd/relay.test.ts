@@ -227,6 +227,26 @@ describe('nbd transmission threads: reads answered off the event loop', function
     client.disconnect();
   });
 
+  it('a write arriving in many small pieces completes on a threaded connection: one request never waits for receive slots it holds itself', async () => {
+    s = await servePool({ blockSize: BS });
+    s.pool.createContainer({ name: 'pieces', type: 'vdisk', size: SIZE });
+    const client = await openThreaded(s, 'pieces', 1);
+    // More pieces than the thread has receive slots (8), each received on its own: before, every piece
+    // went up in a slot of its own, the event loop held them all waiting for the rest, and both waited forever.
+    const data = patternBytes(2 * 1024 * 1024, 7);
+    const handle = await client.requestInPieces(CMD.WRITE, 0, data, 128 * 1024, 5);
+    const reply = await Promise.race([
+      client.replyFor(handle),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('no reply to the write within 10 s: the connection hung')), 10_000),
+      ),
+    ]);
+    assert.equal(reply.error, 0);
+    same(await read(client, 0, data.length), data, 'read back over NBD');
+    same(s.pool.read('pieces', 0, data.length), data, 'through the engine');
+    client.disconnect();
+  });
+
   it('a client that only writes stays on the event loop; its first read moves it to a thread', async () => {
     s = await servePool({ blockSize: BS });
     s.pool.createContainer({ name: 'writer', type: 'vdisk', size: SIZE });

@@ -124,6 +124,13 @@ export class BlockDevice {
     this.nowait = this.files.every((f) => f.nowait !== null);
   }
 
+  /** Bytes large aligned writes put around the page cache (direct-writes.ts), over every data file. */
+  get directBytesWritten(): number {
+    let bytes = 0;
+    for (const file of this.files) bytes += file.direct.bytesWritten;
+    return bytes;
+  }
+
   /** Why large aligned writes no longer go around the page cache (direct-writes.ts), or null while they do. */
   get directWritesOff(): string | null {
     for (const file of this.files) if (file.direct.offReason !== null) return file.direct.offReason;

@@ -74,6 +74,8 @@ export class DirectWrites {
   private why: string | null;
   /** `write` calls under way: the fd is closed only once none is (a closed fd number can be reused by the next open). */
   private writing = 0;
+  /** Bytes written around the page cache so far (/metrics: whether large writes really go direct). */
+  bytesWritten = 0;
 
   /** `fd`: the data file opened with O_DIRECT, or null (off). `pwrite`: a test seam. */
   constructor(
@@ -128,7 +130,9 @@ export class DirectWrites {
     if (this.off || fd === null) return false;
     this.writing++;
     try {
-      return await this.writePieces(fd, parts, start, length);
+      const done = await this.writePieces(fd, parts, start, length);
+      if (done) this.bytesWritten += length;
+      return done;
     } finally {
       this.writing--;
       this.closeIfIdle();
@@ -149,7 +153,10 @@ export class DirectWrites {
       const written = await new Promise<number>((resolve, reject) =>
         fs.writev(fd, views, start, (err, n) => (err ? reject(err) : resolve(n))),
       );
-      if (written === length) return true;
+      if (written === length) {
+        this.bytesWritten += length;
+        return true;
+      }
       this.turnOff(`a direct write of ${length} bytes wrote ${written}`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException)?.code !== 'EINVAL') throw err;

@@ -57,6 +57,8 @@ export interface RelaySetup {
   busy: () => boolean;
   /** Resolves once none is in flight. */
   idle: () => Promise<void>;
+  /** Whether a request of this connection is in flight (not only bytes of one waiting for the rest). */
+  inFlight: () => boolean;
 }
 
 /** The native calls the event loop's side makes (threads.ts loads them). */
@@ -208,23 +210,31 @@ export class Relay implements Transport {
           conn.queue.push(Buffer.from(memory, m.ranges[i]!, m.ranges[i + 1]! - m.ranges[i]!));
       if (m.slot !== undefined) this.slotsHeld.add(m.slot);
       conn.onBytes?.();
-      // Parsed: a slot whose bytes came (this message or an earlier one) and that the queue holds nothing of
-      // is the thread's again. Never one whose message is still on its way: the thread sends a slot only when free.
-      let freed = false;
-      for (const i of this.slotsHeld)
-        if (!conn.queue.holds(this.slots[i]!)) {
-          this.slotsHeld.delete(i);
-          Atomics.store(this.slotStates, i, 0);
-          freed = true;
-        }
-      // It stopped receiving for want of one.
-      if (freed && Atomics.load(this.control, RELAY_CONTROL.STARVING) === 1) this.native.wake(this.wakeFd);
+      this.giveBackParsed();
     }
     if (m.closed !== undefined) this.finish();
     else {
       if (m.drained) this.takeDrained();
       this.tellWhenIdle();
     }
+  }
+
+  /**
+   * Parsed: a slot whose bytes came (this message or an earlier one) and that the queue holds nothing of
+   * is the thread's again. Never one whose message is still on its way: the thread sends a slot only when
+   * free. Run on every message up and down: requests held back (in-flight limit, a write under way) are
+   * parsed later, and a thread that starved for a slot sends nothing up until one is given back.
+   */
+  private giveBackParsed(): void {
+    let freed = false;
+    for (const i of this.slotsHeld)
+      if (!this.setup.conn.queue.holds(this.slots[i]!)) {
+        this.slotsHeld.delete(i);
+        Atomics.store(this.slotStates, i, 0);
+        freed = true;
+      }
+    // It stopped receiving for want of one.
+    if (freed && Atomics.load(this.control, RELAY_CONTROL.STARVING) === 1) this.native.wake(this.wakeFd);
   }
 
   /** The thread ended without a word (it crashed): the connection is closed. */
@@ -266,6 +276,7 @@ export class Relay implements Transport {
 
   private down(m: Omit<RelayDownMessage, 'seen' | 'busy'>, transfer: ArrayBuffer[] = []): void {
     if (this.done) return;
+    this.giveBackParsed();
     const busy = this.setup.busy();
     this.port.postMessage({ ...m, seen: this.seen, busy } satisfies RelayDownMessage, transfer);
     // A thread that is not asleep takes it before it sleeps (worker.mts): no system call to wake it.
@@ -282,7 +293,9 @@ export class Relay implements Transport {
       // A later turn: the replies of the last requests went down first.
       setImmediate(() => {
         if (!this.setup.busy()) this.down({});
-        else this.tellWhenIdle();
+        // Requests in flight: wait for them. Only bytes of a request not all here: its rest comes up in a
+        // message, which looks again (waiting for it here would spin the event loop).
+        else if (this.setup.inFlight()) this.tellWhenIdle();
       });
     });
   }

@@ -119,6 +119,7 @@ export interface ThreadCandidate {
   structured: boolean;
   busy: () => boolean;
   idle: () => Promise<void>;
+  inFlight: () => boolean;
   /** Whether the connection may move to a thread now (not in the middle of a request's bytes, not ending). */
   movable: () => boolean;
 }
@@ -235,6 +236,7 @@ export class TransmissionThreads {
           wire: WIRE,
           busy: c.busy,
           idle: c.idle,
+          inFlight: c.inFlight,
         },
         native,
         wakeFd,

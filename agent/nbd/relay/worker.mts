@@ -339,13 +339,18 @@ function serve(data: RelayWorkerData): void {
    * bytes): ranges of the slot received into, which is then switched for a
    * free one (`keep`: bytes at its end carried over first). With none free
    * the thread receives nothing until the event loop gives one back
-   * (`starved`). Bytes received before the thread took over go up as a copy.
+   * (`starved`), unless a request's bytes are not all up (then they go up as
+   * a copy). Bytes received before the thread took over go up as a copy.
    */
   function flushUp(keep: number): void {
     if (upBytes === 0 && fills.length === 0) return;
     const message: RelayUpMessage = { passed };
     const transfer: ArrayBuffer[] = [];
-    if (upBytes > 0 && input === slots[slot] && upInSlot) {
+    const inSlot = upBytes > 0 && input === slots[slot] && upInSlot;
+    const next = inSlot ? freeSlot(slot) : -1;
+    // No slot to switch to while a request's bytes are not all up: the event loop cannot parse it (nor give
+    // a slot back) before its rest comes, so waiting for a slot would wait forever: these go up as a copy.
+    if (inSlot && (next >= 0 || passLeft === 0)) {
       message.slot = slot;
       message.ranges = [];
       for (const part of up) message.ranges.push(part.byteOffset, part.byteOffset + part.length);
@@ -354,7 +359,6 @@ function serve(data: RelayWorkerData): void {
         shared[slot] = true;
       }
       Atomics.store(slotStates, slot, 1);
-      const next = freeSlot(slot);
       if (next >= 0) {
         slots[next]!.set(input.subarray(have - keep, have), 0);
         slot = next;

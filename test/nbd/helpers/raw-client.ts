@@ -154,6 +154,34 @@ export class RawClient {
   }
 
   /**
+   * `request`, its bytes sent in pieces of `piece` bytes `gapMs` apart, so the
+   * server receives them one by one (a slow link, a guest's request split up);
+   * resolves once the last piece is handed to the socket.
+   */
+  async requestInPieces(
+    type: number,
+    offset: number,
+    payload: Buffer,
+    piece: number,
+    gapMs: number,
+  ): Promise<bigint> {
+    const handle = this.nextHandle++;
+    const h = Buffer.alloc(28);
+    h.writeUInt32BE(REQUEST_MAGIC, 0);
+    h.writeUInt16BE(type, 6);
+    h.writeBigUInt64BE(handle, 8);
+    h.writeBigUInt64BE(BigInt(offset), 16);
+    h.writeUInt32BE(payload.length, 24);
+    this.outstanding.set(handle, { type, length: payload.length });
+    const bytes = Buffer.concat([h, payload]);
+    for (let at = 0; at < bytes.length; at += piece) {
+      if (at > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+      this.send(bytes.subarray(at, at + piece));
+    }
+    return handle;
+  }
+
+  /**
    * The reply to the oldest unanswered request (replies to later ones that
    * arrive first are kept for their turn). `readLength`: the data length of a
    * simple read reply to a request not sent with `request`.
