@@ -1,5 +1,5 @@
 /**
- * A NoCloud meta-data's `network-interfaces: |` block: Debian ENI text
+ * A NoCloud meta-data's `network-interfaces` value: Debian ENI text
  * (/etc/network/interfaces) that cloud-init renders as the VM's network. Its
  * identity is each `iface` stanza's addresses, gateway, MAC and DNS: the
  * value of each option line in ENI_OPTIONS, as
@@ -12,12 +12,14 @@
  * MAC. A VLAN interface's tag (`eth0.100`, `vlan100`) is the stanza's `vlan`
  * field, written in every `auto`/`allow-*`/`iface` line naming it: staging
  * keeps its own VLAN, and one only production has is warned about.
- * Only a literal block (`|`, `|-`, `|+`, `|2`) is read: a folded or quoted
- * one would need YAML's line folding and escapes to be rewritten, so it is a
- * problem (a warning), never written.
+ * The text is the YAML scalar as cloud-init reads it, in any style (a literal
+ * or folded block, quoted with escapes, plain: yaml-scalar.ts); each value is
+ * written back in place in that style. A value that is no scalar is a problem
+ * that refuses a sync of it: production's network would otherwise stay.
  */
 import type { FieldValue } from './fields';
 import type { ValueSpan } from './spans';
+import { type DecodedScalar, NotAScalar, readKeyValue, scalarWriter } from './yaml-scalar';
 
 const ENI_OPTIONS = new Set([
   'address',
@@ -34,8 +36,7 @@ const ENI_OPTIONS = new Set([
 /** Lines that end a stanza: its options come right after its `iface` line. */
 const STANZA_END = /^(?:auto|allow-[\w-]+|mapping|source|source-directory|rename)$/;
 
-const KEY_LINE = /^network-interfaces[ \t]*:(.*?)\r?$/m;
-const LITERAL = /^[ \t]*\|(?:[1-9][+-]?|[+-][1-9]?)?[ \t]*(?:#.*)?$/;
+const KEY_LINE = /^network-interfaces[ \t]*:/m;
 const FIELD = 'cloudinit.network-interfaces';
 /** The VLAN tag in an interface name: `eth0.100` (raw device and tag) or `vlan100`. */
 const VLAN_NAME = /^(?:.+\.|vlan)(\d+)$/;
@@ -55,41 +56,65 @@ function stanzaPrefix(family: string | undefined, counts: Map<string, number>): 
 }
 
 /** The `vlan` field of each VLAN stanza: the tag's digits in every line that names the interface. */
-function vlanSpans(stanzas: NameWord[], prefixes: string[], names: NameWord[]): ValueSpan[] {
+function vlanValues(stanzas: NameWord[], prefixes: string[], names: NameWord[]): EniValue[] {
   return stanzas.flatMap((stanza, i) => {
     const tag = VLAN_NAME.exec(stanza.name)?.[1];
     if (tag === undefined) return [];
-    const value: FieldValue = { value: tag, raw: tag, style: 'eni' };
     const offset = stanza.name.length - tag.length;
     return names
       .filter((word) => word.name === stanza.name)
       .map((word) => ({
         field: `${prefixes[i]}.vlan`,
-        value,
         start: word.start + offset,
         end: word.start + stanza.name.length,
-        encode: (v: FieldValue) => v.raw,
       }));
   });
+}
+
+/** An ENI value in the decoded text: [start, end) of the ENI text, not of the file. */
+interface EniValue {
+  field: string;
+  start: number;
+  end: number;
 }
 
 /** The ENI values of the top-level `network-interfaces` key, or why they cannot be read. */
 export function parseNetworkInterfaces(text: string): {
   spans: ValueSpan[];
-  problems: Array<{ field: string; message: string }>;
+  problems: Array<{ field: string; message: string; refusesSync?: true }>;
 } {
-  const spans: ValueSpan[] = [];
   const key = KEY_LINE.exec(text);
-  if (!key) return { spans, problems: [] };
-  const header = key[1]!;
-  if (!LITERAL.test(header)) {
-    return {
-      spans,
-      problems: [{ field: FIELD, message: 'network-interfaces is not a literal block (`|`) of ENI text' }],
-    };
+  if (!key) return { spans: [], problems: [] };
+  let scalar: DecodedScalar;
+  try {
+    scalar = readKeyValue(text, key.index + key[0].length);
+  } catch (err) {
+    if (!(err instanceof NotAScalar)) throw err;
+    const message = `network-interfaces cannot be read as ENI text: ${err.message}`;
+    return { spans: [], problems: [{ field: FIELD, message, refusesSync: true }] };
   }
-  const explicit = /\|[+-]?([1-9])/.exec(header);
-  let indent = explicit ? Number(explicit[1]) : -1;
+  // Each value is the file text it was decoded from, written back in the scalar's own style.
+  const writer = scalarWriter(scalar.style);
+  const style = scalar.style === 'literal' ? 'eni' : `eni-${scalar.style}`;
+  // The target's own text, where it was written in this style on one line.
+  const sameText = (v: FieldValue) => v.style === style && !/[\r\n]/.test(v.raw);
+  const spans = eniValues(scalar.text).map(({ field, start, end }): ValueSpan => {
+    const [from, to] = [scalar.from[start]!, scalar.to[end - 1]!];
+    return {
+      field,
+      value: { value: scalar.text.slice(start, end), raw: text.slice(from, to), style },
+      start: from,
+      end: to,
+      encode: (v) => (sameText(v) ? v.raw : writer.encode(v.value)),
+      cannotHold: (v) => (sameText(v) ? null : writer.cannotHold(v.value)),
+    };
+  });
+  return { spans, problems: [] };
+}
+
+/** The identity values in ENI text (`eni`: the decoded value of the key). */
+function eniValues(eni: string): EniValue[] {
+  const values: EniValue[] = [];
   const counts = new Map<string, number>();
   const stanzas: NameWord[] = [];
   const prefixes: string[] = [];
@@ -97,18 +122,11 @@ export function parseNetworkInterfaces(text: string): {
   const names: NameWord[] = [];
   /** The field prefix of the stanza the option lines belong to, or null outside one. */
   let stanza: string | null = null;
-  const LINE = /^(.*?)\r?$/gm;
-  LINE.lastIndex = key.index + key[0].length + 1;
-  for (let line = LINE.exec(text); line && line.index < text.length; line = LINE.exec(text)) {
+  for (const line of eni.matchAll(/^(.*?)\r?$/gm)) {
     const body = line[1]!;
-    if (LINE.lastIndex === line.index) LINE.lastIndex++; // an empty line: step over its newline
-    if (body.trim() === '') continue;
-    const lead = body.length - body.replace(/^ +/, '').length;
-    if (indent < 0) indent = lead;
-    if (indent === 0 || lead < indent) break; // the block ends at the first line left of it
     const words = [...body.matchAll(/\S+/g)];
-    const first = words[0]![0];
-    if (first.startsWith('#')) continue;
+    const first = words[0]?.[0];
+    if (first === undefined || first.startsWith('#')) continue;
     if (first === 'iface') {
       stanza = stanzaPrefix(words[2]?.[0], counts);
       const name = words[1];
@@ -130,10 +148,8 @@ export function parseNetworkInterfaces(text: string): {
     const valueWord = first === 'hwaddress' && words.length > 2 ? words[2]! : words[1]!;
     const start = line.index + valueWord.index!;
     const end = first === 'hwaddress' ? start + valueWord[0].length : line.index + body.trimEnd().length;
-    const raw = text.slice(start, end);
-    const value: FieldValue = { value: raw, raw, style: 'eni' };
-    spans.push({ field: `${stanza}.${first}`, value, start, end, encode: (v) => v.raw });
+    values.push({ field: `${stanza}.${first}`, start, end });
   }
-  spans.push(...vlanSpans(stanzas, prefixes, names));
-  return { spans, problems: [] };
+  values.push(...vlanValues(stanzas, prefixes, names));
+  return values;
 }

@@ -44,6 +44,8 @@ export interface Problem {
   field: string | null;
   code: WarningCode;
   message: string;
+  /** A synced config with this problem is refused like one that cannot be read at all (a network block). */
+  refusesSync?: true;
 }
 
 export interface Extracted {

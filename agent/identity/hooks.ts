@@ -109,7 +109,12 @@ function extractFile(view: ContainerView, role: string | null, info: ContainerIn
   out.devices = new Set(parsed.devices ?? []);
   for (const p of parsed.problems) {
     if (!out.fields.has(p.field) && !out.references.has(p.field))
-      out.problems.push({ field: p.field, code: 'IDENTITY_UNPARSABLE', message: p.message });
+      out.problems.push({
+        field: p.field,
+        code: 'IDENTITY_UNPARSABLE',
+        message: p.message,
+        refusesSync: p.refusesSync,
+      });
   }
   out.config = { bytes, text, spans: parsed.spans };
   return out;
@@ -203,6 +208,12 @@ function restoreMember(
       }
     } else if (now.value === value.value) {
       out.fields.push({ path, value: value.value, status: 'unchanged' });
+    } else if (cannotHold(after, field, value)) {
+      out.warn(
+        path,
+        'IDENTITY_UNPARSABLE',
+        `the target's value ${value.value} cannot be written where the synced content has ${field} (${cannotHold(after, field, value)}); it holds the source's ${now.value}`,
+      );
     } else {
       wanted.set(field, value);
       out.fields.push({ path, value: value.value, status: 'restored', sourceValue: now.value });
@@ -280,6 +291,15 @@ function notKept(out: Reporter, path: string, instead: string, source: string): 
     'IDENTITY_FROM_SOURCE',
     `not kept (preserve does not select it): it now holds the source's value ${source} instead of ${instead}`,
   );
+}
+
+/** Why the synced config cannot hold `value` where it has `field` (hooks: spans.ts); null when it can. */
+function cannotHold(after: Content, field: string, value: FieldValue): string | null {
+  for (const span of after.config?.spans ?? []) {
+    const why = span.field === field ? span.cannotHold?.(value) : null;
+    if (why) return why;
+  }
+  return null;
 }
 
 /**
@@ -433,8 +453,11 @@ export function createIdentityHooks(
       // that cannot be mapped, refuses the sync before anything is written (else it would keep the source's).
       const unreadable = writes.flatMap(({ member, after }) =>
         after.problems
-          .filter((p) => p.field === null)
-          .map((p) => ({ member: member.role ?? member.target.name, reason: p.message })),
+          .filter((p) => p.field === null || p.refusesSync)
+          .map((p) => ({
+            member: member.role ?? member.target.name,
+            reason: p.field === null ? p.message : `${p.field}: ${p.message}`,
+          })),
       );
       if (unreadable.length > 0)
         throw IDENTITY_CONFIG_UNREADABLE(context.target.name, unreadable, context.operation);

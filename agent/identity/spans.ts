@@ -9,6 +9,8 @@ export interface ValueSpan {
   end: number;
   /** The text to put in [start, end) for a value. */
   encode(value: FieldValue): string;
+  /** Why a value cannot be written there (a plain YAML scalar cannot hold `: `); null or absent when it can. */
+  cannotHold?(value: FieldValue): string | null;
   /** Set when the value points at storage or a network (references.ts): the target's is always kept. */
   reference?: ReferenceInfo;
   /** Set on a whole list's node (its items are spans of their own): written only when its length differs. */
@@ -60,7 +62,8 @@ export type ParsedConfig =
   | {
       ok: true;
       spans: ValueSpan[];
-      problems: Array<{ field: string; message: string }>;
+      /** `refusesSync`: a synced config with this problem cannot be made the target's (hooks.ts refuses it). */
+      problems: Array<{ field: string; message: string; refusesSync?: true }>;
       /** Devices found (`libvirt.disk.vda`), for references that a device of the target lacks. */
       devices?: string[];
     }

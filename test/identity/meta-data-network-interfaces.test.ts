@@ -207,25 +207,89 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
     ]);
   });
 
-  it('a folded network-interfaces (not ENI text line for line) cannot be kept: warned about', () => {
-    pool.createContainer({ name: 'green', type: 'vm' });
-    addConfig(
-      pool,
-      'green',
-      'seed',
-      metaData('x', [STAGING], 1500).replace('network-interfaces: |', 'network-interfaces: >'),
+  /**
+   * A meta-data whose network-interfaces is written in a YAML style as PyYAML's emitter writes it
+   * (double-quoted escapes and `\` line breaks, single-quoted and folded line folding, at 40
+   * columns so that lines wrap), or plain (each ENI line after an empty one: a plain scalar folds
+   * one line break into a space).
+   */
+  const inStyle = (style: string, host: string, lines: string[]): string => {
+    if (style === 'plain')
+      return `instance-id: iid-${host}\nnetwork-interfaces: ${lines.map((l) => l.trim()).join('\n\n  ')}\n`;
+    const script = [
+      'import sys, yaml',
+      'class S(str): pass',
+      'yaml.add_representer(S, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style=sys.argv[1]))',
+      'doc = {"instance-id": "iid-" + sys.argv[2], "network-interfaces": S(sys.stdin.read())}',
+      'print(yaml.dump(doc, width=40, sort_keys=False), end="")',
+    ].join('\n');
+    return run('python3', ['-c', script, style, host], `${lines.join('\n')}\n`).stdout;
+  };
+
+  for (const [production, staging] of [
+    ['"', '|'], // the outside tester's case
+    ["'", 'plain'],
+    ['>', "'"],
+    ['plain', '"'],
+    ['|', '>'], // staging's folded was only warned about
+  ]) {
+    it(`production's network-interfaces ${production}, staging's ${staging}: staging's addresses and MAC, in production's style`, () => {
+      const productionText = inStyle(production!, 'ci02', eni([PRODUCTION], 9000));
+      const { report, text } = syncSeeds(inStyle(staging!, 'stg-ci2', eni([STAGING], 1500)), productionText);
+      // What cloud-init reads: production's text and options with staging's values (in production's style).
+      assert.equal(
+        networkInterfaces(text),
+        networkInterfaces(inStyle(production!, 'x', eni([STAGING], 9000))),
+        text,
+      );
+      assert.deepEqual(report.warnings, []);
+      assert.deepEqual(
+        report.fields.filter((f) => f.status === 'restored').map((f) => f.path.replace(/.*\./, '')),
+        ['instance-id', 'address', 'netmask', 'gateway', 'hwaddress', 'dns-nameservers'],
+      );
+      assert.equal(
+        /^network-interfaces: (.)/m.exec(text)?.[1],
+        /^network-interfaces: (.)/m.exec(productionText)?.[1],
+        "written in production's style",
+      );
+      for (const value of [PRODUCTION.address, PRODUCTION.mac, PRODUCTION.gateway, PRODUCTION.dns])
+        assert.ok(!new RegExp(`${value!.replace(/\./g, '\\.')}\\b`).test(text), `${value} in\n${text}`);
+    });
+  }
+
+  it("a value production's plain network-interfaces cannot hold (`::` at a line's end): warned about, the YAML stays valid", () => {
+    const stanza = (n: number, network: string) => [
+      'iface eth0 inet6 static',
+      `  address 2001:db8:${n}::9/64`,
+      `  network ${network}`,
+    ];
+    const { report, text } = syncSeeds(
+      inStyle('|', 'stg-ci2', stanza(30, '2001:db8:30::')),
+      inStyle('plain', 'ci02', stanza(20, '2001:db8:20::0')),
     );
-    pool.createContainer({ name: 'blue', type: 'vm' });
-    addConfig(pool, 'blue', 'seed', metaData('ci02', [PRODUCTION], 9000));
-    pool.snapshot('blue', 'nightly');
-    const report = pool.sync('green', 'blue@nightly', { hooks: createIdentityHooks() })
-      .identity as IdentityReport;
-    const warnings = report.warnings.map((w) => [w.path, w.code]);
-    assert.deepEqual(warnings[0], ['seed.cloudinit.network-interfaces', 'IDENTITY_UNPARSABLE']);
-    assert.ok(
-      warnings.some(
-        ([p, c]) => p === 'seed.cloudinit.network-interfaces.0.address' && c === 'IDENTITY_FROM_SOURCE',
-      ),
+    assert.equal(
+      networkInterfaces(text),
+      'iface eth0 inet6 static\naddress 2001:db8:30::9/64\nnetwork 2001:db8:20::0',
     );
+    assert.deepEqual(
+      report.warnings.map((w) => [w.path, w.code]),
+      [['seed.cloudinit.network-interfaces.inet6.0.network', 'IDENTITY_UNPARSABLE']],
+    );
+  });
+
+  it("production's network-interfaces that is no scalar (an alias): the sync is refused, staging keeps its own", () => {
+    const production = `eni: &eni "auto eth0\\niface eth0 inet dhcp\\n  hwaddress ether ${PRODUCTION.mac}\\n"\ninstance-id: iid-ci02\nnetwork-interfaces: *eni\n`;
+    const staging = metaData('stg-ci2', [STAGING], 1500);
+    assert.throws(() => syncSeeds(staging, production), {
+      code: 'IDENTITY_REFERENCE_UNMAPPED',
+      message: /cloudinit\.network-interfaces: network-interfaces cannot be read as ENI text/,
+    });
+    assert.equal(readText(pool, 'green-seed'), staging);
+
+    // An empty one (YAML's null) is no network at all: nothing of production's to refuse.
+    pool.close();
+    pool = Pool.create(path.join(tempDir('snapsync-eni-'), 'pool'), { blockSize: 4096 });
+    const empty = syncSeeds(staging, 'instance-id: iid-ci02\nnetwork-interfaces:\n# none\n');
+    assert.equal(empty.text, 'instance-id: iid-stg-ci2\nnetwork-interfaces:\n# none\n');
   });
 });
