@@ -2,14 +2,16 @@
  * cloud-init NoCloud meta-data and user-data (YAML): the top-level `instance-id`,
  * `local-hostname`, `hostname` and `fqdn` (at column 0), each a one-line scalar: plain, 'single' or
  * "double" quoted, optionally followed by a # comment, after a `!!str` tag or an `&anchor` (kept), on the
- * key's line or alone on the next, more-indented one; or a `|`/`>` block scalar holding one line of text.
+ * key's line or alone on the next, more-indented one; or a `|`/`>` block scalar holding one line of text;
+ * or a plain or quoted scalar going on over more lines, read whole (yaml-scalar.ts).
  * The span covers the whole scalar with its quotes (a block's: its line's text). A
- * `network-interfaces: |` block's ENI values: eni.ts.
+ * `network-interfaces` value's ENI values: eni.ts.
  */
 import { BadEscape, fromCodePoint } from './code-point';
 import { parseNetworkInterfaces } from './eni';
 import type { FieldValue } from './fields';
 import type { ParsedConfig, ValueSpan } from './spans';
+import { type DecodedScalar, NotAScalar, readKeyValue } from './yaml-scalar';
 
 /** A top-level key's line (the first one may follow a UTF-8 byte-order mark). */
 const LINE = /^\uFEFF?(instance-id|local-hostname|hostname|fqdn)[ \t]*:(.*?)\r?$/gm;
@@ -104,6 +106,23 @@ export function scalarToken(rest: string): { lead: number; token: string } | nul
   return /: |:$/.test(token) ? null : { lead, token };
 }
 
+/**
+ * A plain or quoted scalar that goes on over more than one line (`prod-` then an indented `web` is
+ * "prod- web": a line break folds into a space), read whole; null for any other value.
+ */
+function multiLineScalar(text: string, at: number): { value: FieldValue; start: number; end: number } | null {
+  let scalar: DecodedScalar;
+  try {
+    scalar = readKeyValue(text, at);
+  } catch (err) {
+    if (err instanceof NotAScalar) return null; // read (or not) as one line
+    throw err;
+  }
+  const raw = text.slice(scalar.start, scalar.end);
+  if (!/[\r\n]/.test(raw) || scalar.style === 'literal' || scalar.style === 'folded') return null;
+  return { value: { value: scalar.text, raw, style: scalar.style }, start: scalar.start, end: scalar.end };
+}
+
 export function parseCloudInit(text: string): ParsedConfig {
   const spans: ValueSpan[] = [];
   const problems: Array<{ field: string; message: string }> = [];
@@ -114,6 +133,11 @@ export function parseCloudInit(text: string): ParsedConfig {
     const rest = m[2]!.slice(properties.length);
     const scalar = scalarToken(rest);
     const block = BLOCK_HEADER.test(rest);
+    const multiLine = block ? null : multiLineScalar(text, colon + properties.length);
+    if (multiLine) {
+      spans.push({ field, ...multiLine, encode: encodeScalar });
+      continue;
+    }
     const found = scalar
       ? { start: colon + properties.length + scalar.lead, token: scalar.token, block: false }
       : block || /^[ \t]*(?:#.*)?$/.test(rest)

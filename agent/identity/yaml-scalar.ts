@@ -16,6 +16,9 @@ export interface DecodedScalar {
   /** For each UTF-16 unit of `text`, the file offsets [from, to) of the text it was decoded from. */
   from: number[];
   to: number[];
+  /** The scalar's own text in the file: [start, end), quotes included, a block's header not. */
+  start: number;
+  end: number;
 }
 
 /** Why a value cannot be read as a scalar. */
@@ -56,15 +59,15 @@ class Output {
   copy(text: string, from: number, to: number): void {
     for (let i = from; i < to; i++) this.push(text[i]!, i, i + 1);
   }
-  result(style: ScalarStyle): DecodedScalar {
-    return { style, text: this.units.join(''), from: this.from, to: this.to };
+  result(style: ScalarStyle, start: number, end: number): DecodedScalar {
+    return { style, text: this.units.join(''), from: this.from, to: this.to, start, end };
   }
 }
 
 const textStart = (text: string, line: Line) =>
   line.start + (line.end - line.start) - text.slice(line.start, line.end).trimStart().length;
 
-const EMPTY: DecodedScalar = { style: 'plain', text: '', from: [], to: [] };
+const EMPTY: DecodedScalar = { style: 'plain', text: '', from: [], to: [], start: 0, end: 0 };
 
 /**
  * The value that starts at or after `at` (just after a top-level key's `:`, or its `!!str` tag).
@@ -154,7 +157,7 @@ function readQuoted(text: string, open: number): DecodedScalar {
     } else if (c === quote) {
       if (!/^[ \t]*(?:#.*)?$/.test(text.slice(i + 1, lineAt(text, i).end)))
         throw new NotAScalar('text follows its closing quote');
-      return out.result(quote === '"' ? 'double' : 'single');
+      return out.result(quote === '"' ? 'double' : 'single', open, i + 1);
     } else if (c === '\\' && quote === '"') {
       i = readEscape(text, i, out);
     } else if (/[ \t\r\n]/.test(c) && beforeBreak(i)) {
@@ -213,9 +216,11 @@ function readPlain(text: string, at: number, first: Line): DecodedScalar {
   const out = new Output();
   let line = first;
   let start = at;
+  let end = at;
   for (;;) {
     const part = plainPart(text, start, line);
     out.copy(text, start, part.end);
+    end = part.end;
     if (part.comment) break;
     const next = skipEmptyLines(text, line.start).line;
     const body = text.slice(next.start, next.end);
@@ -223,7 +228,7 @@ function readPlain(text: string, at: number, first: Line): DecodedScalar {
     start = fold(text, part.end, out);
     line = next;
   }
-  return out.result('plain');
+  return out.result('plain', at, end);
 }
 
 const BLOCK_HEADER = /^[|>](?:([1-9])([+-]?)|([+-])([1-9]?))?[ \t]*(?:#.*)?$/;
@@ -277,7 +282,8 @@ function readBlock(text: string, at: number, header: Line): DecodedScalar {
     const trailing = chomp === '+' ? lines.length - 1 - last : 0;
     out.push('\n'.repeat(1 + trailing), previous.line.end, previous.line.next);
   }
-  return out.result(folded ? 'folded' : 'literal');
+  const end = previous === null ? header.next : previous.line.end;
+  return out.result(folded ? 'folded' : 'literal', header.next, end);
 }
 
 /** Characters a YAML scalar can hold only escaped: controls, line breaks, a byte-order mark. */

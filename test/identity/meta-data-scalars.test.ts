@@ -61,6 +61,12 @@ describe('identity: NoCloud meta-data scalars on the next line, in a block, tagg
     return { report, text: readText(pool, 'stage-meta') };
   };
   const warnings = (report: IdentityReport) => report.warnings.map((w) => [w.path, w.code]);
+  /** A second sync in a pool of its own. */
+  const syncAgain = (staging: string, production: string) => {
+    pool.close();
+    pool = Pool.create(path.join(tempDir('snapsync-md-scalars-'), 'pool'), { blockSize: 4096 });
+    return sync(staging, production);
+  };
 
   it("production's next-line, folded, !!str and &anchored values: staging keeps its own (tag and anchor kept)", () => {
     const { report, text } = sync(STAGING_PLAIN, PRODUCTION_FORMS);
@@ -88,9 +94,7 @@ describe('identity: NoCloud meta-data scalars on the next line, in a block, tagg
     assert.match(text, /^local-hostname: "yes"$/m);
 
     // and back: a value quoted in staging goes into production's block line as its text
-    pool.close();
-    pool = Pool.create(path.join(tempDir('snapsync-md-scalars-'), 'pool'), { blockSize: 4096 });
-    const back = sync(
+    const back = syncAgain(
       STAGING_PLAIN.replace('local-hostname: stage-app-07', 'local-hostname: "on"'),
       PRODUCTION_FORMS,
     );
@@ -98,18 +102,39 @@ describe('identity: NoCloud meta-data scalars on the next line, in a block, tagg
     assert.deepEqual(load(back.text), { ...STAGING_VALUES, 'local-hostname': 'on' }, back.text);
   });
 
-  it('a block of one line is read; one of more lines, or a plain scalar going on past its line, is still a warning', () => {
-    const production = PRODUCTION_FORMS.replace('  pweb07\n', '  pweb07\n  web\n').replace(
-      'instance-id:\n  iid-pweb07\n',
-      'instance-id:\n  iid-pweb07\n  -a\n',
-    );
+  it('a block of one line is read; one of more lines is still a warning', () => {
+    const production = PRODUCTION_FORMS.replace('  pweb07\n', '  pweb07\n  web\n');
     const { report, text } = sync(STAGING_PLAIN, production);
-    assert.deepEqual(warnings(report), [
-      ['meta.cloudinit.instance-id', 'IDENTITY_UNPARSABLE'],
-      ['meta.cloudinit.local-hostname', 'IDENTITY_UNPARSABLE'],
-    ]);
+    assert.deepEqual(warnings(report), [['meta.cloudinit.local-hostname', 'IDENTITY_UNPARSABLE']]);
     const out = load(text);
+    assert.equal(out['instance-id'], STAGING_VALUES['instance-id']);
     assert.equal(out.hostname, STAGING_VALUES.hostname);
-    assert.equal(out.fqdn, STAGING_VALUES.fqdn);
+  });
+
+  it('a plain or quoted scalar going on over more lines is read whole (its line breaks folded), on either side', () => {
+    const production = `instance-id:
+  iid-pweb07
+  -a
+local-hostname: pweb-
+  07 # production
+hostname: "pweb07.
+  corp.example"
+fqdn: 'pweb07
+
+  .corp.example'
+`;
+    const { report, text } = sync(STAGING_PLAIN, production);
+    assert.deepEqual(warnings(report), []);
+    assert.deepEqual(load(text), STAGING_VALUES, text);
+    assert.deepEqual(
+      report.fields.filter((f) => f.status === 'restored').map((f) => f.sourceValue),
+      ['iid-pweb07 -a', 'pweb- 07', 'pweb07. corp.example', 'pweb07\n.corp.example'],
+    );
+    assert.match(text, /^local-hostname: stage-app-07 # production$/m);
+
+    // and back: staging's own written as it was, over its lines
+    const back = syncAgain(production, PRODUCTION_PLAIN);
+    assert.deepEqual(warnings(back.report), []);
+    assert.deepEqual(load(back.text), load(production), back.text);
   });
 });
