@@ -4,6 +4,7 @@
  * warnings, one warning per path and code).
  */
 import { type Extracted, emptyExtracted, type IdentityWarning, type WarningCode } from './fields';
+import type { NamedItem } from './pair-by-name';
 import type { IdentityField } from './report';
 import type { ValueSpan } from './spans';
 
@@ -16,6 +17,8 @@ export interface Content extends Extracted {
   /** References (storage, networks…) by path, and the devices they belong to. */
   references: Map<string, ValueSpan>;
   devices: Set<string>;
+  /** Numbered items that pair by name (pair-by-name.ts). */
+  named?: NamedItem[];
   /** A file member's bytes (at most MAX_CONFIG_BYTES), config or not: what the safety net compares with. */
   bytes?: Buffer;
 }

@@ -21,6 +21,7 @@ import { metadataFields } from './file-meta';
 import { FreshIdentity, hexDigits, substituteDigits, uniqueKind } from './fresh-identity';
 import { DISK_GUID_FIELD, extractGpt, PARTITION_FIELD, restoreGpt } from './gpt';
 import { extractMbr, restoreMbr } from './mbr';
+import { pairByName } from './pair-by-name';
 import { type Preserve, type PreserveFilter, preserveFilter } from './preserve';
 import { checkReferenceMapUse } from './reference-map';
 import {
@@ -107,6 +108,7 @@ function extractFile(view: ContainerView, role: string | null, info: ContainerIn
   }
   out.references = referenceSpans(parsed.spans);
   out.devices = new Set(parsed.devices ?? []);
+  out.named = parsed.named;
   for (const p of parsed.problems) {
     if (!out.fields.has(p.field) && !out.references.has(p.field))
       out.problems.push({
@@ -161,6 +163,7 @@ function restoreMember(
   const prefix = member.role ? `${member.role}.` : '';
   const whole = member.role ?? 'content';
   const after = extract(member);
+  pairByName(before, after);
   const problemFor = (content: Content, field: string) =>
     content.problems.find((p) => p.field === field || p.field === null);
 

@@ -1,5 +1,6 @@
 /** Identity values inside a text file: where each one is, and how to write a value in its place. */
 import type { FieldValue } from './fields';
+import type { NamedItem } from './pair-by-name';
 
 export interface ValueSpan {
   field: string;
@@ -66,6 +67,8 @@ export type ParsedConfig =
       problems: Array<{ field: string; message: string; refusesSync?: true }>;
       /** Devices found (`libvirt.disk.vda`), for references that a device of the target lacks. */
       devices?: string[];
+      /** Numbered items that pair by name where both sides name them (ENI stanzas: pair-by-name.ts). */
+      named?: NamedItem[];
     }
   | { ok: false; error: string };
 

@@ -82,6 +82,11 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
     pool = Pool.create(path.join(tempDir('snapsync-eni-'), 'pool'), { blockSize: 4096 });
   });
   afterEach(() => pool.close());
+  /** For a second sync in one test. */
+  const newPool = () => {
+    pool.close();
+    pool = Pool.create(path.join(tempDir('snapsync-eni-'), 'pool'), { blockSize: 4096 });
+  };
 
   // production is `blue`, staging `green`; each a whole meta-data
   const syncSeeds = (staging: string, production: string, options: ReferenceOptions = {}) => {
@@ -124,8 +129,7 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
     assert.match(String(mac?.[1]), /^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
     assert.ok(!warned.text.includes(PRODUCTION_ADDED.mac), 'no production MAC left');
 
-    pool.close();
-    pool = Pool.create(path.join(tempDir('snapsync-eni-'), 'pool'), { blockSize: 4096 });
+    newPool();
     const mapped = sync([STAGING], [PRODUCTION, PRODUCTION_ADDED], {
       referenceMap: { '10.21.0.12/24': '10.31.0.22/24' },
     });
@@ -144,6 +148,11 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
   const syncEni = (staging: string, production: string) => {
     const { report, text } = syncSeeds(staging, production);
     return { report, text: networkInterfaces(text) };
+  };
+  /** A second sync, in a pool of its own. */
+  const syncEniAgain = (staging: string, production: string) => {
+    newPool();
+    return syncEni(staging, production);
   };
   const PROD_DUAL_STACK_VLAN = seed('prod', [
     'auto eth0',
@@ -174,6 +183,7 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
     assert.deepEqual(report.warnings.map((w) => [w.path, w.code]).sort(), [
       ['seed.cloudinit.network-interfaces.1.address', 'IDENTITY_FROM_SOURCE'],
       ['seed.cloudinit.network-interfaces.1.vlan', 'IDENTITY_FROM_SOURCE'],
+      ['seed.cloudinit.network-interfaces.1.vlan-raw-device', 'IDENTITY_FROM_SOURCE'],
       ['seed.cloudinit.network-interfaces.inet6.0.address', 'IDENTITY_FROM_SOURCE'],
       ['seed.cloudinit.network-interfaces.inet6.0.gateway', 'IDENTITY_FROM_SOURCE'],
     ]);
@@ -205,6 +215,58 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
       'seed.cloudinit.network-interfaces.inet6.0.address',
       'seed.cloudinit.network-interfaces.inet6.0.gateway',
     ]);
+  });
+
+  it('stanzas pair by interface name where both sides name it, else in order', () => {
+    const stanza = (name: string, address: string) => [
+      `auto ${name}`,
+      `iface ${name} inet static`,
+      `  address ${address}`,
+    ];
+    const { report, text } = syncEni(
+      seed('stage', [
+        ...stanza('eth0', '10.30.0.10/24'),
+        ...stanza('eth1', '10.31.0.11/24'),
+        ...stanza('eth7', '10.37.0.17/24'),
+      ]),
+      seed('prod', [
+        ...stanza('eth1', '10.21.0.11/24'),
+        ...stanza('eth5', '10.25.0.15/24'),
+        ...stanza('eth0', '10.20.0.10/24'),
+      ]),
+    );
+    // production's stanza order and names; eth0 and eth1 pair by name, eth5 (production's) with eth7 (staging's)
+    assert.equal(
+      text,
+      `${[...stanza('eth1', '10.31.0.11/24'), ...stanza('eth5', '10.37.0.17/24'), ...stanza('eth0', '10.30.0.10/24')].join('\n')}\n`,
+    );
+    assert.deepEqual(report.warnings, []);
+  });
+
+  it("a VLAN's raw device (vlan-raw-device, or eth1 of eth1.900) is staging's, like its tag", () => {
+    const { report, text } = syncEni(
+      seed('stage', ['auto eth1.900', 'iface eth1.900 inet static', '  address 10.190.9.9/24']),
+      seed('prod', [
+        'auto vlan100',
+        'iface vlan100 inet static',
+        '  vlan-raw-device eth0',
+        '  address 10.100.9.9/24',
+      ]),
+    );
+    assert.equal(
+      text,
+      'auto vlan900\niface vlan900 inet static\n  vlan-raw-device eth1\n  address 10.190.9.9/24\n',
+    );
+    assert.deepEqual(field(report, 'seed.cloudinit.network-interfaces.0.vlan-raw-device'), [
+      'restored',
+      'eth1',
+      'eth0',
+    ]);
+    const back = syncEniAgain(
+      seed('stage', ['auto vlan900', 'iface vlan900 inet static', '  vlan-raw-device eth1']),
+      seed('prod', ['auto eth0.100', 'iface eth0.100 inet dhcp']),
+    );
+    assert.equal(back.text, 'auto eth1.900\niface eth1.900 inet dhcp\n');
   });
 
   /**
@@ -287,8 +349,7 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
     assert.equal(readText(pool, 'green-seed'), staging);
 
     // An empty one (YAML's null) is no network at all: nothing of production's to refuse.
-    pool.close();
-    pool = Pool.create(path.join(tempDir('snapsync-eni-'), 'pool'), { blockSize: 4096 });
+    newPool();
     const empty = syncSeeds(staging, 'instance-id: iid-ci02\nnetwork-interfaces:\n# none\n');
     assert.equal(empty.text, 'instance-id: iid-stg-ci2\nnetwork-interfaces:\n# none\n');
   });
