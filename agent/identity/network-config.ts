@@ -10,20 +10,21 @@
  * differ: `netcfg.ethernets.0.id`, `netcfg.ethernets.0.addresses.0`,
  * `netcfg.ethernets.0.match.macaddress`, `netcfg.config.0.subnets.0.gateway`.
  * A list of scalars under such a key, block (`- a`, indented or at the key's
- * own indentation) or one-line flow (`[a, b]`), gives one field per item and a list span over the whole node
+ * own indentation) or flow (`[a, b]`, on one line or more), gives one field per item and a list span over the whole node
  * (`netcfg.ethernets.0.addresses`), so that a list whose length differs on
  * the two sides is written back whole, in the synced file's style.
- * A one-line flow mapping (`match: {macaddress: …}`, a whole interface `{…}`)
- * is read as its block form (yaml-flow.ts), so its values have the same paths.
- * A line scanner (no YAML round-trip): block scalars, anchors and flow nodes
- * that go on past their line are warnings, never written.
+ * A flow mapping (`match: {macaddress: …}`, a whole interface `{…}`), on one
+ * line or over several, is read as its block form (yaml-flow.ts), so its
+ * values have the same paths. A line scanner (no YAML round-trip): block
+ * scalars, anchors and scalars going on past their line are warnings, never
+ * written.
  */
 
 import { decodeScalar, encodeScalar, scalarToken } from './cloud-init';
 import { BadEscape } from './code-point';
 import type { FieldValue } from './fields';
 import type { ParsedConfig, ValueSpan } from './spans';
-import { type FlowNode, parseFlowLine } from './yaml-flow';
+import { type FlowNode, parseFlow } from './yaml-flow';
 
 /** A v2 VLAN's `id:` (its tag), renamed in its path: `vlans.0.id` is the VLAN interface's own id (its map key). */
 const VLAN_TAG = 'tag';
@@ -154,7 +155,7 @@ export function parseNetworkConfig(text: string): ParsedConfig {
       encode: encodeScalar,
     });
   };
-  /** A one-line flow node's scalars, at the paths of the block form's (`match: {macaddress: …}` is `match.macaddress`). */
+  /** A flow node's scalars, at the paths of the block form's (`match: {macaddress: …}` is `match.macaddress`). */
   const addFlow = (segments: string[], node: FlowNode, group: boolean): void => {
     const field = `netcfg.${segments.join('.')}`;
     if (node.kind === 'scalar') {
@@ -190,13 +191,16 @@ export function parseNetworkConfig(text: string): ParsedConfig {
       });
     }
   };
-  /** A key's or list item's value on its line: a flow node (`{…}`, `[…]`), or a scalar under an identity key. */
+  /** A key's or list item's value: a flow node (`{…}`, `[…]`, on its line or over more), or a scalar under an identity key. */
   const addValue = (segments: string[], rest: string, restAt: number, group: boolean): ValueSpan | null => {
     const field = `netcfg.${segments.join('.')}`;
     if (/^[ \t]*[[{]/.test(rest)) {
-      const node = parseFlowLine(rest, restAt);
-      if (node) addFlow(segments, node, group);
-      else problems.push({ field, message: `${segments.join('.')} is not a one-line flow mapping or list` });
+      const flow = parseFlow(text, restAt);
+      if (flow) {
+        addFlow(segments, flow.node, group);
+        flowEnd = flow.end; // the lines it goes on over are the node's
+      } else
+        problems.push({ field, message: `${segments.join('.')} is not a flow mapping or list it can read` });
       return null;
     }
     if (!identityKey(segments)) return null;
@@ -206,8 +210,11 @@ export function parseNetworkConfig(text: string): ParsedConfig {
     return null;
   };
 
+  /** Where the last flow node read ends: the lines up to there are its. */
+  let flowEnd = -1;
   for (const line of text.matchAll(LINE)) {
     if (line[0] === '' && line.index === text.length) break;
+    if (line.index! < flowEnd) continue;
     let column = line[1]!.replace(/^\uFEFF/, '').length;
     let body = line[2]!;
     let at = line.index! + line[1]!.length;

@@ -1,8 +1,9 @@
 /**
- * A YAML flow node written on one line (`{macaddress: "52:54:00:…", driver: virtio_net}`,
- * `[10.0.0.2, 10.0.0.3]`, nested), with each scalar's offset in the file so that it can be
- * rewritten in place. Scalars are plain, 'single' or "double" quoted; anything else (a node
- * that goes on past the line, an anchor, a tag, an alias, a `?` key) is not parsed: null.
+ * A YAML flow node (`{macaddress: "52:54:00:…", driver: virtio_net}`, `[10.0.0.2, 10.0.0.3]`,
+ * nested), on one line or over several (`{` then one entry a line, comments between them), with
+ * each scalar's offset in the file so that it can be rewritten in place. Scalars are plain,
+ * 'single' or "double" quoted, each on one line; anything else (a scalar going on past its line,
+ * an anchor, a tag, an alias, a `?` key) is not parsed: null.
  */
 import { scalarToken } from './cloud-init';
 
@@ -20,13 +21,18 @@ export interface FlowEntry {
   value: FlowNode | null;
 }
 
-const SPACES = /[ \t]*/y;
-const KEY = /([A-Za-z0-9_.-]+|"[^"\\]*"|'[^']*')[ \t]*:/y;
-const QUOTED = /"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/y;
-const PLAIN = /[^,[\]{}]*/y;
+/** White space, line breaks and comments (a `#` after white space) between a flow node's tokens. */
+const SPACES = /(?:[ \t\r\n]|(?<=[ \t\r\n])#[^\n]*)*/y;
+const KEY = /([A-Za-z0-9_.-]+|"[^"\\\r\n]*"|'[^'\r\n]*')[ \t]*:/y;
+const QUOTED = /"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\r\n]|'')*'/y;
+const PLAIN = /[^,[\]{}\r\n]*/y;
 
-/** The flow node that `rest` (text at offset `at`) starts with, alone on its line up to a comment; else null. */
-export function parseFlowLine(rest: string, at: number): FlowNode | null {
+/**
+ * The flow node that the text at offset `at` starts with, and the end of the line it closes on
+ * (where only a comment may follow it); else null.
+ */
+export function parseFlow(text: string, at: number): { node: FlowNode; end: number } | null {
+  const rest = text.slice(at);
   let i = 0;
   const skip = () => {
     SPACES.lastIndex = i;
@@ -92,6 +98,8 @@ export function parseFlowLine(rest: string, at: number): FlowNode | null {
   };
   skip();
   const parsed = node();
-  skip();
-  return parsed && /^(?:#.*)?\r?$/.test(rest.slice(i)) ? parsed : null;
+  const lineEnd = rest.indexOf('\n', i) < 0 ? rest.length : rest.indexOf('\n', i);
+  return parsed && /^[ \t]*(?:#.*)?\r?$/.test(rest.slice(i, lineEnd))
+    ? { node: parsed, end: at + lineEnd }
+    : null;
 }

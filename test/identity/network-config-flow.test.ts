@@ -29,7 +29,7 @@ interface Nic {
 }
 type Netplan = { network: { ethernets: Record<string, Nic> } };
 
-type Style = 'flow' | 'block' | 'interface';
+type Style = 'flow' | 'block' | 'interface' | 'multi-line';
 interface Side {
   nic: string;
   mac: string;
@@ -47,6 +47,25 @@ function netcfg(side: Side, style: Style): string {
     return [
       ...head,
       `    ${nic}: {match: {macaddress: ${mac}, driver: virtio_net}, addresses: [${net}.21/24], routes: [{to: default, via: ${net}.1}], nameservers: {addresses: [${net}.2, "${net}.3"], search: [${domain}]}}  # one line`,
+      '',
+    ].join('\n');
+  if (style === 'multi-line')
+    return [
+      ...head,
+      `    ${nic}: {`,
+      '      match: {',
+      `        macaddress: ${mac},  # the NIC`,
+      '        driver: virtio_net',
+      '      },',
+      `      addresses: [${net}.21/24],`,
+      '      routes: [',
+      `        {to: default, via: ${net}.1}`,
+      '      ],',
+      '      nameservers: {addresses: [',
+      `          ${net}.2,`,
+      `          "${net}.3"`,
+      `        ], search: [${domain}]}`,
+      '    }',
       '',
     ].join('\n');
   if (style === 'flow')
@@ -157,6 +176,8 @@ describe('identity: network-config flow mappings are parsed and restored as bloc
     ['interface', 'interface'],
     ['block', 'interface'],
     ['interface', 'flow'],
+    ['block', 'multi-line'],
+    ['multi-line', 'flow'],
   ];
   for (const [stagingStyle, productionStyle] of cases) {
     it(`staging's ${stagingStyle} network-config over production's ${productionStyle}: MAC, DNS and routes are staging's`, () => {
@@ -184,11 +205,11 @@ describe('identity: network-config flow mappings are parsed and restored as bloc
     }
   });
 
-  it('a flow mapping that goes on past its line is reported IDENTITY_UNPARSABLE, never silently kept', () => {
+  it('a flow node with a scalar going on past its line is reported IDENTITY_UNPARSABLE, never silently kept', () => {
     const multiLine = (side: Side) =>
       netcfg(side, 'block').replace(
         / {6}match:\n {8}macaddress: (.*)\n {8}driver: virtio_net\n/,
-        '      match: {macaddress: $1,\n        driver: virtio_net}\n',
+        '      match: {macaddress: $1, driver: virtio\n        _net}\n',
       );
     const pool = freshPool();
     for (const [name, side] of [
