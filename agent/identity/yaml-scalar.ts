@@ -64,8 +64,14 @@ class Output {
   }
 }
 
-const textStart = (text: string, line: Line) =>
-  line.start + (line.end - line.start) - text.slice(line.start, line.end).trimStart().length;
+/** YAML's white space is spaces and tabs only (a no-break space is text). */
+const WHITE = /[ \t]*/y;
+const skipWhite = (text: string, at: number): number => {
+  WHITE.lastIndex = at;
+  WHITE.exec(text);
+  return WHITE.lastIndex;
+};
+const textStart = (text: string, line: Line) => Math.min(skipWhite(text, line.start), line.end);
 
 const EMPTY: DecodedScalar = { style: 'plain', text: '', from: [], to: [], start: 0, end: 0 };
 
@@ -76,14 +82,14 @@ const EMPTY: DecodedScalar = { style: 'plain', text: '', from: [], to: [], start
  */
 export function readKeyValue(text: string, at: number): DecodedScalar {
   let line = lineAt(text, at);
-  let pos = at + (line.end - at) - text.slice(at, line.end).trimStart().length;
+  let pos = Math.min(skipWhite(text, at), line.end);
   // Nothing but a comment after the key: the value is on the next line that holds one (indented);
   // with none, it is empty (YAML's null).
   while (pos >= line.end || text[pos] === '#') {
     if (line.next >= text.length) return EMPTY;
     line = lineAt(text, line.next);
     const body = text.slice(line.start, line.end);
-    if (body.trim() === '' || body.trimStart().startsWith('#')) {
+    if (/^[ \t]*(?:#.*)?$/.test(body)) {
       pos = line.end;
       continue;
     }
@@ -146,8 +152,6 @@ const HEX_DIGITS: Record<string, number> = { x: 2, u: 4, U: 8 };
 function readQuoted(text: string, open: number): DecodedScalar {
   const quote = text[open]!;
   const out = new Output();
-  /** White space up to a line break: it is not part of the value. */
-  const beforeBreak = (at: number) => /^[ \t]*\r?\n/.test(text.slice(at, lineAt(text, at).next));
   let i = open + 1;
   while (i < text.length) {
     const c = text[i]!;
@@ -160,8 +164,14 @@ function readQuoted(text: string, open: number): DecodedScalar {
       return out.result(quote === '"' ? 'double' : 'single', open, i + 1);
     } else if (c === '\\' && quote === '"') {
       i = readEscape(text, i, out);
-    } else if (/[ \t\r\n]/.test(c) && beforeBreak(i)) {
-      i = fold(text, i, out);
+    } else if (/[ \t\r\n]/.test(c)) {
+      // White space up to a line break is not part of the value: the break folds.
+      const end = skipWhite(text, i);
+      if (text[end] === '\n' || (text[end] === '\r' && text[end + 1] === '\n')) i = fold(text, i, out);
+      else {
+        out.copy(text, i, Math.max(end, i + 1));
+        i = Math.max(end, i + 1);
+      }
     } else {
       out.copy(text, i, i + 1);
       i++;
@@ -224,7 +234,7 @@ function readPlain(text: string, at: number, first: Line): DecodedScalar {
     if (part.comment) break;
     const next = skipEmptyLines(text, line.start).line;
     const body = text.slice(next.start, next.end);
-    if (next.start >= text.length || !/^[ \t]/.test(body) || body.trimStart().startsWith('#')) break;
+    if (next.start >= text.length || !/^[ \t]/.test(body) || /^[ \t]*#/.test(body)) break;
     start = fold(text, part.end, out);
     line = next;
   }

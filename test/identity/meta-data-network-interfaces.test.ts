@@ -273,11 +273,12 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
    * A meta-data whose network-interfaces is written in a YAML style as PyYAML's emitter writes it
    * (double-quoted escapes and `\` line breaks, single-quoted and folded line folding, at 40
    * columns so that lines wrap), or plain (each ENI line after an empty one: a plain scalar folds
-   * one line break into a space).
+   * one line break into a space). Plain and single-quoted ENI lines are not indented (a line's
+   * indentation after a fold is not text, so PyYAML would not write them single-quoted).
    */
-  const inStyle = (style: string, host: string, lines: string[]): string => {
-    if (style === 'plain')
-      return `instance-id: iid-${host}\nnetwork-interfaces: ${lines.map((l) => l.trim()).join('\n\n  ')}\n`;
+  const inStyle = (style: string, host: string, indented: string[]): string => {
+    const lines = style === 'plain' || style === "'" ? indented.map((l) => l.trim()) : indented;
+    if (style === 'plain') return `instance-id: iid-${host}\nnetwork-interfaces: ${lines.join('\n\n  ')}\n`;
     const script = [
       'import sys, yaml',
       'class S(str): pass',
