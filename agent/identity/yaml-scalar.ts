@@ -73,12 +73,13 @@ const skipWhite = (text: string, at: number): number => {
 };
 const textStart = (text: string, line: Line) => Math.min(skipWhite(text, line.start), line.end);
 
+const PROPERTY = /(?:!!str|!<tag:yaml\.org,2002:str>|&[^\s,[\]{}]+)(?=[ \t\r\n]|$)/y;
 const EMPTY: DecodedScalar = { style: 'plain', text: '', from: [], to: [], start: 0, end: 0 };
 
 /**
- * The value that starts at or after `at` (just after a top-level key's `:`, or its `!!str` tag).
- * Throws NotAScalar for a value that is no scalar (a flow or block collection, an alias, a tag or
- * an anchor) or is malformed.
+ * The value that starts at or after `at` (just after a top-level key's `:`), after a `!!str` tag
+ * or an `&anchor`. Throws NotAScalar for a value that is no string (a flow or block collection, an
+ * alias, another tag) or is malformed.
  */
 export function readKeyValue(text: string, at: number): DecodedScalar {
   let line = lineAt(text, at);
@@ -96,11 +97,14 @@ export function readKeyValue(text: string, at: number): DecodedScalar {
     if (!/^[ \t]/.test(body)) return EMPTY;
     pos = textStart(text, line);
   }
+  // A `!!str` tag or an `&anchor` (YAML's node properties) does not change a string: the value follows.
+  PROPERTY.lastIndex = pos;
+  if (PROPERTY.test(text)) return readKeyValue(text, PROPERTY.lastIndex);
   const c = text[pos]!;
   if (c === '|' || c === '>') return readBlock(text, pos, line);
   if (c === '"' || c === "'") return readQuoted(text, pos);
   if (/[[\]{},#&*!%@`]/.test(c) || /^[-?:](?:[ \t]|$)/.test(text.slice(pos, pos + 2)))
-    throw new NotAScalar('it is not a scalar (a collection, an alias, a tag or an anchor)');
+    throw new NotAScalar('it is not a string (a collection, an alias, or a tag other than !!str)');
   return readPlain(text, pos, line);
 }
 

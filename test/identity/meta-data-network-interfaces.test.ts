@@ -340,6 +340,16 @@ describe('identity: NoCloud meta-data network-interfaces (ENI) is the target’s
     );
   });
 
+  it("production's network-interfaces with a !!str tag and an &anchor: read, staging's values written", () => {
+    const production = metaData('ci02', [PRODUCTION], 9000).replace(
+      'network-interfaces: |',
+      'network-interfaces: &eni !!str\n  |',
+    );
+    const { report, text } = syncSeeds(metaData('stg-ci2', [STAGING], 1500), production);
+    assert.equal(networkInterfaces(text), `${eni([STAGING], 9000).join('\n')}\n`, text);
+    assert.deepEqual(report.warnings, []);
+  });
+
   it("production's network-interfaces that is no scalar (an alias): the sync is refused, staging keeps its own", () => {
     const production = `eni: &eni "auto eth0\\niface eth0 inet dhcp\\n  hwaddress ether ${PRODUCTION.mac}\\n"\ninstance-id: iid-ci02\nnetwork-interfaces: *eni\n`;
     const staging = metaData('stg-ci2', [STAGING], 1500);
