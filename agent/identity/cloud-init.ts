@@ -163,7 +163,6 @@ export function parseCloudInit(text: string): ParsedConfig {
   const eni = parseNetworkInterfaces(text);
   spans.push(...eni.spans);
   problems.push(...eni.problems);
-
   // YAML forbids duplicate keys; cloud-init's loader keeps the last one, and so do we (every occurrence is rewritten).
   return { ok: true, spans, problems, named: eni.named };
 }

@@ -211,13 +211,16 @@ function restoreMember(
       }
     } else if (now.value === value.value) {
       out.fields.push({ path, value: value.value, status: 'unchanged' });
-    } else if (cannotHold(after, field, value)) {
-      out.warn(
-        path,
-        'IDENTITY_UNPARSABLE',
-        `the target's value ${value.value} cannot be written where the synced content has ${field} (${cannotHold(after, field, value)}); it holds the source's ${now.value}`,
-      );
     } else {
+      const unwritable = cannotHold(after, field, value);
+      if (unwritable !== null) {
+        out.warn(
+          path,
+          'IDENTITY_UNPARSABLE',
+          `the target's value ${value.value} cannot be written where the synced content has ${field} (${unwritable}); it holds the source's ${now.value}`,
+        );
+        continue;
+      }
       wanted.set(field, value);
       out.fields.push({ path, value: value.value, status: 'restored', sourceValue: now.value });
     }
@@ -251,6 +254,15 @@ function restoreMember(
     const entry = mapEntryFor(referenceMap, value.value);
     if (entry !== undefined) {
       const written = inSourceNotation(field, value, entry.to);
+      const unwritable = cannotHold(after, field, written);
+      if (unwritable !== null) {
+        out.warn(
+          path,
+          'IDENTITY_UNPARSABLE',
+          `the mapped value ${written.value} cannot be written where the synced content has ${field} (${unwritable}); it holds the source's ${value.value}`,
+        );
+        continue;
+      }
       wanted.set(field, written);
       out.fields.push({ path, value: written.value, status: 'mapped', sourceValue: value.value });
       continue;
@@ -296,7 +308,7 @@ function notKept(out: Reporter, path: string, instead: string, source: string): 
   );
 }
 
-/** Why the synced config cannot hold `value` where it has `field` (hooks: spans.ts); null when it can. */
+/** Why the synced config cannot hold `value` where it has `field` (ValueSpan.cannotHold); null when it can. */
 function cannotHold(after: Content, field: string, value: FieldValue): string | null {
   for (const span of after.config?.spans ?? []) {
     const why = span.field === field ? span.cannotHold?.(value) : null;
