@@ -37,6 +37,8 @@ missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
 done
+# The identity tests read YAML as cloud-init does (PyYAML's safe_load).
+python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 # The guest's kernel is a file, not a command: the Debian kernel and its modules (installs non-interactively in a container).
 compgen -G '/boot/vmlinuz-*' >/dev/null || missing+=(linux-image-amd64)
 if ((${#missing[@]} == 0)); then
