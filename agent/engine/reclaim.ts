@@ -1,10 +1,12 @@
 /**
- * The reclaimer: frees the blocks of discarded ("garbage") tables a bounded
- * step at a time, each step one commit, so discarding a table is O(1) for the
+ * The reclaimer: frees the blocks of discarded ("garbage") tables, then those
+ * of hidden snapshots no one can read (shadowed.ts), a bounded step at a
+ * time, each step one commit, so discarding a table is O(1) for the
  * operation that does it (a sync of a 1 TiB disk does not wait for its old
  * table's blocks). Freed blocks become allocatable after the step's commit.
  */
 import type { EngineCore } from './core';
+import { pruneShadowedStep } from './shadowed';
 import { DB, ZERO_BLOCK } from './store/keys';
 
 const STEP_ENTRIES = 8192;
@@ -12,7 +14,8 @@ const STEP_ENTRIES = 8192;
 /** Does one step; returns true if more work is left. */
 export function reclaimStep(core: EngineCore): boolean {
   const garbage = [...core.tables.tables.values()].find((t) => t.owner.kind === 'garbage');
-  if (garbage === undefined) return false;
+  // Then what hidden snapshots hold that no one can read (shadowed.ts).
+  if (garbage === undefined) return pruneShadowedStep(core);
   const { store, batch } = core;
   let n = 0;
   core.mutate(() => {

@@ -115,6 +115,8 @@ export function takeSnapshot(
 ): SnapshotRecord {
   checkName('snapshot', name);
   const { catalog, batch } = core;
+  // A hidden snapshot below the table that freezes now may hold blocks it shadows (shadowed.ts).
+  core.scheduleReclaim();
   if (container.type !== 'vm') {
     return freezeContainer(core, container, name, { kind, labels, vmSnapshot: null, replaceTable: true });
   }
@@ -165,6 +167,8 @@ function releaseSnapshot(core: EngineCore, snapshot: SnapshotRecord): void {
   const table = core.tables.get(snapshot.table!);
   if (table.dependents > 0 || table.readers > 0) {
     core.catalog.putSnapshot(core.batch, hiddenRecord(snapshot, table));
+    // What its one dependent maps again is read by no one now (shadowed.ts).
+    core.scheduleReclaim();
     return;
   }
   core.catalog.removeSnapshot(core.batch, snapshot);

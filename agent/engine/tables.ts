@@ -151,6 +151,26 @@ export class TableRegistry {
     return parent;
   }
 
+  /**
+   * Removes an entry of a frozen table that no one can read any more: its only
+   * dependent maps that block itself (shadowed.ts). What every table reads is
+   * unchanged; the entry count fsck checks a frozen table against follows.
+   */
+  dropShadowed(batch: WriteBatch, table: TableState, block: number): void {
+    if (!table.presence.delete(block)) return;
+    batch.onAbort(() => table.presence.add(block));
+    batch.setMap(table.id, block, null);
+    batch.markChunk(table.id, block >>> CHUNK_SHIFT);
+    const before = table.frozenEntries;
+    table.frozenEntries = table.presence.count;
+    batch.onAbort(() => {
+      table.frozenEntries = before;
+    });
+    // Its cached owners may name it for the block; its dependent's never do (it maps the block itself).
+    this.owners.evict(table.id);
+    batch.put(DB.tables, table.id, table.record());
+  }
+
   /** Drops a fully reclaimed table from memory. */
   forget(id: number): void {
     this.tables.delete(id);

@@ -1,0 +1,97 @@
+/**
+ * Freeing what a hidden snapshot holds that no one can read any more.
+ *
+ * A deleted snapshot that other tables still read through stays, hidden
+ * (snapshots.ts). In the nightly refresh (snapshot production, sync staging
+ * to it, delete yesterday's nightly) each deleted nightly has one dependent,
+ * the next nightly, which maps again every block production rewrote that
+ * day: those blocks of the hidden one are read by no one, yet they were kept
+ * while production lived, so the pool grew by a day's changes every night.
+ *
+ * Here a hidden snapshot table H that no reader pins and whose only
+ * dependent C is frozen gives up each entry C maps too (its block is freed);
+ * once H holds nothing it is taken out of the chain (C's parent becomes H's)
+ * and goes, with its hidden snapshot record.
+ *
+ * Contract: what every table reads is unchanged (C maps each block taken out
+ * of H, and no one else reads through H). Each step is one transaction (at
+ * most STEP_ENTRIES entries taken out, STEP_CHUNKS presence chunks looked at),
+ * so a crash leaves H partly pruned, every state consistent; H's entry count
+ * follows (fsck). A frozen C never changes, so each (H, C) pair is gone
+ * through once. Cost: O(H's presence chunks) in memory, one map lookup per
+ * entry taken out.
+ */
+import type { EngineCore } from './core';
+import { CHUNK_BLOCKS } from './presence';
+import { ZERO_BLOCK } from './store/keys';
+import type { TableState } from './table-state';
+
+const STEP_ENTRIES = 8192;
+const STEP_CHUNKS = 64;
+
+/** Per hidden table: the dependent it was gone through against (done), or the next chunk to look at. */
+const progress = new WeakMap<EngineCore, Map<number, { child: number; nextChunk: number; done: boolean }>>();
+
+/** Does one step on one hidden table; false when none has anything to free. */
+export function pruneShadowedStep(core: EngineCore): boolean {
+  const state = progress.get(core) ?? new Map();
+  progress.set(core, state);
+  const { tables, catalog } = core;
+  const childOf = new Map<number, TableState>();
+  for (const t of tables.tables.values()) if (t.parent !== null) childOf.set(t.parent.id, t);
+  for (const hidden of tables.tables.values()) {
+    if (!hidden.frozen || hidden.owner.kind !== 'snapshot' || hidden.dependents !== 1 || hidden.readers > 0)
+      continue;
+    if (catalog.snapshots.get(hidden.owner.id)?.hidden !== true) continue;
+    const child = childOf.get(hidden.id);
+    if (child === undefined || !child.frozen) continue;
+    let at = state.get(hidden.id);
+    if (at === undefined || at.child !== child.id) {
+      at = { child: child.id, nextChunk: 0, done: false };
+      state.set(hidden.id, at);
+    }
+    if (at.done) continue;
+    step(core, hidden, child, at);
+    return true;
+  }
+  for (const id of state.keys()) if (!tables.tables.has(id)) state.delete(id);
+  return false;
+}
+
+function step(
+  core: EngineCore,
+  hidden: TableState,
+  child: TableState,
+  at: { nextChunk: number; done: boolean },
+): void {
+  const { tables, batch, catalog } = core;
+  const chunks = [...hidden.presence.chunks.keys()].filter((c) => c >= at.nextChunk).sort((a, b) => a - b);
+  let nextChunk = at.nextChunk;
+  let emptied = false;
+  core.mutate(() => {
+    let taken = 0;
+    let looked = 0;
+    for (const chunk of chunks) {
+      if (taken >= STEP_ENTRIES || looked >= STEP_CHUNKS) break;
+      looked++;
+      nextChunk = chunk + 1;
+      for (const block of [...hidden.presence.blocksIn(chunk * CHUNK_BLOCKS, (chunk + 1) * CHUNK_BLOCKS)]) {
+        if (!child.presence.has(block)) continue;
+        const physical = tables.physical(batch, hidden.id, block);
+        if (physical !== ZERO_BLOCK) batch.released.push({ start: physical, count: 1 });
+        tables.dropShadowed(batch, hidden, block);
+        taken++;
+      }
+    }
+    if (hidden.presence.count > 0) return;
+    // Nothing left in it: out of the chain, then gone (the reclaimer frees an empty table at once).
+    const snapshot = hidden.owner.kind === 'snapshot' ? catalog.snapshots.get(hidden.owner.id) : undefined;
+    tables.setParent(batch, child, hidden.parent);
+    if (snapshot) catalog.removeSnapshot(batch, snapshot);
+    tables.discard(batch, hidden);
+    emptied = true;
+  });
+  // Only once committed: a step that failed is tried again.
+  at.nextChunk = nextChunk;
+  at.done = emptied || nextChunk > (chunks[chunks.length - 1] ?? -1);
+}
