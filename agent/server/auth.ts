@@ -18,11 +18,17 @@ export const MIN_TOKEN_LENGTH = MIN_SECRET_LENGTH;
 export const TOKEN_TOO_SHORT = 'TOKEN_TOO_SHORT';
 
 export class TokenCheck {
-  private readonly expected: Buffer | null;
+  private expected: Buffer | null;
 
   /** `token` null: no authentication (only allowed on loopback, see server.ts). */
   constructor(token: string | null) {
     this.expected = token === null ? null : digest(token);
+  }
+
+  /** A rotated token (serve's SIGHUP): from now on only it is accepted; connections already in stay. */
+  replace(token: string): void {
+    if (this.expected === null) throw new Error('the agent runs without a token: there is none to replace');
+    this.expected = digest(token);
   }
 
   get required(): boolean {

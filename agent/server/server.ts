@@ -74,6 +74,11 @@ export interface RunningAgent {
   port: number;
   /** Stops accepting, finishes what is in flight, flushes and closes the pool. */
   stop(): Promise<void>;
+  /**
+   * Rotates the bearer token: new connections and /metrics need `token` from now
+   * on; those already authenticated stay. Throws (TOKEN_TOO_SHORT) for a short one.
+   */
+  replaceToken(token: string): void;
 }
 
 export async function startAgentServer(options: AgentServerOptions): Promise<RunningAgent> {
@@ -258,5 +263,14 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     })();
     return stopped;
   };
-  return { agent, url, port, stop };
+  const replaceToken = (next: string) => {
+    if (next.length < MIN_TOKEN_LENGTH)
+      throw Object.assign(new Error(`the token is shorter than ${MIN_TOKEN_LENGTH} characters`), {
+        code: TOKEN_TOO_SHORT,
+      });
+    // Scrubbed before anything can log it.
+    logger.addSecret(next);
+    auth.replace(next);
+  };
+  return { agent, url, port, stop, replaceToken };
 }

@@ -244,6 +244,8 @@ export const serve: CommandModule<object, ServeArgs> = {
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
+    // SIGHUP (systemctl reload) reads the token file again: a rotated token without a restart.
+    process.on('SIGHUP', () => reloadToken(agent, args, logger));
     // Announced once a stop is handled: a SIGTERM sent on reading this line must not kill the agent unflushed.
     process.stdout.write(
       `${JSON.stringify({
@@ -254,3 +256,34 @@ export const serve: CommandModule<object, ServeArgs> = {
     );
   },
 };
+
+/**
+ * The token file read again (SIGHUP): its token replaces the agent's, new
+ * connections need it, those already in stay. Nothing to reload without a
+ * token file; a file that cannot be read or holds a short token keeps the old
+ * one. Logged either way (the token never: the logger scrubs it).
+ */
+function reloadToken(
+  agent: RunningAgent,
+  args: { tokenFile?: string; insecureNoAuth?: boolean },
+  logger: Logger,
+): void {
+  if (args.insecureNoAuth || !args.tokenFile) {
+    logger.warn('SIGHUP: nothing to reload (the token is read from a file only with --token-file)', {
+      signal: 'SIGHUP',
+    });
+    return;
+  }
+  try {
+    const token = serveToken(args.tokenFile, logger);
+    if (token === null) throw new Error('the token file is empty');
+    agent.replaceToken(token);
+    logger.info('token reloaded', { signal: 'SIGHUP', tokenFile: args.tokenFile });
+  } catch (err) {
+    logger.error('token not reloaded: the agent keeps the token it had', {
+      signal: 'SIGHUP',
+      tokenFile: args.tokenFile,
+      error: (err as Error).message,
+    });
+  }
+}
