@@ -13,6 +13,11 @@ import { isUsageError, UsageError } from './usage-error';
 
 export async function main(argv: string[]): Promise<void> {
   const args = hideBin(argv);
+  // Every command prints JSON with --json, --version too (yargs prints its text line).
+  if (args.includes('--version') && args.includes('--json')) {
+    process.stdout.write(`${JSON.stringify({ version: packageJson.version, node: process.version })}\n`);
+    return;
+  }
   try {
     refuseNegativeNumbers(args);
     await parser(args, commandsFor(args)).parseAsync();

@@ -37,9 +37,17 @@ export interface ConnectOptions {
   /** SHA-256 fingerprint the agent's certificate must have (wss), hex with or without colons. */
   fingerprint?: string;
   clientName?: string;
-  /** How often a request is resent over a new connection after the old one dropped (default 3). */
+  /** How often a request is resent over a new connection after the old one dropped (default: as often as `retryWindowMs` allows). */
   retries?: number;
+  /**
+   * How long a request whose connection dropped keeps being resent, in ms (default 30 s: an agent
+   * restarted for an upgrade is back within it; a run of tofu or Pulumi rides through).
+   */
+  retryWindowMs?: number;
 }
+
+/** Waits between resends: 200 ms, doubling, at most this. */
+const MAX_RETRY_DELAY_MS = 2000;
 
 export interface CallOptions {
   idempotencyKey?: string;
@@ -231,6 +239,9 @@ export class AgentClient {
 
   async callRaw<K extends OpName>(op: K, params: OpMap[K]['params'], options: CallOptions = {}) {
     const retriable = options.idempotencyKey !== undefined || !MUTATING.has(op);
+    const until = Date.now() + (this.options.retryWindowMs ?? 30_000);
+    // The request had reached the agent when its connection dropped: what later reconnects say is not the story.
+    let dropped: AgentError | null = null;
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new AgentError('CLOSED', 'client is closed');
       try {
@@ -247,8 +258,25 @@ export class AgentClient {
       } catch (err) {
         const lost =
           err instanceof AgentError && (err.code === 'CONNECTION_LOST' || err.code === 'CONNECTION_FAILED');
-        if (!lost || !retriable || attempt >= (this.options.retries ?? 3)) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+        if (!lost) throw err;
+        if (err.code === 'CONNECTION_LOST') dropped ??= err;
+        const delay = Math.min(200 * 2 ** attempt, MAX_RETRY_DELAY_MS);
+        const exhausted =
+          attempt >= (this.options.retries ?? Number.POSITIVE_INFINITY) || Date.now() + delay > until;
+        if (!retriable || exhausted) {
+          if (dropped === null) throw err;
+          throw new AgentError(
+            'CONNECTION_LOST',
+            `the connection to the agent dropped during ${op}${
+              retriable && err !== dropped
+                ? ` and it could not be reached again (${err.message})`
+                : retriable
+                  ? ''
+                  : ' (not resent: it changes state and has no idempotency key)'
+            }`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
   }

@@ -156,6 +156,10 @@ describe('bin/snapsync-agent launcher', () => {
     const version = spawnSync(process.execPath, [LAUNCHER, '--version'], { encoding: 'utf8' });
     assert.equal(version.status, 0, version.stderr);
     assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+ \(node v\d+\.\d+\.\d+\)$/);
+    const json = spawnSync(process.execPath, [LAUNCHER, '--version', '--json'], { encoding: 'utf8' });
+    assert.equal(json.status, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as { version: string; node: string };
+    assert.equal(`${parsed.version} (node ${parsed.node})`, version.stdout.trim());
     const help = spawnSync(process.execPath, [LAUNCHER, '--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0, help.stderr);
     for (const word of ['init', 'serve', 'ls', 'sync', 'fsck', 'import', 'export', 'tree', 'flatten']) {

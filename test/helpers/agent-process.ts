@@ -40,7 +40,14 @@ type Listening = { listening: string; port: number; nbd?: string };
 
 /** Creates a pool (unless given) and serves it; resolves once the agent listens. */
 export async function startAgentProcess(
-  options: { poolDir?: string; token?: string; args?: string[]; env?: Record<string, string> } = {},
+  options: {
+    poolDir?: string;
+    token?: string;
+    args?: string[];
+    env?: Record<string, string>;
+    /** HOST:PORT (default 127.0.0.1:0, a free port): a restarted agent back on its address. */
+    listen?: string;
+  } = {},
 ): Promise<AgentProcess> {
   const dir = tempDir('snapsync-agent-');
   const poolDir = options.poolDir ?? path.join(dir, 'pool');
@@ -58,7 +65,7 @@ export async function startAgentProcess(
       '--token-file',
       tokenFile,
       '--listen',
-      '127.0.0.1:0',
+      options.listen ?? '127.0.0.1:0',
       '--allow-dir',
       dir,
       ...(options.args ?? []),

@@ -515,3 +515,31 @@ describe('limits and graceful stop', function () {
     await agent.stop();
   });
 });
+
+describe('a client across an agent restart of a few seconds (an upgrade)', function () {
+  this.timeout(60_000);
+  after(cleanupTempDirs);
+
+  it('a request made while the agent is down completes once it is back on its address', async () => {
+    let agent = await startAgentProcess();
+    const client = await AgentClient.connect(agent.url, { token: agent.token });
+    await client.call('createContainer', { name: 'kept', type: 'vdisk', size: 8 * KiB });
+    const { poolDir, token, port } = agent;
+    assert.equal(await agent.stop(), 0);
+    const back = new Promise<AgentProcess>((resolve, reject) =>
+      setTimeout(
+        () => startAgentProcess({ poolDir, token, listen: `127.0.0.1:${port}` }).then(resolve, reject),
+        2500,
+      ),
+    );
+    // Sent while nothing listens: resent until the agent is back (it used to give up after 1.4 s).
+    const listed = await client.call('listContainers', {});
+    assert.deepEqual(
+      listed.map((c) => c.name),
+      ['kept'],
+    );
+    agent = await back;
+    await client.close();
+    await agent.stop();
+  });
+});

@@ -167,7 +167,7 @@ export const importCmd: CommandModule<
       throw new UsageError(
         `"${args.container}" names a snapshot: import writes into a vdisk (snapshots are read-only)`,
       );
-    const bar = progressBar(args, 'import');
+    const bar = progressBar(args, 'import', bytes);
     return run(
       args,
       async (c) => {
@@ -209,7 +209,7 @@ export const exportCmd: CommandModule<
         'a sparse raw image of a snapshot, on the agent host',
       ) as never,
   handler: (args) => {
-    const bar = progressBar(args, 'export');
+    const bar = progressBar(args, 'export', bytes);
     return run(
       args,
       async (c) => {

@@ -7,12 +7,37 @@ import { bytes, type GlobalArgs, run, table } from '../context';
 import { EXIT } from '../exit-codes';
 import { fsckPool } from './fsck-pool';
 
-/** A progress bar on stderr when it is a terminal and output is not JSON. */
+/** Seconds between progress lines when stderr is not a terminal (a cron job's log, a CI run); $SNAPSYNC_PROGRESS_INTERVAL. */
+const progressLineSeconds = () => {
+  const set = Number(process.env.SNAPSYNC_PROGRESS_INTERVAL);
+  return Number.isFinite(set) && set >= 0 ? set : 10;
+};
+
+/**
+ * A progress bar on stderr when it is a terminal; elsewhere a line every 10 s
+ * (an hours-long import said nothing until it ended).
+ * Nothing with --json: stdout is the result, stderr stays quiet.
+ */
 export function progressBar(
   args: GlobalArgs,
   label: string,
+  unit: (n: number) => string = String,
 ): { update: (done: number, total: number) => void; stop: () => void } {
-  if (args.json || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  if (args.json) return { update: () => {}, stop: () => {} };
+  if (!process.stderr.isTTY) {
+    const every = progressLineSeconds() * 1000;
+    let last = Date.now();
+    return {
+      update: (done, total) => {
+        if (Date.now() - last < every || total <= 0) return;
+        last = Date.now();
+        process.stderr.write(
+          `${label}: ${Math.floor((100 * done) / total)}% (${unit(done)} of ${unit(total)})\n`,
+        );
+      },
+      stop: () => {},
+    };
+  }
   const bar = new SingleBar({
     format: `${label} [{bar}] {percentage}% {value}/{total}`,
     stream: process.stderr,
