@@ -20,9 +20,9 @@ export const ERROR_CODES = {
   FROZEN_TABLE:
     "a write, zero or trim aimed at a snapshot's frozen table (refused by construction; a bug if seen)",
   IDENTITY_REFERENCE_UNMAPPED:
-    "a sync would leave a synced config pointing at the source's disks, files or networks, and no mapping to the target's own could be derived (details.references; nothing changed; pass referenceMap)",
+    "a sync would leave a synced config pointing at the source's disks, files or networks, and no mapping to the target's own could be derived (details.references; nothing changed; pass referenceMap), or a synced config cannot be read at all (a vdisk under role config, not UTF-8, malformed: details.unreadable)",
   IDENTITY_SOURCE_REFERENCE:
-    'after a sync a synced config (or any other synced file member) still names a container of the source or its UUID, or holds a UUID, GUID or MAC of the source that the restore replaced (details.found; nothing changed; pass allowSourceReferences)',
+    "after a sync a synced config (or any other synced file member, or a VM's synced vdisk of at most 4 MiB) still names a container of the source or its UUID, or holds a UUID, GUID or MAC of the source that the restore replaced (details.found; nothing changed; pass allowSourceReferences)",
   INVALID_REQUEST: 'the message does not match the schema (details.problems names each JSON path)',
   UNSUPPORTED_PROTOCOL: 'the client speaks no protocol version this agent speaks',
   HELLO_REQUIRED: 'the first request on a connection must be hello',

@@ -16,6 +16,10 @@ export const FORMAT_LABEL = 'snapsync.io/config-format';
 export const isConfigFormat = (value: string): value is ConfigFormat =>
   (CONFIG_FORMATS as readonly string[]).includes(value);
 
+/** A VM's `config` member, or any member whose label declares a format, must be read as a config. */
+export const isDeclaredConfig = (role: string | null, labels: Record<string, string>): boolean =>
+  role === 'config' || labels[FORMAT_LABEL] !== undefined;
+
 export function detectFormat(text: string): ConfigFormat | null {
   if (looksLikeLibvirt(text)) return 'libvirt';
   if (looksLikeVmx(text)) return 'vmx';

@@ -19,7 +19,7 @@ export interface Content extends Extracted {
   devices: Set<string>;
   /** Numbered items that pair by name (pair-by-name.ts). */
   named?: NamedItem[];
-  /** A file member's bytes (at most MAX_CONFIG_BYTES), config or not: what the safety net compares with. */
+  /** A file member's or small vdisk's bytes (at most MAX_CONFIG_BYTES), config or not: what the safety net compares with. */
   bytes?: Buffer;
 }
 

@@ -14,7 +14,7 @@
  */
 import type { ContainerInfo, ContainerView, SyncContext, SyncHooks, SyncMember } from '../engine';
 import { IDENTITY_CONFIG_UNREADABLE, IDENTITY_REFERENCE_UNMAPPED } from '../engine/errors';
-import { detectFormat, FORMAT_LABEL, isConfigFormat, parseConfig } from './config-format';
+import { detectFormat, FORMAT_LABEL, isConfigFormat, isDeclaredConfig, parseConfig } from './config-format';
 import { type Captured, type Content, emptyContent, MAX_CONFIG_BYTES, ownValues, Reporter } from './content';
 import type { FieldValue } from './fields';
 import { metadataFields } from './file-meta';
@@ -34,7 +34,7 @@ import {
 import { referenceSpans, restoreReferences, type Unmapped } from './references';
 import type { IdentityReference, IdentityReport } from './report';
 import { replaceSpans } from './spans';
-import { scanSynced } from './synced-scan';
+import { scanSynced, searchedDiskBytes } from './synced-scan';
 import { replaceTokens } from './tokens';
 import { macLine } from './vmx-references';
 import { rewriteFile } from './write';
@@ -57,7 +57,7 @@ function extractFile(view: ContainerView, role: string | null, info: ContainerIn
     return out;
   }
   // A VM's `config` member, or a declared one, must parse; any other file is a config only if it looks like one.
-  const required = declared !== undefined || role === 'config';
+  const required = isDeclaredConfig(role, info.labels);
   const size = view.size();
   if (size === 0) return out;
   if (size > MAX_CONFIG_BYTES) {
@@ -122,14 +122,22 @@ function extractFile(view: ContainerView, role: string | null, info: ContainerIn
   return out;
 }
 
+const VDISK_CONFIG = `it is a vdisk, and a config is read only from a file member: put each VM's config in a file container (create NAME --type file; write NAME 0 --file CONFIG; remove-member VM config; add-member VM config NAME), or, for a disk image that is no config (a cloud-init seed), use another role and no ${FORMAT_LABEL} label`;
+
 function extract(member: SyncMember): Content {
   const { view } = member;
   if (view.type === 'file') return extractFile(view, member.role, member.target);
   const out: Content = emptyContent();
-  if (view.type === 'vdisk') {
-    extractMbr(view, out);
-    extractGpt(view, out);
+  if (view.type !== 'vdisk') return out;
+  if (isDeclaredConfig(member.role, member.target.labels)) {
+    // A disk image has no text to parse exactly (a fixed size, a filesystem): synced as it is, it would
+    // give the target the source's name, MACs, disks and networks. So the sync refuses it (restore).
+    out.problems.push({ field: null, code: 'IDENTITY_UNPARSABLE', message: VDISK_CONFIG });
+    return out;
   }
+  extractMbr(view, out);
+  extractGpt(view, out);
+  out.bytes = searchedDiskBytes(member);
   return out;
 }
 

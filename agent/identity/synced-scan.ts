@@ -1,9 +1,11 @@
 /**
- * The safety net after the restore: every synced file member is searched for
- * the source's container names and UUIDs, and for identity values of the
- * source's that the restore replaced; a hit refuses the sync (all or nothing)
- * unless the caller allowed that name. Cost: one pass over each file member
- * (at most MAX_CONFIG_BYTES; a bigger one is a warning, not searched).
+ * The safety net after the restore: every synced file member, and every
+ * synced VM member vdisk of at most MAX_CONFIG_BYTES (a cloud-init seed image,
+ * a config drive), is searched for the source's container names and UUIDs, and for
+ * identity values of the source's that the restore replaced; a hit refuses
+ * the sync (all or nothing) unless the caller allowed that name. Cost: one
+ * pass over each such member; a bigger file is a warning, not searched; a
+ * bigger vdisk (a data or root disk) is neither read nor searched.
  */
 import type { SyncContext, SyncMember } from '../engine';
 import { IDENTITY_SOURCE_REFERENCE } from '../engine/errors';
@@ -21,8 +23,8 @@ import {
 
 /**
  * The safety net: no synced file member (a config, a launch script, an EFI variable store: whatever
- * its role or format) may still name a container of the source (or its UUID), nor hold an identity
- * value of the source's that the restore replaced in any synced config.
+ * its role or format), nor small vdisk (a seed image), may still name a container of the source (or
+ * its UUID), nor hold an identity value of the source's that the restore replaced in any synced config.
  */
 export function scanSynced(
   context: SyncContext,
@@ -40,7 +42,7 @@ export function scanSynced(
   const targetNames = [context.target.name, ...Object.values(context.target.members)];
   const found: Array<{ path: string; name: string; line: number; text: string }> = [];
   for (const { member, after, wanted } of writes) {
-    if (member.view.type !== 'file') continue;
+    if (member.view.type === 'vdisk' ? !searchesDisk(member) : member.view.type !== 'file') continue;
     const path = member.role ?? 'content';
     const before = captured.get(member.role ?? '');
     const size = member.view.size();
@@ -107,4 +109,21 @@ function lineAt(text: string, offset: number): string {
   const start = text.lastIndexOf('\n', offset - 1) + 1;
   const end = text.indexOf('\n', offset);
   return text.slice(start, end < 0 ? text.length : end).replace(/\r$/, '');
+}
+
+/**
+ * Whether the safety net searches a vdisk: a VM's member of at most MAX_CONFIG_BYTES (a cloud-init seed
+ * image, a config drive), which the VM's identity would reach the guest by. A bigger one (a root or data
+ * disk) holds production's data by design, and reading it would make the sync cost its size. A plain
+ * vdisk sync or clone has no VM identity to leak, only its own name, which its data may well hold
+ * (the word "gold" in the golden image "gold").
+ */
+function searchesDisk(member: SyncMember): boolean {
+  const size = member.view.size();
+  return member.role !== null && size > 0 && size <= MAX_CONFIG_BYTES;
+}
+
+/** A vdisk's bytes when the safety net searches it (searchesDisk), else undefined: never reads a big disk. */
+export function searchedDiskBytes(member: SyncMember): Buffer | undefined {
+  return searchesDisk(member) ? member.view.read(0, member.view.size()) : undefined;
 }

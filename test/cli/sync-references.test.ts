@@ -3,7 +3,8 @@
  * leave a reference to production it cannot map (exit code 1, the error code
  * on stderr and in --json), changes nothing, and goes through with
  * `--map SRC=DST`; the human report lists each reference kept and mapped
- * with what production had.
+ * with what production had. A config held by a vdisk is refused, and a small
+ * vdisk (a cloud-init seed image) is searched by the safety net.
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -25,6 +26,8 @@ describe('snapsync-agent sync: references', function () {
     const r = spawnSync(process.execPath, [BIN, ...args], {
       env: { ...process.env, SNAPSYNC_URL: agent.url, SNAPSYNC_TOKEN: agent.token },
       encoding: 'utf8',
+      // A 1 MiB container read as base64 JSON is more than spawnSync's default 1 MiB.
+      maxBuffer: 64 * 1024 * 1024,
     });
     return { status: r.status, out: r.stdout, err: r.stderr };
   };
@@ -152,5 +155,121 @@ describe('snapsync-agent sync: references', function () {
     ]);
     assert.match(allowed.out, /warning: launch: \[IDENTITY_SOURCE_REFERENCE\] still names the source/);
     assert.equal(launch(), script('prod-web'));
+  });
+
+  /** A libvirt domain with one NIC: its name, UUID, MAC, network and disk file are the VM's own. */
+  const domain = (vm: string, uuid: string, mac: string) =>
+    `<domain type='kvm'>\n  <name>${vm}</name>\n  <uuid>${uuid}</uuid>\n  <memory unit='KiB'>1048576</memory>\n  <os><type arch='x86_64'>hvm</type></os>\n  <devices>\n    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n      <source file='/var/lib/libvirt/images/${vm}-disk0.qcow2'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n    <interface type='network'>\n      <mac address='${mac}'/>\n      <source network='${vm}-net'/>\n      <model type='virtio'/>\n    </interface>\n  </devices>\n</domain>\n`;
+  const PROD = { uuid: '0d4c4a2e-1111-4222-8333-444455556666', mac: '52:54:00:0a:00:01' };
+  const STAGE = { uuid: '9e8d7c6b-aaaa-4bbb-8ccc-ddddeeeeffff', mac: '52:54:00:0b:00:01' };
+  const writeAt = (container: string, offset: number, data: string | Buffer) => {
+    const file = path.join(dir, `${container}-${offset}.bin`);
+    fs.writeFileSync(file, data);
+    ok(['write', container, String(offset), '--file', file]);
+  };
+  const readAll = (container: string) => {
+    const size = JSON.parse(ok(['describe', container, '--json']).out).size;
+    return Buffer.from(JSON.parse(ok(['read', container, '0', String(size), '--json']).out).base64, 'base64');
+  };
+
+  it("refuses a VM whose config member is a vdisk (production's libvirt XML) with IDENTITY_REFERENCE_UNMAPPED (exit 1), changes nothing; the other members sync", () => {
+    for (const [vm, id] of [
+      ['prod-api', PROD],
+      ['stage-api', STAGE],
+    ] as const) {
+      ok(['create', `${vm}-disk0`, '--type', 'vdisk', '--size', '1M']);
+      ok(['create', `${vm}-cfgdisk`, '--type', 'vdisk', '--size', '1M']);
+      writeAt(`${vm}-cfgdisk`, 0, domain(vm, id.uuid, id.mac));
+      ok(['create', vm, '--type', 'vm', '--member', `disk0=${vm}-disk0`, '--member', `config=${vm}-cfgdisk`]);
+    }
+    writeAt('prod-api-disk0', 0, 'production data');
+    ok(['snapshot', 'prod-api', 'nightly']);
+    const before = readAll('stage-api-cfgdisk');
+
+    const refused = cli(['sync', 'stage-api', 'prod-api@nightly']);
+    assert.equal(refused.status, EXIT.OPERATION_FAILED);
+    assert.match(
+      refused.err,
+      /^error: \[IDENTITY_REFERENCE_UNMAPPED\] sync of "stage-api" refused: the synced config cannot be read \(it is a vdisk, and a config is read only from a file member: put each VM's config in a file container/,
+    );
+    const error = JSON.parse(cli(['sync', 'stage-api', 'prod-api@nightly', '--json']).out).error;
+    assert.equal(error.code, 'IDENTITY_REFERENCE_UNMAPPED');
+    assert.deepEqual(
+      error.details.unreadable.map((u: { member: string }) => u.member),
+      ['config'],
+    );
+    assert.deepEqual(readAll('stage-api-cfgdisk'), before, "staging's config is its own, byte for byte");
+    assert.ok(!readAll('stage-api-disk0').includes('production data'), 'no member synced');
+    assert.equal(JSON.parse(ok(['describe', 'stage-api', '--json']).out).generation, 0, 'nothing changed');
+    assert.deepEqual(JSON.parse(ok(['snapshots', 'stage-api', '--json']).out), [], 'no safety snapshot');
+    assert.equal(JSON.parse(ok(['fsck', '--json']).out).ok, true);
+
+    ok(['sync', 'stage-api', 'prod-api@nightly', '--member', 'disk0']);
+    assert.ok(readAll('stage-api-disk0').includes('production data'));
+    assert.deepEqual(readAll('stage-api-cfgdisk'), before);
+  });
+
+  it("refuses a VM sync whose small seed vdisk holds production's MAC, instance-id (its UUID) and hostname (IDENTITY_SOURCE_REFERENCE, exit 1), changes nothing; a seed naming nothing of production's syncs, and a disk over 4 MiB is not searched", () => {
+    const MiB = 1024 * 1024;
+    const seed = (vm: string, id: { uuid: string; mac: string }) =>
+      Buffer.concat([
+        Buffer.from('CD001'),
+        Buffer.alloc(64 * 1024 - 5),
+        Buffer.from(
+          `instance-id: ${id.uuid}\nlocal-hostname: ${vm}\n\0version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: '${id.mac}'\n    dhcp4: true\n`,
+        ),
+      ]);
+    for (const [vm, id] of [
+      ['prod-db', PROD],
+      ['stage-db', STAGE],
+    ] as const) {
+      fs.writeFileSync(path.join(dir, `${vm}.xml`), domain(vm, id.uuid, id.mac));
+      ok(['create', `${vm}-config`, '--type', 'file']);
+      ok(['write', `${vm}-config`, '0', '--file', path.join(dir, `${vm}.xml`)]);
+      // A root disk holds its own hostname: production's data, synced as it is.
+      ok(['create', `${vm}-disk0`, '--type', 'vdisk', '--size', '8M']);
+      writeAt(`${vm}-disk0`, 2 * MiB, `/etc/hostname: ${vm}\n`);
+      ok(['create', `${vm}-seed`, '--type', 'vdisk', '--size', '1M']);
+      writeAt(`${vm}-seed`, 0, seed(vm, id));
+      const members = ['config', 'disk0', 'seed'].flatMap((role) => ['--member', `${role}=${vm}-${role}`]);
+      ok(['create', vm, '--type', 'vm', ...members]);
+    }
+    ok(['snapshot', 'prod-db', 'nightly']);
+    const stagingSeed = readAll('stage-db-seed');
+
+    const refused = cli(['sync', 'stage-db', 'prod-db@nightly']);
+    assert.equal(refused.status, EXIT.OPERATION_FAILED, refused.out);
+    assert.match(
+      refused.err,
+      /^error: \[IDENTITY_SOURCE_REFERENCE\] sync of "stage-db" refused: .*seed line/,
+    );
+    const error = JSON.parse(cli(['sync', 'stage-db', 'prod-db@nightly', '--json']).out).error;
+    assert.equal(error.code, 'IDENTITY_SOURCE_REFERENCE');
+    assert.deepEqual(
+      error.details.found.map((f: { path: string; name: string }) => [f.path, f.name]),
+      [
+        ['seed', PROD.uuid],
+        ['seed', 'prod-db'],
+        ['seed', PROD.mac],
+      ],
+    );
+    assert.deepEqual(readAll('stage-db-seed'), stagingSeed, "staging's seed is its own, byte for byte");
+    assert.equal(JSON.parse(ok(['describe', 'stage-db', '--json']).out).generation, 0, 'nothing changed');
+    assert.equal(JSON.parse(ok(['fsck', '--json']).out).ok, true);
+
+    // Production's seed names nothing of production's (cloud-init reads the rest from the network).
+    const generic = Buffer.concat([
+      Buffer.from('CD001'),
+      Buffer.from('\n#cloud-config\npackage_update: true\n'),
+    ]);
+    writeAt('prod-db-seed', 0, Buffer.concat([generic, Buffer.alloc(stagingSeed.length - generic.length)]));
+    ok(['snapshot', 'prod-db', 'nightly2']);
+    const synced = ok(['sync', 'stage-db', 'prod-db@nightly2']);
+    assert.doesNotMatch(synced.out, /warning/);
+    assert.deepEqual(readAll('stage-db-seed').subarray(0, generic.length), generic);
+    assert.ok(
+      readAll('stage-db-disk0').includes('/etc/hostname: prod-db\n'),
+      'the root disk is production’s',
+    );
   });
 });

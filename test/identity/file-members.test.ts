@@ -47,7 +47,8 @@ describe('identity: the safety net over every synced file member', function () {
   /** A VM with a disk and one file member per role, each holding what `files` makes of the VM's name. */
   function vm(name: string, files: Record<string, (vm: string) => string | Buffer>): void {
     pool.createContainer({ name, type: 'vm' });
-    pool.createContainer({ name: `${name}-disk0`, type: 'vdisk', size: 64 * 1024 });
+    // Over the bound the safety net searches vdisks: a data disk holds production's data (its name) by design.
+    pool.createContainer({ name: `${name}-disk0`, type: 'vdisk', size: MAX_CONFIG_BYTES + 64 * 1024 });
     pool.write(`${name}-disk0`, 0, Buffer.from(`DATA-OF-${name}`));
     pool.addMember(name, 'disk0', `${name}-disk0`);
     for (const [role, content] of Object.entries(files)) addConfig(pool, name, role, content(name));
