@@ -64,10 +64,14 @@ export const OUT_OF_RANGE = (container: string, offset: number, length: number, 
   );
 
 export const OUT_OF_SPACE = (needed: number, free: number) =>
-  new SnapsyncError('OUT_OF_SPACE', `pool is full: ${needed} block(s) needed, ${free} free`, {
-    needed,
-    free,
-  });
+  new SnapsyncError(
+    'OUT_OF_SPACE',
+    `pool is full: ${needed} block(s) needed, ${free} free: delete snapshots or containers (usage shows what each frees), or raise the pool's capacity (snapsync-agent grow)`,
+    {
+      needed,
+      free,
+    },
+  );
 
 /** The filesystem under the pool (not the pool's own capacity) has no room: same code, other cause. */
 export const HOST_OUT_OF_SPACE = (op: string, cause?: unknown) =>
