@@ -39,10 +39,13 @@ export function pruneShadowedStep(core: EngineCore): boolean {
   const { tables, catalog } = core;
   const childOf = new Map<number, TableState>();
   for (const t of tables.tables.values()) if (t.parent !== null) childOf.set(t.parent.id, t);
+  // An import's undo point must stay whole while its import may still be undone (import-in-place.ts).
+  const undoPoints = new Set<number>();
+  for (const c of catalog.containers.values()) if (c.importUndo != null) undoPoints.add(c.importUndo);
   for (const hidden of tables.tables.values()) {
     if (!hidden.frozen || hidden.owner.kind !== 'snapshot' || hidden.dependents !== 1 || hidden.readers > 0)
       continue;
-    if (catalog.snapshots.get(hidden.owner.id)?.hidden !== true) continue;
+    if (catalog.snapshots.get(hidden.owner.id)?.hidden !== true || undoPoints.has(hidden.owner.id)) continue;
     const child = childOf.get(hidden.id);
     if (child === undefined || !child.frozen) continue;
     let at = state.get(hidden.id);
