@@ -6,7 +6,7 @@
  * runtime's inputs and outputs (camelCase, absent keys, Pulumi's unknown).
  */
 import type * as dynamic from '@pulumi/pulumi/dynamic';
-import { UNKNOWN as RUNTIME_UNKNOWN } from '../../provider/runtime/inputs';
+import { changedKeys, UNKNOWN as RUNTIME_UNKNOWN } from '../../provider/runtime/inputs';
 import type { BlockSpec } from '../schema';
 import { type CtyValue, isUnknown, UNKNOWN } from '../wire/cty';
 
@@ -31,6 +31,11 @@ export interface ResourceBinding {
   outputs: Record<string, string>;
   /** Computed attributes an in-place update may change (planned as unknown). */
   changedByUpdate: string[];
+  /**
+   * Computed attribute → the configurable attributes an update changes it through (planned as
+   * unknown when one of them changes): the plan must not promise a value the apply then replaces.
+   */
+  changedWith?: Record<string, string[]>;
   /** `tofu import` / `import {}`: the state of the object the import id names. */
   importState(id: string): Promise<{ id: string; outs: Record<string, unknown> }>;
   /** The import id of the object a (planned or prior) state describes; diagnostics name it too. */
@@ -108,9 +113,27 @@ export class BridgedResource {
     const replaces = (diff.replaces ?? []).map((k) => this.reverse(k));
     if (replaces.length > 0)
       return { planned: { ...proposed, ...unknownOf(computed) }, requiresReplace: replaces };
-    if (diff.changes)
-      return { planned: { ...proposed, ...unknownOf(this.binding.changedByUpdate) }, requiresReplace: [] };
+    if (diff.changes) {
+      const changing = [...this.binding.changedByUpdate, ...this.changedThrough(prior, proposed)];
+      return { planned: { ...proposed, ...unknownOf(changing) }, requiresReplace: [] };
+    }
     return { planned: proposed, requiresReplace: [] };
+  }
+
+  /** The computed attributes of `changedWith` whose configurable attributes the update changes. */
+  private changedThrough(prior: State, proposed: State): string[] {
+    const olds = this.toOutputs(prior);
+    const news = this.toInputs(proposed);
+    return Object.entries(this.binding.changedWith ?? {})
+      .filter(
+        ([, through]) =>
+          changedKeys(
+            olds,
+            news,
+            through.map((a) => this.binding.inputs[a]!),
+          ).length > 0,
+      )
+      .map(([attribute]) => attribute);
   }
 
   async apply(prior: State | null, planned: State | null): Promise<State | null> {

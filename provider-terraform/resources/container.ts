@@ -114,6 +114,8 @@ export const containerBinding: ResourceBinding = {
     warnings: 'warnings',
   },
   changedByUpdate: ['generation'],
+  // A VM's parent snapshot is the one all its members descend from: a member added or removed changes it.
+  changedWith: { parent_snapshot: ['members'] },
   importId: (state) => String(state.name),
   /** The import id is the container's name on the provider's default agent. */
   async importState(name) {

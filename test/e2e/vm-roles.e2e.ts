@@ -5,7 +5,9 @@
  * staging a member `<vm>-<role>` for the missing role; that member is the
  * sync's, not the declaration's: the next plan/refresh shows no drift, a
  * re-sync works, and destroy deletes it with the VM (or its revert does), so
- * nothing of the stack stays in the pool (hidden snapshots included).
+ * nothing of the stack stays in the pool (hidden snapshots included). A
+ * declared member deleted by hand is made, re-added and re-synced by one apply
+ * (the plan leaves the VM's parent_snapshot unknown: re-adding changes it).
  * Member names are not `<vm>-<role>`. `make e2e`.
  */
 import * as assert from 'node:assert/strict';
@@ -133,6 +135,19 @@ for (const hcl of hclClis()) {
       assert.equal(cli('describe', 'vr-stg-logs').parentSnapshot?.container, 'vr-prod-logs');
       const plan = tofu('plan', '-detailed-exitcode');
       assert.equal(plan.status, 0, `plan after the re-sync:\n${plan.stdout}${plan.stderr}`);
+    });
+
+    it("a declared member deleted by hand: one apply makes it again, re-adds and re-syncs it (no 'inconsistent result'); the plan is empty", () => {
+      cli('rm', 'vr-stg-system', '--detach', '--recursive');
+      const plan = tofu('plan');
+      const apply = tofu('apply', '-auto-approve');
+      assert.equal(apply.status, 0, `apply:\n${apply.stdout}${apply.stderr}`);
+      // The VM's parent snapshot is the one all its members descend from: re-adding one changes it.
+      assert.match(plan.stdout, /parent_snapshot\s+= "vr-prod@n2" -> \(known after apply\)/);
+      assertSyncedMember(cli);
+      assert.equal(cli('describe', 'vr-stg-system').parentSnapshot?.container, 'vr-prod-sys');
+      const after = tofu('plan', '-detailed-exitcode');
+      assert.equal(after.status, 0, `plan after the apply:\n${after.stdout}${after.stderr}`);
     });
 
     it('destroy deletes the sync-created member with the VM: nothing of the stack stays in the pool', () => {
