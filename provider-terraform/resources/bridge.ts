@@ -36,6 +36,11 @@ export interface ResourceBinding {
    * unknown when one of them changes): the plan must not promise a value the apply then replaces.
    */
   changedWith?: Record<string, string[]>;
+  /**
+   * The error the apply of an in-place update would end in, asked of the agent at plan time (the
+   * runtime's inputs): the plan fails with it instead of promising an update the apply refuses.
+   */
+  updateRefusal?(olds: Record<string, unknown>, news: Record<string, unknown>): Promise<Error | null>;
   /** `tofu import` / `import {}`: the state of the object the import id names. */
   importState(id: string): Promise<{ id: string; outs: Record<string, unknown> }>;
   /** The import id of the object a (planned or prior) state describes; diagnostics name it too. */
@@ -114,6 +119,8 @@ export class BridgedResource {
     if (replaces.length > 0)
       return { planned: { ...proposed, ...unknownOf(computed) }, requiresReplace: replaces };
     if (diff.changes) {
+      const refusal = await this.binding.updateRefusal?.(this.toOutputs(prior), this.toInputs(proposed));
+      if (refusal) throw refusal;
       const changing = [...this.binding.changedByUpdate, ...this.changedThrough(prior, proposed)];
       return { planned: { ...proposed, ...unknownOf(changing) }, requiresReplace: [] };
     }

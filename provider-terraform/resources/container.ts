@@ -116,6 +116,12 @@ export const containerBinding: ResourceBinding = {
   changedByUpdate: ['generation'],
   // A VM's parent snapshot is the one all its members descend from: a member added or removed changes it.
   changedWith: { parent_snapshot: ['members'] },
+  // A shrink without allow_shrink: the plan fails as the apply would.
+  async updateRefusal(olds, news) {
+    const inputs = news as unknown as runtime.ContainerInputs;
+    const agent = await agentFor(inputs.agentUrl, inputs.name);
+    return runtime.shrinkRefusal(agent, olds, inputs);
+  },
   importId: (state) => String(state.name),
   /** The import id is the container's name on the provider's default agent. */
   async importState(name) {

@@ -15,10 +15,7 @@ function rewrites(): Rewrite[] {
   const w = wording();
   return [
     // INVALID_ARGUMENT (resize): the Container's own knob.
-    [
-      /pass shrink: true \(CLI --shrink\)/,
-      () => `set ${w.setting('allowShrink', 'true')} on this resource to allow it`,
-    ],
+    [/pass shrink: true \(CLI --shrink\)/, allowShrinkHint],
     // IN_USE: the provider's hint (errors.ts) names whenAttached; the CLI's flag is no help here.
     [/, or pass force \(CLI --force\) to disconnect them first/, () => ''],
     // IS_VM_MEMBER: the provider has no detach flag; the VM's members are its own resource's.
@@ -36,6 +33,11 @@ function rewrites(): Rewrite[] {
     // `--map A=B` as the agent echoes an entry back (A and B may hold ':', never ': ' or a blank).
     [/--map ([^=\s]+)=(\S+?)(?=: | matched nothing)/g, (from, to) => w.mapEntry(from!, to!)],
   ];
+}
+
+/** How a provider user allows a shrink, in the front end's words. */
+export function allowShrinkHint(): string {
+  return `set ${wording().setting('allowShrink', 'true')} on this resource to allow it`;
 }
 
 /** `message` with the agent's CLI hints in the words of the front end in use. */

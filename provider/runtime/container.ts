@@ -8,6 +8,7 @@ import type * as dynamic from '@pulumi/pulumi/dynamic';
 import type { CheckFailure } from '@pulumi/pulumi/dynamic';
 import type { IdentityReport, IdentityWarning } from '../../schema';
 import type { AgentApi, AgentContainer, CloneOptions, IdentityField, IdentityReference } from './agent-api';
+import { allowShrinkHint } from './agent-hints';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
 import { resizeWanted, sizeAsDeclared } from './container-size';
@@ -17,7 +18,7 @@ import { wording } from './front-end';
 import { checkImport, difference, importError, importIdOf, importing, withoutImportId } from './import';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
-import { fail, preflight } from './preflight';
+import { fail, PreflightFailure, preflight } from './preflight';
 
 export interface ContainerInputs {
   name: string;
@@ -89,6 +90,10 @@ export async function check(
       const name = inputs.name!;
       // (A name already taken is not checked: the engine re-checks a replacement without its old
       // inputs, so a delete-before-replace would look like a clash. Create reports ALREADY_EXISTS.)
+      if (updatedInPlace(olds, inputs)) {
+        const refusal = await shrinkRefusal(agent, olds, inputs as ContainerInputs);
+        if (refusal !== null) throw new PreflightFailure('size', refusal);
+      }
       if (inputs.fromSnapshot) {
         const source = await step('read snapshot', name, () => agent.describeSnapshot(inputs.fromSnapshot!));
         if (source === null) {
@@ -143,6 +148,29 @@ const cloneOptionsOf = (inputs: Partial<ContainerInputs>) => ({
   ...inputs,
   keepIdentity: inputs.keepIdentity === true ? true : undefined,
 });
+
+/** An update of the container the old inputs describe (not a create, nor a replacement). */
+function updatedInPlace(olds: Record<string, unknown>, news: Partial<ContainerInputs>): boolean {
+  if (Object.keys(olds ?? {}).length === 0) return false;
+  return changedKeys(cloneOptionsOf(olds) as never, cloneOptionsOf(news) as never, REPLACE_ON).length === 0;
+}
+
+/**
+ * The error an update's resize would end in (a shrink without allowShrink), or null: a preview or
+ * plan fails with it, rather than promise an update every apply refuses. `olds`: the prior size.
+ */
+export async function shrinkRefusal(
+  agent: AgentApi,
+  olds: Partial<ContainerInputs>,
+  news: ContainerInputs,
+): Promise<ProviderError | null> {
+  if (news.type === 'vm' || typeof news.size !== 'number' || news.allowShrink === true) return null;
+  const c = await step('read', news.name, () => agent.describe(news.name));
+  if (c === null || c.type === 'vm' || news.size >= c.size) return null;
+  if (!(await resizeWanted(agent, c, olds.size, news.size))) return null;
+  const detail = `shrinking "${c.name}" from ${c.size} to ${news.size} bytes discards data; ${allowShrinkHint()}`;
+  return new ProviderError('resize', news.name, 'INVALID_ARGUMENT', detail);
+}
 
 export async function diff(
   _id: string,

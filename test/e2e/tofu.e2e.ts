@@ -306,6 +306,22 @@ for (const hcl of hclClis()) {
       assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
     });
 
+    it('a disk grown by hand beyond its declared size fails the plan with the refusal the apply would meet, and its hint', async () => {
+      await byHand((agent) =>
+        agent.call('resize', { container: 'tofu-disk', size: 16 * MiB, shrink: false }),
+      );
+      const r = tofu('plan', '-detailed-exitcode');
+      assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+      assert.doesNotMatch(r.stdout, /will be updated in-place/);
+      assert.match(r.stderr, /Error: snapsync_container "tofu-disk": resize failed \[INVALID_ARGUMENT\]/);
+      assert.match(r.stderr, /with snapsync_container\.disk/);
+      const said = r.stderr.replace(/\s+/g, ' ');
+      assert.match(said, /shrinking "tofu-disk" from 16777216 to 8388608 bytes discards data/);
+      assert.match(said, /set `allow_shrink = true` on this resource/);
+      await byHand((agent) => agent.call('resize', { container: 'tofu-disk', size: 8 * MiB, shrink: true }));
+      assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
+    });
+
     it('tofu import of an existing container, then the plan is empty', () => {
       const uuid = cli('describe', 'tofu-disk').uuid;
       ok('state', 'rm', 'snapsync_container.disk');

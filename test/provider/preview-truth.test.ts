@@ -177,6 +177,28 @@ describe('previews that tell the truth; replaces keep the undo point (issue 14)'
     );
   });
 
+  it('a disk resized by hand beyond its declared size: the preview fails on `size` with up’s refusal and its hint; allowShrink: true passes', async () => {
+    const inputs = { name: 'grown-disk', type: 'vdisk', size: 1 << 20 };
+    const made = await up('Container', 'grown', inputs);
+    await admin.call('resize', { container: 'grown-disk', size: 2 << 20 }); // by hand
+    // `pulumi refresh` (or up --refresh): the live size becomes the old input.
+    const refreshed = await plugin.read(urn('Container', 'grown'), made.id, made.properties, made.inputs);
+    const refusal =
+      'snapsync resize of "grown-disk" failed: [INVALID_ARGUMENT] shrinking "grown-disk" from 2097152 to 1048576 bytes discards data; set `allowShrink: true` on this resource to allow it';
+    const preview = await check('Container', 'grown', inputs, refreshed.inputs);
+    assert.deepEqual(preview.failures, [{ property: 'size', reason: refusal }]);
+    // What up would say, had the preview let it through: the same code and words.
+    const atUp = await plugin
+      .update(urn('Container', 'grown'), made.id, refreshed.properties, preview.inputs)
+      .then(
+        () => assert.fail('shrunk without allowShrink'),
+        (err: Error) => err.message,
+      );
+    assert.ok(atUp.includes(refusal), atUp);
+    const allowed = await check('Container', 'grown', { ...inputs, allowShrink: true }, refreshed.inputs);
+    assert.deepEqual(allowed.failures, []);
+  });
+
   it('a sync replaced onto a target of the wrong type keeps the old sync and its safety snapshot', async () => {
     const inputs = { target: 'staging', snapshot: 'prod@n1', onDelete: 'revert' };
     const sync = await up('SyncFromSnapshot', 'refresh', inputs);
