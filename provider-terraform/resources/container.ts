@@ -140,7 +140,9 @@ export const containerBinding: ResourceBinding = {
       references: [],
       warnings: [],
     };
-    if (c.type !== 'vm') outs.size = c.size;
+    // A file's size is managed only when declared (undeclared, it grows with its writes): recording it
+    // would plan a change to null for a configuration that declares none.
+    if (c.type === 'vdisk') outs.size = c.size;
     if (Object.keys(c.labels).length > 0) outs.labels = c.labels;
     // A member a sync created is the sync's, not the configuration's (a plan would strip it).
     const members = c.type === 'vm' ? runtime.declaredMembers(c, undefined) : {};

@@ -1,12 +1,13 @@
 /**
- * ImportResourceState of a snapshot (`container@name`) and of a sync (the
- * target's name), over gRPC against a real agent: the imported state is
+ * ImportResourceState of a snapshot (`container@name`), of a sync (the
+ * target's name) and of a file container declared without a size, over gRPC against a real agent: the imported state is
  * what the agent shows, the host's read after the import keeps it, and the
  * plan for a configuration that says the same is empty. A target that was
  * never synced from a snapshot is NOT_SYNCED, a missing one NOT_FOUND.
  */
 import * as assert from 'node:assert/strict';
 import type { ResourceBinding } from '../../provider-terraform/resources/bridge';
+import { containerBinding } from '../../provider-terraform/resources/container';
 import { snapshotBinding } from '../../provider-terraform/resources/snapshot';
 import { syncFromSnapshotBinding } from '../../provider-terraform/resources/sync-from-snapshot';
 import { objectType } from '../../provider-terraform/schema';
@@ -25,6 +26,7 @@ describe('terraform provider: import of snapshots and syncs', () => {
   const on = pluginOnAgent<Response>(async (admin) => {
     for (const name of ['imp-prod', 'imp-staging', 'imp-alone'])
       await admin.call('createContainer', { name, type: 'vdisk', size: 1 << 20, labels: {} });
+    await admin.call('createContainer', { name: 'imp-config', type: 'file', labels: {} });
     await admin.call('snapshot', { container: 'imp-prod', name: 'nightly', labels: { kind: 'nightly' } });
     await admin.call('sync', {
       target: 'imp-staging',
@@ -90,6 +92,16 @@ describe('terraform provider: import of snapshots and syncs', () => {
     assert.equal(state.in_sync, true);
     assert.match(String(state.safety_snapshot_ref), /^imp-staging@/);
     assert.deepEqual(planned, state);
+    assert.deepEqual(plan.requires_replace, []);
+  });
+
+  it('a file container declared without a size imports with none (it grows with its writes): no change planned', async () => {
+    const config = { name: 'imp-config', type: 'file' };
+    const { state, planned, plan } = await importAndPlan(containerBinding, 'imp-config', config);
+    assert.equal(state.uuid, agentCli(on.agent)('describe', 'imp-config').uuid);
+    // What `tofu plan` compares: a planned state equal to the imported one is no change.
+    assert.deepEqual(planned, state);
+    assert.equal(state.size, null);
     assert.deepEqual(plan.requires_replace, []);
   });
 
