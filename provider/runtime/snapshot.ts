@@ -4,6 +4,7 @@
  * before the old one is deleted, so a rotated nightly name never leaves a gap.
  */
 import type * as dynamic from '@pulumi/pulumi/dynamic';
+import { stableJson } from '../../schema/stable-json';
 import type { AgentApi, AgentSnapshot } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
@@ -130,7 +131,7 @@ export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.
     : await step('read snapshot', props.container, () =>
         agent.describeSnapshot(`${props.container}@${props.name}`),
       );
-  if (s === null || (!adopted && s.uuid !== id)) return { id: '' };
+  if (s === null || (!adopted && s.uuid !== id && !retakenAsDeclared(props, s))) return { id: '' };
   const live: SnapshotInputs = {
     ...props,
     container: s.container,
@@ -147,6 +148,16 @@ export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.
     ...inputs
   } = outputs(live, s);
   return readResult(s.uuid, outputs(live, s), inputs);
+}
+
+/**
+ * The name now holds another snapshot (deleted and taken again by hand) that is what this resource
+ * declares (same container, name and labels): the resource is that snapshot now (a new uuid), not
+ * gone, so the plan changes its outputs and re-syncs from it instead of creating what exists.
+ * Other labels: not ours to adopt (or to delete by a replace); the resource is gone.
+ */
+function retakenAsDeclared(props: SnapshotOutputs, s: AgentSnapshot): boolean {
+  return stableJson(props.labels ?? {}) === stableJson(s.labels ?? {});
 }
 
 export async function remove(id: string, props: SnapshotOutputs): Promise<void> {

@@ -240,6 +240,38 @@ describe('pulumi CLI end to end: examples/refresh-staging', function () {
     assert.equal(refreshed.summary.resourceChanges?.update ?? 0, 0, 'in sync: refresh finds no drift');
   });
 
+  it('a nightly deleted and taken again by hand under its name: refresh updates the Snapshot (not deleted), one up re-syncs staging to it', async () => {
+    cli('rm', 'prod-web@nightly-2026-11-25');
+    cli('write', 'prod-web-disk0', '0', '--text', 'production data taken by hand');
+    const retaken = cli('snapshot', 'prod-web', 'nightly-2026-11-25', '--label', 'purpose=staging-refresh');
+    const events: EngineEvent[] = [];
+    const refresh = await example.stack.refresh({ onEvent: (e) => events.push(e) });
+    transcript.push(refresh.stdout, refresh.stderr, JSON.stringify(events));
+    assert.equal(
+      refresh.summary.resourceChanges?.delete ?? 0,
+      0,
+      `the Snapshot is not deleted\n${refresh.stdout}`,
+    );
+    assert.equal(refresh.summary.resourceChanges?.update, 1, 'the sync drifted');
+    const state = () =>
+      JSON.parse(example.pulumi('stack', 'export')).deployment as {
+        resources: Array<{ type: string; id?: string; outputs?: Record<string, unknown> }>;
+      };
+    const resourceOf = (type: string) => state().resources.find((r) => r.type.endsWith(`snapsync:${type}`))!;
+    assert.equal(resourceOf('Snapshot').id, retaken.uuid, 'the Snapshot is the one the name holds now');
+    assert.equal(resourceOf('SyncFromSnapshot').outputs!.inSync, false);
+    const { ops, result } = await up();
+    assert.equal(result.summary.result, 'succeeded');
+    assert.deepEqual(changed(ops), [['SyncFromSnapshot/refresh-staging', 'update']]);
+    const disk = cli('read', 'staging-web-disk0', '0', '29');
+    assert.equal(Buffer.from(disk.base64, 'base64').toString(), 'production data taken by hand');
+    assert.equal(resourceOf('Snapshot').outputs!.uuid, retaken.uuid);
+    assert.equal(resourceOf('SyncFromSnapshot').outputs!.sourceSnapshotUuid, retaken.uuid);
+    const preview = await example.stack.preview();
+    assert.equal(preview.changeSummary.update ?? 0, 0, 'converged');
+    assert.equal(preview.changeSummary.create ?? 0, 0);
+  });
+
   it('pulumi stack export holds the token only encrypted', async () => {
     const exported = JSON.parse(example.pulumi('stack', 'export'));
     assert.equal(exported.deployment.secrets_providers.type, 'passphrase');

@@ -278,6 +278,30 @@ for (const hcl of hclClis()) {
       assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
     });
 
+    it('a snapshot deleted and taken again by hand under its name: the plan changes it (no create), one apply re-syncs staging to it', () => {
+      cli('rm', 'tofu-disk@nightly-2');
+      cli('write', 'tofu-disk', '0', '--text', 'by hand now');
+      const retaken = cli('snapshot', 'tofu-disk', 'nightly-2');
+      const plan = tofu('plan', '-detailed-exitcode');
+      assert.equal(plan.status, 2, `${plan.stdout}\n${plan.stderr}`);
+      assert.doesNotMatch(plan.stdout, /snapsync_snapshot\.nightly (has been deleted|will be created)/);
+      assert.match(plan.stdout, /snapsync_sync_from_snapshot\.refresh will be updated in-place/);
+      assert.match(plan.stdout, /Plan: 0 to add, 1 to change, 0 to destroy/);
+      assert.match(ok('apply', '-auto-approve'), /Resources: 0 added, 1 changed, 0 destroyed/);
+      assert.equal(
+        Buffer.from(cli('read', 'tofu-staging', '0', '11').base64, 'base64').toString(),
+        'by hand now',
+      );
+      const snapshot = (
+        stateResources(work) as Array<{
+          type: string;
+          instances: Array<{ attributes: Record<string, unknown> }>;
+        }>
+      ).find((r) => r.type === 'snapsync_snapshot')!.instances[0]!.attributes;
+      assert.equal(snapshot.uuid, retaken.uuid, 'the resource is the snapshot the name holds now');
+      assert.equal(tofu('plan', '-detailed-exitcode').status, 0);
+    });
+
     it('labels changed by hand show as drift and the next apply converges', async () => {
       await byHand((agent) =>
         agent.call('setLabels', { container: 'tofu-disk', labels: { env: 'tampered' } }),
