@@ -45,6 +45,12 @@ export interface ContainerArgs {
   keepIdentity?: pulumi.Input<boolean>;
   /** Allow a smaller `size` to discard the data past the new end. */
   allowShrink?: pulumi.Input<boolean>;
+  /**
+   * On delete, also delete the container's snapshots that are no resource of the stack (taken by hand).
+   * Without it (default) `pulumi destroy` refuses with HAS_DEPENDENTS, naming them: nothing an operator
+   * snapshotted is deleted silently. Its syncs' safety snapshots go with it either way.
+   */
+  deleteSnapshots?: pulumi.Input<boolean>;
   /** Agent to use instead of the stack's `snapsync:url` (its credentials come from `snapsync:agents`). Changing it replaces the container. */
   agentUrl?: pulumi.Input<string>;
   /**

@@ -64,6 +64,12 @@ export const containerBinding: ResourceBinding = {
           "from_snapshot only. DANGEROUS: the exact copy, keeping the source's MACs, UUIDs, disk GUIDs and its config's disks and networks; for forensics or a backup never run beside the source (replaces).",
       },
       allow_shrink: { type: 'bool', optional: true, description: 'Allow a smaller size to shrink.' },
+      delete_snapshots: {
+        type: 'bool',
+        optional: true,
+        description:
+          'On destroy, also delete its snapshots taken outside the configuration (by hand); without it the destroy is refused (HAS_DEPENDENTS) naming them.',
+      },
       agent_url: {
         type: 'string',
         optional: true,
@@ -103,6 +109,7 @@ export const containerBinding: ResourceBinding = {
     allow_source_references: 'allowSourceReferences',
     keep_identity: 'keepIdentity',
     allow_shrink: 'allowShrink',
+    delete_snapshots: 'deleteSnapshots',
     agent_url: 'agentUrl',
   },
   outputs: {

@@ -34,6 +34,8 @@ export interface ContainerInputs {
   /** fromSnapshot only. Dangerous: the exact copy, with the source's identity (its MACs, disks, networks). */
   keepIdentity?: boolean;
   allowShrink?: boolean;
+  /** On delete, also its snapshots that are no resource of the stack (default: refuse, naming them). */
+  deleteSnapshots?: boolean;
   agentUrl?: string;
   /** Attached NBD clients on resize or delete: `fail` (default, IN_USE) or `disconnect` them first. */
   whenAttached?: 'fail' | 'disconnect';
@@ -57,7 +59,7 @@ export interface ContainerOutputs extends ContainerInputs, CloneIdentityOutputs 
 /** The clone's identity options are part of how it was made, like its source. */
 const CLONE_OPTIONS = ['referenceMap', 'allowSourceReferences', 'keepIdentity'] as const;
 const REPLACE_ON = ['name', 'type', 'fromSnapshot', 'agentUrl', ...CLONE_OPTIONS];
-const UPDATE_ON = ['size', 'members', 'labels', 'allowShrink', 'whenAttached'];
+const UPDATE_ON = ['size', 'members', 'labels', 'allowShrink', 'deleteSnapshots', 'whenAttached'];
 
 export async function check(
   olds: Record<string, unknown>,
@@ -458,6 +460,7 @@ export async function remove(id: string, props: ContainerOutputs): Promise<void>
   if (c === null || c.uuid !== id) return; // already gone: delete is idempotent
   const key = (op: string, ...state: unknown[]) =>
     idempotencyKey(`container/${props.name}`, op, id, ...state);
+  if (props.deleteSnapshots !== true) await refuseOperatorSnapshots(agent, props.name);
   try {
     // Members are resources of their own: detach them so deleting the VM leaves them to their own delete.
     // Not those a sync or its clone made: they hold the source's data, nobody else has them, they go with the VM.
@@ -467,7 +470,8 @@ export async function remove(id: string, props: ContainerOutputs): Promise<void>
         agent.removeMember(props.name, role, key('unmember', role)),
       );
     }
-    // Recursive: its safety snapshots go with it; snapshots other containers read through are kept hidden by the agent.
+    // Recursive: its safety snapshots (and, with deleteSnapshots, any other) go with it; snapshots other
+    // containers read through are kept hidden by the agent.
     // A VM's member whose resource is deleted leaves its VM (the plan may delete it before it updates the VM's
     // members: refusing would wedge every apply), and its part of the VM's snapshots goes with it.
     await step('delete', props.name, () =>
@@ -482,6 +486,31 @@ export async function remove(id: string, props: ContainerOutputs): Promise<void>
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
+}
+
+/**
+ * A delete takes the container's snapshots with it. The stack's own are gone by then (a snapshot
+ * resource depends on its container) and its syncs' safety snapshots may go, but one an operator took
+ * (or another stack's) is never deleted silently: the delete is refused naming them, as `rm` is
+ * without --recursive.
+ */
+async function refuseOperatorSnapshots(agent: AgentApi, name: string): Promise<void> {
+  const snapshots = await step('list snapshots', name, () => agent.listSnapshots(name));
+  // A member's part of a VM snapshot is the VM's: the VM's delete refuses it (a member resource deleted
+  // alone leaves its VM and its part of the VM's snapshots, as documented).
+  const kept = snapshots
+    .filter((s) => s.kind === 'user' && !s.hidden && s.vmSnapshot === null)
+    .map((s) => `${s.container}@${s.name}`);
+  if (kept.length === 0) return;
+  const w = wording();
+  throw new ProviderError(
+    'delete',
+    name,
+    'HAS_DEPENDENTS',
+    `"${name}" has snapshots that are no resource here (taken by hand?): ${kept.join(', ')}; deleting it would delete them, so it was not deleted. ` +
+      `To proceed: delete them (snapsync-agent rm ${kept[0]}), or set ${w.setting('deleteSnapshots', 'true')} on this resource ` +
+      `(\`${w.apply}\` records it) to have them deleted with it; then run \`${w.destroy}\` (or \`${w.apply}\`) again`,
+  );
 }
 
 function stripOutputs(o: ContainerInputs & Partial<ContainerOutputs>): ContainerInputs {

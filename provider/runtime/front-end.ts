@@ -23,6 +23,8 @@ export interface Wording {
   apply: string;
   /** The run that records what changed outside the configuration. */
   refresh: string;
+  /** The run that deletes what the configuration manages. */
+  destroy: string;
   /** The setting that disconnects attached clients before a sync. */
   whenAttachedDisconnect: string;
   /** A resource attribute, named by its Pulumi input (`allowShrink`). */
@@ -53,6 +55,7 @@ const PULUMI: Wording = {
   agentUrl: 'agentUrl',
   apply: 'pulumi up',
   refresh: 'pulumi refresh',
+  destroy: 'pulumi destroy',
   whenAttachedDisconnect: "`whenAttached: 'disconnect'`",
   attribute: (input) => `\`${input}\``,
   setting: (input, value) => `\`${input}: ${value}\``,
@@ -79,6 +82,7 @@ const TERRAFORM: Wording = {
   agentUrl: 'agent_url',
   apply: 'tofu apply',
   refresh: 'tofu plan -refresh-only',
+  destroy: 'tofu destroy',
   whenAttachedDisconnect: '`when_attached = "disconnect"`',
   attribute: (input) => `\`${snakeCase(input)}\``,
   setting: (input, value) => `\`${snakeCase(input)} = ${value}\``,

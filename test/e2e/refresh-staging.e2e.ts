@@ -294,6 +294,23 @@ describe('pulumi CLI end to end: examples/refresh-staging', function () {
     );
   });
 
+  it('pulumi destroy refuses to delete a VM with a snapshot taken by hand, naming it and how to proceed', async () => {
+    // prod-web@manual was taken by hand (the out-of-band re-sync above).
+    const refused = await example.stack.destroy().then(
+      () => assert.fail('the destroy deleted prod-web@manual'),
+      (err: Error) => err.message,
+    );
+    assert.match(
+      refused.replace(/\s+/g, ' '),
+      /snapsync delete of "prod-web" failed: \[HAS_DEPENDENTS\] .*prod-web@manual.*`deleteSnapshots: true`/,
+    );
+    assert.ok(
+      cli('snapshots', 'prod-web').some((s: { name: string }) => s.name === 'manual'),
+      'kept',
+    );
+    cli('rm', 'prod-web@manual'); // the operator's way on: it is no longer wanted
+  });
+
   it('pulumi destroy leaves the agent with nothing of the stack', async () => {
     const result = await example.stack.destroy();
     assert.equal(result.summary.result, 'succeeded');

@@ -33,13 +33,14 @@ provider "snapsync" {
 }
 `;
 
-function config(snapshotName: string): string {
+function config(snapshotName: string, diskSettings = ''): string {
   return `${PROVIDER}
 resource "snapsync_container" "disk" {
   name   = "tofu-disk"
   type   = "vdisk"
   size   = ${8 * MiB}
   labels = { env = "staging" }
+  ${diskSettings}
 }
 
 resource "snapsync_snapshot" "nightly" {
@@ -551,6 +552,22 @@ for (const hcl of hclClis()) {
       assert.match(ok(`-chdir=${dir}`, 'apply', '-auto-approve'), /Resources: 1 added/);
       assert.equal(tofu(`-chdir=${dir}`, 'plan', '-detailed-exitcode').status, 0);
       assert.match(ok(`-chdir=${dir}`, 'destroy', '-auto-approve'), /Resources: 1 destroyed/);
+    });
+
+    it('destroy refuses to delete a container with snapshots taken by hand, naming them; delete_snapshots = true deletes them with it', () => {
+      cli('snapshot', 'tofu-disk', 'before-upgrade-keep');
+      const plan = tofu('plan', '-destroy');
+      assert.equal(plan.status, 0, `${plan.stdout}\n${plan.stderr}`);
+      const refused = tofu('destroy', '-auto-approve');
+      assert.equal(refused.status, 1, `${refused.stdout}\n${refused.stderr}`);
+      assert.match(
+        refused.stderr.replace(/\s+/g, ' '),
+        /snapsync_container "tofu-disk": delete failed \[HAS_DEPENDENTS\] .*tofu-disk@before-upgrade-keep.*delete_snapshots = true/,
+      );
+      const kept = cli('snapshots', 'tofu-disk').map((s: { name: string }) => s.name);
+      assert.ok(kept.includes('before-upgrade-keep'), `the hand-made snapshot is kept: ${kept}`);
+      fs.writeFileSync(path.join(work, 'main.tf'), config('nightly-2', 'delete_snapshots = true'));
+      ok('apply', '-auto-approve');
     });
 
     it('destroy leaves no container, fsck clean', () => {

@@ -378,6 +378,34 @@ describe('provider runtime (resource logic on a real engine)', () => {
     );
   });
 
+  it("Container delete: refused (HAS_DEPENDENTS, naming them) while snapshots taken by hand exist, not for a sync's safety snapshot; deleteSnapshots: true deletes them with it", async () => {
+    pool.createContainer({ name: 'prod', type: 'vdisk', size: MiB });
+    pool.snapshot('prod', 'nightly');
+    const inputs = { name: 'staging', type: 'vdisk' as const, size: MiB };
+    const staging = await runtime.container.create(inputs);
+    pool.sync('staging', 'prod@nightly', { safetySnapshot: true }); // by hand: leaves a safety snapshot
+    pool.snapshot('staging', 'evidence');
+    await assert.rejects(
+      runtime.container.remove(staging.id, staging.outs as never),
+      (err: Error & { code?: string }) =>
+        err.code === 'HAS_DEPENDENTS' &&
+        /staging@evidence/.test(err.message) &&
+        /deleteSnapshots: true/.test(err.message),
+    );
+    assert.ok(
+      pool.listSnapshots('staging').some((s) => s.name === 'evidence'),
+      'kept, with its container',
+    );
+    pool.deleteSnapshot('staging@evidence');
+    await runtime.container.remove(staging.id, staging.outs as never);
+    assert.throws(() => pool.describe('staging'), /NOT_FOUND|does not exist/);
+
+    const again = await runtime.container.create({ ...inputs, deleteSnapshots: true });
+    pool.snapshot('staging', 'evidence');
+    await runtime.container.remove(again.id, again.outs as never);
+    assert.throws(() => pool.describe('staging'), /NOT_FOUND|does not exist/);
+  });
+
   it('SyncFromSnapshot: a snapshot deleted and re-taken under the same name is drift, and the next update syncs to it', async () => {
     pool.createContainer({ name: 'prod', type: 'vdisk', size: MiB });
     pool.createContainer({ name: 'staging', type: 'vdisk', size: MiB });
