@@ -284,7 +284,7 @@ function restoreMember(
       continue;
     }
     // A name made of the source's (`prod-k8s` in a clone's `<name>`, `prod-k8s-1` as hostname) takes the target's.
-    const renamed = replaceTokens(value.value, rename.from, rename.to);
+    const renamed = NAME_FIELD.test(field) ? replaceTokens(value.value, rename.from, rename.to) : value.value;
     if (renamed !== value.value) {
       const written = inQuotesOf(value, renamed);
       wanted.set(field, written);
@@ -300,6 +300,9 @@ function restoreMember(
 
   return { after, wanted };
 }
+
+/** Fields that name the VM or host (a domain's `<name>`, `displayName`, a hostname or FQDN): only these are renamed. */
+const NAME_FIELD = /(?:^|\.)(?:name|displayname|hostname|local-hostname|fqdn)$/i;
 
 /** The source container's name, and the target's that takes its place in a name the target did not have. */
 interface Rename {
