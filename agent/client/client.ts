@@ -265,16 +265,12 @@ export class AgentClient {
           attempt >= (this.options.retries ?? Number.POSITIVE_INFINITY) || Date.now() + delay > until;
         if (!retriable || exhausted) {
           if (dropped === null) throw err;
-          throw new AgentError(
-            'CONNECTION_LOST',
-            `the connection to the agent dropped during ${op}${
-              retriable && err !== dropped
-                ? ` and it could not be reached again (${err.message})`
-                : retriable
-                  ? ''
-                  : ' (not resent: it changes state and has no idempotency key)'
-            }`,
-          );
+          const why = !retriable
+            ? ' (not resent: it changes state and has no idempotency key)'
+            : err !== dropped
+              ? ` and it could not be reached again (${err.message})`
+              : '';
+          throw new AgentError('CONNECTION_LOST', `the connection to the agent dropped during ${op}${why}`);
         }
         await new Promise((resolve) => setTimeout(resolve, delay));
       }

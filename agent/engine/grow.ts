@@ -48,8 +48,10 @@ export function grownCapacity(core: EngineCore, options: GrowOptions): number {
       `capacity ${wanted} is more than ${record.dataPath} holds (${deviceBytes} bytes): grow the device or file first`,
       { argument: 'capacityBytes', value: wanted, deviceBytes },
     );
-  const blocks = Math.min(Math.floor(wanted / record.blockSize), MAX_PHYSICAL_BLOCK);
-  if (options.capacityBytes !== undefined && Math.floor(wanted / record.blockSize) > MAX_PHYSICAL_BLOCK)
+  const whole = Math.floor(wanted / record.blockSize);
+  // A device larger than the format addresses is used up to its limit; a capacity asked for beyond it is refused.
+  const blocks = Math.min(whole, MAX_PHYSICAL_BLOCK);
+  if (options.capacityBytes !== undefined && whole > MAX_PHYSICAL_BLOCK)
     throw INVALID_ARGUMENT(
       `capacity must be at most ${MAX_PHYSICAL_BLOCK} blocks of ${record.blockSize} bytes`,
       {
