@@ -6,7 +6,7 @@
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import packageJson from '../../package.json';
-import { lmdbCorruption } from '../engine';
+import { lmdbCorruption } from '../engine/store/lmdb-corruption';
 import { commandsFor } from './command-loader';
 import { EXIT } from './exit-codes';
 import { isUsageError, UsageError } from './usage-error';

@@ -152,6 +152,28 @@ describe('bin/snapsync-agent launcher', () => {
     for (const word of words) assert.deepEqual(commandsFor([word]).map(wordOf).includes(word), true, word);
   });
 
+  it('a client command and --version never load the engine (LMDB) or the native bindings', () => {
+    // A preload that lists every module the process asked for, written out at exit.
+    const dir = tempDir('snapsync-loads-');
+    const preload = path.join(dir, 'record-loads.js');
+    fs.writeFileSync(
+      preload,
+      `const M = require('node:module'); const seen = new Set(); const load = M._load;
+M._load = function (request, ...rest) { seen.add(request); return load.call(this, request, ...rest); };
+process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADS_OUT, [...seen].join('\\n')));`,
+    );
+    for (const args of [['--version'], ['ls', '--url', 'ws://127.0.0.1:1', '--token', 'x'.repeat(32)]]) {
+      const out = path.join(dir, `${args[0]}.txt`);
+      spawnSync(process.execPath, ['--require', preload, LAUNCHER, ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, LOADS_OUT: out },
+      });
+      const loaded = fs.readFileSync(out, 'utf8').split('\n');
+      for (const heavy of ['lmdb', 'koffi'])
+        assert.equal(loaded.includes(heavy), false, `${args[0]} loaded ${heavy}`);
+    }
+  });
+
   it('the real CLI answers --version with the Node that runs it, and --help lists every command', () => {
     const version = spawnSync(process.execPath, [LAUNCHER, '--version'], { encoding: 'utf8' });
     assert.equal(version.status, 0, version.stderr);
