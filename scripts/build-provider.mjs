@@ -3,6 +3,7 @@
 // Both bundle the project's own TypeScript (schema/, the agent client);
 // npm packages stay external.
 import { build } from 'esbuild';
+import { precompiledResourceValidators, precompiledValidators } from './schema-validators.mjs';
 
 const common = {
   bundle: true,
@@ -12,6 +13,8 @@ const common = {
   sourcemap: true,
   logLevel: 'warning',
   external: ['@pulumi/pulumi', '@pulumi/pulumi/*', 'ws', 'ajv', 'ajv-formats'],
+  // Validators compiled here, not by every `pulumi preview`/`up` (scripts/schema-validators.mjs).
+  plugins: [precompiledValidators, precompiledResourceValidators],
 };
 
 await build({ ...common, entryPoints: ['provider/index.ts'], outfile: 'provider/dist/index.js' });

@@ -71,3 +71,52 @@ export const precompiledValidators = {
     }));
   },
 };
+
+/**
+ * The resources' input validators (schema/resources/<name>.json, options of
+ * schema/resource-ajv-options.json) as one CommonJS module exporting resourceValidator(name):
+ * what provider/runtime/resource-validators.ts compiles at run time.
+ */
+export function precompiledResourceValidatorsSource() {
+  const names = resourceNames();
+  const ajv = new Ajv({ ...read('resource-ajv-options.json'), code: { source: true, lines: false } });
+  for (const name of names) ajv.addSchema(read(`resources/${name}.json`), name);
+  const refs = Object.fromEntries(names.map((name, i) => [`r${i}`, name]));
+  const table = names.map((name, i) => `${JSON.stringify(name)}: exports.r${i}`).join(',\n');
+  return `${standaloneCode(ajv, refs)}
+const precompiled = {
+${table}
+};
+exports.resourceValidator = function resourceValidator(name) {
+  const validate = precompiled[name];
+  if (!validate) throw new Error('no resource schema ' + name);
+  return validate;
+};
+`;
+}
+
+/** The resources with an input schema: schema/resources/<name>.json. */
+export function resourceNames() {
+  return fs
+    .readdirSync(new URL('../schema/resources', import.meta.url))
+    .filter((file) => file.endsWith('.json'))
+    .map((file) => file.slice(0, -'.json'.length))
+    .sort();
+}
+
+/** An esbuild plugin: provider/runtime/resource-validators.ts becomes the precompiled module. */
+export const precompiledResourceValidators = {
+  name: 'precompiled-resource-validators',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/resource-validators$/ }, (args) =>
+      args.importer.endsWith(path.join('provider', 'runtime', 'check.ts'))
+        ? { path: 'resource-validators', namespace: 'precompiled-resource-validators' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'precompiled-resource-validators' }, () => ({
+      contents: precompiledResourceValidatorsSource(),
+      loader: 'js',
+      resolveDir: new URL('..', import.meta.url).pathname,
+    }));
+  },
+};

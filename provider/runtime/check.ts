@@ -1,30 +1,7 @@
 /** `check`: validate a resource's inputs against its schema in schema/resources, as CheckFailures. */
 import type { CheckFailure } from '@pulumi/pulumi/dynamic';
 import { isUnknown } from './inputs';
-
-type Validator = ((data: unknown) => boolean) & {
-  errors?: Array<{ instancePath: string; message?: string; params: Record<string, unknown> }> | null;
-};
-
-// Static requires, so a bundler can inline the schemas.
-const schemas: Record<string, () => object> = {
-  container: () => require('../../schema/resources/container.json'),
-  snapshot: () => require('../../schema/resources/snapshot.json'),
-  'sync-from-snapshot': () => require('../../schema/resources/sync-from-snapshot.json'),
-};
-
-const validators = new Map<string, Validator>();
-
-function validator(resource: string): Validator {
-  let validate = validators.get(resource);
-  if (!validate) {
-    const Ajv = require('ajv').default;
-    const ajv = new Ajv({ allErrors: true, strict: false });
-    validate = ajv.compile(schemas[resource]!()) as Validator;
-    validators.set(resource, validate);
-  }
-  return validate;
-}
+import { resourceValidator } from './resource-validators';
 
 /** Failures for `inputs`; inputs not known yet (preview) are checked once they are. */
 export function checkInputs(resource: string, inputs: Record<string, unknown>): CheckFailure[] {
@@ -32,7 +9,7 @@ export function checkInputs(resource: string, inputs: Record<string, unknown>): 
     // Internal keys (`__provider`, the import option's `__import`) are the plugin's, not the resource's.
     Object.entries(inputs).filter(([k, v]) => !k.startsWith('__') && !isUnknown(v)),
   );
-  const validate = validator(resource);
+  const validate = resourceValidator(resource);
   if (validate(known)) return [];
   const failures = new Map<string, string>();
   for (const error of validate.errors ?? []) {
