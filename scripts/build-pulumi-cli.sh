@@ -36,13 +36,14 @@ say "compiling $package ($total packages, 4 to 6 minutes on 2 cores the first ti
 start=$SECONDS
 # `go build -v` names each package as it compiles it: a progress line every 100;
 # compiler messages (`# pkg`, `file.go:line:`) and the go command's own go through.
-if ! go build -v -o "$binary.tmp" \
+# Built beside the binary under this process's own name: two builds started at once each finish.
+if ! go build -v -o "$binary.tmp.$$" \
   -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" "$package" 2>&1 |
   awk -v total="$total" '{ n++; if (n % 100 == 0) printf "pulumi-cli: compiled %d/%d packages\n", n, total > "/dev/stderr" }
                          /^(#|go: )|\.go:[0-9]+:/ { print > "/dev/stderr" }'; then
   say "go build failed"
   exit 1
 fi
-mv "$binary.tmp" "$binary"
+mv "$binary.tmp.$$" "$binary"
 say "built $binary in $((SECONDS - start)) s ($("$binary" version))"
 echo "$binary"

@@ -32,11 +32,12 @@ say "downloading the modules it builds from into $GOMODCACHE"
 total=$(go list -deps "$package" | wc -l)
 say "compiling $package ($total packages)"
 start=$SECONDS
-if ! go build -o "$binary.tmp" \
+# Built beside the binary under this process's own name: two builds started at once each finish.
+if ! go build -o "$binary.tmp.$$" \
   -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" "$package"; then
   say "go build failed"
   exit 1
 fi
-mv "$binary.tmp" "$binary"
+mv "$binary.tmp.$$" "$binary"
 say "built $binary in $((SECONDS - start)) s"
 echo "$binary"

@@ -24,8 +24,9 @@ fi
 
 command -v go >/dev/null || { say "the Go toolchain is needed to build the Terraform CLI"; exit 1; }
 export GOMODCACHE=$cache/gomod GOCACHE=$cache/gobuild GOFLAGS="-mod=readonly -buildvcs=false"
-# GOBIN is where `go install` puts the binary; a temporary one so a failed build leaves none behind.
-export GOBIN=$bin_dir.tmp
+# GOBIN is where `go install` puts the binary; a temporary one so a failed build leaves none behind
+# (per process: two builds started at once, by CI jobs or engineers sharing the cache, each finish).
+export GOBIN=$bin_dir.tmp.$$
 mkdir -p "$GOBIN"
 say "downloading and compiling github.com/hashicorp/terraform@$version into $cache (5 to 30 minutes on 2 shared cores the first time)"
 start=$SECONDS

@@ -39,12 +39,13 @@ start=$SECONDS
 # `go build -v` names each package as it compiles it: a progress line every 100;
 # compiler messages (`# pkg`, `file.go:line:`) and the go command's own go through.
 # version.dev=no makes it a release build (no "-dev" suffix), as the release tooling does.
-if ! go build -v -o "$binary.tmp" \
+# Built beside the binary under this process's own name: two builds started at once each finish.
+if ! go build -v -o "$binary.tmp.$$" \
   -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" "$package" 2>&1 |
   awk -v name=tofu-cli -v total="$total" -f ../../../scripts/go-build-progress.awk; then
   say "go build failed"
   exit 1
 fi
-mv "$binary.tmp" "$binary"
+mv "$binary.tmp.$$" "$binary"
 say "built $binary in $((SECONDS - start)) s ($(tofu_version "$binary"))"
 echo "$binary"
