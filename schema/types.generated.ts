@@ -500,7 +500,14 @@ export interface FsckReport {
   }[];
   checked: {
     containers: number;
+    /**
+     * Snapshots a client sees (what `snapshots` lists).
+     */
     snapshots: number;
+    /**
+     * Snapshots deleted by name but kept while a container or an NBD reader still reads through them (freed by the reclaimer once nothing does). Absent from agents before it was added.
+     */
+    hiddenSnapshots?: number;
     tables: number;
     mapEntries: number;
     freeExtents: number;

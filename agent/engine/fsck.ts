@@ -89,7 +89,10 @@ export interface FsckReport {
   problems: FsckProblem[];
   checked: {
     containers: number;
+    /** Snapshots a client sees. */
     snapshots: number;
+    /** Snapshots deleted by name, kept while something reads through them. */
+    hiddenSnapshots: number;
     tables: number;
     mapEntries: number;
     freeExtents: number;
@@ -496,7 +499,8 @@ export async function fsck(
       problems,
       checked: {
         containers: containers.size,
-        snapshots: snapshots.size,
+        snapshots: [...snapshots.values()].filter((s) => !s.hidden).length,
+        hiddenSnapshots: [...snapshots.values()].filter((s) => s.hidden).length,
         tables: tables.size,
         mapEntries,
         freeExtents,

@@ -559,6 +559,22 @@ describe('fsck detects corruption and names it', () => {
     assert.deepEqual(found, []);
   });
 
+  it('counts the snapshots a client sees apart from deleted ones still read through', async () => {
+    const pool = Pool.create(tempDir('snapsync-fsck-hidden-'));
+    pool.createContainer({ name: 'prod', type: 'vdisk', size: 1 << 20 });
+    pool.write('prod', 0, Buffer.alloc(4096, 7));
+    pool.snapshot('prod', 'nightly');
+    pool.snapshot('prod', 'weekly');
+    pool.clone('prod@nightly', 'staging');
+    // The clone reads through nightly: deleted by name, it stays (hidden) until nothing does.
+    pool.deleteSnapshot('prod@nightly');
+    const report = await pool.fsck();
+    assert.equal(report.ok, true);
+    assert.equal(report.checked.snapshots, pool.listSnapshots().length);
+    assert.deepEqual([report.checked.snapshots, report.checked.hiddenSnapshots], [1, 1]);
+    await pool.close();
+  });
+
   it('every code has a case, and only codes fsck knows are expected', () => {
     assert.deepEqual(Object.keys(CASES).sort(), [...FSCK_CODES].sort());
   });

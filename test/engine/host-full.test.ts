@@ -80,6 +80,31 @@ describe('a full host filesystem under the pool (40 MiB tmpfs, default capacity)
     await reopened.close();
   });
 
+  it('a commit the full host cuts short (LMDB: EIO, not ENOSPC) gives the headroom back too, and the pool goes on', async () => {
+    const dir = path.join(small.dir, 'pool');
+    const pool = Pool.create(dir);
+    pool.createContainer({ name: 'v', type: 'vdisk', size: 1 << 30 });
+    await pool.flush();
+    // Something else fills the host but one page: a commit needing several new pages gets a short write.
+    const filler = small.fillWith('other-tenant');
+    const fd = fs.openSync(filler, 'r+');
+    fs.ftruncateSync(fd, fs.fstatSync(fd).size - 4096);
+    fs.closeSync(fd);
+    assert.equal(small.freeBytes(), 4096);
+    const labels = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`key${i}`, 'v'.repeat(200)]));
+    const codes = Array.from({ length: 40 }, (_, i) =>
+      code(() => pool.createContainer({ name: `c${i}`, type: 'file', labels })),
+    );
+    assert.deepEqual(new Set(codes), new Set(['ok']));
+    assert.equal(
+      code(() => pool.snapshot('v', 's1')),
+      'ok',
+    );
+    await pool.flush();
+    assert.equal((await pool.fsck()).ok, true);
+    await pool.close();
+  });
+
   it('keeps its metadata headroom when something else fills the host, and grows again when room comes back', async () => {
     const dir = path.join(small.dir, 'pool');
     const pool = Pool.create(dir);

@@ -147,9 +147,16 @@ export const fsck: CommandModule<GlobalArgs, GlobalArgs & { pool?: string }> = {
 
 function fsckText(r: FsckReport): string {
   return r.ok
-    ? `clean: ${r.checked.containers} containers, ${r.checked.snapshots} snapshots, ${r.checked.tables} tables, ${r.checked.mapEntries} map entries`
+    ? `clean: ${r.checked.containers} containers, ${r.checked.snapshots} snapshots${hiddenNote(r.checked.hiddenSnapshots)}, ${r.checked.tables} tables, ${r.checked.mapEntries} map entries`
     : table(
         ['CODE', 'PROBLEM'],
         r.problems.map((p) => [p.code, p.message]),
       );
+}
+
+/** Deleted snapshots still read through: counted apart, so fsck's count matches what `snapshots` lists. */
+function hiddenNote(hidden: number | undefined): string {
+  return hidden
+    ? ` (+${hidden} deleted, kept while a container or reader reads through ${hidden === 1 ? 'it' : 'them'})`
+    : '';
 }

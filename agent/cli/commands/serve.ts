@@ -81,10 +81,19 @@ async function startNbd(
   const fenced = new RefusalLog(({ remote, reason, refused }) =>
     logger.warn('nbd export fenced: connection refused', { export: remote, message: reason, refused }),
   );
+  // A failing device or a full host fails every request of a busy guest: one line per connection and interval, with a count.
+  const failures = new RefusalLog(({ remote, reason, refused }) =>
+    logger.error('nbd request failed', { remote, error: reason, failed: refused }),
+  );
   const nbd = await startNbdServer({
     pool,
     ...settings.options,
     sessions,
+    onError: (err, { remote }) => {
+      const code = (err as { code?: unknown })?.code;
+      const message = err instanceof Error ? err.message : String(err);
+      failures.refused(remote, typeof code === 'string' ? `[${code}] ${message}` : message);
+    },
     onRefused: (reason, remote) => {
       countRefusal(reason);
       refusals.refused(remote, reason);

@@ -10,8 +10,8 @@
  * returns before its sync, and a block it freed could be rewritten while the
  * metadata on disk still points at it).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statfsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import { HOST_OUT_OF_SPACE, IO_ERROR, isSnapsyncError } from '../errors';
 import { DB, type DbName } from './keys';
@@ -163,13 +163,13 @@ export class MetadataStore {
       this.root.transactionSync(fn);
     } catch (err) {
       if (isSnapsyncError(err)) throw err;
-      if (!isNoSpace(err)) throw lmdbCorruption(err, this.file) ?? IO_ERROR(op, err);
+      if (!this.isNoSpace(err)) throw lmdbCorruption(err, this.file) ?? IO_ERROR(op, err);
       if (!this.onNoSpace?.()) throw HOST_OUT_OF_SPACE(op, err);
       try {
         this.root.transactionSync(fn);
       } catch (again) {
         if (isSnapsyncError(again)) throw again;
-        if (isNoSpace(again)) throw HOST_OUT_OF_SPACE(op, again);
+        if (this.isNoSpace(again)) throw HOST_OUT_OF_SPACE(op, again);
         throw lmdbCorruption(again, this.file) ?? IO_ERROR(op, again);
       }
     }
@@ -193,10 +193,30 @@ export class MetadataStore {
     await this.root.flushed;
     await this.root.close();
   }
+
+  /**
+   * Whether a failed commit found the host filesystem full. LMDB says so with ENOSPC when a write
+   * could put down nothing, but a write the filesystem cut short (room for part of it) is EIO to
+   * LMDB (mdb_page_flush): an EIO while the filesystem has almost no room left is a full host too.
+   * (Seen with a guest filling a tmpfs through NBD: every commit after failed "metadata commit
+   * failed: 5" and the reserve was never given back.)
+   */
+  private isNoSpace(err: unknown): boolean {
+    const code = (err as { code?: unknown })?.code;
+    if (code === 28 || code === 'ENOSPC' || /No space left on device/.test(String((err as Error)?.message)))
+      return true;
+    return (code === 5 || code === 'EIO') && hostNearlyFull(dirname(this.file));
+  }
 }
 
-/** LMDB reports a full filesystem as errno 28 (ENOSPC) in `code`. */
-function isNoSpace(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === 28 || code === 'ENOSPC' || /No space left on device/.test(String((err as Error)?.message));
+/** Below this much room for an unprivileged writer, an EIO from a commit is a short write (the host full). */
+const NEARLY_FULL_BYTES = 16 * 1024 * 1024;
+
+function hostNearlyFull(dir: string): boolean {
+  try {
+    const fs = statfsSync(dir);
+    return fs.bavail * fs.bsize < NEARLY_FULL_BYTES;
+  } catch {
+    return false;
+  }
 }
