@@ -9,17 +9,24 @@
  * while production lived, so the pool grew by a day's changes every night.
  *
  * Here a hidden snapshot table H that no reader pins and whose only
- * dependent C is frozen gives up each entry C maps too (its block is freed);
- * once H holds nothing it is taken out of the chain (C's parent becomes H's)
- * and goes, with its hidden snapshot record.
+ * dependent is C gives up each entry C maps too (its block is freed); once H
+ * holds nothing it is taken out of the chain (C's parent becomes H's) and
+ * goes, with its hidden snapshot record. C is a snapshot (the nightly
+ * refresh) or a container's current table (a container's own snapshot,
+ * deleted after the container rewrote it: its blocks stayed, hidden, until
+ * another snapshot of the container froze C).
  *
  * Contract: what every table reads is unchanged (C maps each block taken out
  * of H, and no one else reads through H). Each step is one transaction (at
  * most STEP_ENTRIES entries taken out, STEP_CHUNKS presence chunks looked at),
  * so a crash leaves H partly pruned, every state consistent; H's entry count
- * follows (fsck). A frozen C never changes, so each (H, C) pair is gone
- * through once. Cost: O(H's presence chunks) in memory, one map lookup per
- * entry taken out.
+ * follows (fsck). Every write C acknowledged is committed before the step
+ * (`mutate`), so a block is taken out of H only once C's entry for it is
+ * durable. A current C is pruned against only while no async request is in
+ * flight: one planned before C mapped a block may still be reading H's copy.
+ * A frozen C never changes, so each (H, C) pair is gone through once; a
+ * current C again once it maps more blocks than at the end of the last pass.
+ * Cost: O(H's presence chunks) in memory, one map lookup per entry taken out.
  */
 import type { EngineCore } from './core';
 import { CHUNK_BLOCKS } from './presence';
@@ -29,8 +36,17 @@ import type { TableState } from './table-state';
 const STEP_ENTRIES = 8192;
 const STEP_CHUNKS = 64;
 
-/** Per hidden table: the dependent it was gone through against (done), or the next chunk to look at. */
-const progress = new WeakMap<EngineCore, Map<number, { child: number; nextChunk: number; done: boolean }>>();
+/** Where the pass over one hidden table is: against which dependent, the next chunk, and once done, what that dependent mapped. */
+interface PassState {
+  child: number;
+  nextChunk: number;
+  done: boolean;
+  /** The dependent's mapped blocks when the pass ended (a current one that maps more is gone through again). */
+  childMapped: number;
+}
+
+/** Per hidden table: its pass. */
+const progress = new WeakMap<EngineCore, Map<number, PassState>>();
 
 /** Does one step on one hidden table; false when none has anything to free. */
 export function pruneShadowedStep(core: EngineCore): boolean {
@@ -47,10 +63,11 @@ export function pruneShadowedStep(core: EngineCore): boolean {
       continue;
     if (catalog.snapshots.get(hidden.owner.id)?.hidden !== true || undoPoints.has(hidden.owner.id)) continue;
     const child = childOf.get(hidden.id);
-    if (child === undefined || !child.frozen) continue;
+    if (child === undefined || (!child.frozen && core.io.active > 0)) continue;
     let at = state.get(hidden.id);
-    if (at === undefined || at.child !== child.id) {
-      at = { child: child.id, nextChunk: 0, done: false };
+    const grown = at?.done === true && !child.frozen && child.presence.count > at.childMapped;
+    if (at === undefined || at.child !== child.id || grown) {
+      at = { child: child.id, nextChunk: 0, done: false, childMapped: 0 };
       state.set(hidden.id, at);
     }
     if (at.done) continue;
@@ -61,12 +78,7 @@ export function pruneShadowedStep(core: EngineCore): boolean {
   return false;
 }
 
-function step(
-  core: EngineCore,
-  hidden: TableState,
-  child: TableState,
-  at: { nextChunk: number; done: boolean },
-): void {
+function step(core: EngineCore, hidden: TableState, child: TableState, at: PassState): void {
   const { tables, batch, catalog } = core;
   const chunks = [...hidden.presence.chunks.keys()].filter((c) => c >= at.nextChunk).sort((a, b) => a - b);
   let nextChunk = at.nextChunk;
@@ -97,4 +109,5 @@ function step(
   // Only once committed: a step that failed is tried again.
   at.nextChunk = nextChunk;
   at.done = emptied || nextChunk > (chunks[chunks.length - 1] ?? -1);
+  if (at.done) at.childMapped = child.presence.count;
 }
