@@ -44,6 +44,15 @@ const AUTO_COMMIT_ENTRIES = 65536;
 /** Times the threshold above which the commit is made at once (writes outran the background one): the batch stays bounded. */
 const FORCED_COMMIT_FACTOR = 4;
 
+/**
+ * At most this long between an acknowledged write and the background commit of its map entry,
+ * however few are staged (ext4's default commit interval). A client that never flushes (nbdcopy
+ * without --flush, dd without conv=fsync) then loses at most the last few seconds of writes to an
+ * agent crash, not everything it ever wrote: its data is in the page cache, which survives the
+ * process, but a map entry not committed points nowhere after a restart.
+ */
+export const DEFAULT_COMMIT_INTERVAL_MS = 5000;
+
 /** Thrown by `commit` during a rehearsal: the rehearsed operation would have committed part way. */
 class RehearsalCommit extends Error {}
 
@@ -106,26 +115,48 @@ export class EngineCore implements IoContext {
 
   /** Test seam: staged entries that start a background commit (AUTO_COMMIT_ENTRIES). */
   autoCommitEntries = AUTO_COMMIT_ENTRIES;
+  /** Longest wait before staged writes are committed without a flush (DEFAULT_COMMIT_INTERVAL_MS); 0: only by count. */
+  commitIntervalMs = DEFAULT_COMMIT_INTERVAL_MS;
   /** The background commit under way, if any (`afterWrite`); `close` waits for it. */
   autoCommit: Promise<void> | null = null;
+  /** Set while staged writes wait for the interval's commit. */
+  private commitTimer: NodeJS.Timeout | null = null;
 
-  /** Called after each acknowledged write: keeps the staged batch bounded. */
+  /** Called after each acknowledged write: keeps the staged batch bounded, in size and in age. */
   afterWrite(): void {
     if (this.batch.mapOps.size === 0) return;
     const entries = this.batch.entryCount;
     if (entries > FORCED_COMMIT_FACTOR * this.autoCommitEntries) this.commit();
-    else if (entries > this.autoCommitEntries) this.commitInBackground();
+    else if (entries > this.autoCommitEntries) this.commitInBackground(false);
+    else if (this.commitTimer === null && this.commitIntervalMs > 0) {
+      this.commitTimer = setTimeout(() => {
+        this.commitTimer = null;
+        this.commitInBackground(true);
+      }, this.commitIntervalMs);
+      // The agent's servers keep it running; a script's pool must not be kept open by this.
+      this.commitTimer.unref();
+    }
   }
 
-  /** The data synced on the threadpool, then the commit (whose own data sync covers only what came meanwhile). */
-  private commitInBackground(): void {
+  /** Stops the interval's commit (close: the last commit is the caller's). */
+  stopCommitTimer(): void {
+    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
+  }
+
+  /**
+   * The data synced on the threadpool, then the commit (whose own data sync covers only what came
+   * meanwhile): of whatever is staged when `anyStaged` (the interval), else only while more than
+   * autoCommitEntries are.
+   */
+  private commitInBackground(anyStaged: boolean): void {
     if (this.autoCommit !== null) return;
     this.autoCommit = this.device
       .syncDataAsync()
       .then(() => {
         // Synchronous operations (mutate, rehearse) cannot be under way here; a flush may have committed.
-        if (!this.closed && this.batch.mapOps.size > 0 && this.batch.entryCount > this.autoCommitEntries)
-          this.commit();
+        if (this.closed || this.rehearsing || this.batch.mapOps.size === 0) return;
+        if (anyStaged || this.batch.entryCount > this.autoCommitEntries) this.commit();
       })
       .catch((err: unknown) => this.onBackgroundError(err))
       .finally(() => {

@@ -1,5 +1,6 @@
 export type { AllocationExtent, AllocationState } from './block-io';
 export type { IdempotencyOptions, MutationOptions } from './core';
+export { DEFAULT_COMMIT_INTERVAL_MS } from './core';
 export * from './errors';
 export type { FsckCode, FsckProblem, FsckReport } from './fsck';
 export { FSCK_CODES } from './fsck';

@@ -105,6 +105,8 @@ export interface OpenPoolOptions {
   ownerIndexChunks?: number;
   /** Host space kept for metadata commits when the filesystem fills (default: capacity/256, 1–16 MiB). */
   metadataReserveBytes?: number;
+  /** Longest a write waits for its commit when no client flushes (default 5000 ms; 0: only a flush or a full batch commits). */
+  commitIntervalMs?: number;
 }
 
 /** What a failed open or create must release again, in reverse order of taking. */
@@ -318,6 +320,7 @@ export class Pool {
     const catalog = new Catalog();
     catalog.load(store);
     const pool = new Pool(new EngineCore(dir, record, store, device, lock, space, tables, catalog), reserve);
+    if (options.commitIntervalMs !== undefined) pool.core.commitIntervalMs = options.commitIntervalMs;
     pool.pruneIdempotency();
     pool.discardedAtOpen = discardIncomplete(pool.core);
     pool.restoredAtOpen = restoreInterruptedImports(pool.core);
@@ -339,6 +342,7 @@ export class Pool {
     await core.io.quiesce();
     await core.autoCommit;
     if (core.closed) return;
+    core.stopCommitTimer();
     let failure: unknown = null;
     try {
       core.commit();

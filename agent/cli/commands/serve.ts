@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { Pool } from '../../engine';
+import { DEFAULT_COMMIT_INTERVAL_MS, Pool } from '../../engine';
 import { createIdentityHooks } from '../../identity';
 import { type NbdServer, startNbdServer } from '../../nbd';
 import { NbdError } from '../../nbd/errors';
@@ -32,6 +32,7 @@ interface ServeArgs extends NbdFlags, ConnectionFlags {
   allowBlockDevices?: boolean;
   maxMessageBytes: number;
   maxInFlight: number;
+  commitInterval: number;
   json?: boolean;
 }
 
@@ -163,6 +164,12 @@ export const serve: CommandModule<object, ServeArgs> = {
         default: 64,
         describe: 'Requests in flight per connection (1-65536)',
       })
+      .option('commit-interval', {
+        type: 'number',
+        default: DEFAULT_COMMIT_INTERVAL_MS / 1000,
+        describe:
+          'Seconds a write may stay uncommitted when its client never flushes (the most an agent crash loses of such writes); 0: only a flush commits (0-3600)',
+      })
       .options(NBD_FLAG_OPTIONS)
       .options(CONNECTION_FLAG_OPTIONS)
       .example(
@@ -190,7 +197,10 @@ export const serve: CommandModule<object, ServeArgs> = {
     // One registry: the agent refuses (or with force drains) what would change under an attached client.
     // Its fences live in the pool directory (only written under the pool lock): they survive a restart.
     const sessions = new SessionRegistry(new Fences(path.join(args.pool, FENCE_FILE)));
-    const pool = Pool.open(args.pool);
+    const commitInterval = args.commitInterval;
+    if (!Number.isFinite(commitInterval) || commitInterval < 0 || commitInterval > 3600)
+      throw new UsageError(`--commit-interval ${commitInterval}: seconds from 0 to 3600`);
+    const pool = Pool.open(args.pool, { commitIntervalMs: Math.round(commitInterval * 1000) });
     warnPoolNotPrivate(logger, args.pool, pool.info().dataFiles);
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
     if (pool.discardedAtOpen.length > 0)
