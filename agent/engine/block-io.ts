@@ -15,7 +15,8 @@
  */
 
 import { giveBlockBuffers, takeBlockBuffer } from './copy-up-buffers';
-import { FROZEN_TABLE } from './errors';
+import type { DamagedPointers } from './damaged-pointer';
+import { FROZEN_TABLE, type SnapsyncError } from './errors';
 import type { IoTracker } from './io-tracker';
 import { CHUNK_BLOCKS, CHUNK_SHIFT } from './presence';
 import type { Run, SpaceMap } from './space-map';
@@ -33,6 +34,8 @@ export interface IoContext {
   readonly blockSize: number;
   /** Async device calls in flight and write range locks (block-io-async.ts). */
   readonly io: IoTracker;
+  /** Map entries found damaged (damaged-pointer.ts): refused with CORRUPT, each reported once. */
+  readonly damaged: DamagedPointers;
 }
 
 export type AllocationState = 'data' | 'zero' | 'hole';
@@ -46,7 +49,19 @@ export interface AllocationExtent {
 /** Physical block that `table` reads for `block` (0: zeros). */
 export function resolve(ctx: IoContext, table: TableState, block: number): number {
   const owner = ctx.tables.ownerOf(table, block);
-  return owner === 0 ? ZERO_BLOCK : ctx.tables.physical(ctx.batch, owner, block);
+  return owner === 0 ? ZERO_BLOCK : dataBlock(ctx, owner, block);
+}
+
+/**
+ * `tables.physical` of an entry whose block is read or written: one the pool
+ * never handed out (a damaged map record) throws CORRUPT, so it is never read
+ * as zeros, copied up, written into or freed.
+ */
+function dataBlock(ctx: IoContext, tableId: number, block: number): number {
+  const physical = ctx.tables.physical(ctx.batch, tableId, block);
+  const hwm = ctx.space.hwm;
+  if (!(physical >= 0 && physical < hwm)) throw ctx.damaged.refuse(tableId, block, physical, hwm);
+  return physical;
 }
 
 /** Where a table reads a run of its blocks from, for a reader outside the event loop (mapping-events.ts). */
@@ -57,10 +72,18 @@ export interface BlockLocation {
   blocks: number[];
 }
 
-/** Where `table` reads blocks [first, first + count) from now. */
+/**
+ * Where `table` reads blocks [first, first + count) from now: fewer than
+ * asked when one is damaged, so the outside reader asks for it, and the
+ * read on the event loop fails with CORRUPT.
+ */
 export function locateBlocks(ctx: IoContext, table: TableState, first: number, count: number): BlockLocation {
-  const blocks = new Array<number>(count);
-  for (let i = 0; i < count; i++) blocks[i] = resolve(ctx, table, first + i);
+  const blocks: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) blocks.push(resolve(ctx, table, first + i));
+  } catch (err) {
+    if ((err as SnapsyncError).code !== 'CORRUPT') throw err;
+  }
   return { table: table.id, blocks };
 }
 
@@ -132,6 +155,8 @@ interface Segment {
   dataOffset: number;
   /** Owned physical block to overwrite in place, or 0 if the block needs a new one. */
   physical: number;
+  /** A new block's old content, for a partial write (0: zeros): resolved before any block is taken. */
+  source: number;
 }
 
 /** Only a container's current table takes writes; a snapshot's never changes. */
@@ -178,8 +203,10 @@ export function planWrite(ctx: IoContext, table: TableState, offset: number, dat
     const block = Math.floor(pos / bs);
     const inBlock = pos - block * bs;
     const length = Math.min(bs - inBlock, offset + data.length - pos);
-    const owned = table.presence.has(block) ? ctx.tables.physical(ctx.batch, table.id, block) : ZERO_BLOCK;
-    segments.push({ block, inBlock, length, dataOffset: pos - offset, physical: owned });
+    const owned = table.presence.has(block) ? dataBlock(ctx, table.id, block) : ZERO_BLOCK;
+    // A damaged source throws here, before blocks are taken: nothing to give back.
+    const source = owned === ZERO_BLOCK && length < bs ? oldPhysical(ctx, table, block) : ZERO_BLOCK;
+    segments.push({ block, inBlock, length, dataOffset: pos - offset, physical: owned, source });
     if (owned === ZERO_BLOCK) fresh++;
     pos += length;
   }
@@ -199,9 +226,8 @@ export function planWrite(ctx: IoContext, table: TableState, offset: number, dat
       if (seg.length < bs) {
         // Copy-up: the new block starts as what the table reads there now (a read fills all of it).
         const whole = takeBlockBuffer(bs);
-        const source = oldPhysical(ctx, table, seg.block);
-        if (source === ZERO_BLOCK) whole.fill(0);
-        copyUps.push({ source, into: whole, bytes, at: seg.inBlock });
+        if (seg.source === ZERO_BLOCK) whole.fill(0);
+        copyUps.push({ source: seg.source, into: whole, bytes, at: seg.inBlock });
         bytes = whole;
         inBlock = 0;
       }
@@ -263,9 +289,7 @@ export function writeRange(ctx: IoContext, table: TableState, offset: number, da
 
 /** The physical block `table` reads for one whole block (0: zeros). */
 function oldPhysical(ctx: IoContext, table: TableState, block: number): number {
-  return table.presence.has(block)
-    ? ctx.tables.physical(ctx.batch, table.id, block)
-    : resolve(ctx, table, block);
+  return table.presence.has(block) ? dataBlock(ctx, table.id, block) : resolve(ctx, table, block);
 }
 
 export function zeroRange(ctx: IoContext, table: TableState, offset: number, length: number): void {
@@ -287,7 +311,7 @@ export function zeroBlock(ctx: IoContext, table: TableState, block: number): voi
   assertWritable(table);
   const owned = table.presence.has(block);
   if (owned) {
-    const physical = ctx.tables.physical(ctx.batch, table.id, block);
+    const physical = dataBlock(ctx, table.id, block);
     if (physical !== ZERO_BLOCK) ctx.batch.released.push({ start: physical, count: 1 });
   }
   const below = table.parent === null ? 0 : ctx.tables.ownerOf(table.parent, block);

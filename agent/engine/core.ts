@@ -12,6 +12,7 @@
  */
 import type { IoContext } from './block-io';
 import type { Catalog } from './catalog';
+import { DamagedPointers } from './damaged-pointer';
 import { CLOSED } from './errors';
 import { IoTracker } from './io-tracker';
 import type { SpaceMap } from './space-map';
@@ -59,6 +60,7 @@ class RehearsalCommit extends Error {}
 export class EngineCore implements IoContext {
   readonly batch = new WriteBatch();
   readonly io = new IoTracker();
+  readonly damaged = new DamagedPointers();
   readonly blockSize: number;
   closed = false;
   private reclaimScheduled = false;

@@ -44,6 +44,7 @@ import {
   isSnapsyncError,
   NOT_FOUND,
   OUT_OF_RANGE,
+  type SnapsyncError,
   TYPE_MISMATCH,
   UNSUPPORTED_VERSION,
 } from './errors';
@@ -377,6 +378,11 @@ export class Pool {
   /** Called with errors from background work (the reclaimer). */
   set onBackgroundError(handler: (err: unknown) => void) {
     this.core.onBackgroundError = handler;
+  }
+
+  /** Called once per damaged map entry a read or write met (it failed with this CORRUPT error). */
+  set onDamage(handler: (err: SnapsyncError) => void) {
+    this.core.damaged.onDamage = handler;
   }
 
   info(): PoolInfo {

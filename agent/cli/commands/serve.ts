@@ -203,6 +203,11 @@ export const serve: CommandModule<object, ServeArgs> = {
     const pool = Pool.open(args.pool, { commitIntervalMs: Math.round(commitInterval * 1000) });
     warnPoolNotPrivate(logger, args.pool, pool.info().dataFiles);
     pool.onBackgroundError = (err) => logger.error('background work failed', { error: String(err) });
+    pool.onDamage = (err) =>
+      logger.error('damaged map record: its block fails with CORRUPT (run fsck)', {
+        error: err.message,
+        ...err.details,
+      });
     if (pool.discardedAtOpen.length > 0)
       logger.warn('removed containers of interrupted imports', { containers: pool.discardedAtOpen });
     if (pool.migratedFrom !== null)
