@@ -37,6 +37,7 @@ import {
   setLabels,
 } from './containers';
 import { EngineCore, type MutationOptions } from './core';
+import { checkDataFileEnds } from './data-file-ends';
 import {
   CORRUPT,
   HOST_OUT_OF_SPACE,
@@ -316,6 +317,7 @@ export class Pool {
       count: value,
     }));
     const space = new SpaceMap(hwm, record.capacityBlocks, extents);
+    checkDataFileEnds(device, space);
     const tables = new TableRegistry(store, options.ownerIndexChunks);
     tables.load();
     const catalog = new Catalog();

@@ -170,6 +170,23 @@ export class SpaceMap {
     return this.starts.map((start) => ({ start, count: this.lengths.get(start)! }));
   }
 
+  /**
+   * The highest block handed out (below the hwm, in no free extent) of
+   * those that are `first` plus a multiple of `stride` (one data file's
+   * blocks), or 0. O(free extents above it).
+   */
+  highestAllocated(first: number, stride: number): number {
+    const below = (b: number) => (b < first ? 0 : b - ((b - first) % stride));
+    let b = below(this.hwm - 1);
+    let i = this.starts.length - 1;
+    while (b > 0) {
+      while (i >= 0 && this.starts[i]! > b) i--;
+      if (i < 0 || b >= this.starts[i]! + this.lengths.get(this.starts[i]!)!) return b;
+      b = below(this.starts[i]! - 1);
+    }
+    return 0;
+  }
+
   private take(start: number, count: number): Run {
     const length = this.lengths.get(start)!;
     this.remove(start);

@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Key, open } from 'lmdb';
-import { FSCK_CODES, type FsckCode, Pool } from '../../agent/engine';
+import { FSCK_CODES, type FsckCode, fsckPoolDir, Pool } from '../../agent/engine';
 import { decodeGroup, encodeGroup, GROUP_SHIFT, groupKey } from '../../agent/engine/store/group-record';
 import type {
   ContainerRecord,
@@ -135,7 +135,7 @@ interface Case {
   edit: (store: Store) => Expected[];
   /** Edit the store under the open pool: fsck compares the pool record with what the pool opened with. */
   whileOpen?: boolean;
-  /** Damages the pool's files (closed) instead; returns what `edit` would. */
+  /** Damages the pool's files (closed) instead; returns what `edit` would. The agent refuses such a pool: fsck --pool checks it. */
   files?: (dir: string) => Expected[];
 }
 
@@ -148,8 +148,13 @@ async function problemsAfter(c: Pick<Case, 'edit' | 'whileOpen' | 'files'>): Pro
   const edit = (store: Store) => {
     expected = c.edit(store);
   };
-  if (c.files) expected = c.files(dir);
-  else if (!c.whileOpen) await corrupt(dir, edit);
+  if (c.files) {
+    expected = c.files(dir);
+    assert.throws(() => Pool.open(dir), { code: 'CORRUPT' });
+    const found = (await fsckPoolDir(dir)).problems.map(({ code, details }) => ({ code, details }));
+    return { found, expected };
+  }
+  if (!c.whileOpen) await corrupt(dir, edit);
   const pool = Pool.open(dir);
   try {
     if (c.whileOpen) {

@@ -171,7 +171,7 @@ export class BlockDevice {
       for (const s of this.layout.segments(block, offset, length))
         this.files[s.file]!.read(s.position, s.length, target, targetOffset + s.at);
     } catch (err) {
-      throw IO_ERROR('read', err, { block, offset, length });
+      throw readError(err, block, offset, length);
     }
   }
 
@@ -255,7 +255,7 @@ export class BlockDevice {
         }
       return true;
     } catch (err) {
-      throw IO_ERROR('read', err, { block, offset, length });
+      throw readError(err, block, offset, length);
     }
   }
 
@@ -291,7 +291,7 @@ export class BlockDevice {
           .map((s) => this.files[s.file]!.readAsync(s.position, s.length, target, targetOffset + s.at)),
       );
     } catch (err) {
-      throw IO_ERROR('read', err, { block, offset, length });
+      throw readError(err, block, offset, length);
     }
   }
 
@@ -411,6 +411,13 @@ async function settleAll(work: Promise<void>[]): Promise<void> {
   if (work.length === 1) return work[0];
   const results = await Promise.allSettled(work);
   for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+/** IO_ERROR of a read; one that met a file's end (data-file.ts) names the file and why. */
+function readError(err: unknown, block: number, offset: number, length: number) {
+  const path = (err as NodeJS.ErrnoException)?.path;
+  if (path === undefined) return IO_ERROR('read', err, { block, offset, length });
+  return IO_ERROR(`read of ${path}`, err, { block, offset, length, path, reason: (err as Error).message });
 }
 
 function deviceError(op: DeviceOp, err: unknown, block: number, count: number) {

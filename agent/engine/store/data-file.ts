@@ -3,8 +3,9 @@
  * the system calls behind BlockDevice, which maps blocks to files
  * (data-layout.ts), checks faults and guards, and names errors.
  *
- * Contract: `read*` fill what lies past the end of a sparse file with
- * zeros; a write is done when the kernel has it, finished here if the
+ * Contract: `read*` read only what was written (the engine reads mapped
+ * blocks, each written whole), so one that meets the end of the file is
+ * EIO: a file cut short, never zeros; a write is done when the kernel has it, finished here if the
  * kernel takes it in parts (a call that moves nothing is EIO); `syncData*`
  * make every write done before the call durable. Errors are the raw errno
  * errors (EBUSY: another pool holds the file or device): the caller names them.
@@ -77,11 +78,9 @@ export class DataFile {
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.fd, target, at + done, length - done, position + done);
-      if (n === 0) break;
+      if (n === 0) throw pastEnd(this.path, position + done);
       done += n;
     }
-    // Past the end of a sparse data file: never written, so zeros.
-    if (done < length) target.fill(0, at + done, at + length);
   }
 
   /** `read` of what the page cache holds (needs `nowait`): false when part of it is not there. */
@@ -91,10 +90,9 @@ export class DataFile {
     while (done < length) {
       const n = nowait(target, at + done, length - done, position + done);
       if (n === WOULD_BLOCK) return false;
-      if (n === 0) break;
+      if (n === 0) throw pastEnd(this.path, position + done);
       done += n;
     }
-    if (done < length) target.fill(0, at + done, at + length);
     return true;
   }
 
@@ -103,10 +101,9 @@ export class DataFile {
     let done = 0;
     while (done < length) {
       const n = await readAt(this.fd, target, at + done, length - done, position + done);
-      if (n === 0) break;
+      if (n === 0) throw pastEnd(this.path, position + done);
       done += n;
     }
-    if (done < length) target.fill(0, at + done, at + length);
   }
 
   /**
@@ -228,6 +225,17 @@ export class DataFile {
     this.fd = -1;
     for (const fd of this.backingClaims.splice(0)) fs.closeSync(fd);
   }
+}
+
+/** A read that met the end of the file: the file was cut short (the caller names it IO_ERROR). */
+function pastEnd(path: string, position: number): NodeJS.ErrnoException {
+  return Object.assign(
+    new Error(`data file ${path} ends before byte ${position}, which holds data: it was cut short`),
+    {
+      code: 'EIO',
+      path,
+    },
+  );
 }
 
 function readAt(fd: number, target: Buffer, at: number, length: number, position: number): Promise<number> {
