@@ -121,13 +121,22 @@ export class SpaceMap {
     this.hwmDirty = false;
   }
 
+  /** The part of `run` inside 1..hwm-1 (what the allocator ever handed out). */
+  private handedOut(run: Run): Run[] {
+    const start = Math.max(1, run.start);
+    const end = Math.min(this.hwm, run.start + run.count);
+    return end > start ? [{ start, count: end - start }] : [];
+  }
+
   /**
    * Plans freeing `runs` in the coming commit: returns the store ops that
    * record it and `apply`, to call only once that commit succeeded.
    */
   planRelease(runs: Run[]): { ops: StoreOp[]; apply: () => void } {
     if (runs.length === 0) return { ops: [], apply: () => {} };
-    const merged = mergeRuns(runs);
+    // A block never handed out (a damaged map record's: damaged-pointer.ts) is never made free: the
+    // allocator would hand it out past the pool's end. fsck names the record.
+    const merged = mergeRuns(runs.flatMap((r) => this.handedOut(r)));
     // Merge against an overlay of the extents as they will be, so two runs that
     // both touch one existing extent produce one record, not two overlapping ones.
     const lengths = new Map<number, number | undefined>();
