@@ -112,7 +112,8 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
       const r = resourceOf(request);
       const prior = stateOf(r, dv(request, 'prior_state'));
       const proposed = stateOf(r, dv(request, 'proposed_new_state'));
-      const { planned, requiresReplace } = await runOperation(null, () => r.plan(prior, proposed));
+      const config = stateOf(r, dv(request, 'config'));
+      const { planned, requiresReplace } = await runOperation(null, () => r.plan(prior, proposed, config));
       return {
         planned_state: value(r, planned),
         requires_replace: requiresReplace.map((a) => ({ steps: [{ attribute_name: a }] })),

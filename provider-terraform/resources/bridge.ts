@@ -41,6 +41,11 @@ export interface ResourceBinding {
    * runtime's inputs): the plan fails with it instead of promising an update the apply refuses.
    */
   updateRefusal?(olds: Record<string, unknown>, news: Record<string, unknown>): Promise<Error | null>;
+  /**
+   * Optional and computed attributes with a default: unset in the configuration, they plan the
+   * default (not the prior value Terraform proposes), so unsetting one goes back to it.
+   */
+  defaults?: Record<string, CtyValue>;
   /** `tofu import` / `import {}`: the state of the object the import id names. */
   importState(id: string): Promise<{ id: string; outs: Record<string, unknown> }>;
   /** The import id of the object a (planned or prior) state describes; diagnostics name it too. */
@@ -105,8 +110,9 @@ export class BridgedResource {
     ]);
   }
 
-  async plan(prior: State | null, proposed: State | null): Promise<Planned> {
-    if (proposed === null) return { planned: null, requiresReplace: [] };
+  async plan(prior: State | null, proposedByCli: State | null, config: State | null): Promise<Planned> {
+    if (proposedByCli === null) return { planned: null, requiresReplace: [] };
+    const proposed = this.withDefaults(proposedByCli, config);
     const computed = ['id', ...Object.keys(this.binding.outputs)];
     const unknownOf = (names: string[]) => Object.fromEntries(names.map((n) => [n, UNKNOWN]));
     if (prior === null) return { planned: { ...proposed, ...unknownOf(computed) }, requiresReplace: [] };
@@ -125,6 +131,20 @@ export class BridgedResource {
       return { planned: { ...proposed, ...unknownOf(changing) }, requiresReplace: [] };
     }
     return { planned: proposed, requiresReplace: [] };
+  }
+
+  /**
+   * An attribute with a default that the configuration leaves unset plans its default once it has a
+   * value (an unset one stays unset: the runtime applies the default).
+   */
+  private withDefaults(proposed: State, config: State | null): State {
+    const planned = { ...proposed };
+    for (const [attribute, value] of Object.entries(this.binding.defaults ?? {})) {
+      const unset = config?.[attribute] === null || config?.[attribute] === undefined;
+      if (unset && planned[attribute] !== null && planned[attribute] !== undefined)
+        planned[attribute] = value;
+    }
+    return planned;
   }
 
   /** The computed attributes of `changedWith` whose configurable attributes the update changes. */
@@ -156,8 +176,10 @@ export class BridgedResource {
     const id = String(prior.id);
     const olds = this.toOutputs(prior) as never;
     const news = this.toInputs(planned) as never;
-    // Only the timeouts changed: nothing to do on the agent (and a snapshot has no update at all).
-    if (!(await runtime.diff(id, olds, news)).changes) return withTimeouts(prior, planned);
+    // Only the timeouts, or an attribute spelled as its default, changed: nothing to do on the agent
+    // (and a snapshot has no update at all); the state records what the plan promised.
+    if (!(await runtime.diff(id, olds, news)).changes)
+      return withTimeouts({ ...prior, ...known(planned) }, planned);
     if (!runtime.update) throw new Error(`${this.binding.typeName} has no in-place update`);
     const { outs } = await runtime.update(id, olds, news);
     return withTimeouts(this.fromRuntime(id, outs ?? {}), planned);
@@ -177,6 +199,11 @@ export class BridgedResource {
     const { id: runtimeId, outs } = await this.binding.importState(id);
     return this.fromRuntime(runtimeId, outs);
   }
+}
+
+/** The state's known values (a plan's unknowns left out). */
+function known(state: State): State {
+  return Object.fromEntries(Object.entries(state).filter(([, v]) => !isUnknown(v)));
 }
 
 /** The `timeouts` block is configuration only (the agent never sees it): carried from state to state. */

@@ -26,11 +26,14 @@ export const containerBinding: ResourceBinding = {
       id: { type: 'string', computed: true, description: 'The container uuid.' },
       name: { type: 'string', required: true, description: 'Container name on the agent (replaces).' },
       type: { type: 'string', required: true, description: 'vm, vdisk or file (replaces).' },
+      // Computed too: an import records the size the agent has, and a configuration that declares none
+      // (or the same) then plans no change, where a plain optional attribute would plan it away (null).
       size: {
         type: 'number',
         optional: true,
+        computed: true,
         description:
-          "Bytes (vdisk, file); grows in place. Applied at create and when it changes: a sync gives the disk its source's size, which is no drift.",
+          "Bytes (vdisk, file); grows in place. Applied at create and when it changes: a sync gives the disk its source's size, which is no drift. Not declared: the size the agent has once imported (a file grows with its writes).",
       },
       members: {
         type: ['map', 'string'],
@@ -147,9 +150,8 @@ export const containerBinding: ResourceBinding = {
       references: [],
       warnings: [],
     };
-    // A file's size is managed only when declared (undeclared, it grows with its writes): recording it
-    // would plan a change to null for a configuration that declares none.
-    if (c.type === 'vdisk') outs.size = c.size;
+    // `size` is computed: a configuration that declares none keeps this one (no change planned).
+    if (c.type !== 'vm') outs.size = c.size;
     if (Object.keys(c.labels).length > 0) outs.labels = c.labels;
     // A member a sync created is the sync's, not the configuration's (a plan would strip it).
     const members = c.type === 'vm' ? runtime.declaredMembers(c, undefined) : {};

@@ -41,9 +41,12 @@ export const syncFromSnapshotBinding: ResourceBinding = {
         optional: true,
         description: "Identity paths to keep (unset: the profile's default; empty: none).",
       },
+      // Computed too: an import records the default, and a configuration that spells it out (or leaves
+      // it unset) then plans no re-sync.
       safety_snapshot: {
         type: 'bool',
         optional: true,
+        computed: true,
         description: 'Snapshot the target first (default true).',
       },
       on_delete: {
@@ -139,6 +142,7 @@ export const syncFromSnapshotBinding: ResourceBinding = {
     'in_sync',
     'drift',
   ],
+  defaults: { safety_snapshot: true },
   importId: (state) => String(state.target),
   /**
    * The import id is the target container's name (or uuid) on the provider's default agent. The
@@ -161,6 +165,7 @@ export const syncFromSnapshotBinding: ResourceBinding = {
         `"${live.name}" does not descend from a snapshot of another container: there is no sync to import; declare the sync and apply it`,
       );
     }
-    return { id: adopted.targetUuid, outs: { ...adopted } };
+    // The default: a configuration that leaves it unset or spells it out plans no re-sync.
+    return { id: adopted.targetUuid, outs: { ...adopted, safetySnapshot: true } };
   },
 };

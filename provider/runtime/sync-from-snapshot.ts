@@ -124,9 +124,19 @@ export async function check(
   return { inputs: news, failures: await probe };
 }
 
+/** safetySnapshot true is the default: spelling it out (or an import recording it) is no change. */
+const asDefaulted = (inputs: Partial<SyncInputs>) => ({
+  ...inputs,
+  safetySnapshot: inputs.safetySnapshot === false ? false : undefined,
+});
+
 export async function diff(_id: string, olds: SyncOutputs, news: SyncInputs): Promise<dynamic.DiffResult> {
   const replaces = changedKeys(olds as never, news as never, ['target', 'agentUrl']);
-  const updates = changedKeys(olds as never, news as never, [...RESYNC_ON, 'onDelete', 'whenAttached']);
+  const updates = changedKeys(asDefaulted(olds) as never, asDefaulted(news) as never, [
+    ...RESYNC_ON,
+    'onDelete',
+    'whenAttached',
+  ]);
   // A refresh found the target re-synced or reverted by hand, or the snapshot was re-taken since (asked
   // here too: `up` without a refresh, and the apply after a plan that re-created the snapshot, must see it).
   const drifted =
@@ -292,7 +302,7 @@ export async function update(
   const agent = await agentFor(news.agentUrl, news.target);
   if (
     olds.inSync !== false &&
-    changedKeys(olds as never, news as never, RESYNC_ON).length === 0 &&
+    changedKeys(asDefaulted(olds) as never, asDefaulted(news) as never, RESYNC_ON).length === 0 &&
     (await retaken(agent, olds)) === null
   ) {
     return { outs: { ...olds, ...news } }; // only onDelete or whenAttached changed: nothing to do on the agent

@@ -1,6 +1,7 @@
 /**
  * ImportResourceState of a snapshot (`container@name`), of a sync (the
- * target's name) and of a file container declared without a size, over gRPC against a real agent: the imported state is
+ * target's name, its default safety_snapshot spelled out or not) and of containers with and without a
+ * declared size, over gRPC against a real agent: the imported state is
  * what the agent shows, the host's read after the import keeps it, and the
  * plan for a configuration that says the same is empty. A target that was
  * never synced from a snapshot is NOT_SYNCED, a missing one NOT_FOUND.
@@ -95,15 +96,29 @@ describe('terraform provider: import of snapshots and syncs', () => {
     assert.deepEqual(plan.requires_replace, []);
   });
 
-  it('a file container declared without a size imports with none (it grows with its writes): no change planned', async () => {
-    const config = { name: 'imp-config', type: 'file' };
-    const { state, planned, plan } = await importAndPlan(containerBinding, 'imp-config', config);
-    assert.equal(state.uuid, agentCli(on.agent)('describe', 'imp-config').uuid);
-    // What `tofu plan` compares: a planned state equal to the imported one is no change.
+  it('a sync whose configuration spells out the default safety_snapshot = true: no re-sync planned', async () => {
+    const config = { target: 'imp-staging', snapshot: 'imp-prod@nightly', safety_snapshot: true };
+    const { state, planned } = await importAndPlan(syncFromSnapshotBinding, 'imp-staging', config);
+    assert.equal(state.safety_snapshot, true);
     assert.deepEqual(planned, state);
-    assert.equal(state.size, null);
-    assert.deepEqual(plan.requires_replace, []);
   });
+
+  for (const [what, name, config] of [
+    ['a file declared without a size (it grows with its writes)', 'imp-config', { type: 'file' }],
+    ['a file declared with its size', 'imp-config', { type: 'file', size: 0 }],
+    ['a vdisk declared without a size', 'imp-prod', { type: 'vdisk' }],
+    ['a vdisk declared with its size', 'imp-prod', { type: 'vdisk', size: 1 << 20 }],
+  ] as const) {
+    it(`${what} imports with the size the agent has: no change planned`, async () => {
+      const { state, planned, plan } = await importAndPlan(containerBinding, name, { name, ...config });
+      const live = agentCli(on.agent)('describe', name);
+      assert.equal(state.uuid, live.uuid);
+      assert.equal(state.size, live.size);
+      // What `tofu plan` compares: a planned state equal to the imported one is no change.
+      assert.deepEqual(planned, state);
+      assert.deepEqual(plan.requires_replace, []);
+    });
+  }
 
   it('a target never synced is NOT_SYNCED, a missing one NOT_FOUND, both naming the resource', async () => {
     const type_name = 'snapsync_sync_from_snapshot';
