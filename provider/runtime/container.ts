@@ -261,6 +261,17 @@ function outputs(
 async function adoptable(agent: AgentApi, id: string, inputs: ContainerInputs): Promise<AgentContainer> {
   const c = await step('read', inputs.name, () => findContainer(agent, id));
   if (c === null) throw importError(inputs.name, id, 'container', null);
+  const differences = await declaredDifferences(agent, c, inputs);
+  if (differences.length > 0) throw importError(inputs.name, id, 'container', differences);
+  return c;
+}
+
+/** Each way the container differs from what the inputs declare (empty: it is the declared container). */
+async function declaredDifferences(
+  agent: AgentApi,
+  c: AgentContainer,
+  inputs: ContainerInputs,
+): Promise<string[]> {
   const differences = [
     ...difference('name', inputs.name, c.name),
     ...difference('type', inputs.type, c.type),
@@ -287,8 +298,33 @@ async function adoptable(agent: AgentApi, id: string, inputs: ContainerInputs): 
         `fromSnapshot: declared ${inputs.fromSnapshot}, the container does not descend from it`,
       );
   }
-  if (differences.length > 0) throw importError(inputs.name, id, 'container', differences);
-  return c;
+  return differences;
+}
+
+/**
+ * The name holds another container than the one the stack made (deleted and created again by hand).
+ * One that is what the resource declares is that resource now (a new uuid): the plan updates what
+ * depends on it (a sync into it re-syncs) instead of creating what exists, which the agent refuses on
+ * every apply. One that differs is not adopted (a later replace or destroy would delete what the
+ * operator made): the refresh fails, naming the differences and the ways out.
+ */
+async function requireRecreatedAsDeclared(
+  agent: AgentApi,
+  c: AgentContainer,
+  props: ContainerOutputs,
+): Promise<void> {
+  const differences = await declaredDifferences(agent, c, stripOutputs(props));
+  if (differences.length === 0) return;
+  const w = wording();
+  throw new ProviderError(
+    'read',
+    c.name,
+    'NAME_TAKEN',
+    `"${c.name}" is no longer the container this resource made (uuid ${props.uuid}): it was deleted and another ` +
+      `${c.type} was created under its name (uuid ${c.uuid}), which is not adopted because it differs from the declaration ` +
+      `(${differences.join('; ')}). To proceed: delete it (snapsync-agent rm ${c.name}) to have ${w.apply} create the ` +
+      `declared one, give it the declared attributes, or ${w.importExisting('container', c.name)}`,
+  );
 }
 
 /** All or nothing: a step that fails after the container exists deletes it again. */
@@ -379,8 +415,8 @@ export async function read(id: string, props: ContainerOutputs): Promise<dynamic
   const c = adopted
     ? await step('read', id, () => findContainer(agent, id))
     : await step('read', props.name, () => agent.describe(props.name));
-  // Gone, or a different container now carries the name: the resource no longer exists.
-  if (c === null || (!adopted && c.uuid !== id)) return { id: '' };
+  if (c === null) return { id: '' };
+  if (!adopted && c.uuid !== id) await requireRecreatedAsDeclared(agent, c, props);
   const live: ContainerInputs = {
     ...props,
     name: c.name,

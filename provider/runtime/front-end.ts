@@ -25,6 +25,8 @@ export interface Wording {
   refresh: string;
   /** The run that deletes what the configuration manages. */
   destroy: string;
+  /** How to make an object on the agent (`id`: its import id) the resource that names it. */
+  importExisting(kind: string, id: string): string;
   /** The setting that disconnects attached clients before a sync. */
   whenAttachedDisconnect: string;
   /** A resource attribute, named by its Pulumi input (`allowShrink`). */
@@ -56,6 +58,8 @@ const PULUMI: Wording = {
   apply: 'pulumi up',
   refresh: 'pulumi refresh',
   destroy: 'pulumi destroy',
+  importExisting: (kind, id) =>
+    `adopt that ${kind} as it is: \`pulumi state delete <urn of this resource>\`, then give the resource the option \`import: '${id}'\` with the ${kind}'s attributes and run \`pulumi up\``,
   whenAttachedDisconnect: "`whenAttached: 'disconnect'`",
   attribute: (input) => `\`${input}\``,
   setting: (input, value) => `\`${input}: ${value}\``,
@@ -83,6 +87,8 @@ const TERRAFORM: Wording = {
   apply: 'tofu apply',
   refresh: 'tofu plan -refresh-only',
   destroy: 'tofu destroy',
+  importExisting: (kind, id) =>
+    `adopt that ${kind} as it is: \`tofu state rm <address of this resource>\`, then \`tofu import <address> ${id}\` (the next plan then shows how it differs from the declaration)`,
   whenAttachedDisconnect: '`when_attached = "disconnect"`',
   attribute: (input) => `\`${snakeCase(input)}\``,
   setting: (input, value) => `\`${snakeCase(input)} = ${value}\``,

@@ -4,12 +4,12 @@
  * before the old one is deleted, so a rotated nightly name never leaves a gap.
  */
 import type * as dynamic from '@pulumi/pulumi/dynamic';
-import { stableJson } from '../../schema/stable-json';
 import type { AgentApi, AgentSnapshot } from './agent-api';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
-import { isNotFound, step } from './errors';
+import { isNotFound, ProviderError, step } from './errors';
 import { findSnapshot } from './find';
+import { wording } from './front-end';
 import { checkImport, difference, importError, importIdOf, importing, withoutImportId } from './import';
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
@@ -131,7 +131,8 @@ export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.
     : await step('read snapshot', props.container, () =>
         agent.describeSnapshot(`${props.container}@${props.name}`),
       );
-  if (s === null || (!adopted && s.uuid !== id && !retakenAsDeclared(props, s))) return { id: '' };
+  if (s === null) return { id: '' };
+  if (!adopted && s.uuid !== id) requireRetakenAsDeclared(props, s);
   const live: SnapshotInputs = {
     ...props,
     container: s.container,
@@ -151,14 +152,34 @@ export async function read(id: string, props: SnapshotOutputs): Promise<dynamic.
 }
 
 /**
- * The name now holds another snapshot (deleted and taken again by hand) that is what this resource
- * declares (same container, name and labels): the resource is that snapshot now (a new uuid), not
- * gone, so the plan changes its outputs and re-syncs from it instead of creating what exists.
- * Other labels: not ours to adopt (or to delete by a replace); the resource is gone.
+ * The name now holds another snapshot (deleted and taken again by hand). One that is what this resource
+ * declares (same container, name and labels) is this resource now (a new uuid), not gone, so the plan
+ * changes its outputs and re-syncs from it instead of creating what exists (refused on every apply).
+ * One with other labels is not adopted (a replace or destroy would delete what the operator took):
+ * the refresh fails, naming it, why, and the ways out.
  */
-function retakenAsDeclared(props: SnapshotOutputs, s: AgentSnapshot): boolean {
-  return stableJson(props.labels ?? {}) === stableJson(s.labels ?? {});
+function requireRetakenAsDeclared(props: SnapshotOutputs, s: AgentSnapshot): void {
+  const differences = difference('labels', props.labels ?? {}, s.labels ?? {});
+  if (differences.length === 0) return;
+  const ref = `${s.container}@${s.name}`;
+  const w = wording();
+  throw new ProviderError(
+    'read snapshot',
+    s.container,
+    'NAME_TAKEN',
+    `"${ref}" is no longer the snapshot this resource took (uuid ${props.uuid}): it was deleted and taken again by hand ` +
+      `(uuid ${s.uuid}), and is not adopted because its labels are not the declared ones (${differences.join('; ')}). ` +
+      `To proceed: delete it (snapsync-agent rm ${ref}) to have ${w.apply} take the declared one, ` +
+      `take it again with the declared labels (snapsync-agent rm ${ref} && snapsync-agent snapshot ${s.container} ${s.name}${labelOptions(props.labels)}), ` +
+      `or ${w.importExisting('snapshot', ref)}`,
+  );
 }
+
+/** Labels as `snapsync-agent snapshot` takes them. */
+const labelOptions = (labels: Record<string, string> | undefined) =>
+  Object.entries(labels ?? {})
+    .map(([key, value]) => ` --label ${key}=${value}`)
+    .join('');
 
 export async function remove(id: string, props: SnapshotOutputs): Promise<void> {
   const agent = await agentFor(props.agentUrl, props.container);

@@ -8,7 +8,14 @@
  * update keeps only the newest safety snapshot.
  */
 import type * as dynamic from '@pulumi/pulumi/dynamic';
-import type { AgentApi, AgentSyncResult, IdentityField, IdentityReference, Preserve } from './agent-api';
+import type {
+  AgentApi,
+  AgentContainer,
+  AgentSyncResult,
+  IdentityField,
+  IdentityReference,
+  Preserve,
+} from './agent-api';
 import { inProviderTerms } from './agent-hints';
 import { checkInputs } from './check';
 import { agentFor } from './connections';
@@ -212,10 +219,27 @@ async function retaken(agent: AgentApi, props: SyncOutputs): Promise<string | nu
   return `${props.snapshot} was deleted and taken again (now uuid ${named.uuid}): "${props.target}" still holds the deleted snapshot's data (uuid ${props.sourceSnapshotUuid})`;
 }
 
-/** Why the target does not descend from the synced snapshot any more (null: it does). */
-async function driftOf(agent: AgentApi, props: SyncOutputs): Promise<string | null | 'gone'> {
+/**
+ * Why the target does not descend from the synced snapshot any more (null: it does), and the target's
+ * uuid now (one deleted and created again by hand under its name is the sync's target now: empty).
+ */
+async function driftOf(
+  agent: AgentApi,
+  props: SyncOutputs,
+): Promise<{ drift: string | null; targetUuid: string } | 'gone'> {
   const target = await step('read', props.target, () => agent.describe(props.target));
   if (target === null) return 'gone';
+  return { drift: await lineageDrift(agent, props, target), targetUuid: target.uuid };
+}
+
+async function lineageDrift(
+  agent: AgentApi,
+  props: SyncOutputs,
+  target: AgentContainer,
+): Promise<string | null> {
+  if (props.targetUuid && target.uuid !== props.targetUuid) {
+    return `"${props.target}" was deleted and created again (now uuid ${target.uuid}): it holds none of ${props.snapshot}'s data`;
+  }
   for (const [role, snapshotId] of Object.entries(props.sourceSnapshotIds)) {
     const container = role === '' ? props.target : target.members[role];
     if (container === undefined) return `member "${role}" was removed from "${props.target}"`;
@@ -266,12 +290,12 @@ export async function create(withImport: SyncInputs): Promise<dynamic.CreateResu
   const outs = await runSync(agent, inputs, idempotencyKey(base, 'create', inputs));
   // The answer is believed once the target shows it (it descends from the snapshot).
   const drift = await driftOf(agent, outs);
-  if (drift !== null) {
+  if (drift === 'gone' || drift.drift !== null) {
     throw new ProviderError(
       'sync',
       inputs.target,
       'CREATE_NOT_VERIFIED',
-      `the agent reported the sync, but ${drift === 'gone' ? `"${inputs.target}" is not there` : drift}; nothing was recorded — run \`${wording().apply}\` again`,
+      `the agent reported the sync, but ${drift === 'gone' ? `"${inputs.target}" is not there` : drift.drift}; nothing was recorded — run \`${wording().apply}\` again`,
     );
   }
   return { id: outs.targetUuid, outs };
@@ -286,11 +310,12 @@ export async function read(id: string, props: SyncOutputs): Promise<dynamic.Read
     return readResult(adopted.targetUuid, adopted, { target, snapshot, ...(agentUrl ? { agentUrl } : {}) });
   }
   const agent = await agentFor(props.agentUrl, props.target);
-  const drift = await driftOf(agent, props);
-  if (drift === 'gone') return { id: '' };
+  const found = await driftOf(agent, props);
+  if (found === 'gone') return { id: '' };
+  const { drift, targetUuid } = found;
   if (drift === null) return readResult(id, { ...props, inSync: true, drift: null });
   // Recorded drift makes the next diff a change: `pulumi refresh` shows it, `pulumi up` re-syncs.
-  return readResult(id, { ...props, inSync: false, drift });
+  return readResult(id, { ...props, targetUuid, inSync: false, drift });
 }
 
 export async function update(

@@ -89,6 +89,70 @@ describe('provider runtime (resource logic on a real engine)', () => {
     assert.equal(pool.describe('vm-disk0').memberOf, null, 'members are left to their own resources');
   });
 
+  it('Container deleted and created again by hand: as declared, refresh adopts it (new uuid) and its sync drifts; otherwise NAME_TAKEN naming the way out', async () => {
+    pool.createContainer({ name: 'prod', type: 'vdisk', size: MiB });
+    pool.snapshot('prod', 'n1');
+    const declared = { name: 'staging', type: 'vdisk' as const, size: MiB, labels: { env: 'staging' } };
+    const staging = await runtime.container.create(declared);
+    const sync = await runtime.syncFromSnapshot.create({ target: 'staging', snapshot: 'prod@n1' });
+    const syncState = (await runtime.syncFromSnapshot.read(sync.id, sync.outs as never)).props as SyncOutputs;
+    pool.deleteContainer('staging', { recursive: true });
+    const again = pool.createContainer({
+      name: 'staging',
+      type: 'vdisk',
+      size: MiB,
+      labels: { env: 'staging' },
+    });
+    const read = await runtime.container.read(staging.id, staging.outs as never);
+    assert.equal(read.id, again.uuid, 'the resource is the container the name holds now');
+    const drifted = (await runtime.syncFromSnapshot.read(sync.id, syncState as never)).props as SyncOutputs;
+    assert.equal(drifted.inSync, false);
+    assert.equal(drifted.targetUuid, again.uuid);
+    assert.match(String(drifted.drift), /"staging" was deleted and created again/);
+    assert.equal(
+      (await runtime.syncFromSnapshot.diff(sync.id, drifted, { target: 'staging', snapshot: 'prod@n1' }))
+        .changes,
+      true,
+    );
+
+    pool.deleteContainer('staging');
+    const handMade = pool.createContainer({ name: 'staging', type: 'vdisk', size: 2 * MiB });
+    await assert.rejects(
+      runtime.container.read(again.uuid, { ...(read.props as ContainerOutputs) }),
+      (err: Error) => {
+        assert.match(err.message, /\[NAME_TAKEN\] "staging" is no longer the container this resource made/);
+        assert.match(
+          err.message,
+          /size: declared 1048576, the agent has 2097152; labels: declared \{"env":"staging"\}, the agent has \{\}/,
+        );
+        assert.match(err.message, /snapsync-agent rm staging/);
+        assert.match(err.message, /`import: 'staging'`/);
+        return true;
+      },
+    );
+    assert.equal(pool.describe('staging').uuid, handMade.uuid, 'nothing changed');
+  });
+
+  it('Snapshot taken again by hand with other labels: refresh fails NAME_TAKEN naming it, why and the way out', async () => {
+    pool.createContainer({ name: 'prod', type: 'vdisk', size: MiB });
+    const snap = await runtime.snapshot.create({
+      container: 'prod',
+      name: 'n1',
+      labels: { kind: 'nightly' },
+    });
+    pool.deleteSnapshot('prod@n1');
+    pool.snapshot('prod', 'n1', { labels: { kind: 'debug' } });
+    await assert.rejects(runtime.snapshot.read(snap.id, snap.outs as never), (err: Error) => {
+      assert.match(err.message, /\[NAME_TAKEN\] "prod@n1" is no longer the snapshot this resource took/);
+      assert.match(err.message, /labels: declared \{"kind":"nightly"\}, the agent has \{"kind":"debug"\}/);
+      assert.match(
+        err.message,
+        /snapsync-agent rm prod@n1 && snapsync-agent snapshot prod n1 --label kind=nightly/,
+      );
+      return true;
+    });
+  });
+
   it("Container: a member disk's resource deleted before its VM's update (a plan's order) leaves the VM, also after a sync", async () => {
     const root = await runtime.container.create({ name: 'app-root', type: 'vdisk', size: MiB });
     const scratch = await runtime.container.create({ name: 'app-scratch', type: 'vdisk', size: MiB });
