@@ -13,25 +13,12 @@ import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { cliBinary, hclClis, type Interrupted, tofuRunner, writeTofuRc } from './helpers/tofu';
+import { cliBinary, hclClis, type Interrupted, PROVIDER_HCL, tofuRunner, writeTofuRc } from './helpers/tofu';
 
 const MiB = 1 << 20;
 
 /** The provider block every configuration here starts with. */
-const PROVIDER = `
-terraform {
-  required_providers {
-    snapsync = { source = "snapsync/snapsync" }
-  }
-}
-
-variable "url" { type = string }
-
-# The token comes from SNAPSYNC_TOKEN: a variable's value would be written into plan files.
-provider "snapsync" {
-  url = var.url
-}
-`;
+const PROVIDER = PROVIDER_HCL;
 
 function config(snapshotName: string, diskSettings = ''): string {
   return `${PROVIDER}

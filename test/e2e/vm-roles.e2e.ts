@@ -17,23 +17,14 @@ import * as path from 'node:path';
 import { createExampleStack, type ExampleStack, findPulumiCli } from '../../examples/demo/pulumi-stack';
 import { type AgentProcess, agentCli, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
-import { cliBinary, hclClis, tofuRunner, writeTofuRc } from './helpers/tofu';
+import { cliBinary, hclClis, PROVIDER_HCL, tofuRunner, writeTofuRc } from './helpers/tofu';
 
 const REPO = path.resolve(__dirname, '../..');
 const MiB = 1 << 20;
 type AgentCli = ReturnType<typeof agentCli>;
 
 function hclConfig(snapshotName: string): string {
-  return `
-terraform {
-  required_providers {
-    snapsync = { source = "snapsync/snapsync" }
-  }
-}
-variable "url" { type = string }
-provider "snapsync" {
-  url = var.url
-}
+  return `${PROVIDER_HCL}
 resource "snapsync_container" "prod_sys" {
   name = "vr-prod-sys"
   type = "vdisk"

@@ -12,6 +12,22 @@ import * as path from 'node:path';
 
 const BIN_DIR = path.resolve(__dirname, '../../../bin');
 
+/** The provider block a test configuration starts with: the agent's URL from var.url (TF_VAR_url). */
+export const PROVIDER_HCL = `
+terraform {
+  required_providers {
+    snapsync = { source = "snapsync/snapsync" }
+  }
+}
+
+variable "url" { type = string }
+
+# The token comes from SNAPSYNC_TOKEN: a variable's value would be written into plan files.
+provider "snapsync" {
+  url = var.url
+}
+`;
+
 export interface HclCli {
   name: 'tofu' | 'terraform';
   /** The binary, from the environment (undefined: the suite fails in `before`, saying how to get one). */
