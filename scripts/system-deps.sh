@@ -31,6 +31,8 @@ declare -A package_of=(
   # test/bench/nbd-bench.test.ts: the bench:nbd smoke test drives fio against the agent and qemu-nbd
   [fio]=fio
   [qemu-nbd]=qemu-utils
+  # test/cli/metadata-panic.test.ts builds a shim that fails writes of LMDB's meta pages (test/helpers/meta-write-fault.c)
+  [gcc]=gcc
 )
 
 missing=()

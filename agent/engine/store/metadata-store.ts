@@ -13,7 +13,7 @@
 import { existsSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
-import { HOST_OUT_OF_SPACE, IO_ERROR, isSnapsyncError } from '../errors';
+import { HOST_OUT_OF_SPACE, IO_ERROR, isSnapsyncError, type SnapsyncError } from '../errors';
 import { DB, type DbName } from './keys';
 import { lmdbCorruption } from './lmdb-corruption';
 import { checkMetadataFile } from './metadata-file-check';
@@ -155,7 +155,8 @@ export class MetadataStore {
   /**
    * Runs `fn` as one write transaction (reads inside it see its writes; a
    * throw aborts it), with `commit`'s errors: HOST_OUT_OF_SPACE if the host is
-   * full even after `onNoSpace`, CORRUPT if LMDB finds its file damaged, else
+   * full even after `onNoSpace`, CORRUPT if LMDB finds its file damaged or its
+   * environment unusable (MDB_PANIC), else
    * IO_ERROR for a failure of LMDB's.
    */
   transaction(op: string, fn: () => void): void {
@@ -163,15 +164,40 @@ export class MetadataStore {
       this.root.transactionSync(fn);
     } catch (err) {
       if (isSnapsyncError(err)) throw err;
-      if (!this.isNoSpace(err)) throw lmdbCorruption(err, this.file) ?? IO_ERROR(op, err);
+      if (!this.isNoSpace(err)) throw this.failure(op, err);
       if (!this.onNoSpace?.()) throw HOST_OUT_OF_SPACE(op, err);
       try {
         this.root.transactionSync(fn);
       } catch (again) {
         if (isSnapsyncError(again)) throw again;
         if (this.isNoSpace(again)) throw HOST_OUT_OF_SPACE(op, again);
-        throw lmdbCorruption(again, this.file) ?? IO_ERROR(op, again);
+        throw this.failure(op, again);
       }
+    }
+  }
+
+  /** A failed write transaction's error: CORRUPT if LMDB says its file or environment is unusable, else IO_ERROR. */
+  private failure(op: string, err: unknown): SnapsyncError {
+    return (
+      lmdbCorruption(err, this.file) ??
+      lmdbCorruption(this.environmentError(), this.file) ??
+      IO_ERROR(op, err)
+    );
+  }
+
+  /**
+   * What LMDB says of its environment after a failed commit. lmdb-js ignores a
+   * refused start of a write transaction, so every write after MDB_PANIC (a
+   * failed write of a meta page) fails as EINVAL; starting a read transaction
+   * (a fresh one: the current may have started before) reports the panic itself.
+   */
+  private environmentError(): unknown {
+    try {
+      this.root.resetReadTxn();
+      this.root.useReadTransaction().done();
+      return null;
+    } catch (err) {
+      return err;
     }
   }
 
