@@ -5,13 +5,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open } from 'lmdb';
 import { Pool } from '../../agent/engine';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 
 describe('snapsync-agent CLI', function () {
   this.timeout(120_000);
+  killAgentsTestsLeave();
   let agent: AgentProcess;
   const cli = (args: string[], env: Record<string, string> = {}) => {
     const r = spawnSync(process.execPath, [BIN, ...args], {

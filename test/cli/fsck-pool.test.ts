@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
 import { patchRecord } from '../engine/helpers/corrupt-records';
-import { startAgentProcess } from '../helpers/agent-process';
+import { killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
@@ -18,6 +18,7 @@ function fsckPool(dir: string, json = true): { status: number | null; out: strin
 }
 
 describe('snapsync-agent fsck --pool DIR (no agent)', () => {
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   it('exits 0 on a clean pool, 4 with the problems on a record the agent cannot open, 1 on an unknown format', async () => {

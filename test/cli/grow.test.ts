@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
-import { startAgentProcess } from '../helpers/agent-process';
+import { killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { runCli } from '../helpers/run-cli';
 import { cleanupTempDirs, sparseFile, tempDir } from '../helpers/tmp';
 
@@ -16,6 +16,7 @@ const MiB = 1 << 20;
 
 describe('snapsync-agent grow', function () {
   this.timeout(120_000);
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   it('a full pool takes writes again after its data file is extended and grow is run through the agent, then offline with --pool', async () => {

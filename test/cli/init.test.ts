@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
-import { startAgentProcess } from '../helpers/agent-process';
+import { killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
@@ -44,6 +44,7 @@ function tree(dir: string): string[] {
 
 describe('snapsync-agent init', function () {
   this.timeout(120_000);
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   it('refuses a directory that is not empty, leaving its files as they were; a file for --pool too', () => {

@@ -8,7 +8,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { buildMetaWriteFault } from '../helpers/meta-write-fault';
 import { runCli } from '../helpers/run-cli';
 import { cleanupTempDirs } from '../helpers/tmp';
@@ -18,16 +18,12 @@ const create = (name: string, agent: AgentProcess) =>
 
 describe('a failed write of a metadata meta page (MDB_PANIC)', function () {
   this.timeout(120_000);
-  const agents: AgentProcess[] = [];
-  afterEach(async () => {
-    for (const agent of agents.splice(0)) await agent.kill();
-  });
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   it('answers CORRUPT with the recovery, for the failed commit and every one after it; a restart has the last commit, fsck clean', async () => {
     const fault = buildMetaWriteFault();
     const agent = await startAgentProcess({ env: fault.env });
-    agents.push(agent);
     assert.equal(create('before', agent).status, 0);
 
     fs.writeFileSync(fault.trigger, '');
@@ -47,9 +43,9 @@ describe('a failed write of a metadata meta page (MDB_PANIC)', function () {
 
     assert.equal(runCli(['fsck', '--pool', agent.poolDir]).status, 0);
     const again = await startAgentProcess({ poolDir: agent.poolDir });
-    agents.push(again);
     const names = JSON.parse(runCli(['ls', '--json'], again).out).map((c: { name: string }) => c.name);
     assert.deepEqual(names, ['before']);
     assert.equal(create('after', again).status, 0);
+    await again.stop();
   });
 });

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { patchRecord } from '../engine/helpers/corrupt-records';
-import { agentCli, startAgentProcess } from '../helpers/agent-process';
+import { agentCli, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
@@ -27,6 +27,7 @@ function formatOnePool(): string {
 }
 
 describe('snapsync-agent migrate --pool DIR (no agent)', () => {
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   it('migrates a format-1 pool once (exit 0), then says there is nothing to do; an unknown format is refused (exit 1)', async () => {

@@ -8,6 +8,35 @@ import { tempDir } from './tmp';
 
 const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
 
+/** Every agent started and not yet exited. */
+const running = new Set<ChildProcess>();
+
+/**
+ * In the calling `describe`: after each test, kills the agents the test
+ * started and left running. A failed assertion skips the test's own stop, and
+ * a live agent keeps mocha from ever exiting. Agents started in `before` hooks
+ * are the describe's `after`'s to stop; not for a describe whose tests hand an
+ * agent on to the next test.
+ */
+export function killAgentsTestsLeave(): void {
+  let before = new Set<ChildProcess>();
+  beforeEach(() => {
+    before = new Set(running);
+  });
+  afterEach(async () => {
+    const left = [...running].filter((child) => !before.has(child));
+    await Promise.all(
+      left.map(
+        (child) =>
+          new Promise((resolve) => {
+            child.once('exit', resolve);
+            child.kill('SIGKILL');
+          }),
+      ),
+    );
+  });
+}
+
 export interface AgentProcess {
   url: string;
   port: number;
@@ -72,6 +101,8 @@ export async function startAgentProcess(
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let stderr = '';
   child.stderr!.on('data', (d) => {
     stderr += d;

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { makeNbdCredentials, type NbdCredentials, nbdX509ServeArgs } from '../helpers/nbd-credentials';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 import { run, runOk } from './helpers/served-pool';
@@ -219,6 +219,7 @@ describe('nbd access control (serve)', function () {
 
 describe('nbd listen policy (serve)', function () {
   this.timeout(120_000);
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   const serveRefused = (poolDir: string, args: string[]) =>

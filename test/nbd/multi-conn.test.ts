@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import { Pool } from '../../agent/engine';
 import { CMD } from '../../agent/nbd/constants';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { makeNbdCredentials, type NbdCredentials, nbdX509ServeArgs } from '../helpers/nbd-credentials';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 import { RawClient } from './helpers/raw-client';
@@ -97,6 +97,7 @@ describe('nbd multi-conn (real agent, nbdinfo, nbdcopy, raw client)', function (
   });
 
   describe('on the Unix socket: one process, several writing connections', () => {
+    killAgentsTestsLeave();
     let agent: AgentProcess;
     let client: AgentClient;
     let socket: string;

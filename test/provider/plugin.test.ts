@@ -12,7 +12,7 @@ import { CMD } from '../../agent/nbd/constants';
 import { provider as containerProvider } from '../../provider/container';
 import { provider as snapshotProvider } from '../../provider/snapshot';
 import { provider as syncProvider } from '../../provider/sync-from-snapshot';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { DynamicProviderPlugin, serializeProvider } from '../helpers/dynamic-provider';
 import { cleanupTempDirs } from '../helpers/tmp';
 import { RawClient } from '../nbd/helpers/raw-client';
@@ -23,6 +23,7 @@ const urn = (type: string, name: string) =>
 
 describe('provider through the real dynamic-provider plugin and a real agent', function () {
   this.timeout(120_000);
+  killAgentsTestsLeave();
   let agent: AgentProcess;
   let plugin: DynamicProviderPlugin;
   let admin: AgentClient;

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { AgentClient, AgentError } from '../../agent/client/client';
 import { encodeBinary } from '../../agent/server/framing';
 import { OP_NAMES } from '../../schema';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs } from '../helpers/tmp';
 
 const KiB = 1024;
@@ -54,6 +54,7 @@ async function rawSession(url: string, token: string) {
 
 describe('agent over WebSocket (real process, real client)', function () {
   this.timeout(60_000);
+  killAgentsTestsLeave();
   let agent: AgentProcess;
   let client: AgentClient;
 
@@ -359,6 +360,7 @@ describe('agent over WebSocket (real process, real client)', function () {
 
 describe('idempotency across an agent restart', function () {
   this.timeout(60_000);
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   it('a retried sync returns the first result; the same key with other params is a conflict', async () => {
@@ -447,6 +449,7 @@ describe('idempotency across an agent restart', function () {
 
 describe('limits and graceful stop', function () {
   this.timeout(60_000);
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   it('refuses requests over --max-in-flight with TOO_MANY_REQUESTS, and takes them again once some finish', async () => {
@@ -518,6 +521,7 @@ describe('limits and graceful stop', function () {
 
 describe('a client across an agent restart of a few seconds (an upgrade)', function () {
   this.timeout(60_000);
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   it('a request made while the agent is down completes once it is back on its address', async () => {

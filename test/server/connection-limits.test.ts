@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import WebSocket from 'ws';
 import { AgentClient } from '../../agent/client/client';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { selfSignedCertificate } from '../helpers/certs';
 import { holdIdle, tcp } from '../helpers/idle-holder';
 import { makeNbdCredentials } from '../helpers/nbd-credentials';
@@ -51,6 +51,7 @@ describe('connection timeouts and limits (serve)', function () {
   after(cleanupTempDirs);
 
   describe('WebSocket agent', () => {
+    killAgentsTestsLeave();
     let agent: AgentProcess;
     before(async () => {
       agent = await startAgentProcess({ args: ['--handshake-timeout', '1', '--idle-timeout', '2'] });
@@ -99,6 +100,7 @@ describe('connection timeouts and limits (serve)', function () {
   });
 
   describe('defaults, no flags', () => {
+    killAgentsTestsLeave();
     let agent: AgentProcess;
     before(async () => {
       agent = await startAgentProcess();

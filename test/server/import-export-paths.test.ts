@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { AgentClient, AgentError } from '../../agent/client/client';
 import { Pool } from '../../agent/engine';
-import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const KiB = 1024;
@@ -52,6 +52,7 @@ function healthz(port: number): Promise<number> {
 
 describe('import/export paths (real agent process)', function () {
   this.timeout(120_000);
+  killAgentsTestsLeave();
   let agent: AgentProcess;
   let client: AgentClient;
   let allowed: string;
@@ -326,6 +327,7 @@ describe('import/export paths (real agent process)', function () {
 
 describe('import --create is all-or-nothing (SIGKILL, real agent process)', function () {
   this.timeout(120_000);
+  killAgentsTestsLeave();
   after(cleanupTempDirs);
 
   it('a kill during import --create leaves no container, and the retry with the same key succeeds', async () => {
@@ -374,6 +376,7 @@ describe('import --create is all-or-nothing (SIGKILL, real agent process)', func
 
 describe('block devices in an allowed directory (real loop device)', function () {
   this.timeout(120_000);
+  killAgentsTestsLeave();
   let loop = '';
   after(() => {
     if (loop) spawnSync('losetup', ['-d', loop]);
