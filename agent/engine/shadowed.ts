@@ -36,8 +36,8 @@ import type { TableState } from './table-state';
 const STEP_ENTRIES = 8192;
 const STEP_CHUNKS = 64;
 
-/** Where the pass over one hidden table is: against which dependent, the next chunk, and once done, what that dependent mapped. */
-interface PassState {
+/** Per hidden table (TableRegistry.pruneProgress): against which dependent, the next chunk, and once done, what that dependent mapped. */
+export interface PruneProgress {
   child: number;
   nextChunk: number;
   done: boolean;
@@ -45,16 +45,9 @@ interface PassState {
   childMapped: number;
 }
 
-/** Per hidden table: its pass. */
-const progress = new WeakMap<EngineCore, Map<number, PassState>>();
-
 /** Does one step on one hidden table; false when none has anything to free. */
 export function pruneShadowedStep(core: EngineCore): boolean {
-  const state = progress.get(core) ?? new Map();
-  progress.set(core, state);
   const { tables, catalog } = core;
-  const childOf = new Map<number, TableState>();
-  for (const t of tables.tables.values()) if (t.parent !== null) childOf.set(t.parent.id, t);
   // An import's undo point must stay whole while its import may still be undone (import-in-place.ts).
   const undoPoints = new Set<number>();
   for (const c of catalog.containers.values()) if (c.importUndo != null) undoPoints.add(c.importUndo);
@@ -62,23 +55,22 @@ export function pruneShadowedStep(core: EngineCore): boolean {
     if (!hidden.frozen || hidden.owner.kind !== 'snapshot' || hidden.dependents !== 1 || hidden.readers > 0)
       continue;
     if (catalog.snapshots.get(hidden.owner.id)?.hidden !== true || undoPoints.has(hidden.owner.id)) continue;
-    const child = childOf.get(hidden.id);
+    const child = tables.onlyChild(hidden);
     if (child === undefined || (!child.frozen && core.io.active > 0)) continue;
-    let at = state.get(hidden.id);
+    let at = tables.pruneProgress.get(hidden.id);
     const grown = at?.done === true && !child.frozen && child.presence.count > at.childMapped;
     if (at === undefined || at.child !== child.id || grown) {
       at = { child: child.id, nextChunk: 0, done: false, childMapped: 0 };
-      state.set(hidden.id, at);
+      tables.pruneProgress.set(hidden.id, at);
     }
     if (at.done) continue;
     step(core, hidden, child, at);
     return true;
   }
-  for (const id of state.keys()) if (!tables.tables.has(id)) state.delete(id);
   return false;
 }
 
-function step(core: EngineCore, hidden: TableState, child: TableState, at: PassState): void {
+function step(core: EngineCore, hidden: TableState, child: TableState, at: PruneProgress): void {
   const { tables, batch, catalog } = core;
   const chunks = [...hidden.presence.chunks.keys()].filter((c) => c >= at.nextChunk).sort((a, b) => a - b);
   let nextChunk = at.nextChunk;

@@ -12,6 +12,7 @@ import { CORRUPT } from './errors';
 import { MappingEvents } from './mapping-events';
 import { OwnerIndex } from './owner-index';
 import { CHUNK_MASK, CHUNK_SHIFT } from './presence';
+import type { PruneProgress } from './shadowed';
 import { BlockMap } from './store/block-map';
 import { CURRENT_FORMAT_VERSION, DB } from './store/keys';
 import type { MetadataStore, StoreOp } from './store/metadata-store';
@@ -26,6 +27,10 @@ export class TableRegistry {
   readonly blocks: BlockMap;
   /** Readers outside the engine told about changed entries and chains (mapping-events.ts). */
   readonly events = new MappingEvents();
+  /** Per hidden table, how far the shadowed-entry pruner got (shadowed.ts); in memory, redone after a restart. */
+  readonly pruneProgress = new Map<number, PruneProgress>();
+  /** Tables by their parent's id (what `dependents` counts). */
+  private readonly children = new Map<number, Set<TableState>>();
 
   constructor(
     private readonly store: MetadataStore,
@@ -50,8 +55,10 @@ export class TableRegistry {
       const parent = this.tables.get(parentId);
       // A dangling parent is reported by fsck; leave the pointer empty so the pool still opens.
       if (parent === undefined) continue;
-      this.tables.get(id)!.parent = parent;
+      const table = this.tables.get(id)!;
+      table.parent = parent;
       parent.dependents++;
+      this.link(table, parent);
     }
     for (const { key, value } of this.store.entries<[number, number], Buffer>(DB.presence)) {
       const table = this.tables.get(key[0]);
@@ -80,11 +87,15 @@ export class TableRegistry {
     if (before) before.dependents--;
     if (parent) parent.dependents++;
     table.parent = parent;
+    this.unlink(table, before);
+    this.link(table, parent);
     this.changedChain();
     batch.onAbort(() => {
       if (parent) parent.dependents--;
       if (before) before.dependents++;
       table.parent = before;
+      this.unlink(table, parent);
+      this.link(table, before);
     });
     batch.put(DB.tables, table.id, table.record());
   }
@@ -175,6 +186,27 @@ export class TableRegistry {
   forget(id: number): void {
     this.tables.delete(id);
     this.owners.evict(id);
+    this.pruneProgress.delete(id);
+  }
+
+  /** The one table whose parent `table` is, if exactly one is. */
+  onlyChild(table: TableState): TableState | undefined {
+    const children = this.children.get(table.id);
+    return children?.size === 1 ? children.values().next().value : undefined;
+  }
+
+  private link(table: TableState, parent: TableState | null): void {
+    if (parent === null) return;
+    const children = this.children.get(parent.id) ?? new Set<TableState>();
+    children.add(table);
+    this.children.set(parent.id, children);
+  }
+
+  private unlink(table: TableState, parent: TableState | null): void {
+    if (parent === null) return;
+    const children = this.children.get(parent.id);
+    children?.delete(table);
+    if (children?.size === 0) this.children.delete(parent.id);
   }
 
   /** The table (id) that maps `block` as seen through `table`, or 0. */
