@@ -234,6 +234,10 @@ export interface Container {
    * clone only: the identity the clone was given (as a sync reports it); null when it kept the source's (keepIdentity) or the agent has no identity profiles
    */
   identity?: null | IdentityReport;
+  /**
+   * createContainer and resize only, present when there are any: what went through but needs attention (OVERCOMMITTED: the pool's containers now declare more than its capacity)
+   */
+  warnings?: Warning[];
 }
 /**
  * An NBD client attached to a container or snapshot (bound to its uuid and generation, never to its name).
@@ -348,6 +352,18 @@ export interface IdentityReference {
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema
+ * via the `definition` "Warning".
+ */
+export interface Warning {
+  /**
+   * Stable: OVERCOMMITTED (docs/protocol.md, Warnings).
+   */
+  code: string;
+  message: string;
+  details?: {};
+}
+/**
+ * This interface was referenced by `Ops`'s JSON-Schema
  * via the `definition` "Snapshot".
  *
  * This interface was referenced by `Ops`'s JSON-Schema
@@ -422,6 +438,14 @@ export interface PoolInfo {
   dataFiles: string[];
   containers: number;
   snapshots: number;
+  /**
+   * Bytes every container declares (its size; a VM: 0). Thin provisioning lets this exceed the capacity: only written blocks take space.
+   */
+  provisionedBytes: number;
+  /**
+   * provisionedBytes per byte of capacity, to two decimals: above 1 the pool is overcommitted (writes fail with OUT_OF_SPACE once it is full).
+   */
+  overcommitRatio: number;
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema

@@ -57,6 +57,7 @@ import { containerInfo, snapshotInfo } from './infos';
 import type { MappingEvents } from './mapping-events';
 import { freeReaderHeld, pinSnapshot, type SnapshotPin } from './pins';
 import { checkDataPath, checkPoolDirectory, removeCreated } from './pool-create-checks';
+import { overcommitRatio, overcommitWarning, provisionedBytes } from './provisioning';
 import { reclaimAll, reclaimStep } from './reclaim';
 import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } from './snapshots';
 import { SpaceMap } from './space-map';
@@ -389,6 +390,7 @@ export class Pool {
 
   info(): PoolInfo {
     const { record, space, catalog } = this.core;
+    const provisioned = provisionedBytes(catalog);
     return {
       uuid: record.uuid,
       formatVersion: record.formatVersion,
@@ -400,13 +402,30 @@ export class Pool {
       dataFiles: [...this.core.device.paths],
       containers: [...catalog.containers.values()].filter((c) => !c.incomplete).length,
       snapshots: [...catalog.snapshots.values()].filter((s) => !s.hidden).length,
+      provisionedBytes: provisioned,
+      overcommitRatio: overcommitRatio(provisioned, this.capacityBytes()),
     };
+  }
+
+  private capacityBytes(): number {
+    return this.core.record.capacityBlocks * this.core.record.blockSize;
+  }
+
+  /** Runs `op` (a create or a resize), adding OVERCOMMITTED to its result if it took the declared total beyond the capacity. */
+  private provisioning(op: () => ContainerInfo): ContainerInfo {
+    const before = provisionedBytes(this.core.catalog);
+    const info = op();
+    const warning = overcommitWarning(before, provisionedBytes(this.core.catalog), this.capacityBytes());
+    return warning ? { ...info, warnings: [warning] } : info;
   }
 
   // ---- containers ----
 
   createContainer(spec: ContainerSpec, options: MutationOptions = {}): ContainerInfo {
-    return this.core.mutate(() => this.info_(createContainer(this.core, spec)), options);
+    return this.core.mutate(
+      () => this.provisioning(() => this.info_(createContainer(this.core, spec))),
+      options,
+    );
   }
 
   listContainers(): ContainerInfo[] {
@@ -442,7 +461,10 @@ export class Pool {
 
   resize(name: string, size: number, options: { shrink?: boolean } & MutationOptions = {}): ContainerInfo {
     return this.core.mutate(
-      () => this.info_(resizeContainer(this.core, this.container(name), size, options.shrink === true)),
+      () =>
+        this.provisioning(() =>
+          this.info_(resizeContainer(this.core, this.container(name), size, options.shrink === true)),
+        ),
       options,
     );
   }

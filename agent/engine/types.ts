@@ -7,10 +7,11 @@ import type {
   Snapshot,
   SnapshotRefInfo,
   Usage,
+  Warning,
 } from '../../schema/types.generated';
 
 // One source for a type: the protocol schema (schema/protocol/ops.json, where each field is documented).
-export type { ContainerType, PoolInfo, Usage };
+export type { ContainerType, PoolInfo, Usage, Warning };
 
 /** A container as the engine describes it: the protocol's, without what the agent adds (NBD sessions, fences, a clone's report). */
 export type ContainerInfo = Omit<Container, 'sessions' | 'fences' | 'identity'>;

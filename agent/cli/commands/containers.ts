@@ -4,6 +4,8 @@ import type { Container, Usage } from '../../../schema';
 import { AgentClient } from '../../client/client';
 import { bytes, type GlobalArgs, parseSize, run, table } from '../context';
 import { labelArgs } from '../label-args';
+import { type Provisioned, provisionedLine } from '../provisioned';
+import { withWarnings } from '../result-warnings';
 import { UsageError } from '../usage-error';
 
 type Args<T> = GlobalArgs & T;
@@ -119,7 +121,7 @@ export const create: CommandModule<
           },
           { idempotencyKey: AgentClient.newKey() },
         ),
-      (x: Container) => `created ${x.type} ${x.name} (${x.uuid})`,
+      (x: Container) => withWarnings(`created ${x.type} ${x.name} (${x.uuid})`, x.warnings),
     );
   },
 };
@@ -200,7 +202,7 @@ export const rm: CommandModule<
 
 export const usage: CommandModule<GlobalArgs, Args<{ container: string }>> = {
   command: 'usage <container>',
-  describe: 'Space used by a container: logical, mapped, exclusive, shared',
+  describe: "Space used by a container: logical, mapped, exclusive, shared; and the pool's provisioned total",
   builder: (y) =>
     (y as unknown as Argv<GlobalArgs>).example(
       '$0 usage prod-web-disk0',
@@ -209,20 +211,33 @@ export const usage: CommandModule<GlobalArgs, Args<{ container: string }>> = {
   handler: (args) =>
     run(
       args,
-      (c) => c.call('usage', { container: args.container }),
-      (u: Usage) =>
-        table(
-          ['CONTAINER', 'LOGICAL', 'MAPPED', 'EXCLUSIVE', 'SHARED'],
-          [
+      async (c) => {
+        const [u, pool] = await Promise.all([
+          c.call('usage', { container: args.container }),
+          c.call('info', {}),
+        ]);
+        const { provisionedBytes, capacityBlocks, blockSize, overcommitRatio } = pool;
+        return {
+          ...u,
+          pool: { provisionedBytes, capacityBytes: capacityBlocks * blockSize, overcommitRatio },
+        };
+      },
+      (u: Usage & { pool: Provisioned }) =>
+        [
+          table(
+            ['CONTAINER', 'LOGICAL', 'MAPPED', 'EXCLUSIVE', 'SHARED'],
             [
-              u.container,
-              bytes(u.logicalBytes),
-              bytes(u.mappedBytes),
-              bytes(u.exclusiveBytes),
-              bytes(u.sharedBytes),
+              [
+                u.container,
+                bytes(u.logicalBytes),
+                bytes(u.mappedBytes),
+                bytes(u.exclusiveBytes),
+                bytes(u.sharedBytes),
+              ],
             ],
-          ],
-        ),
+          ),
+          `pool: ${provisionedLine(u.pool)}`,
+        ].join('\n'),
     ),
 };
 
@@ -263,6 +278,6 @@ export const resize: CommandModule<
           },
           { idempotencyKey: AgentClient.newKey() },
         ),
-      (x: Container) => `resized ${x.name} to ${x.size} (${bytes(x.size)})`,
+      (x: Container) => withWarnings(`resized ${x.name} to ${x.size} (${bytes(x.size)})`, x.warnings),
     ),
 };

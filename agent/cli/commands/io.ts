@@ -5,6 +5,7 @@ import type { TransferResult } from '../../../schema';
 import ops from '../../../schema/protocol/ops.json';
 import { AgentClient, AgentError } from '../../client/client';
 import { bytes, type GlobalArgs, parseSize, run } from '../context';
+import { provisionedLine } from '../provisioned';
 import { UsageError } from '../usage-error';
 import { progressBar } from './maintenance';
 
@@ -253,7 +254,9 @@ export const info: CommandModule<GlobalArgs, GlobalArgs> = {
         containers: number;
         snapshots: number;
         dataFiles: string[];
+        provisionedBytes: number;
+        overcommitRatio: number;
       }) =>
-        `pool ${p.uuid}: ${p.containers} containers, ${p.snapshots} snapshots, ${bytes(p.usedBlocks * p.blockSize)} used of ${bytes(p.capacityBlocks * p.blockSize)} (block ${bytes(p.blockSize)}; data in ${p.dataFiles.length === 1 ? p.dataFiles[0] : `${p.dataFiles.length} files, ${p.dataFiles[0]}…`})`,
+        `pool ${p.uuid}: ${p.containers} containers, ${p.snapshots} snapshots, ${bytes(p.usedBlocks * p.blockSize)} used of ${bytes(p.capacityBlocks * p.blockSize)} (block ${bytes(p.blockSize)}; data in ${p.dataFiles.length === 1 ? p.dataFiles[0] : `${p.dataFiles.length} files, ${p.dataFiles[0]}…`})\n${provisionedLine({ ...p, capacityBytes: p.capacityBlocks * p.blockSize })}`,
     ),
 };
