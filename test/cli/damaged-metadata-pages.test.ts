@@ -75,6 +75,20 @@ const DAMAGE: Record<string, Damage> = {
     },
     says: (page) => new RegExp(`node \\d+ of page ${page} \\(\\S+ tree, level 3\\)`),
   },
+  "a leaf page's keys out of order (two node pointers swapped, the page otherwise well-formed)": {
+    damage: (bytes, pages) => {
+      const { page } = middle(pages, 'leaf', 3);
+      const pointers = page * PAGE + 24; // the page header, then one u16 per node
+      const [first, second] = [bytes.readUInt16LE(pointers), bytes.readUInt16LE(pointers + 2)];
+      bytes.writeUInt16LE(second, pointers);
+      bytes.writeUInt16LE(first, pointers + 2);
+      return page;
+    },
+    says: (page) =>
+      new RegExp(
+        `page ${page} \\(\\S+ tree, level 3\\) has its keys out of order: node 1's is not after node 0's`,
+      ),
+  },
   'an overflow page zeroed': {
     damage: (bytes, pages) => {
       const { page } = middle(pages, 'overflow');

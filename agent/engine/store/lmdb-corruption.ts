@@ -5,7 +5,7 @@
  * recover the metadata, not retry or report a bug.
  * The walk before open (metadata-file-check.ts) finds damage in the pages it
  * reaches; these are for what gets past it (damage made while the pool is
- * open, or a key order only LMDB's searches notice).
+ * open).
  *
  * Not here, on purpose: MDB_VERSION_MISMATCH (the data file's version is
  * checked before open; from LMDB it means a lock.mdb of another LMDB build,

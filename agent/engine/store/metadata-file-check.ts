@@ -17,9 +17,9 @@
  *   that is a branch or leaf page holding its own page number;
  * - then every page of every tree (metadata-tree-walk.ts): damage below the
  *   roots (a branch, leaf or overflow page further down) is CORRUPT too,
- *   naming the page. What gets past it (wrong keys or values that are still
- *   well-formed pages) is found by fsck, or by LMDB as MDB_CORRUPTED, which
- *   lmdb-corruption.ts makes CORRUPT.
+ *   naming the page, and so are keys out of order. What gets past it (wrong
+ *   keys in order, or wrong values, on well-formed pages) is found by fsck, or
+ *   by LMDB as MDB_CORRUPTED, which lmdb-corruption.ts makes CORRUPT.
  * Not the last page against the file's size: a healthy file may end before it
  * (pages a transaction allocated and freed again are never written).
  *
@@ -179,7 +179,7 @@ function newestMetaProblem(
   return treesProblem(
     file,
     [
-      { name: 'free-page', root: u64(meta, AT.freeRoot), depth: u16(meta, AT.freeDepth) },
+      { name: 'free-page', root: u64(meta, AT.freeRoot), depth: u16(meta, AT.freeDepth), order: 'integer' },
       { name: 'main', root: u64(meta, AT.mainRoot), depth: u16(meta, AT.mainDepth) },
     ],
     visit,

@@ -16,10 +16,15 @@
  *   each node lies in the page above its free space, a branch has at least two
  *   nodes (LMDB asserts it; one in the free-page tree), and every leaf of a
  *   tree is as deep as its record says;
+ * - its keys are in the tree's order, each after the one before (a branch's
+ *   first key is none): LMDB searches a page by bisection, so a key out of
+ *   order makes lookups miss records that are there. The order is the bytes'
+ *   (memcmp, shorter first), or for MDB_INTEGERKEY trees (the free-page tree)
+ *   the numbers'; an MDB_REVERSEKEY tree (none here) is not checked;
  * - an overflow run: its pages are within the file and hold the node's data.
- * Not checked: key order and record contents (a wrong key or value is no
- * crash; fsck checks records), nor the free-page lists' entries (lmdb-js packs
- * them in its own format).
+ * Not checked: record contents (a wrong value is no crash; fsck checks
+ * records), nor the free-page lists' entries (lmdb-js packs them in its own
+ * format).
  *
  * Cost: O(pages reachable), each read once (an overflow run only its first
  * page), one 4 KiB pread per page: measured 15 ms for a pool of 1,048,576
@@ -55,15 +60,39 @@ const HEADER = {
 const NODE_HEADER_BYTES = 8;
 /** An F_BIGDATA node's data on the page: MDB_ovpage (page number, txnid, page count). */
 const OVPAGE_BYTES = 24;
-/** An F_SUBDATA node's data: MDB_db (48 bytes), the tree's depth at 6 and root at 40. */
+/** An F_SUBDATA node's data: MDB_db (48 bytes), the tree's flags at 4, depth at 6 and root at 40. */
 const DB_RECORD_BYTES = 48;
-const DB_RECORD = { depth: 6, root: 40 } as const;
+const DB_RECORD = { flags: 4, depth: 6, root: 40 } as const;
+/** MDB_db flags that change how keys compare (lmdb.h). */
+const MDB_REVERSEKEY = 0x02;
+const MDB_INTEGERKEY = 0x08;
+
+/** How a tree's keys compare: as bytes (memcmp), as native unsigned integers, or (reversed) not checked here. */
+export type KeyOrder = 'bytes' | 'integer' | 'unchecked';
 
 /** A tree to walk: where its record says its root is and how deep it is. */
 export interface TreeRoot {
   name: string;
   root: bigint;
   depth: number;
+  /** Default 'bytes' (the main tree's); the free-page tree's keys are integers (txnids). */
+  order?: KeyOrder;
+}
+
+/** The key order an MDB_db's flags give its tree. */
+function keyOrder(dbFlags: number): KeyOrder {
+  if (dbFlags & MDB_REVERSEKEY) return 'unchecked';
+  return dbFlags & MDB_INTEGERKEY ? 'integer' : 'bytes';
+}
+
+/** LMDB's comparison of two keys of a tree (mdb_cmp_memn, mdb_cmp_int / mdb_cmp_long). */
+function compareKeys(order: KeyOrder, a: Buffer, b: Buffer): number {
+  if (order === 'integer' && a.length === b.length && (a.length === 4 || a.length === 8)) {
+    const x = a.length === 8 ? a.readBigUInt64LE(0) : BigInt(a.readUInt32LE(0));
+    const y = b.length === 8 ? b.readBigUInt64LE(0) : BigInt(b.readUInt32LE(0));
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  return Buffer.compare(a, b);
 }
 
 export type PageKind = 'branch' | 'leaf' | 'overflow';
@@ -146,6 +175,7 @@ class TreeWalk {
     if (flags !== P_BRANCH && flags !== P_LEAF)
       throw new Damage(`${where} is not a B-tree page (flags 0x${flags.toString(16)})`);
     const nodes = this.nodeOffsets(bytes, where);
+    this.keysInOrder(bytes, nodes, flags === P_BRANCH ? 1 : 0, where, tree.order ?? 'bytes');
     if (flags === P_BRANCH) {
       if (depth >= tree.depth) throw new Damage(`${where} is a branch page where its tree has leaves`);
       const fewest = tree.name === 'free-page' ? 1 : 2;
@@ -199,6 +229,17 @@ class TreeWalk {
     return offsets;
   }
 
+  /** Each node's key (from node `from` on: a branch's first has none) after the one before. */
+  private keysInOrder(bytes: Buffer, nodes: number[], from: number, where: string, order: KeyOrder): void {
+    if (order === 'unchecked') return;
+    const key = (at: number) =>
+      bytes.subarray(at + NODE_HEADER_BYTES, at + NODE_HEADER_BYTES + u16(bytes, at + 6));
+    for (let i = from + 1; i < nodes.length; i++) {
+      if (compareKeys(order, key(nodes[i - 1]), key(nodes[i])) >= 0)
+        throw new Damage(`${where} has its keys out of order: node ${i}'s is not after node ${i - 1}'s`);
+    }
+  }
+
   /** A leaf node's data: on the page, an overflow run, or (F_SUBDATA) a named database's tree to walk. */
   private leafNode(
     bytes: Buffer,
@@ -231,6 +272,7 @@ class TreeWalk {
       name,
       root: u64(bytes, data + DB_RECORD.root),
       depth: u16(bytes, data + DB_RECORD.depth),
+      order: keyOrder(u16(bytes, data + DB_RECORD.flags)),
     };
     if (sub.root !== P_INVALID) pending.push({ page: sub.root, tree: sub, depth: 1, from: where });
   }
