@@ -1,5 +1,6 @@
 /** Errors as the user sees them: diagnostics naming the resource, the agent's code and, where one applies, the attribute. */
 import { ProviderError } from '../provider/runtime/errors';
+import type { ResourceWarning } from '../provider/runtime/warnings';
 
 export interface Diagnostic {
   severity: number; // tfplugin6.Diagnostic.Severity: 1 ERROR, 2 WARNING
@@ -9,6 +10,16 @@ export interface Diagnostic {
 }
 
 export const ERROR = 1;
+export const WARNING = 2;
+
+/** A warning the agent's answer carried (the apply went through). */
+export function warningDiagnostic(resource: string, w: ResourceWarning): Diagnostic {
+  return {
+    severity: WARNING,
+    summary: `${resource} "${w.name}": [${w.code}]`,
+    detail: w.message,
+  };
+}
 
 /** `attribute`: a name, or a path into a nested block (["timeouts", "create"]). */
 export function attributeError(resource: string, attribute: string | string[], message: string): Diagnostic {

@@ -7,9 +7,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { setConnector } from '../provider/runtime/connections';
 import { disablePreflight } from '../provider/runtime/preflight';
+import { collectWarnings } from '../provider/runtime/warnings';
 import { configureFrom, providerSchema } from './config';
 import { DATA_SOURCES } from './data-sources/data-sources';
-import { attributeError, type Diagnostic, errorDiagnostic } from './diagnostics';
+import { attributeError, type Diagnostic, errorDiagnostic, warningDiagnostic } from './diagnostics';
 import { afterInterruption, interruptedDiagnostic } from './interrupted';
 import { guardedConnect, OperationInterrupted, runOperation, stopAll } from './operations';
 import { BridgedResource, type ResourceBinding, type State } from './resources/bridge';
@@ -130,8 +131,11 @@ export function providerService(hooks: ProviderHooks = {}): grpc.UntypedServiceI
       const name = r.binding.importId((planned ?? prior)!);
       try {
         const reason = `${action} timed out after ${limit.text} (timeouts.${action})`;
-        const state = await runOperation({ ms: limit.ms, reason }, () => r.apply(prior, planned));
-        return { new_state: value(r, state), private: Buffer.alloc(0), diagnostics: [] };
+        const { result: state, warnings } = await collectWarnings(() =>
+          runOperation({ ms: limit.ms, reason }, () => r.apply(prior, planned)),
+        );
+        const diagnostics = warnings.map((w) => warningDiagnostic(r.binding.typeName, w));
+        return { new_state: value(r, state), private: Buffer.alloc(0), diagnostics };
       } catch (err) {
         if (!(err instanceof OperationInterrupted)) throw err;
         const { state, recorded } = await afterInterruption(r, action, prior, planned, err);

@@ -19,6 +19,7 @@ import { checkImport, difference, importError, importIdOf, importing, withoutImp
 import { changedKeys, readResult } from './inputs';
 import { idempotencyKey, verifyCreated } from './keys';
 import { fail, PreflightFailure, preflight } from './preflight';
+import { reportWarnings } from './warnings';
 
 export interface ContainerInputs {
   name: string;
@@ -375,6 +376,7 @@ export async function create(withImport: ContainerInputs): Promise<dynamic.Creat
           key('create'),
         ),
       );
+  reportWarnings('container', inputs.name, made.warnings);
   let c = verifyCreated(
     inputs.fromSnapshot ? 'clone' : 'create',
     inputs.name,
@@ -388,6 +390,7 @@ export async function create(withImport: ContainerInputs): Promise<dynamic.Creat
       c = await step('resize', inputs.name, () =>
         agent.resize(inputs.name, inputs.size!, false, key('resize', created)),
       );
+      reportWarnings('container', inputs.name, c.warnings);
     }
     for (const [role, member] of Object.entries(inputs.members ?? {})) {
       if (c.members[role] === member) continue;
@@ -464,6 +467,7 @@ export async function update(
         news.whenAttached === 'disconnect',
       ),
     );
+    reportWarnings('container', news.name, c.warnings);
   }
   if (JSON.stringify(news.labels ?? {}) !== JSON.stringify(c.labels)) {
     c = await step('set labels', news.name, () =>

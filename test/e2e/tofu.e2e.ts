@@ -112,6 +112,15 @@ resource "snapsync_sync_from_snapshot" "target" {
 }
 `;
 
+/** A vdisk declaring 100 GiB on the agent's 1 GiB pool (thin provisioning beyond capacity). */
+const OVERCOMMITTED = `${PROVIDER}
+resource "snapsync_container" "big" {
+  name = "tofu-big"
+  type = "vdisk"
+  size = ${100 * 2 ** 30}
+}
+`;
+
 /** The import {} blocks for the three resources of \`config\` (the ids as the README lists them). */
 const IMPORTS = `
 import {
@@ -491,6 +500,20 @@ for (const hcl of hclClis()) {
       const again = tofu(chdir, 'plan', '-detailed-exitcode');
       assert.equal(again.status, 0, `${again.stdout}\n${again.stderr}`);
       assert.match(ok(chdir, 'destroy', '-auto-approve'), /Resources: 4 destroyed/);
+    });
+
+    it("a vdisk declared beyond the pool's capacity is created, with an OVERCOMMITTED warning naming it", () => {
+      const dir = path.join(work, 'overcommitted');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'main.tf'), OVERCOMMITTED);
+      const chdir = `-chdir=${dir}`;
+      const apply = tofu(chdir, 'apply', '-auto-approve');
+      assert.equal(apply.status, 0, apply.stdout + apply.stderr);
+      const out = apply.stdout + apply.stderr;
+      assert.match(out, /Resources: 1 added, 0 changed, 0 destroyed/);
+      assert.match(out, /Warning: snapsync_container "tofu-big": \[OVERCOMMITTED\]/);
+      assert.match(out, /declare 10\d\.\d GiB on 1\.0 GiB of capacity/);
+      assert.match(ok(chdir, 'destroy', '-auto-approve'), /Resources: 1 destroyed/);
     });
 
     it('timeouts { create } against a hung agent: the apply fails naming the resource and the limit; nothing is recorded', () => {

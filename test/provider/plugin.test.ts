@@ -188,6 +188,19 @@ describe('provider through the real dynamic-provider plugin and a real agent', f
     assert.ok(!(await admin.call('listContainers', {})).some((c) => c.name === 'scratch'));
   });
 
+  it("Container beyond the pool's capacity: created and grown, each with an OVERCOMMITTED warning the plugin logs", async () => {
+    const GiB = 2 ** 30; // the agent's pool holds 1 GiB
+    const big = await up('Container', 'big', { name: 'pulumi-big', type: 'vdisk', size: 100 * GiB });
+    assert.match(
+      plugin.stderr(),
+      /warning: snapsync: container "pulumi-big": \[OVERCOMMITTED\] the pool's containers now declare 100\.\d GiB on 1\.0 GiB of capacity/,
+    );
+    const bigger = { ...big.inputs, size: 200 * GiB };
+    const grown = await plugin.update(urn('Container', 'big'), big.id, big.properties, bigger);
+    assert.match(plugin.stderr(), /container "pulumi-big": \[OVERCOMMITTED\] .* declare 200\.\d GiB/);
+    await plugin.delete(urn('Container', 'big'), big.id, grown.properties);
+  });
+
   it('Snapshot: read, no change on the same inputs, replace on a new name, delete', async () => {
     await up('Container', 'snap-src', { name: 'snap-src', type: 'vdisk', size: 4096 });
     const snap = await up('Snapshot', 'daily', { container: 'snap-src', name: 'day-1' });
