@@ -5,6 +5,7 @@
  * error reply; it never takes the agent down.
  */
 import { createHash } from 'node:crypto';
+import * as path from 'node:path';
 import type WebSocket from 'ws';
 import {
   checkHello,
@@ -166,7 +167,7 @@ export class AgentConnection {
     const started = process.hrtime.bigint();
     let code = 'OK';
     const answerError = (err: unknown) => {
-      const wire = toWire(err);
+      const wire = toWire(err, path.join(this.agent.pool.directory, 'meta', 'data.mdb'));
       code = wire.code;
       if (code === 'INTERNAL')
         this.agent.logger.error('internal error', { id, op, error: String((err as Error)?.stack ?? err) });

@@ -14,8 +14,12 @@ export class WireError extends Error {
   }
 }
 
-export function toWire(err: unknown): { code: string; message: string; details: Record<string, unknown> } {
-  const corrupt = lmdbCorruption(err);
+/** `metadataFile`: the pool's data.mdb, named in a CORRUPT made of a raw LMDB error. */
+export function toWire(
+  err: unknown,
+  metadataFile?: string,
+): { code: string; message: string; details: Record<string, unknown> } {
+  const corrupt = lmdbCorruption(err, metadataFile);
   if (corrupt) return corrupt.toJSON();
   if (err instanceof WireError || isSnapsyncError(err)) {
     return { code: err.code, message: err.message, details: err.details };

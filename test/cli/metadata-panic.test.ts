@@ -8,6 +8,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { buildMetaWriteFault } from '../helpers/meta-write-fault';
 import { runCli } from '../helpers/run-cli';
@@ -35,6 +36,7 @@ describe('a failed write of a metadata meta page (MDB_PANIC)', function () {
       const { error } = JSON.parse(r.out);
       assert.equal(error.code, 'CORRUPT');
       assert.equal(error.details.lmdb, 'MDB_PANIC');
+      assert.equal(error.details.path, path.join(agent.poolDir, 'meta', 'data.mdb'));
       assert.match(error.message, /data\.mdb cannot be used until the agent restarts \(LMDB: .*MDB_PANIC/);
       assert.match(error.message, /restart the agent .* and run fsck/);
     }
