@@ -4,7 +4,8 @@
  * happens (Pool.open migrates too, logging it: `Pool.migratedFrom`).
  *
  * Takes the pool lock (POOL_LOCKED while an agent has the pool open), refuses
- * an unknown or newer format (UNSUPPORTED_VERSION), and runs the migrations
+ * an unknown or newer format (UNSUPPORTED_VERSION) and one whose records do
+ * not all decode (CORRUPT, as `serve` would), and runs the migrations
  * (store/migrations: one LMDB transaction per format step, so a crash leaves
  * the old format or the new one, whole). Nothing else of an open is done.
  * A full host gives the metadata reserve back and tries again, as commits do.
@@ -39,6 +40,8 @@ export async function migratePoolDir(dir: string): Promise<MigrationResult> {
     if (stored?.format !== FORMAT_NAME) throw CORRUPT(`${dir} has no valid pool record`);
     if (!SUPPORTED_FORMAT_VERSIONS.includes(stored.formatVersion))
       throw UNSUPPORTED_VERSION(dir, stored.formatVersion, SUPPORTED_FORMAT_VERSIONS);
+    // "Nothing to do" must not be said of a pool no agent could open: a record that does not decode is CORRUPT.
+    store.checkRecordsDecode();
     reserve = new MetadataReserve(dir, defaultReserveBytes(stored.capacityBlocks * stored.blockSize));
     const held = reserve;
     held.take();

@@ -17,6 +17,7 @@ import { HOST_OUT_OF_SPACE, IO_ERROR, isSnapsyncError, type SnapsyncError } from
 import { DB, type DbName } from './keys';
 import { lmdbCorruption } from './lmdb-corruption';
 import { checkMetadataFile } from './metadata-file-check';
+import { undecodableRecord } from './undecodable-record';
 
 /** Databases whose values are raw bytes (presence bitmaps, format-2 map groups). */
 const binaryValues = new Set<DbName>([DB.presence, DB.mapGroups]);
@@ -44,6 +45,8 @@ export class MetadataStore {
 
   /** Record databases (msgpack) whose values a read-only store reads one by one, so an undecodable one reads as missing. */
   private readonly tolerant = new Set<DbName>();
+  /** Record databases (msgpack): a value there may fail to decode, which is CORRUPT naming the record. */
+  private readonly decoded = new Set<DbName>();
   /** The LMDB file, for naming it when LMDB says it is damaged. */
   private readonly file: string;
 
@@ -59,6 +62,7 @@ export class MetadataStore {
       const db = this.root.openDB({ name, encoding, keyEncoding });
       // Read-only, a database the pool's format never created (format 1 has no map-groups) is absent: reads find nothing.
       if (db) this.dbs.set(name, db);
+      if (encoding === 'msgpack') this.decoded.add(name);
       if (readOnly && encoding === 'msgpack') this.tolerant.add(name);
     }
     this.mapGroupsDb = this.dbs.get(DB.mapGroups) as unknown as Database<Buffer, Buffer>;
@@ -105,7 +109,13 @@ export class MetadataStore {
   get<V>(name: DbName, key: Key, transaction?: ReadTransaction): V | undefined {
     const options = transaction ? { transaction } : undefined;
     if (!this.dbs.has(name)) return undefined;
-    if (!this.tolerant.has(name)) return this.db<V>(name).get(key, options) as V | undefined;
+    if (!this.tolerant.has(name)) {
+      try {
+        return this.db<V>(name).get(key, options) as V | undefined;
+      } catch (err) {
+        throw this.readFailure(name, key, err);
+      }
+    }
     try {
       return this.db<V>(name).get(key, options) as V | undefined;
     } catch {
@@ -126,7 +136,61 @@ export class MetadataStore {
         yield { key: key as K, value: this.get<V>(name, key, transaction) as V };
       return;
     }
-    for (const entry of this.db<V, K>(name).getRange(options)) yield entry as { key: K; value: V };
+    let last: { key: K } | null = null;
+    try {
+      for (const entry of this.db<V, K>(name).getRange(options)) {
+        last = entry as { key: K };
+        yield entry as { key: K; value: V };
+      }
+    } catch (err) {
+      throw this.rangeFailure(name, options, last, err);
+    }
+  }
+
+  /** A failed read of `key` as CORRUPT when LMDB says its file is damaged or the record does not decode, else as it was. */
+  private readFailure(name: DbName, key: Key, err: unknown): unknown {
+    if (isSnapsyncError(err)) return err;
+    const damaged = lmdbCorruption(err, this.file);
+    if (damaged) return damaged;
+    if (!this.decoded.has(name)) return err;
+    let raw: Buffer | undefined;
+    try {
+      raw = this.db(name).getBinary(key);
+    } catch {
+      return err;
+    }
+    // LMDB gives the bytes: what failed is decoding them.
+    return raw === undefined ? err : undecodableRecord(this.file, name, key, err);
+  }
+
+  /** A failed scan as `readFailure` of the first record after the last one read that does not decode. */
+  private rangeFailure(
+    name: DbName,
+    options: Record<string, unknown>,
+    last: { key: Key } | null,
+    err: unknown,
+  ): unknown {
+    if (isSnapsyncError(err) || lmdbCorruption(err, this.file) || !this.decoded.has(name))
+      return this.readFailure(name, last?.key ?? '', err);
+    const from = last === null ? options : { ...options, start: last.key };
+    try {
+      for (const key of this.db(name).getKeys(from)) {
+        if (last !== null && JSON.stringify(key) === JSON.stringify(last.key)) continue;
+        try {
+          this.get(name, key, options.transaction as ReadTransaction | undefined);
+        } catch (again) {
+          return again;
+        }
+      }
+    } catch {
+      // The keys do not read either: report the first failure as it was.
+    }
+    return err;
+  }
+
+  /** Decodes every record (msgpack) once: CORRUPT naming the first that does not decode. */
+  checkRecordsDecode(): void {
+    for (const name of this.decoded) for (const _ of this.entries(name));
   }
 
   /** Number of entries in `name` (0 for a database a read-only store found absent). */
