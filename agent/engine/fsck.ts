@@ -6,11 +6,12 @@
  * Cost: one pass over every record and map entry, a bitmap of hwm bits.
  */
 import type { EngineCore } from './core';
+import { type DataMark, dataMarkProblems } from './data-marks';
 import { CHUNK_BLOCKS, CHUNK_SHIFT, popcount } from './presence';
 import { deviceSize } from './store/block-device';
 import { BlockMap } from './store/block-map';
 import { DataLayout, MAX_DATA_FILES } from './store/data-layout';
-import { CURRENT_FORMAT_VERSION, DB, META_HWM, META_POOL, ZERO_BLOCK } from './store/keys';
+import { CURRENT_FORMAT_VERSION, DB, META_GENERATION, META_HWM, META_POOL, ZERO_BLOCK } from './store/keys';
 import type { ContainerRecord, PoolRecord, SnapshotRecord, TableRecord } from './store/records';
 
 export const FSCK_CODES = [
@@ -74,6 +75,13 @@ export const FSCK_CODES = [
    * blocks read as zeros. A mapped block's bytes were written, and made durable, before its entry committed.
    */
   'DATA_FILE_SHORT',
+  /** A data file marked as another pool's (init --overwrite-data took it, or meta/ is another pool's): serve refuses the pool. */
+  'DATA_FILE_OTHER_POOL',
+  /**
+   * Metadata at an older commit than a data file was stamped after (data-marks.ts): meta/ was put back without
+   * the data files of the same moment, and may map blocks that hold other data since. serve refuses the pool.
+   */
+  'METADATA_OLDER_THAN_DATA',
 ] as const;
 
 export type FsckCode = (typeof FSCK_CODES)[number];
@@ -110,12 +118,14 @@ export interface DataFileSize {
 
 /**
  * Reads only the committed store and the record the pool was opened with (an offline check has no core);
- * `dataFiles` (in layout order), when given, are checked to hold every mapped block.
+ * `dataFiles` (in layout order), when given, are checked to hold every mapped block; `dataMarks`
+ * (read before this is called, data-marks.ts) against the pool's uuid and commit generation.
  */
 export async function fsck(
   core: Pick<EngineCore, 'store' | 'record'>,
   onProgress?: (done: number, total: number) => void,
   dataFiles?: DataFileSize[],
+  dataMarks?: DataMark[],
 ): Promise<FsckReport> {
   const { store } = core;
   const txn = store.readTransaction();
@@ -493,6 +503,9 @@ export async function fsck(
         { leaked, firstLeak },
       );
     if (dataFiles) checkDataFiles(dataFiles, owned, hwm, core.record.blockSize, report);
+    const generation = store.get<number>(DB.meta, META_GENERATION, txn) ?? 0;
+    for (const p of dataMarks ? dataMarkProblems(dataMarks, core.record.uuid, generation) : [])
+      report(p.code, p.message, p.details);
     onProgress?.(approxTotal, approxTotal);
     return {
       ok: problems.length === 0,

@@ -13,6 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readDataMarks } from './data-marks';
 import { INVALID_ARGUMENT, UNSUPPORTED_VERSION } from './errors';
 import { dataFileSizes, type FsckReport, fsck } from './fsck';
 import { dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
@@ -48,7 +49,12 @@ export async function fsckPoolDir(
       files <= MAX_DATA_FILES
         ? dataFileSizes(dataFilePaths(path.resolve(dir, stored.dataPath), files))
         : undefined;
-    return await fsck({ store, record }, onProgress, dataFiles);
+    // Marks before the metadata fsck reads (a stamp follows its commit, data-marks.ts): with an agent
+    // committing meanwhile, the snapshot read so far could be older than they are.
+    const paths = dataFiles?.map((f) => f.path);
+    const marks = paths && valid ? readDataMarks(paths, stored.uuid) : undefined;
+    store.renewReadSnapshot();
+    return await fsck({ store, record }, onProgress, dataFiles, marks);
   } finally {
     await store.close();
   }

@@ -38,6 +38,7 @@ import {
 } from './containers';
 import { EngineCore, type MutationOptions } from './core';
 import { checkDataFileEnds } from './data-file-ends';
+import { dataMarkProblems, readDataMarks } from './data-marks';
 import {
   CORRUPT,
   HOST_OUT_OF_SPACE,
@@ -63,6 +64,7 @@ import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } fro
 import { SpaceMap } from './space-map';
 import { discardIncomplete, StagedContainer } from './staged';
 import { BlockDevice } from './store/block-device';
+import { stampDataGeneration } from './store/data-generation';
 import { dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
 import { clearDataOwner, dataOwner, markDataOwner, markedFiles } from './store/data-owner';
 import { MAX_PHYSICAL_BLOCK } from './store/group-record';
@@ -74,6 +76,7 @@ import {
   META_POOL,
   SUPPORTED_FORMAT_VERSIONS,
 } from './store/keys';
+import { METADATA_RECOVERY } from './store/lmdb-corruption';
 import { defaultReserveBytes, MetadataReserve } from './store/metadata-reserve';
 import { MetadataStore, type StoreOp } from './store/metadata-store';
 import { migrate } from './store/migrations';
@@ -308,7 +311,7 @@ export class Pool {
       record.blockSize,
     );
     undo.push(() => device.close());
-    checkDataOwners(device.paths, record.uuid);
+    checkDataMarks(store, device.paths, record.uuid);
     // A metadata commit that finds the host full gives the reserve back and tries again.
     store.onNoSpace = () => reserve.release();
     if (device.sharesFilesystemWith(dir)) device.growthGate = () => reserve.allowsGrowth();
@@ -842,7 +845,9 @@ export class Pool {
     } catch (err) {
       if (!isSnapsyncError(err, 'OUT_OF_SPACE')) throw err;
     }
-    return fsck(this.core, options.onProgress, dataFileSizes(this.dataPaths));
+    // The marks before the metadata fsck reads: a stamp follows its commit (data-marks.ts).
+    const marks = readDataMarks(this.dataPaths, this.core.record.uuid);
+    return fsck(this.core, options.onProgress, dataFileSizes(this.dataPaths), marks);
   }
 
   /** Frees every discarded table's blocks now (normally done in the background). */
@@ -934,18 +939,24 @@ function syncDirectory(dir: string): void {
 }
 
 /**
- * A data file marked as another pool's was given to that pool (init --overwrite-data) since this
- * one last ran: opening would read and write the other pool's blocks. An unmarked one (a pool made
- * before the mark, or a filesystem without user attributes) is marked now where it can be.
+ * The data files' marks must not contradict the metadata (data-marks.ts, which fsck reports the
+ * same from): another pool's file, or metadata older than its data, is refused before anything
+ * reads them. Then each file is marked as this pool's (an unmarked one: a pool made before the
+ * mark, where the filesystem keeps it) and stamped after every commit from now on.
  */
-function checkDataOwners(paths: string[], uuid: string): void {
-  for (const file of markedFiles(paths)) {
-    const owner = dataOwner(file);
-    if (owner === null) markDataOwner(file, uuid);
-    else if (owner !== uuid)
-      throw CORRUPT(
-        `data file ${file} belongs to pool ${owner}, not to this one (${uuid}): another pool was made on it (init --overwrite-data), and this pool's data there is gone`,
-        { path: file, owner, pool: uuid },
-      );
-  }
+function checkDataMarks(store: MetadataStore, paths: string[], uuid: string): void {
+  const marks = readDataMarks(paths, uuid);
+  const [problem] = dataMarkProblems(marks, uuid, store.generation);
+  if (problem)
+    throw CORRUPT(
+      `${problem.message}; "snapsync-agent fsck --pool" reports it as ${problem.code}; ${METADATA_RECOVERY}`,
+      { ...problem.details, problem: problem.code },
+    );
+  const files = marks.map((m) => m.path);
+  for (const m of marks) if (m.owner === null) markDataOwner(m.path, uuid);
+  const stamp = (generation: number) => {
+    for (const file of files) stampDataGeneration(file, uuid, generation);
+  };
+  stamp(store.generation);
+  store.onCommitted = stamp;
 }

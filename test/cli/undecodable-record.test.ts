@@ -44,7 +44,7 @@ describe('a pool with a metadata record that does not decode', function () {
     assert.match(r.err, /error: \[CORRUPT\] pool metadata .*data\.mdb is damaged: /);
     assert.match(r.err, names());
     assert.match(r.err, /fsck --pool/);
-    assert.match(r.err, /put back a copy of <pool>\/meta\//);
+    assert.match(r.err, /put back <pool>\/meta\/ together with the data files/);
     assert.ok(fs.readFileSync(path.join(dir, 'meta', 'data.mdb')).equals(before), 'serve changed the file');
   });
 

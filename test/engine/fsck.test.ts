@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Key, open } from 'lmdb';
 import { FSCK_CODES, type FsckCode, fsckPoolDir, Pool } from '../../agent/engine';
+import { dataOwner, markDataOwner } from '../../agent/engine/store/data-owner';
 import { decodeGroup, encodeGroup, GROUP_SHIFT, groupKey } from '../../agent/engine/store/group-record';
 import type {
   ContainerRecord,
@@ -135,20 +136,24 @@ interface Case {
   edit: (store: Store) => Expected[];
   /** Edit the store under the open pool: fsck compares the pool record with what the pool opened with. */
   whileOpen?: boolean;
-  /** Damages the pool's files (closed) instead; returns what `edit` would. The agent refuses such a pool: fsck --pool checks it. */
+  /** Damages the pool's files instead (closed: the agent refuses such a pool, fsck --pool checks it; or open, with whileOpen); returns what `edit` would. */
   files?: (dir: string) => Expected[];
 }
+
+/** The pool `problemsAfter` checks now (a case's expected paths name its files). */
+const DIR = { current: '' };
 
 async function problemsAfter(c: Pick<Case, 'edit' | 'whileOpen' | 'files'>): Promise<{
   found: Expected[];
   expected: Expected[];
 }> {
   const dir = await makePool();
+  DIR.current = dir;
   let expected: Expected[] = [];
   const edit = (store: Store) => {
     expected = c.edit(store);
   };
-  if (c.files) {
+  if (c.files && !c.whileOpen) {
     expected = c.files(dir);
     assert.throws(() => Pool.open(dir), { code: 'CORRUPT' });
     const found = (await fsckPoolDir(dir)).problems.map(({ code, details }) => ({ code, details }));
@@ -157,7 +162,8 @@ async function problemsAfter(c: Pick<Case, 'edit' | 'whileOpen' | 'files'>): Pro
   if (!c.whileOpen) await corrupt(dir, edit);
   const pool = Pool.open(dir);
   try {
-    if (c.whileOpen) {
+    if (c.whileOpen && c.files) expected = c.files(dir);
+    else if (c.whileOpen) {
       await corrupt(dir, edit);
       // As another process's write: lmdb renews the pool's read snapshot on the next timer tick.
       await new Promise((resolve) => setTimeout(resolve, 1));
@@ -551,6 +557,37 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
           problem('DATA_FILE_SHORT', { path: second, bytes: BS, blocks: 2, firstBlock: 6 }),
           problem('DATA_FILE_SHORT', { path: fourth, bytes: 0, blocks: 2, firstBlock: 4 }),
         ];
+      },
+    },
+  ],
+  DATA_FILE_OTHER_POOL: [
+    {
+      // Under the open pool: closed, it would not open (CORRUPT, test/cli/data-marks.test.ts).
+      what: "a data file marked as another pool's",
+      whileOpen: true,
+      edit: () => [],
+      files: (dir) => {
+        const file = path.join(dir, 'data.2');
+        const pool = dataOwner(file);
+        markDataOwner(file, 'other-pool-uuid');
+        return [problem('DATA_FILE_OTHER_POOL', { path: file, owner: 'other-pool-uuid', pool })];
+      },
+    },
+  ],
+  METADATA_OLDER_THAN_DATA: [
+    {
+      what: 'metadata at an older commit than its data files were stamped after',
+      whileOpen: true,
+      edit: (s) => {
+        const now = s.get<number>('meta', 'generation');
+        s.put('meta', 'generation', 1);
+        return [0, 1, 2, 3].map((i) =>
+          problem('METADATA_OLDER_THAN_DATA', {
+            path: path.join(DIR.current, i === 0 ? 'data' : `data.${i}`),
+            metadataGeneration: 1,
+            dataGeneration: now,
+          }),
+        );
       },
     },
   ],

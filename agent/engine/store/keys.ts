@@ -21,7 +21,7 @@ export const SUPPORTED_FORMAT_VERSIONS = [1, 2, 3];
 export const CURRENT_FORMAT_VERSION = 3;
 
 export const DB = {
-  /** 'pool' → PoolRecord, 'hwm' → number (next never-used physical block), 'seq' → SequenceRecord */
+  /** 'pool' → PoolRecord, 'hwm' → number (next never-used physical block), 'seq' → SequenceRecord, 'generation' → number */
   meta: 'meta',
   /** container id → ContainerRecord */
   containers: 'containers',
@@ -50,6 +50,8 @@ export type DbName = (typeof DB)[keyof typeof DB];
 export const META_POOL = 'pool';
 export const META_HWM = 'hwm';
 export const META_SEQ = 'seq';
+/** Number of metadata commits so far (absent: none since this key was added); data files are stamped with it (data-generation.ts). */
+export const META_GENERATION = 'generation';
 
 export type PresenceKey = [table: number, chunk: number];
 export type SnapshotNameKey = [container: number, name: string];

@@ -15,9 +15,9 @@
  */
 import { CORRUPT, isSnapsyncError, type SnapsyncError } from '../errors';
 
-/** What an operator does about it (docs/operator-guide.md has the steps). */
+/** What an operator does about it (docs/operator-guide.md has the steps): meta/ alone from another moment maps blocks that hold other data since. */
 export const METADATA_RECOVERY =
-  'stop the agent and put back a copy of <pool>/meta/ (see "A damaged metadata file" in the operator guide)';
+  'stop the agent and put back <pool>/meta/ together with the data files, all from one backup taken with the agent stopped (see "A damaged metadata file" in the operator guide)';
 
 /** After MDB_PANIC the file keeps its last commit (LMDB writes the old meta back), so a restart comes first. */
 const PANIC_RECOVERY = `restart the agent (LMDB keeps the last committed transaction) and run fsck; if the pool does not open or fsck finds damage, ${METADATA_RECOVERY}`;

@@ -14,7 +14,7 @@ import { existsSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import { HOST_OUT_OF_SPACE, IO_ERROR, isSnapsyncError, type SnapsyncError } from '../errors';
-import { DB, type DbName } from './keys';
+import { DB, type DbName, META_GENERATION } from './keys';
 import { lmdbCorruption } from './lmdb-corruption';
 import { checkMetadataFile } from './metadata-file-check';
 import { undecodableRecord } from './undecodable-record';
@@ -42,6 +42,13 @@ export class MetadataStore {
    * made room (released the metadata reserve), and the commit is tried again.
    */
   onNoSpace: (() => boolean) | null = null;
+  /**
+   * The number of write transactions committed so far, stored with each one (META_GENERATION;
+   * 0 before the first, or in a pool from before it was counted).
+   */
+  generation: number;
+  /** Called after each commit, once it is on stable storage, with its generation (the pool stamps its data files). */
+  onCommitted: ((generation: number) => void) | null = null;
 
   /** Record databases (msgpack) whose values a read-only store reads one by one, so an undecodable one reads as missing. */
   private readonly tolerant = new Set<DbName>();
@@ -67,6 +74,7 @@ export class MetadataStore {
     }
     this.mapGroupsDb = this.dbs.get(DB.mapGroups) as unknown as Database<Buffer, Buffer>;
     this.presenceDb = this.dbs.get(DB.presence) as unknown as Database<Buffer, [number, number]>;
+    this.generation = this.get<number>(DB.meta, META_GENERATION) ?? 0;
   }
 
   /** Opens (creating if needed) the store in `path` (a directory). CORRUPT if its file is damaged. */
@@ -224,20 +232,33 @@ export class MetadataStore {
    * IO_ERROR for a failure of LMDB's.
    */
   transaction(op: string, fn: () => void): void {
+    const generation = this.generation + 1;
+    const body = () => {
+      fn();
+      this.dbs.get(DB.meta)!.putSync(META_GENERATION, generation);
+    };
     try {
-      this.root.transactionSync(fn);
+      this.root.transactionSync(body);
     } catch (err) {
       if (isSnapsyncError(err)) throw err;
       if (!this.isNoSpace(err)) throw this.failure(op, err);
       if (!this.onNoSpace?.()) throw HOST_OUT_OF_SPACE(op, err);
       try {
-        this.root.transactionSync(fn);
+        this.root.transactionSync(body);
       } catch (again) {
         if (isSnapsyncError(again)) throw again;
         if (this.isNoSpace(again)) throw HOST_OUT_OF_SPACE(op, again);
         throw this.failure(op, again);
       }
     }
+    // transactionSync returns once the commit is synced (overlappingSync is off).
+    this.generation = generation;
+    this.onCommitted?.(generation);
+  }
+
+  /** Reads after this see the latest commit, another process's too (a check that read the data files' marks first). */
+  renewReadSnapshot(): void {
+    this.root.resetReadTxn();
   }
 
   /** A failed write transaction's error: CORRUPT if LMDB says its file or environment is unusable, else IO_ERROR. */
