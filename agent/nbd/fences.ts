@@ -49,8 +49,10 @@ export class Fences {
     }
     if (parsed.version !== FILE_VERSION || !Array.isArray(parsed.fences))
       throw new Error(`NBD fence file ${file} has an unknown format; fix or remove it`);
-    for (const f of parsed.fences as FenceInfo[])
-      if (typeof f?.container === 'string') this.fences.set(f.container, f);
+    for (const entry of parsed.fences) {
+      const f = knownFenceFields(entry);
+      if (f) this.fences.set(f.container, f);
+    }
   }
 
   /** The fence on this export, or null. */
@@ -103,6 +105,27 @@ export class Fences {
       fs.closeSync(dir);
     }
   }
+}
+
+/**
+ * A fence entry as this build knows it: the protocol's fields only. A newer
+ * build may add an optional field without a new file version; after a
+ * downgrade the fence must still hold, but an unknown field copied into a
+ * reply would make an older client reject sessions, describe and unfence.
+ * An entry without a container name fences nothing and is dropped.
+ */
+function knownFenceFields(entry: unknown): FenceInfo | null {
+  if (typeof entry !== 'object' || entry === null) return null;
+  const f = entry as Record<string, unknown>;
+  if (typeof f.container !== 'string') return null;
+  const text = (value: unknown, otherwise: string) => (typeof value === 'string' ? value : otherwise);
+  return {
+    container: f.container,
+    uuid: text(f.uuid, ''),
+    since: text(f.since, ''),
+    op: text(f.op, 'unknown'),
+    clients: Array.isArray(f.clients) ? f.clients.filter((c): c is string => typeof c === 'string') : [],
+  };
 }
 
 /** What a refused client is told (and the agent logs). */

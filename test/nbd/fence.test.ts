@@ -9,6 +9,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentClient } from '../../agent/client/client';
 import { CMD, OPT, REP } from '../../agent/nbd/constants';
@@ -211,5 +212,34 @@ describe('nbd fences: a forced detach fences the export until unfence (real agen
     assert.deepEqual((await client.call('sessions', {})).fences, []);
     const again = await RawClient.open(port, 'idle', { structured: false });
     again.client.disconnect();
+  });
+
+  it('after a downgrade, a fence entry with a field this build does not know still fences, and sessions/describe/unfence show only the fields the protocol defines', async () => {
+    await client.call('createContainer', { name: 'rolled', type: 'vdisk', size: SIZE });
+    const { uuid } = await client.call('describe', { container: 'rolled' });
+    const known: Fence = {
+      container: 'rolled',
+      uuid,
+      since: '2026-12-03T19:53:48.394Z',
+      op: 'sync',
+      clients: ['unix:pid=1,uid=0'],
+    };
+    // What a newer build adding an optional field (same file version) would leave behind.
+    await client.close();
+    const poolDir = agent.poolDir;
+    assert.equal(await agent.stop(), 0);
+    const file = path.join(poolDir, 'nbd-fences.json');
+    fs.writeFileSync(file, JSON.stringify({ version: 1, fences: [{ ...known, scope: 'all-exports' }] }));
+    await start(poolDir);
+
+    await assertFenced(port, 'rolled');
+    const cli = agentCli(agent);
+    assert.deepEqual(cli('sessions').fences, [known]);
+    assert.deepEqual(cli('describe', 'rolled').fences, [known]);
+    assert.deepEqual(cli('unfence', 'rolled').lifted, [known]);
+    assert.deepEqual(cli('sessions').fences, []);
+    const fresh = await RawClient.open(port, 'rolled', { structured: false });
+    fresh.client.disconnect();
+    await fresh.client.closed;
   });
 });
