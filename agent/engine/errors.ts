@@ -2,6 +2,8 @@
  * One error class for the whole engine, with a stable `code` per failure.
  * Callers (agent, CLI, provider) switch on `code`, never on the message.
  */
+import * as os from 'node:os';
+
 export const ERROR_CODES = [
   'NOT_FOUND',
   'ALREADY_EXISTS',
@@ -118,13 +120,41 @@ export const UNSUPPORTED_VERSION = (path: string, found: unknown, supported: num
 export const INVALID_ARGUMENT = (message: string, details: ErrorDetails = {}) =>
   new SnapsyncError('INVALID_ARGUMENT', message, details);
 
-export const IO_ERROR = (op: string, cause: unknown, details: ErrorDetails = {}) =>
-  new SnapsyncError(
+/**
+ * A failed system call. LMDB gives a bare errno number: it is named (13 is
+ * EACCES). A permission refusal says which user was refused, since the fix is
+ * the pool's owner or mode, or the service's user.
+ */
+export const IO_ERROR = (op: string, cause: unknown, details: ErrorDetails = {}) => {
+  const raw = (cause as NodeJS.ErrnoException)?.code as unknown;
+  const errno = typeof raw === 'number' ? errnoName(raw) : (raw as string | undefined);
+  const denied = errno === 'EACCES' || errno === 'EPERM';
+  return new SnapsyncError(
     'IO_ERROR',
-    `${op} failed: ${(cause as NodeJS.ErrnoException)?.code ?? String(cause)}`,
-    { op, errno: (cause as NodeJS.ErrnoException)?.code, ...details },
+    `${op} failed: ${errno ?? String(cause)}${denied ? ` (permission denied to ${agentUser()})` : ''}`,
+    { op, errno, ...(denied ? { uid: process.getuid?.() } : {}), ...details },
     cause,
   );
+};
+
+/** The errno's name (EACCES for 13), or the number itself when the platform has no name for it. */
+function errnoName(errno: number): string {
+  const name = Object.entries(os.constants.errno).find(([, value]) => value === errno)?.[0];
+  return name ?? String(errno);
+}
+
+/** "uid 65534 (nobody), the user the agent runs as". */
+function agentUser(): string {
+  const uid = process.getuid?.();
+  if (uid === undefined) return 'the user the agent runs as';
+  let name = '';
+  try {
+    name = ` (${os.userInfo().username})`;
+  } catch {
+    // A uid with no passwd entry (a container's arbitrary uid) has no name.
+  }
+  return `uid ${uid}${name}, the user the agent runs as`;
+}
 
 export const CORRUPT = (message: string, details: ErrorDetails = {}) =>
   new SnapsyncError('CORRUPT', message, details);

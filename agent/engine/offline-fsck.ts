@@ -11,11 +11,11 @@
  * A pool of a format version this build does not know is refused with
  * UNSUPPORTED_VERSION rather than checked against rules that may not apply.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readDataMarks } from './data-marks';
-import { INVALID_ARGUMENT, UNSUPPORTED_VERSION } from './errors';
+import { UNSUPPORTED_VERSION } from './errors';
 import { dataFileSizes, type FsckReport, fsck } from './fsck';
+import { poolMetadataDir } from './pool-dir';
 import { dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
 import { DB, FORMAT_NAME, META_POOL, SUPPORTED_FORMAT_VERSIONS } from './store/keys';
 import { MetadataStore } from './store/metadata-store';
@@ -25,9 +25,7 @@ export async function fsckPoolDir(
   dir: string,
   onProgress?: (done: number, total: number) => void,
 ): Promise<FsckReport> {
-  const metaDir = path.join(dir, 'meta');
-  if (!fs.existsSync(path.join(metaDir, 'data.mdb')))
-    throw INVALID_ARGUMENT(`${dir} holds no pool`, { argument: 'pool' });
+  const metaDir = poolMetadataDir(dir, 'pool');
   const store = MetadataStore.openReadOnly(metaDir);
   try {
     const stored = store.get<PoolRecord>(DB.meta, META_POOL);

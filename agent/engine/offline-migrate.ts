@@ -10,9 +10,8 @@
  * the old format or the new one, whole). Nothing else of an open is done.
  * A full host gives the metadata reserve back and tries again, as commits do.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { CORRUPT, INVALID_ARGUMENT, UNSUPPORTED_VERSION } from './errors';
+import { CORRUPT, UNSUPPORTED_VERSION } from './errors';
+import { poolMetadataDir } from './pool-dir';
 import { DB, FORMAT_NAME, META_POOL, SUPPORTED_FORMAT_VERSIONS } from './store/keys';
 import { defaultReserveBytes, MetadataReserve } from './store/metadata-reserve';
 import { MetadataStore } from './store/metadata-store';
@@ -29,13 +28,12 @@ export interface MigrationResult {
 }
 
 export async function migratePoolDir(dir: string): Promise<MigrationResult> {
-  if (!fs.existsSync(path.join(dir, 'meta', 'data.mdb')))
-    throw INVALID_ARGUMENT(`${dir} holds no pool`, { argument: 'pool' });
+  const metaDir = poolMetadataDir(dir, 'pool');
   const lock = PoolLock.acquire(dir);
   let reserve: MetadataReserve | null = null;
   let store: MetadataStore | null = null;
   try {
-    store = MetadataStore.open(path.join(dir, 'meta'));
+    store = MetadataStore.open(metaDir);
     const stored = store.get<PoolRecord>(DB.meta, META_POOL);
     if (stored?.format !== FORMAT_NAME) throw CORRUPT(`${dir} has no valid pool record`);
     if (!SUPPORTED_FORMAT_VERSIONS.includes(stored.formatVersion))

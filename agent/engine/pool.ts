@@ -58,6 +58,7 @@ import { containerInfo, snapshotInfo } from './infos';
 import type { MappingEvents } from './mapping-events';
 import { freeReaderHeld, pinSnapshot, type SnapshotPin } from './pins';
 import { checkDataPath, checkPoolDirectory, removeCreated } from './pool-create-checks';
+import { poolMetadataDir } from './pool-dir';
 import { overcommitRatio, overcommitWarning, provisionedBytes } from './provisioning';
 import { reclaimAll, reclaimStep } from './reclaim';
 import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } from './snapshots';
@@ -263,12 +264,11 @@ export class Pool {
 
   /** Opens an existing pool. POOL_LOCKED if open elsewhere; UNSUPPORTED_VERSION for unknown formats. */
   static open(dir: string, options: OpenPoolOptions = {}): Pool {
-    if (!fs.existsSync(path.join(dir, 'meta')))
-      throw INVALID_ARGUMENT(`${dir} holds no pool`, { argument: 'dir' });
+    const metaDir = poolMetadataDir(dir, 'dir');
     const lock = PoolLock.acquire(dir);
     const undo: Undo = [() => lock.release()];
     try {
-      const store = MetadataStore.open(path.join(dir, 'meta'));
+      const store = MetadataStore.open(metaDir);
       undo.push(() => void store.close());
       const stored = store.get<PoolRecord>(DB.meta, META_POOL);
       if (stored?.format !== FORMAT_NAME) throw CORRUPT(`${dir} has no valid pool record`);

@@ -83,7 +83,10 @@ export class MetadataStore {
     try {
       return new MetadataStore(path);
     } catch (err) {
-      throw lmdbCorruption(err, join(path, 'data.mdb')) ?? IO_ERROR('open metadata store', err, { path });
+      throw (
+        lmdbCorruption(err, join(path, 'data.mdb')) ??
+        IO_ERROR(`open metadata store ${join(path, 'data.mdb')}`, err, { path })
+      );
     }
   }
 
@@ -99,7 +102,7 @@ export class MetadataStore {
     } catch (err) {
       throw (
         lmdbCorruption(err, join(path, 'data.mdb')) ??
-        IO_ERROR('open metadata store read-only', err, { path })
+        IO_ERROR(`open metadata store ${join(path, 'data.mdb')} read-only`, err, { path })
       );
     }
   }
