@@ -166,7 +166,7 @@ export function syncContainer<Report>(
   }
   if (target.type === 'vm') catalog.putContainer(batch, { ...catalog.container(target.id), generation });
 
-  const identity = options.hooks ? options.hooks.restore(context(), captured) : null;
+  const identity = options.hooks ? restoreIdentity(options.hooks, context(), captured) : null;
   const final = catalog.container(target.id);
   return {
     target: containerInfo(catalog, tables, final),
@@ -265,4 +265,26 @@ function pairMembers(
     pairs.push({ role, target: member, source: memberSnapshot, created });
   }
   return pairs;
+}
+
+/**
+ * The target's identity written back copy-on-write: the one step of a sync that needs free blocks, so on a
+ * full pool the refusal says so (the sync is rolled back whole; snapshots, reverts and deletes still work).
+ */
+function restoreIdentity<Captured, Report>(
+  hooks: { restore(context: SyncContext, captured: Captured): Report },
+  context: SyncContext,
+  captured: Captured,
+): Report {
+  try {
+    return hooks.restore(context, captured);
+  } catch (err) {
+    if (!(err instanceof SnapsyncError) || err.code !== 'OUT_OF_SPACE' || err.details.host) throw err;
+    throw new SnapsyncError(
+      'OUT_OF_SPACE',
+      `sync refused: restoring the target's identity writes its blocks copy-on-write, and ${err.message}`,
+      err.details,
+      err,
+    );
+  }
 }
