@@ -133,7 +133,9 @@ export class EngineCore implements IoContext {
     else if (this.commitTimer === null && this.commitIntervalMs > 0) {
       this.commitTimer = setTimeout(() => {
         this.commitTimer = null;
-        this.commitInBackground(true);
+        // A count-based commit under way may leave what came after it staged: ask again once it is done.
+        if (this.autoCommit !== null) void this.autoCommit.then(() => this.afterWrite());
+        else this.commitInBackground(true);
       }, this.commitIntervalMs);
       // The agent's servers keep it running; a script's pool must not be kept open by this.
       this.commitTimer.unref();
