@@ -9,9 +9,9 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import WebSocket from 'ws';
 import {
-  checkHelloResult,
-  checkReply,
-  checkResult,
+  acceptHelloResult,
+  acceptReply,
+  acceptResult,
   isMutating,
   OP_NAMES,
   type OpMap,
@@ -154,7 +154,7 @@ export class AgentClient {
       { protocols: [PROTOCOL_VERSION], client: this.options.clientName ?? 'snapsync-client/0.1' },
       {},
     );
-    const problems = checkHelloResult(hello.result);
+    const problems = acceptHelloResult(hello.result);
     if (problems.length > 0)
       throw new AgentError('INVALID_REPLY', `bad hello reply: ${problems[0]!.path} ${problems[0]!.message}`);
   }
@@ -181,7 +181,7 @@ export class AgentClient {
     } catch {
       return;
     }
-    const problems = checkReply(message);
+    const problems = acceptReply(message);
     const pending = message.id ? this.pending.get(message.id) : undefined;
     if (!pending) return;
     if (problems.length > 0) {
@@ -247,7 +247,7 @@ export class AgentClient {
       try {
         if (this.ws.readyState !== WebSocket.OPEN) await this.open();
         const reply = await this.send(op, params as object, options);
-        const problems = checkResult(op, reply.result);
+        const problems = acceptResult(op, reply.result);
         if (problems.length > 0) {
           throw new AgentError(
             'INVALID_REPLY',
