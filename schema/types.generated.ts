@@ -235,7 +235,7 @@ export interface Container {
    */
   identity?: null | IdentityReport;
   /**
-   * createContainer and resize only, present when there are any: what went through but needs attention (OVERCOMMITTED: the pool's containers now declare more than its capacity)
+   * createContainer, clone and resize only, present when there are any: what went through but needs attention (OVERCOMMITTED: the pool's containers now declare more than its capacity)
    */
   warnings?: Warning[];
 }
@@ -573,6 +573,10 @@ export interface TransferResult {
   bytes: number;
   dataBytes: number;
   path: string;
+  /**
+   * import with create only, present when there are any: OVERCOMMITTED when the new container took the pool's declared total beyond its capacity
+   */
+  warnings?: Warning[];
 }
 /**
  * This interface was referenced by `Ops`'s JSON-Schema

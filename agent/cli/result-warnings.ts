@@ -1,4 +1,4 @@
-/** A result's warnings (createContainer, resize: OVERCOMMITTED), as the CLI prints them under its line. */
+/** A result's warnings (createContainer, clone, import --create, resize: OVERCOMMITTED), as the CLI prints them under its line. */
 import type { Warning } from '../../schema';
 import { printable } from './context';
 

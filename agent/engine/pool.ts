@@ -414,8 +414,8 @@ export class Pool {
     return this.core.record.capacityBlocks * this.core.record.blockSize;
   }
 
-  /** Runs `op` (a create or a resize), adding OVERCOMMITTED to its result if it took the declared total beyond the capacity. */
-  private provisioning(op: () => ContainerInfo): ContainerInfo {
+  /** Runs `op` (a create, clone or resize), adding OVERCOMMITTED to its result if it took the declared total beyond the capacity. */
+  private provisioning<T extends ContainerInfo>(op: () => T): T {
     const before = provisionedBytes(this.core.catalog);
     const info = op();
     const warning = overcommitWarning(before, provisionedBytes(this.core.catalog), this.capacityBytes());
@@ -445,7 +445,12 @@ export class Pool {
    */
   stageContainer(spec: ContainerSpec): StagedContainer {
     this.core.assertOpen();
-    return StagedContainer.create(this.core, spec, (c) => this.info_(c));
+    return StagedContainer.create(
+      this.core,
+      spec,
+      (c) => this.info_(c),
+      () => this.capacityBytes(),
+    );
   }
 
   /**
@@ -749,12 +754,13 @@ export class Pool {
     name: string,
     options: { labels?: Record<string, string>; hooks?: SyncHooks<unknown, Report> } & MutationOptions = {},
   ): ContainerInfo & { identity: Report | null } {
-    return this.core.mutate(() => {
+    const cloned = () => {
       const snapshot = findSnapshot(this.core, source);
       const made = cloneSnapshot(this.core, snapshot, name, options.labels);
       const identity = options.hooks ? giveCloneIdentity(this.core, made, snapshot, options.hooks) : null;
       return { ...this.info_(this.core.catalog.container(made.id)), identity };
-    }, options);
+    };
+    return this.core.mutate(() => this.provisioning(cloned), options);
   }
 
   revert(container: string, snapshot: SnapshotSelector, options: MutationOptions = {}): ContainerInfo {

@@ -10,6 +10,7 @@ import { type ContainerSpec, createContainer, deleteContainer } from './containe
 import type { EngineCore, MutationOptions } from './core';
 import { INVALID_ARGUMENT } from './errors';
 import { ImportWriter } from './import-writer';
+import { overcommitWarning, provisionedBytes } from './provisioning';
 import type { ContainerRecord } from './store/records';
 import type { ContainerInfo } from './types';
 
@@ -18,6 +19,7 @@ export class StagedContainer extends ImportWriter {
     core: EngineCore,
     private readonly id: number,
     private readonly info: (c: ContainerRecord) => ContainerInfo,
+    private readonly capacityBytes: () => number,
   ) {
     super(core);
   }
@@ -27,6 +29,7 @@ export class StagedContainer extends ImportWriter {
     core: EngineCore,
     spec: ContainerSpec,
     info: (c: ContainerRecord) => ContainerInfo,
+    capacityBytes: () => number,
   ): StagedContainer {
     if (spec?.type === 'vm')
       throw INVALID_ARGUMENT('only a vdisk or a file can be staged', { argument: 'type' });
@@ -36,7 +39,7 @@ export class StagedContainer extends ImportWriter {
       core.catalog.putContainer(core.batch, staged);
       return staged;
     });
-    return new StagedContainer(core, record.id, info);
+    return new StagedContainer(core, record.id, info, capacityBytes);
   }
 
   protected get record(): ContainerRecord {
@@ -49,13 +52,17 @@ export class StagedContainer extends ImportWriter {
    * Makes the container visible. Its data is synced and its map committed
    * first; the mark is cleared in the commit that stores `result` under the
    * idempotency key, so a crash leaves either nothing or the whole import.
+   * Only then does its size count as declared: `info` carries OVERCOMMITTED
+   * when that took the pool's declared total beyond its capacity.
    */
   complete<T>(result: (info: ContainerInfo) => T, options: MutationOptions = {}): T {
     const c = this.record;
     const value = this.core.mutate(() => {
+      const before = provisionedBytes(this.core.catalog);
       const { incomplete: _, ...visible } = c;
       this.core.catalog.putContainer(this.core.batch, visible);
-      return result(this.info(visible));
+      const warning = overcommitWarning(before, provisionedBytes(this.core.catalog), this.capacityBytes());
+      return result(warning ? { ...this.info(visible), warnings: [warning] } : this.info(visible));
     }, options);
     this.done = true;
     return value;

@@ -68,7 +68,16 @@ export async function importImage(
           stopping,
         );
         await pool.flush();
-        return staged.complete(() => ({ container, path: requested, bytes: size, dataBytes }), mutation);
+        return staged.complete(
+          (info) => ({
+            container,
+            path: requested,
+            bytes: size,
+            dataBytes,
+            ...(info.warnings ? { warnings: info.warnings } : {}),
+          }),
+          mutation,
+        );
       } catch (err) {
         staged.discard();
         throw err;

@@ -1,5 +1,5 @@
 /**
- * Warnings an agent's answer carries (a create or resize that takes the pool's
+ * Warnings an agent's answer carries (a create, clone, import or resize that takes the pool's
  * declared total beyond its capacity: OVERCOMMITTED), shown by the front end:
  * the Terraform provider collects those of each call (collectWarnings) and
  * returns them as warning diagnostics; the Pulumi dynamic provider has no

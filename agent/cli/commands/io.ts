@@ -6,6 +6,7 @@ import ops from '../../../schema/protocol/ops.json';
 import { AgentClient, AgentError } from '../../client/client';
 import { bytes, type GlobalArgs, parseSize, run } from '../context';
 import { provisionedLine } from '../provisioned';
+import { withWarnings } from '../result-warnings';
 import { UsageError } from '../usage-error';
 import { progressBar } from './maintenance';
 
@@ -187,7 +188,11 @@ export const importCmd: CommandModule<
           bar.stop();
         }
       },
-      (r: TransferResult) => `imported ${bytes(r.bytes)} into ${r.container} (${bytes(r.dataBytes)} of data)`,
+      (r: TransferResult) =>
+        withWarnings(
+          `imported ${bytes(r.bytes)} into ${r.container} (${bytes(r.dataBytes)} of data)`,
+          r.warnings,
+        ),
     );
   },
 };

@@ -6,6 +6,7 @@ import { type GlobalArgs, run, table } from '../context';
 import { identityLines } from '../identity-report';
 import { labelArgs } from '../label-args';
 import { drawGraph, graphOf, rootOf } from '../lineage-graph';
+import { withWarnings } from '../result-warnings';
 import { parseReferenceMap } from './sync';
 
 type Args<T> = GlobalArgs & T;
@@ -184,7 +185,7 @@ export const clone: CommandModule<
           lines.push(
             "warning: identity kept: the clone has the source's MACs, UUIDs, disk GUIDs, disks and networks",
           );
-        return lines.join('\n');
+        return withWarnings(lines.join('\n'), x.warnings);
       },
     ),
 };
