@@ -7,10 +7,18 @@
  *
  * Read the marks BEFORE the metadata they are compared with: a stamp follows
  * its commit, so marks read first are never newer than the metadata read after.
+ * And compare them BEFORE anything commits: a migration's own commits raise
+ * the metadata's generation, which would hide that it is older than its data,
+ * and would rewrite it in a format the build it came from no longer opens.
  */
+import * as path from 'node:path';
+import { CORRUPT } from './errors';
 import type { FsckCode } from './fsck';
 import { dataGeneration } from './store/data-generation';
+import { dataFilePaths, MAX_DATA_FILES } from './store/data-layout';
 import { dataOwner, markedFiles } from './store/data-owner';
+import { METADATA_RECOVERY } from './store/lmdb-corruption';
+import type { PoolRecord } from './store/records';
 
 export interface DataMark {
   /** The file carrying the marks (a data file, or a loop device's backing file). */
@@ -58,4 +66,28 @@ export function dataMarkProblems(marks: DataMark[], uuid: string, generation: nu
       });
   }
   return problems;
+}
+
+/** The data files a pool record names, in `dir` (CORRUPT when it names an impossible count). */
+export function recordDataPaths(dir: string, record: PoolRecord): string[] {
+  const files = record.dataFiles ?? 1;
+  if (!Number.isInteger(files) || files < 1 || files > MAX_DATA_FILES)
+    throw CORRUPT(`pool record names ${files} data files`, { dataFiles: files });
+  return dataFilePaths(path.resolve(dir, record.dataPath), files);
+}
+
+/**
+ * Throws CORRUPT, naming the fsck code, when the marks on `paths` contradict
+ * metadata of pool `uuid` at commit `generation` (serve, migrate and grow
+ * refuse what fsck reports). Returns the marks read.
+ */
+export function refuseContradictingMarks(paths: string[], uuid: string, generation: number): DataMark[] {
+  const marks = readDataMarks(paths, uuid);
+  const [problem] = dataMarkProblems(marks, uuid, generation);
+  if (problem)
+    throw CORRUPT(
+      `${problem.message}; "snapsync-agent fsck --pool" reports it as ${problem.code}; ${METADATA_RECOVERY}`,
+      { ...problem.details, problem: problem.code },
+    );
+  return marks;
 }

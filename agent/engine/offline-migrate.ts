@@ -5,14 +5,16 @@
  *
  * Takes the pool lock (POOL_LOCKED while an agent has the pool open), refuses
  * an unknown or newer format (UNSUPPORTED_VERSION) and one whose records do
- * not all decode (CORRUPT, as `serve` would), and runs the migrations
+ * not all decode or whose metadata its data files say is older than they
+ * are (CORRUPT, as `serve` would, before anything commits), and runs the migrations
  * (store/migrations: one LMDB transaction per format step, so a crash leaves
  * the old format or the new one, whole). Nothing else of an open is done.
  * A full host gives the metadata reserve back and tries again, as commits do.
  */
+import { recordDataPaths, refuseContradictingMarks } from './data-marks';
 import { CORRUPT, UNSUPPORTED_VERSION } from './errors';
 import { poolMetadataDir } from './pool-dir';
-import { DB, FORMAT_NAME, META_POOL, SUPPORTED_FORMAT_VERSIONS } from './store/keys';
+import { CURRENT_FORMAT_VERSION, DB, FORMAT_NAME, META_POOL, SUPPORTED_FORMAT_VERSIONS } from './store/keys';
 import { defaultReserveBytes, MetadataReserve } from './store/metadata-reserve';
 import { MetadataStore } from './store/metadata-store';
 import { migrate } from './store/migrations';
@@ -40,6 +42,10 @@ export async function migratePoolDir(dir: string): Promise<MigrationResult> {
       throw UNSUPPORTED_VERSION(dir, stored.formatVersion, SUPPORTED_FORMAT_VERSIONS);
     // "Nothing to do" must not be said of a pool no agent could open: a record that does not decode is CORRUPT.
     store.checkRecordsDecode();
+    // Metadata older than its data files is refused as serve refuses it, before a migration commits
+    // (its commits would raise the generation past the data's stamp and hide it): fsck reports it.
+    if (stored.formatVersion !== CURRENT_FORMAT_VERSION)
+      refuseContradictingMarks(recordDataPaths(dir, stored), stored.uuid, store.generation);
     reserve = new MetadataReserve(dir, defaultReserveBytes(stored.capacityBlocks * stored.blockSize));
     const held = reserve;
     held.take();

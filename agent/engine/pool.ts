@@ -38,7 +38,7 @@ import {
 } from './containers';
 import { EngineCore, type MutationOptions } from './core';
 import { checkDataFileEnds } from './data-file-ends';
-import { dataMarkProblems, readDataMarks } from './data-marks';
+import { readDataMarks, recordDataPaths, refuseContradictingMarks } from './data-marks';
 import {
   CORRUPT,
   HOST_OUT_OF_SPACE,
@@ -77,7 +77,6 @@ import {
   META_POOL,
   SUPPORTED_FORMAT_VERSIONS,
 } from './store/keys';
-import { METADATA_RECOVERY } from './store/lmdb-corruption';
 import { defaultReserveBytes, MetadataReserve } from './store/metadata-reserve';
 import { MetadataStore, type StoreOp } from './store/metadata-store';
 import { migrate } from './store/migrations';
@@ -283,6 +282,9 @@ export class Pool {
       // Best effort: a pool whose host is full still opens (so deletes can free space), its data file not growing.
       reserve.take();
       // An older format is migrated here, in one transaction (store/migrations): each step whole or not at all.
+      // Not metadata its data files say is older than they are (data-marks.ts): that is refused as it stands.
+      if (stored.formatVersion !== CURRENT_FORMAT_VERSION)
+        refuseContradictingMarks(recordDataPaths(dir, stored), stored.uuid, store.generation);
       store.onNoSpace = () => reserve.release();
       const record = migrate(store, stored);
       const pool = Pool.assemble(dir, store, record, lock, reserve, options, undo);
@@ -303,13 +305,7 @@ export class Pool {
     options: OpenPoolOptions,
     undo: Undo,
   ): Pool {
-    const dataFiles = record.dataFiles ?? 1;
-    if (!Number.isInteger(dataFiles) || dataFiles < 1 || dataFiles > MAX_DATA_FILES)
-      throw CORRUPT(`pool record names ${dataFiles} data files`, { dataFiles });
-    const device = new BlockDevice(
-      dataFilePaths(path.resolve(dir, record.dataPath), dataFiles),
-      record.blockSize,
-    );
+    const device = new BlockDevice(recordDataPaths(dir, record), record.blockSize);
     undo.push(() => device.close());
     checkDataMarks(store, device.paths, record.uuid);
     // A metadata commit that finds the host full gives the reserve back and tries again.
@@ -951,13 +947,7 @@ function syncDirectory(dir: string): void {
  * mark, where the filesystem keeps it) and stamped after every commit from now on.
  */
 function checkDataMarks(store: MetadataStore, paths: string[], uuid: string): void {
-  const marks = readDataMarks(paths, uuid);
-  const [problem] = dataMarkProblems(marks, uuid, store.generation);
-  if (problem)
-    throw CORRUPT(
-      `${problem.message}; "snapsync-agent fsck --pool" reports it as ${problem.code}; ${METADATA_RECOVERY}`,
-      { ...problem.details, problem: problem.code },
-    );
+  const marks = refuseContradictingMarks(paths, uuid, store.generation);
   const files = marks.map((m) => m.path);
   for (const m of marks) if (m.owner === null) markDataOwner(m.path, uuid);
   const stamp = (generation: number) => {

@@ -3,9 +3,12 @@
  * real CLI and agent processes on a copy of the frozen format-1 fixture.
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Pool } from '../../agent/engine';
+import { DB } from '../../agent/engine/store/keys';
+import { MetadataStore } from '../../agent/engine/store/metadata-store';
 import { patchRecord } from '../engine/helpers/corrupt-records';
 import { agentCli, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
@@ -18,6 +21,19 @@ function migratePool(dir: string, json = true): { status: number | null; out: st
     env: { ...process.env, SNAPSYNC_URL: 'ws://127.0.0.1:1' }, // no agent there: --pool must not need one
   });
   return { status: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Every record of the pool's metadata, read-only (what a refusal must leave as it was). */
+async function metadataRecords(dir: string): Promise<string> {
+  const store = MetadataStore.openReadOnly(path.join(dir, 'meta'));
+  try {
+    const records = Object.values(DB).map((db) => [db, [...store.entries(db)]]);
+    return JSON.stringify(records, (_key, value) =>
+      value?.type === 'Buffer' ? Buffer.from(value.data).toString('hex') : value,
+    );
+  } finally {
+    await store.close();
+  }
 }
 
 function formatOnePool(): string {
@@ -69,4 +85,49 @@ describe('snapsync-agent migrate --pool DIR (no agent)', () => {
       assert.equal(await agent.stop(), 0);
     }
   });
+
+  for (const writes of [5, 0]) {
+    it(`format-1 meta/ put back beside data files written since (${writes} writes after the migration): migrate and serve refuse it and leave it as it was`, async () => {
+      const dir = formatOnePool();
+      const saved = path.join(tempDir(), 'meta-v1');
+      execFileSync('cp', ['-a', path.join(dir, 'meta'), saved]);
+      // The pool is migrated (its data files stamped with the migration's commits), then written.
+      const pool = Pool.open(dir);
+      for (let i = 1; i <= writes; i++) {
+        pool.write('vm-disk0', i * 4096, Buffer.from(`after migration ${i}`));
+        await pool.flush();
+      }
+      await pool.close();
+      // The operator puts back the format-1 metadata alone (the data files stay as they are now).
+      fs.rmSync(path.join(dir, 'meta'), { recursive: true });
+      execFileSync('cp', ['-a', saved, path.join(dir, 'meta')]);
+      const before = await metadataRecords(dir);
+      assert.match(before, /"formatVersion":1/);
+
+      const migrated = migratePool(dir);
+      assert.equal(migrated.status, 1, migrated.out + migrated.err);
+      const { error } = JSON.parse(migrated.out);
+      assert.equal(error.code, 'CORRUPT');
+      assert.match(error.message, /the pool metadata is at commit 0, older than data file \S+\/data/);
+      assert.match(error.message, /reports it as METADATA_OLDER_THAN_DATA/);
+      assert.equal(await metadataRecords(dir), before, 'migrate changed metadata it refused');
+
+      const served = spawnSync(
+        process.execPath,
+        [BIN, 'serve', '--pool', dir, '--listen', '127.0.0.1:0', '--insecure-no-auth', '--json'],
+        { encoding: 'utf8' },
+      );
+      assert.equal(served.status, 1, served.stdout + served.stderr);
+      assert.equal(JSON.parse(served.stdout).error.code, 'CORRUPT');
+      assert.equal(await metadataRecords(dir), before, 'serve migrated metadata it then refused');
+
+      // fsck still sees it as it was: format 1, older than its data.
+      const fsck = spawnSync(process.execPath, [BIN, 'fsck', '--pool', dir, '--json'], { encoding: 'utf8' });
+      assert.equal(fsck.status, 4, fsck.stdout + fsck.stderr);
+      assert.deepEqual(
+        JSON.parse(fsck.stdout).problems.map((p: { code: string }) => p.code),
+        ['METADATA_OLDER_THAN_DATA'],
+      );
+    });
+  }
 });
