@@ -13,6 +13,8 @@ import type { AllowedDirs } from './paths';
 
 export interface AgentOptions {
   maxInFlight: number;
+  /** Bytes one connection may hold for its client before it reads no more of its frames (connection-bytes.ts). */
+  maxHeldBytes: number;
   idempotencyTtlMs: number;
 }
 

@@ -2,7 +2,9 @@
  * One WebSocket connection: parses and validates each frame, enforces the
  * hello exchange and the in-flight limit, pairs write requests with their
  * binary frame, and answers every request exactly once. A bad frame gets an
- * error reply; it never takes the agent down.
+ * error reply; it never takes the agent down. What it holds for its client
+ * (replies not taken, reads under way, write data) is bounded:
+ * connection-bytes.ts.
  */
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
@@ -19,6 +21,7 @@ import {
 } from '../../schema';
 import { stableJson } from '../../schema/stable-json';
 import type { Agent } from './agent';
+import { ConnectionBytes } from './connection-bytes';
 import { decodeBinary, encodeBinary } from './framing';
 import { handlers, lockKeys } from './handlers';
 import { toWire, WireError } from './wire-error';
@@ -38,12 +41,16 @@ export class AgentConnection {
   private readonly inFlight = new Set<string>();
   /** Write requests waiting for their binary frame. */
   private readonly awaitingData = new Map<string, (data: Buffer) => void>();
+  private readonly bytes: ConnectionBytes;
 
   constructor(
     private readonly agent: Agent,
     private readonly ws: WebSocket,
     private readonly remote: string,
   ) {
+    this.bytes = new ConnectionBytes(agent.options.maxHeldBytes, (paused) =>
+      paused ? ws.pause() : ws.resume(),
+    );
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
   }
 
@@ -52,7 +59,15 @@ export class AgentConnection {
   }
 
   private send(message: object): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify({ v: 1, ...message }));
+    const text = JSON.stringify({ v: 1, ...message });
+    this.sendHeld(text, Buffer.byteLength(text));
+  }
+
+  /** Sends a frame, held (connection-bytes.ts) until the socket has handed it to the kernel. */
+  private sendHeld(frame: string | Buffer, length: number): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.bytes.take(length);
+    this.ws.send(frame, () => this.bytes.release(length));
   }
 
   private fail(id: string | null, err: unknown, op = 'invalid'): void {
@@ -78,6 +93,7 @@ export class AgentConnection {
         return;
       }
       this.awaitingData.delete(frame.id);
+      this.bytes.take(frame.data.length); // until its write is done (handle)
       waiter(frame.data);
       return;
     }
@@ -166,6 +182,9 @@ export class AgentConnection {
     this.inFlight.add(id);
     const started = process.hrtime.bigint();
     let code = 'OK';
+    let data: Buffer | null = null;
+    // A read's bytes are held before it reads them: it waits while the client has not taken earlier replies.
+    const reply = { reserved: op === 'read' ? (req.params.length as number) : 0 };
     const answerError = (err: unknown) => {
       const wire = toWire(err, path.join(this.agent.pool.directory, 'meta', 'data.mdb'));
       code = wire.code;
@@ -176,11 +195,12 @@ export class AgentConnection {
       this.send({ id, ok: false, error: wire }); // counted in finally
     };
     try {
-      const data = op === 'write' ? await this.receiveData(id) : null;
+      if (reply.reserved > 0) await this.bytes.reserve(reply.reserved);
+      data = op === 'write' ? await this.receiveData(id) : null;
       // The reply is sent inside run(): a graceful stop closes connections only after it went out.
       await this.agent.run(lockKeys(op, req.params), async () => {
         try {
-          const result = await this.execute(req, op, data);
+          const result = await this.execute(req, op, data, reply);
           this.send({ id, ok: true, result: result.value, ...(result.replayed ? { replayed: true } : {}) });
         } catch (err) {
           answerError(err);
@@ -190,6 +210,7 @@ export class AgentConnection {
       answerError(err); // the write's data never came
     } finally {
       this.inFlight.delete(id);
+      this.bytes.release(reply.reserved + (data?.length ?? 0));
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.agent.observe(op, code, seconds, {
         id,
@@ -254,6 +275,7 @@ export class AgentConnection {
     req: Request,
     op: OpName,
     data: Buffer | null,
+    reply: { reserved: number },
   ): Promise<{ value: unknown; replayed: boolean }> {
     const pool = this.agent.pool;
     const key = isMutating(op) ? req.idempotencyKey : undefined;
@@ -283,7 +305,11 @@ export class AgentConnection {
       progress: (done, total) => this.send({ id: req.id, event: 'progress', done, total }),
       data,
       sendData: (bytes) => {
-        if (this.ws.readyState === this.ws.OPEN) this.ws.send(encodeBinary(req.id, bytes));
+        const frame = encodeBinary(req.id, bytes);
+        this.sendHeld(frame, frame.length);
+        // The frame is held now, until the client takes it: the read's reservation goes.
+        this.bytes.release(reply.reserved);
+        reply.reserved = 0;
       },
       identityHooks: this.agent.identityHooks,
       stats: () => this.agent.stats(),

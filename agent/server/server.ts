@@ -18,6 +18,20 @@ import { Logger } from './logger';
 import { isLoopback } from './loopback';
 import { AllowedDirs, poolPaths } from './paths';
 
+/**
+ * The paths the agent serves are logged as they are; any other only by its
+ * length: a client may have put the token in it, percent-encoded (or worse)
+ * where no scrubbing of the literal token finds it.
+ */
+const SERVED_PATHS = new Set(['/', '/metrics', '/healthz']);
+function loggedPath(url: string | undefined): string {
+  const path = (url ?? '').split('?')[0]!;
+  return SERVED_PATHS.has(path) ? path : `(not served here, ${path.length} characters)`;
+}
+
+/** As NBD's --nbd-max-reply-bytes: QD32 of 1 MiB reads, or two 32 MiB requests, stay below it. */
+export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
+
 export interface AgentServerOptions {
   pool: Pool;
   host?: string;
@@ -31,6 +45,8 @@ export interface AgentServerOptions {
   allowBlockDevices?: boolean;
   maxMessageBytes?: number;
   maxInFlight?: number;
+  /** Bytes a connection may hold for its client: replies not taken, reads under way, write data (default 64 MiB). */
+  maxHeldBytes?: number;
   idempotencyTtlMs?: number;
   logger?: Logger;
   identityHooks?: IdentityHooksFactory;
@@ -103,6 +119,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     }),
     {
       maxInFlight: options.maxInFlight ?? 64,
+      maxHeldBytes: options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES,
       idempotencyTtlMs: options.idempotencyTtlMs ?? 7 * 24 * 3600 * 1000,
     },
     options.identityHooks ?? (() => null),
@@ -123,7 +140,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     logger.warn('request refused', {
       remote: req.socket.remoteAddress ?? 'unknown',
       reason,
-      path: (req.url ?? '').split('?')[0],
+      path: loggedPath(req.url),
     });
     return { status, headers };
   };

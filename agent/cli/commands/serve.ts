@@ -12,7 +12,7 @@ import { RefusalLog } from '../../server/connection-limits';
 import { MIN_MESSAGE_BYTES } from '../../server/framing';
 import { Logger } from '../../server/logger';
 import { isLoopback } from '../../server/loopback';
-import { type RunningAgent, startAgentServer } from '../../server/server';
+import { DEFAULT_MAX_HELD_BYTES, type RunningAgent, startAgentServer } from '../../server/server';
 import { CONNECTION_FLAG_OPTIONS, type ConnectionFlags, connectionLimits } from '../connection-flags';
 import { EXIT } from '../exit-codes';
 import { warnNbdSocketMode, warnPlaintextListener, warnPoolNotPrivate } from '../exposure-warnings';
@@ -32,6 +32,7 @@ interface ServeArgs extends NbdFlags, ConnectionFlags {
   allowBlockDevices?: boolean;
   maxMessageBytes: number;
   maxInFlight: number;
+  maxHeldBytes: number;
   commitInterval: number;
   json?: boolean;
 }
@@ -62,6 +63,7 @@ function checkFlags(args: ServeArgs): {
   const nbd = nbdSettings(args);
   wholeNumber(args.maxMessageBytes, '--max-message-bytes', MIN_MESSAGE_BYTES);
   wholeNumber(args.maxInFlight, '--max-in-flight', 1, 65536);
+  wholeNumber(args.maxHeldBytes, '--max-held-bytes', 1024 * 1024, 1024 * 1024 * 1024);
   const tls =
     args.tlsCert && args.tlsKey
       ? { cert: fs.readFileSync(args.tlsCert), key: fs.readFileSync(args.tlsKey) }
@@ -164,6 +166,12 @@ export const serve: CommandModule<object, ServeArgs> = {
         default: 64,
         describe: 'Requests in flight per connection (1-65536)',
       })
+      .option('max-held-bytes', {
+        type: 'number',
+        default: DEFAULT_MAX_HELD_BYTES,
+        describe:
+          'Bytes one connection may hold for its client (replies it has not taken, reads under way, write data; 1 MiB to 1 GiB): beyond it its requests are not read until it takes its replies',
+      })
       .option('commit-interval', {
         type: 'number',
         default: DEFAULT_COMMIT_INTERVAL_MS / 1000,
@@ -232,6 +240,7 @@ export const serve: CommandModule<object, ServeArgs> = {
         allowBlockDevices: args.allowBlockDevices,
         maxMessageBytes: args.maxMessageBytes,
         maxInFlight: args.maxInFlight,
+        maxHeldBytes: args.maxHeldBytes,
         logger,
         identityHooks: (preserve, references) => createIdentityHooks(preserve, references) as never,
         connectionLimits: limits,
