@@ -7,11 +7,11 @@
  * agent process, a raw NBD client, the agent's RSS from /proc.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import { AgentClient } from '../../agent/client/client';
 import { CMD, STRUCTURED_REPLY_MAGIC } from '../../agent/nbd/constants';
 import { DATA_CHUNK_PREFIX } from '../../agent/nbd/replies';
 import { type AgentProcess, startAgentProcess } from '../helpers/agent-process';
+import { rssBytes } from '../helpers/process-memory';
 import { cleanupTempDirs } from '../helpers/tmp';
 import { RawClient } from './helpers/raw-client';
 
@@ -23,8 +23,6 @@ const FLOOD_READS = 48;
 /** What the flood may add to the agent's RSS: the 64 MiB bound, one request, the recycled reply buffers, slack. */
 const RSS_GROWTH_MAX = 512 * MiB;
 
-const rssBytes = (pid: number) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pattern = Buffer.from(Uint8Array.from({ length: MiB }, (_, i) => (i * 7 + 3) & 0xff));
 

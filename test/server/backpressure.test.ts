@@ -8,10 +8,10 @@
  * client that stops reading, the agent's RSS from /proc.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
 import WebSocket from 'ws';
 import { AgentClient } from '../../agent/client/client';
 import { type AgentProcess, killAgentsTestsLeave, startAgentProcess } from '../helpers/agent-process';
+import { rssBytes } from '../helpers/process-memory';
 import { cleanupTempDirs } from '../helpers/tmp';
 
 const MiB = 1024 * 1024;
@@ -21,8 +21,6 @@ const FLOOD_READS = 48;
 /** What the flood may add to the agent's RSS: the 64 MiB bound, one read, freed-but-kept buffers, slack. */
 const RSS_GROWTH_MAX = 512 * MiB;
 
-const rssBytes = (pid: number) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pattern = Buffer.from(Uint8Array.from({ length: MiB }, (_, i) => (i * 5 + 1) & 0xff));
 
