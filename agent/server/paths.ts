@@ -46,6 +46,12 @@ export interface AllowedDirsOptions {
    * blocks; an export over one would replace the pool's data under the agent.
    */
   protect?: string[];
+  /**
+   * The agent's own files: its token file, TLS certificates and keys, NBD CA, PSK and access
+   * files. An import of one would hand its secret to any client that may import; an export over
+   * one would replace what the agent loads at its next start.
+   */
+  agentFiles?: string[];
   /** Where sysfs is mounted (a test seam). */
   sysfs?: string;
 }
@@ -81,6 +87,8 @@ export class AllowedDirs {
   /** `dev:ino` of each protected file and directory; `major:minor` of every device sharing bytes with a protected one. */
   private readonly protectedInodes = new Set<string>();
   private readonly protectedDevices = new Set<string>();
+  /** `dev:ino` of each of the agent's own files (AllowedDirsOptions.agentFiles). */
+  private readonly agentFileInodes = new Set<string>();
   /** `major:minor` of the protected block devices themselves (the pool's data device). */
   private readonly dataDevices = new Set<string>();
   private readonly sysfs: string;
@@ -93,6 +101,10 @@ export class AllowedDirs {
       if (st === null) continue; // gone since it was listed
       this.protectedInodes.add(`${st.dev}:${st.ino}`);
       if (st.isBlockDevice()) this.protectDevice(st.rdev, 0);
+    }
+    for (const p of options.agentFiles ?? []) {
+      const st = statIfThere(p);
+      if (st !== null) this.agentFileInodes.add(`${st.dev}:${st.ino}`);
     }
     if (dirs.length > 0 && !fs.existsSync('/proc/self/fd'))
       throw new Error('--allow-dir needs /proc mounted (paths are opened relative to directory descriptors)');
@@ -189,6 +201,12 @@ export class AllowedDirs {
    * files, or a block device sharing bytes with its data device (block-device-overlap.ts).
    */
   refuseProtected(requested: string, st: Pick<fs.Stats, 'dev' | 'ino' | 'rdev' | 'isBlockDevice'>): void {
+    if (this.agentFileInodes.has(`${st.dev}:${st.ino}`))
+      throw pathNotAllowed(
+        requested,
+        'agent-file',
+        "is one of the agent's own files (its token, a TLS certificate or key, an NBD CA, PSK or access file), or another name of one: imports and exports never reach them",
+      );
     if (
       this.protectedInodes.has(`${st.dev}:${st.ino}`) ||
       (st.isBlockDevice() && this.sharesDataDevice(st.rdev))

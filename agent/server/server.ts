@@ -45,6 +45,8 @@ export interface AgentServerOptions {
   allowBlockDevices?: boolean;
   maxMessageBytes?: number;
   maxInFlight?: number;
+  /** The agent's own files (token, TLS and NBD credentials): no import or export reaches them. */
+  agentFiles?: string[];
   /** Bytes a connection may hold for its client: replies not taken, reads under way, write data (default 64 MiB). */
   maxHeldBytes?: number;
   idempotencyTtlMs?: number;
@@ -116,6 +118,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     new AllowedDirs(options.allowDirs ?? [], {
       blockDevices: options.allowBlockDevices,
       protect: poolPaths(options.pool),
+      agentFiles: options.agentFiles ?? [],
     }),
     {
       maxInFlight: options.maxInFlight ?? 64,
