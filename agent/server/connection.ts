@@ -36,6 +36,12 @@ interface Request {
 
 const DATA_TIMEOUT_MS = 30_000;
 
+/** The versions a hello offered, as an error message names them: the first few (a client may offer thousands). */
+function offered(protocols: number[]): string {
+  const named = protocols.slice(0, 8).join(', ');
+  return protocols.length > 8 ? `${named} and ${protocols.length - 8} more` : named;
+}
+
 export class AgentConnection {
   private hello = false;
   private readonly inFlight = new Set<string>();
@@ -110,7 +116,9 @@ export class AgentConnection {
       return;
     }
     const id = typeof (message as { id?: unknown })?.id === 'string' ? (message as { id: string }).id : null;
-    if ((message as { v?: unknown })?.v !== PROTOCOL_VERSION && message && typeof message === 'object') {
+    // Only a request object can speak another protocol version; an array or a scalar is not a request.
+    const isObject = message !== null && typeof message === 'object' && !Array.isArray(message);
+    if (isObject && (message as { v?: unknown }).v !== PROTOCOL_VERSION) {
       this.fail(
         id,
         new WireError('UNSUPPORTED_PROTOCOL', `this agent speaks protocol ${PROTOCOL_VERSION}`, {
@@ -238,7 +246,7 @@ export class AgentConnection {
         req.id,
         new WireError(
           'UNSUPPORTED_PROTOCOL',
-          `this agent speaks protocol ${PROTOCOL_VERSION}; the client offered ${protocols.join(', ')}`,
+          `this agent speaks protocol ${PROTOCOL_VERSION}; the client offered ${offered(protocols)}`,
           { supported: [PROTOCOL_VERSION] },
         ),
       );

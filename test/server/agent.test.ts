@@ -109,6 +109,20 @@ describe('agent over WebSocket (real process, real client)', function () {
       assert.equal(await closed, 1002, 'then the agent closes the connection');
     });
 
+    it('names the first few versions a hello offered, not thousands', async () => {
+      const ws = new WebSocket(agent.url, { headers: { authorization: `Bearer ${agent.token}` } });
+      await new Promise((resolve) => ws.once('open', resolve));
+      const reply = new Promise<{ error: { code: string; message: string } }>((resolve) =>
+        ws.once('message', (d) => resolve(JSON.parse(String(d)))),
+      );
+      const protocols = Array.from({ length: 100_000 }, (_, i) => i + 2);
+      ws.send(JSON.stringify({ v: 1, id: 'h', op: 'hello', params: { protocols } }));
+      const { error } = await reply;
+      assert.equal(error.code, 'UNSUPPORTED_PROTOCOL');
+      assert.match(error.message, /the client offered 2, 3, 4, 5, 6, 7, 8, 9 and 99992 more$/);
+      ws.terminate();
+    });
+
     it('backs off /metrics after repeated wrong tokens, like the upgrade, and counts them', async () => {
       const other = await startAgentProcess();
       try {
@@ -287,9 +301,18 @@ describe('agent over WebSocket (real process, real client)', function () {
       ws.send(JSON.stringify({ v: 1, id: 'b', op: 'hello', params: { protocols: [1] } }));
       ws.send(JSON.stringify({ v: 1, id: 'c', op: 'selfDestruct', params: {} }));
       ws.send(JSON.stringify({ v: 1, id: 'd', op: 'info', params: {}, constructor: { prototype: 1 } }));
+      // Not request objects at all: not a protocol question either.
+      for (const frame of ['[]', '[1,2]', 'null', '"str"', '7']) ws.send(frame);
       await new Promise((resolve) => setTimeout(resolve, 300));
       const codes = replies.map((r) => r.error?.code ?? 'OK');
-      assert.deepEqual(codes, ['INVALID_REQUEST', 'HELLO_REQUIRED', 'OK', 'UNKNOWN_OP', 'INVALID_REQUEST']);
+      assert.deepEqual(codes, [
+        'INVALID_REQUEST',
+        'HELLO_REQUIRED',
+        'OK',
+        'UNKNOWN_OP',
+        'INVALID_REQUEST',
+        ...Array(5).fill('INVALID_REQUEST'),
+      ]);
       ws.terminate();
     });
   });
