@@ -88,6 +88,14 @@ async function startNbd(
   const failures = new RefusalLog(({ remote, reason, refused }) =>
     logger.error('nbd request failed', { remote, error: reason, failed: refused }),
   );
+  // A client that broke the protocol (bad request magic, data before STARTTLS) is its own fault, not the pool's.
+  const violations = new RefusalLog(({ remote, reason, refused }) =>
+    logger.warn('nbd client broke the protocol: connection dropped', {
+      remote,
+      error: reason,
+      dropped: refused,
+    }),
+  );
   const nbd = await startNbdServer({
     pool,
     ...settings.options,
@@ -95,7 +103,8 @@ async function startNbd(
     onError: (err, { remote }) => {
       const code = (err as { code?: unknown })?.code;
       const message = err instanceof Error ? err.message : String(err);
-      failures.refused(remote, typeof code === 'string' ? `[${code}] ${message}` : message);
+      const log = code === 'PROTOCOL_VIOLATION' ? violations : failures;
+      log.refused(remote, typeof code === 'string' ? `[${code}] ${message}` : message);
     },
     onRefused: (reason, remote) => {
       countRefusal(reason);
