@@ -89,6 +89,13 @@ export class EngineCore implements IoContext {
   }
 
   /** Commits everything staged. Throws IO_ERROR (then nothing of it is committed and it stays staged). */
+  /**
+   * The error of the last commit that failed, and when, until one succeeds: a pool that cannot
+   * make writes durable (a read-only or failing disk, a full host, LMDB ended by a failed meta
+   * write) is unhealthy though it still reads (the agent's /healthz says so).
+   */
+  commitFailure: { error: unknown; since: Date } | null = null;
+
   commit(): void {
     if (this.rehearsing) throw new RehearsalCommit('commit during a rehearsal');
     const batch = this.batch;
@@ -110,6 +117,10 @@ export class EngineCore implements IoContext {
       // Freed blocks may be handed out from now on: no outside reader may keep an address of one.
       if (batch.released.length > 0) this.tables.events.reset();
       batch.clear();
+      this.commitFailure = null;
+    } catch (err) {
+      this.commitFailure = { error: err, since: this.commitFailure?.since ?? new Date() };
+      throw err;
     } finally {
       this.space.retake(unwritten);
     }

@@ -363,6 +363,11 @@ export class Pool {
     if (failure !== null) throw failure;
   }
 
+  /** The last commit's error while commits fail (since when), else null: see EngineCore.commitFailure. */
+  get commitFailure(): { error: unknown; since: Date } | null {
+    return this.core.commitFailure;
+  }
+
   get blockSize(): number {
     return this.core.blockSize;
   }

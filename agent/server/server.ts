@@ -6,6 +6,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { WebSocketServer } from 'ws';
 import type { Pool } from '../engine';
 import type { SessionRegistry } from '../nbd/sessions';
@@ -17,6 +18,7 @@ import { watchIdle } from './idle-watch';
 import { Logger } from './logger';
 import { isLoopback } from './loopback';
 import { AllowedDirs, poolPaths } from './paths';
+import { toWire } from './wire-error';
 
 /**
  * The paths the agent serves are logged as they are; any other only by its
@@ -25,8 +27,8 @@ import { AllowedDirs, poolPaths } from './paths';
  */
 const SERVED_PATHS = new Set(['/', '/metrics', '/healthz']);
 function loggedPath(url: string | undefined): string {
-  const path = (url ?? '').split('?')[0]!;
-  return SERVED_PATHS.has(path) ? path : `(not served here, ${path.length} characters)`;
+  const requested = (url ?? '').split('?')[0]!;
+  return SERVED_PATHS.has(requested) ? requested : `(not served here, ${requested.length} characters)`;
 }
 
 /** As NBD's --nbd-max-reply-bytes: QD32 of 1 MiB reads, or two 32 MiB requests, stay below it. */
@@ -177,9 +179,20 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://agent');
     if (req.method === 'GET' && url.pathname === '/healthz') {
-      const healthy = !agent.stopping;
-      res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: healthy ? 'ok' : 'stopping', pool: options.pool.info().uuid }));
+      // Degraded: the pool still reads, but writes cannot be made durable (the last commit failed).
+      const failure = options.pool.commitFailure;
+      const status = agent.stopping ? 'stopping' : failure ? 'degraded' : 'ok';
+      const error = failure && toWire(failure.error, path.join(options.pool.directory, 'meta', 'data.mdb'));
+      res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          status,
+          pool: options.pool.info().uuid,
+          ...(failure && error
+            ? { error: { code: error.code, message: error.message }, since: failure.since.toISOString() }
+            : {}),
+        }),
+      );
       return;
     }
     if (req.method === 'GET' && url.pathname === '/metrics') {

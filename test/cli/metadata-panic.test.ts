@@ -26,6 +26,11 @@ describe('a failed write of a metadata meta page (MDB_PANIC)', function () {
     const fault = buildMetaWriteFault();
     const agent = await startAgentProcess({ env: fault.env });
     assert.equal(create('before', agent).status, 0);
+    const health = async () => {
+      const res = await fetch(`http://127.0.0.1:${agent.port}/healthz`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    assert.deepEqual((await health()).body.status, 'ok');
 
     fs.writeFileSync(fault.trigger, '');
     const failed = create('during', agent);
@@ -40,6 +45,13 @@ describe('a failed write of a metadata meta page (MDB_PANIC)', function () {
       assert.match(error.message, /data\.mdb cannot be used until the agent restarts \(LMDB: .*MDB_PANIC/);
       assert.match(error.message, /restart the agent .* and run fsck/);
     }
+    // A monitor sees it too: the pool still reads, but nothing it is given can be made durable.
+    const degraded = await health();
+    assert.equal(degraded.status, 503);
+    assert.equal(degraded.body.status, 'degraded');
+    assert.equal((degraded.body.error as { code: string }).code, 'CORRUPT');
+    assert.match((degraded.body.error as { message: string }).message, /MDB_PANIC/);
+    assert.ok(Date.parse(String(degraded.body.since)) <= Date.now());
     await agent.stop(); // its log is complete once it exited
     assert.match(agent.logs(), /pool metadata damaged/);
 
