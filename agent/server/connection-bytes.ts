@@ -23,6 +23,11 @@ export class ConnectionBytes {
     private readonly pauseReading: (paused: boolean) => void,
   ) {}
 
+  /** Whether the connection's frames are not being read now (at the limit). */
+  get readingPaused(): boolean {
+    return this.paused;
+  }
+
   /** Bytes held now (tests, stats). */
   get bytes(): number {
     return this.held;

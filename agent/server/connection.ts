@@ -268,10 +268,16 @@ export class AgentConnection {
 
   private receiveData(id: string): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const expire = () => {
+        // Not read because the connection holds its limit (its earlier writes wait for a lock): not missing.
+        if (this.bytes.readingPaused && this.ws.readyState === this.ws.OPEN) {
+          timer = setTimeout(expire, DATA_TIMEOUT_MS);
+          return;
+        }
         this.awaitingData.delete(id);
         reject(new WireError('DATA_MISSING', 'the binary frame of the write did not arrive', {}));
-      }, DATA_TIMEOUT_MS);
+      };
+      let timer = setTimeout(expire, DATA_TIMEOUT_MS);
       this.awaitingData.set(id, (data) => {
         clearTimeout(timer);
         resolve(data);

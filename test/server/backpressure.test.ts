@@ -117,4 +117,14 @@ describe('WebSocket backpressure: a client that does not read its replies (real 
     }
     ws.close();
   });
+
+  it('writes pipelined past the bound (8 × 32 MiB at once) all go through, intact: their data waits in the kernel, not missing', async () => {
+    await api.call('createContainer', { name: 'target', type: 'vdisk', size: 8 * READ_BYTES });
+    const chunk = (i: number) => Buffer.alloc(READ_BYTES, i + 1);
+    await Promise.all(Array.from({ length: 8 }, (_, i) => api.write('target', i * READ_BYTES, chunk(i))));
+    for (let i = 0; i < 8; i++) {
+      const back = await api.read('target', i * READ_BYTES + READ_BYTES - 4096, 4096);
+      assert.ok(back.equals(chunk(i).subarray(0, 4096)), `write ${i}`);
+    }
+  });
 });
