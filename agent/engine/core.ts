@@ -88,7 +88,6 @@ export class EngineCore implements IoContext {
     if (this.closed) throw CLOSED();
   }
 
-  /** Commits everything staged. Throws IO_ERROR (then nothing of it is committed and it stays staged). */
   /**
    * The error of the last commit that failed, and when, until one succeeds: a pool that cannot
    * make writes durable (a read-only or failing disk, a full host, LMDB ended by a failed meta
@@ -96,6 +95,7 @@ export class EngineCore implements IoContext {
    */
   commitFailure: { error: unknown; since: Date } | null = null;
 
+  /** Commits everything staged. Throws IO_ERROR (then nothing of it is committed and it stays staged). */
   commit(): void {
     if (this.rehearsing) throw new RehearsalCommit('commit during a rehearsal');
     const batch = this.batch;

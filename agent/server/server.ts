@@ -180,6 +180,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     const url = new URL(req.url ?? '/', 'http://agent');
     if (req.method === 'GET' && url.pathname === '/healthz') {
       // Degraded: the pool still reads, but writes cannot be made durable (the last commit failed).
+      // Unauthenticated: the stable code only; the message (paths, uids) is in the log and the failed replies.
       const failure = options.pool.commitFailure;
       const status = agent.stopping ? 'stopping' : failure ? 'degraded' : 'ok';
       const error = failure && toWire(failure.error, path.join(options.pool.directory, 'meta', 'data.mdb'));
@@ -188,9 +189,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
         JSON.stringify({
           status,
           pool: options.pool.info().uuid,
-          ...(failure && error
-            ? { error: { code: error.code, message: error.message }, since: failure.since.toISOString() }
-            : {}),
+          ...(failure && error ? { error: { code: error.code }, since: failure.since.toISOString() } : {}),
         }),
       );
       return;

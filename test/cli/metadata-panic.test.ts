@@ -50,7 +50,8 @@ describe('a failed write of a metadata meta page (MDB_PANIC)', function () {
     assert.equal(degraded.status, 503);
     assert.equal(degraded.body.status, 'degraded');
     assert.equal((degraded.body.error as { code: string }).code, 'CORRUPT');
-    assert.match((degraded.body.error as { message: string }).message, /MDB_PANIC/);
+    // No auth on /healthz: the stable code, not the message (it names paths).
+    assert.deepEqual(Object.keys(degraded.body.error as object), ['code']);
     assert.ok(Date.parse(String(degraded.body.since)) <= Date.now());
     await agent.stop(); // its log is complete once it exited
     assert.match(agent.logs(), /pool metadata damaged/);
