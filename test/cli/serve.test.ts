@@ -264,6 +264,8 @@ describe('snapsync-agent serve flags', function () {
       ['--max-in-flight', '1.5'],
       ['--max-message-bytes', '10'],
       ['--max-message-bytes', 'abc'],
+      ['--max-held-bytes', '5'],
+      ['--max-held-bytes', String(2 * 1024 ** 3)],
       ['--nbd-threads', '-1'],
       ['--nbd-max-connections', '0'],
       ['--nbd-max-connections-per-address', '2.5'],
