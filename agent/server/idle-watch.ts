@@ -3,11 +3,18 @@
  * pings every half idle time, and a client from which nothing arrived (no
  * request, no pong) for the idle time is closed. A client library that
  * answers pings (ws, browsers) stays connected however long it makes no
- * request; a dead peer or a socket held open on purpose does not.
+ * request; a dead peer or a socket held open on purpose does not. A client
+ * the agent still owes answers (`busy`) is not idle: its pongs may wait
+ * unread while the connection is at its byte bound (connection-bytes.ts).
  */
 import type { WebSocket } from 'ws';
 
-export function watchIdle(ws: WebSocket, idleMs: number, onIdle: () => void): void {
+export function watchIdle(
+  ws: WebSocket,
+  idleMs: number,
+  onIdle: () => void,
+  busy: () => boolean = () => false,
+): void {
   let last = Date.now();
   const heard = () => {
     last = Date.now();
@@ -16,6 +23,7 @@ export function watchIdle(ws: WebSocket, idleMs: number, onIdle: () => void): vo
   ws.on('pong', heard);
   const timer = setInterval(
     () => {
+      if (busy()) heard();
       if (Date.now() - last >= idleMs) {
         clearInterval(timer);
         onIdle();

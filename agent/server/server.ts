@@ -247,10 +247,15 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
       socket.off('error', onSocketError); // ws handles the socket's errors from here on
       logger.info('connected', { remote });
       const connection = new AgentConnection(agent, ws, remote);
-      watchIdle(ws, limits.idleTimeoutMs, () => {
-        logger.info('idle connection closed', { remote, idleMs: limits.idleTimeoutMs });
-        connection.close(1001, 'idle timeout');
-      });
+      watchIdle(
+        ws,
+        limits.idleTimeoutMs,
+        () => {
+          logger.info('idle connection closed', { remote, idleMs: limits.idleTimeoutMs });
+          connection.close(1001, 'idle timeout');
+        },
+        () => connection.pending > 0,
+      );
       connections.add(connection);
       agent.connections++;
       agent.metrics.connections.inc();

@@ -127,4 +127,43 @@ describe('WebSocket backpressure: a client that does not read its replies (real 
       assert.ok(back.equals(chunk(i).subarray(0, 4096)), `write ${i}`);
     }
   });
+
+  it('a client the agent owes answers is not closed as idle while it holds its replies (--idle-timeout 1)', async () => {
+    const strict = await startAgentProcess({ args: ['--idle-timeout', '1'] });
+    try {
+      const admin = await AgentClient.connect(strict.url, { token: strict.token });
+      await admin.call('createContainer', { name: 'big', type: 'vdisk', size: 2 * READ_BYTES });
+      await admin.close();
+      const ws = new WebSocket(strict.url, { headers: { authorization: `Bearer ${strict.token}` } });
+      await new Promise((resolve) => ws.once('open', resolve));
+      let answered = 0;
+      let closed = false;
+      ws.on('close', () => {
+        closed = true;
+      });
+      const hello = new Promise((resolve) => ws.once('message', resolve));
+      ws.send(JSON.stringify({ v: 1, id: 'hello', op: 'hello', params: { protocols: [1] } }));
+      await hello;
+      ws.on('message', (d, isBinary) => {
+        if (!isBinary && JSON.parse(String(d)).ok) answered++;
+      });
+      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      for (let i = 0; i < 8; i++)
+        ws.send(
+          JSON.stringify({
+            v: 1,
+            id: `r${i}`,
+            op: 'read',
+            params: { container: 'big', offset: 0, length: READ_BYTES },
+          }),
+        );
+      await sleep(3000); // three idle timeouts, the agent at its bound with reads still to answer
+      (ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      for (let t = 0; t < 600 && answered < 8 && !closed; t++) await sleep(100);
+      assert.equal(answered, 8, closed ? 'closed as idle while the agent owed it answers' : 'not answered');
+      ws.close();
+    } finally {
+      await strict.stop();
+    }
+  });
 });
