@@ -2,7 +2,8 @@
  * The go-plugin side of a provider, as `tofu` and `terraform` launch one: the
  * magic-cookie check, AutoMTLS (a fresh server certificate per run, the host's
  * client certificate from PLUGIN_CLIENT_CERT required and pinned), a gRPC
- * server on a unix socket, the handshake line on stdout, and the services
+ * server on a unix socket (in a directory of its own, removed on Shutdown or
+ * any exit of the process), the handshake line on stdout, and the services
  * go-plugin calls besides the provider's own (broker, stdio, controller, health).
  */
 import * as fs from 'node:fs';
@@ -60,6 +61,9 @@ export async function servePlugin(
   );
   const dir = fs.mkdtempSync(path.join(env.PLUGIN_UNIX_SOCKET_DIR || os.tmpdir(), 'snapsync-plugin-'));
   const socket = path.join(dir, 'plugin.sock');
+  const removeDir = () => fs.rmSync(dir, { recursive: true, force: true });
+  // Also when the process ends without Shutdown (a signal, its launcher gone, an error): no directory left behind.
+  process.on('exit', removeDir);
 
   const server = new grpc.Server();
   const p = protocols();
@@ -75,7 +79,8 @@ export async function servePlugin(
     stopping ??= (async () => {
       for (const stream of openStreams) stream.end();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeDir();
+      process.off('exit', removeDir);
       markStopped();
     })();
     return stopping;

@@ -2,14 +2,18 @@
  * The plugin as tofu starts it: refuses to run without the magic cookie or
  * without AutoMTLS, prints `1|6|unix|<socket>|grpc|<cert>`, serves
  * GetProviderSchema only to the pinned client certificate, answers the
- * health check, and exits on GRPCController.Shutdown.
+ * health check, and exits on GRPCController.Shutdown, SIGTERM/SIGHUP (not
+ * SIGINT: the host's Ctrl-C, the host stops it) or its launcher's death, its
+ * socket directory removed every time.
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { selfSignedCertificate } from '../../provider-terraform/plugin/certificate';
 import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../../provider-terraform/plugin/serve';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 import { call, PLUGIN_BIN, type PluginProcess, pluginClient, startPlugin } from './plugin-process';
 
 describe('terraform provider plugin: handshake and AutoMTLS', () => {
@@ -18,6 +22,7 @@ describe('terraform provider plugin: handshake and AutoMTLS', () => {
     if (plugin && plugin.child.exitCode === null) plugin.child.kill('SIGKILL');
     plugin = null;
   });
+  after(cleanupTempDirs);
 
   it('refuses to run without the magic cookie, and without a client certificate', () => {
     const { [MAGIC_COOKIE_KEY]: _cookie, PLUGIN_CLIENT_CERT: _cert, ...env } = process.env;
@@ -65,8 +70,53 @@ describe('terraform provider plugin: handshake and AutoMTLS', () => {
     const controller = pluginClient(plugin, 'plugin.GRPCController');
     await call(controller, 'Shutdown', {});
     assert.equal(await plugin.exited, 0);
-    assert.equal(fs.existsSync(address), false, 'the socket is removed');
+    assert.equal(fs.existsSync(path.dirname(address)), false, 'the socket and its directory are removed');
     for (const c of [provider, health, controller]) c.close();
+  });
+
+  it('removes its socket directory when killed by SIGTERM or SIGHUP, exiting 128 + the signal number', async () => {
+    for (const [signal, code] of [
+      ['SIGTERM', 143],
+      ['SIGHUP', 129],
+    ] as const) {
+      const sockets = tempDir();
+      plugin = await startPlugin({ PLUGIN_UNIX_SOCKET_DIR: sockets });
+      assert.equal(path.dirname(path.dirname(plugin.handshake.address)), sockets);
+      plugin.child.kill(signal);
+      assert.equal(await plugin.exited, code, signal);
+      assert.deepEqual(fs.readdirSync(sockets), [], `nothing left after ${signal}`);
+    }
+  });
+
+  it('removes its socket directory when it exits because its launcher was killed outright', async function () {
+    // Only a Node older than 22 hands the plugin over to a child: the child is what exits.
+    const oldNode = ['/usr/bin/node', '/usr/local/bin/node'].find(
+      (node) =>
+        fs.existsSync(node) &&
+        Number(spawnSync(node, ['-p', 'process.versions.node.split(".")[0]']).stdout) < 22,
+    );
+    if (!oldNode) this.skip();
+    const sockets = tempDir();
+    plugin = await startPlugin({ PLUGIN_UNIX_SOCKET_DIR: sockets }, oldNode);
+    plugin.child.kill('SIGKILL'); // as a plugin host's force-kill: the handed-over child gets no signal
+    await plugin.exited;
+    for (let i = 0; i < 50 && fs.readdirSync(sockets).length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(fs.readdirSync(sockets), []);
+  });
+
+  it('keeps serving on SIGINT (the host stops it), and removes its socket directory on Shutdown after', async () => {
+    const sockets = tempDir();
+    plugin = await startPlugin({ PLUGIN_UNIX_SOCKET_DIR: sockets });
+    plugin.child.kill('SIGINT');
+    const health = pluginClient(plugin, 'grpc.health.v1.Health');
+    assert.deepEqual(await call(health, 'Check', { service: 'plugin' }), { status: 1 }); // SERVING
+    const controller = pluginClient(plugin, 'plugin.GRPCController');
+    await call(controller, 'Shutdown', {});
+    assert.equal(await plugin.exited, 0);
+    assert.deepEqual(fs.readdirSync(sockets), []);
+    for (const c of [health, controller]) c.close();
   });
 
   it('refuses a client certificate other than the pinned one', async () => {

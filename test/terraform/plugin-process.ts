@@ -13,6 +13,7 @@ import { MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../../provider-terraform/p
 import { objectType } from '../../provider-terraform/schema';
 import { encode } from '../../provider-terraform/wire/cty';
 import { clientConstructor } from '../../provider-terraform/wire/protocol';
+import { tempDir } from '../helpers/tmp';
 
 export const PLUGIN_BIN = path.resolve(__dirname, '../../bin/terraform-provider-snapsync');
 
@@ -46,7 +47,11 @@ export function certPemFromHandshake(cert: string): string {
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`.replace('\n\n', '\n');
 }
 
-/** Starts the plugin with `node` (the Node that runs the tests unless given) as tofu would. */
+/**
+ * Starts the plugin with `node` (the Node that runs the tests unless given) as tofu would. Its
+ * socket directory goes in a temporary directory of the test's (cleanupTempDirs): a plugin the
+ * test kills outright leaves nothing in the system's temporary directory.
+ */
 export async function startPlugin(
   env: Record<string, string> = {},
   node: string = process.execPath,
@@ -59,6 +64,7 @@ export async function startPlugin(
       [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE,
       PLUGIN_PROTOCOL_VERSIONS: '5,6',
       PLUGIN_CLIENT_CERT: clientCert.certPem,
+      PLUGIN_UNIX_SOCKET_DIR: tempDir(),
       ...env,
     },
   });

@@ -103,6 +103,8 @@ export function tofuRunner(
       // The plugin's `#!/usr/bin/env node` must find the project's Node.
       PATH: `${path.dirname(process.execPath)}:${process.env.PATH}`,
       TF_CLI_CONFIG_FILE: path.join(work(), 'tofu.rc'),
+      // The plugin's socket directory, removed with the work directory even when the CLI kills the plugin outright.
+      PLUGIN_UNIX_SOCKET_DIR: work(),
       TF_IN_AUTOMATION: '1',
       CHECKPOINT_DISABLE: '1',
       ...env(),
