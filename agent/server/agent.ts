@@ -6,6 +6,7 @@
 import type { Pool, SyncHooks } from '../engine';
 import { SessionRegistry } from '../nbd/sessions';
 import { Attachments } from './attachments';
+import { HeldBytesTotal } from './held-bytes-total';
 import { ContainerLocks } from './locks';
 import type { Logger } from './logger';
 import { AgentMetrics } from './metrics';
@@ -15,6 +16,8 @@ export interface AgentOptions {
   maxInFlight: number;
   /** Bytes one connection may hold for its client before it reads no more of its frames (connection-bytes.ts). */
   maxHeldBytes: number;
+  /** Bytes all connections may hold together before those that hold any read no more (held-bytes-total.ts). */
+  maxHeldBytesTotal: number;
   idempotencyTtlMs: number;
 }
 
@@ -29,6 +32,8 @@ export class Agent {
   readonly metrics: AgentMetrics;
   /** NBD sessions (shared with the NBD server) and the IN_USE / force rules over them. */
   readonly attachments: Attachments;
+  /** What all API connections hold for their clients, bounded together (--max-held-bytes-total). */
+  readonly heldBytes: HeldBytesTotal;
   readonly version = '0.1.0';
   readonly started = Date.now();
   stopping = false;
@@ -45,7 +50,8 @@ export class Agent {
     sessions: SessionRegistry = new SessionRegistry(),
   ) {
     this.attachments = new Attachments(pool, sessions);
-    this.metrics = new AgentMetrics(pool, sessions);
+    this.heldBytes = new HeldBytesTotal(options.maxHeldBytesTotal);
+    this.metrics = new AgentMetrics(pool, sessions, this.heldBytes);
   }
 
   /**

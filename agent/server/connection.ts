@@ -3,8 +3,8 @@
  * hello exchange and the in-flight limit, pairs write requests with their
  * binary frame, and answers every request exactly once. A bad frame gets an
  * error reply; it never takes the agent down. What it holds for its client
- * (replies not taken, reads under way, write data) is bounded:
- * connection-bytes.ts.
+ * (replies not taken, reads under way, write data) is bounded, alone and
+ * with all the others: connection-bytes.ts, held-bytes-total.ts.
  */
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
@@ -54,8 +54,10 @@ export class AgentConnection {
     private readonly ws: WebSocket,
     private readonly remote: string,
   ) {
-    this.bytes = new ConnectionBytes(agent.options.maxHeldBytes, (paused) =>
-      paused ? ws.pause() : ws.resume(),
+    this.bytes = new ConnectionBytes(
+      agent.options.maxHeldBytes,
+      (paused) => (paused ? ws.pause() : ws.resume()),
+      agent.heldBytes,
     );
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
   }

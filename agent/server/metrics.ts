@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Pool } from '../engine';
 import type { NbdServer } from '../nbd';
 import type { SessionRegistry } from '../nbd/sessions';
+import type { HeldBytesTotal } from './held-bytes-total';
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -37,7 +38,28 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
-  constructor(pool: Pool, sessions?: SessionRegistry) {
+  constructor(pool: Pool, sessions?: SessionRegistry, heldBytes?: HeldBytesTotal) {
+    const held = [
+      [
+        'snapsync_held_bytes',
+        'Bytes all WebSocket connections hold for their clients (replies not taken, reads under way, write data not yet written); bounded by --max-held-bytes-total',
+        () => heldBytes?.bytes ?? 0,
+      ],
+      [
+        'snapsync_connections_paused',
+        'WebSocket connections whose frames the agent is not reading now: at their --max-held-bytes, or holding bytes while all hold --max-held-bytes-total',
+        () => heldBytes?.pausedConnections ?? 0,
+      ],
+    ] as const;
+    for (const [name, help, value] of held)
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(value());
+        },
+      });
     new Gauge({
       name: 'snapsync_nbd_sessions',
       help: 'NBD sessions attached, by mode (read-write, read-only) and container',

@@ -33,6 +33,8 @@ function loggedPath(url: string | undefined): string {
 
 /** As NBD's --nbd-max-reply-bytes: QD32 of 1 MiB reads, or two 32 MiB requests, stay below it. */
 export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
+/** All API connections together: four connections at their own bound, or eight 32 MiB requests. */
+export const DEFAULT_MAX_HELD_BYTES_TOTAL = 256 * 1024 * 1024;
 
 export interface AgentServerOptions {
   pool: Pool;
@@ -51,6 +53,8 @@ export interface AgentServerOptions {
   agentFiles?: string[];
   /** Bytes a connection may hold for its client: replies not taken, reads under way, write data (default 64 MiB). */
   maxHeldBytes?: number;
+  /** Bytes all connections may hold together (default 256 MiB); see held-bytes-total.ts. */
+  maxHeldBytesTotal?: number;
   idempotencyTtlMs?: number;
   logger?: Logger;
   identityHooks?: IdentityHooksFactory;
@@ -125,6 +129,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
     {
       maxInFlight: options.maxInFlight ?? 64,
       maxHeldBytes: options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES,
+      maxHeldBytesTotal: options.maxHeldBytesTotal ?? DEFAULT_MAX_HELD_BYTES_TOTAL,
       idempotencyTtlMs: options.idempotencyTtlMs ?? 7 * 24 * 3600 * 1000,
     },
     options.identityHooks ?? (() => null),

@@ -266,6 +266,8 @@ describe('snapsync-agent serve flags', function () {
       ['--max-message-bytes', 'abc'],
       ['--max-held-bytes', '5'],
       ['--max-held-bytes', String(2 * 1024 ** 3)],
+      ['--max-held-bytes-total', '5'],
+      ['--max-held-bytes-total', String(128 * 1024 ** 3)],
       ['--nbd-threads', '-1'],
       ['--nbd-max-connections', '0'],
       ['--nbd-max-connections-per-address', '2.5'],
@@ -283,10 +285,24 @@ describe('snapsync-agent serve flags', function () {
     }
   });
 
-  it('--help describes --max-message-bytes', () => {
+  it('refuses --max-held-bytes-total below --max-held-bytes with exit 2, naming both', () => {
+    const r = refused(
+      ['--token-file', tokenFile, '--listen', '127.0.0.1:0', '--max-held-bytes', String(512 * 1024 ** 2)],
+      20_000,
+    );
+    assert.equal(r.status, 2, r.err);
+    assert.match(
+      r.err,
+      /^error: --max-held-bytes-total must be at least --max-held-bytes \(536870912\), not 268435456/,
+    );
+    assert.equal(r.out, '');
+  });
+
+  it('--help describes --max-message-bytes and --max-held-bytes-total', () => {
     const r = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /--max-message-bytes\s+Largest WebSocket frame/);
+    assert.match(r.stdout, /--max-held-bytes-total\s+Bytes all API connections may hold together/);
   });
 
   it('warns (LISTEN_WITHOUT_TLS) when ws:// listens off loopback: the token would travel in clear text', async () => {

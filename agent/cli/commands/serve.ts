@@ -12,7 +12,12 @@ import { RefusalLog } from '../../server/connection-limits';
 import { MIN_MESSAGE_BYTES } from '../../server/framing';
 import { Logger } from '../../server/logger';
 import { isLoopback } from '../../server/loopback';
-import { DEFAULT_MAX_HELD_BYTES, type RunningAgent, startAgentServer } from '../../server/server';
+import {
+  DEFAULT_MAX_HELD_BYTES,
+  DEFAULT_MAX_HELD_BYTES_TOTAL,
+  type RunningAgent,
+  startAgentServer,
+} from '../../server/server';
 import { CONNECTION_FLAG_OPTIONS, type ConnectionFlags, connectionLimits } from '../connection-flags';
 import { EXIT } from '../exit-codes';
 import { warnNbdSocketMode, warnPlaintextListener, warnPoolNotPrivate } from '../exposure-warnings';
@@ -33,6 +38,7 @@ interface ServeArgs extends NbdFlags, ConnectionFlags {
   maxMessageBytes: number;
   maxInFlight: number;
   maxHeldBytes: number;
+  maxHeldBytesTotal: number;
   commitInterval: number;
   json?: boolean;
 }
@@ -44,6 +50,15 @@ function hostPort(text: string): { host: string; port: number } {
   if (at < 0 || !/^\d+$/.test(text.slice(at + 1)) || port > 65535)
     throw new UsageError(`--listen "${text}" is not HOST:PORT (e.g. 127.0.0.1:7890)`);
   return { host, port };
+}
+
+/** --max-held-bytes-total: 1 MiB to 64 GiB, and no less than one connection may hold. */
+function heldBytesTotal(total: number, perConnection: number): void {
+  wholeNumber(total, '--max-held-bytes-total', 1024 * 1024, 64 * 1024 ** 3);
+  if (total < perConnection)
+    throw new UsageError(
+      `--max-held-bytes-total must be at least --max-held-bytes (${perConnection}), not ${total}: all connections together may hold no less than one`,
+    );
 }
 
 /** Everything the flags must agree on, checked before the pool is opened. */
@@ -64,6 +79,7 @@ function checkFlags(args: ServeArgs): {
   wholeNumber(args.maxMessageBytes, '--max-message-bytes', MIN_MESSAGE_BYTES);
   wholeNumber(args.maxInFlight, '--max-in-flight', 1, 65536);
   wholeNumber(args.maxHeldBytes, '--max-held-bytes', 1024 * 1024, 1024 * 1024 * 1024);
+  heldBytesTotal(args.maxHeldBytesTotal, args.maxHeldBytes);
   const tls =
     args.tlsCert && args.tlsKey
       ? { cert: fs.readFileSync(args.tlsCert), key: fs.readFileSync(args.tlsKey) }
@@ -181,6 +197,12 @@ export const serve: CommandModule<object, ServeArgs> = {
         describe:
           'Bytes one connection may hold for its client (replies it has not taken, reads under way, write data; 1 MiB to 1 GiB): beyond it its requests are not read until it takes its replies',
       })
+      .option('max-held-bytes-total', {
+        type: 'number',
+        default: DEFAULT_MAX_HELD_BYTES_TOTAL,
+        describe:
+          'Bytes all API connections may hold together (1 MiB to 64 GiB, at least --max-held-bytes): beyond it the requests of every connection that holds bytes are not read until replies are taken; one that holds nothing still gets one request, so the worst case is this plus one 32 MiB request per connection',
+      })
       .option('commit-interval', {
         type: 'number',
         default: DEFAULT_COMMIT_INTERVAL_MS / 1000,
@@ -250,6 +272,7 @@ export const serve: CommandModule<object, ServeArgs> = {
         maxMessageBytes: args.maxMessageBytes,
         maxInFlight: args.maxInFlight,
         maxHeldBytes: args.maxHeldBytes,
+        maxHeldBytesTotal: args.maxHeldBytesTotal,
         agentFiles: [
           args.tokenFile,
           args.tlsCert,
