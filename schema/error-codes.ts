@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   IS_VM_MEMBER:
     'the container is a member of a VM (details.vm, details.role): pass detach to take it out and delete it',
   POOL_LOCKED: 'another process has the pool open',
+  POOL_READ_ONLY:
+    "the pool's files cannot be opened for writing: its filesystem is read-only (EROFS) or the agent's user may not write them (EACCES, EPERM); details.file, details.errno",
   UNSUPPORTED_VERSION: 'the pool format is newer than this agent',
   INVALID_ARGUMENT: 'a parameter the schema allows but the operation refuses',
   IO_ERROR: 'the device failed',

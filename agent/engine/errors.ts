@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   'HAS_DEPENDENTS',
   'IS_VM_MEMBER',
   'POOL_LOCKED',
+  'POOL_READ_ONLY',
   'UNSUPPORTED_VERSION',
   'INVALID_ARGUMENT',
   'IO_ERROR',
@@ -101,6 +102,21 @@ export const IS_VM_MEMBER = (name: string, vm: string, role: string) =>
 
 export const POOL_LOCKED = (path: string, holder: string) =>
   new SnapsyncError('POOL_LOCKED', `pool at ${path} is already open (${holder})`, { path, holder });
+
+/**
+ * The pool's own files cannot be opened for writing (pool-read-only.ts): its
+ * filesystem is mounted read-only (EROFS), or the agent's user may not write
+ * them (EACCES, or EPERM for an immutable file). The message says the fix.
+ */
+export const POOL_READ_ONLY = (dir: string, file: string, errno: string, cause?: unknown) =>
+  new SnapsyncError(
+    'POOL_READ_ONLY',
+    errno === 'EROFS'
+      ? `pool at ${dir} is on a read-only filesystem (${file}: EROFS): the agent writes its lock, metadata and data files there; remount that filesystem read-write (mount -o remount,rw) or copy the pool to a writable one (fsck --pool checks it where it is)`
+      : `pool at ${dir} is not writable by ${agentUser()} (${file}: ${errno}): give that user the pool directory and everything in it (chown -R), or make them writable${errno === 'EPERM' ? ' (an immutable file: chattr -i)' : ''}`,
+    { path: dir, file, errno, ...(errno === 'EROFS' ? {} : { uid: process.getuid?.() }) },
+    cause,
+  );
 
 /** A data file or device another process holds (store/data-claim.ts): another pool's agent, a mount, LVM or RAID. */
 export const DATA_IN_USE = (path: string) =>

@@ -14,6 +14,7 @@
 import { recordDataPaths, refuseContradictingMarks } from './data-marks';
 import { CORRUPT, UNSUPPORTED_VERSION } from './errors';
 import { poolMetadataDir } from './pool-dir';
+import { asPoolReadOnly } from './pool-read-only';
 import { CURRENT_FORMAT_VERSION, DB, FORMAT_NAME, META_POOL, SUPPORTED_FORMAT_VERSIONS } from './store/keys';
 import { defaultReserveBytes, MetadataReserve } from './store/metadata-reserve';
 import { MetadataStore } from './store/metadata-store';
@@ -31,6 +32,14 @@ export interface MigrationResult {
 
 export async function migratePoolDir(dir: string): Promise<MigrationResult> {
   const metaDir = poolMetadataDir(dir, 'pool');
+  try {
+    return await migrateLocked(dir, metaDir);
+  } catch (err) {
+    throw asPoolReadOnly(dir, err); // a read-only filesystem, another owner: as serve says it
+  }
+}
+
+async function migrateLocked(dir: string, metaDir: string): Promise<MigrationResult> {
   const lock = PoolLock.acquire(dir);
   let reserve: MetadataReserve | null = null;
   let store: MetadataStore | null = null;

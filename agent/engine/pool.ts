@@ -59,6 +59,7 @@ import type { MappingEvents } from './mapping-events';
 import { freeReaderHeld, pinSnapshot, type SnapshotPin } from './pins';
 import { checkDataPath, checkPoolDirectory, removeCreated } from './pool-create-checks';
 import { poolMetadataDir } from './pool-dir';
+import { asPoolReadOnly } from './pool-read-only';
 import { overcommitRatio, overcommitWarning, provisionedBytes } from './provisioning';
 import { reclaimAll, reclaimStep } from './reclaim';
 import { deleteSnapshot, findSnapshot, type SnapshotSelector, takeSnapshot } from './snapshots';
@@ -261,9 +262,20 @@ export class Pool {
     }
   }
 
-  /** Opens an existing pool. POOL_LOCKED if open elsewhere; UNSUPPORTED_VERSION for unknown formats. */
+  /**
+   * Opens an existing pool. POOL_LOCKED if open elsewhere; UNSUPPORTED_VERSION for unknown formats;
+   * POOL_READ_ONLY if its files cannot be opened for writing (a read-only filesystem, another owner).
+   */
   static open(dir: string, options: OpenPoolOptions = {}): Pool {
     const metaDir = poolMetadataDir(dir, 'dir');
+    try {
+      return Pool.openWritable(dir, metaDir, options);
+    } catch (err) {
+      throw asPoolReadOnly(dir, err);
+    }
+  }
+
+  private static openWritable(dir: string, metaDir: string, options: OpenPoolOptions): Pool {
     const lock = PoolLock.acquire(dir);
     const undo: Undo = [() => lock.release()];
     try {

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pool } from '../../agent/engine';
+import { mountSmallFs } from '../helpers/small-fs';
 import { cleanupTempDirs, tempDir } from '../helpers/tmp';
 
 const BIN = path.resolve(__dirname, '../../bin/snapsync-agent');
@@ -56,8 +57,8 @@ describe('serve and the offline tools on a directory they cannot use', function 
   this.timeout(300_000);
   let parent: string;
 
-  async function newPool(): Promise<string> {
-    const dir = path.join(parent, `pool-${fs.readdirSync(parent).length}`);
+  async function newPool(under = parent): Promise<string> {
+    const dir = path.join(under, `pool-${fs.readdirSync(under).length}`);
     const pool = Pool.create(dir, { blockSize: 4096, capacityBytes: 1 << 24 });
     await pool.close();
     if (RUNNER)
@@ -103,18 +104,19 @@ describe('serve and the offline tools on a directory they cannot use', function 
     fs.chmodSync(dir, 0o700);
   });
 
-  it('a metadata file the agent may not write: serve and grow say EACCES naming the file and the uid, not "failed: 13"', async () => {
+  it('a metadata file the agent may not write: serve, migrate and grow say POOL_READ_ONLY naming the file, EACCES and the uid, not "failed: 13"', async () => {
     const dir = await newPool();
     const file = path.join(dir, 'meta', 'data.mdb');
     fs.chmodSync(file, 0o444);
     for (const tool of ['serve', 'migrate', 'grow']) {
       const error = refusal(TOOLS[tool]!(dir));
-      assert.equal(error.code, 'IO_ERROR', `${tool}: ${error.message}`);
+      assert.equal(error.code, 'POOL_READ_ONLY', `${tool}: ${error.message}`);
       assert.match(
         error.message,
-        /^open metadata store .*data\.mdb failed: EACCES \(permission denied to uid \d+/,
+        /^pool at .* is not writable by uid \d+ .*, the user the agent runs as \(.*data\.mdb: EACCES\): give that user the pool directory and everything in it \(chown -R\)/,
       );
       assert.ok(error.message.includes(file), error.message);
+      if (tool !== 'serve') assert.deepEqual([error.details.file, error.details.errno], [file, 'EACCES']);
     }
     // Reading is allowed: fsck checks it.
     const r = spawnSync(process.execPath, [BIN, 'fsck', '--pool', dir], {
@@ -122,5 +124,31 @@ describe('serve and the offline tools on a directory they cannot use', function 
       ...(RUNNER ?? {}),
     });
     assert.equal(r.status, 0, r.stderr);
+  });
+
+  it('a pool on a read-only filesystem: serve, migrate and grow say POOL_READ_ONLY (EROFS) and how to fix it, not a bare IO_ERROR; fsck checks it', async () => {
+    const small = mountSmallFs(64 * 1024 * 1024);
+    try {
+      const dir = await newPool(small.dir);
+      small.readOnly();
+      const before = snapshotTree(dir);
+      for (const tool of ['serve', 'migrate', 'grow']) {
+        const error = refusal(TOOLS[tool]!(dir));
+        assert.equal(error.code, 'POOL_READ_ONLY', `${tool}: ${error.message}`);
+        assert.equal(
+          error.message,
+          `pool at ${dir} is on a read-only filesystem (${path.join(dir, 'pool.lock')}: EROFS): the agent writes its lock, metadata and data files there; remount that filesystem read-write (mount -o remount,rw) or copy the pool to a writable one (fsck --pool checks it where it is)`,
+        );
+        if (tool !== 'serve') assert.deepEqual([error.details.path, error.details.errno], [dir, 'EROFS']);
+      }
+      assert.deepEqual(snapshotTree(dir), before);
+      const r = spawnSync(process.execPath, [BIN, 'fsck', '--pool', dir], {
+        encoding: 'utf8',
+        ...(RUNNER ?? {}),
+      });
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      small.unmount();
+    }
   });
 });

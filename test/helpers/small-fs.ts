@@ -1,6 +1,7 @@
 /**
  * A small filesystem of its own (a tmpfs the test mounts; tests run as root
- * here and in CI), so a test can fill the *host* filesystem under a pool.
+ * here and in CI), so a test can fill the *host* filesystem under a pool, or
+ * make it read-only.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,6 +13,8 @@ export interface SmallFs {
   /** Fills what is left with a file outside the pool (returns its path). */
   fillWith(name: string): string;
   freeBytes(): number;
+  /** Remounts it read-only: what the kernel does on disk errors, or an operator's `ro` mount (EROFS on writes). */
+  readOnly(): void;
   unmount(): void;
 }
 
@@ -37,6 +40,9 @@ export function mountSmallFs(bytes: number): SmallFs {
         fs.closeSync(fd);
       }
       return file;
+    },
+    readOnly() {
+      execFileSync('mount', ['-o', 'remount,ro', dir]);
     },
     unmount() {
       execFileSync('umount', ['-l', dir]);

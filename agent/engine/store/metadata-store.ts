@@ -85,7 +85,7 @@ export class MetadataStore {
     } catch (err) {
       throw (
         lmdbCorruption(err, join(path, 'data.mdb')) ??
-        IO_ERROR(`open metadata store ${join(path, 'data.mdb')}`, err, { path })
+        IO_ERROR(`open metadata store ${join(path, 'data.mdb')}`, err, { path, file: join(path, 'data.mdb') })
       );
     }
   }
