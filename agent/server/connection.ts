@@ -66,6 +66,16 @@ export class AgentConnection {
     return this.inFlight.size;
   }
 
+  /**
+   * Whether the agent still works for the client: it owes answers, or holds
+   * bytes of it (connection-bytes.ts: replies the client has not taken, whose
+   * pings wait behind them; its frames unread at the bound, pongs among them).
+   * Such a client is slow, not idle.
+   */
+  get busy(): boolean {
+    return this.inFlight.size > 0 || this.bytes.bytes > 0;
+  }
+
   private send(message: object): void {
     const text = JSON.stringify({ v: 1, ...message });
     this.sendHeld(text, Buffer.byteLength(text));

@@ -4,8 +4,9 @@
  * request, no pong) for the idle time is closed. A client library that
  * answers pings (ws, browsers) stays connected however long it makes no
  * request; a dead peer or a socket held open on purpose does not. A client
- * the agent still owes answers (`busy`) is not idle: its pongs may wait
- * unread while the connection is at its byte bound (connection-bytes.ts).
+ * the agent still owes answers, or whose replies it still holds (`busy`), is
+ * not idle: the pings wait behind those replies, and its pongs unread while
+ * the connection is at its byte bound (connection-bytes.ts).
  */
 import type { WebSocket } from 'ws';
 

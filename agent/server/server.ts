@@ -259,7 +259,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Run
           logger.info('idle connection closed', { remote, idleMs: limits.idleTimeoutMs });
           connection.close(1001, 'idle timeout');
         },
-        () => connection.pending > 0,
+        () => connection.busy,
       );
       connections.add(connection);
       agent.connections++;
