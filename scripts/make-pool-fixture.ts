@@ -11,12 +11,18 @@ import * as path from 'node:path';
 import { Pool } from '../agent/engine';
 import { CURRENT_FORMAT_VERSION } from '../agent/engine/store/keys';
 
+/** The fixtures' unit of content: 4 KiB, the block size up to format 3. */
 const BS = 4096;
+/**
+ * From format 4, 16 KiB blocks of four 4 KiB sub-blocks: the 0xcd write after
+ * the snapshot is then a sub-block entry (map-masks), which the fixture must hold.
+ */
+const BLOCK_SIZE = CURRENT_FORMAT_VERSION >= 4 ? 4 * BS : BS;
 
 async function main() {
   const dir = path.join(__dirname, '..', 'test', 'fixtures', `pool-v${CURRENT_FORMAT_VERSION}`);
   if (fs.existsSync(dir)) throw new Error(`${dir} exists: a released fixture is never regenerated`);
-  const pool = Pool.create(dir, { blockSize: BS, capacityBytes: 256 * BS, metadataReserveBytes: 0 });
+  const pool = Pool.create(dir, { blockSize: BLOCK_SIZE, capacityBytes: 256 * BS, metadataReserveBytes: 0 });
   pool.createContainer({ name: 'vm', type: 'vm', labels: { env: 'fixture' } });
   pool.createContainer({ name: 'vm-config', type: 'file', file: { mode: 0o600, uid: 1000, gid: 1000 } });
   pool.write('vm-config', 0, Buffer.from('displayName = "fixture"\n'));

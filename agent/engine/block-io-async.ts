@@ -23,7 +23,6 @@
  */
 import { type IoContext, planRead, planWrite, zeroRange } from './block-io';
 import type { RangeUse } from './io-tracker';
-import { ZERO_BLOCK } from './store/keys';
 import type { TableState } from './table-state';
 
 /**
@@ -104,16 +103,18 @@ export function writeRangeNow(
   const plan = planWrite(ctx, table, offset, data);
   // A copy-up read that may wait for the disk is left to the threadpool (its blocks go back unused).
   // With RWF_NOWAIT one never waits: it is tried whatever the last reads did (copyUpsTryCache).
-  if (!copyUpsTryCache(ctx) && plan.copyUps.some((c) => c.source !== ZERO_BLOCK)) {
+  if (!copyUpsTryCache(ctx) && plan.copyUps.some((c) => c.reads.length > 0)) {
     plan.abandon();
     return false;
   }
   try {
     for (const c of plan.copyUps) {
-      // The block to copy up is not all in the page cache: the threadpool reads it (nothing written yet).
-      if (c.source !== ZERO_BLOCK && !ctx.device.readNow(c.source, 0, bs, c.into, 0)) {
-        plan.abandon();
-        return false;
+      for (const r of c.reads) {
+        // What to copy up is not all in the page cache: the threadpool reads it (nothing written yet).
+        if (!ctx.device.readNow(r.block, r.offset, r.length, c.into, r.at)) {
+          plan.abandon();
+          return false;
+        }
       }
       c.bytes.copy(c.into, c.at);
     }
@@ -153,7 +154,9 @@ export function writeRangeAsync(
       if (plan.copyUps.length > 0) {
         await settleAll(
           plan.copyUps.map(async (c) => {
-            if (c.source !== 0) await ctx.device.readAsync(c.source, 0, ctx.blockSize, c.into, 0);
+            await settleAll(
+              c.reads.map((r) => ctx.device.readAsync(r.block, r.offset, r.length, c.into, r.at)),
+            );
             c.bytes.copy(c.into, c.at);
           }),
         );

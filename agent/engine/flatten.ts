@@ -9,6 +9,7 @@ import { readRange, writeRange } from './block-io';
 import type { EngineCore } from './core';
 import { INVALID_ARGUMENT } from './errors';
 import { releaseChain } from './snapshots';
+import { GROUP_BLOCKS } from './store/group-record';
 import { ZERO_BLOCK } from './store/keys';
 import type { ContainerRecord } from './store/records';
 import type { TableState } from './table-state';
@@ -43,9 +44,10 @@ export async function flattenContainer(
       const table = core.tables.get(tableId);
       const stepEnd = Math.min(blocks.length, i + STEP_BLOCKS);
       while (i < stepEnd) {
-        // A run of consecutive blocks the table still does not own (writes may have landed meanwhile).
+        // A run of consecutive blocks the table still does not own whole (writes may have landed meanwhile).
         let j = i;
-        while (j < stepEnd && blocks[j] === blocks[i]! + (j - i) && !table.presence.has(blocks[j]!)) j++;
+        while (j < stepEnd && blocks[j] === blocks[i]! + (j - i) && readsThrough(core, table, blocks[j]!))
+          j++;
         if (j === i) {
           i++;
           continue;
@@ -60,6 +62,10 @@ export async function flattenContainer(
       onProgress?.(done, total);
       await new Promise((resolve) => setImmediate(resolve));
     }
+    // No write planned against the chain may finish after the cut: it would leave sub-blocks reading nothing.
+    await core.io.quiesce();
+    core.assertOpen();
+    completeSubBlocks(core, core.tables.get(core.catalog.container(member.id).table!));
     core.mutate(() => {
       const table = core.tables.get(core.catalog.container(member.id).table!);
       const parent = table.parent;
@@ -76,16 +82,35 @@ export async function flattenContainer(
   onProgress?.(total, total);
 }
 
-/** Blocks in the container's range that it reads from its chain, not from its own table. */
+/** Blocks in the container's range that it reads (in part) from its chain, not from its own table. */
 function blocksToCopy(core: EngineCore, container: ContainerRecord): number[] {
   const table: TableState = core.tables.get(container.table!);
   const blocks: number[] = [];
   if (table.parent === null) return blocks;
   const count = Math.ceil(container.size / core.blockSize);
   for (let b = 0; b < count; b++) {
-    if (table.presence.has(b)) continue;
+    if (table.presence.has(b)) {
+      if (readsThrough(core, table, b)) blocks.push(b); // it owns only some sub-blocks (sub-block.ts)
+      continue;
+    }
     const owner = core.tables.ownerOf(table.parent, b);
     if (owner !== 0 && core.tables.physical(core.batch, owner, b) !== ZERO_BLOCK) blocks.push(b);
   }
   return blocks;
+}
+
+/** Whether the table reads any of `block` through its chain: it does not own it, or owns only some sub-blocks. */
+function readsThrough(core: EngineCore, table: TableState, block: number): boolean {
+  return !table.presence.has(block) || core.tables.mask(core.batch, table.id, block) !== 0;
+}
+
+/** Writes whole every block the table owns only some sub-blocks of, with what it reads there now. */
+function completeSubBlocks(core: EngineCore, table: TableState): void {
+  const bs = core.blockSize;
+  for (const group of table.maskedGroups) {
+    for (const block of [...table.presence.blocksIn(group * GROUP_BLOCKS, (group + 1) * GROUP_BLOCKS)]) {
+      if (core.tables.mask(core.batch, table.id, block) !== 0)
+        writeRange(core, table, block * bs, readRange(core, table, block * bs, bs));
+    }
+  }
 }

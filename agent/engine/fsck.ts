@@ -8,11 +8,14 @@
 import type { EngineCore } from './core';
 import { type DataMark, dataMarkProblems } from './data-marks';
 import { CHUNK_BLOCKS, CHUNK_SHIFT, popcount } from './presence';
+import { decodePresence } from './presence-record';
 import { deviceSize } from './store/block-device';
 import { BlockMap } from './store/block-map';
 import { DataLayout, MAX_DATA_FILES } from './store/data-layout';
+import { GROUP_BLOCKS } from './store/group-record';
 import { CURRENT_FORMAT_VERSION, DB, META_GENERATION, META_HWM, META_POOL, ZERO_BLOCK } from './store/keys';
 import type { ContainerRecord, PoolRecord, SnapshotRecord, TableRecord } from './store/records';
+import { maskEnd, validMask } from './sub-block';
 
 export const FSCK_CODES = [
   /** The stored pool record is missing or differs from the one the pool was opened with. */
@@ -61,6 +64,11 @@ export const FSCK_CODES = [
   'PRESENCE_MISMATCH',
   /** Map records in the layout of another format version than the pool record's (a migration half applied). */
   'FORMAT_MIXED',
+  /**
+   * A sub-block mask (format 4) an entry cannot have: on explicit zeros or no entry at all, every
+   * sub-block or none, or sub-blocks past the block's; the block would read wrong bytes.
+   */
+  'MASK_INVALID',
   /** An id sequence below an id it already handed out (the next one would collide). */
   'SEQUENCE_BEHIND',
   /** A frozen (snapshot) table whose map entries differ from what it held when it froze: it was written. */
@@ -374,8 +382,28 @@ export async function fsck(
     const approxTotal = Math.max(1, blocks.recordCount(txn));
     const invalidGroup = (table: number, group: number) =>
       report('RECORD_INVALID', `map group record ${group} of table ${table} is invalid`, { table, group });
-    for (const { table: tableId, block, physical: value } of blocks.entries(undefined, txn, invalidGroup)) {
+    // The bytes of each partly owned block its entry needs (the end of its last own sub-block).
+    const partEnds = new Map<number, number>();
+    for (const { table: tableId, block, physical: value, mask } of blocks.entries(
+      undefined,
+      txn,
+      invalidGroup,
+    )) {
       mapEntries++;
+      if (mask !== 0) {
+        if (value === ZERO_BLOCK || !validMask(core.record.blockSize, mask))
+          report(
+            'MASK_INVALID',
+            `table ${tableId} block ${block} has sub-block mask ${mask} on ${value === ZERO_BLOCK ? 'explicit zeros' : `physical ${value}`}`,
+            {
+              table: tableId,
+              block,
+              physical: value,
+              mask,
+            },
+          );
+        else partEnds.set(value, maskEnd(core.record.blockSize, mask));
+      }
       if (!tables.has(tableId)) {
         report('MAP_TABLE_MISSING', `map entry for missing table ${tableId}`, { table: tableId, block });
         continue;
@@ -427,8 +455,9 @@ export async function fsck(
       const [tableId, chunk] = key;
       const expected = perChunk.get(`${tableId}:${chunk}`) ?? 0;
       perChunk.delete(`${tableId}:${chunk}`);
-      const bits = popcount(value);
-      if (bits !== expected || value.length * 8 !== CHUNK_BLOCKS) {
+      const bitmap = decodePresence(value);
+      const bits = bitmap ? popcount(bitmap) : -1;
+      if (bits !== expected) {
         report(
           'PRESENCE_MISMATCH',
           `table ${tableId} chunk ${chunk}: presence has ${bits} blocks, map has ${expected}`,
@@ -458,7 +487,8 @@ export async function fsck(
       );
     // Exact check that each map entry's presence bit is set.
     for (const { table, block } of blocks.entries(undefined, txn)) {
-      const bits = store.get<Buffer>(DB.presence, [table, block >>> CHUNK_SHIFT], txn);
+      const record = store.get<Buffer>(DB.presence, [table, block >>> CHUNK_SHIFT], txn);
+      const bits = record && decodePresence(record);
       const i = block & (CHUNK_BLOCKS - 1);
       if (bits && !(bits[i >>> 3]! & (1 << (i & 7)))) {
         report('PRESENCE_MISMATCH', `table ${table} block ${block} is mapped but its presence bit is clear`, {
@@ -502,7 +532,19 @@ export async function fsck(
         `${leaked} physical block(s) are neither mapped nor free (first: ${firstLeak})`,
         { leaked, firstLeak },
       );
-    if (dataFiles) checkDataFiles(dataFiles, owned, hwm, core.record.blockSize, report);
+    const invalidMasks = (table: number, group: number) =>
+      report('RECORD_INVALID', `map mask record ${group} of table ${table} is invalid`, { table, group });
+    for (const { table, group, masks } of blocks.maskRecords(undefined, txn, invalidMasks)) {
+      for (const offset of masks.keys()) {
+        const block = group * GROUP_BLOCKS + offset;
+        if (blocks.get(table, block, txn) === undefined)
+          report('MASK_INVALID', `table ${table} block ${block} has a sub-block mask but no map entry`, {
+            table,
+            block,
+          });
+      }
+    }
+    if (dataFiles) checkDataFiles(dataFiles, owned, partEnds, hwm, core.record.blockSize, report);
     const generation = store.get<number>(DB.meta, META_GENERATION, txn) ?? 0;
     for (const p of dataMarks ? dataMarkProblems(dataMarks, core.record.uuid, generation) : [])
       report(p.code, p.message, p.details);
@@ -529,6 +571,7 @@ export async function fsck(
 function checkDataFiles(
   files: DataFileSize[],
   owned: Uint8Array,
+  partEnds: Map<number, number>,
   hwm: number,
   blockSize: number,
   report: (code: FsckCode, message: string, details: Record<string, unknown>) => void,
@@ -539,8 +582,8 @@ function checkDataFiles(
   for (let b = 1; b < hwm; b++) {
     if (!(owned[b >>> 3]! & (1 << (b & 7)))) continue;
     const { file, position } = layout.locate(b);
-    // Every mapped block was written whole (planWrite copies a partial one up): a file cut mid-block lost data too.
-    if (position + blockSize <= files[file]!.bytes) continue;
+    // A mapped block was written whole, or its own sub-blocks were: a file cut mid-block lost data too.
+    if (position + (partEnds.get(b) ?? blockSize) <= files[file]!.bytes) continue;
     if (past[file]!.blocks++ === 0) past[file]!.first = b;
   }
   files.forEach((f, i) => {

@@ -27,7 +27,9 @@ import { CORRUPT, INVALID_ARGUMENT, TYPE_MISMATCH } from './errors';
 import { ImportWriter } from './import-writer';
 import type { PresenceSet } from './presence';
 import { dropTable, freeSnapshotName, snapshotRecord } from './snapshots';
+import { GROUP_BLOCKS } from './store/group-record';
 import type { ContainerRecord, SnapshotRecord } from './store/records';
+import type { TableState } from './table-state';
 import type { ContainerInfo } from './types';
 
 export class ImportInPlace extends ImportWriter {
@@ -128,7 +130,8 @@ function unmarkImport(core: EngineCore, c: ContainerRecord): ContainerRecord {
     current.parent === frozen &&
     frozen.dependents === 1 &&
     frozen.readers === 0 &&
-    covers(current.presence, frozen.presence)
+    covers(current.presence, frozen.presence) &&
+    !readsThroughAny(core, current, frozen)
   ) {
     // Every block the old table maps is shadowed: read through its parent instead, nothing changes.
     tables.setParent(batch, current, frozen.parent);
@@ -183,6 +186,14 @@ export function restoreInterruptedImports(core: EngineCore): string[] {
 }
 
 /** True when every block `inner` has is in `outer`. */
+/** Whether `table` owns only some sub-blocks (sub-block.ts) of a block `below` maps: it reads the rest there. */
+function readsThroughAny(core: EngineCore, table: TableState, below: TableState): boolean {
+  for (const group of table.maskedGroups)
+    for (const block of table.presence.blocksIn(group * GROUP_BLOCKS, (group + 1) * GROUP_BLOCKS))
+      if (below.presence.has(block) && core.tables.mask(core.batch, table.id, block) !== 0) return true;
+  return false;
+}
+
 function covers(outer: PresenceSet, inner: PresenceSet): boolean {
   for (const [index, bits] of inner.chunks) {
     const other = outer.chunks.get(index);

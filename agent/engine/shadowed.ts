@@ -9,7 +9,9 @@
  * while production lived, so the pool grew by a day's changes every night.
  *
  * Here a hidden snapshot table H that no reader pins and whose only
- * dependent is C gives up each entry C maps too (its block is freed); once H
+ * dependent is C gives up each entry C maps too, whole (its block is freed;
+ * an entry of C's that owns only some sub-blocks, sub-block.ts, keeps H's
+ * for the rest); once H
  * holds nothing it is taken out of the chain (C's parent becomes H's) and
  * goes, with its hidden snapshot record. C is a snapshot (the nightly
  * refresh) or a container's current table (a container's own snapshot,
@@ -83,7 +85,8 @@ function step(core: EngineCore, hidden: TableState, child: TableState, at: Prune
       looked++;
       nextChunk = chunk + 1;
       for (const block of [...hidden.presence.blocksIn(chunk * CHUNK_BLOCKS, (chunk + 1) * CHUNK_BLOCKS)]) {
-        if (!child.presence.has(block)) continue;
+        // An entry of C's that owns only some sub-blocks still reads the others through H.
+        if (!child.presence.has(block) || tables.mask(batch, child.id, block) !== 0) continue;
         const physical = tables.physical(batch, hidden.id, block);
         if (physical !== ZERO_BLOCK) batch.released.push({ start: physical, count: 1 });
         tables.dropShadowed(batch, hidden, block);

@@ -4,6 +4,12 @@ import type { TableOwner, TableRecord } from './store/records';
 
 export class TableState {
   readonly presence = new PresenceSet();
+  /**
+   * Groups of 1024 blocks where an entry of this table may own only some
+   * sub-blocks (sub-block.ts): only there is its mask looked up. A superset:
+   * added when a partial entry is staged, dropped only at the next load.
+   */
+  readonly maskedGroups = new Set<number>();
   /** Tables whose parent is this one (derived at load, never stored). */
   dependents = 0;
   /** Readers pinning this snapshot table (in memory, never stored): it is kept, hidden if deleted, while any reads. */

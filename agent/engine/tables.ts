@@ -12,11 +12,14 @@ import { CORRUPT } from './errors';
 import { MappingEvents } from './mapping-events';
 import { OwnerIndex } from './owner-index';
 import { CHUNK_MASK, CHUNK_SHIFT } from './presence';
+import { decodePresence, encodePresence } from './presence-record';
 import type { PruneProgress } from './shadowed';
 import { BlockMap } from './store/block-map';
+import { GROUP_SHIFT } from './store/group-record';
 import { CURRENT_FORMAT_VERSION, DB } from './store/keys';
 import type { MetadataStore, StoreOp } from './store/metadata-store';
 import type { TableOwner, TableRecord } from './store/records';
+import { entryMask, entryPhysical, entryValue } from './sub-block';
 import { TableState } from './table-state';
 import type { WriteBatch } from './write-batch';
 
@@ -62,8 +65,13 @@ export class TableRegistry {
     }
     for (const { key, value } of this.store.entries<[number, number], Buffer>(DB.presence)) {
       const table = this.tables.get(key[0]);
-      if (table !== undefined && table.owner.kind !== 'garbage') table.presence.loadChunk(key[1], value);
+      const bits = decodePresence(value);
+      // One that does not decode is reported by fsck (PRESENCE_MISMATCH); the pool still opens.
+      if (table !== undefined && table.owner.kind !== 'garbage' && bits)
+        table.presence.loadChunk(key[1], bits);
     }
+    for (const [tableId, group] of this.blocks.maskedGroups())
+      this.tables.get(tableId)?.maskedGroups.add(group);
   }
 
   get(id: number): TableState {
@@ -221,10 +229,28 @@ export class TableRegistry {
   /** Physical block of an entry that presence says exists (0 = explicit zeros). */
   physical(batch: WriteBatch, tableId: number, block: number): number {
     const staged = batch.pendingMap(tableId, block);
-    if (staged !== undefined && staged !== null) return staged;
+    if (staged !== undefined && staged !== null) return entryPhysical(staged);
     const value = staged === null ? undefined : this.blocks.get(tableId, block);
     if (value === undefined) throw CORRUPT(`table ${tableId} marks block ${block} present but has no entry`);
     return value;
+  }
+
+  /** An entry that presence says exists, as one number: physical + mask × 2^32 (sub-block.ts). */
+  entry(batch: WriteBatch, tableId: number, block: number): number {
+    const staged = batch.pendingMap(tableId, block);
+    if (staged !== undefined && staged !== null) return staged;
+    const value = staged === null ? undefined : this.blocks.get(tableId, block);
+    if (value === undefined) throw CORRUPT(`table ${tableId} marks block ${block} present but has no entry`);
+    if (value === 0 || !this.tables.get(tableId)?.maskedGroups.has(block >>> GROUP_SHIFT)) return value;
+    return entryValue(value, this.blocks.getMask(tableId, block));
+  }
+
+  /** The sub-blocks an entry that presence says exists owns of its block (sub-block.ts); 0: all of it. */
+  mask(batch: WriteBatch, tableId: number, block: number): number {
+    const staged = batch.pendingMap(tableId, block);
+    if (staged !== undefined) return staged === null ? 0 : entryMask(staged);
+    if (!this.tables.get(tableId)?.maskedGroups.has(block >>> GROUP_SHIFT)) return 0;
+    return this.blocks.getMask(tableId, block);
   }
 
   /** Store ops for the presence chunks the batch touched (its map entries go through `blocks.write`). */
@@ -234,16 +260,17 @@ export class TableRegistry {
       const table = this.tables.get(tableId);
       for (const chunk of chunks) {
         const bits = table?.presence.chunks.get(chunk);
-        ops.push({ db: DB.presence, key: [tableId, chunk], value: bits ? Buffer.from(bits) : undefined });
+        ops.push({ db: DB.presence, key: [tableId, chunk], value: bits ? encodePresence(bits) : undefined });
       }
     }
     return ops;
   }
 
-  /** Sets (or replaces) an entry of a current table. */
-  map(batch: WriteBatch, table: TableState, block: number, physical: number): void {
+  /** Sets (or replaces) an entry of a current table; `mask`: the sub-blocks it owns (0: all). */
+  map(batch: WriteBatch, table: TableState, block: number, physical: number, mask = 0): void {
     if (table.presence.add(block)) batch.onAbort(() => table.presence.delete(block));
-    batch.setMap(table.id, block, physical);
+    if (mask !== 0) table.maskedGroups.add(block >>> GROUP_SHIFT);
+    batch.setMap(table.id, block, entryValue(physical, mask));
     batch.markChunk(table.id, block >>> CHUNK_SHIFT);
     if (this.events.active) this.events.remapped(table.id, block);
   }

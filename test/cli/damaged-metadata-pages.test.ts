@@ -9,8 +9,10 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { type Key, open } from 'lmdb';
 import { AgentClient, type AgentError } from '../../agent/client/client';
 import { Pool } from '../../agent/engine';
+import { decodePresence } from '../../agent/engine/presence-record';
 import { checkMetadataFile } from '../../agent/engine/store/metadata-file-check';
 import type { PageVisit } from '../../agent/engine/store/metadata-tree-walk';
 import { startAgentProcess } from '../helpers/agent-process';
@@ -25,6 +27,20 @@ const GROUP_BLOCKS = 1024; // blocks per map-group record (store/group-record.ts
 const SPARSE_GROUPS = 20_000;
 /** Groups written whole: their map-group records are bigger than a page, on overflow pages. */
 const FULL_GROUPS = 4;
+
+/**
+ * Rewrites every presence record as its 512-byte bitmap, as a pool migrated from format 3 holds
+ * them (format 4 writes a chunk with few blocks as a short list): 5000 of them make three-level trees.
+ */
+async function presenceAsBitmaps(metaDir: string): Promise<void> {
+  const root = open({ path: metaDir, maxDbs: 16 });
+  const presence = root.openDB<Buffer, Key>({ name: 'presence', encoding: 'binary' });
+  await root.transaction(() => {
+    for (const { key, value } of presence.getRange({}))
+      presence.putSync(key, Buffer.from(decodePresence(value)!));
+  });
+  await root.close();
+}
 
 /** Every page the walk reaches (the test damages some of them). */
 function reachablePages(file: string): PageVisit[] {
@@ -120,6 +136,7 @@ describe('a pool whose metadata file is damaged below the roots of its trees', f
     for (let g = SPARSE_GROUPS; g < SPARSE_GROUPS + FULL_GROUPS; g++)
       pool.write('d', g * GROUP_BLOCKS * BS, whole);
     await pool.close();
+    await presenceAsBitmaps(path.join(healthy, 'meta'));
   });
   after(cleanupTempDirs);
 

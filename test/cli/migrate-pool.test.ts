@@ -50,10 +50,10 @@ describe('snapsync-agent migrate --pool DIR (no agent)', () => {
     const dir = formatOnePool();
     const first = migratePool(dir, false);
     assert.equal(first.status, 0, first.err);
-    assert.equal(first.out, `migrated ${dir} from format 1 to format 3\n`);
+    assert.equal(first.out, `migrated ${dir} from format 1 to format 4\n`);
     const again = migratePool(dir);
     assert.equal(again.status, 0, again.err);
-    assert.deepEqual(JSON.parse(again.out), { from: 3, to: 3, migrated: false });
+    assert.deepEqual(JSON.parse(again.out), { from: 4, to: 4, migrated: false });
 
     await patchRecord(dir, 'meta', 'pool', { formatVersion: 99 });
     const newer = migratePool(dir);
@@ -66,7 +66,7 @@ describe('snapsync-agent migrate --pool DIR (no agent)', () => {
     const agent = await startAgentProcess({ poolDir: dir });
     try {
       const cli = agentCli(agent);
-      assert.equal(cli('info').formatVersion, 3);
+      assert.equal(cli('info').formatVersion, 4);
       assert.deepEqual(
         cli('ls').map((c: { name: string }) => c.name),
         ['vm', 'vm-config', 'vm-disk0', 'clone'],
@@ -80,7 +80,7 @@ describe('snapsync-agent migrate --pool DIR (no agent)', () => {
         .find((l) => l.includes('on-disk format'));
       assert.ok(line, agent.logs());
       const { from, to } = JSON.parse(line);
-      assert.deepEqual({ from, to }, { from: 1, to: 3 });
+      assert.deepEqual({ from, to }, { from: 1, to: 4 });
     } finally {
       assert.equal(await agent.stop(), 0);
     }

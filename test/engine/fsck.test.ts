@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Key, open } from 'lmdb';
 import { FSCK_CODES, type FsckCode, fsckPoolDir, Pool } from '../../agent/engine';
+import { decodePresence } from '../../agent/engine/presence-record';
 import { dataOwner, markDataOwner } from '../../agent/engine/store/data-owner';
 import { decodeGroup, encodeGroup, GROUP_SHIFT, groupKey } from '../../agent/engine/store/group-record';
 import type {
@@ -112,12 +113,10 @@ async function corrupt(dir: string, edit: (store: Store) => void): Promise<void>
   const dbs = new Map<string, Db>();
   const db = (name: string) => {
     if (!dbs.has(name)) {
-      const binary = name === 'presence' || name === 'map-groups';
+      const binaryKeys = name === 'map-groups' || name === 'map-masks';
+      const binary = name === 'presence' || binaryKeys;
       const encoding = name === 'map' ? 'ordered-binary' : binary ? 'binary' : 'msgpack';
-      dbs.set(
-        name,
-        root.openDB({ name, encoding, keyEncoding: name === 'map-groups' ? 'binary' : 'ordered-binary' }),
-      );
+      dbs.set(name, root.openDB({ name, encoding, keyEncoding: binaryKeys ? 'binary' : 'ordered-binary' }));
     }
     return dbs.get(name)!;
   };
@@ -174,6 +173,9 @@ async function problemsAfter(c: Pick<Case, 'edit' | 'whileOpen' | 'files'>): Pro
     await pool.close();
   }
 }
+
+/** A presence record's bitmap, as a copy to change and store back (a bitmap record is always valid). */
+const bitmap = (record: Buffer): Buffer => Buffer.from(decodePresence(record)!);
 
 const problem = (code: FsckCode, details: Record<string, unknown> = {}): Expected => ({ code, details });
 
@@ -471,7 +473,7 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       what: 'presence bits for blocks the map does not have',
       edit: (s) => {
         const { key, value } = s.entries('presence')[0]!;
-        const bits = Buffer.from(value as Buffer);
+        const bits = bitmap(value as Buffer);
         bits[100] = 0xff;
         s.put('presence', key, bits);
         const [table, chunk] = key as [number, number];
@@ -482,7 +484,7 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       what: 'a mapped block whose presence bit is clear',
       edit: (s) => {
         const { key, value } = s.entries('presence')[0]!;
-        const bits = Buffer.from(value as Buffer);
+        const bits = bitmap(value as Buffer);
         bits[0]! &= ~1; // block 0 of the chunk
         s.put('presence', key, bits);
         const [table, chunk] = key as [number, number];
@@ -492,6 +494,15 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
         ];
       },
     },
+    {
+      what: 'a presence record that does not decode (an odd length)',
+      edit: (s) => {
+        const { key } = s.entries('presence')[0]!;
+        s.put('presence', key, Buffer.from([0, 1, 0]));
+        const [table, chunk] = key as [number, number];
+        return [problem('PRESENCE_MISMATCH', { table, chunk })];
+      },
+    },
   ],
   FORMAT_MIXED: [
     {
@@ -499,6 +510,25 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       edit: (s) => {
         s.put('map', [1, 0], 0);
         return [problem('FORMAT_MIXED', { db: 'map', records: 1 })];
+      },
+    },
+  ],
+  MASK_INVALID: [
+    {
+      what: 'a sub-block mask on an entry of a pool whose 4 KiB blocks have no sub-blocks',
+      edit: (s) => {
+        const table = s.container('a').table!;
+        const { physical } = s.mapEntries().find((e) => e.table === table && e.block === 1)!;
+        s.put('map-masks', groupKey(table, 0), Buffer.from([0, 1, 0, 1]));
+        return [problem('MASK_INVALID', { table, block: 1, physical, mask: 1 })];
+      },
+    },
+    {
+      what: 'a sub-block mask for a block the table has no entry for',
+      edit: (s) => {
+        const table = s.container('b').table!;
+        s.put('map-masks', groupKey(table, 0), Buffer.from([0, 5, 0, 1]));
+        return [problem('MASK_INVALID', { table, block: 5 })];
       },
     },
   ],
@@ -518,7 +548,7 @@ const CASES: Record<FsckCode, [Case, ...Case[]]> = {
       edit: (s) => {
         const table = s.snapshot('a', 's').table!;
         s.setMap(table, 9, 0);
-        const bits = Buffer.from(s.get<Buffer>('presence', [table, 0]));
+        const bits = bitmap(s.get<Buffer>('presence', [table, 0]));
         bits[1]! |= 1 << 1; // block 9
         s.put('presence', [table, 0], bits);
         return [problem('FROZEN_TABLE_WRITTEN', { table, entries: 9, frozenEntries: 8 })];

@@ -16,7 +16,7 @@ describe('pool lifecycle', () => {
     const pool = Pool.create(dir);
     const info = pool.info();
     assert.equal(info.blockSize, 65536);
-    assert.equal(info.formatVersion, 3);
+    assert.equal(info.formatVersion, 4);
     await pool.close();
     const again = Pool.open(dir);
     assert.equal(again.info().uuid, info.uuid);

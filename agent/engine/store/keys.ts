@@ -13,12 +13,17 @@
  * - 3: as 2, and the pool record's `dataFiles` may stripe the data over
  *   several files (data-layout.ts). Incompatible: a format-2 build would
  *   read a striped pool as one file, so it refuses format 3.
+ * - 4: as 3, and `map-masks` may say an entry owns only some sub-blocks of
+ *   its block (sub-block.ts, mask-record.ts), the rest read through to the
+ *   chain; a `presence` record may be a list of offsets (presence-record.ts).
+ *   Incompatible: a format-3 build would read those sub-blocks from the
+ *   entry's block, which holds stale bytes there.
  */
 
 export const FORMAT_NAME = 'snapsync-pool';
 /** Pool format versions this build can open (older ones are migrated at open). */
-export const SUPPORTED_FORMAT_VERSIONS = [1, 2, 3];
-export const CURRENT_FORMAT_VERSION = 3;
+export const SUPPORTED_FORMAT_VERSIONS = [1, 2, 3, 4];
+export const CURRENT_FORMAT_VERSION = 4;
 
 export const DB = {
   /** 'pool' → PoolRecord, 'hwm' → number (next never-used physical block), 'seq' → SequenceRecord, 'generation' → number */
@@ -37,7 +42,9 @@ export const DB = {
   map: 'map',
   /** Format 2: table u32 BE | group u32 BE (8 bytes) → packed group record (block-map.ts) */
   mapGroups: 'map-groups',
-  /** [table id, chunk index] → bitmap of the logical blocks the table maps in that chunk */
+  /** Format 4: the same key as `map-groups` → the sub-block masks of the group's partial entries (mask-record.ts) */
+  mapMasks: 'map-masks',
+  /** [table id, chunk index] → the logical blocks the table maps in that chunk (presence-record.ts) */
   presence: 'presence',
   /** first free physical block → run length */
   free: 'free',

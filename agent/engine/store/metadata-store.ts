@@ -20,7 +20,7 @@ import { checkMetadataFile } from './metadata-file-check';
 import { undecodableRecord } from './undecodable-record';
 
 /** Databases whose values are raw bytes (presence bitmaps, format-2 map groups). */
-const binaryValues = new Set<DbName>([DB.presence, DB.mapGroups]);
+const binaryValues = new Set<DbName>([DB.presence, DB.mapGroups, DB.mapMasks]);
 
 export interface StoreOp {
   db: DbName;
@@ -36,6 +36,7 @@ export class MetadataStore {
   private readonly dbs = new Map<DbName, Database<unknown, Key>>();
   /** The hot-path databases, kept as fields to skip a Map lookup per block. */
   readonly mapGroupsDb: Database<Buffer, Buffer>;
+  readonly mapMasksDb: Database<Buffer, Buffer>;
   readonly presenceDb: Database<Buffer, [number, number]>;
   /**
    * Called when a commit finds the host filesystem full; returns true if it
@@ -65,7 +66,7 @@ export class MetadataStore {
     this.root = open({ path, maxDbs: 16, compression: false, overlappingSync: false, readOnly });
     for (const name of Object.values(DB)) {
       const encoding = name === DB.map ? 'ordered-binary' : binaryValues.has(name) ? 'binary' : 'msgpack';
-      const keyEncoding = name === DB.mapGroups ? 'binary' : 'ordered-binary';
+      const keyEncoding = name === DB.mapGroups || name === DB.mapMasks ? 'binary' : 'ordered-binary';
       const db = this.root.openDB({ name, encoding, keyEncoding });
       // Read-only, a database the pool's format never created (format 1 has no map-groups) is absent: reads find nothing.
       if (db) this.dbs.set(name, db);
@@ -73,6 +74,7 @@ export class MetadataStore {
       if (readOnly && encoding === 'msgpack') this.tolerant.add(name);
     }
     this.mapGroupsDb = this.dbs.get(DB.mapGroups) as unknown as Database<Buffer, Buffer>;
+    this.mapMasksDb = this.dbs.get(DB.mapMasks) as unknown as Database<Buffer, Buffer>;
     this.presenceDb = this.dbs.get(DB.presence) as unknown as Database<Buffer, [number, number]>;
     this.generation = this.get<number>(DB.meta, META_GENERATION) ?? 0;
   }

@@ -72,6 +72,7 @@ export class ReadMap implements MappingListener {
     }
     for (let i = 0; i < where.blocks.length; i++) {
       const physical = where.blocks[i]!;
+      // Past any block (IN_PIECES: read from several): left to ask for.
       if (physical > MAX_PHYSICAL) continue;
       Atomics.store(this.map, from + i, physical === 0 ? ZERO_ENTRY : physical + 1);
     }
