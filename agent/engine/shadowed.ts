@@ -9,9 +9,10 @@
  * while production lived, so the pool grew by a day's changes every night.
  *
  * Here a hidden snapshot table H that no reader pins and whose only
- * dependent is C gives up each entry C maps too, whole (its block is freed;
- * an entry of C's that owns only some sub-blocks, sub-block.ts, keeps H's
- * for the rest); once H
+ * dependent is C gives up each entry C maps too (its block is freed): whole,
+ * or at least every sub-block H's entry owns (sub-block.ts: an entry of C's
+ * that owns only some sub-blocks reads the others through H, which must keep
+ * its entry while it owns one of those); once H
  * holds nothing it is taken out of the chain (C's parent becomes H's) and
  * goes, with its hidden snapshot record. C is a snapshot (the nightly
  * refresh) or a container's current table (a container's own snapshot,
@@ -33,6 +34,7 @@
 import type { EngineCore } from './core';
 import { CHUNK_BLOCKS } from './presence';
 import { ZERO_BLOCK } from './store/keys';
+import { fullMask } from './sub-block';
 import type { TableState } from './table-state';
 
 const STEP_ENTRIES = 8192;
@@ -85,8 +87,7 @@ function step(core: EngineCore, hidden: TableState, child: TableState, at: Prune
       looked++;
       nextChunk = chunk + 1;
       for (const block of [...hidden.presence.blocksIn(chunk * CHUNK_BLOCKS, (chunk + 1) * CHUNK_BLOCKS)]) {
-        // An entry of C's that owns only some sub-blocks still reads the others through H.
-        if (!child.presence.has(block) || tables.mask(batch, child.id, block) !== 0) continue;
+        if (!child.presence.has(block) || readsThrough(core, hidden, child, block)) continue;
         const physical = tables.physical(batch, hidden.id, block);
         if (physical !== ZERO_BLOCK) batch.released.push({ start: physical, count: 1 });
         tables.dropShadowed(batch, hidden, block);
@@ -105,4 +106,18 @@ function step(core: EngineCore, hidden: TableState, child: TableState, at: Prune
   at.nextChunk = nextChunk;
   at.done = emptied || nextChunk > (chunks[chunks.length - 1] ?? -1);
   if (at.done) at.childMapped = child.presence.count;
+}
+
+/**
+ * Whether `child`'s entry for `block` still reads something of `hidden`'s:
+ * a sub-block it does not own that `hidden`'s entry owns (all of them for a
+ * whole entry or explicit zeros). Without one, `hidden`'s entry gives the
+ * child nothing the chain below `hidden` would not.
+ */
+function readsThrough(core: EngineCore, hidden: TableState, child: TableState, block: number): boolean {
+  const { tables, batch } = core;
+  const childMask = tables.mask(batch, child.id, block);
+  if (childMask === 0) return false;
+  const hiddenMask = tables.mask(batch, hidden.id, block);
+  return ((hiddenMask === 0 ? fullMask(core.blockSize) : hiddenMask) & ~childMask) !== 0;
 }

@@ -194,4 +194,29 @@ describe('sub-block writes', () => {
       await pool.close();
     }
   });
+
+  it('deleting superseded snapshots frees their blocks when the newer ones own every page they did', async () => {
+    const { pool } = await basePool();
+    try {
+      pool.clone('base@s', 'c');
+      const want = Buffer.from(pool.read('c', 0, 4 * BS));
+      for (let i = 0; i < 8; i++) {
+        pool.write('c', 0, Buffer.alloc(PAGE, 0x60 + i)); // page 0 of block 0 each night
+        want.fill(0x60 + i, 0, PAGE);
+        pool.snapshot('c', `n${i}`);
+      }
+      await pool.flush();
+      const before = pool.info().usedBlocks;
+      for (let i = 0; i < 7; i++) pool.deleteSnapshot(`c@n${i}`);
+      await pool.flush();
+      pool.reclaim();
+      // Each superseded night held a block of its own for page 0: all seven go, n7's page 0 covers theirs.
+      assert.equal(pool.info().usedBlocks, before - 7);
+      expectRead(pool, 'c', want);
+      assert.ok(pool.readSnapshot('c@n7', 0, 4 * BS).equals(want));
+      assert.deepEqual((await pool.fsck()).problems, []);
+    } finally {
+      await pool.close();
+    }
+  });
 });
