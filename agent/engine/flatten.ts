@@ -9,7 +9,6 @@ import { readRange, writeRange } from './block-io';
 import type { EngineCore } from './core';
 import { INVALID_ARGUMENT } from './errors';
 import { releaseChain } from './snapshots';
-import { GROUP_BLOCKS } from './store/group-record';
 import { ZERO_BLOCK } from './store/keys';
 import type { ContainerRecord } from './store/records';
 import type { TableState } from './table-state';
@@ -107,10 +106,6 @@ function readsThrough(core: EngineCore, table: TableState, block: number): boole
 /** Writes whole every block the table owns only some sub-blocks of, with what it reads there now. */
 function completeSubBlocks(core: EngineCore, table: TableState): void {
   const bs = core.blockSize;
-  for (const group of table.maskedGroups) {
-    for (const block of [...table.presence.blocksIn(group * GROUP_BLOCKS, (group + 1) * GROUP_BLOCKS)]) {
-      if (core.tables.mask(core.batch, table.id, block) !== 0)
-        writeRange(core, table, block * bs, readRange(core, table, block * bs, bs));
-    }
-  }
+  for (const block of [...core.tables.partlyOwned(core.batch, table)])
+    writeRange(core, table, block * bs, readRange(core, table, block * bs, bs));
 }

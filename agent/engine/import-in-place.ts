@@ -27,7 +27,6 @@ import { CORRUPT, INVALID_ARGUMENT, TYPE_MISMATCH } from './errors';
 import { ImportWriter } from './import-writer';
 import type { PresenceSet } from './presence';
 import { dropTable, freeSnapshotName, snapshotRecord } from './snapshots';
-import { GROUP_BLOCKS } from './store/group-record';
 import type { ContainerRecord, SnapshotRecord } from './store/records';
 import type { TableState } from './table-state';
 import type { ContainerInfo } from './types';
@@ -188,9 +187,7 @@ export function restoreInterruptedImports(core: EngineCore): string[] {
 /** True when every block `inner` has is in `outer`. */
 /** Whether `table` owns only some sub-blocks (sub-block.ts) of a block `below` maps: it reads the rest there. */
 function readsThroughAny(core: EngineCore, table: TableState, below: TableState): boolean {
-  for (const group of table.maskedGroups)
-    for (const block of table.presence.blocksIn(group * GROUP_BLOCKS, (group + 1) * GROUP_BLOCKS))
-      if (below.presence.has(block) && core.tables.mask(core.batch, table.id, block) !== 0) return true;
+  for (const block of core.tables.partlyOwned(core.batch, table)) if (below.presence.has(block)) return true;
   return false;
 }
 

@@ -12,12 +12,12 @@
  * whole block is the entry's own (every entry before format 4).
  *
  * In memory and in the write batch an entry is one number: physical +
- * mask × 2^32 (exact below 2^53). Cost: O(1) arithmetic.
+ * mask × 2^32 (exact below 2^53; store/mask-record.ts). Cost: O(1) arithmetic.
  */
+export { entryMask, entryPhysical, entryValue } from './store/mask-record';
 
 export const MIN_SUB_BLOCK = 4096;
 export const MAX_SUB_BLOCKS = 16;
-const MASK_UNIT = 2 ** 32;
 
 /** Bytes per sub-block of a pool's blocks (the block size itself: no sub-blocks). */
 export function subBlockSize(blockSize: number): number {
@@ -32,19 +32,6 @@ export function subBlocks(blockSize: number): number {
 /** The mask with every sub-block of a block set. */
 export function fullMask(blockSize: number): number {
   return (1 << subBlocks(blockSize)) - 1;
-}
-
-/** An entry's value: its physical block and its mask (0: the whole block is its own). */
-export function entryValue(physical: number, mask: number): number {
-  return physical + mask * MASK_UNIT;
-}
-
-export function entryPhysical(value: number): number {
-  return value % MASK_UNIT;
-}
-
-export function entryMask(value: number): number {
-  return Math.floor(value / MASK_UNIT);
 }
 
 /**

@@ -266,6 +266,13 @@ export class TableRegistry {
     return ops;
   }
 
+  /** The blocks `table` owns only some sub-blocks of (sub-block.ts), in group order. */
+  *partlyOwned(batch: WriteBatch, table: TableState): Generator<number> {
+    for (const group of table.maskedGroups)
+      for (const block of [...table.presence.blocksIn(group << GROUP_SHIFT, (group + 1) << GROUP_SHIFT)])
+        if (this.mask(batch, table.id, block) !== 0) yield block;
+  }
+
   /** Sets (or replaces) an entry of a current table; `mask`: the sub-blocks it owns (0: all). */
   map(batch: WriteBatch, table: TableState, block: number, physical: number, mask = 0): void {
     if (table.presence.add(block)) batch.onAbort(() => table.presence.delete(block));

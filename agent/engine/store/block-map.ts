@@ -26,7 +26,14 @@ import {
   groupLookup,
 } from './group-record';
 import { DB } from './keys';
-import { decodeMasks, encodeMasks, maskEntryCount, maskLookup } from './mask-record';
+import {
+  decodeMasks,
+  encodeMasks,
+  entryMask,
+  entryPhysical,
+  maskEntryCount,
+  maskLookup,
+} from './mask-record';
 import type { MetadataStore, ReadTransaction } from './metadata-store';
 
 export interface MapEntry {
@@ -39,8 +46,6 @@ export interface MapEntry {
 
 /** Staged entries of a commit: table → block → entry value (sub-block.ts: physical + mask × 2^32), or null to remove. */
 export type MapChanges = Map<number, Map<number, number | null>>;
-
-const MASK_UNIT = 2 ** 32;
 
 const lookupKey = Buffer.alloc(8);
 
@@ -193,8 +198,8 @@ export class BlockMap {
           hadMasks = true;
         }
         for (const [offset, value] of list) {
-          physicals[offset] = value === null ? -1 : value % MASK_UNIT;
-          masks[offset] = value === null ? 0 : Math.floor(value / MASK_UNIT);
+          physicals[offset] = value === null ? -1 : entryPhysical(value);
+          masks[offset] = value === null ? 0 : entryMask(value);
           if (masks[offset]! > 0 && !withMasks)
             throw CORRUPT(`a sub-block mask cannot be written in pool format ${this.formatVersion}`);
         }

@@ -59,3 +59,18 @@ export function encodeMasks(masks: ArrayLike<number>): Buffer | undefined {
   }
   return record;
 }
+
+const MASK_UNIT = 2 ** 32;
+
+/** An entry as one number (the write batch's, the map's `write`): its physical block + its mask × 2^32 (0: the whole block). */
+export function entryValue(physical: number, mask: number): number {
+  return physical + mask * MASK_UNIT;
+}
+
+export function entryPhysical(value: number): number {
+  return value % MASK_UNIT;
+}
+
+export function entryMask(value: number): number {
+  return Math.floor(value / MASK_UNIT);
+}
