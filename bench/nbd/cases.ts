@@ -175,7 +175,7 @@ export async function copyCases(
             note,
           },
           contenders,
-          config.reps,
+          config.copyReps,
           log,
         ),
       );

@@ -32,6 +32,8 @@ export interface BenchConfig {
   /** `init --data-files` of the snapsync pool; null: init's default. */
   dataFiles: number | null;
   syncReps: number;
+  /** Repetitions of the nbdcopy cases: whole processes of 1–3 s whose spread is wide, so more than the fio cases' by default. */
+  copyReps: number;
   /** Seconds the qcow2 side of a chain may take to build; the chain (both sides) stops at the depth reached. */
   qcow2BuildSeconds: number;
   dir: string;
@@ -60,7 +62,17 @@ function num(raw: string | undefined, fallback: number, what: string): number {
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv, tmp: string): BenchConfig {
   const quick = argv.includes('--quick');
   const d = quick
-    ? { size: 64, runtime: 0.5, ramp: 0, reps: 1, depths: '8', clients: 2, syncReps: 3, budget: 60 }
+    ? {
+        size: 64,
+        runtime: 0.5,
+        ramp: 0,
+        reps: 1,
+        depths: '8',
+        clients: 2,
+        syncReps: 3,
+        copyReps: 1,
+        budget: 60,
+      }
     : {
         size: 1024,
         runtime: 8,
@@ -69,6 +81,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, tmp: string):
         depths: '1,8,32,512',
         clients: 4,
         syncReps: 11,
+        copyReps: 9,
         budget: 900,
       };
   const config: BenchConfig = {
@@ -89,14 +102,15 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv, tmp: string):
     copy: (env.BENCH_NBD_COPY ?? '1') !== '0',
     dataFiles: env.BENCH_NBD_DATA_FILES ? num(env.BENCH_NBD_DATA_FILES, 0, 'BENCH_NBD_DATA_FILES') : null,
     syncReps: num(env.BENCH_NBD_SYNC_REPS, d.syncReps, 'BENCH_NBD_SYNC_REPS'),
+    copyReps: num(env.BENCH_NBD_COPY_REPS, d.copyReps, 'BENCH_NBD_COPY_REPS'),
     qcow2BuildSeconds: num(env.BENCH_NBD_QCOW2_BUDGET, d.budget, 'BENCH_NBD_QCOW2_BUDGET'),
     dir: env.BENCH_NBD_DIR || tmp,
     out: env.BENCH_NBD_OUT || null,
   };
   if (config.sizeMiB < 16 || config.sizeMiB % 1 !== 0)
     throw new Error('BENCH_NBD_SIZE: whole MiB, at least 16');
-  if (config.reps < 1 || config.syncReps < 1)
-    throw new Error('BENCH_NBD_REPS/BENCH_NBD_SYNC_REPS: at least 1');
+  if (config.reps < 1 || config.syncReps < 1 || config.copyReps < 1)
+    throw new Error('BENCH_NBD_REPS/BENCH_NBD_SYNC_REPS/BENCH_NBD_COPY_REPS: at least 1');
   if (config.runtime <= 0) throw new Error('BENCH_NBD_RUNTIME: more than 0');
   if (config.depths.some((x) => x < 1 || x % 1 !== 0)) throw new Error('BENCH_NBD_DEPTHS: whole numbers ≥ 1');
   return config;

@@ -76,6 +76,11 @@ export function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** The median, min and max of per-repetition ratios. */
+export function ratioSummary(perRep: number[]): RatioSummary {
+  return { median: median(perRep), min: Math.min(...perRep), max: Math.max(...perRep), perRep };
+}
+
 /** Medians per server and snapsync-over-peer ratios, pairing runs of the same repetition. */
 export function summarize(servers: string[], runs: Run[], unit: CaseReport['unit']) {
   const medians: Record<string, number> = {};
@@ -89,8 +94,7 @@ export function summarize(servers: string[], runs: Run[], unit: CaseReport['unit
       const b = runs.find((r) => r.rep === rep && r.server === peer)?.value;
       if (a && b) perRep.push(unit === 'ms' ? b / a : a / b);
     }
-    if (perRep.length > 0)
-      ratios[peer] = { median: median(perRep), min: Math.min(...perRep), max: Math.max(...perRep), perRep };
+    if (perRep.length > 0) ratios[peer] = ratioSummary(perRep);
   }
   return { medians, ratios };
 }

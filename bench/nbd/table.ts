@@ -3,6 +3,7 @@
  * `npx tsx bench/nbd/table.ts report.json`. run.ts prints the same tables.
  */
 import * as fs from 'node:fs';
+import { type DepthCost, depthCosts } from './depth-cost';
 import type { BenchReport, CaseReport, RatioSummary } from './report';
 
 const figure = (v: number | undefined, unit: string) =>
@@ -14,11 +15,13 @@ const ratio = (r: RatioSummary | undefined) =>
       ? `${r.median.toFixed(2)}× (${r.min.toFixed(2)}–${r.max.toFixed(2)})`
       : `${r.median.toFixed(2)}×`;
 
+const repetitions = (n: unknown) => `${n} repetition${n === 1 ? '' : 's'}`;
+
 function header(report: BenchReport): string[] {
   const m = report.machine;
   const c = report.config;
   return [
-    `bench:nbd — ${c.sizeMiB} MiB disks, ${c.reps} repetition${c.reps === 1 ? '' : 's'} (order alternating), fio ${c.runtime} s + ${c.ramp} s ramp per run;`,
+    `bench:nbd — ${c.sizeMiB} MiB disks, ${repetitions(c.reps)}${c.copy ? ` (nbdcopy ${repetitions(c.copyReps ?? c.reps)})` : ''} (order alternating), fio ${c.runtime} s + ${c.ramp} s ramp per run;`,
     `${m.nproc} CPUs (${m.cpu}), ${m.memMiB} MiB, Linux ${m.kernel}; load average before ${m.loadavgBefore}, after ${m.loadavgAfter}.`,
     `Tools: ${Object.entries(m.tools)
       .map(([k, v]) => `${k} ${v}`)
@@ -62,12 +65,29 @@ function syncTable(cases: CaseReport[]): string[] {
   return lines;
 }
 
-/** The whole markdown: header, I/O table, sync table, notes. */
+function depthTable(report: BenchReport, costs: DepthCost[]): string[] {
+  const servers = [...new Set(costs.flatMap((c) => Object.keys(c.costs)))];
+  const lines = [
+    'Cost of depth: time per request at depth N ÷ at depth 1, each server against itself (> 1: slower at depth N).',
+    '',
+    `| layout | workload | cache | ${servers.join(' | ')} |`,
+    `|---|---|---|${servers.map(() => '---:').join('|')}|`,
+  ];
+  for (const c of costs)
+    lines.push(
+      `| ${layoutLabel(report, c.layout)} | ${c.workload} | ${c.cache} | ${servers.map((s) => ratio(c.costs[s])).join(' | ')} |`,
+    );
+  return lines;
+}
+
+/** The whole markdown: header, I/O table, depth costs, sync table, notes. */
 export function renderMarkdown(report: BenchReport): string {
   const io = report.cases.filter((c) => c.group !== 'sync');
   const sync = report.cases.filter((c) => c.group === 'sync');
   const out = [header(report).join('\n\n'), ''];
   if (io.length > 0) out.push(...ioTable(report, io), '');
+  const costs = depthCosts(report);
+  if (costs.length > 0) out.push(...depthTable(report, costs), '');
   if (sync.length > 0) out.push(...syncTable(sync), '');
   const notes = [
     ...report.notes,
